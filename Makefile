@@ -1,0 +1,163 @@
+# Roost — one Makefile for everything.
+#
+#   make            build release binaries into build/
+#   make run        install missing packages, build, start a standalone
+#                   server on 127.0.0.1:2181 with data in ./data
+#   make test       install missing packages, build with ASan+UBSan into
+#                   build-san/, run unit and integration tests
+#   make test-zk    run the protocol cases against Apache ZooKeeper 3.8
+#   make format / make lint
+#
+# SAN=1 selects the sanitizer build directory and flags.  CC=clang works.
+
+CC ?= cc
+SAN ?= 0
+PYTHON := /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD := build-san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+       -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else
+BUILD := build
+OPT := -O2 -g
+LDSAN :=
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter -Werror
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -I. $(CFLAGS)
+LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
+
+# Packages the build and the tests need (Debian 12 names).
+DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
+            libcmocka-dev python3-kazoo libzookeeper-mt-dev zookeeper-bin \
+            zookeeper default-jre-headless netcat-openbsd
+DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
+
+# ---------------------------------------------------------------------
+# Modules: one static library each.
+
+PROTO_SRC := $(wildcard proto/*.c)
+TREE_SRC := $(wildcard tree/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+
+PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/obj/%.o)
+TREE_OBJ := $(TREE_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
+
+LIBPROTO := $(BUILD)/libroost_proto.a
+LIBTREE := $(BUILD)/libroost_tree.a
+LIBSERVER := $(BUILD)/libroost_server.a
+
+SERVER_BIN := $(BUILD)/roost-server
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
+
+.PHONY: all deps deps-dev run test unit integration test-zk format lint \
+        tidy-check clean
+
+all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIBPROTO): $(PROTO_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(LIBTREE): $(TREE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(LIBSERVER): $(SERVER_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(SERVER_BIN): $(BUILD)/obj/server/main.o $(LIBSERVER) $(LIBTREE) $(LIBPROTO)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv -lz -llz4 -lm
+
+$(BUILD)/tests/test_proto: $(BUILD)/obj/tests/unit/test_proto.o $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+
+$(BUILD)/tests/test_tree: $(BUILD)/obj/tests/unit/test_tree.o $(LIBTREE) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+
+$(BUILD)/tests/test_server: $(BUILD)/obj/tests/unit/test_server.o $(LIBSERVER) $(LIBTREE) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -luv -lz -llz4 -lm
+
+# The official ZooKeeper C client test program (libzookeeper-mt-dev).
+$(BUILD)/obj/tests/integration/zk_c_client.o: CFLAGS_ALL += -I/usr/include/zookeeper -Wno-strict-prototypes -Wno-missing-prototypes
+$(ZKC_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------
+# Set-up: install what is missing (as root), or say the exact command.
+
+deps:
+	@sh tools/scripts/deps.sh $(DEB_PKGS)
+
+deps-dev:
+	@sh tools/scripts/deps.sh $(DEB_DEV_PKGS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(SERVER_BIN)
+	@mkdir -p data
+	$(SERVER_BIN) roost.cfg
+
+# ---------------------------------------------------------------------
+# Tests.  Sanitized binaries; every test runner prints a closing line.
+
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory SAN=1 integration
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t; done
+
+integration: $(SERVER_BIN) $(ZKC_TEST_BIN)
+	ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
+	  $(PYTHON) tests/integration/run.py --target roost
+
+# The same protocol cases against Apache ZooKeeper 3.8 (Debian's package,
+# started by hand with java): that is how we know the expectations hold.
+test-zk: deps
+	@$(MAKE) --no-print-directory $(ZKC_TEST_BIN)
+	ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) $(PYTHON) tests/integration/run.py --target zookeeper
+
+# ---------------------------------------------------------------------
+# Style.
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+lint: tidy-check
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c11 -I. --suppress=missingIncludeSystem --inline-suppr \
+	  proto tree server tests/unit
+	clang-tidy --quiet $(PROTO_SRC) $(TREE_SRC) $(SERVER_SRC) server/main.c -- \
+	  -std=c11 -D_GNU_SOURCE -I.
+
+# zab/ and tree/ are driven: no libuv, no clock, no randomness of their own.
+tidy-check:
+	@if grep -nE '#include *<uv\.h>|\btime *\(|\brand *\(|\bsrand *\(|clock_gettime|gettimeofday' \
+	    tree/*.c tree/*.h zab/*.c zab/*.h 2>/dev/null; then \
+	  echo "tidy-check: tree/ and zab/ must not use libuv, clocks or rand()"; exit 1; \
+	else echo "tidy-check: ok"; fi
+
+clean:
+	rm -rf build build-san
