@@ -32,7 +32,7 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
-            libcmocka-dev python3-kazoo libzookeeper-mt-dev zookeeper-bin \
+            libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
             zookeeper default-jre-headless netcat-openbsd
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 
@@ -129,13 +129,14 @@ unit: $(UNIT_BIN)
 
 integration: $(SERVER_BIN) $(ZKC_TEST_BIN)
 	ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
-	  $(PYTHON) tests/integration/run.py --target roost
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target roost
 
 # The same protocol cases against Apache ZooKeeper 3.8 (Debian's package,
 # started by hand with java): that is how we know the expectations hold.
 test-zk: deps
 	@$(MAKE) --no-print-directory $(ZKC_TEST_BIN)
-	ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) $(PYTHON) tests/integration/run.py --target zookeeper
+	ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target zookeeper
 
 # ---------------------------------------------------------------------
 # Style.

@@ -1,0 +1,110 @@
+/* server — roost-server: configuration, the libuv loop, client
+ * connections, sessions and their expiry, the request pipeline and the
+ * four-letter words.
+ *
+ * Order the server keeps (DESIGN.md, standalone = ensemble of one):
+ *   read frame -> prep (tree_prep) -> zxid -> apply (tree_apply) ->
+ *   watch events -> reply, per session in request order.  A read waits
+ *   behind its session's earlier writes.  Until the durability issue lands
+ *   the tree lives in memory only.
+ *
+ * Memory: struct srv is opaque, made by srv_new and freed by srv_free.
+ * struct srv_config is filled by the caller (srv_config_defaults +
+ * srv_config_load / srv_config_set) and copied by srv_new.
+ */
+#ifndef ROOST_SERVER_H
+#define ROOST_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Configuration: zoo.cfg keys (java properties syntax: key=value lines,
+ * '#' or '!' comments, surrounding blanks trimmed). */
+
+#define SRV_PATH_MAX 4096
+#define SRV_ERRMSG_MAX 512
+
+struct srv_config {
+  int tick_time_ms;              /* tickTime, default 2000 (zoo.cfg) */
+  char data_dir[SRV_PATH_MAX];   /* dataDir, required by ZooKeeper; we
+                                    default to "./data" */
+  char data_log_dir[SRV_PATH_MAX]; /* dataLogDir, "" = data_dir */
+  int client_port;               /* clientPort, default 2181 */
+  char client_port_address[256]; /* clientPortAddress, default "0.0.0.0"
+                                    (ZooKeeper binds all addresses) */
+  int max_client_cnxns;          /* maxClientCnxns, default 60, 0 = no limit */
+  int min_session_timeout_ms;    /* minSessionTimeout, default -1 = 2*tick */
+  int max_session_timeout_ms;    /* maxSessionTimeout, default -1 = 20*tick */
+  int jute_max_buffer;           /* jute.maxbuffer, default 0xfffff */
+  char four_letter_whitelist[1024]; /* 4lw.commands.whitelist, default
+                                       "srvr" */
+  bool four_letter_all;          /* whitelist was "*" */
+  int client_port_listen_backlog; /* clientPortListenBacklog, default -1
+                                     (the OS default) */
+  int global_outstanding_limit;  /* globalOutstandingLimit, default 1000 */
+  bool extended_types;           /* zookeeper.extendedTypesEnabled /
+                                    extendedTypesEnabled, default false */
+  int server_id;                 /* from the myid file later; 0 standalone */
+  char config_path[SRV_PATH_MAX]; /* the file loaded, "" if none */
+  int log_level;                 /* 0 error, 1 warn, 2 info, 3 debug;
+                                    default 2 */
+};
+
+/* Fill with the defaults above. */
+void srv_config_defaults(struct srv_config *c);
+
+/* Load a zoo.cfg-style file on top of the current values.  Unknown keys
+ * that ZooKeeper accepts (admin.*, autopurge.*, metricsProvider.*,
+ * initLimit, syncLimit, server.N, ...) are accepted with a one-line notice
+ * written to `notices` (may be NULL, else a FILE*-like callback below).
+ * A malformed value (not a number, out of range) or a key no ZooKeeper
+ * knows fails with a message naming the key and the line in errmsg.
+ * Returns 0 or -1. */
+typedef void (*srv_notice_cb)(void *arg, const char *msg);
+int srv_config_load(struct srv_config *c, const char *path,
+                    srv_notice_cb notice, void *notice_arg,
+                    char errmsg[SRV_ERRMSG_MAX]);
+
+/* Set one key (as if read from a file, line 0 = command line).  Same
+ * rules and return value as srv_config_load. */
+int srv_config_set(struct srv_config *c, const char *key, const char *value,
+                   srv_notice_cb notice, void *notice_arg,
+                   char errmsg[SRV_ERRMSG_MAX]);
+
+/* Derived values after loading: fills min/max session timeouts from
+ * tickTime when they are -1, checks min <= max.  Returns 0 or -1 with
+ * errmsg. */
+int srv_config_finish(struct srv_config *c, char errmsg[SRV_ERRMSG_MAX]);
+
+/* Is this four-letter word allowed by the whitelist? ("srvr" always is.) */
+bool srv_config_4lw_allowed(const struct srv_config *c, const char *word);
+
+/* ------------------------------------------------------------------ */
+/* The server. */
+
+struct srv;
+
+/* Make a server on its own uv loop; binds the client port.  Returns NULL
+ * with errmsg filled on failure (port in use, bad address, ...). */
+struct srv *srv_new(const struct srv_config *cfg,
+                    char errmsg[SRV_ERRMSG_MAX]);
+
+/* Run until srv_stop (or SIGTERM/SIGINT when install_signals was called).
+ * Returns 0 after a clean shutdown. */
+int srv_run(struct srv *s);
+
+/* Handle SIGTERM and SIGINT by stopping the loop cleanly. */
+void srv_install_signals(struct srv *s);
+
+/* Ask the loop to stop (safe from the loop's own thread). */
+void srv_stop(struct srv *s);
+
+/* Close every handle, free every byte; uv_loop_close must succeed. */
+void srv_free(struct srv *s);
+
+/* Port actually bound (useful with clientPort=0). */
+int srv_bound_port(const struct srv *s);
+
+#endif /* ROOST_SERVER_H */
