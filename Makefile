@@ -58,7 +58,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
-        tidy-check clean
+        tidy-check clean bench-tree fuzz
 
 all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN)
 
@@ -139,6 +139,24 @@ test-zk: deps
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target zookeeper
 
 # ---------------------------------------------------------------------
+# Measurements and fuzzing (not part of `make test`).
+
+# Bytes per 100-byte znode with 1M znodes, and the apply rate.
+bench-tree: $(BUILD)/tree_mem
+	$(BUILD)/tree_mem
+
+$(BUILD)/tree_mem: tests/bench/tree_mem.c $(LIBTREE) $(LIBPROTO)
+	$(CC) $(CFLAGS_ALL) -o $@ $^
+
+# libFuzzer harness for the frame decoders (clang).  FUZZ_SECONDS=60.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build-fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  tests/fuzz/fuzz_request.c $(PROTO_SRC) -o build-fuzz/fuzz_request
+	build-fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus
+
+# ---------------------------------------------------------------------
 # Style.
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
@@ -161,4 +179,4 @@ tidy-check:
 	else echo "tidy-check: ok"; fi
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
