@@ -55,30 +55,38 @@ struct srv_config {
 /* Fill with the defaults above. */
 void srv_config_defaults(struct srv_config *c);
 
-/* Load a zoo.cfg-style file on top of the current values.  Unknown keys
- * that ZooKeeper accepts (admin.*, autopurge.*, metricsProvider.*,
- * initLimit, syncLimit, server.N, ...) are accepted with a one-line notice
- * written to `notices` (may be NULL, else a FILE*-like callback below).
- * A malformed value (not a number, out of range) or a key no ZooKeeper
- * knows fails with a message naming the key and the line in errmsg.
- * Returns 0 or -1. */
+/* Load a zoo.cfg-style file on top of the current values.  Keys that
+ * ZooKeeper accepts but Roost does not use (admin.*, autopurge.*,
+ * metricsProvider.*, initLimit, syncLimit, server.N, ...) are accepted with
+ * one notice per line ("notice: PATH:LINE: key 'K' is accepted but not used
+ * by Roost"); so is a key no ZooKeeper knows, as ZooKeeper turns it into a
+ * system property ("... unknown key 'K' ignored").  `notice` may be NULL;
+ * its msg is borrowed for the call.  A malformed value of a key Roost uses
+ * ("PATH:LINE: invalid value 'V' for key 'K': expected ..."), a line that
+ * is a lone word, a non-numeric server.N/group.N/weight.N, an unreadable
+ * file ("cannot open 'PATH': <errno text>") fail with errmsg filled.
+ * Returns 0, or -1 leaving c unchanged.  path is copied into
+ * c->config_path on success; errmsg must not be NULL. */
 typedef void (*srv_notice_cb)(void *arg, const char *msg);
 int srv_config_load(struct srv_config *c, const char *path,
                     srv_notice_cb notice, void *notice_arg,
                     char errmsg[SRV_ERRMSG_MAX]);
 
 /* Set one key (as if read from a file, line 0 = command line).  Same
- * rules and return value as srv_config_load. */
+ * rules and return value as srv_config_load; key and value are trimmed and
+ * messages start "command line: ".  Returns 0, or -1 leaving c unchanged. */
 int srv_config_set(struct srv_config *c, const char *key, const char *value,
                    srv_notice_cb notice, void *notice_arg,
                    char errmsg[SRV_ERRMSG_MAX]);
 
 /* Derived values after loading: fills min/max session timeouts from
- * tickTime when they are -1, checks min <= max.  Returns 0 or -1 with
- * errmsg. */
+ * tickTime when they are -1 (2 and 20 ticks), checks tickTime > 0, that
+ * they fit an int and min <= max, and copies data_dir into an empty
+ * data_log_dir.  Idempotent.  Returns 0 or -1 with errmsg. */
 int srv_config_finish(struct srv_config *c, char errmsg[SRV_ERRMSG_MAX]);
 
-/* Is this four-letter word allowed by the whitelist? ("srvr" always is.) */
+/* Is this four-letter word allowed by the whitelist? ("srvr" always is;
+ * with "*" every word is; matching is exact and case-sensitive.) */
 bool srv_config_4lw_allowed(const struct srv_config *c, const char *word);
 
 /* ------------------------------------------------------------------ */
