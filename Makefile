@@ -154,7 +154,7 @@ fuzz:
 	@mkdir -p build-fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  tests/fuzz/fuzz_request.c $(PROTO_SRC) -o build-fuzz/fuzz_request
-	build-fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus
+	build-fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus tests/fuzz/corpus_request
 
 # ---------------------------------------------------------------------
 # Style.

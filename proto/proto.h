@@ -234,7 +234,10 @@ static inline size_t proto_reader_remaining(const struct proto_reader *r) {
  *
  * Owns its buffer (free with proto_writer_free).  On allocation failure
  * the error is sticky (err = PROTO_SYSTEMERROR) and later writes are
- * ignored; check proto_writer_err() before using the bytes. */
+ * ignored; check proto_writer_err() before using the bytes.  Growing past
+ * INT32_MAX bytes is refused the same way (PROTO_SYSTEMERROR); a length
+ * jute cannot express (buffer len < -1, string > INT32_MAX bytes) sets
+ * err = PROTO_BADARGUMENTS. */
 
 struct proto_writer {
   uint8_t *buf; /* owned */
@@ -358,6 +361,9 @@ struct proto_connect_response {
  * Returns PROTO_OK or PROTO_MARSHALLINGERROR. */
 int proto_connect_request_decode(const void *payload, size_t len,
                                  struct proto_connect_request *out);
+/* Writes a whole frame (length prefix included), like the request
+ * encoders: 45 payload bytes for a 16-byte passwd with has_read_only, 44
+ * without. */
 void proto_connect_request_encode(struct proto_writer *w,
                                   const struct proto_connect_request *c);
 /* Writes a whole frame (length prefix included): 37 or 36 payload bytes. */
@@ -513,7 +519,10 @@ struct proto_request {
  *                             create with invalid flags (§5.4);
  *   PROTO_BADARGUMENTS     — payload shorter than a RequestHeader
  *                             (out->hdr not valid: close the connection).
- * Trailing bytes after the record are ignored (§1.2). */
+ * Trailing bytes after the record are ignored (§1.2).  A null ustring
+ * (length -1) in a path field decodes as a null slice (len -1, ptr NULL):
+ * check before using it as a C string.  On an error return the body (out->u)
+ * is all zero. */
 int proto_request_decode(const void *payload, size_t len, size_t max_field,
                          struct proto_request *out);
 
