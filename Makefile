@@ -53,14 +53,23 @@ LIBSERVER := $(BUILD)/libroost_server.a
 
 SERVER_BIN := $(BUILD)/roost-server
 
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SRC := tests/unit/test_proto.c tests/unit/test_tree.c tests/unit/test_server.c
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
+
+# Modules that are not part of the server (client/, tools/) bring their own
+# rules in a fragment; they may append to EXTRA_BINS (built by `all`),
+# EXTRA_UNIT_BINS (run by `make unit`) and INTEGRATION_ENV (VAR=value
+# words put in front of the pytest run of `make integration`/`test-zk`).
+EXTRA_BINS :=
+EXTRA_UNIT_BINS :=
+INTEGRATION_ENV :=
+-include $(sort $(wildcard client/*.mk tools/*.mk))
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
         tidy-check clean bench-tree fuzz
 
-all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN)
+all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS) $(EXTRA_UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -123,19 +132,19 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory SAN=1 integration
 
-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+unit: $(UNIT_BIN) $(EXTRA_UNIT_BINS)
+	@set -e; for t in $(UNIT_BIN) $(EXTRA_UNIT_BINS); do echo "== $$t"; \
 	  ROOST_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t; done
 
-integration: $(SERVER_BIN) $(ZKC_TEST_BIN)
-	ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
+integration: $(SERVER_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS)
+	$(INTEGRATION_ENV) ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target roost
 
 # The same protocol cases against Apache ZooKeeper 3.8 (Debian's package,
 # started by hand with java): that is how we know the expectations hold.
 test-zk: deps
-	@$(MAKE) --no-print-directory $(ZKC_TEST_BIN)
-	ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
+	@$(MAKE) --no-print-directory $(ZKC_TEST_BIN) $(EXTRA_BINS)
+	$(INTEGRATION_ENV) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target zookeeper
 
 # ---------------------------------------------------------------------
