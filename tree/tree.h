@@ -107,6 +107,12 @@ struct tree_prep_ctx {
  * ZooKeeper (§3.4, §5.4); the client's error comes back from tree_apply.
  * Validation order and codes are those of §7.2.
  *
+ * ctx->session_id must be in the tree's session table (its createSession
+ * txn applied), else the write fails with SessionExpired (-112) at §7.2's
+ * "session" step (ephemeral creates need it to own the node).  Also
+ * accepted: deleteContainer (20, path in req->u.path; for the server's
+ * container/TTL reaper; no session or ACL check).
+ *
  * Returns PROTO_OK when a transaction was written; PROTO_UNIMPLEMENTED if
  * req is not a write this function handles; PROTO_SYSTEMERROR on
  * allocation failure (nothing usable in txn_out). */
@@ -140,7 +146,8 @@ struct tree_event {
 /* The outcome of one operation (a multi has one per sub-op). */
 struct tree_op_result {
   int32_t type; /* opcode of the op (1, 15, 19, 21, 2, 5, 7, 13, ...) or
-                   PROTO_OP_ERROR for a failed multi sub-op */
+                   PROTO_OP_ERROR for a failed multi sub-op; in a multi
+                   reply 19 and 21 are sent as 15 (tree_reply_encode) */
   int32_t err;
   const char *path; /* created path (creates), borrowed from tree_out */
   size_t path_len;
@@ -219,7 +226,9 @@ int tree_stat(struct tree *t, const char *path, size_t len,
 
 /* setWatches / setWatches2 on reconnect (§7.10): events fired at once go
  * into out->events (the caller sends them with zxid -1 before the reply);
- * the rest are registered for `watcher`. */
+ * the rest are registered for `watcher`.  out is reset first.  The
+ * persistent lists of setWatches2 are ignored until addWatch lands.
+ * Returns PROTO_OK or PROTO_SYSTEMERROR (some watches may be registered). */
 int tree_set_watches(struct tree *t, uint64_t watcher,
                      const struct proto_set_watches_req *req,
                      struct tree_out *out);

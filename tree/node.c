@@ -1,0 +1,671 @@
+/* Nodes, lookup, the tree object, stats, digest, sessions (read side). */
+#include "tree/tree_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Allocation: every allocation of replicated state goes through here so
+ * a test can fail the N-th one (the tree must then be unchanged). */
+
+void *tree_malloc(struct tree *t, size_t n) {
+  if (t->fail_countdown >= 0) {
+    if (t->fail_countdown == 0)
+      return NULL;
+    t->fail_countdown--;
+  }
+  return malloc(n ? n : 1);
+}
+
+void *tree_realloc(struct tree *t, void *p, size_t n) {
+  if (t->fail_countdown >= 0) {
+    if (t->fail_countdown == 0)
+      return NULL;
+    t->fail_countdown--;
+  }
+  return realloc(p, n ? n : 1);
+}
+
+void tree_test_fail_alloc(struct tree *t, long n) { t->fail_countdown = n; }
+
+/* ------------------------------------------------------------------ */
+/* Hashing.  FNV-1a with a final avalanche: names are short, and the
+ * finaliser spreads FNV's weak low bits over the table index. */
+
+uint32_t tree_hash_bytes(const void *p, size_t n) {
+  const uint8_t *s = p;
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (size_t i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= UINT64_C(0x100000001b3);
+  }
+  return tree_hash_u64(h);
+}
+
+uint32_t tree_hash_u64(uint64_t v) {
+  v ^= v >> 33;
+  v *= UINT64_C(0xff51afd7ed558ccd);
+  v ^= v >> 33;
+  v *= UINT64_C(0xc4ceb9fe1a85ec53);
+  v ^= v >> 33;
+  return (uint32_t)v;
+}
+
+uint32_t tree_ptr_hash(const void *p) { return tree_hash_u64((uintptr_t)p); }
+
+/* ------------------------------------------------------------------ */
+/* otab */
+
+static uint32_t min_cap_for(uint32_t n) {
+  uint32_t cap = 4;
+  while ((uint64_t)cap * 3 / 4 < n)
+    cap *= 2;
+  return cap;
+}
+
+bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
+                  otab_hash_fn hash) {
+  if (n_total <= (uint64_t)o->cap * 3 / 4 && o->cap)
+    return true;
+  if (n_total > (UINT32_C(1) << 30))
+    return false;
+  uint32_t cap = min_cap_for(n_total);
+  if (cap < o->cap * 2)
+    cap = o->cap * 2;
+  void **s = tree_malloc(t, (size_t)cap * sizeof *s);
+  if (!s)
+    return false;
+  memset(s, 0, (size_t)cap * sizeof *s);
+  for (uint32_t i = 0; i < o->cap; i++) {
+    void *it = o->slots[i];
+    if (!it)
+      continue;
+    uint32_t j = hash(it) & (cap - 1);
+    while (s[j])
+      j = (j + 1) & (cap - 1);
+    s[j] = it;
+  }
+  free(o->slots);
+  o->slots = s;
+  o->cap = cap;
+  return true;
+}
+
+void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
+               const void *key) {
+  if (!o->cap)
+    return NULL;
+  uint32_t mask = o->cap - 1;
+  for (uint32_t i = hash & mask; o->slots[i]; i = (i + 1) & mask)
+    if (eq(o->slots[i], key))
+      return o->slots[i];
+  return NULL;
+}
+
+void otab_put(struct otab *o, void *item, uint32_t hash) {
+  uint32_t mask = o->cap - 1;
+  uint32_t i = hash & mask;
+  while (o->slots[i])
+    i = (i + 1) & mask;
+  o->slots[i] = item;
+  o->n++;
+}
+
+bool otab_del(struct otab *o, const void *item, otab_hash_fn hash) {
+  if (!o->cap)
+    return false;
+  uint32_t mask = o->cap - 1;
+  uint32_t i = hash(item) & mask;
+  while (o->slots[i] && o->slots[i] != item)
+    i = (i + 1) & mask;
+  if (!o->slots[i])
+    return false;
+  /* Backward shift: pull later members of the probe run into the hole
+   * when their home slot does not lie cyclically in (hole, j]. */
+  uint32_t j = i;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (!o->slots[j])
+      break;
+    uint32_t k = hash(o->slots[j]) & mask;
+    bool move = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
+    if (move) {
+      o->slots[i] = o->slots[j];
+      i = j;
+    }
+  }
+  o->slots[i] = NULL;
+  o->n--;
+  return true;
+}
+
+void otab_free(struct otab *o) {
+  free(o->slots);
+  o->slots = NULL;
+  o->cap = o->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Nodes */
+
+struct name_key {
+  const char *s;
+  size_t len;
+};
+
+static bool node_name_eq(const void *item, const void *key) {
+  const struct tnode *n = item;
+  const struct name_key *k = key;
+  return n->name_len == k->len && memcmp(n->name, k->s, k->len) == 0;
+}
+
+struct tnode *tree_node_child(const struct tnode *parent, const char *name,
+                              size_t len) {
+  struct name_key k = {name, len};
+  return otab_get(&parent->kids, tree_hash_bytes(name, len), node_name_eq,
+                  &k);
+}
+
+/* Lookup only: no validation (an invalid path simply is not found). */
+struct tnode *tree_node_lookup(const struct tree *t, const char *path,
+                               size_t len) {
+  if (len == 0 || path[0] != '/')
+    return NULL;
+  struct tnode *n = t->root;
+  if (len == 1)
+    return n;
+  size_t i = 1;
+  for (;;) {
+    const char *s = path + i;
+    const char *e = memchr(s, '/', len - i);
+    size_t clen = e ? (size_t)(e - s) : len - i;
+    if (clen == 0)
+      return NULL;
+    n = tree_node_child(n, s, clen);
+    if (!n || !e)
+      return n;
+    i += clen + 1;
+  }
+}
+
+void tree_node_stat(const struct tnode *n, struct proto_stat *s) {
+  s->czxid = n->czxid;
+  s->mzxid = n->mzxid;
+  s->ctime = n->ctime;
+  s->mtime = n->mtime;
+  s->version = n->version;
+  /* §4.2: 2 * creations - children, in 32-bit wrap-around arithmetic. */
+  s->cversion = (int32_t)(2u * (uint32_t)n->cversion - n->kids.n);
+  s->aversion = n->aversion;
+  s->ephemeral_owner = tree_owner_is_session(n->owner) ? n->owner : 0;
+  s->data_length = n->data_len > 0 ? n->data_len : 0;
+  s->num_children = (int32_t)n->kids.n;
+  s->pzxid = n->pzxid;
+}
+
+size_t tree_node_path_len(const struct tnode *n) {
+  if (!n->parent)
+    return 1;
+  size_t len = 0;
+  for (; n->parent; n = n->parent)
+    len += 1 + n->name_len;
+  return len;
+}
+
+void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
+  if (!n->parent) {
+    buf[0] = '/';
+    return;
+  }
+  size_t end = path_len;
+  for (; n->parent; n = n->parent) {
+    end -= n->name_len;
+    memcpy(buf + end, n->name, n->name_len);
+    buf[--end] = '/';
+  }
+}
+
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len) {
+  struct tnode *n = tree_malloc(t, sizeof *n + len + 1);
+  if (!n)
+    return NULL;
+  memset(n, 0, sizeof *n);
+  memcpy(n->name, name, len);
+  n->name[len] = 0;
+  n->name_len = (uint32_t)len;
+  n->hash = tree_hash_bytes(name, len);
+  n->data_len = -1;
+  return n;
+}
+
+void tree_node_free(struct tnode *n) {
+  if (!n)
+    return;
+  free(n->data);
+  otab_free(&n->kids);
+  free(n);
+}
+
+static uint32_t node_hash(const void *item) {
+  return ((const struct tnode *)item)->hash;
+}
+
+/* ------------------------------------------------------------------ */
+/* The tree */
+
+static bool add_builtin(struct tree *t, struct tnode *parent,
+                        const char *name, uint32_t acl,
+                        struct tnode **out) {
+  struct tnode *n = tree_node_alloc(t, name, strlen(name));
+  if (!n || !otab_reserve(t, &parent->kids, parent->kids.n + 1, node_hash)) {
+    tree_node_free(n);
+    return false;
+  }
+  n->parent = parent;
+  n->data_len = 0;
+  n->acl = acl;
+  tree_acl_ref(t, acl);
+  otab_put(&parent->kids, n, n->hash);
+  t->n_nodes++;
+  t->data_size += tree_node_path_len(n);
+  if (out)
+    *out = n;
+  return true;
+}
+
+/* vector<ACL> with one entry (perms, world, anyone). */
+static void world_acl_blob(uint8_t *b, int32_t perms) {
+  static const uint8_t tmpl[] = {0, 0, 0, 1, 0,   0,   0,   0,   0,  0,
+                                 0, 5, 'w', 'o', 'r', 'l', 'd', 0,  0, 0,
+                                 6, 'a', 'n', 'y', 'o', 'n', 'e'};
+  memcpy(b, tmpl, sizeof tmpl);
+  b[7] = (uint8_t)perms;
+}
+
+struct tree *tree_new(const struct tree_config *cfg) {
+  struct tree *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  if (cfg)
+    t->cfg = *cfg;
+  t->fail_countdown = -1;
+  uint8_t all[27], read[27];
+  world_acl_blob(all, PROTO_PERM_ALL);
+  world_acl_blob(read, PROTO_PERM_READ);
+  uint32_t acl_all, acl_read;
+  if (tree_acl_intern(t, all, sizeof all, &acl_all) != PROTO_OK)
+    goto fail;
+  if (tree_acl_intern(t, read, sizeof read, &acl_read) != PROTO_OK)
+    goto fail;
+  t->root = tree_node_alloc(t, "", 0);
+  if (!t->root)
+    goto fail;
+  t->root->data_len = 0;
+  t->root->acl = acl_all;
+  tree_acl_ref(t, acl_all);
+  t->n_nodes = 1;
+  t->data_size = 1;
+  struct tnode *zk;
+  if (!add_builtin(t, t->root, "zookeeper", acl_all, &zk) ||
+      !add_builtin(t, zk, "quota", acl_all, NULL) ||
+      !add_builtin(t, zk, "config", acl_read, NULL))
+    goto fail;
+  /* Drop the references intern took; the nodes hold their own. */
+  tree_acl_unref(t, acl_all);
+  tree_acl_unref(t, acl_read);
+  return t;
+fail:
+  tree_free(t);
+  return NULL;
+}
+
+static void free_subtree(struct tnode *root) {
+  /* Iterative post-order using parent pointers: trees can be deep. */
+  struct tnode *n = root;
+  while (n) {
+    struct tnode *c = NULL;
+    for (uint32_t i = 0; i < n->kids.cap; i++)
+      if (n->kids.slots[i]) {
+        c = n->kids.slots[i];
+        n->kids.slots[i] = NULL;
+        break;
+      }
+    if (c) {
+      n = c;
+      continue;
+    }
+    struct tnode *p = n == root ? NULL : n->parent;
+    tree_node_free(n);
+    n = p;
+  }
+}
+
+void tree_free(struct tree *t) {
+  if (!t)
+    return;
+  if (t->root)
+    free_subtree(t->root);
+  for (uint32_t i = 0; i < t->sessions.cap; i++) {
+    struct tsession *s = t->sessions.slots[i];
+    if (s) {
+      otab_free(&s->eph);
+      free(s);
+    }
+  }
+  otab_free(&t->sessions);
+  tree_watch_table_free(&t->watches);
+  tree_acl_table_free(&t->acls);
+  free(t->undo);
+  free(t->trig);
+  free(t->ops);
+  free(t->res_off);
+  free(t);
+}
+
+int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
+
+int tree_test_set_cversion(struct tree *t, const char *path,
+                           int32_t cversion) {
+  struct tnode *n = tree_node_lookup(t, path, strlen(path));
+  if (!n)
+    return PROTO_NONODE;
+  n->cversion = cversion;
+  return PROTO_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions */
+
+static bool session_eq(const void *item, const void *key) {
+  return ((const struct tsession *)item)->id == *(const int64_t *)key;
+}
+
+struct tsession *tree_session_get(const struct tree *t, int64_t id) {
+  return otab_get(&t->sessions, tree_hash_u64((uint64_t)id), session_eq,
+                  &id);
+}
+
+bool tree_session_exists(const struct tree *t, int64_t session_id) {
+  return tree_session_get(t, session_id) != NULL;
+}
+
+int32_t tree_session_timeout(const struct tree *t, int64_t session_id) {
+  struct tsession *s = tree_session_get(t, session_id);
+  return s ? s->timeout_ms : -1;
+}
+
+void tree_session_ephemerals(const struct tree *t, int64_t session_id,
+                             tree_path_cb cb, void *arg) {
+  struct tsession *s = tree_session_get(t, session_id);
+  if (!s)
+    return;
+  char small[256];
+  for (uint32_t i = 0; i < s->eph.cap; i++) {
+    struct tnode *n = s->eph.slots[i];
+    if (!n)
+      continue;
+    size_t len = tree_node_path_len(n);
+    char *buf = len <= sizeof small ? small : malloc(len);
+    if (!buf)
+      continue; /* out of memory: skip rather than fail a dump */
+    tree_node_path(n, buf, len);
+    cb(arg, buf, len);
+    if (buf != small)
+      free(buf);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats */
+
+void tree_stats_get(const struct tree *t, struct tree_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->node_count = t->n_nodes + 1; /* root twice, as ZooKeeper (§7.15) */
+  s->ephemerals_count = t->n_ephemerals;
+  s->approximate_data_size = t->data_size;
+  s->data_watch_count = t->watches.n_data_entries;
+  s->child_watch_count = t->watches.n_child_entries;
+  s->data_watch_paths = t->watches.n_data_paths;
+  s->data_watchers = t->watches.n_data_watchers;
+  s->session_count = t->sessions.n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Digest.
+ *
+ * Each node contributes SHA-256(path, every stored field, data, ACL
+ * blob); the contributions are added modulo 2^256 (an additive multiset
+ * hash), so the result does not depend on hash-table iteration order and
+ * needs neither sorting nor memory.  The path is fed leaf-to-root, one
+ * length-prefixed component at a time, which identifies it uniquely
+ * without a buffer.  Sessions contribute the same way.  The final digest
+ * is SHA-256 over the two sums, the counts and the last zxid.  Additive
+ * combination is weaker than one sorted hash against an adversary who
+ * chooses thousands of nodes to cancel a difference, but replicas diverge
+ * by accident, not by design, and a chance collision is 2^-256. */
+
+static void put64(uint8_t *b, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static void sum_add(uint8_t acc[32], const uint8_t h[32]) {
+  unsigned carry = 0;
+  for (int i = 31; i >= 0; i--) {
+    unsigned v = (unsigned)acc[i] + h[i] + carry;
+    acc[i] = (uint8_t)v;
+    carry = v >> 8;
+  }
+}
+
+static void node_digest(const struct tree *t, const struct tnode *n,
+                        uint8_t acc[32]) {
+  struct tree_sha256 c;
+  tree_sha256_init(&c);
+  uint8_t b[8];
+  for (const struct tnode *p = n; p->parent; p = p->parent) {
+    put64(b, p->name_len);
+    tree_sha256_update(&c, b, 8);
+    tree_sha256_update(&c, p->name, p->name_len);
+  }
+  put64(b, UINT64_MAX); /* end of path */
+  tree_sha256_update(&c, b, 8);
+  int64_t f[] = {n->czxid,   n->mzxid,    n->pzxid,    n->ctime,
+                 n->mtime,   n->owner,    n->version,  n->cversion,
+                 n->aversion, n->data_len, n->kids.n};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    put64(b, (uint64_t)f[i]);
+    tree_sha256_update(&c, b, 8);
+  }
+  if (n->data_len > 0)
+    tree_sha256_update(&c, n->data, (size_t)n->data_len);
+  const struct acl_list *l = tree_acl_get(t, n->acl);
+  put64(b, l->blob_len);
+  tree_sha256_update(&c, b, 8);
+  tree_sha256_update(&c, l->blob, l->blob_len);
+  uint8_t h[32];
+  tree_sha256_final(&c, h);
+  sum_add(acc, h);
+}
+
+/* Slot index of n in its parent's table (to resume iteration after
+ * climbing back up without a stack). */
+static uint32_t slot_of(const struct tnode *n) {
+  const struct otab *o = &n->parent->kids;
+  uint32_t mask = o->cap - 1;
+  uint32_t i = n->hash & mask;
+  while (o->slots[i] != n)
+    i = (i + 1) & mask;
+  return i;
+}
+
+void tree_digest(const struct tree *t, uint8_t out[32]) {
+  uint8_t nodes[32] = {0}, sess[32] = {0};
+  /* Pre-order walk without recursion or allocation. */
+  const struct tnode *n = t->root;
+  uint32_t start = 0;
+  node_digest(t, n, nodes);
+  for (;;) {
+    const struct tnode *c = NULL;
+    for (uint32_t i = start; i < n->kids.cap; i++)
+      if (n->kids.slots[i]) {
+        c = n->kids.slots[i];
+        break;
+      }
+    if (c) {
+      node_digest(t, c, nodes);
+      n = c;
+      start = 0;
+      continue;
+    }
+    if (!n->parent)
+      break;
+    start = slot_of(n) + 1;
+    n = n->parent;
+  }
+  for (uint32_t i = 0; i < t->sessions.cap; i++) {
+    const struct tsession *s = t->sessions.slots[i];
+    if (!s)
+      continue;
+    struct tree_sha256 c;
+    uint8_t b[16], h[32];
+    put64(b, (uint64_t)s->id);
+    put64(b + 8, (uint64_t)(int64_t)s->timeout_ms);
+    tree_sha256_init(&c);
+    tree_sha256_update(&c, b, 16);
+    tree_sha256_final(&c, h);
+    sum_add(sess, h);
+  }
+  struct tree_sha256 c;
+  uint8_t b[8];
+  tree_sha256_init(&c);
+  tree_sha256_update(&c, "roost-tree-digest-v1", 20);
+  tree_sha256_update(&c, nodes, 32);
+  tree_sha256_update(&c, sess, 32);
+  put64(b, t->n_nodes);
+  tree_sha256_update(&c, b, 8);
+  put64(b, t->sessions.n);
+  tree_sha256_update(&c, b, 8);
+  put64(b, (uint64_t)t->last_zxid);
+  tree_sha256_update(&c, b, 8);
+  tree_sha256_final(&c, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads */
+
+static bool has_nul(const char *p, size_t len) {
+  return len && memchr(p, 0, len) != NULL;
+}
+
+int tree_stat(struct tree *t, const char *path, size_t len,
+              struct proto_stat *stat) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  tree_node_stat(n, stat);
+  return PROTO_OK;
+}
+
+static int read_check(struct tree *t, struct tnode *n, int32_t perm,
+                      const struct tree_auth *auth) {
+  return tree_acl_check(tree_acl_get(t, n->acl), perm, auth) ? PROTO_OK
+                                                             : PROTO_NOAUTH;
+}
+
+int tree_exists(struct tree *t, const char *path, size_t len,
+                uint64_t watcher, const struct tree_auth *auth,
+                struct proto_writer *reply) {
+  if (has_nul(path, len))
+    return PROTO_BADARGUMENTS;
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (n) {
+    int rc = read_check(t, n, PROTO_PERM_READ, auth);
+    if (rc)
+      return rc; /* no watch when READ fails (3.8.4+) */
+  }
+  if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_DATA))
+    return PROTO_SYSTEMERROR;
+  if (!n)
+    return PROTO_NONODE;
+  struct proto_stat st;
+  tree_node_stat(n, &st);
+  proto_write_stat(reply, &st);
+  return PROTO_OK;
+}
+
+int tree_get_data(struct tree *t, const char *path, size_t len,
+                  uint64_t watcher, const struct tree_auth *auth,
+                  struct proto_writer *reply) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  int rc = read_check(t, n, PROTO_PERM_READ, auth);
+  if (rc)
+    return rc;
+  if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_DATA))
+    return PROTO_SYSTEMERROR;
+  proto_write_buffer(reply, n->data, n->data_len);
+  struct proto_stat st;
+  tree_node_stat(n, &st);
+  proto_write_stat(reply, &st);
+  return PROTO_OK;
+}
+
+int tree_get_children(struct tree *t, const char *path, size_t len,
+                      uint64_t watcher, bool with_stat,
+                      const struct tree_auth *auth,
+                      struct proto_writer *reply) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  int rc = read_check(t, n, PROTO_PERM_READ, auth);
+  if (rc)
+    return rc;
+  if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_CHILD))
+    return PROTO_SYSTEMERROR;
+  proto_write_int(reply, (int32_t)n->kids.n);
+  for (uint32_t i = 0; i < n->kids.cap; i++) {
+    const struct tnode *c = n->kids.slots[i];
+    if (c)
+      proto_write_string(reply, c->name, c->name_len);
+  }
+  if (with_stat) {
+    struct proto_stat st;
+    tree_node_stat(n, &st);
+    proto_write_stat(reply, &st);
+  }
+  return PROTO_OK;
+}
+
+int tree_get_acl(struct tree *t, const char *path, size_t len,
+                 const struct tree_auth *auth, struct proto_writer *reply) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  const struct acl_list *l = tree_acl_get(t, n->acl);
+  if (!tree_acl_check(l, PROTO_PERM_READ | PROTO_PERM_ADMIN, auth))
+    return PROTO_NOAUTH;
+  /* ZOOKEEPER-1392: without ADMIN, digest hashes are masked "user:x". */
+  bool admin = tree_acl_check(l, PROTO_PERM_ADMIN, auth);
+  proto_write_int(reply, (int32_t)l->n);
+  for (uint32_t i = 0; i < l->n; i++) {
+    const struct acl_item *a = &l->items[i];
+    proto_write_int(reply, a->perms);
+    proto_write_string(reply, a->scheme, a->scheme_len);
+    const char *colon = a->id_len ? memchr(a->id, ':', a->id_len) : NULL;
+    if (!admin && colon && a->scheme_len == 6 &&
+        memcmp(a->scheme, "digest", 6) == 0) {
+      size_t keep = (size_t)(colon - a->id) + 1;
+      proto_write_int(reply, (int32_t)(keep + 1));
+      proto_write_raw(reply, a->id, keep);
+      proto_write_raw(reply, "x", 1);
+    } else {
+      proto_write_string(reply, a->id, a->id_len);
+    }
+  }
+  struct proto_stat st;
+  tree_node_stat(n, &st);
+  proto_write_stat(reply, &st);
+  return PROTO_OK;
+}

@@ -1,0 +1,264 @@
+/* tree internals shared by the files of tree/ (and the unit tests' hooks).
+ * Not a public interface: nothing outside tree/ and tests/ includes it. */
+#ifndef ROOST_TREE_INT_H
+#define ROOST_TREE_INT_H
+
+#include "tree/tree.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stored ephemeralOwner encodings (§7.7).  Both are reported as 0 on the
+ * wire. */
+#define TREE_OWNER_CONTAINER INT64_MIN
+#define TREE_OWNER_TTL_TAG UINT64_C(0xFF00000000000000)
+#define TREE_TTL_MAX INT64_C(0xFFFFFFFFFF)
+
+static inline bool tree_owner_is_container(int64_t o) {
+  return o == TREE_OWNER_CONTAINER;
+}
+static inline bool tree_owner_is_ttl(int64_t o) {
+  return ((uint64_t)o & TREE_OWNER_TTL_TAG) == TREE_OWNER_TTL_TAG;
+}
+/* A real session id (the node is ephemeral). */
+static inline bool tree_owner_is_session(int64_t o) {
+  return o != 0 && !tree_owner_is_container(o) && !tree_owner_is_ttl(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open-addressing table of item pointers (linear probing, backward-shift
+ * deletion, so no tombstones).  The caller supplies the hash of an item;
+ * lookups compare with a callback.  Capacity is a power of two, load kept
+ * at or below 3/4.  Growth is separate from insertion (otab_reserve) so an
+ * insert after a successful reserve cannot fail: apply relies on it. */
+struct otab {
+  void **slots;
+  uint32_t cap;
+  uint32_t n;
+};
+typedef uint32_t (*otab_hash_fn)(const void *item);
+typedef bool (*otab_eq_fn)(const void *item, const void *key);
+
+/* Make room for `n_total` items.  Returns false on allocation failure
+ * (table unchanged). */
+bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
+                  otab_hash_fn hash);
+void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
+               const void *key);
+/* Capacity must have been reserved. */
+void otab_put(struct otab *o, void *item, uint32_t hash);
+/* Remove this exact item; returns false if absent. */
+bool otab_del(struct otab *o, const void *item, otab_hash_fn hash);
+void otab_free(struct otab *o);
+
+uint32_t tree_hash_bytes(const void *p, size_t n);
+uint32_t tree_hash_u64(uint64_t v);
+
+/* ------------------------------------------------------------------ */
+/* Nodes.  One allocation per node holding the fixed fields and the name
+ * (NUL-terminated); the data has its own allocation; children are an
+ * otab of node pointers that exists only once the node had a child. */
+struct tnode {
+  struct tnode *parent; /* NULL for the root */
+  struct otab kids;     /* struct tnode *, hashed by name */
+  uint8_t *data;        /* NULL when data_len <= 0 */
+  int64_t czxid, mzxid, pzxid, ctime, mtime;
+  int64_t owner; /* stored ephemeralOwner (session / container / TTL) */
+  int32_t version;
+  int32_t cversion; /* stored: child creations only (§4.2) */
+  int32_t aversion;
+  int32_t data_len; /* -1 = null data */
+  uint32_t acl;     /* index into the ACL table */
+  uint32_t hash;    /* of the name */
+  uint32_t name_len;
+  char name[];
+};
+
+struct tnode *tree_node_lookup(const struct tree *t, const char *path,
+                               size_t len);
+struct tnode *tree_node_child(const struct tnode *parent, const char *name,
+                              size_t len);
+void tree_node_stat(const struct tnode *n, struct proto_stat *s);
+/* Length of the node's full path. */
+size_t tree_node_path_len(const struct tnode *n);
+/* Writes the full path (no NUL) into buf, which has path_len bytes. */
+void tree_node_path(const struct tnode *n, char *buf, size_t path_len);
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len);
+void tree_node_free(struct tnode *n);
+
+/* ------------------------------------------------------------------ */
+/* ACLs: interned lists (one copy per distinct list, refcounted). */
+
+struct acl_item {
+  int32_t perms;
+  const char *scheme;
+  uint32_t scheme_len;
+  const char *id;
+  uint32_t id_len;
+};
+struct acl_list {
+  uint32_t n;
+  struct acl_item *items;
+  const uint8_t *blob; /* jute vector<ACL>: count + elements */
+  size_t blob_len;
+};
+struct acl_entry {
+  struct acl_list l;
+  uint32_t refs;
+  uint32_t index;
+  uint32_t hash;
+};
+struct acl_table {
+  struct acl_entry **v; /* by index; NULL = free slot */
+  uint32_t n, cap;
+  uint32_t *free_idx;
+  uint32_t n_free, cap_free;
+  struct otab map; /* acl_entry *, by blob hash */
+};
+
+/* Parse a jute vector<ACL> blob.  Returns a list in one allocation (free
+ * with free()), or NULL on malformed input / allocation failure (*err
+ * tells which). */
+struct acl_list *tree_acl_parse(struct tree *t, const uint8_t *blob,
+                                size_t len, int *err);
+/* Find or add the list, taking a reference.  PROTO_OK,
+ * PROTO_MARSHALLINGERROR (blob does not decode) or PROTO_SYSTEMERROR. */
+int tree_acl_intern(struct tree *t, const uint8_t *blob, size_t len,
+                    uint32_t *index);
+void tree_acl_ref(struct tree *t, uint32_t index);
+void tree_acl_unref(struct tree *t, uint32_t index);
+const struct acl_list *tree_acl_get(const struct tree *t, uint32_t index);
+void tree_acl_table_free(struct acl_table *a);
+/* §7.13: true if `auth` may do `perm` (any bit of it) on a node with
+ * this list. */
+bool tree_acl_check(const struct acl_list *l, int32_t perm,
+                    const struct tree_auth *auth);
+/* §7.2 ACL list rules: dedup, expand "auth", validate; writes the
+ * canonical blob (count + elements) into out.  PROTO_OK,
+ * PROTO_INVALIDACL or PROTO_SYSTEMERROR. */
+int tree_acl_fixup(const struct proto_acl_vec *in,
+                   const struct tree_auth *auth, struct proto_writer *out);
+
+/* ------------------------------------------------------------------ */
+/* Watches: one table keyed by path; per (path, watcher) an entry with a
+ * bitset of modes, so persistent / recursive modes (§7.9) are more bits.
+ * Each entry is linked from its path and from its watcher (reverse index
+ * for tree_watches_drop), both by swap-remove arrays with back indices. */
+
+enum {
+  TREE_W_DATA = 1,  /* standard data watch (getData, exists) */
+  TREE_W_CHILD = 2, /* standard child watch (getChildren) */
+};
+
+struct wpath;
+struct wwatcher;
+struct wentry {
+  struct wpath *wp;
+  struct wwatcher *ww;
+  uint32_t bits;
+  uint32_t ip; /* index in wp->v */
+  uint32_t iw; /* index in ww->v */
+};
+struct wpath {
+  struct wentry **v;
+  uint32_t n, cap;
+  uint32_t n_data; /* entries with TREE_W_DATA */
+  uint32_t hash;
+  size_t len;
+  char path[];
+};
+struct wwatcher {
+  uint64_t id;
+  struct wentry **v;
+  uint32_t n, cap;
+  uint32_t n_data;
+};
+struct watch_table {
+  struct otab paths;    /* struct wpath * */
+  struct otab watchers; /* struct wwatcher * */
+  uint64_t n_data_entries, n_child_entries;
+  uint64_t n_data_paths, n_data_watchers;
+};
+
+/* Add mode bits for (path, watcher).  PROTO_OK or PROTO_SYSTEMERROR. */
+int tree_watch_add(struct tree *t, const char *path, size_t len,
+                   uint64_t watcher, uint32_t bits);
+/* Number of entries on a path (an upper bound of events it can fire). */
+uint32_t tree_watch_count(const struct tree *t, const char *path, size_t len);
+/* Fire: for each entry on path with any of `mask`, call emit and clear
+ * the standard bits of mask.  Never allocates. */
+typedef void (*tree_watch_emit_fn)(void *arg, uint64_t watcher);
+void tree_watch_fire(struct tree *t, const char *path, size_t len,
+                     uint32_t mask, tree_watch_emit_fn emit, void *arg);
+void tree_watch_table_free(struct watch_table *w);
+
+/* ------------------------------------------------------------------ */
+/* Sessions. */
+struct tsession {
+  int64_t id;
+  int32_t timeout_ms;
+  struct otab eph; /* struct tnode * of its ephemerals */
+};
+struct tsession *tree_session_get(const struct tree *t, int64_t id);
+uint32_t tree_ptr_hash(const void *p);
+
+/* ------------------------------------------------------------------ */
+/* Apply scratch (reused across calls to avoid allocating per txn). */
+struct undo;
+struct trigger;
+struct txop;
+
+struct tree {
+  struct tree_config cfg;
+  struct tnode *root;
+  uint64_t n_nodes; /* real nodes, root once */
+  uint64_t n_ephemerals;
+  uint64_t data_size; /* sum of path lengths + data lengths */
+  int64_t last_zxid;
+  struct acl_table acls;
+  struct otab sessions; /* struct tsession * */
+  struct watch_table watches;
+
+  /* Test hook (see tree_test_fail_alloc): allocations made through
+   * tree_malloc fail once this reaches 0; negative = off. */
+  long fail_countdown;
+
+  /* apply scratch */
+  struct undo *undo;
+  size_t n_undo, cap_undo;
+  struct trigger *trig;
+  size_t n_trig, cap_trig;
+  struct txop *ops;
+  size_t cap_ops;
+  size_t *res_off;
+  size_t cap_res_off;
+};
+
+void *tree_malloc(struct tree *t, size_t n);
+void *tree_realloc(struct tree *t, void *p, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Test hooks. */
+
+/* Make the n-th allocation from now (0 = the next) and every later one
+ * fail; n < 0 turns failures off. */
+void tree_test_fail_alloc(struct tree *t, long n);
+/* Set the stored cversion of an existing node (to test sequential-name
+ * wrap-around without 2^31 creates).  PROTO_OK or PROTO_NONODE. */
+int tree_test_set_cversion(struct tree *t, const char *path,
+                           int32_t cversion);
+
+/* ------------------------------------------------------------------ */
+/* SHA-256 (FIPS 180-4). */
+struct tree_sha256 {
+  uint32_t h[8];
+  uint64_t len;
+  uint8_t buf[64];
+  size_t n;
+};
+void tree_sha256_init(struct tree_sha256 *c);
+void tree_sha256_update(struct tree_sha256 *c, const void *p, size_t n);
+void tree_sha256_final(struct tree_sha256 *c, uint8_t out[32]);
+
+#endif /* ROOST_TREE_INT_H */
