@@ -357,6 +357,8 @@ void tree_free(struct tree *t) {
   tree_acl_table_free(&t->acls);
   free(t->undo);
   free(t->trig);
+  free(t->trig_set);
+  otab_free(&t->reapable);
   free(t->ops);
   free(t->res_off);
   free(t);
@@ -668,4 +670,181 @@ int tree_get_acl(struct tree *t, const char *path, size_t len,
   tree_node_stat(n, &st);
   proto_write_stat(reply, &st);
   return PROTO_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads added for ZooKeeper 3.6+ opcodes */
+
+/* Descendants of top, by a pre-order walk without recursion or
+ * allocation (as tree_digest). */
+static uint64_t count_descendants(const struct tnode *top) {
+  uint64_t k = 0;
+  const struct tnode *n = top;
+  uint32_t start = 0;
+  for (;;) {
+    const struct tnode *c = NULL;
+    for (uint32_t i = start; i < n->kids.cap; i++)
+      if (n->kids.slots[i]) {
+        c = n->kids.slots[i];
+        break;
+      }
+    if (c) {
+      k++;
+      if (c->kids.n) {
+        n = c;
+        start = 0;
+      } else {
+        start = slot_of(c) + 1; /* a leaf: no need to step into it */
+      }
+      continue;
+    }
+    if (n == top)
+      return k;
+    start = slot_of(n) + 1;
+    n = n->parent;
+  }
+}
+
+int tree_get_all_children_number(struct tree *t, const char *path,
+                                 size_t len, const struct tree_auth *auth,
+                                 struct proto_writer *reply) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  int rc = read_check(t, n, PROTO_PERM_READ, auth);
+  if (rc)
+    return rc;
+  /* ZooKeeper answers nodes.size() - 2 for "/": its map holds the root
+   * under "" and "/", so that is every node but the root. */
+  uint64_t k = n == t->root ? t->n_nodes - 1 : count_descendants(n);
+  proto_write_int(reply, k > INT32_MAX ? INT32_MAX : (int32_t)k);
+  return PROTO_OK;
+}
+
+static bool java_blank(unsigned char c) { return c <= ' '; }
+
+int tree_get_ephemerals(struct tree *t, int64_t session_id,
+                        const char *prefix, size_t prefix_len,
+                        struct proto_writer *reply) {
+  /* Java: prefix == null || prefix.trim().isEmpty() || "/".equals(trim)
+   * selects all; otherwise startsWith(prefix), untrimmed. */
+  bool all = true;
+  if (prefix) {
+    size_t b = 0, e = prefix_len;
+    while (b < e && java_blank((unsigned char)prefix[b]))
+      b++;
+    while (e > b && java_blank((unsigned char)prefix[e - 1]))
+      e--;
+    all = e == b || (e - b == 1 && prefix[b] == '/');
+  }
+  size_t count_at = reply->len;
+  proto_write_int(reply, 0); /* patched below */
+  struct tsession *s = tree_session_get(t, session_id);
+  int32_t k = 0;
+  for (uint32_t i = 0; s && i < s->eph.cap; i++) {
+    struct tnode *n = s->eph.slots[i];
+    if (!n)
+      continue;
+    size_t len = tree_node_path_len(n);
+    if (!all && len < prefix_len)
+      continue;
+    /* Write the path straight into the reply; take it back if it does
+     * not match. */
+    size_t mark = reply->len;
+    proto_write_int(reply, (int32_t)len);
+    uint8_t *d = proto_writer_reserve(reply, len);
+    if (!d)
+      return PROTO_OK; /* the writer carries the error */
+    tree_node_path(n, (char *)d, len);
+    if (!all && memcmp(d, prefix, prefix_len) != 0) {
+      reply->len = mark;
+      continue;
+    }
+    reply->len += len;
+    k++;
+  }
+  if (!proto_writer_err(reply)) {
+    uint8_t *c = reply->buf + count_at;
+    c[0] = (uint8_t)((uint32_t)k >> 24);
+    c[1] = (uint8_t)((uint32_t)k >> 16);
+    c[2] = (uint8_t)((uint32_t)k >> 8);
+    c[3] = (uint8_t)k;
+  }
+  return PROTO_OK;
+}
+
+int tree_multi_read(struct tree *t, const struct proto_multi_req *m,
+                    const struct tree_auth *auth, struct proto_writer *reply) {
+  struct proto_multi_iter it;
+  struct proto_multi_op op;
+  proto_multi_iter_init(&it, m);
+  while (proto_multi_iter_next(&it, &op))
+    if (op.type != PROTO_OP_GETDATA && op.type != PROTO_OP_GETCHILDREN)
+      return PROTO_MARSHALLINGERROR;
+  proto_multi_iter_init(&it, m);
+  while (proto_multi_iter_next(&it, &op)) {
+    struct proto_slice p = op.u.read.path;
+    const char *path = p.len > 0 ? (const char *)p.ptr : "";
+    size_t len = p.len > 0 ? (size_t)p.len : 0;
+    size_t mark = reply->len;
+    int rc;
+    proto_write_multi_header(reply, op.type, false, 0);
+    /* watcher 0: multiRead sets no watch, whatever the flag says. */
+    if (op.type == PROTO_OP_GETDATA)
+      rc = tree_get_data(t, path, len, 0, auth, reply);
+    else
+      rc = tree_get_children(t, path, len, 0, false, auth, reply);
+    if (rc != PROTO_OK) {
+      reply->len = mark; /* the read wrote nothing after the header */
+      proto_write_multi_header(reply, PROTO_OP_ERROR, false, rc);
+      proto_write_int(reply, rc);
+    }
+  }
+  proto_write_multi_header(reply, -1, true, -1);
+  return PROTO_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Container and TTL reaping (§7.7) */
+
+static bool reap_due(const struct tree *t, const struct tnode *n,
+                     int64_t now_ms, int64_t max_never_used_ms) {
+  if (n->kids.n)
+    return false;
+  /* Elapsed time since the last data change, 0 if the clock is behind. */
+  uint64_t elapsed =
+      now_ms > n->mtime ? (uint64_t)now_ms - (uint64_t)n->mtime : 0;
+  if (tree_owner_is_container(n->owner)) {
+    if (n->cversion > 0) /* stored cversion: it had a child once */
+      return true;
+    return max_never_used_ms > 0 && elapsed > (uint64_t)max_never_used_ms;
+  }
+  if (!t->cfg.extended_types)
+    return false; /* not a TTL node unless extended types are on */
+  uint64_t ttl = (uint64_t)n->owner & (uint64_t)TREE_TTL_MAX;
+  return ttl != 0 && elapsed > ttl;
+}
+
+size_t tree_reap_candidates(const struct tree *t, int64_t now_ms,
+                            int64_t max_never_used_ms, tree_reap_cb cb,
+                            void *arg) {
+  size_t calls = 0;
+  char small[256];
+  for (uint32_t i = 0; i < t->reapable.cap; i++) {
+    const struct tnode *n = t->reapable.slots[i];
+    if (!n || !reap_due(t, n, now_ms, max_never_used_ms))
+      continue;
+    size_t len = tree_node_path_len(n);
+    char *buf = len <= sizeof small ? small : malloc(len);
+    if (!buf)
+      continue; /* out of memory: the next run finds it again */
+    tree_node_path(n, buf, len);
+    calls++;
+    bool more = cb(arg, buf, len);
+    if (buf != small)
+      free(buf);
+    if (!more)
+      break;
+  }
+  return calls;
 }

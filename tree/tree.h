@@ -46,6 +46,12 @@ struct tree_config {
   /* Largest data buffer accepted in a create/setData (bytes); 0 = no
    * limit beyond the frame size. */
   size_t max_data_bytes;
+  /* checkWatches / removeWatches with ZooKeeper 3.9's WatcherType rules
+   * (ZOOKEEPER-4472): types 1/2 match only standard watches, 4/5 select
+   * persistent / recursive watches.  Default false = 3.8.0 as observed:
+   * types 1/2 match every watch of that table (incl. the persistent and
+   * recursive ones), 4/5 are MarshallingError.  See tree_remove_watches. */
+  bool watcher_types_3_9;
 };
 
 /* Creates the initial tree of §7.15: "/", "/zookeeper",
@@ -217,6 +223,37 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
                       struct proto_writer *reply);
 int tree_get_acl(struct tree *t, const char *path, size_t len,
                  const struct tree_auth *auth, struct proto_writer *reply);
+/* getAllChildrenNumber (104): GetAllChildrenNumberResponse {int}, the
+ * number of descendants of the node (recursively).  For "/" this is
+ * ZooKeeper's "node map size minus 2": every node but the root, so the
+ * built-in /zookeeper, /zookeeper/quota and /zookeeper/config count
+ * (observed on 3.8.0: 3 on a fresh server).  Lookup only, no path
+ * validation.  PROTO_NONODE, PROTO_NOAUTH (READ on the node), PROTO_OK.
+ * Cost: the size of the subtree (the root's count is kept). */
+int tree_get_all_children_number(struct tree *t, const char *path,
+                                 size_t len, const struct tree_auth *auth,
+                                 struct proto_writer *reply);
+/* getEphemerals (103): GetEphemeralsResponse {vector<ustring>} of the
+ * full paths of the session's ephemeral nodes that start with `prefix`
+ * (a plain byte prefix, not a path prefix: "/a" matches "/ab").  A NULL
+ * prefix, or one that is empty, "/" or blank after trimming bytes
+ * <= ' ' at both ends (Java's String.trim), selects all.  Order
+ * unspecified.  No ACL check.  An unknown session gives an empty vector.
+ * Returns PROTO_OK (an allocation failure shows in proto_writer_err). */
+int tree_get_ephemerals(struct tree *t, int64_t session_id,
+                        const char *prefix, size_t prefix_len,
+                        struct proto_writer *reply);
+/* multiRead (22): MultiResponse (§5.4).  Each sub-op is evaluated on its
+ * own against the current tree, in order; getData -> MultiHeader{4, 0} +
+ * GetDataResponse, getChildren -> MultiHeader{8, 0} +
+ * GetChildrenResponse, a failing sub-op -> MultiHeader{-1, err} +
+ * ErrorResponse{err}; then the terminator {-1, true, -1}.  The watch flags
+ * of the sub-ops are ignored (no watch is set).  m is borrowed for the
+ * call (as decoded by proto_request_decode).  Returns PROTO_OK (the
+ * reply's err is 0), or PROTO_MARSHALLINGERROR if a sub-op is not 4 or 8
+ * (nothing written; the decoder already refuses that). */
+int tree_multi_read(struct tree *t, const struct proto_multi_req *m,
+                    const struct tree_auth *auth, struct proto_writer *reply);
 /* Fills *stat; PROTO_OK or PROTO_NONODE.  No watch, no ACL check. */
 int tree_stat(struct tree *t, const char *path, size_t len,
               struct proto_stat *stat);
@@ -227,14 +264,59 @@ int tree_stat(struct tree *t, const char *path, size_t len,
 /* setWatches / setWatches2 on reconnect (§7.10): events fired at once go
  * into out->events (the caller sends them with zxid -1 before the reply);
  * the rest are registered for `watcher`.  out is reset first.  The
- * persistent lists of setWatches2 are ignored until addWatch lands.
+ * persistent and persistentRecursive lists of setWatches2 are registered
+ * as by tree_add_watch, without catch-up events (null vectors, as decoded
+ * from a plain setWatches, are empty).
  * Returns PROTO_OK or PROTO_SYSTEMERROR (some watches may be registered). */
 int tree_set_watches(struct tree *t, uint64_t watcher,
                      const struct proto_set_watches_req *req,
                      struct tree_out *out);
 
-/* Drop every watch of a watcher (its connection closed). */
+/* Drop every watch of a watcher (its connection closed), persistent and
+ * recursive ones included. */
 void tree_watches_drop(struct tree *t, uint64_t watcher);
+
+/* addWatch (106, §7.9): mode PROTO_ADD_WATCH_PERSISTENT (0) or
+ * PROTO_ADD_WATCH_PERSISTENT_RECURSIVE (1) for (path, watcher).  No
+ * existence, path or ACL check (the node need not exist).  Modes of a
+ * (path, watcher) accumulate: standard, persistent and recursive watches
+ * coexist, and firing clears only the standard ones.  (ZooKeeper 3.8.0
+ * instead keeps one mode per (path, watcher) per table, the last one set
+ * — ZOOKEEPER-4466, fixed in 3.9; Roost follows §7.9.)
+ *
+ * What fires, per transaction (tree_apply): a persistent watch on P gets
+ * NodeCreated / NodeDataChanged / NodeDeleted of P and NodeChildrenChanged
+ * of P; a recursive watch on P gets NodeCreated / NodeDataChanged /
+ * NodeDeleted of P and of every descendant, never NodeChildrenChanged.
+ * Each trigger reaches a watcher at most once, and a transaction (a multi
+ * that changes one path twice) gives at most one event per watcher per
+ * (type, path).  (3.8.0 sends one per sub-op.)  Ancestors are only looked
+ * at while some recursive watch exists.
+ *
+ * Returns PROTO_OK (the reply is ErrorResponse{0}), PROTO_MARSHALLINGERROR
+ * for another mode (as 3.8.0), PROTO_SYSTEMERROR on allocation failure
+ * (nothing registered). */
+int tree_add_watch(struct tree *t, const char *path, size_t len,
+                   uint64_t watcher, int32_t mode);
+
+/* removeWatches (18, remove = true) and checkWatches (17, remove =
+ * false): the watches of `watcher` on exactly `path` selected by type
+ * (enum proto_watcher_type, §6.5):
+ *   1 Children — with cfg.watcher_types_3_9: the standard child watch;
+ *                without (3.8.0): every watch in the child table, i.e. also
+ *                the child half of persistent and recursive watches;
+ *   2 Data     — the same for data watches (getData and exists);
+ *   3 Any      — every watch on the path, every mode;
+ *   4 Persistent, 5 PersistentRecursive — that mode only (both tables);
+ *                only with cfg.watcher_types_3_9, else MarshallingError.
+ * Returns PROTO_OK (something matched; removed if `remove`),
+ * PROTO_NOWATCHER (nothing matched; nothing changed), or
+ * PROTO_MARSHALLINGERROR (type not valid, as 3.8.0 answers). */
+int tree_remove_watches(struct tree *t, const char *path, size_t len,
+                        uint64_t watcher, int32_t type, bool remove);
+/* Same as tree_remove_watches(..., false). */
+int tree_check_watches(struct tree *t, const char *path, size_t len,
+                       uint64_t watcher, int32_t type);
 
 /* ------------------------------------------------------------------ */
 /* Sessions and ephemerals (replicated state, changed by txns only). */
@@ -247,6 +329,34 @@ int32_t tree_session_timeout(const struct tree *t, int64_t session_id);
 typedef void (*tree_path_cb)(void *arg, const char *path, size_t len);
 void tree_session_ephemerals(const struct tree *t, int64_t session_id,
                              tree_path_cb cb, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Container and TTL reaping (§7.7).
+ *
+ * Calls cb for each node the reaper should delete now:
+ *   - a container with no children whose stored cversion > 0 (it had a
+ *     child once), or, when max_never_used_ms > 0, a container that never
+ *     had a child and whose now_ms - mtime > max_never_used_ms
+ *     (znode.container.maxNeverUsedIntervalMs; 0 = never, as 3.8);
+ *   - a TTL node with no children and now_ms - mtime > its ttl, only when
+ *     cfg.extended_types is set.
+ * now_ms is the leader's wall clock (the tree reads no clock).  Only
+ * container and TTL nodes are visited (the tree keeps an index of them).
+ * Order unspecified.  path is borrowed for the call; cb must not change
+ * the tree; it returns false to stop early (the caller's per-run bound,
+ * znode.container.maxPerMinute).  Returns the number of calls made.
+ *
+ * For each candidate the server makes the deleteContainer transaction with
+ * tree_prep: req.hdr.type = PROTO_OP_DELETECONTAINER, req.u.path.path =
+ * the path, ctx.session_id = 0 (no session or ACL check), and proposes it
+ * like any write.  Prep gives an error txn (NoNode, NotEmpty, BadVersion
+ * for a normal ephemeral) if the node changed since; apply checks again
+ * (a child created in between -> NotEmpty, tree unchanged) and, on
+ * success, removes the node and fires watches as a delete. */
+typedef bool (*tree_reap_cb)(void *arg, const char *path, size_t len);
+size_t tree_reap_candidates(const struct tree *t, int64_t now_ms,
+                            int64_t max_never_used_ms, tree_reap_cb cb,
+                            void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Figures for srvr/mntr/wchs. */

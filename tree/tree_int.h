@@ -149,6 +149,22 @@ int tree_acl_fixup(const struct proto_acl_vec *in,
 enum {
   TREE_W_DATA = 1,  /* standard data watch (getData, exists) */
   TREE_W_CHILD = 2, /* standard child watch (getChildren) */
+  /* addWatch modes (§7.9).  ZooKeeper keeps a persistent or recursive
+   * watch in both of its tables (observed on 3.8.0: checkWatches type
+   * Children answers OK for a recursive watch, and removeWatches type Data
+   * takes away only the data-table half), so each mode has one bit per
+   * table. */
+  TREE_W_PDATA = 4,   /* persistent, data table */
+  TREE_W_PCHILD = 8,  /* persistent, child table */
+  TREE_W_RDATA = 16,  /* persistent recursive, data table */
+  TREE_W_RCHILD = 32, /* persistent recursive, child table */
+
+  TREE_W_STANDARD = TREE_W_DATA | TREE_W_CHILD, /* one-shot bits */
+  TREE_W_PERSISTENT = TREE_W_PDATA | TREE_W_PCHILD,
+  TREE_W_RECURSIVE = TREE_W_RDATA | TREE_W_RCHILD,
+  TREE_W_DATA_TABLE = TREE_W_DATA | TREE_W_PDATA | TREE_W_RDATA,
+  TREE_W_CHILD_TABLE = TREE_W_CHILD | TREE_W_PCHILD | TREE_W_RCHILD,
+  TREE_W_ALL = TREE_W_DATA_TABLE | TREE_W_CHILD_TABLE,
 };
 
 struct wpath;
@@ -173,24 +189,37 @@ struct wwatcher {
   struct wentry **v;
   uint32_t n, cap;
   uint32_t n_data;
+  uint64_t stamp; /* last trigger generation that emitted to it */
 };
 struct watch_table {
   struct otab paths;    /* struct wpath * */
   struct otab watchers; /* struct wwatcher * */
+  /* (path, watcher) pairs in ZooKeeper's data / child table (any mode) */
   uint64_t n_data_entries, n_child_entries;
   uint64_t n_data_paths, n_data_watchers;
+  /* entries with persistent / recursive bits: with no recursive entry a
+   * trigger never looks at ancestors, with neither apply skips the
+   * per-transaction duplicate check. */
+  uint64_t n_persistent_entries, n_recursive_entries;
+  uint64_t gen; /* trigger generation, for one event per watcher */
 };
 
 /* Add mode bits for (path, watcher).  PROTO_OK or PROTO_SYSTEMERROR. */
 int tree_watch_add(struct tree *t, const char *path, size_t len,
                    uint64_t watcher, uint32_t bits);
-/* Number of entries on a path (an upper bound of events it can fire). */
-uint32_t tree_watch_count(const struct tree *t, const char *path, size_t len);
-/* Fire: for each entry on path with any of `mask`, call emit and clear
- * the standard bits of mask.  Never allocates. */
+/* Upper bound of the events tree_watch_trigger can emit for this
+ * (type, path): entries on the path, plus those on its ancestors when a
+ * recursive watch exists, capped at the number of watchers. */
+size_t tree_watch_bound(const struct tree *t, int32_t type, const char *path,
+                        size_t len);
+/* Fire the watches one change triggers (§7.8, §7.9): the entries on
+ * `path` whose bits match the event type, then (when recursive watches
+ * exist and type is not NodeChildrenChanged) the recursive entries on
+ * every ancestor.  emit is called at most once per watcher; standard bits
+ * that matched are cleared, persistent ones stay.  Never allocates. */
 typedef void (*tree_watch_emit_fn)(void *arg, uint64_t watcher);
-void tree_watch_fire(struct tree *t, const char *path, size_t len,
-                     uint32_t mask, tree_watch_emit_fn emit, void *arg);
+void tree_watch_trigger(struct tree *t, int32_t type, const char *path,
+                        size_t len, tree_watch_emit_fn emit, void *arg);
 void tree_watch_table_free(struct watch_table *w);
 
 /* ------------------------------------------------------------------ */
@@ -219,6 +248,10 @@ struct tree {
   struct acl_table acls;
   struct otab sessions; /* struct tsession * */
   struct watch_table watches;
+  /* Container and TTL nodes (struct tnode *, by pointer), the reaper's
+   * candidates (tree_reap_candidates).  Kept by do_create / del_node and
+   * their undo; anything else that links nodes must keep it too. */
+  struct otab reapable;
 
   /* Test hook (see tree_test_fail_alloc): allocations made through
    * tree_malloc fail once this reaches 0; negative = off. */
@@ -229,6 +262,8 @@ struct tree {
   size_t n_undo, cap_undo;
   struct trigger *trig;
   size_t n_trig, cap_trig;
+  uint32_t *trig_set; /* trigger indices, UINT32_MAX = empty slot */
+  size_t cap_trig_set;
   struct txop *ops;
   size_t cap_ops;
   size_t *res_off;

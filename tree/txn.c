@@ -36,8 +36,8 @@ struct undo {
 };
 
 struct trigger {
-  int32_t type;
-  uint32_t mask;
+  int32_t type;  /* 0 once found to repeat an earlier trigger */
+  uint32_t hash; /* of (type, path), set by trig_mark_repeats */
   size_t off, len; /* path in out->arena */
 };
 
@@ -260,13 +260,18 @@ static bool scratch_reserve(struct tree *t, size_t n_undo, size_t n_trig) {
   return true;
 }
 
-static void trig_add(struct tree *t, int32_t type, uint32_t mask, size_t off,
-                     size_t len) {
+/* The path is hashed when the transaction fires (finish), once the arena
+ * no longer moves. */
+static void trig_add(struct tree *t, int32_t type, size_t off, size_t len) {
   struct trigger *g = &t->trig[t->n_trig++];
   g->type = type;
-  g->mask = mask;
+  g->hash = 0;
   g->off = off;
   g->len = len;
+}
+
+static bool owner_is_reapable(int64_t owner) {
+  return tree_owner_is_container(owner) || tree_owner_is_ttl(owner);
 }
 
 static uint32_t node_hash(const void *item) {
@@ -332,6 +337,9 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
     goto oom;
   if (s && !otab_reserve(t, &s->eph, s->eph.n + 1, tree_ptr_hash))
     goto oom;
+  if (owner_is_reapable(owner) &&
+      !otab_reserve(t, &t->reapable, t->reapable.n + 1, tree_ptr_hash))
+    goto oom;
   if (tree_acl_intern(t, op->acl, op->acl_len, &n->acl) != PROTO_OK)
     goto oom;
 
@@ -354,9 +362,10 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   }
   t->n_nodes++;
   t->data_size += len + data_bytes(n);
-  trig_add(t, PROTO_EVENT_NODE_CREATED, TREE_W_DATA, off, len);
-  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, TREE_W_CHILD, poff,
-           plen ? plen : 1);
+  if (owner_is_reapable(owner))
+    otab_put(&t->reapable, n, tree_ptr_hash(n));
+  trig_add(t, PROTO_EVENT_NODE_CREATED, off, len);
+  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1);
   t->res_off[ri] = off;
   a->out->results[ri].path_len = len;
   tree_node_stat(n, &a->out->results[ri].stat);
@@ -391,11 +400,12 @@ static int del_node(struct actx *a, struct tnode *n, size_t off, size_t len) {
     if (s && otab_del(&s->eph, n, tree_ptr_hash))
       t->n_ephemerals--;
   }
+  if (owner_is_reapable(n->owner))
+    otab_del(&t->reapable, n, tree_ptr_hash);
   t->n_nodes--;
   t->data_size -= len + data_bytes(n);
-  trig_add(t, PROTO_EVENT_NODE_DELETED, TREE_W_DATA | TREE_W_CHILD, off, len);
-  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, TREE_W_CHILD, poff,
-           plen ? plen : 1);
+  trig_add(t, PROTO_EVENT_NODE_DELETED, off, len);
+  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1);
   return PROTO_OK;
 }
 
@@ -451,7 +461,7 @@ static int do_set_data(struct actx *a, const struct txop *op, size_t ri) {
   n->version = op->version;
   n->mzxid = a->h->zxid;
   n->mtime = a->h->time_ms;
-  trig_add(t, PROTO_EVENT_NODE_DATA_CHANGED, TREE_W_DATA, off, len);
+  trig_add(t, PROTO_EVENT_NODE_DATA_CHANGED, off, len);
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
 }
@@ -514,6 +524,8 @@ static void rollback(struct tree *t) {
         if (s && otab_del(&s->eph, n, tree_ptr_hash))
           t->n_ephemerals--;
       }
+      if (owner_is_reapable(n->owner))
+        otab_del(&t->reapable, n, tree_ptr_hash);
       t->n_nodes--;
       t->data_size -= u->path_len + data_bytes(n);
       tree_acl_unref(t, n->acl);
@@ -530,6 +542,8 @@ static void rollback(struct tree *t) {
           t->n_ephemerals++;
         }
       }
+      if (owner_is_reapable(n->owner))
+        otab_put(&t->reapable, n, tree_ptr_hash(n));
       t->n_nodes++;
       t->data_size += u->path_len + data_bytes(n);
       break;
@@ -590,21 +604,69 @@ static void emit_event(void *arg, uint64_t watcher) {
 
 /* After all changes succeeded: reserve the events (the only fallible
  * step left, undone if it fails), fire, free what was replaced. */
+/* One event per watcher per (type, path) per transaction: a trigger that
+ * repeats an earlier one's type and path (a multi that changes a path
+ * twice, a closeSession removing several children of one parent) could
+ * only reach persistent watches again (the first consumed the standard
+ * ones), so it is skipped.  Marks repeats by setting their type to 0,
+ * using a scratch open-addressing set of trigger indices.  Only needed
+ * while persistent or recursive watches exist.  False on allocation
+ * failure (nothing marked). */
+static bool trig_mark_repeats(struct tree *t, const struct tree_out *o) {
+  size_t cap = 16;
+  while (cap < 2 * t->n_trig)
+    cap *= 2;
+  if (cap > t->cap_trig_set) {
+    uint32_t *v = tree_realloc(t, t->trig_set, cap * sizeof *v);
+    if (!v)
+      return false;
+    t->trig_set = v;
+    t->cap_trig_set = cap;
+  }
+  memset(t->trig_set, 0xff, cap * sizeof *t->trig_set);
+  size_t mask = cap - 1;
+  for (size_t i = 0; i < t->n_trig; i++) {
+    struct trigger *g = &t->trig[i];
+    const char *p = o->arena + g->off;
+    g->hash = tree_hash_bytes(p, g->len) ^ (uint32_t)g->type;
+    for (size_t k = g->hash & mask;; k = (k + 1) & mask) {
+      uint32_t j = t->trig_set[k];
+      if (j == UINT32_MAX) {
+        t->trig_set[k] = (uint32_t)i;
+        break;
+      }
+      const struct trigger *h = &t->trig[j];
+      if (h->type == g->type && h->hash == g->hash && h->len == g->len &&
+          memcmp(o->arena + h->off, p, g->len) == 0) {
+        g->type = 0; /* repeat: fire nothing */
+        break;
+      }
+    }
+  }
+  return true;
+}
+
 static int finish(struct actx *a) {
   struct tree *t = a->t;
   struct tree_out *o = a->out;
   size_t need = o->n_events;
   for (size_t i = 0; i < t->n_trig; i++)
-    need += tree_watch_count(t, o->arena + t->trig[i].off, t->trig[i].len);
+    need += tree_watch_bound(t, t->trig[i].type, o->arena + t->trig[i].off,
+                             t->trig[i].len);
+  bool dedup = t->n_trig > 2 && (t->watches.n_persistent_entries ||
+                                 t->watches.n_recursive_entries);
   if (!grow_bytes((void **)&o->events, &o->cap_events, need,
-                  sizeof *o->events)) {
+                  sizeof *o->events) ||
+      (dedup && !trig_mark_repeats(t, o))) {
     rollback(t);
     return PROTO_SYSTEMERROR;
   }
   for (size_t i = 0; i < t->n_trig; i++) {
     struct trigger *g = &t->trig[i];
+    if (!g->type)
+      continue;
     struct emit_ctx c = {o, g->type, o->arena + g->off, g->len};
-    tree_watch_fire(t, c.path, c.len, g->mask, emit_event, &c);
+    tree_watch_trigger(t, g->type, c.path, c.len, emit_event, &c);
   }
   t->n_trig = 0;
   commit_frees(t);
@@ -1474,7 +1536,22 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
       }
     }
   }
-  /* persistent / persistentRecursive lists (setWatches2): addWatch is not
-   * implemented yet, so they are not registered. */
+  /* setWatches2's persistent lists: registered, no catch-up events. */
+  const struct proto_str_vec *plists[2] = {
+      &req->persistent_watches, &req->persistent_recursive_watches};
+  for (int l = 0; l < 2; l++) {
+    struct proto_str_iter it;
+    struct proto_slice s;
+    proto_str_iter_init(&it, plists[l]);
+    while (proto_str_iter_next(&it, &s)) {
+      const char *path = s.ptr ? (const char *)s.ptr : "";
+      size_t len = (size_t)(s.len > 0 ? s.len : 0);
+      if (tree_add_watch(t, path, len, watcher,
+                         l == 0 ? PROTO_ADD_WATCH_PERSISTENT
+                                : PROTO_ADD_WATCH_PERSISTENT_RECURSIVE) !=
+          PROTO_OK)
+        return PROTO_SYSTEMERROR;
+    }
+  }
   return PROTO_OK;
 }

@@ -49,11 +49,19 @@ static bool grow(struct tree *t, struct wentry ***v, uint32_t *cap,
   return true;
 }
 
-/* Bookkeeping for the wchs/mntr counters when an entry's bits change. */
+/* Bookkeeping for the wchs/mntr counters when an entry's bits change.  An
+ * entry counts in ZooKeeper's data (child) table when it has any data
+ * (child) bit, whatever the mode. */
 static void count_bits(struct watch_table *w, struct wentry *e,
                        uint32_t old_bits, uint32_t new_bits) {
-  bool od = old_bits & TREE_W_DATA, nd = new_bits & TREE_W_DATA;
-  bool oc = old_bits & TREE_W_CHILD, nc = new_bits & TREE_W_CHILD;
+  bool op = old_bits & TREE_W_PERSISTENT, np = new_bits & TREE_W_PERSISTENT;
+  bool orr = old_bits & TREE_W_RECURSIVE, nr = new_bits & TREE_W_RECURSIVE;
+  if (op != np)
+    w->n_persistent_entries += np ? 1 : (uint64_t)-1;
+  if (orr != nr)
+    w->n_recursive_entries += nr ? 1 : (uint64_t)-1;
+  bool od = old_bits & TREE_W_DATA_TABLE, nd = new_bits & TREE_W_DATA_TABLE;
+  bool oc = old_bits & TREE_W_CHILD_TABLE, nc = new_bits & TREE_W_CHILD_TABLE;
   if (oc != nc)
     w->n_child_entries += nc ? 1 : (uint64_t)-1;
   if (od == nd)
@@ -73,31 +81,41 @@ static void count_bits(struct watch_table *w, struct wentry *e,
   }
 }
 
+/* The entry of (path, watcher), or NULL.  Scans the shorter of the two
+ * lists. */
+static struct wentry *entry_find(const struct tree *t, const char *path,
+                                 size_t len, uint64_t watcher) {
+  struct wpath *wp = wpath_get(t, path, len);
+  struct wwatcher *ww = wp ? wwatcher_get(t, watcher) : NULL;
+  if (!ww)
+    return NULL;
+  if (wp->n <= ww->n) {
+    for (uint32_t i = 0; i < wp->n; i++)
+      if (wp->v[i]->ww == ww)
+        return wp->v[i];
+  } else {
+    for (uint32_t i = 0; i < ww->n; i++)
+      if (ww->v[i]->wp == wp)
+        return ww->v[i];
+  }
+  return NULL;
+}
+
+static void entry_set_bits(struct tree *t, struct wentry *e, uint32_t bits) {
+  count_bits(&t->watches, e, e->bits, bits);
+  e->bits = bits;
+}
+
 int tree_watch_add(struct tree *t, const char *path, size_t len,
                    uint64_t watcher, uint32_t bits) {
   struct watch_table *w = &t->watches;
+  struct wentry *found = entry_find(t, path, len, watcher);
+  if (found) {
+    entry_set_bits(t, found, found->bits | bits); /* modes accumulate */
+    return PROTO_OK;
+  }
   struct wpath *wp = wpath_get(t, path, len);
   struct wwatcher *ww = wwatcher_get(t, watcher);
-  if (wp && ww) {
-    /* Existing entry?  Scan the shorter of the two lists. */
-    if (wp->n <= ww->n) {
-      for (uint32_t i = 0; i < wp->n; i++)
-        if (wp->v[i]->ww == ww) {
-          struct wentry *e = wp->v[i];
-          count_bits(w, e, e->bits, e->bits | bits);
-          e->bits |= bits;
-          return PROTO_OK;
-        }
-    } else {
-      for (uint32_t i = 0; i < ww->n; i++)
-        if (ww->v[i]->wp == wp) {
-          struct wentry *e = ww->v[i];
-          count_bits(w, e, e->bits, e->bits | bits);
-          e->bits |= bits;
-          return PROTO_OK;
-        }
-    }
-  }
   /* New entry: allocate all pieces before linking any. */
   bool new_wp = !wp, new_ww = !ww;
   struct wentry *e = tree_malloc(t, sizeof *e);
@@ -172,17 +190,68 @@ static void entry_remove(struct tree *t, struct wentry *e) {
   }
 }
 
-uint32_t tree_watch_count(const struct tree *t, const char *path,
-                          size_t len) {
-  struct wpath *wp = wpath_get(t, path, len);
-  return wp ? wp->n : 0;
+/* Bits an event type consults on the changed path itself and on its
+ * ancestors (§7.8 table; §7.9).  NodeDeleted looks in both tables (one
+ * event per watcher); NodeChildrenChanged never reaches recursive
+ * watches, on the path or above it. */
+static uint32_t mask_at_path(int32_t type) {
+  switch (type) {
+  case PROTO_EVENT_NODE_CREATED:
+  case PROTO_EVENT_NODE_DATA_CHANGED:
+    return TREE_W_DATA_TABLE;
+  case PROTO_EVENT_NODE_DELETED:
+    return TREE_W_ALL;
+  case PROTO_EVENT_NODE_CHILDREN_CHANGED:
+    return TREE_W_CHILD | TREE_W_PCHILD;
+  default:
+    return 0;
+  }
+}
+static uint32_t mask_at_ancestor(int32_t type) {
+  switch (type) {
+  case PROTO_EVENT_NODE_CREATED:
+  case PROTO_EVENT_NODE_DATA_CHANGED:
+    return TREE_W_RDATA;
+  case PROTO_EVENT_NODE_DELETED:
+    return TREE_W_RECURSIVE;
+  default:
+    return 0;
+  }
 }
 
-void tree_watch_fire(struct tree *t, const char *path, size_t len,
-                     uint32_t mask, tree_watch_emit_fn emit, void *arg) {
+/* Length of the parent path of path[0..len) ("/" for a child of the
+ * root), or 0 when path is the root or has no '/'. */
+static size_t parent_len(const char *path, size_t len) {
+  if (len <= 1)
+    return 0;
+  for (size_t i = len; i-- > 0;)
+    if (path[i] == '/')
+      return i ? i : 1;
+  return 0;
+}
+
+static bool walk_ancestors(const struct tree *t, int32_t type) {
+  return t->watches.n_recursive_entries > 0 && mask_at_ancestor(type) != 0;
+}
+
+size_t tree_watch_bound(const struct tree *t, int32_t type, const char *path,
+                        size_t len) {
+  struct wpath *wp = wpath_get(t, path, len);
+  size_t n = wp ? wp->n : 0;
+  if (walk_ancestors(t, type))
+    for (size_t pl = parent_len(path, len); pl; pl = parent_len(path, pl)) {
+      wp = wpath_get(t, path, pl);
+      n += wp ? wp->n : 0;
+    }
+  return n < t->watches.watchers.n ? n : t->watches.watchers.n;
+}
+
+static void fire_path(struct tree *t, const char *path, size_t len,
+                      uint32_t mask, tree_watch_emit_fn emit, void *arg) {
   struct wpath *wp = wpath_get(t, path, len);
   if (!wp)
     return;
+  uint64_t gen = t->watches.gen;
   /* Walk backwards: entry_remove swaps the last entry into the hole, which
    * has then already been visited.  The path record may be freed when its
    * last entry goes, so stop on that. */
@@ -190,10 +259,17 @@ void tree_watch_fire(struct tree *t, const char *path, size_t len,
     struct wentry *e = wp->v[i];
     if (!(e->bits & mask))
       continue;
-    emit(arg, e->ww->id);
-    uint32_t nb = e->bits & ~mask; /* standard watches are one-shot */
-    count_bits(&t->watches, e, e->bits, nb);
-    e->bits = nb;
+    if (e->ww->stamp != gen) {
+      e->ww->stamp = gen;
+      emit(arg, e->ww->id);
+    }
+    /* Standard watches are one-shot, persistent ones stay.  A standard
+     * bit that matched is consumed even when the watcher already got this
+     * event through another entry. */
+    uint32_t nb = e->bits & ~(mask & TREE_W_STANDARD);
+    if (nb == e->bits)
+      continue;
+    entry_set_bits(t, e, nb);
     if (!nb) {
       bool last = wp->n == 1;
       entry_remove(t, e);
@@ -201,6 +277,76 @@ void tree_watch_fire(struct tree *t, const char *path, size_t len,
         return;
     }
   }
+}
+
+void tree_watch_trigger(struct tree *t, int32_t type, const char *path,
+                        size_t len, tree_watch_emit_fn emit, void *arg) {
+  t->watches.gen++;
+  fire_path(t, path, len, mask_at_path(type), emit, arg);
+  if (!walk_ancestors(t, type))
+    return;
+  uint32_t am = mask_at_ancestor(type);
+  for (size_t pl = parent_len(path, len); pl; pl = parent_len(path, pl))
+    fire_path(t, path, pl, am, emit, arg);
+}
+
+int tree_add_watch(struct tree *t, const char *path, size_t len,
+                   uint64_t watcher, int32_t mode) {
+  uint32_t bits;
+  switch (mode) {
+  case PROTO_ADD_WATCH_PERSISTENT:
+    bits = TREE_W_PERSISTENT;
+    break;
+  case PROTO_ADD_WATCH_PERSISTENT_RECURSIVE:
+    bits = TREE_W_RECURSIVE;
+    break;
+  default:
+    return PROTO_MARSHALLINGERROR;
+  }
+  return tree_watch_add(t, path, len, watcher, bits);
+}
+
+int tree_remove_watches(struct tree *t, const char *path, size_t len,
+                        uint64_t watcher, int32_t type, bool remove) {
+  bool v39 = t->cfg.watcher_types_3_9;
+  uint32_t mask;
+  switch (type) {
+  case PROTO_WATCHER_CHILDREN:
+    mask = v39 ? TREE_W_CHILD : TREE_W_CHILD_TABLE;
+    break;
+  case PROTO_WATCHER_DATA:
+    mask = v39 ? TREE_W_DATA : TREE_W_DATA_TABLE;
+    break;
+  case PROTO_WATCHER_ANY:
+    mask = TREE_W_ALL;
+    break;
+  case PROTO_WATCHER_PERSISTENT:
+    if (!v39)
+      return PROTO_MARSHALLINGERROR;
+    mask = TREE_W_PERSISTENT;
+    break;
+  case PROTO_WATCHER_PERSISTENT_RECURSIVE:
+    if (!v39)
+      return PROTO_MARSHALLINGERROR;
+    mask = TREE_W_RECURSIVE;
+    break;
+  default:
+    return PROTO_MARSHALLINGERROR;
+  }
+  struct wentry *e = entry_find(t, path, len, watcher);
+  if (!e || !(e->bits & mask))
+    return PROTO_NOWATCHER;
+  if (remove) {
+    entry_set_bits(t, e, e->bits & ~mask);
+    if (!e->bits)
+      entry_remove(t, e);
+  }
+  return PROTO_OK;
+}
+
+int tree_check_watches(struct tree *t, const char *path, size_t len,
+                       uint64_t watcher, int32_t type) {
+  return tree_remove_watches(t, path, len, watcher, type, false);
 }
 
 void tree_watches_drop(struct tree *t, uint64_t watcher) {
@@ -246,7 +392,7 @@ void tree_data_watches_each(const struct tree *t, tree_watch_cb cb,
     if (!wp)
       continue;
     for (uint32_t j = 0; j < wp->n; j++)
-      if (wp->v[j]->bits & TREE_W_DATA)
+      if (wp->v[j]->bits & TREE_W_DATA_TABLE)
         cb(arg, wp->v[j]->ww->id, wp->path, wp->len);
   }
 }

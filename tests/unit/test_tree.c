@@ -1587,6 +1587,813 @@ static void test_oom_apply(void **state) {
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* ZooKeeper 3.6+ features: persistent watches, watch removal, reaping,
+ * new reads */
+
+static void add_watch(struct fx *f, const char *path, uint64_t watcher,
+                      int32_t mode) {
+  assert_int_equal(tree_add_watch(f->t, path, strlen(path), watcher, mode),
+                   PROTO_OK);
+}
+
+static int rm_watch(struct fx *f, const char *path, uint64_t watcher,
+                    int32_t type, bool remove) {
+  return tree_remove_watches(f->t, path, strlen(path), watcher, type, remove);
+}
+
+static void expect_no_events(struct fx *f) {
+  assert_int_equal(f->out.n_events, 0);
+}
+
+/* A persistent watch on P reports P's own changes and NodeChildrenChanged
+ * of P, but nothing about the children themselves, and survives firing
+ * (even P's deletion). */
+static void test_persistent_watch_node_vs_children(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  add_watch(f, "/p", 7, PROTO_ADD_WATCH_PERSISTENT); /* node absent: fine */
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/p");
+  assert_int_equal(set_data(f, "/p", "1", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DATA_CHANGED, "/p");
+  assert_int_equal(set_data(f, "/p", "2", -1), PROTO_OK); /* still there */
+  assert_int_equal(f->out.n_events, 1);
+  assert_int_equal(create(f, "/p/c", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/p");
+  assert_int_equal(set_data(f, "/p/c", "x", -1), PROTO_OK);
+  expect_no_events(f);
+  assert_int_equal(create(f, "/p/c/d", 0), PROTO_OK);
+  expect_no_events(f);
+  assert_int_equal(del(f, "/p/c/d", -1), PROTO_OK);
+  expect_no_events(f);
+  assert_int_equal(del(f, "/p/c", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/p");
+  assert_int_equal(del(f, "/p", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DELETED, "/p");
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/p");
+  /* it sits in both tables, like ZooKeeper's */
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count, 1);
+  assert_int_equal(st.child_watch_count, 1);
+  fx_free(f);
+}
+
+/* A recursive watch on an ancestor sees NodeCreated, NodeDataChanged and
+ * NodeDeleted of the node and of every descendant, never
+ * NodeChildrenChanged; a watcher with recursive watches on several
+ * ancestors gets one event per change. */
+static void test_recursive_watch(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  add_watch(f, "/r", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  assert_int_equal(create(f, "/r", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/r");
+  assert_int_equal(create(f, "/r/a", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1); /* no NodeChildrenChanged /r */
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/r/a");
+  assert_int_equal(create(f, "/r/a/b", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/r/a/b");
+  assert_int_equal(set_data(f, "/r/a/b", "x", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DATA_CHANGED, "/r/a/b");
+  /* a second recursive watch of the same watcher lower down: one event */
+  add_watch(f, "/r/a", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  add_watch(f, "/r/a", 8, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  assert_int_equal(del(f, "/r/a/b", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  assert_int_equal(f->out.events[0].type, PROTO_EVENT_NODE_DELETED);
+  assert_int_equal(f->out.events[1].type, PROTO_EVENT_NODE_DELETED);
+  assert_true(f->out.events[0].watcher != f->out.events[1].watcher);
+  /* siblings and non-descendants with a shared prefix are not seen */
+  assert_int_equal(create(f, "/rx", 0), PROTO_OK);
+  expect_no_events(f);
+  assert_int_equal(create(f, "/r/z", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/r/z");
+  /* a recursive watch on "/" sees everything */
+  add_watch(f, "/", 9, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  assert_int_equal(create(f, "/q", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 9, PROTO_EVENT_NODE_CREATED, "/q");
+  assert_int_equal(set_data(f, "/", "x", -1), PROTO_OK);
+  expect_event(f, 0, 9, PROTO_EVENT_NODE_DATA_CHANGED, "/");
+  /* a standard child watch next to it still gets NodeChildrenChanged */
+  assert_int_equal(read_children(f, "/r", 9), PROTO_OK);
+  assert_int_equal(create(f, "/r/y", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 3);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/r/y");
+  expect_event(f, 1, 9, PROTO_EVENT_NODE_CREATED, "/r/y");
+  expect_event(f, 2, 9, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/r");
+  fx_free(f);
+}
+
+/* Modes of one (path, watcher) accumulate: a standard watch added next to
+ * a persistent one fires once with it (one event) and is consumed, the
+ * persistent one stays; adding PERSISTENT to a recursive watch keeps the
+ * recursion. */
+static void test_watch_modes_accumulate(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/a", 0), PROTO_OK);
+  add_watch(f, "/a", 7, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(read_data(f, "/a", 7), PROTO_OK);
+  assert_int_equal(read_children(f, "/a", 7), PROTO_OK);
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count, 1); /* one (path, watcher) pair */
+  assert_int_equal(set_data(f, "/a", "1", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  assert_int_equal(set_data(f, "/a", "2", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1); /* persistent survived */
+  /* the standard data watch was consumed, the child one was not */
+  assert_int_equal(rm_watch(f, "/a", 7, PROTO_WATCHER_DATA, false),
+                   PROTO_OK); /* 3.8.0 rules: the persistent data half */
+  f->t->cfg.watcher_types_3_9 = true;
+  assert_int_equal(rm_watch(f, "/a", 7, PROTO_WATCHER_DATA, false),
+                   PROTO_NOWATCHER);
+  assert_int_equal(rm_watch(f, "/a", 7, PROTO_WATCHER_CHILDREN, false),
+                   PROTO_OK);
+  f->t->cfg.watcher_types_3_9 = false;
+  /* recursive + persistent on /b: descendants still reported */
+  assert_int_equal(create(f, "/b", 0), PROTO_OK);
+  add_watch(f, "/b", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  add_watch(f, "/b", 7, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(create(f, "/b/c", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/b/c");
+  expect_event(f, 1, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/b");
+  /* a standard watch below a recursive one: one event, standard consumed */
+  assert_int_equal(read_data(f, "/b/c", 7), PROTO_OK);
+  assert_int_equal(set_data(f, "/b/c", "x", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  assert_int_equal(rm_watch(f, "/b/c", 7, PROTO_WATCHER_ANY, false),
+                   PROTO_NOWATCHER);
+  /* bad modes */
+  assert_int_equal(tree_add_watch(f->t, "/a", 2, 7, 2),
+                   PROTO_MARSHALLINGERROR);
+  assert_int_equal(tree_add_watch(f->t, "/a", 2, 7, -1),
+                   PROTO_MARSHALLINGERROR);
+  fx_free(f);
+}
+
+/* A multi that changes a path twice, and a closeSession that removes two
+ * children of one parent, give a persistent watcher one event per
+ * (type, path). */
+static void test_persistent_one_event_per_txn(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/a", 0), PROTO_OK);
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  add_watch(f, "/a", 7, PROTO_ADD_WATCH_PERSISTENT);
+  add_watch(f, "/p", 7, PROTO_ADD_WATCH_PERSISTENT);
+  struct mb m = multi_begin(f);
+  multi_set_data(&m, "/a", "1", -1);
+  multi_set_data(&m, "/a", "2", -1);
+  multi_create(f, &m, PROTO_OP_CREATE, "/p/x", 0);
+  multi_create(f, &m, PROTO_OP_CREATE, "/p/y", 0);
+  assert_int_equal(multi_run(f, &m), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DATA_CHANGED, "/a");
+  expect_event(f, 1, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/p");
+  session_open(f, 0x200);
+  f->session = 0x200;
+  assert_int_equal(create(f, "/p/e1", 1), PROTO_OK);
+  assert_int_equal(create(f, "/p/e2", 1), PROTO_OK);
+  session_close(f, 0x200);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/p");
+  fx_free(f);
+}
+
+/* checkWatches / removeWatches select by WatcherType: by default as
+ * ZooKeeper 3.8.0 (types 1/2 are whole tables, 4/5 and unknown types are
+ * MarshallingError), with watcher_types_3_9 as 3.9 (1/2 standard only,
+ * 4/5 by mode); NoWatcher when nothing matches; check changes nothing. */
+static void test_remove_watches_by_type(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/w", 0), PROTO_OK);
+  for (int32_t type = 1; type <= 3; type++)
+    assert_int_equal(rm_watch(f, "/w", 7, type, false), PROTO_NOWATCHER);
+  int32_t bad[] = {0, 4, 5, 6, -1};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(rm_watch(f, "/w", 7, bad[i], true),
+                     PROTO_MARSHALLINGERROR);
+  assert_int_equal(tree_check_watches(f->t, "/w", 2, 7, 4),
+                   PROTO_MARSHALLINGERROR);
+
+  /* 3.8.0: a persistent watch answers to Children and Data; removing Data
+   * leaves the child half (observed: NodeChildrenChanged still comes,
+   * NodeDataChanged does not). */
+  add_watch(f, "/w", 7, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_CHILDREN, false),
+                   PROTO_OK);
+  assert_int_equal(tree_check_watches(f->t, "/w", 2, 7, PROTO_WATCHER_DATA),
+                   PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 8, PROTO_WATCHER_DATA, true),
+                   PROTO_NOWATCHER); /* another watcher */
+  assert_int_equal(rm_watch(f, "/x", 7, PROTO_WATCHER_DATA, true),
+                   PROTO_NOWATCHER); /* another path */
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_DATA, true), PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_DATA, false),
+                   PROTO_NOWATCHER);
+  assert_int_equal(set_data(f, "/w", "x", -1), PROTO_OK);
+  expect_no_events(f);
+  assert_int_equal(create(f, "/w/c", 0), PROTO_OK);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/w");
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_ANY, true), PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_ANY, true),
+                   PROTO_NOWATCHER);
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count + st.child_watch_count, 0);
+  /* a recursive watch is in both tables too (observed on 3.8.0) */
+  add_watch(f, "/w", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_CHILDREN, true),
+                   PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_DATA, true), PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_ANY, false),
+                   PROTO_NOWATCHER);
+
+  /* 3.9 rules */
+  f->t->cfg.watcher_types_3_9 = true;
+  assert_int_equal(rm_watch(f, "/w", 7, 6, false), PROTO_MARSHALLINGERROR);
+  add_watch(f, "/w", 7, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(read_data(f, "/w", 7), PROTO_OK);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_CHILDREN, false),
+                   PROTO_NOWATCHER);
+  assert_int_equal(
+      rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT_RECURSIVE, false),
+      PROTO_NOWATCHER);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_DATA, true), PROTO_OK);
+  assert_int_equal(set_data(f, "/w", "y", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1); /* the persistent one */
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT, true),
+                   PROTO_OK);
+  assert_int_equal(set_data(f, "/w", "z", -1), PROTO_OK);
+  expect_no_events(f);
+  add_watch(f, "/w", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT, false),
+                   PROTO_NOWATCHER);
+  assert_int_equal(
+      rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT_RECURSIVE, true),
+      PROTO_OK);
+  assert_int_equal(create(f, "/w/d", 0), PROTO_OK);
+  expect_no_events(f);
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count + st.child_watch_count, 0);
+  fx_free(f);
+}
+
+static struct proto_str_vec str_vec(struct fx *f, size_t n,
+                                    const char *const *s) {
+  struct proto_writer *w = keep(f);
+  for (size_t i = 0; i < n; i++)
+    proto_write_string(w, s[i], strlen(s[i]));
+  struct proto_str_vec v = {{w->buf, (int32_t)w->len}, (int32_t)n};
+  return v;
+}
+
+/* setWatches2 registers its persistent and recursive lists without
+ * catch-up events, even for nodes changed or missing since
+ * relativeZxid, and they then fire as addWatch ones. */
+static void test_set_watches2_persistent(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  assert_int_equal(create(f, "/r", 0), PROTO_OK);
+  int64_t rel = f->zxid;
+  assert_int_equal(set_data(f, "/p", "x", -1), PROTO_OK);
+  assert_int_equal(create(f, "/r/c", 0), PROTO_OK);
+  static const char *const pers[] = {"/p", "/gone"};
+  static const char *const rec[] = {"/r"};
+  struct proto_set_watches_req req;
+  memset(&req, 0, sizeof req);
+  req.relative_zxid = rel;
+  req.persistent_watches = str_vec(f, 2, pers);
+  req.persistent_recursive_watches = str_vec(f, 1, rec);
+  assert_int_equal(tree_set_watches(f->t, 4, &req, &f->out), PROTO_OK);
+  expect_no_events(f);
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count, 3);
+  assert_int_equal(create(f, "/p/k", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 4, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/p");
+  assert_int_equal(create(f, "/gone", 0), PROTO_OK);
+  expect_event(f, 0, 4, PROTO_EVENT_NODE_CREATED, "/gone");
+  assert_int_equal(set_data(f, "/r/c", "y", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 4, PROTO_EVENT_NODE_DATA_CHANGED, "/r/c");
+  fx_free(f);
+}
+
+/* tree_watches_drop removes persistent and recursive watches too (and the
+ * ancestor walk stops once none is left). */
+static void test_watches_drop_persistent(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/a", 0), PROTO_OK);
+  add_watch(f, "/a", 3, PROTO_ADD_WATCH_PERSISTENT);
+  add_watch(f, "/", 3, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  add_watch(f, "/a", 4, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(read_data(f, "/a", 3), PROTO_OK);
+  assert_int_equal(f->t->watches.n_recursive_entries, 1);
+  tree_watches_drop(f->t, 3);
+  assert_int_equal(f->t->watches.n_recursive_entries, 0);
+  assert_int_equal(f->t->watches.n_persistent_entries, 1);
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count, 1);
+  assert_int_equal(st.child_watch_count, 1);
+  assert_int_equal(set_data(f, "/a", "x", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 1);
+  assert_int_equal(f->out.events[0].watcher, 4);
+  assert_int_equal(create(f, "/b", 0), PROTO_OK);
+  expect_no_events(f);
+  tree_watches_drop(f->t, 4);
+  assert_int_equal(f->t->watches.n_persistent_entries, 0);
+  assert_int_equal(set_data(f, "/a", "y", -1), PROTO_OK);
+  expect_no_events(f);
+  fx_free(f);
+}
+
+struct reaped {
+  int n;
+  char paths[8][32];
+  int stop_after; /* 0 = never stop */
+};
+static bool collect_reap(void *arg, const char *path, size_t len) {
+  struct reaped *r = arg;
+  assert_true(r->n < 8 && len < 32);
+  memcpy(r->paths[r->n], path, len);
+  r->paths[r->n][len] = 0;
+  r->n++;
+  return r->stop_after == 0 || r->n < r->stop_after;
+}
+static struct reaped reap(struct fx *f, int64_t now, int64_t never_used) {
+  struct reaped r;
+  memset(&r, 0, sizeof r);
+  size_t n = tree_reap_candidates(f->t, now, never_used, collect_reap, &r);
+  assert_int_equal(n, (size_t)r.n);
+  return r;
+}
+static int create_container(struct fx *f, const char *path) {
+  return create_full(f, PROTO_OP_CREATECONTAINER, path, S("d"),
+                     PROTO_CREATE_CONTAINER, open_acl(f), 0);
+}
+static int create_ttl(struct fx *f, const char *path, int64_t ttl) {
+  return create_full(f, PROTO_OP_CREATETTL, path, S("d"),
+                     PROTO_CREATE_PERSISTENT_WITH_TTL, open_acl(f), ttl);
+}
+
+/* Reaping candidates (§7.7): a container once its last child is gone; a
+ * never-used container only with a non-zero interval that has passed; a
+ * TTL node once now - mtime > ttl and only with extended types; never
+ * while a child exists; plain nodes never. */
+static void test_reap_candidates(void **state) {
+  (void)state;
+  struct fx *f = fx_new(true);
+  session_open(f, SID);
+  f->time_ms = 1000;
+  assert_int_equal(create_container(f, "/c"), PROTO_OK);
+  assert_int_equal(create_container(f, "/n"), PROTO_OK);
+  assert_int_equal(create(f, "/plain", 0), PROTO_OK);
+  assert_int_equal(create(f, "/plain/k", 0), PROTO_OK);
+  assert_int_equal(del(f, "/plain/k", -1), PROTO_OK);
+  assert_int_equal(create(f, "/c/k", 0), PROTO_OK);
+  assert_int_equal(reap(f, 1 << 30, 0).n, 0); /* /c has a child */
+  assert_int_equal(del(f, "/c/k", -1), PROTO_OK);
+  struct reaped r = reap(f, 1000, 0);
+  assert_int_equal(r.n, 1);
+  assert_string_equal(r.paths[0], "/c");
+  /* never used: only with the interval, and only once it passed */
+  assert_int_equal(reap(f, 1500, 500).n, 1);
+  r = reap(f, 1501, 500);
+  assert_int_equal(r.n, 2);
+  /* TTL: strictly older than ttl since the last data change */
+  f->time_ms = 2000;
+  assert_int_equal(create_ttl(f, "/t", 100), PROTO_OK);
+  assert_int_equal(reap(f, 2100, 0).n, 1);
+  r = reap(f, 2101, 0);
+  assert_int_equal(r.n, 2);
+  f->time_ms = 2050;
+  assert_int_equal(set_data(f, "/t", "x", -1), PROTO_OK);
+  assert_int_equal(reap(f, 2101, 0).n, 1);
+  assert_int_equal(reap(f, 2151, 0).n, 2);
+  assert_int_equal(create(f, "/t/k", 0), PROTO_OK);
+  assert_int_equal(reap(f, 1 << 30, 0).n, 1); /* /t has a child now */
+  assert_int_equal(del(f, "/t/k", -1), PROTO_OK);
+  /* early stop */
+  memset(&r, 0, sizeof r);
+  r.stop_after = 1;
+  assert_int_equal(tree_reap_candidates(f->t, 1 << 30, 1, collect_reap, &r),
+                   1);
+  /* TTL nodes are not candidates with extended types off */
+  f->t->cfg.extended_types = false;
+  r = reap(f, 1 << 30, 0);
+  assert_int_equal(r.n, 1);
+  assert_string_equal(r.paths[0], "/c");
+  f->t->cfg.extended_types = true;
+  /* deleting a candidate (by any means) takes it out of the index */
+  assert_int_equal(del(f, "/t", -1), PROTO_OK);
+  assert_int_equal(del(f, "/n", -1), PROTO_OK);
+  r = reap(f, 1 << 30, 1);
+  assert_int_equal(r.n, 1);
+  assert_string_equal(r.paths[0], "/c");
+  assert_int_equal(f->t->reapable.n, 1);
+  fx_free(f);
+}
+
+static int delete_container(struct fx *f, const char *path) {
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_DELETECONTAINER;
+  req.u.path.path = S(path);
+  int64_t s = f->session;
+  f->session = 0; /* the server's own request: no session */
+  int rc = run(f, &req);
+  f->session = s;
+  return rc;
+}
+
+/* deleteContainer removes a reaped node and fires watches like a delete;
+ * its apply fails with NotEmpty when a child appeared after prep and
+ * BadVersion for a normal ephemeral, leaving the tree unchanged; prep
+ * refuses the same cases with an error txn. */
+static void test_delete_container(void **state) {
+  (void)state;
+  struct fx *f = fx_new(true);
+  session_open(f, SID);
+  assert_int_equal(create_container(f, "/c"), PROTO_OK);
+  assert_int_equal(create(f, "/c/k", 0), PROTO_OK);
+  assert_int_equal(delete_container(f, "/c"), PROTO_NOTEMPTY);
+  assert_int_equal(del(f, "/c/k", -1), PROTO_OK);
+  assert_int_equal(read_data(f, "/c", 5), PROTO_OK);
+  add_watch(f, "/", 6, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(delete_container(f, "/c"), PROTO_OK);
+  assert_false(exists(f, "/c"));
+  assert_int_equal(f->out.n_events, 2);
+  expect_event(f, 0, 5, PROTO_EVENT_NODE_DELETED, "/c");
+  expect_event(f, 1, 6, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/");
+  assert_int_equal(f->t->reapable.n, 0);
+  assert_int_equal(delete_container(f, "/c"), PROTO_NONODE);
+  assert_int_equal(create(f, "/e", 1), PROTO_OK);
+  assert_int_equal(delete_container(f, "/e"), PROTO_BADVERSION);
+
+  /* Apply-time checks: prep for an empty container, then a child
+   * arrives before the deleteContainer applies. */
+  assert_int_equal(create_container(f, "/d"), PROTO_OK);
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_DELETECONTAINER;
+  req.u.path.path = S("/d");
+  struct tree_prep_ctx ctx = {0, 0, f->zxid + 2, f->time_ms, {NULL, 0}};
+  struct proto_writer *dc = keep(f);
+  assert_int_equal(tree_prep(f->t, &ctx, &req, dc), PROTO_OK);
+  assert_int_equal(create(f, "/d/k", 0), PROTO_OK);
+  f->zxid++;
+  struct tree_stats sb, sa;
+  tree_stats_get(f->t, &sb);
+  assert_int_equal(tree_apply(f->t, dc->buf, dc->len, &f->out), PROTO_OK);
+  assert_int_equal(f->out.err, PROTO_NOTEMPTY);
+  expect_no_events(f);
+  tree_stats_get(f->t, &sa);
+  assert_memory_equal(&sa, &sb, sizeof sa);
+  assert_true(exists(f, "/d/k"));
+  assert_int_equal(tree_last_zxid(f->t), f->zxid); /* only the zxid moved */
+  /* A hand-made deleteContainer txn naming a normal ephemeral. */
+  struct proto_writer *w = keep(f);
+  proto_write_long(w, 0);
+  proto_write_int(w, 0);
+  proto_write_long(w, ++f->zxid);
+  proto_write_long(w, f->time_ms);
+  proto_write_int(w, PROTO_OP_DELETECONTAINER);
+  proto_write_string(w, "/e", 2);
+  assert_int_equal(tree_apply(f->t, w->buf, w->len, &f->out), PROTO_OK);
+  assert_int_equal(f->out.err, PROTO_BADVERSION);
+  assert_true(exists(f, "/e"));
+  fx_free(f);
+}
+
+static int32_t all_children(struct fx *f, const char *path, int *rc) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct tree_auth a = auth_of(f);
+  *rc = tree_get_all_children_number(f->t, path, strlen(path), &a, &w);
+  int32_t v = -1;
+  if (*rc == PROTO_OK) {
+    assert_int_equal(w.len, 4);
+    struct proto_reader r;
+    proto_reader_init(&r, w.buf, w.len, w.len);
+    v = proto_read_int(&r);
+  } else {
+    assert_int_equal(w.len, 0);
+  }
+  proto_writer_free(&w);
+  return v;
+}
+
+/* getAllChildrenNumber counts all descendants; for "/" it counts every
+ * node but the root, built-ins included (3 on a fresh tree, as 3.8.0
+ * answers); NoNode and NoAuth (READ) as ZooKeeper. */
+static void test_get_all_children_number(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  int rc;
+  assert_int_equal(all_children(f, "/", &rc), 3);
+  assert_int_equal(all_children(f, "/zookeeper", &rc), 2);
+  assert_int_equal(all_children(f, "/zookeeper/quota", &rc), 0);
+  assert_int_equal(create(f, "/a", 0), PROTO_OK);
+  assert_int_equal(create(f, "/a/b", 0), PROTO_OK);
+  assert_int_equal(create(f, "/a/b/c", 0), PROTO_OK);
+  assert_int_equal(create(f, "/a/b/d", 0), PROTO_OK);
+  assert_int_equal(create(f, "/a/e", 0), PROTO_OK);
+  assert_int_equal(create(f, "/ab", 0), PROTO_OK);
+  assert_int_equal(all_children(f, "/a", &rc), 4);
+  assert_int_equal(all_children(f, "/a/b", &rc), 2);
+  assert_int_equal(all_children(f, "/a/e", &rc), 0);
+  assert_int_equal(all_children(f, "/", &rc), 9);
+  all_children(f, "/nope", &rc);
+  assert_int_equal(rc, PROTO_NONODE);
+  all_children(f, "/a/", &rc);
+  assert_int_equal(rc, PROTO_NONODE);
+  static const struct acl_spec wonly = {PROTO_PERM_WRITE, "world", "anyone"};
+  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/s", S(""), 0,
+                               acls(f, 1, &wonly), 0),
+                   PROTO_OK);
+  all_children(f, "/s", &rc);
+  assert_int_equal(rc, PROTO_NOAUTH);
+  fx_free(f);
+}
+
+/* Parses a GetEphemeralsResponse into a sorted, comma-joined string. */
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+static void ephemerals(struct fx *f, int64_t sid, const char *prefix,
+                       size_t plen, char *out, size_t cap) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  assert_int_equal(tree_get_ephemerals(f->t, sid, prefix, plen, &w),
+                   PROTO_OK);
+  struct proto_reader r;
+  proto_reader_init(&r, w.buf, w.len, w.len);
+  int32_t n = proto_read_vector_count(&r);
+  assert_true(n >= 0 && n <= 8);
+  char items[8][32];
+  char *ptrs[8];
+  for (int32_t i = 0; i < n; i++) {
+    struct proto_slice s = proto_read_buffer(&r);
+    assert_true(s.len >= 0 && s.len < 32);
+    memcpy(items[i], s.ptr, (size_t)s.len);
+    items[i][s.len] = 0;
+    ptrs[i] = items[i];
+  }
+  assert_int_equal(proto_reader_remaining(&r), 0);
+  qsort(ptrs, (size_t)n, sizeof ptrs[0], cmp_str);
+  out[0] = 0;
+  for (int32_t i = 0; i < n; i++) {
+    if (i)
+      strncat(out, ",", cap - strlen(out) - 1);
+    strncat(out, ptrs[i], cap - strlen(out) - 1);
+  }
+  proto_writer_free(&w);
+}
+
+/* getEphemerals lists the session's own ephemerals whose path starts with
+ * the plain-string prefix; null, empty, blank and "/" select all (as
+ * observed on 3.8.0). */
+static void test_get_ephemerals(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  session_open(f, 0x200);
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  assert_int_equal(create(f, "/e1", 1), PROTO_OK);
+  assert_int_equal(create(f, "/e1x", 1), PROTO_OK);
+  assert_int_equal(create(f, "/p/e", 1), PROTO_OK);
+  f->session = 0x200;
+  assert_int_equal(create(f, "/other", 1), PROTO_OK);
+  char got[128];
+  static const struct {
+    const char *prefix;
+    const char *want;
+  } cases[] = {
+      {NULL, "/e1,/e1x,/p/e"}, {"", "/e1,/e1x,/p/e"},
+      {"/", "/e1,/e1x,/p/e"},  {" ", "/e1,/e1x,/p/e"},
+      {" / ", "/e1,/e1x,/p/e"}, {"/e1", "/e1,/e1x"},
+      {"/e", "/e1,/e1x"},      {"/p/", "/p/e"},
+      {"/p", "/p/e"},          {"e1", ""},
+      {"/zz", ""},             {"/e1x/longer", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *p = cases[i].prefix;
+    ephemerals(f, SID, p, p ? strlen(p) : 0, got, sizeof got);
+    assert_string_equal(got, cases[i].want);
+  }
+  ephemerals(f, 0x200, NULL, 0, got, sizeof got);
+  assert_string_equal(got, "/other");
+  ephemerals(f, 0x999, NULL, 0, got, sizeof got);
+  assert_string_equal(got, "");
+  fx_free(f);
+}
+
+/* multiRead evaluates each sub-op on its own: successes carry their
+ * records (types 4 and 8), failures are type -1 + ErrorResponse, then the
+ * terminator; no watch is set even with the watch flag. */
+static void test_multi_read(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(create(f, "/p", 0), PROTO_OK);
+  assert_int_equal(create(f, "/p/k", 0), PROTO_OK);
+  static const struct acl_spec wonly = {PROTO_PERM_WRITE, "world", "anyone"};
+  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/s", S(""), 0,
+                               acls(f, 1, &wonly), 0),
+                   PROTO_OK);
+  struct proto_writer *fw = keep(f);
+  size_t mark = proto_multi_encode_begin(fw, 1, PROTO_OP_MULTIREAD);
+  static const struct {
+    int32_t type;
+    const char *path;
+  } ops[] = {{PROTO_OP_GETDATA, "/p"},     {PROTO_OP_GETCHILDREN, "/nope"},
+             {PROTO_OP_GETDATA, "/nope"},  {PROTO_OP_GETCHILDREN, "/p"},
+             {PROTO_OP_GETDATA, "/s"}};
+  for (size_t i = 0; i < 5; i++) {
+    struct proto_multi_op o;
+    memset(&o, 0, sizeof o);
+    o.type = ops[i].type;
+    o.u.read.path = S(ops[i].path);
+    o.u.read.watch = true;
+    proto_multi_encode_op(fw, &o);
+  }
+  proto_multi_encode_end(fw, mark);
+  struct proto_request req;
+  assert_int_equal(proto_request_decode(fw->buf + 4, fw->len - 4,
+                                        PROTO_DEFAULT_MAX_BUFFER, &req),
+                   PROTO_OK);
+  assert_int_equal(req.hdr.type, PROTO_OP_MULTIREAD);
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct tree_auth a = auth_of(f);
+  assert_int_equal(tree_multi_read(f->t, &req.u.multi, &a, &w), PROTO_OK);
+
+  /* expected: built from the single reads */
+  struct proto_writer e;
+  proto_writer_init(&e);
+  proto_write_multi_header(&e, PROTO_OP_GETDATA, false, 0);
+  assert_int_equal(tree_get_data(f->t, "/p", 2, 0, NULL, &e), PROTO_OK);
+  proto_write_multi_header(&e, -1, false, PROTO_NONODE);
+  proto_write_int(&e, PROTO_NONODE);
+  proto_write_multi_header(&e, -1, false, PROTO_NONODE);
+  proto_write_int(&e, PROTO_NONODE);
+  proto_write_multi_header(&e, PROTO_OP_GETCHILDREN, false, 0);
+  assert_int_equal(tree_get_children(f->t, "/p", 2, 0, false, NULL, &e),
+                   PROTO_OK);
+  proto_write_multi_header(&e, -1, false, PROTO_NOAUTH);
+  proto_write_int(&e, PROTO_NOAUTH);
+  proto_write_multi_header(&e, -1, true, -1);
+  assert_int_equal(w.len, e.len);
+  assert_memory_equal(w.buf, e.buf, e.len);
+  struct tree_stats st;
+  tree_stats_get(f->t, &st);
+  assert_int_equal(st.data_watch_count + st.child_watch_count, 0);
+  /* an empty multiRead is just the terminator */
+  struct proto_multi_req empty = {{NULL, 0}, 0};
+  proto_writer_reset(&w);
+  assert_int_equal(tree_multi_read(f->t, &empty, &a, &w), PROTO_OK);
+  static const uint8_t term[] = {0xff, 0xff, 0xff, 0xff, 1,
+                                 0xff, 0xff, 0xff, 0xff};
+  assert_int_equal(w.len, sizeof term);
+  assert_memory_equal(w.buf, term, sizeof term);
+  proto_writer_free(&w);
+  proto_writer_free(&e);
+  fx_free(f);
+}
+
+/* Reads a GetACLResponse's first id. */
+static void first_acl_id(struct fx *f, const char *path, char *out,
+                         size_t cap) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct tree_auth a = auth_of(f);
+  assert_int_equal(tree_get_acl(f->t, path, strlen(path), &a, &w), PROTO_OK);
+  struct proto_reader r;
+  proto_reader_init(&r, w.buf, w.len, w.len);
+  assert_true(proto_read_vector_count(&r) >= 1);
+  struct proto_acl acl;
+  proto_read_acl(&r, &acl);
+  assert_true(acl.id.id.len >= 0 && (size_t)acl.id.id.len < cap);
+  memcpy(out, acl.id.id.ptr, (size_t)acl.id.id.len);
+  out[acl.id.id.len] = 0;
+  proto_writer_free(&w);
+}
+
+/* getACL masks digest ids as "user:x" for a caller without ADMIN on the
+ * node, even the digest's owner when its entry lacks ADMIN (observed on
+ * 3.8.0 with kazoo); a caller with ADMIN sees the hash. */
+static void test_get_acl_masks_digest(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  static const char hash[] = "user:smGaoVKd/cQkjm7b88GyorAUz20=";
+  const struct acl_spec m1[] = {{31, "digest", hash}, {1, "world", "anyone"}};
+  const struct acl_spec m2[] = {{31, "digest", hash}, {16, "world", "anyone"}};
+  const struct acl_spec m3[] = {{1, "digest", hash}, {1, "world", "anyone"}};
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/m1", S(""), 0, acls(f, 2, m1), 0),
+      PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/m2", S(""), 0, acls(f, 2, m2), 0),
+      PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/m3", S(""), 0, acls(f, 2, m3), 0),
+      PROTO_OK);
+  char id[64];
+  first_acl_id(f, "/m1", id, sizeof id); /* other: READ only */
+  assert_string_equal(id, "user:x");
+  first_acl_id(f, "/m2", id, sizeof id); /* other: ADMIN */
+  assert_string_equal(id, hash);
+  first_acl_id(f, "/m3", id, sizeof id);
+  assert_string_equal(id, "user:x");
+  add_id(f, "digest", hash);
+  first_acl_id(f, "/m1", id, sizeof id); /* owner: ALL */
+  assert_string_equal(id, hash);
+  first_acl_id(f, "/m3", id, sizeof id); /* owner, READ only: masked */
+  assert_string_equal(id, "user:x");
+  fx_free(f);
+}
+
+/* Failing any allocation while applying a multi that creates a container
+ * under persistent watches leaves tree, reap index and watches as they
+ * were; the retry succeeds. */
+static void test_oom_reap_and_persistent(void **state) {
+  (void)state;
+  bool done = false;
+  for (long n = 0; !done && n < 200; n++) {
+    struct fx *f = fx_new(false);
+    session_open(f, SID);
+    assert_int_equal(create(f, "/a", 0), PROTO_OK);
+    add_watch(f, "/a", 3, PROTO_ADD_WATCH_PERSISTENT);
+    add_watch(f, "/", 4, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+    struct mb m = multi_begin(f);
+    multi_create(f, &m, PROTO_OP_CREATECONTAINER, "/a/c", 4);
+    multi_set_data(&m, "/a", "1", -1);
+    multi_set_data(&m, "/a", "2", -1);
+    multi_create(f, &m, PROTO_OP_CREATE, "/a/c/k", 0);
+    multi_path_int(&m, PROTO_OP_DELETE, "/a/c/k", -1);
+    proto_multi_encode_end(m.w, m.mark);
+    struct proto_request req;
+    assert_int_equal(proto_request_decode(m.w->buf + 4, m.w->len - 4,
+                                          PROTO_DEFAULT_MAX_BUFFER, &req),
+                     PROTO_OK);
+    struct tree_prep_ctx ctx = {SID, 1, ++f->zxid, 1, {NULL, 0}};
+    proto_writer_reset(&f->txn);
+    assert_int_equal(tree_prep(f->t, &ctx, &req, &f->txn), PROTO_OK);
+    uint8_t before[32], after[32];
+    tree_digest(f->t, before);
+    tree_test_fail_alloc(f->t, n);
+    int rc = apply_txn(f);
+    tree_test_fail_alloc(f->t, -1);
+    if (rc == PROTO_SYSTEMERROR) {
+      tree_digest(f->t, after);
+      assert_memory_equal(before, after, 32);
+      assert_int_equal(f->t->reapable.n, 0);
+      assert_int_equal(apply_txn(f), PROTO_OK);
+    } else {
+      assert_int_equal(rc, PROTO_OK);
+      done = true;
+    }
+    assert_int_equal(f->out.err, 0);
+    assert_int_equal(f->t->reapable.n, 1);
+    /* /a: NodeChildrenChanged (3), NodeDataChanged (3 and 4, once);
+     * /a/c created, /a/c/k created and deleted (4) */
+    assert_int_equal(f->out.n_events, 6);
+    assert_int_equal(reap(f, 2, 0).n, 1);
+    fx_free(f);
+  }
+  assert_true(done);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_initial_tree),
@@ -1620,6 +2427,20 @@ int main(void) {
       cmocka_unit_test(test_prep_unimplemented),
       cmocka_unit_test(test_sha256),
       cmocka_unit_test(test_oom_apply),
+      cmocka_unit_test(test_persistent_watch_node_vs_children),
+      cmocka_unit_test(test_recursive_watch),
+      cmocka_unit_test(test_watch_modes_accumulate),
+      cmocka_unit_test(test_persistent_one_event_per_txn),
+      cmocka_unit_test(test_remove_watches_by_type),
+      cmocka_unit_test(test_set_watches2_persistent),
+      cmocka_unit_test(test_watches_drop_persistent),
+      cmocka_unit_test(test_reap_candidates),
+      cmocka_unit_test(test_delete_container),
+      cmocka_unit_test(test_get_all_children_number),
+      cmocka_unit_test(test_get_ephemerals),
+      cmocka_unit_test(test_multi_read),
+      cmocka_unit_test(test_get_acl_masks_digest),
+      cmocka_unit_test(test_oom_reap_and_persistent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
