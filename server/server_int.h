@@ -1,0 +1,303 @@
+/* server_int.h — internals shared by the files of server/ (not a public
+ * interface: only the .c files of server/ include it).
+ *
+ * Threading: everything here runs on the server's one libuv loop thread.
+ *
+ * Object graph (who owns whom):
+ *   struct srv            owns the loop, the listener, the tick timer, the
+ *                         flush check handle, the signal handles, the tree,
+ *                         every struct srv_conn (list `conns`) and every
+ *                         struct srv_session (map `sessions` + `heap`).
+ *   struct srv_conn       owns its uv_tcp_t, its input/output buffers and its
+ *                         identities; it *borrows* its session.
+ *   struct srv_session    borrows the connection that currently holds it
+ *                         (NULL when none does); lives until it expires or
+ *                         is closed, independent of connections.
+ *
+ * Standalone processing is synchronous: a frame read from a socket is
+ * prepped, applied and answered before the next one is looked at, so the
+ * "pipeline" of DESIGN.md is a straight call chain here and a session's
+ * FIFO order holds by construction.
+ */
+#ifndef ROOST_SERVER_INT_H
+#define ROOST_SERVER_INT_H
+
+#include "proto/proto.h"
+#include "server/server.h"
+#include "tree/tree.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* What srvr/envi/mntr report.  Clients parse the leading x.y.z only. */
+#define SRV_ZK_VERSION "3.8.0-roost-0.1"
+#define SRV_ROOST_VERSION "0.1"
+
+/* Limits (every queue has a bound, CONVENTIONS.md). */
+#define SRV_SESSIONLESS_TIMEOUT_MS 10000 /* before the ConnectRequest */
+#define SRV_CLOSE_FLUSH_TIMEOUT_MS 10000 /* a closing conn that will not
+                                            take its last bytes */
+#define SRV_OUT_HIGH_BYTES (16u << 20)   /* stop reading above this */
+#define SRV_OUT_LOW_BYTES (4u << 20)     /* resume reading below this */
+#define SRV_OUT_HARD_BYTES (64u << 20)   /* notifications for a client
+                                            that does not read: close it */
+#define SRV_READ_CHUNK (64u << 10)
+#define SRV_KEEP_BUF_BYTES (1u << 20) /* buffers above this are given back
+                                          once idle */
+#define SRV_MAX_IDENTITIES 32
+#define SRV_REAP_INTERVAL_MS 60000 /* znode.container.checkIntervalMs */
+#define SRV_REAP_MAX_PER_RUN 10000 /* znode.container.maxPerMinute */
+
+/* ------------------------------------------------------------------ */
+/* log.c — one line per message on stderr: time, level, text. */
+
+enum srv_log_level {
+  SRV_LOG_ERROR = 0,
+  SRV_LOG_WARN = 1,
+  SRV_LOG_INFO = 2,
+  SRV_LOG_DEBUG = 3,
+};
+
+/* Writes the line when level <= max_level. */
+void srv_log_emit(int max_level, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define srv_log(s, lvl, ...) srv_log_emit((s)->cfg.log_level, (lvl), __VA_ARGS__)
+
+/* Wall clock in ms since the epoch. */
+int64_t srv_wall_ms(void);
+
+/* ------------------------------------------------------------------ */
+/* map.c — open-addressing hash map from a non-zero uint64 key to a
+ * borrowed pointer.  Grows by doubling; never shrinks. */
+
+struct srv_map {
+  uint64_t *keys; /* 0 = empty slot */
+  void **vals;
+  size_t cap; /* power of two, or 0 */
+  size_t n;
+};
+
+void srv_map_init(struct srv_map *m);
+void srv_map_free(struct srv_map *m);
+/* Returns the value or NULL. */
+void *srv_map_get(const struct srv_map *m, uint64_t key);
+/* Inserts or replaces.  Returns 0, or -1 on allocation failure (the map is
+ * unchanged then).  key must not be 0. */
+int srv_map_put(struct srv_map *m, uint64_t key, void *val);
+/* Removes key if present. */
+void srv_map_del(struct srv_map *m, uint64_t key);
+/* Iterate: i from 0 while srv_map_next returns true. */
+bool srv_map_next(const struct srv_map *m, size_t *i, uint64_t *key,
+                  void **val);
+
+/* ------------------------------------------------------------------ */
+/* crypto.c — written from the specifications (FIPS 180-4, RFC 4648, the
+ * SipHash paper by Aumasson and Bernstein). */
+
+void srv_sha1(const void *data, size_t len, uint8_t out[20]);
+/* Standard alphabet, '=' padding, NUL-terminated; out must hold
+ * 4 * ((len + 2) / 3) + 1 bytes.  Returns the length written. */
+size_t srv_base64(const void *data, size_t len, char *out);
+uint64_t srv_siphash24(const uint8_t key[16], const void *data, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Sessions (session.c). */
+
+struct srv_conn;
+
+struct srv_session {
+  int64_t id;
+  int32_t timeout_ms;
+  int64_t expire_ms;   /* deadline in loop time, a multiple of tickTime */
+  size_t heap_index;   /* position in srv.heap */
+  struct srv_conn *conn; /* borrowed; NULL when no connection holds it */
+};
+
+/* ------------------------------------------------------------------ */
+/* Connections (conn.c). */
+
+enum srv_conn_state {
+  SRV_CONN_HANDSHAKE, /* accepted, waiting for ConnectRequest or a 4lw */
+  SRV_CONN_OPEN,      /* session established */
+  SRV_CONN_CLOSING,   /* flushing its last bytes, or uv_close called */
+};
+
+struct srv_conn {
+  uv_tcp_t tcp; /* tcp.data = this */
+  struct srv *srv;
+  uint64_t id; /* watcher id for the tree; never 0 */
+  struct srv_conn *prev, *next; /* srv.conns */
+  struct srv_conn *dirty_next;  /* srv.dirty, when dirty */
+  bool dirty;
+  enum srv_conn_state state;
+  bool handle_closed;   /* uv_close was called */
+  bool reading;         /* uv_read_start is in effect */
+  bool throttled;       /* reading stopped because output is too large */
+  bool close_after_flush;
+  bool first4_checked;  /* the 4lw test on the first bytes was done */
+  bool throttle_logged; /* the first throttle was logged at INFO */
+
+  char ip[64];       /* textual peer address */
+  int port;
+  int64_t accepted_loop_ms;
+  int64_t closing_loop_ms;
+
+  /* Input: bytes read, not yet consumed.  Bounded by one frame
+   * (jute.maxbuffer + 4) plus one read chunk. */
+  uint8_t *in;
+  size_t in_len, in_cap;
+
+  /* Output: `out` collects this loop turn's frames; `wbuf` holds the bytes
+   * of the one uv_write in flight. */
+  struct proto_writer out;
+  struct proto_writer wbuf;
+  uv_write_t wreq;
+  bool writing;
+
+  struct srv_session *session; /* borrowed */
+
+  /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
+   * owned (malloc'd). */
+  struct tree_identity ids[SRV_MAX_IDENTITIES];
+  size_t n_ids;
+
+  /* Figures for cons/stat. */
+  uint64_t recv, sent;
+  int64_t est_wall_ms;
+  int32_t last_op;
+  int32_t last_cxid;
+  int64_t last_zxid;
+  int64_t last_resp_wall_ms;
+  uint64_t lat_last_us, lat_min_us, lat_max_us, lat_sum_us, lat_count;
+};
+
+/* ------------------------------------------------------------------ */
+/* The server. */
+
+struct srv_stats {
+  uint64_t packets_received;
+  uint64_t packets_sent;
+  uint64_t bytes_received;
+  uint64_t lat_min_us, lat_max_us, lat_sum_us, lat_count;
+  int64_t last_resp_size, min_resp_size, max_resp_size;
+  uint64_t auth_failed;
+  uint64_t connection_rejected;
+  uint64_t sessionless_expired;
+};
+
+struct srv {
+  struct srv_config cfg;
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_timer_t tick;
+  uv_timer_t reap; /* container / TTL reaper */
+  uv_check_t flush;
+  uv_signal_t sigint, sigterm;
+  /* Which handles are initialised and not yet closed (grouped to keep the
+   * struct tight). */
+  bool loop_ready;
+  bool listener_open;
+  bool tick_open;
+  bool reap_open;
+  bool flush_open;
+  bool signals_open;
+  bool stopping;
+  int bound_port;
+  int64_t start_wall_ms;
+  int64_t start_loop_ms;
+
+  struct tree *tree;
+
+  struct srv_conn *conns; /* all connections, until their close_cb */
+  size_t n_conns;
+  struct srv_conn *dirty; /* connections with output to flush */
+  struct srv_map conn_by_id; /* open connections only (watch delivery) */
+  uint64_t next_conn_id;
+
+  struct srv_map sessions; /* id -> struct srv_session */
+  struct srv_session **heap; /* min-heap on expire_ms */
+  size_t heap_len, heap_cap;
+  int64_t next_session_id;
+  uint8_t secret[16]; /* session password key, from /dev/urandom */
+
+  /* Scratch reused by the pipeline. */
+  struct proto_writer txn;
+  struct tree_out tout;
+
+  struct srv_stats stats;
+};
+
+/* session.c */
+void srv_sessions_init(struct srv *s);
+void srv_sessions_free(struct srv *s);
+/* Make a fresh id (never 0, never in use). */
+int64_t srv_session_next_id(struct srv *s);
+void srv_session_password(const struct srv *s, int64_t id,
+                          uint8_t out[PROTO_PASSWD_LEN]);
+/* Adds a session to the table and the expiry heap.  Returns NULL on
+ * allocation failure. */
+struct srv_session *srv_session_add(struct srv *s, int64_t id,
+                                    int32_t timeout_ms);
+struct srv_session *srv_session_get(const struct srv *s, int64_t id);
+/* Refresh the deadline: now + timeout, rounded up to the tick grid. */
+void srv_session_touch(struct srv *s, struct srv_session *sess);
+/* Forget a session (after its closeSession txn); detaches its conn. */
+void srv_session_remove(struct srv *s, struct srv_session *sess);
+/* Expire every session whose deadline is <= now (loop time). */
+void srv_sessions_expire(struct srv *s, int64_t now_loop_ms);
+/* Run a closeSession transaction for sess (expiry or the client's
+ * request) and deliver its events; removes the session.  cxid is the
+ * request's xid (0 for expiry).  Returns the txn's zxid, or -1 if the
+ * transaction could not be applied (logged; the session is still
+ * removed). */
+int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
+                              int32_t cxid);
+
+/* conn.c */
+void srv_on_connection(uv_stream_t *listener, int status);
+/* Close a connection.  flush=true: send what is queued, then close (as
+ * ZooKeeper does); flush=false: drop the output, close now.  reason
+ * (printf-style) is logged at `level` when not NULL.  Idempotent. */
+void srv_conn_close(struct srv_conn *c, bool flush, int level,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Queue this connection's output for the next flush. */
+void srv_conn_mark_dirty(struct srv_conn *c);
+/* Write every dirty connection's output (one uv_write each). */
+void srv_flush_all(struct srv *s);
+/* Bytes queued and in flight. */
+size_t srv_conn_pending_bytes(const struct srv_conn *c);
+/* Complete request frames read but not yet processed (only a throttled
+ * connection has any). */
+size_t srv_conn_queued_frames(const struct srv_conn *c);
+/* Close every connection (shutdown). */
+void srv_conns_close_all(struct srv *s);
+/* Tick work: sessionless timeouts and stuck closing connections. */
+void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
+
+/* pipeline.c */
+/* Handle one complete frame payload (without its length prefix).  The
+ * payload is borrowed for the call. */
+void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
+                        size_t len);
+void srv_handle_request(struct srv_conn *c, const uint8_t *payload,
+                        size_t len, uint64_t start_ns);
+/* Deliver the events in s->tout to their watchers' connections with the
+ * given notification zxid. */
+void srv_deliver_events(struct srv *s, const struct tree_out *out,
+                        int64_t zxid);
+
+/* fourlw.c */
+/* Answer a four-letter word on c (text, no framing) and close after
+ * flushing. word is the command's 4-letter name. */
+void srv_fourlw(struct srv_conn *c, const char *word);
+
+/* reaper.c: one run of the container/TTL reaper. */
+void srv_reap(struct srv *s);
+
+/* Figures shared by srvr/mntr. */
+void srv_stats_reset(struct srv *s);
+
+#endif /* ROOST_SERVER_INT_H */

@@ -1,0 +1,220 @@
+/* session.c — the session table, session ids and passwords, and expiry.
+ *
+ * Expiry follows ZooKeeper's ExpiryQueue (§7.12): a touch moves a session's
+ * deadline to now + timeout rounded up to the next multiple of tickTime, and
+ * the tick timer wakes on each tickTime boundary and expires every session
+ * whose deadline has passed.  Deadlines sit on the tick grid, so the sessions
+ * of one "bucket" share a deadline; a binary min-heap keyed on the deadline
+ * gives the same order without a table sized by maxSessionTimeout/tickTime
+ * (which a tiny tickTime would blow up).  A touch that keeps the deadline
+ * (the common case: several requests within one tick) costs nothing.
+ *
+ * Passwords are never stored: password(id) = SipHash-2-4 under a random
+ * per-server key, so a restart invalidates every old password (sessions do
+ * not survive restarts yet anyway). */
+#include "server/server_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void srv_sessions_init(struct srv *s) {
+  srv_map_init(&s->sessions);
+  s->heap = NULL;
+  s->heap_len = 0;
+  s->heap_cap = 0;
+  /* §2.4: (serverId << 56) | ((monotonic_ms << 24) >>> 8); standalone uses
+   * serverId 1.  The shift pair keeps the low 40 bits of the time in bits
+   * 16..55, leaving 16 bits of per-start sequence. */
+  uint64_t ms = uv_hrtime() / 1000000u;
+  uint64_t sid = s->cfg.server_id > 0 ? (uint64_t)s->cfg.server_id : 1u;
+  s->next_session_id = (int64_t)((sid << 56) | ((ms << 24) >> 8));
+}
+
+void srv_sessions_free(struct srv *s) {
+  for (size_t i = 0; i < s->heap_len; i++)
+    free(s->heap[i]);
+  free(s->heap);
+  s->heap = NULL;
+  s->heap_len = s->heap_cap = 0;
+  srv_map_free(&s->sessions);
+}
+
+int64_t srv_session_next_id(struct srv *s) {
+  for (;;) {
+    int64_t id = s->next_session_id++;
+    /* 0 means "new session" on the wire and INT64_MIN marks containers
+     * in ephemeralOwner (§7.7): neither may name a session. */
+    if (id == 0 || id == INT64_MIN)
+      continue;
+    if (srv_map_get(&s->sessions, (uint64_t)id) != NULL ||
+        tree_session_exists(s->tree, id))
+      continue;
+    return id;
+  }
+}
+
+void srv_session_password(const struct srv *s, int64_t id,
+                          uint8_t out[PROTO_PASSWD_LEN]) {
+  /* Two independent 64-bit outputs: the message is the id plus a one-byte
+   * domain tag (0 for the first half, 1 for the second). */
+  uint8_t msg[9];
+  for (int i = 0; i < 8; i++)
+    msg[i] = (uint8_t)((uint64_t)id >> (8 * i));
+  for (int half = 0; half < 2; half++) {
+    msg[8] = (uint8_t)half;
+    uint64_t h = srv_siphash24(s->secret, msg, sizeof msg);
+    for (int i = 0; i < 8; i++)
+      out[8 * half + i] = (uint8_t)(h >> (8 * i));
+  }
+}
+
+/* ---- heap ---- */
+
+static void heap_set(struct srv *s, size_t i, struct srv_session *x) {
+  s->heap[i] = x;
+  x->heap_index = i;
+}
+
+static void heap_up(struct srv *s, size_t i) {
+  struct srv_session *x = s->heap[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (s->heap[parent]->expire_ms <= x->expire_ms)
+      break;
+    heap_set(s, i, s->heap[parent]);
+    i = parent;
+  }
+  heap_set(s, i, x);
+}
+
+static void heap_down(struct srv *s, size_t i) {
+  struct srv_session *x = s->heap[i];
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    int64_t best = x->expire_ms;
+    if (l < s->heap_len && s->heap[l]->expire_ms < best) {
+      m = l;
+      best = s->heap[l]->expire_ms;
+    }
+    if (r < s->heap_len && s->heap[r]->expire_ms < best)
+      m = r;
+    if (m == i)
+      break;
+    heap_set(s, i, s->heap[m]);
+    i = m;
+  }
+  heap_set(s, i, x);
+}
+
+static void heap_remove(struct srv *s, struct srv_session *x) {
+  size_t i = x->heap_index;
+  s->heap_len--;
+  if (i == s->heap_len)
+    return;
+  heap_set(s, i, s->heap[s->heap_len]);
+  heap_up(s, i);
+  heap_down(s, s->heap[i]->heap_index);
+}
+
+static int64_t deadline_of(const struct srv *s, int64_t now,
+                           int32_t timeout_ms) {
+  int64_t tick = s->cfg.tick_time_ms > 0 ? s->cfg.tick_time_ms : 1;
+  return ((now + timeout_ms) / tick + 1) * tick;
+}
+
+struct srv_session *srv_session_add(struct srv *s, int64_t id,
+                                    int32_t timeout_ms) {
+  if (s->heap_len == s->heap_cap) {
+    size_t ncap = s->heap_cap ? s->heap_cap * 2 : 64;
+    /* An array of pointers, deliberately. */
+    size_t elem = sizeof(struct srv_session *); // NOLINT(bugprone-sizeof-expression)
+    struct srv_session **nh = realloc(s->heap, ncap * elem);
+    if (nh == NULL)
+      return NULL;
+    s->heap = nh;
+    s->heap_cap = ncap;
+  }
+  struct srv_session *sess = calloc(1, sizeof *sess);
+  if (sess == NULL)
+    return NULL;
+  if (srv_map_put(&s->sessions, (uint64_t)id, sess) != 0) {
+    free(sess);
+    return NULL;
+  }
+  sess->id = id;
+  sess->timeout_ms = timeout_ms;
+  sess->expire_ms = deadline_of(s, (int64_t)uv_now(&s->loop), timeout_ms);
+  s->heap_len++;
+  heap_set(s, s->heap_len - 1, sess);
+  heap_up(s, s->heap_len - 1);
+  return sess;
+}
+
+struct srv_session *srv_session_get(const struct srv *s, int64_t id) {
+  return srv_map_get(&s->sessions, (uint64_t)id);
+}
+
+void srv_session_touch(struct srv *s, struct srv_session *sess) {
+  int64_t d = deadline_of(s, (int64_t)uv_now(&s->loop), sess->timeout_ms);
+  if (d == sess->expire_ms)
+    return;
+  int64_t old = sess->expire_ms;
+  sess->expire_ms = d;
+  /* A shorter re-negotiated timeout can move the deadline earlier. */
+  if (d < old)
+    heap_up(s, sess->heap_index);
+  else
+    heap_down(s, sess->heap_index);
+}
+
+void srv_session_remove(struct srv *s, struct srv_session *sess) {
+  heap_remove(s, sess);
+  srv_map_del(&s->sessions, (uint64_t)sess->id);
+  if (sess->conn != NULL && sess->conn->session == sess)
+    sess->conn->session = NULL;
+  free(sess);
+}
+
+int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
+                              int32_t cxid) {
+  struct tree_txn_header h = {
+      .session_id = sess->id,
+      .cxid = cxid,
+      .zxid = tree_last_zxid(s->tree) + 1,
+      .time_ms = srv_wall_ms(),
+      .type = PROTO_OP_CLOSESESSION,
+  };
+  int64_t id = sess->id;
+  proto_writer_reset(&s->txn);
+  tree_txn_encode_close_session(&s->txn, &h);
+  int rc = proto_writer_err(&s->txn);
+  if (rc == PROTO_OK) {
+    tree_out_reset(&s->tout);
+    rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
+  }
+  srv_session_remove(s, sess);
+  if (rc != PROTO_OK) {
+    srv_log(s, SRV_LOG_ERROR,
+            "closeSession txn for session 0x%" PRIx64 " failed: %s",
+            (uint64_t)id, proto_strerror(rc));
+    return -1;
+  }
+  srv_deliver_events(s, &s->tout, -1);
+  return h.zxid;
+}
+
+void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
+  while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms) {
+    struct srv_session *sess = s->heap[0];
+    srv_log(s, SRV_LOG_INFO,
+            "session 0x%" PRIx64 " expired (timeout %" PRId32 " ms)",
+            (uint64_t)sess->id, sess->timeout_ms);
+    /* §7.12: the expired session's connection is closed with no message;
+     * close it first so none of the txn's events reach it. */
+    if (sess->conn != NULL)
+      srv_conn_close(sess->conn, false, SRV_LOG_INFO,
+                     "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
+    srv_session_close_txn(s, sess, 0);
+  }
+}

@@ -1,0 +1,303 @@
+"""Start and stop a ZooKeeper-protocol server for the integration tests.
+
+Two targets share one contract (see README.md in this directory):
+
+* ``roost``     -- ``$ROOST_SERVER <zoo.cfg>``, stderr captured to a log file;
+* ``zookeeper`` -- Apache ZooKeeper 3.8 from Debian, run standalone through
+  ``QuorumPeerMain`` with a log4j configuration that writes to a file.
+
+Both get the same zoo.cfg (tickTime, dataDir, clientPort, clientPortAddress,
+maxClientCnxns, 4lw whitelist, admin server off) plus per-test overrides.
+"""
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HOST = "127.0.0.1"
+
+ZK_CLASSPATH = ":".join([
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/slf4j-log4j12.jar",
+    "/usr/share/java/log4j-1.2.jar",
+])
+
+# Markers in a sanitizer build's output that mean the run failed.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:")
+
+READY_TIMEOUT = {"roost": 10.0, "zookeeper": 20.0}
+STOP_GRACE = 5.0
+
+
+_live = set()  # servers started and not yet stopped
+
+
+@atexit.register
+def _kill_leftovers():
+    """Safety net: no server outlives the test process."""
+    for srv in list(_live):
+        try:
+            if srv.proc.poll() is None:
+                os.killpg(srv.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class HarnessError(AssertionError):
+    """A server could not be started, or misbehaved when stopped."""
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def four_letter(host, port, word, timeout=5.0):
+    """Send a four-letter word and return everything until the server closes."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(word.encode("ascii"))
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while True:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+class Server:
+    """One running server process (roost or zookeeper)."""
+
+    def __init__(self, target, base_dir, overrides=None, roost_bin=None):
+        if target not in ("roost", "zookeeper"):
+            raise ValueError("unknown target %r" % (target,))
+        self.target = target
+        self.host = HOST
+        self.dir = tempfile.mkdtemp(prefix="%s-" % target, dir=base_dir)
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.data_dir)
+        self.port = free_port()
+        self.hosts = "%s:%d" % (self.host, self.port)
+        self.roost_bin = roost_bin
+        self.proc = None
+        self.pid = None
+        self.stopped = False
+        self.problems = []
+
+        cfg = {
+            "tickTime": "2000",
+            "dataDir": self.data_dir,
+            "clientPort": str(self.port),
+            "clientPortAddress": self.host,
+            "maxClientCnxns": "60",
+            "4lw.commands.whitelist": "*",
+            "admin.enableServer": "false",
+        }
+        for k, v in (overrides or {}).items():
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            cfg[k] = str(v)
+        self.cfg = cfg
+        self.tick_ms = int(cfg["tickTime"])
+        self.cfg_path = os.path.join(self.dir, "zoo.cfg")
+        with open(self.cfg_path, "w") as f:
+            for k, v in cfg.items():
+                f.write("%s=%s\n" % (k, v))
+        self.log_path = os.path.join(self.dir, "server.log")
+
+    # -- lifecycle -----------------------------------------------------
+
+    def _command(self):
+        if self.target == "roost":
+            if not self.roost_bin:
+                raise HarnessError("ROOST_SERVER is not set: give the absolute "
+                                   "path of roost-server (or use --target "
+                                   "zookeeper)")
+            if not os.access(self.roost_bin, os.X_OK):
+                raise HarnessError("ROOST_SERVER=%s is not an executable"
+                                   % self.roost_bin)
+            return [self.roost_bin, self.cfg_path]
+        log4j = os.path.join(self.dir, "log4j.properties")
+        with open(log4j, "w") as f:
+            f.write("log4j.rootLogger=INFO, FILE\n"
+                    "log4j.appender.FILE=org.apache.log4j.FileAppender\n"
+                    "log4j.appender.FILE.File=%s\n"
+                    "log4j.appender.FILE.Append=true\n"
+                    "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout\n"
+                    "log4j.appender.FILE.layout.ConversionPattern="
+                    "%%d{ISO8601} [%%t] %%-5p %%c{1} - %%m%%n\n" % self.log_path)
+        jvm = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+               "-cp", ZK_CLASSPATH,
+               "-Dlog4j.configuration=file:" + log4j,
+               "-Dzookeeper.admin.enableServer=false"]
+        ext = self.cfg.get("extendedTypesEnabled")
+        if ext is not None:
+            jvm.append("-Dzookeeper.extendedTypesEnabled=" + ext)
+        jmb = self.cfg.get("jute.maxbuffer")
+        if jmb is not None:
+            jvm.append("-Djute.maxbuffer=" + jmb)
+        return jvm + ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                      self.cfg_path]
+
+    def start(self):
+        cmd = self._command()
+        env = dict(os.environ)
+        if self.target == "roost":
+            # Make sanitizer reports land in the log and fail loudly.
+            env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+            env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        logf = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf,
+                                         cwd=self.dir, env=env,
+                                         start_new_session=True)
+        finally:
+            logf.close()
+        self.pid = self.proc.pid
+        _live.add(self)
+        try:
+            self._wait_ready(READY_TIMEOUT[self.target])
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError("%s exited with status %s before it was "
+                                   "ready; log tail:\n%s"
+                                   % (self.target, self.proc.returncode,
+                                      self.log_tail()))
+            try:
+                last = four_letter(self.host, self.port, "srvr", timeout=1.0)
+                if "Mode:" in last:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise HarnessError("%s did not answer srvr with a Mode: line within "
+                           "%.0f s (last answer %r); log tail:\n%s"
+                           % (self.target, timeout, last, self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, wait up to 5 s, then SIGKILL.  For roost, raise if the
+        exit status is bad or the log holds a sanitizer report."""
+        if self.proc is None or self.stopped:
+            return
+        self.stopped = True
+        killed = False
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self._sigkill()
+        self._cleanup_children()
+        if self.target == "roost":
+            rc = self.proc.returncode
+            if killed:
+                self.problems.append("roost-server did not exit within %.0f s "
+                                     "of SIGTERM" % STOP_GRACE)
+            elif rc not in (0, -signal.SIGTERM):
+                self.problems.append("roost-server exited with status %s"
+                                     % rc)
+            self._scan_sanitizers()
+            self._raise_problems()
+
+    def kill(self):
+        """SIGKILL the server (no graceful shutdown)."""
+        if self.proc is None or self.stopped:
+            return
+        self.stopped = True
+        self._sigkill()
+        self._cleanup_children()
+        if self.target == "roost":
+            self._scan_sanitizers()
+            self._raise_problems()
+
+    def _sigkill(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _cleanup_children(self):
+        # The server runs in its own process group (start_new_session);
+        # make sure nothing it spawned outlives it.
+        _live.discard(self)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _scan_sanitizers(self):
+        text = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            i = text.find(marker)
+            if i >= 0:
+                start = text.rfind("\n", 0, max(0, i - 200)) + 1
+                self.problems.append("sanitizer report in roost log (%r):\n%s"
+                                     % (marker, text[start:start + 4000]))
+                break
+
+    def _raise_problems(self):
+        if self.problems:
+            msg = "\n".join(self.problems)
+            self.problems = []
+            raise HarnessError(msg + "\n(log: %s)" % self.log_path)
+
+    # -- inspection ----------------------------------------------------
+
+    def four_letter(self, word, timeout=5.0):
+        return four_letter(self.host, self.port, word, timeout)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=40):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def remove_files(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __repr__(self):
+        return "<Server %s %s pid=%s>" % (self.target, self.hosts,
+                                          getattr(self, "pid", None))

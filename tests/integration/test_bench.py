@@ -1,0 +1,116 @@
+"""Smoke test of tools/roost-bench: every workload runs for about two seconds
+against the server under test, and the JSON it prints is complete and
+consistent (operations done, no errors, percentiles in order, CPU figures
+present); a run that cannot connect says so and exits non-zero.
+
+The binary comes from $ROOST_BENCH (set by `make integration` / `make
+test-zk` through tools/bench.mk).
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+import harness
+
+WORKLOADS = ("create", "set", "get", "exists", "children", "mixed",
+             "watch-fanout", "churn")
+# Few sessions: the fixture's server allows 60 connections per address.
+SESSIONS = 4
+
+
+def bench_bin():
+    path = os.environ.get("ROOST_BENCH")
+    if not path:
+        pytest.skip("ROOST_BENCH is not set (make integration sets it)")
+    assert os.access(path, os.X_OK), "ROOST_BENCH=%s is not executable" % path
+    return path
+
+
+def run_bench(args, timeout=60):
+    """Runs roost-bench --json and returns (exit status, parsed JSON, stderr)."""
+    proc = subprocess.run([bench_bin(), "--json", "--quiet"] + args,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert len(lines) == 1, "expected one JSON line, got:\n%s\n%s" % (out, err)
+    return proc.returncode, json.loads(lines[0]), err
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_workload_runs_clean(server, workload):
+    """Each workload completes operations without a single error and
+    reports ordered percentiles and both CPU figures."""
+    # create gets no --keys: a bounded key space would end it early.
+    keys = [] if workload == "create" else ["--keys", "100"]
+    rc, r, err = run_bench(["--hosts", server.hosts, "--workload", workload,
+                            "--sessions", str(SESSIONS), "--outstanding", "4",
+                            "--value-size", "64", "--duration", "2",
+                            "--server-pid", str(server.pid)] + keys)
+    assert rc == 0, "exit %d: %s\n%s" % (rc, r, err)
+    assert r["workload"] == workload
+    assert not r["failed"], r["message"]
+    assert r["errors"] == 0 and r["errors_by_code"] == {}, r
+    assert r["ops"] > 0, r
+    assert r["elapsed_s"] > 1.0, r
+    assert r["throughput_ops_s"] > 0
+    lat = r["latency_us"]
+    assert lat["count"] == r["ops"]
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] \
+        <= lat["p99_9"] <= lat["max"], lat
+    assert lat["min"] <= lat["mean"] <= lat["max"], lat
+    assert r["bench_cpu_us_per_op"] > 0
+    assert r["server_cpu_us_per_op"] is not None, r
+    if workload == "watch-fanout":
+        # Every round waits for the event on every watcher.
+        assert r["events"] == r["ops"] * SESSIONS, r
+    if workload in ("set", "get", "exists", "children", "mixed"):
+        assert r["setup_items"] == 100, r
+
+
+def test_ops_bound_is_exact(server):
+    """--ops N measures exactly N operations."""
+    rc, r, err = run_bench(["--hosts", server.hosts, "--workload", "get",
+                            "--sessions", "2", "--outstanding", "8",
+                            "--keys", "50", "--ops", "777"])
+    assert rc == 0, err
+    assert r["ops"] == 777 and r["latency_us"]["count"] == 777, r
+
+
+def test_create_cleans_up(server):
+    """A create run deletes what it created: a second run with the same
+    bounded key space under the same root finds nothing left over."""
+    root = "/bench-it-cleanup"
+    for _ in range(2):
+        rc, r, err = run_bench(["--hosts", server.hosts, "--workload",
+                                "create", "--sessions", "2", "--keys", "300",
+                                "--root", root, "--duration", "5"])
+        assert rc == 0, err
+        assert r["ops"] == 300 and r["errors"] == 0, r
+    text = server.four_letter("stat")
+    assert "Node count:" in text
+
+
+def test_unreachable_server_fails_loudly():
+    """Nothing listening: the run fails, says why, counts the error and
+    exits 1 — never a silent zero."""
+    port = harness.free_port()
+    rc, r, err = run_bench(["--hosts", "127.0.0.1:%d" % port, "--duration",
+                            "1"], timeout=30)
+    assert rc == 1
+    assert r["failed"] and r["ops"] == 0, r
+    assert r["errors_by_code"].get("CONNECT_FAILED") == 1, r
+    assert "connect" in r["message"]
+
+
+def test_bad_usage_exits_2():
+    """Contradictory bounds are refused before anything is sent."""
+    proc = subprocess.run([bench_bin(), "--ops", "5", "--duration", "1"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=10)
+    assert proc.returncode == 2
+    assert b"--ops" in proc.stderr
