@@ -13,7 +13,9 @@
  * processed as soon as they are complete, so the only frames ever waiting
  * are those of a throttled connection, and they are bounded by its input
  * buffer (one frame of at most jute.maxbuffer plus one read chunk): that is
- * our bound on pipelined requests, stricter than globalOutstandingLimit.
+ * our bound on pipelined requests, in bytes rather than the count that
+ * globalOutstandingLimit gives ZooKeeper (whose requests wait in queues
+ * while ours are answered as soon as they are read).
  * Output produced *for* a connection by others (watch events) cannot be
  * throttled that way; past SRV_OUT_HARD_BYTES the connection is closed.
  *
