@@ -1112,13 +1112,17 @@ static int prep_create(struct prep *p, int32_t op,
     return PROTO_BADARGUMENTS;
   bool ttl_mode = f == PROTO_CREATE_PERSISTENT_WITH_TTL ||
                   f == PROTO_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL;
-  if ((op == PROTO_OP_CREATETTL) != ttl_mode)
-    return PROTO_BADARGUMENTS;
+  /* ZooKeeper checks "TTL mode while extended types are off" before it
+   * checks the TTL itself, so op 1/15 with TTL flags on a default server is
+   * Unimplemented, not BadArguments.  A TTL mode outside op 21 carries no
+   * ttl (0 here), which is invalid. */
   if (ttl_mode) {
     if (!t->cfg.extended_types)
       return PROTO_UNIMPLEMENTED;
-    if (r->ttl <= 0 || r->ttl > TREE_TTL_MAX)
+    if (op != PROTO_OP_CREATETTL || r->ttl <= 0 || r->ttl > TREE_TTL_MAX)
       return PROTO_BADARGUMENTS;
+  } else if (op == PROTO_OP_CREATETTL) {
+    return PROTO_BADARGUMENTS;
   }
   if (!tree_session_exists(t, p->ctx->session_id))
     return PROTO_SESSIONEXPIRED;
