@@ -11,6 +11,7 @@ maxClientCnxns, 4lw whitelist, admin server off) plus per-test overrides.
 """
 
 import atexit
+import ctypes
 import os
 import shutil
 import signal
@@ -47,6 +48,15 @@ def _kill_leftovers():
                 os.killpg(srv.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL the server if the test process dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 class HarnessError(AssertionError):
@@ -169,7 +179,8 @@ class Server:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=logf,
                                          cwd=self.dir, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         finally:
             logf.close()
         self.pid = self.proc.pid
