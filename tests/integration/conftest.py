@@ -3,7 +3,9 @@
 See README.md in this directory for the contract.
 """
 
+import faulthandler
 import os
+import signal
 import sys
 import tempfile
 
@@ -42,6 +44,61 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(
                     reason="%s (%s only)" % (why, other) if why
                     else "%s only" % other))
+
+
+# Per-phase watchdog (setup, call, teardown each): a server that stops
+# answering must fail the test, not hang the run.  Override with
+# ROOST_IT_TIMEOUT=<seconds> (0 disables).
+PHASE_TIMEOUT = float(os.environ.get("ROOST_IT_TIMEOUT", "90"))
+
+
+def _on_alarm(signum, frame):
+    sys.stderr.write("\n*** integration test phase exceeded %.0f s; "
+                     "thread stacks:\n" % PHASE_TIMEOUT)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    pytest.fail("timed out after %.0f s (ROOST_IT_TIMEOUT)" % PHASE_TIMEOUT,
+                pytrace=True)
+
+
+def _watchdog():
+    if PHASE_TIMEOUT <= 0 or not hasattr(signal, "setitimer"):
+        return None
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, PHASE_TIMEOUT)
+    return old
+
+
+def _disarm(old):
+    if old is not None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    old = _watchdog()
+    try:
+        yield
+    finally:
+        _disarm(old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    old = _watchdog()
+    try:
+        yield
+    finally:
+        _disarm(old)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    old = _watchdog()
+    try:
+        yield
+    finally:
+        _disarm(old)
 
 
 @pytest.fixture(scope="session")

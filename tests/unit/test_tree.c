@@ -2170,7 +2170,7 @@ static void ephemerals(struct fx *f, int64_t sid, const char *prefix,
   int32_t n = proto_read_vector_count(&r);
   assert_true(n >= 0 && n <= 8);
   char items[8][32];
-  char *ptrs[8];
+  char *ptrs[8] = {0};
   for (int32_t i = 0; i < n; i++) {
     struct proto_slice s = proto_read_buffer(&r);
     assert_true(s.len >= 0 && s.len < 32);
