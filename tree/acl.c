@@ -98,6 +98,7 @@ int tree_acl_intern(struct tree *t, const uint8_t *blob, size_t len,
     return PROTO_SYSTEMERROR;
   if (!a->n_free && a->n == a->cap) {
     uint32_t cap = a->cap ? a->cap * 2 : 16;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
     struct acl_entry **v = tree_realloc(t, a->v, cap * sizeof *v);
     if (!v)
       return PROTO_SYSTEMERROR;
@@ -206,10 +207,10 @@ static int ip_expr(const char *p, size_t len, uint8_t addr[16], long *bits) {
   int n = parse_addr(p, alen, addr);
   if (!n)
     return 0;
-  *bits = n * 8;
+  *bits = (long)n * 8;
   if (slash && !parse_bits(slash + 1, len - alen - 1, bits))
     return 0;
-  if (*bits < 0 || *bits > n * 8)
+  if (*bits < 0 || *bits > (long)n * 8)
     return 0;
   return n;
 }
@@ -334,10 +335,7 @@ int tree_acl_fixup(const struct proto_acl_vec *in,
       return PROTO_INVALIDACL;
     const char *id = (const char *)a.id.id.ptr;
     size_t id_len = (size_t)a.id.id.len;
-    if (slice_is(a.id.scheme, "world") && slice_is(a.id.id, "anyone")) {
-      proto_write_acl(out, &a);
-      n_out++;
-    } else if (slice_is(a.id.scheme, "auth")) {
+    if (slice_is(a.id.scheme, "auth")) {
       bool any = false;
       for (size_t i = 0; auth && i < auth->n_ids; i++) {
         const struct tree_identity *cid = &auth->ids[i];
@@ -351,15 +349,17 @@ int tree_acl_fixup(const struct proto_acl_vec *in,
       }
       if (!any)
         return PROTO_INVALIDACL;
-    } else if (slice_is(a.id.scheme, "digest") && digest_valid(id, id_len)) {
-      proto_write_acl(out, &a);
-      n_out++;
-    } else if (slice_is(a.id.scheme, "ip") && ip_valid(id, id_len)) {
-      proto_write_acl(out, &a);
-      n_out++;
-    } else {
-      return PROTO_INVALIDACL; /* world:other, unknown scheme, bad id */
+      continue;
     }
+    /* Every other accepted entry is written as given. */
+    bool verbatim =
+        (slice_is(a.id.scheme, "world") && slice_is(a.id.id, "anyone")) ||
+        (slice_is(a.id.scheme, "digest") && digest_valid(id, id_len)) ||
+        (slice_is(a.id.scheme, "ip") && ip_valid(id, id_len));
+    if (!verbatim)
+      return PROTO_INVALIDACL; /* world:other, unknown scheme, bad id */
+    proto_write_acl(out, &a);
+    n_out++;
   }
   if (proto_writer_err(out))
     return PROTO_SYSTEMERROR;

@@ -21,7 +21,7 @@ static uint32_t rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n))
 
 static void block(struct tree_sha256 *c, const uint8_t *p) {
   uint32_t w[64];
-  for (int i = 0; i < 16; i++)
+  for (size_t i = 0; i < 16; i++)
     w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
            (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
   for (int i = 16; i < 64; i++) {
@@ -99,7 +99,7 @@ void tree_sha256_final(struct tree_sha256 *c, uint8_t out[32]) {
   for (int i = 0; i < 8; i++)
     lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
   tree_sha256_update(c, lenb, 8);
-  for (int i = 0; i < 8; i++) {
+  for (size_t i = 0; i < 8; i++) {
     out[4 * i] = (uint8_t)(c->h[i] >> 24);
     out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
     out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);

@@ -806,7 +806,8 @@ static int apply_close_session(struct actx *a) {
   }
   t->n_undo = t->n_trig = 0;
   size_t k = 0;
-  for (uint32_t i = 0; i < s->eph.cap; i++) {
+  /* eph.n counts the occupied slots, so k < n bounds v (NULL iff n == 0). */
+  for (uint32_t i = 0; i < s->eph.cap && k < n; i++) {
     struct tnode *e = s->eph.slots[i];
     if (!e)
       continue;
@@ -1196,6 +1197,7 @@ static int prep_create(struct prep *p, int32_t op,
       return PROTO_SYSTEMERROR;
     if (p->n_lists == p->cap_lists) {
       size_t c = p->cap_lists ? p->cap_lists * 2 : 4;
+      /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
       struct acl_list **v = tree_realloc(t, p->lists, c * sizeof *v);
       if (!v) {
         free(l);
@@ -1529,7 +1531,10 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
       }
       if (ev) {
         size_t off;
-        arena_add(out, path, len, &off); /* cannot fail: reserved */
+        /* Space was reserved above, so this never reallocates (and the
+         * event paths already handed out stay valid); check anyway. */
+        if (!arena_add(out, path, len, &off))
+          return PROTO_SYSTEMERROR;
         struct tree_event *e = &out->events[out->n_events++];
         e->watcher = watcher;
         e->type = ev;

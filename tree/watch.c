@@ -41,6 +41,7 @@ static bool grow(struct tree *t, struct wentry ***v, uint32_t *cap,
   if (n < *cap)
     return true;
   uint32_t c = *cap ? *cap * 2 : 2;
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
   struct wentry **nv = tree_realloc(t, *v, c * sizeof *nv);
   if (!nv)
     return false;
