@@ -51,14 +51,14 @@
   X(INVALIDACL, -114, "invalid acl")                                           \
   X(AUTHFAILED, -115, "authentication failed")                                 \
   X(CLOSING, -116, "zookeeper is closing")                                     \
-  X(NOTHING, -117, "(not error) no server responses to process")              \
+  X(NOTHING, -117, "(not error) no server responses to process")               \
   X(SESSIONMOVED, -118, "session moved to another server")                     \
   X(NOTREADONLY, -119, "state-changing request sent to read-only server")      \
   X(EPHEMERALONLOCALSESSION, -120, "ephemeral node on local session")          \
   X(NOWATCHER, -121, "no watcher")                                             \
   X(REQUESTTIMEOUT, -122, "request timeout")                                   \
   X(RECONFIGDISABLED, -123, "reconfig disabled")                               \
-  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required") \
+  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required")  \
   X(QUOTAEXCEEDED, -125, "quota exceeded")                                     \
   X(THROTTLEDOP, -127, "operation throttled")
 
@@ -544,8 +544,7 @@ void proto_multi_encode_end(struct proto_writer *w, size_t mark);
 /* Writes a whole notification frame: ReplyHeader(-1, zxid, 0) +
  * WatcherEvent(type, state 3, path). */
 void proto_write_notification(struct proto_writer *w, int64_t zxid,
-                              int32_t type, const char *path,
-                              size_t path_len);
+                              int32_t type, const char *path, size_t path_len);
 struct proto_watcher_event {
   int32_t type;
   int32_t state;
@@ -555,8 +554,8 @@ void proto_read_watcher_event(struct proto_reader *r,
                               struct proto_watcher_event *e);
 
 /* MultiHeader (§4.6). */
-void proto_write_multi_header(struct proto_writer *w, int32_t type,
-                              bool done, int32_t err);
+void proto_write_multi_header(struct proto_writer *w, int32_t type, bool done,
+                              int32_t err);
 
 /* ------------------------------------------------------------------ */
 /* Paths (§7.1). */

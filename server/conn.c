@@ -103,8 +103,8 @@ static void close_handle(struct srv_conn *c) {
 
 /* ---- closing ---- */
 
-void srv_conn_close(struct srv_conn *c, bool flush, int level,
-                    const char *fmt, ...) {
+void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
+                    ...) {
   struct srv *s = c->srv;
   if (fmt != NULL && level <= s->cfg.log_level) {
     char msg[512];
@@ -185,8 +185,7 @@ void srv_conns_tick(struct srv *s, int64_t now) {
     if (c->state == SRV_CONN_HANDSHAKE &&
         now - c->accepted_loop_ms >= SRV_SESSIONLESS_TIMEOUT_MS) {
       s->stats.sessionless_expired++;
-      srv_conn_close(c, false, SRV_LOG_INFO,
-                     "no ConnectRequest within %d ms",
+      srv_conn_close(c, false, SRV_LOG_INFO, "no ConnectRequest within %d ms",
                      SRV_SESSIONLESS_TIMEOUT_MS);
     } else if (c->state == SRV_CONN_CLOSING &&
                now - c->closing_loop_ms >= SRV_CLOSE_FLUSH_TIMEOUT_MS) {
@@ -255,8 +254,7 @@ static void conn_flush(struct srv_conn *c) {
   int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc != 0) {
     proto_writer_reset(&c->wbuf);
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s",
-                   uv_strerror(rc));
+    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(rc));
     return;
   }
   c->writing = true;
@@ -279,7 +277,6 @@ void srv_flush_all(struct srv *s) {
 
 /* ---- reading and framing ---- */
 
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   struct srv_conn *c = h->data;
@@ -293,8 +290,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     c->in = n;
     c->in_cap = ncap;
   }
-  *buf = uv_buf_init((char *)c->in + c->in_len,
-                     (unsigned)(c->in_cap - c->in_len));
+  *buf =
+      uv_buf_init((char *)c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -487,8 +484,8 @@ void srv_on_connection(uv_stream_t *listener, int status) {
   c->ids[0].scheme = scheme;
   c->ids[0].id = ip;
   c->n_ids = 1;
-  srv_log(s, SRV_LOG_DEBUG, "accepted connection %s:%d (id %" PRIu64 ")",
-          c->ip, c->port, c->id);
+  srv_log(s, SRV_LOG_DEBUG, "accepted connection %s:%d (id %" PRIu64 ")", c->ip,
+          c->port, c->id);
   rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   if (rc != 0) {
     srv_conn_close(c, false, SRV_LOG_WARN, "read start failed: %s",

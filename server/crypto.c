@@ -10,9 +10,7 @@
 
 #include <string.h>
 
-static uint32_t rol32(uint32_t x, int n) {
-  return (x << n) | (x >> (32 - n));
-}
+static uint32_t rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
 static uint32_t load_be32(const uint8_t *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
@@ -117,9 +115,7 @@ size_t srv_base64(const void *data, size_t len, char *out) {
   return o;
 }
 
-static uint64_t rol64(uint64_t x, int n) {
-  return (x << n) | (x >> (64 - n));
-}
+static uint64_t rol64(uint64_t x, int n) { return (x << n) | (x >> (64 - n)); }
 
 static uint64_t load_le64(const uint8_t *p) {
   uint64_t v = 0;

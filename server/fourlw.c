@@ -91,10 +91,9 @@ static void server_figures(struct srv_conn *c) {
   struct tree_stats ts;
   tree_stats_get(s->tree, &ts);
   char avg[48];
-  fmt_double(avg, s->stats.lat_count
-                      ? (double)s->stats.lat_sum_us / 1000.0 /
-                            (double)s->stats.lat_count
-                      : 0.0);
+  fmt_double(avg, s->stats.lat_count ? (double)s->stats.lat_sum_us / 1000.0 /
+                                           (double)s->stats.lat_count
+                                     : 0.0);
   wprintf_(w, "Latency min/avg/max: %" PRId64 "/%s/%" PRId64 "\n",
            us_to_ms(s->stats.lat_min_us), avg, us_to_ms(s->stats.lat_max_us));
   wprintf_(w, "Received: %" PRIu64 "\n", s->stats.packets_received);
@@ -112,11 +111,10 @@ static unsigned interest_ops(const struct srv_conn *c) {
 }
 
 static void conn_brief(struct proto_writer *w, const struct srv_conn *c) {
-  wprintf_(w, " /%s:%d[%u](queued=%zu,recved=%" PRIu64 ",sent=%" PRIu64,
-           c->ip, c->port, interest_ops(c), srv_conn_queued_frames(c), c->recv,
+  wprintf_(w, " /%s:%d[%u](queued=%zu,recved=%" PRIu64 ",sent=%" PRIu64, c->ip,
+           c->port, interest_ops(c), srv_conn_queued_frames(c), c->recv,
            c->sent);
 }
-
 
 static void fl_srvr(struct srv_conn *c) {
   wprintf_(&c->out, "Zookeeper version: %s\n", SRV_VERSION_LINE);
@@ -198,10 +196,9 @@ static void fl_mntr(struct srv_conn *c) {
   struct tree_stats ts;
   tree_stats_get(s->tree, &ts);
   char avg[48];
-  fmt_double(avg, s->stats.lat_count
-                      ? (double)s->stats.lat_sum_us / 1000.0 /
-                            (double)s->stats.lat_count
-                      : 0.0);
+  fmt_double(avg, s->stats.lat_count ? (double)s->stats.lat_sum_us / 1000.0 /
+                                           (double)s->stats.lat_count
+                                     : 0.0);
   struct rlimit rl;
   int64_t max_fds = -1;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
@@ -407,7 +404,8 @@ static void fl_dump(struct srv_conn *c) {
   size_t n = s->heap_len;
   struct srv_session **v = NULL;
   /* An array of pointers, deliberately (clang-tidy cannot tell). */
-  size_t elem = sizeof(struct srv_session *); // NOLINT(bugprone-sizeof-expression)
+  size_t elem =
+      sizeof(struct srv_session *); // NOLINT(bugprone-sizeof-expression)
   if (n > 0 && (v = malloc(n * elem)) == NULL) {
     wprintf_(w, "out of memory\n");
     return;
@@ -476,12 +474,11 @@ struct fourlw_entry {
 };
 
 static const struct fourlw_entry fourlw_table[] = {
-    {"ruok", fl_ruok}, {"srvr", fl_srvr}, {"stat", fl_stat},
-    {"mntr", fl_mntr}, {"cons", fl_cons}, {"envi", fl_envi},
-    {"conf", fl_conf}, {"wchs", fl_wchs}, {"wchc", fl_wchc},
-    {"wchp", fl_wchp}, {"dump", fl_dump}, {"isro", fl_isro},
-    {"crst", fl_crst}, {"srst", fl_srst}, {"dirs", fl_dirs},
-    {"gtmk", fl_gtmk}, {"stmk", fl_gtmk}, {"hash", fl_hash},
+    {"ruok", fl_ruok}, {"srvr", fl_srvr}, {"stat", fl_stat}, {"mntr", fl_mntr},
+    {"cons", fl_cons}, {"envi", fl_envi}, {"conf", fl_conf}, {"wchs", fl_wchs},
+    {"wchc", fl_wchc}, {"wchp", fl_wchp}, {"dump", fl_dump}, {"isro", fl_isro},
+    {"crst", fl_crst}, {"srst", fl_srst}, {"dirs", fl_dirs}, {"gtmk", fl_gtmk},
+    {"stmk", fl_gtmk}, {"hash", fl_hash},
 };
 
 void srv_fourlw(struct srv_conn *c, const char *word) {

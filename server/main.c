@@ -76,8 +76,7 @@ int main(int argc, char **argv) {
     }
     memcpy(key, kv, (size_t)(eq - kv));
     key[eq - kv] = '\0';
-    if (srv_config_set(&cfg, key, eq + 1, on_notice, &notice_level, err) !=
-        0) {
+    if (srv_config_set(&cfg, key, eq + 1, on_notice, &notice_level, err) != 0) {
       fprintf(stderr, "%s: %s\n", prog, err);
       return 2;
     }

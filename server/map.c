@@ -101,8 +101,8 @@ void srv_map_del(struct srv_map *m, uint64_t key) {
   size_t hole = i;
   for (size_t j = (i + 1) & mask; m->keys[j] != 0; j = (j + 1) & mask) {
     size_t home = slot_of(m->keys[j], m->cap);
-    bool home_in_range = hole <= j ? (home > hole && home <= j)
-                                   : (home > hole || home <= j);
+    bool home_in_range =
+        hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!home_in_range) {
       m->keys[hole] = m->keys[j];
       m->vals[hole] = m->vals[j];

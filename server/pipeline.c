@@ -111,8 +111,7 @@ void srv_deliver_events(struct srv *s, const struct tree_out *out,
     struct srv_conn *w = srv_map_get(&s->conn_by_id, ev->watcher);
     if (w == NULL || w->state != SRV_CONN_OPEN)
       continue; /* its connection closed: the watch died with it */
-    proto_write_notification(&w->out, zxid, ev->type, ev->path,
-                             ev->path_len);
+    proto_write_notification(&w->out, zxid, ev->type, ev->path, ev->path_len);
     w->sent++;
     s->stats.packets_sent++;
     srv_conn_mark_dirty(w);
@@ -175,8 +174,8 @@ static struct srv_session *session_create(struct srv_conn *c,
   }
   if (rc != PROTO_OK) {
     srv_session_remove(s, sess);
-    srv_conn_close(c, false, SRV_LOG_ERROR,
-                   "createSession txn failed: %s", proto_strerror(rc));
+    srv_conn_close(c, false, SRV_LOG_ERROR, "createSession txn failed: %s",
+                   proto_strerror(rc));
     return NULL;
   }
   srv_log(s, SRV_LOG_INFO,
@@ -515,8 +514,8 @@ static void op_auth(struct srv_conn *c, const struct proto_request *req,
   s->stats.auth_failed++;
   reply_simple(c, req->hdr.xid, 0, PROTO_AUTHFAILED, start_ns);
   int slen = a->scheme.len > 0 ? (a->scheme.len > 32 ? 32 : a->scheme.len) : 0;
-  srv_conn_close(c, true, SRV_LOG_INFO, "auth failed (scheme '%.*s'): %s",
-                 slen, slen > 0 ? (const char *)a->scheme.ptr : "", why);
+  srv_conn_close(c, true, SRV_LOG_INFO, "auth failed (scheme '%.*s'): %s", slen,
+                 slen > 0 ? (const char *)a->scheme.ptr : "", why);
 }
 
 /* whoAmI: (ip, address) first, then (digest, user) per digest identity. */
@@ -557,8 +556,7 @@ static void op_get_ephemerals(struct srv_conn *c,
 }
 
 /* getAllChildrenNumber: READ on the node, count of all its descendants. */
-static void op_all_children(struct srv_conn *c,
-                            const struct proto_request *req,
+static void op_all_children(struct srv_conn *c, const struct proto_request *req,
                             uint64_t start_ns) {
   struct srv *s = c->srv;
   int64_t zxid = last_zxid(s);
@@ -643,8 +641,8 @@ static op_fn op_lookup(int32_t op) {
   return NULL;
 }
 
-void srv_handle_request(struct srv_conn *c, const uint8_t *payload,
-                        size_t len, uint64_t start_ns) {
+void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
+                        uint64_t start_ns) {
   struct srv *s = c->srv;
   if (len < 8) {
     srv_conn_close(c, false, SRV_LOG_WARN,

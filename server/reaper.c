@@ -25,7 +25,8 @@ static bool collect(void *arg, const char *path, size_t len) {
   struct reap_list *l = arg;
   if (l->n == l->cap) {
     size_t ncap = l->cap ? l->cap * 2 : 16;
-    char **np = realloc(l->paths, ncap * sizeof(char *)); // NOLINT(bugprone-sizeof-expression)
+    char **np = realloc(
+        l->paths, ncap * sizeof(char *)); // NOLINT(bugprone-sizeof-expression)
     if (np == NULL) {
       l->oom = true;
       return false;

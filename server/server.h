@@ -27,29 +27,29 @@
 #define SRV_ERRMSG_MAX 512
 
 struct srv_config {
-  int tick_time_ms;              /* tickTime, default 2000 (zoo.cfg) */
-  char data_dir[SRV_PATH_MAX];   /* dataDir, required by ZooKeeper; we
-                                    default to "./data" */
+  int tick_time_ms;                /* tickTime, default 2000 (zoo.cfg) */
+  char data_dir[SRV_PATH_MAX];     /* dataDir, required by ZooKeeper; we
+                                      default to "./data" */
   char data_log_dir[SRV_PATH_MAX]; /* dataLogDir, "" = data_dir */
-  int client_port;               /* clientPort, default 2181 */
-  char client_port_address[256]; /* clientPortAddress, default "0.0.0.0"
-                                    (ZooKeeper binds all addresses) */
-  int max_client_cnxns;          /* maxClientCnxns, default 60, 0 = no limit */
-  int min_session_timeout_ms;    /* minSessionTimeout, default -1 = 2*tick */
-  int max_session_timeout_ms;    /* maxSessionTimeout, default -1 = 20*tick */
-  int jute_max_buffer;           /* jute.maxbuffer, default 0xfffff */
+  int client_port;                 /* clientPort, default 2181 */
+  char client_port_address[256];   /* clientPortAddress, default "0.0.0.0"
+                                      (ZooKeeper binds all addresses) */
+  int max_client_cnxns;       /* maxClientCnxns, default 60, 0 = no limit */
+  int min_session_timeout_ms; /* minSessionTimeout, default -1 = 2*tick */
+  int max_session_timeout_ms; /* maxSessionTimeout, default -1 = 20*tick */
+  int jute_max_buffer;        /* jute.maxbuffer, default 0xfffff */
   char four_letter_whitelist[1024]; /* 4lw.commands.whitelist, default
                                        "srvr" */
-  bool four_letter_all;          /* whitelist was "*" */
-  int client_port_listen_backlog; /* clientPortListenBacklog, default -1
-                                     (the OS default) */
-  int global_outstanding_limit;  /* globalOutstandingLimit, default 1000 */
-  bool extended_types;           /* zookeeper.extendedTypesEnabled /
-                                    extendedTypesEnabled, default false */
-  int server_id;                 /* from the myid file later; 0 standalone */
-  char config_path[SRV_PATH_MAX]; /* the file loaded, "" if none */
-  int log_level;                 /* 0 error, 1 warn, 2 info, 3 debug;
-                                    default 2 */
+  bool four_letter_all;             /* whitelist was "*" */
+  int client_port_listen_backlog;   /* clientPortListenBacklog, default -1
+                                       (the OS default) */
+  int global_outstanding_limit;     /* globalOutstandingLimit, default 1000 */
+  bool extended_types;              /* zookeeper.extendedTypesEnabled /
+                                       extendedTypesEnabled, default false */
+  int server_id;                    /* from the myid file later; 0 standalone */
+  char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
+  int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
+                                       default 2 */
 };
 
 /* Fill with the defaults above. */
@@ -96,8 +96,7 @@ struct srv;
 
 /* Make a server on its own uv loop; binds the client port.  Returns NULL
  * with errmsg filled on failure (port in use, bad address, ...). */
-struct srv *srv_new(const struct srv_config *cfg,
-                    char errmsg[SRV_ERRMSG_MAX]);
+struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]);
 
 /* Run until srv_stop (or SIGTERM/SIGINT when install_signals was called).
  * Returns 0 after a clean shutdown. */

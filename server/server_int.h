@@ -38,15 +38,18 @@
 
 /* Limits (every queue has a bound, CONVENTIONS.md). */
 #define SRV_SESSIONLESS_TIMEOUT_MS 10000 /* before the ConnectRequest */
-#define SRV_CLOSE_FLUSH_TIMEOUT_MS 10000 /* a closing conn that will not
-                                            take its last bytes */
-#define SRV_OUT_HIGH_BYTES (16u << 20)   /* stop reading above this */
-#define SRV_OUT_LOW_BYTES (4u << 20)     /* resume reading below this */
-#define SRV_OUT_HARD_BYTES (64u << 20)   /* notifications for a client
-                                            that does not read: close it */
+#define SRV_CLOSE_FLUSH_TIMEOUT_MS                                             \
+  10000                                /* a closing conn that will not         \
+                                          take its last bytes */
+#define SRV_OUT_HIGH_BYTES (16u << 20) /* stop reading above this */
+#define SRV_OUT_LOW_BYTES (4u << 20)   /* resume reading below this */
+#define SRV_OUT_HARD_BYTES                                                     \
+  (64u << 20) /* notifications for a client                                    \
+                 that does not read: close it */
 #define SRV_READ_CHUNK (64u << 10)
-#define SRV_KEEP_BUF_BYTES (1u << 20) /* buffers above this are given back
-                                          once idle */
+#define SRV_KEEP_BUF_BYTES                                                     \
+  (1u << 20) /* buffers above this are given back                              \
+                 once idle */
 #define SRV_MAX_IDENTITIES 32
 #define SRV_REAP_INTERVAL_MS 60000 /* znode.container.checkIntervalMs */
 #define SRV_REAP_MAX_PER_RUN 10000 /* znode.container.maxPerMinute */
@@ -64,7 +67,8 @@ enum srv_log_level {
 /* Writes the line when level <= max_level. */
 void srv_log_emit(int max_level, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define srv_log(s, lvl, ...) srv_log_emit((s)->cfg.log_level, (lvl), __VA_ARGS__)
+#define srv_log(s, lvl, ...)                                                   \
+  srv_log_emit((s)->cfg.log_level, (lvl), __VA_ARGS__)
 
 /* Wall clock in ms since the epoch. */
 int64_t srv_wall_ms(void);
@@ -111,8 +115,8 @@ struct srv_conn;
 struct srv_session {
   int64_t id;
   int32_t timeout_ms;
-  int64_t expire_ms;   /* deadline in loop time, a multiple of tickTime */
-  size_t heap_index;   /* position in srv.heap */
+  int64_t expire_ms;     /* deadline in loop time, a multiple of tickTime */
+  size_t heap_index;     /* position in srv.heap */
   struct srv_conn *conn; /* borrowed; NULL when no connection holds it */
 };
 
@@ -128,19 +132,19 @@ enum srv_conn_state {
 struct srv_conn {
   uv_tcp_t tcp; /* tcp.data = this */
   struct srv *srv;
-  uint64_t id; /* watcher id for the tree; never 0 */
+  uint64_t id;                  /* watcher id for the tree; never 0 */
   struct srv_conn *prev, *next; /* srv.conns */
   struct srv_conn *dirty_next;  /* srv.dirty, when dirty */
   bool dirty;
   enum srv_conn_state state;
-  bool handle_closed;   /* uv_close was called */
-  bool reading;         /* uv_read_start is in effect */
-  bool throttled;       /* reading stopped because output is too large */
+  bool handle_closed; /* uv_close was called */
+  bool reading;       /* uv_read_start is in effect */
+  bool throttled;     /* reading stopped because output is too large */
   bool close_after_flush;
   bool first4_checked;  /* the 4lw test on the first bytes was done */
   bool throttle_logged; /* the first throttle was logged at INFO */
 
-  char ip[64];       /* textual peer address */
+  char ip[64]; /* textual peer address */
   int port;
   int64_t accepted_loop_ms;
   int64_t closing_loop_ms;
@@ -213,11 +217,11 @@ struct srv {
 
   struct srv_conn *conns; /* all connections, until their close_cb */
   size_t n_conns;
-  struct srv_conn *dirty; /* connections with output to flush */
+  struct srv_conn *dirty;    /* connections with output to flush */
   struct srv_map conn_by_id; /* open connections only (watch delivery) */
   uint64_t next_conn_id;
 
-  struct srv_map sessions; /* id -> struct srv_session */
+  struct srv_map sessions;   /* id -> struct srv_session */
   struct srv_session **heap; /* min-heap on expire_ms */
   size_t heap_len, heap_cap;
   int64_t next_session_id;
@@ -261,8 +265,8 @@ void srv_on_connection(uv_stream_t *listener, int status);
 /* Close a connection.  flush=true: send what is queued, then close (as
  * ZooKeeper does); flush=false: drop the output, close now.  reason
  * (printf-style) is logged at `level` when not NULL.  Idempotent. */
-void srv_conn_close(struct srv_conn *c, bool flush, int level,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
 /* Queue this connection's output for the next flush. */
 void srv_conn_mark_dirty(struct srv_conn *c);
 /* Write every dirty connection's output (one uv_write each). */
@@ -280,10 +284,9 @@ void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
 /* pipeline.c */
 /* Handle one complete frame payload (without its length prefix).  The
  * payload is borrowed for the call. */
-void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
-                        size_t len);
-void srv_handle_request(struct srv_conn *c, const uint8_t *payload,
-                        size_t len, uint64_t start_ns);
+void srv_handle_connect(struct srv_conn *c, const uint8_t *payload, size_t len);
+void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
+                        uint64_t start_ns);
 /* Deliver the events in s->tout to their watchers' connections with the
  * given notification zxid. */
 void srv_deliver_events(struct srv *s, const struct tree_out *out,

@@ -128,7 +128,8 @@ struct srv_session *srv_session_add(struct srv *s, int64_t id,
   if (s->heap_len == s->heap_cap) {
     size_t ncap = s->heap_cap ? s->heap_cap * 2 : 64;
     /* An array of pointers, deliberately. */
-    size_t elem = sizeof(struct srv_session *); // NOLINT(bugprone-sizeof-expression)
+    size_t elem =
+        sizeof(struct srv_session *); // NOLINT(bugprone-sizeof-expression)
     struct srv_session **nh = realloc(s->heap, ncap * elem);
     if (nh == NULL)
       return NULL;

@@ -53,7 +53,9 @@ static void on_reap(uv_timer_t *t) {
 static void on_signal(uv_signal_t *h, int signum) {
   struct srv *s = h->data;
   srv_log(s, SRV_LOG_INFO, "received signal %d (%s), shutting down", signum,
-          signum == SIGTERM ? "SIGTERM" : signum == SIGINT ? "SIGINT" : "?");
+          signum == SIGTERM  ? "SIGTERM"
+          : signum == SIGINT ? "SIGINT"
+                             : "?");
   srv_stop(s);
 }
 
@@ -111,8 +113,7 @@ static void free_parts(struct srv *s) {
   tree_out_free(&s->tout);
 }
 
-struct srv *srv_new(const struct srv_config *cfg,
-                    char errmsg[SRV_ERRMSG_MAX]) {
+struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   errmsg[0] = '\0';
   if (cfg->tick_time_ms <= 0 || cfg->jute_max_buffer <= 0 ||
       cfg->min_session_timeout_ms <= 0 ||
@@ -171,8 +172,7 @@ struct srv *srv_new(const struct srv_config *cfg,
   struct sockaddr_storage bound;
   int blen = sizeof bound;
   s->bound_port = cfg->client_port;
-  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) ==
-      0) {
+  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0) {
     if (bound.ss_family == AF_INET)
       s->bound_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     else if (bound.ss_family == AF_INET6)
@@ -186,8 +186,7 @@ struct srv *srv_new(const struct srv_config *cfg,
   uv_timer_init(&s->loop, &s->reap);
   s->reap.data = s;
   s->reap_open = true;
-  uv_timer_start(&s->reap, on_reap, SRV_REAP_INTERVAL_MS,
-                 SRV_REAP_INTERVAL_MS);
+  uv_timer_start(&s->reap, on_reap, SRV_REAP_INTERVAL_MS, SRV_REAP_INTERVAL_MS);
   uv_check_init(&s->loop, &s->flush);
   s->flush.data = s;
   s->flush_open = true;

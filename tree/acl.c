@@ -18,8 +18,8 @@ static bool str_is(const char *p, size_t len, const char *lit) {
 /* ------------------------------------------------------------------ */
 /* Parsing and interning */
 
-struct acl_list *tree_acl_parse(struct tree *t, const uint8_t *blob,
-                                size_t len, int *err) {
+struct acl_list *tree_acl_parse(struct tree *t, const uint8_t *blob, size_t len,
+                                int *err) {
   struct proto_reader r;
   proto_reader_init(&r, blob, len, len);
   int32_t n = proto_read_vector_count(&r);
@@ -292,9 +292,8 @@ bool tree_acl_check(const struct acl_list *l, int32_t perm,
 static bool acl_equal(const struct proto_acl *a, const struct proto_acl *b) {
   return a->perms == b->perms && a->id.scheme.len == b->id.scheme.len &&
          a->id.id.len == b->id.id.len &&
-         (a->id.scheme.len <= 0 ||
-          memcmp(a->id.scheme.ptr, b->id.scheme.ptr,
-                 (size_t)a->id.scheme.len) == 0) &&
+         (a->id.scheme.len <= 0 || memcmp(a->id.scheme.ptr, b->id.scheme.ptr,
+                                          (size_t)a->id.scheme.len) == 0) &&
          (a->id.id.len <= 0 ||
           memcmp(a->id.id.ptr, b->id.id.ptr, (size_t)a->id.id.len) == 0);
 }
@@ -305,8 +304,8 @@ static bool expandable(const struct tree_identity *id) {
   return strcmp(id->scheme, "ip") != 0 && strcmp(id->scheme, "super") != 0;
 }
 
-int tree_acl_fixup(const struct proto_acl_vec *in,
-                   const struct tree_auth *auth, struct proto_writer *out) {
+int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
+                   struct proto_writer *out) {
   if (in->count <= 0)
     return PROTO_INVALIDACL;
   size_t count_at = out->len;

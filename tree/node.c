@@ -162,8 +162,7 @@ static bool node_name_eq(const void *item, const void *key) {
 struct tnode *tree_node_child(const struct tnode *parent, const char *name,
                               size_t len) {
   struct name_key k = {name, len};
-  return otab_get(&parent->kids, tree_hash_bytes(name, len), node_name_eq,
-                  &k);
+  return otab_get(&parent->kids, tree_hash_bytes(name, len), node_name_eq, &k);
 }
 
 /* Lookup only: no validation (an invalid path simply is not found). */
@@ -253,9 +252,8 @@ static uint32_t node_hash(const void *item) {
 /* ------------------------------------------------------------------ */
 /* The tree */
 
-static bool add_builtin(struct tree *t, struct tnode *parent,
-                        const char *name, uint32_t acl,
-                        struct tnode **out) {
+static bool add_builtin(struct tree *t, struct tnode *parent, const char *name,
+                        uint32_t acl, struct tnode **out) {
   struct tnode *n = tree_node_alloc(t, name, strlen(name));
   if (!n || !otab_reserve(t, &parent->kids, parent->kids.n + 1, node_hash)) {
     tree_node_free(n);
@@ -275,9 +273,9 @@ static bool add_builtin(struct tree *t, struct tnode *parent,
 
 /* vector<ACL> with one entry (perms, world, anyone). */
 static void world_acl_blob(uint8_t *b, int32_t perms) {
-  static const uint8_t tmpl[] = {0, 0, 0, 1, 0,   0,   0,   0,   0,  0,
-                                 0, 5, 'w', 'o', 'r', 'l', 'd', 0,  0, 0,
-                                 6, 'a', 'n', 'y', 'o', 'n', 'e'};
+  static const uint8_t tmpl[] = {0, 0, 0, 1,   0,   0,   0,   0,   0,
+                                 0, 0, 5, 'w', 'o', 'r', 'l', 'd', 0,
+                                 0, 0, 6, 'a', 'n', 'y', 'o', 'n', 'e'};
   memcpy(b, tmpl, sizeof tmpl);
   b[7] = (uint8_t)perms;
 }
@@ -366,8 +364,7 @@ void tree_free(struct tree *t) {
 
 int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
 
-int tree_test_set_cversion(struct tree *t, const char *path,
-                           int32_t cversion) {
+int tree_test_set_cversion(struct tree *t, const char *path, int32_t cversion) {
   struct tnode *n = tree_node_lookup(t, path, strlen(path));
   if (!n)
     return PROTO_NONODE;
@@ -383,8 +380,7 @@ static bool session_eq(const void *item, const void *key) {
 }
 
 struct tsession *tree_session_get(const struct tree *t, int64_t id) {
-  return otab_get(&t->sessions, tree_hash_u64((uint64_t)id), session_eq,
-                  &id);
+  return otab_get(&t->sessions, tree_hash_u64((uint64_t)id), session_eq, &id);
 }
 
 bool tree_session_exists(const struct tree *t, int64_t session_id) {
@@ -472,8 +468,8 @@ static void node_digest(const struct tree *t, const struct tnode *n,
   }
   put64(b, UINT64_MAX); /* end of path */
   tree_sha256_update(&c, b, 8);
-  int64_t f[] = {n->czxid,   n->mzxid,    n->pzxid,    n->ctime,
-                 n->mtime,   n->owner,    n->version,  n->cversion,
+  int64_t f[] = {n->czxid,    n->mzxid,    n->pzxid,   n->ctime,
+                 n->mtime,    n->owner,    n->version, n->cversion,
                  n->aversion, n->data_len, n->kids.n};
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     put64(b, (uint64_t)f[i]);
@@ -575,9 +571,8 @@ static int read_check(struct tree *t, struct tnode *n, int32_t perm,
                                                              : PROTO_NOAUTH;
 }
 
-int tree_exists(struct tree *t, const char *path, size_t len,
-                uint64_t watcher, const struct tree_auth *auth,
-                struct proto_writer *reply) {
+int tree_exists(struct tree *t, const char *path, size_t len, uint64_t watcher,
+                const struct tree_auth *auth, struct proto_writer *reply) {
   if (has_nul(path, len))
     return PROTO_BADARGUMENTS;
   struct tnode *n = tree_node_lookup(t, path, len);
@@ -705,8 +700,8 @@ static uint64_t count_descendants(const struct tnode *top) {
   }
 }
 
-int tree_get_all_children_number(struct tree *t, const char *path,
-                                 size_t len, const struct tree_auth *auth,
+int tree_get_all_children_number(struct tree *t, const char *path, size_t len,
+                                 const struct tree_auth *auth,
                                  struct proto_writer *reply) {
   struct tnode *n = tree_node_lookup(t, path, len);
   if (!n)
@@ -723,9 +718,8 @@ int tree_get_all_children_number(struct tree *t, const char *path,
 
 static bool java_blank(unsigned char c) { return c <= ' '; }
 
-int tree_get_ephemerals(struct tree *t, int64_t session_id,
-                        const char *prefix, size_t prefix_len,
-                        struct proto_writer *reply) {
+int tree_get_ephemerals(struct tree *t, int64_t session_id, const char *prefix,
+                        size_t prefix_len, struct proto_writer *reply) {
   /* Java: prefix == null || prefix.trim().isEmpty() || "/".equals(trim)
    * selects all; otherwise startsWith(prefix), untrimmed. */
   bool all = true;

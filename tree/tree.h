@@ -210,17 +210,15 @@ int64_t tree_last_zxid(const struct tree *t);
  * when the node exists; exists also on NoNode).  auth may be NULL (no
  * identities). */
 
-int tree_exists(struct tree *t, const char *path, size_t len,
-                uint64_t watcher, const struct tree_auth *auth,
-                struct proto_writer *reply);
+int tree_exists(struct tree *t, const char *path, size_t len, uint64_t watcher,
+                const struct tree_auth *auth, struct proto_writer *reply);
 int tree_get_data(struct tree *t, const char *path, size_t len,
                   uint64_t watcher, const struct tree_auth *auth,
                   struct proto_writer *reply);
 /* with_stat: getChildren2 (children + Stat) vs getChildren. */
 int tree_get_children(struct tree *t, const char *path, size_t len,
                       uint64_t watcher, bool with_stat,
-                      const struct tree_auth *auth,
-                      struct proto_writer *reply);
+                      const struct tree_auth *auth, struct proto_writer *reply);
 int tree_get_acl(struct tree *t, const char *path, size_t len,
                  const struct tree_auth *auth, struct proto_writer *reply);
 /* getAllChildrenNumber (104): GetAllChildrenNumberResponse {int}, the
@@ -230,8 +228,8 @@ int tree_get_acl(struct tree *t, const char *path, size_t len,
  * (observed on 3.8.0: 3 on a fresh server).  Lookup only, no path
  * validation.  PROTO_NONODE, PROTO_NOAUTH (READ on the node), PROTO_OK.
  * Cost: the size of the subtree (the root's count is kept). */
-int tree_get_all_children_number(struct tree *t, const char *path,
-                                 size_t len, const struct tree_auth *auth,
+int tree_get_all_children_number(struct tree *t, const char *path, size_t len,
+                                 const struct tree_auth *auth,
                                  struct proto_writer *reply);
 /* getEphemerals (103): GetEphemeralsResponse {vector<ustring>} of the
  * full paths of the session's ephemeral nodes that start with `prefix`
@@ -240,9 +238,8 @@ int tree_get_all_children_number(struct tree *t, const char *path,
  * <= ' ' at both ends (Java's String.trim), selects all.  Order
  * unspecified.  No ACL check.  An unknown session gives an empty vector.
  * Returns PROTO_OK (an allocation failure shows in proto_writer_err). */
-int tree_get_ephemerals(struct tree *t, int64_t session_id,
-                        const char *prefix, size_t prefix_len,
-                        struct proto_writer *reply);
+int tree_get_ephemerals(struct tree *t, int64_t session_id, const char *prefix,
+                        size_t prefix_len, struct proto_writer *reply);
 /* multiRead (22): MultiResponse (§5.4).  Each sub-op is evaluated on its
  * own against the current tree, in order; getData -> MultiHeader{4, 0} +
  * GetDataResponse, getChildren -> MultiHeader{8, 0} +
@@ -362,7 +359,7 @@ size_t tree_reap_candidates(const struct tree *t, int64_t now_ms,
 /* Figures for srvr/mntr/wchs. */
 
 struct tree_stats {
-  uint64_t node_count;         /* as ZooKeeper counts (root twice, §7.15) */
+  uint64_t node_count; /* as ZooKeeper counts (root twice, §7.15) */
   uint64_t ephemerals_count;
   uint64_t approximate_data_size; /* sum of path lengths + data lengths */
   uint64_t data_watch_count;      /* (path, watcher) pairs, data table */
@@ -376,8 +373,7 @@ void tree_stats_get(const struct tree *t, struct tree_stats *s);
 /* For wchc/wchp: call fn(arg, watcher, path) for each data watch. */
 typedef void (*tree_watch_cb)(void *arg, uint64_t watcher, const char *path,
                               size_t len);
-void tree_data_watches_each(const struct tree *t, tree_watch_cb cb,
-                            void *arg);
+void tree_data_watches_each(const struct tree *t, tree_watch_cb cb, void *arg);
 
 /* A digest of the replicated state (nodes with all Stat fields, data and
  * ACLs; sessions), independent of hash-table order.  Equal digests <=>

@@ -120,8 +120,8 @@ struct acl_table {
 /* Parse a jute vector<ACL> blob.  Returns a list in one allocation (free
  * with free()), or NULL on malformed input / allocation failure (*err
  * tells which). */
-struct acl_list *tree_acl_parse(struct tree *t, const uint8_t *blob,
-                                size_t len, int *err);
+struct acl_list *tree_acl_parse(struct tree *t, const uint8_t *blob, size_t len,
+                                int *err);
 /* Find or add the list, taking a reference.  PROTO_OK,
  * PROTO_MARSHALLINGERROR (blob does not decode) or PROTO_SYSTEMERROR. */
 int tree_acl_intern(struct tree *t, const uint8_t *blob, size_t len,
@@ -137,8 +137,8 @@ bool tree_acl_check(const struct acl_list *l, int32_t perm,
 /* §7.2 ACL list rules: dedup, expand "auth", validate; writes the
  * canonical blob (count + elements) into out.  PROTO_OK,
  * PROTO_INVALIDACL or PROTO_SYSTEMERROR. */
-int tree_acl_fixup(const struct proto_acl_vec *in,
-                   const struct tree_auth *auth, struct proto_writer *out);
+int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
+                   struct proto_writer *out);
 
 /* ------------------------------------------------------------------ */
 /* Watches: one table keyed by path; per (path, watcher) an entry with a
@@ -281,8 +281,7 @@ void *tree_realloc(struct tree *t, void *p, size_t n);
 void tree_test_fail_alloc(struct tree *t, long n);
 /* Set the stored cversion of an existing node (to test sequential-name
  * wrap-around without 2^31 creates).  PROTO_OK or PROTO_NONODE. */
-int tree_test_set_cversion(struct tree *t, const char *path,
-                           int32_t cversion);
+int tree_test_set_cversion(struct tree *t, const char *path, int32_t cversion);
 
 /* ------------------------------------------------------------------ */
 /* SHA-256 (FIPS 180-4). */

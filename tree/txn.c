@@ -36,8 +36,8 @@ struct undo {
 };
 
 struct trigger {
-  int32_t type;  /* 0 once found to repeat an earlier trigger */
-  uint32_t hash; /* of (type, path), set by trig_mark_repeats */
+  int32_t type;    /* 0 once found to repeat an earlier trigger */
+  uint32_t hash;   /* of (type, path), set by trig_mark_repeats */
   size_t off, len; /* path in out->arena */
 };
 
@@ -312,8 +312,7 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
       return PROTO_BADARGUMENTS;
   }
   struct tsession *s = NULL;
-  if (tree_owner_is_session(owner) &&
-      !(s = tree_session_get(t, owner)))
+  if (tree_owner_is_session(owner) && !(s = tree_session_get(t, owner)))
     return PROTO_SESSIONEXPIRED;
   if (tree_owner_is_session(parent->owner))
     return PROTO_NOCHILDRENFOREPHEMERALS;
@@ -812,8 +811,8 @@ static int apply_close_session(struct actx *a) {
     if (!e)
       continue;
     size_t len = tree_node_path_len(e);
-    if (!grow_bytes((void **)&o->arena, &o->arena_cap,
-                    o->arena_len + len + 1, 1)) {
+    if (!grow_bytes((void **)&o->arena, &o->arena_cap, o->arena_len + len + 1,
+                    1)) {
       free(v);
       return PROTO_SYSTEMERROR;
     }
@@ -1176,9 +1175,9 @@ static int prep_create(struct prep *p, int32_t op,
   if (tree_owner_is_session(pv.owner))
     return PROTO_NOCHILDRENFOREPHEMERALS;
 
-  bool eph = op != PROTO_OP_CREATECONTAINER && op != PROTO_OP_CREATETTL &&
-             (f == PROTO_CREATE_EPHEMERAL ||
-              f == PROTO_CREATE_EPHEMERAL_SEQUENTIAL);
+  bool eph =
+      op != PROTO_OP_CREATECONTAINER && op != PROTO_OP_CREATETTL &&
+      (f == PROTO_CREATE_EPHEMERAL || f == PROTO_CREATE_EPHEMERAL_SEQUENTIAL);
   int32_t new_cv = (int32_t)((uint32_t)pv.cversion + 1u);
   struct proto_writer *w = &p->body;
   proto_write_string(w, p->path, flen);
@@ -1217,8 +1216,7 @@ static int prep_create(struct prep *p, int32_t op,
                    ? (int64_t)(TREE_OWNER_TTL_TAG | (uint64_t)r->ttl)
                : eph ? p->ctx->session_id
                      : 0;
-    if (!view_set(p, ppath, pplen, &pv) ||
-        !view_set(p, p->path, flen, &nv))
+    if (!view_set(p, ppath, pplen, &pv) || !view_set(p, p->path, flen, &nv))
       return PROTO_SYSTEMERROR;
   }
   return PROTO_OK;
@@ -1546,8 +1544,8 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
     }
   }
   /* setWatches2's persistent lists: registered, no catch-up events. */
-  const struct proto_str_vec *plists[2] = {
-      &req->persistent_watches, &req->persistent_recursive_watches};
+  const struct proto_str_vec *plists[2] = {&req->persistent_watches,
+                                           &req->persistent_recursive_watches};
   for (int l = 0; l < 2; l++) {
     struct proto_str_iter it;
     struct proto_slice s;

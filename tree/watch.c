@@ -28,8 +28,7 @@ static uint32_t wwatcher_hash(const void *item) {
 static struct wpath *wpath_get(const struct tree *t, const char *path,
                                size_t len) {
   struct path_key k = {path, len};
-  return otab_get(&t->watches.paths, tree_hash_bytes(path, len), wpath_eq,
-                  &k);
+  return otab_get(&t->watches.paths, tree_hash_bytes(path, len), wpath_eq, &k);
 }
 
 static struct wwatcher *wwatcher_get(const struct tree *t, uint64_t id) {
@@ -386,8 +385,7 @@ void tree_watch_table_free(struct watch_table *w) {
   memset(w, 0, sizeof *w);
 }
 
-void tree_data_watches_each(const struct tree *t, tree_watch_cb cb,
-                            void *arg) {
+void tree_data_watches_each(const struct tree *t, tree_watch_cb cb, void *arg) {
   for (uint32_t i = 0; i < t->watches.paths.cap; i++) {
     const struct wpath *wp = t->watches.paths.slots[i];
     if (!wp)

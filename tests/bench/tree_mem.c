@@ -80,9 +80,8 @@ int main(int argc, char **argv) {
   /* OPEN_ACL_UNSAFE, encoded once. */
   struct proto_writer aw;
   proto_writer_init(&aw);
-  struct proto_acl open = {31,
-                           {{(const uint8_t *)"world", 5},
-                            {(const uint8_t *)"anyone", 6}}};
+  struct proto_acl open = {
+      31, {{(const uint8_t *)"world", 5}, {(const uint8_t *)"anyone", 6}}};
   proto_write_acl(&aw, &open);
   struct proto_acl_vec acl = {{aw.buf, (int32_t)aw.len}, 1};
   uint8_t data[100];
@@ -129,8 +128,8 @@ int main(int argc, char **argv) {
          (double)heap / (double)n, heap);
   printf("RSS bytes per node:       %.1f  (/proc/self/statm delta %zu)\n",
          (double)rss / (double)n, rss);
-  printf("prep+apply rate:          %.0f creates/s (%.2f s)\n",
-         (double)n / dt, dt);
+  printf("prep+apply rate:          %.0f creates/s (%.2f s)\n", (double)n / dt,
+         dt);
   printf("apply-only rate:          %.0f creates/s (%.2f s)\n",
          (double)n / b.apply_s, b.apply_s);
 

@@ -111,8 +111,7 @@ static int apply_txn(struct fx *f) {
 
 /* prep + apply; returns out.err (the client's error). */
 static int run(struct fx *f, const struct proto_request *req) {
-  struct tree_prep_ctx ctx = {f->session, 1, ++f->zxid, f->time_ms,
-                              auth_of(f)};
+  struct tree_prep_ctx ctx = {f->session, 1, ++f->zxid, f->time_ms, auth_of(f)};
   proto_writer_reset(&f->txn);
   assert_int_equal(tree_prep(f->t, &ctx, req, &f->txn), PROTO_OK);
   assert_int_equal(apply_txn(f), PROTO_OK);
@@ -154,8 +153,7 @@ static int create_full(struct fx *f, int32_t op, const char *path,
 }
 
 static int create(struct fx *f, const char *path, int32_t flags) {
-  return create_full(f, PROTO_OP_CREATE, path, S("d"), flags, open_acl(f),
-                     0);
+  return create_full(f, PROTO_OP_CREATE, path, S("d"), flags, open_acl(f), 0);
 }
 
 static int del(struct fx *f, const char *path, int32_t version) {
@@ -222,14 +220,13 @@ static int read_children(struct fx *f, const char *path, uint64_t watcher) {
   struct proto_writer w;
   proto_writer_init(&w);
   struct tree_auth a = auth_of(f);
-  int rc =
-      tree_get_children(f->t, path, strlen(path), watcher, false, &a, &w);
+  int rc = tree_get_children(f->t, path, strlen(path), watcher, false, &a, &w);
   proto_writer_free(&w);
   return rc;
 }
 
-static void expect_event(struct fx *f, size_t i, uint64_t watcher,
-                         int32_t type, const char *path) {
+static void expect_event(struct fx *f, size_t i, uint64_t watcher, int32_t type,
+                         const char *path) {
   assert_true(i < f->out.n_events);
   const struct tree_event *e = &f->out.events[i];
   assert_int_equal(e->watcher, watcher);
@@ -326,11 +323,11 @@ static void test_initial_tree(void **state) {
   assert_memory_equal(w.buf, zero_len, 4);
   /* /zookeeper/config: world:anyone READ. */
   proto_writer_reset(&w);
-  assert_int_equal(
-      tree_get_acl(f->t, "/zookeeper/config", 17, NULL, &w), PROTO_OK);
-  static const uint8_t acl[] = {0,   0,   0,   1,   0,   0,   0,   1,   0,
-                                0,   0,   5,   'w', 'o', 'r', 'l', 'd', 0,
-                                0,   0,   6,   'a', 'n', 'y', 'o', 'n', 'e'};
+  assert_int_equal(tree_get_acl(f->t, "/zookeeper/config", 17, NULL, &w),
+                   PROTO_OK);
+  static const uint8_t acl[] = {0, 0, 0, 1,   0,   0,   0,   1,   0,
+                                0, 0, 5, 'w', 'o', 'r', 'l', 'd', 0,
+                                0, 0, 6, 'a', 'n', 'y', 'o', 'n', 'e'};
   assert_int_equal(w.len, sizeof acl + PROTO_STAT_SIZE);
   assert_memory_equal(w.buf, acl, sizeof acl);
   proto_writer_free(&w);
@@ -374,9 +371,9 @@ static void test_stat_create(void **state) {
   /* The reply's Stat is the node's. */
   assert_int_equal(f->out.results[0].stat.czxid, 2);
   /* Null data: dataLength 0, getData answers -1. */
-  assert_int_equal(create_full(f, PROTO_OP_CREATE2, "/null", NULL_SLICE, 0,
-                               open_acl(f), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE2, "/null", NULL_SLICE, 0, open_acl(f), 0),
+      PROTO_OK);
   assert_int_equal(stat_of(f, "/null").data_length, 0);
   struct proto_writer w;
   proto_writer_init(&w);
@@ -506,26 +503,26 @@ static void test_create_errors_in_order(void **state) {
   /* No session yet: flags and TTL checks still come first. */
   assert_int_equal(create(f, "/a", 7), PROTO_BADARGUMENTS);
   assert_int_equal(create(f, "/a", -1), PROTO_BADARGUMENTS);
-  assert_int_equal(create_full(f, PROTO_OP_CREATETTL, "/a", S(""), 0,
-                               open_acl(f), 100),
-                   PROTO_BADARGUMENTS);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATETTL, "/a", S(""), 0, open_acl(f), 100),
+      PROTO_BADARGUMENTS);
   /* TTL modes outside op 21: Unimplemented while extended types are off
    * (ZooKeeper 3.8 checks that first), BadArguments once they are on. */
   assert_int_equal(create(f, "/a", 5), PROTO_UNIMPLEMENTED); /* op 1 + TTL */
-  assert_int_equal(create_full(f, PROTO_OP_CREATE2, "/a", S(""), 6,
-                               open_acl(f), 100),
-                   PROTO_UNIMPLEMENTED);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE2, "/a", S(""), 6, open_acl(f), 100),
+      PROTO_UNIMPLEMENTED);
   {
     struct fx *g = fx_new(true);
     assert_int_equal(create(g, "/a", 5), PROTO_BADARGUMENTS);
-    assert_int_equal(create_full(g, PROTO_OP_CREATE2, "/a", S(""), 6,
-                                 open_acl(g), 100),
-                     PROTO_BADARGUMENTS);
+    assert_int_equal(
+        create_full(g, PROTO_OP_CREATE2, "/a", S(""), 6, open_acl(g), 100),
+        PROTO_BADARGUMENTS);
     fx_free(g);
   }
-  assert_int_equal(create_full(f, PROTO_OP_CREATETTL, "/a", S(""), 5,
-                               open_acl(f), 100),
-                   PROTO_UNIMPLEMENTED);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATETTL, "/a", S(""), 5, open_acl(f), 100),
+      PROTO_UNIMPLEMENTED);
   assert_int_equal(create(f, "no-slash", 0), PROTO_SESSIONEXPIRED);
   session_open(f, SID);
   assert_int_equal(create(f, "no-slash", 0), PROTO_BADARGUMENTS);
@@ -537,9 +534,9 @@ static void test_create_errors_in_order(void **state) {
   req.u.create.acl = open_acl(f);
   assert_int_equal(run(f, &req), PROTO_BADARGUMENTS);
   /* bad ACL beats missing parent */
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/missing/x", S(""), 0,
-                               bad_acl, 0),
-                   PROTO_INVALIDACL);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/missing/x", S(""), 0, bad_acl, 0),
+      PROTO_INVALIDACL);
   /* parent lookup before full validation */
   assert_int_equal(create(f, "/missing/x", 0), PROTO_NONODE);
   assert_int_equal(create(f, "/a/", 0), PROTO_NONODE);
@@ -550,9 +547,9 @@ static void test_create_errors_in_order(void **state) {
   assert_int_equal(create(f, "/a/.", 0), PROTO_BADARGUMENTS);
   /* CREATE permission on the parent beats path validation */
   static const struct acl_spec ro = {PROTO_PERM_READ, "world", "anyone"};
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/ro", S(""), 0,
-                               acls(f, 1, &ro), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/ro", S(""), 0, acls(f, 1, &ro), 0),
+      PROTO_OK);
   assert_int_equal(create(f, "/ro/.", 0), PROTO_NOAUTH);
   assert_int_equal(create(f, "/ro/x", 0), PROTO_NOAUTH);
   /* exists */
@@ -574,9 +571,9 @@ static void test_create_kinds(void **state) {
   (void)state;
   struct fx *f = fx_new(true);
   session_open(f, SID);
-  assert_int_equal(create_full(f, PROTO_OP_CREATETTL, "/t", S(""), 5,
-                               open_acl(f), 0),
-                   PROTO_BADARGUMENTS);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATETTL, "/t", S(""), 5, open_acl(f), 0),
+      PROTO_BADARGUMENTS);
   assert_int_equal(create_full(f, PROTO_OP_CREATETTL, "/t", S(""), 5,
                                open_acl(f), TREE_TTL_MAX + 1),
                    PROTO_BADARGUMENTS);
@@ -584,13 +581,13 @@ static void test_create_kinds(void **state) {
                                open_acl(f), TREE_TTL_MAX),
                    PROTO_OK);
   assert_int_equal(f->out.txn_type, PROTO_OP_CREATETTL);
-  assert_int_equal(create_full(f, PROTO_OP_CREATETTL, "/t/s-", S(""), 6,
-                               open_acl(f), 10),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATETTL, "/t/s-", S(""), 6, open_acl(f), 10),
+      PROTO_OK);
   assert_string_equal(f->created, "/t/s-0000000000");
-  assert_int_equal(create_full(f, PROTO_OP_CREATECONTAINER, "/c", S(""), 4,
-                               open_acl(f), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATECONTAINER, "/c", S(""), 4, open_acl(f), 0),
+      PROTO_OK);
   assert_int_equal(stat_of(f, "/t").ephemeral_owner, 0);
   assert_int_equal(stat_of(f, "/c").ephemeral_owner, 0);
   struct tnode *t = tree_node_lookup(f->t, "/t", 2);
@@ -630,9 +627,9 @@ static void test_delete_errors_in_order(void **state) {
   assert_int_equal(del(f, "/nosuch", -1), PROTO_NONODE);
   static const struct acl_spec nodel = {31 & ~PROTO_PERM_DELETE, "world",
                                         "anyone"};
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/k", S(""), 0,
-                               acls(f, 1, &nodel), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/k", S(""), 0, acls(f, 1, &nodel), 0),
+      PROTO_OK);
   assert_int_equal(del(f, "/k/missing", -1), PROTO_NOAUTH);
   assert_int_equal(create(f, "/d", 0), PROTO_OK);
   assert_int_equal(create(f, "/d/c", 0), PROTO_OK);
@@ -654,15 +651,14 @@ static void test_set_errors_in_order(void **state) {
   assert_int_equal(set_data(f, "/x/", "", -1), PROTO_BADARGUMENTS);
   assert_int_equal(set_data(f, "/x", "", -1), PROTO_NONODE);
   static const struct acl_spec ro = {PROTO_PERM_READ, "world", "anyone"};
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/ro", S(""), 0,
-                               acls(f, 1, &ro), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/ro", S(""), 0, acls(f, 1, &ro), 0),
+      PROTO_OK);
   assert_int_equal(set_data(f, "/ro", "", 99), PROTO_NOAUTH);
   assert_int_equal(create(f, "/x", 0), PROTO_OK);
   assert_int_equal(set_data(f, "/x", "", 99), PROTO_BADVERSION);
   assert_int_equal(set_acl(f, "/x/", open_acl(f), -1), PROTO_BADARGUMENTS);
-  assert_int_equal(set_acl(f, "/nope", acls(f, 0, NULL), -1),
-                   PROTO_INVALIDACL);
+  assert_int_equal(set_acl(f, "/nope", acls(f, 0, NULL), -1), PROTO_INVALIDACL);
   assert_int_equal(set_acl(f, "/nope", open_acl(f), -1), PROTO_NONODE);
   assert_int_equal(set_acl(f, "/ro", open_acl(f), 7), PROTO_NOAUTH);
   assert_int_equal(set_acl(f, "/x", open_acl(f), 7), PROTO_BADVERSION);
@@ -682,19 +678,19 @@ static void test_acl_validation(void **state) {
   session_open(f, SID);
   add_id(f, "ip", "10.0.0.7");
   struct acl_spec bad[][1] = {
-      {{31, "world", "foo"}},   {{31, "auth", ""}},
-      {{31, "x509", "cn"}},     {{31, "digest", "nocolon"}},
-      {{31, "digest", "a:b:c"}}, {{31, "digest", "user:"}},
+      {{31, "world", "foo"}},     {{31, "auth", ""}},
+      {{31, "x509", "cn"}},       {{31, "digest", "nocolon"}},
+      {{31, "digest", "a:b:c"}},  {{31, "digest", "user:"}},
       {{31, "ip", "10.0.0.300"}}, {{31, "ip", "10.0.0.0/33"}},
-      {{31, "ip", "nonsense"}}, {{31, "super", ""}},
+      {{31, "ip", "nonsense"}},   {{31, "super", ""}},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    assert_int_equal(create_full(f, PROTO_OP_CREATE, "/v", S(""), 0,
-                                 acls(f, 1, bad[i]), 0),
-                     PROTO_INVALIDACL);
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/v", S(""), 0,
-                               acls(f, 0, NULL), 0),
-                   PROTO_INVALIDACL);
+    assert_int_equal(
+        create_full(f, PROTO_OP_CREATE, "/v", S(""), 0, acls(f, 1, bad[i]), 0),
+        PROTO_INVALIDACL);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/v", S(""), 0, acls(f, 0, NULL), 0),
+      PROTO_INVALIDACL);
   struct proto_request req;
   memset(&req, 0, sizeof req);
   req.hdr.type = PROTO_OP_CREATE;
@@ -706,9 +702,9 @@ static void test_acl_validation(void **state) {
       {1, "ip", "10.0.0.0/8"},  {1, "ip", "::1"},
       {2, "digest", "u:h4sh="},
   };
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/v", S(""), 0,
-                               acls(f, 5, good), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/v", S(""), 0, acls(f, 5, good), 0),
+      PROTO_OK);
   struct proto_writer w;
   proto_writer_init(&w);
   assert_int_equal(tree_get_acl(f->t, "/v", 2, NULL, &w), PROTO_OK);
@@ -765,10 +761,9 @@ static void test_acl_checks(void **state) {
                    PROTO_OK);
   proto_writer_init(&w);
   assert_int_equal(tree_get_acl(f->t, "/mine", 5, &au, &w), PROTO_OK);
-  static const uint8_t want[] = {0,   0,   0,   1,   0,   0,   0,   17,
-                                 0,   0,   0,   6,   'd', 'i', 'g', 'e',
-                                 's', 't', 0,   0,   0,   6,   'b', 'o',
-                                 'b', ':', 'h', '1'};
+  static const uint8_t want[] = {0, 0, 0,   1,   0,   0,   0,   17,  0, 0,
+                                 0, 6, 'd', 'i', 'g', 'e', 's', 't', 0, 0,
+                                 0, 6, 'b', 'o', 'b', ':', 'h', '1'};
   assert_memory_equal(w.buf, want, sizeof want);
   proto_writer_free(&w);
   /* super bypasses everything */
@@ -1053,7 +1048,7 @@ static void test_set_watches(void **state) {
   expect_event(f, 4, 4, PROTO_EVENT_NODE_DELETED, "/gone");
   struct tree_stats st;
   tree_stats_get(f->t, &st);
-  assert_int_equal(st.data_watch_count, 2); /* /same, /absent */
+  assert_int_equal(st.data_watch_count, 2);  /* /same, /absent */
   assert_int_equal(st.child_watch_count, 1); /* /same */
   struct wlist wl = {0};
   tree_data_watches_each(f->t, count_watch, &wl);
@@ -1181,11 +1176,10 @@ static void test_multi_failure(void **state) {
   proto_writer_init(&w);
   tree_reply_encode(&f->out, &w);
   static const uint8_t want[] = {
-      0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-      0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0x9b,
-      0xff, 0xff, 0xff, 0x9b, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff,
-      0xff, 0xfe, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x01,
-      0xff, 0xff, 0xff, 0xff};
+      0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0x9b, 0xff, 0xff,
+      0xff, 0x9b, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0xfe, 0xff,
+      0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x01, 0xff, 0xff, 0xff, 0xff};
   assert_int_equal(w.len, sizeof want);
   assert_memory_equal(w.buf, want, sizeof want);
   proto_writer_free(&w);
@@ -1270,9 +1264,9 @@ static void test_reply_encode(void **state) {
   assert_int_equal(w.len, sizeof cr);
   assert_memory_equal(w.buf, cr, sizeof cr);
   proto_writer_reset(&w);
-  assert_int_equal(create_full(f, PROTO_OP_CREATE2, "/r2", S(""), 0,
-                               open_acl(f), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE2, "/r2", S(""), 0, open_acl(f), 0),
+      PROTO_OK);
   tree_reply_encode(&f->out, &w);
   assert_int_equal(w.len, 4 + 3 + PROTO_STAT_SIZE);
   proto_writer_reset(&w);
@@ -1430,13 +1424,12 @@ static void test_malformed_txns(void **state) {
   }
   free(big);
   /* garbage */
-  static const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
-                                 25, 26, 27, 28, 0xff, 0xff, 0xff, 0xff};
+  static const uint8_t junk[] = {
+      1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,   14,   15,   16,
+      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 0xff, 0xff, 0xff, 0xff};
   assert_int_equal(tree_apply(f->t, junk, sizeof junk, &f->out),
                    PROTO_MARSHALLINGERROR);
-  assert_int_equal(tree_apply(f->t, NULL, 0, &f->out),
-                   PROTO_MARSHALLINGERROR);
+  assert_int_equal(tree_apply(f->t, NULL, 0, &f->out), PROTO_MARSHALLINGERROR);
   tree_digest(f->t, after);
   assert_memory_equal(before, after, 32);
   /* in order it applies; a replay of the same zxid is refused */
@@ -1752,8 +1745,7 @@ static void test_watch_modes_accumulate(void **state) {
   assert_int_equal(rm_watch(f, "/b/c", 7, PROTO_WATCHER_ANY, false),
                    PROTO_NOWATCHER);
   /* bad modes */
-  assert_int_equal(tree_add_watch(f->t, "/a", 2, 7, 2),
-                   PROTO_MARSHALLINGERROR);
+  assert_int_equal(tree_add_watch(f->t, "/a", 2, 7, 2), PROTO_MARSHALLINGERROR);
   assert_int_equal(tree_add_watch(f->t, "/a", 2, 7, -1),
                    PROTO_MARSHALLINGERROR);
   fx_free(f);
@@ -1861,8 +1853,7 @@ static void test_remove_watches_by_type(void **state) {
   assert_int_equal(rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT, false),
                    PROTO_NOWATCHER);
   assert_int_equal(
-      rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT_RECURSIVE, true),
-      PROTO_OK);
+      rm_watch(f, "/w", 7, PROTO_WATCHER_PERSISTENT_RECURSIVE, true), PROTO_OK);
   assert_int_equal(create(f, "/w/d", 0), PROTO_OK);
   expect_no_events(f);
   tree_stats_get(f->t, &st);
@@ -2014,8 +2005,7 @@ static void test_reap_candidates(void **state) {
   /* early stop */
   memset(&r, 0, sizeof r);
   r.stop_after = 1;
-  assert_int_equal(tree_reap_candidates(f->t, 1 << 30, 1, collect_reap, &r),
-                   1);
+  assert_int_equal(tree_reap_candidates(f->t, 1 << 30, 1, collect_reap, &r), 1);
   /* TTL nodes are not candidates with extended types off */
   f->t->cfg.extended_types = false;
   r = reap(f, 1 << 30, 0);
@@ -2147,9 +2137,9 @@ static void test_get_all_children_number(void **state) {
   all_children(f, "/a/", &rc);
   assert_int_equal(rc, PROTO_NONODE);
   static const struct acl_spec wonly = {PROTO_PERM_WRITE, "world", "anyone"};
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/s", S(""), 0,
-                               acls(f, 1, &wonly), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/s", S(""), 0, acls(f, 1, &wonly), 0),
+      PROTO_OK);
   all_children(f, "/s", &rc);
   assert_int_equal(rc, PROTO_NOAUTH);
   fx_free(f);
@@ -2163,8 +2153,7 @@ static void ephemerals(struct fx *f, int64_t sid, const char *prefix,
                        size_t plen, char *out, size_t cap) {
   struct proto_writer w;
   proto_writer_init(&w);
-  assert_int_equal(tree_get_ephemerals(f->t, sid, prefix, plen, &w),
-                   PROTO_OK);
+  assert_int_equal(tree_get_ephemerals(f->t, sid, prefix, plen, &w), PROTO_OK);
   struct proto_reader r;
   proto_reader_init(&r, w.buf, w.len, w.len);
   int32_t n = proto_read_vector_count(&r);
@@ -2208,12 +2197,18 @@ static void test_get_ephemerals(void **state) {
     const char *prefix;
     const char *want;
   } cases[] = {
-      {NULL, "/e1,/e1x,/p/e"}, {"", "/e1,/e1x,/p/e"},
-      {"/", "/e1,/e1x,/p/e"},  {" ", "/e1,/e1x,/p/e"},
-      {" / ", "/e1,/e1x,/p/e"}, {"/e1", "/e1,/e1x"},
-      {"/e", "/e1,/e1x"},      {"/p/", "/p/e"},
-      {"/p", "/p/e"},          {"e1", ""},
-      {"/zz", ""},             {"/e1x/longer", ""},
+      {NULL, "/e1,/e1x,/p/e"},
+      {"", "/e1,/e1x,/p/e"},
+      {"/", "/e1,/e1x,/p/e"},
+      {" ", "/e1,/e1x,/p/e"},
+      {" / ", "/e1,/e1x,/p/e"},
+      {"/e1", "/e1,/e1x"},
+      {"/e", "/e1,/e1x"},
+      {"/p/", "/p/e"},
+      {"/p", "/p/e"},
+      {"e1", ""},
+      {"/zz", ""},
+      {"/e1x/longer", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *p = cases[i].prefix;
@@ -2237,16 +2232,18 @@ static void test_multi_read(void **state) {
   assert_int_equal(create(f, "/p", 0), PROTO_OK);
   assert_int_equal(create(f, "/p/k", 0), PROTO_OK);
   static const struct acl_spec wonly = {PROTO_PERM_WRITE, "world", "anyone"};
-  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/s", S(""), 0,
-                               acls(f, 1, &wonly), 0),
-                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/s", S(""), 0, acls(f, 1, &wonly), 0),
+      PROTO_OK);
   struct proto_writer *fw = keep(f);
   size_t mark = proto_multi_encode_begin(fw, 1, PROTO_OP_MULTIREAD);
   static const struct {
     int32_t type;
     const char *path;
-  } ops[] = {{PROTO_OP_GETDATA, "/p"},     {PROTO_OP_GETCHILDREN, "/nope"},
-             {PROTO_OP_GETDATA, "/nope"},  {PROTO_OP_GETCHILDREN, "/p"},
+  } ops[] = {{PROTO_OP_GETDATA, "/p"},
+             {PROTO_OP_GETCHILDREN, "/nope"},
+             {PROTO_OP_GETDATA, "/nope"},
+             {PROTO_OP_GETCHILDREN, "/p"},
              {PROTO_OP_GETDATA, "/s"}};
   for (size_t i = 0; i < 5; i++) {
     struct proto_multi_op o;
