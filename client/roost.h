@@ -1,0 +1,613 @@
+/* roost.h — libroost, the C client library for Roost and Apache ZooKeeper.
+ *
+ * One opaque client (roost_client) holds one ZooKeeper session.  It is made
+ * from a connect string "host:port[,host:port...][/chroot]" and an options
+ * struct, connects in the background, reconnects across the listed servers
+ * within the session timeout keeping the session, re-arms its watches after a
+ * reconnect, and reports Disconnected / Connected / Expired to a session
+ * callback.  On top of it: service discovery (roost_service_*), leader
+ * election (roost_election_*) and a lock (roost_lock_*).
+ *
+ * ------------------------------------------------------------------------
+ * Threads and loops
+ *
+ *   Mode (a), the default (options.loop == NULL): the client runs its own
+ *   I/O thread with its own libuv loop.  Every callback of the client
+ *   (completions, watchers, session events, helper callbacks) runs on that
+ *   thread.
+ *
+ *   Mode (b) (options.loop = an application uv_loop_t): the client starts no
+ *   thread; it puts its handles on that loop and every callback runs on the
+ *   loop's thread while the application runs the loop.  roost_client_new()
+ *   must then be called on the loop's thread (libuv handles are initialised
+ *   there), and the client must be closed with roost_client_close_async()
+ *   (or roost_client_close() from another thread) before the loop is closed.
+ *
+ *   In both modes every other function may be called from any thread: a
+ *   request is encoded in the calling thread, handed to the loop through a
+ *   mutex-protected queue and a uv_async_t, and processed there.  So calls
+ *   made from the loop thread itself also take that hop; nothing in the
+ *   client is touched from two threads at once.
+ *
+ *   Blocking functions (those without the _async suffix) wait on a condition
+ *   variable for the loop to answer.  Called on the client's loop thread —
+ *   from inside any callback of the client, or in mode (b) from the loop's
+ *   thread — they would wait forever, so they return ROOST_EDEADLK at once.
+ *
+ * Ordering
+ *
+ *   Completion callbacks of one client run in the order the requests were
+ *   issued (one ordered delivery queue), except roost_add_auth_async, whose
+ *   reply the server sends ahead of earlier requests.  A watch event is
+ *   delivered before the completion of any request issued after the change
+ *   that fired it (the server's order is kept).  Session events are
+ *   delivered in the same queue.
+ *
+ * Memory
+ *
+ *   Strings and buffers passed in are *copied* before the call returns,
+ *   unless a comment says otherwise.  Data handed to a callback is
+ *   *borrowed* for the duration of the callback only.  Results returned by
+ *   the blocking calls are owned by the caller: free with
+ *   roost_result_free().  Objects made by *_new() are freed by the matching
+ *   *_free() / *_close() call named next to them.
+ *
+ * Errors
+ *
+ *   Every function returning int returns ROOST_OK (0) or a negative
+ *   roost_err.  ZooKeeper's codes keep their wire values; the library's own
+ *   codes are below -1000.  An asynchronous call that returns an error never
+ *   fires its callback; one that returns ROOST_OK fires it exactly once.
+ */
+#ifndef ROOST_H
+#define ROOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ROOST_BUILDING) && defined(__GNUC__)
+#define ROOST_API __attribute__((visibility("default")))
+#else
+#define ROOST_API
+#endif
+
+/* libuv's loop type, forward-declared so that including roost.h does not
+ * require <uv.h>.  Pass a uv_loop_t * (uv_loop_t is struct uv_loop_s). */
+struct uv_loop_s;
+
+/* ====================================================================== */
+/* Errors                                                                 */
+
+/* ZooKeeper's codes (the same values as on the wire). X(name, value, msg) */
+#define ROOST_ZK_ERR_MAP(X)                                                    \
+  X(OK, 0, "ok")                                                               \
+  X(SYSTEMERROR, -1, "system error")                                           \
+  X(RUNTIMEINCONSISTENCY, -2, "runtime inconsistency")                         \
+  X(DATAINCONSISTENCY, -3, "data inconsistency")                               \
+  X(CONNECTIONLOSS, -4, "connection loss")                                     \
+  X(MARSHALLINGERROR, -5, "marshalling error")                                 \
+  X(UNIMPLEMENTED, -6, "unimplemented")                                        \
+  X(OPERATIONTIMEOUT, -7, "operation timeout")                                 \
+  X(BADARGUMENTS, -8, "bad arguments")                                         \
+  X(INVALIDSTATE, -9, "invalid state")                                         \
+  X(UNKNOWNSESSION, -12, "unknown session")                                    \
+  X(NEWCONFIGNOQUORUM, -13, "new config has no quorum")                        \
+  X(RECONFIGINPROGRESS, -14, "reconfig in progress")                           \
+  X(APIERROR, -100, "api error")                                               \
+  X(NONODE, -101, "no node")                                                   \
+  X(NOAUTH, -102, "not authenticated")                                         \
+  X(BADVERSION, -103, "bad version")                                           \
+  X(NOCHILDRENFOREPHEMERALS, -108, "no children for ephemerals")               \
+  X(NODEEXISTS, -110, "node exists")                                           \
+  X(NOTEMPTY, -111, "directory not empty")                                     \
+  X(SESSIONEXPIRED, -112, "session expired")                                   \
+  X(INVALIDCALLBACK, -113, "invalid callback")                                 \
+  X(INVALIDACL, -114, "invalid acl")                                           \
+  X(AUTHFAILED, -115, "authentication failed")                                 \
+  X(CLOSING, -116, "zookeeper is closing")                                     \
+  X(NOTHING, -117, "(not error) no server responses to process")              \
+  X(SESSIONMOVED, -118, "session moved to another server")                     \
+  X(NOTREADONLY, -119, "state-changing request sent to read-only server")      \
+  X(EPHEMERALONLOCALSESSION, -120, "ephemeral node on local session")          \
+  X(NOWATCHER, -121, "no watcher")                                             \
+  X(REQUESTTIMEOUT, -122, "request timeout")                                   \
+  X(RECONFIGDISABLED, -123, "reconfig disabled")                               \
+  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required") \
+  X(QUOTAEXCEEDED, -125, "quota exceeded")                                     \
+  X(THROTTLEDOP, -127, "operation throttled")
+
+/* The library's own codes: never on the wire, outside ZooKeeper's range. */
+#define ROOST_LIB_ERR_MAP(X)                                                   \
+  X(ECLOSED, -1001, "client is closed or closing")                             \
+  X(ETIMEDOUT, -1002, "timed out")                                             \
+  X(ENOMEM, -1003, "out of memory")                                            \
+  X(EINVAL, -1004, "invalid argument")                                         \
+  X(EDEADLK, -1005, "blocking call on the client's own loop thread")           \
+  X(EBUSY, -1006, "too many outstanding requests")                             \
+  X(ECONNSTR, -1007, "malformed connect string")                               \
+  X(ESYS, -1008, "system or libuv error")                                      \
+  X(EPROTO, -1009, "malformed frame from the server")                          \
+  X(ESTATE, -1010, "not allowed in the current state")
+
+#define ROOST_ERR_MAP(X) ROOST_ZK_ERR_MAP(X) ROOST_LIB_ERR_MAP(X)
+
+typedef enum roost_err {
+#define ROOST_ERR_ENUM_(name, value, msg) ROOST_##name = (value),
+  ROOST_ERR_MAP(ROOST_ERR_ENUM_)
+#undef ROOST_ERR_ENUM_
+} roost_err;
+
+/* Message for a code ("unknown error" otherwise).  Static string. */
+ROOST_API const char *roost_strerror(int err);
+/* Symbolic name without prefix ("NONODE", "ECLOSED"), or "UNKNOWN". */
+ROOST_API const char *roost_err_name(int err);
+
+/* ====================================================================== */
+/* Session states, events, watches                                        */
+
+/* Session events (values follow ZooKeeper's KeeperState). */
+enum roost_session_event {
+  ROOST_SESSION_DISCONNECTED = 0,  /* connection lost; reconnecting */
+  ROOST_SESSION_CONNECTED = 3,     /* (re)connected, session valid */
+  ROOST_SESSION_AUTH_FAILED = 4,   /* the server refused an auth packet */
+  ROOST_SESSION_CONNECTED_READ_ONLY = 5,
+  ROOST_SESSION_CLOSED = 7,        /* roost_client_close finished its work */
+  ROOST_SESSION_EXPIRED = -112,    /* the session is gone for good */
+};
+
+/* Client states (roost_client_state). */
+enum roost_state {
+  ROOST_STATE_CONNECTING = 1, /* no connection yet / reconnecting */
+  ROOST_STATE_CONNECTED = 3,
+  ROOST_STATE_READ_ONLY = 5,
+  ROOST_STATE_CLOSED = 7,
+  ROOST_STATE_EXPIRED = -112, /* see roost_client_new_session */
+};
+
+/* Watch event types (ZooKeeper's EventType values), plus NOT_WATCHING:
+ * the watch will never fire because the session expired or the client is
+ * closing (so that a watcher's argument can always be released). */
+enum roost_event_type {
+  ROOST_EVENT_CREATED = 1,
+  ROOST_EVENT_DELETED = 2,
+  ROOST_EVENT_DATA_CHANGED = 3,
+  ROOST_EVENT_CHILDREN_CHANGED = 4,
+  ROOST_EVENT_NOT_WATCHING = -2,
+};
+
+typedef struct roost_client roost_client;
+
+/* Session callback: event is a roost_session_event.  Runs on the client's
+ * loop thread. */
+typedef void (*roost_session_cb)(roost_client *c, int event, void *arg);
+
+/* Watcher: one-shot, called exactly once if the request that set it
+ * succeeded (for roost_exists also when it answered NONODE), never
+ * otherwise.  path is relative to the chroot, borrowed for the call. */
+typedef void (*roost_watch_cb)(roost_client *c, int type, const char *path,
+                               void *arg);
+
+/* ====================================================================== */
+/* Results                                                                */
+
+typedef struct roost_stat {
+  int64_t czxid;
+  int64_t mzxid;
+  int64_t ctime;
+  int64_t mtime;
+  int32_t version;
+  int32_t cversion;
+  int32_t aversion;
+  int64_t ephemeral_owner;
+  int32_t data_length;
+  int32_t num_children;
+  int64_t pzxid;
+} roost_stat;
+
+typedef struct roost_acl {
+  int32_t perms;      /* ROOST_PERM_* bits */
+  const char *scheme; /* "world", "digest", "ip", "auth" */
+  const char *id;     /* "anyone", "user:base64hash", ... */
+} roost_acl;
+
+enum roost_perm {
+  ROOST_PERM_READ = 1,
+  ROOST_PERM_WRITE = 2,
+  ROOST_PERM_CREATE = 4,
+  ROOST_PERM_DELETE = 8,
+  ROOST_PERM_ADMIN = 16,
+  ROOST_PERM_ALL = 31,
+};
+
+/* Which operation a result answers. */
+enum roost_op {
+  ROOST_OP_CREATE = 1,
+  ROOST_OP_DELETE = 2,
+  ROOST_OP_EXISTS = 3,
+  ROOST_OP_GET = 4,
+  ROOST_OP_SET = 5,
+  ROOST_OP_GET_ACL = 6,
+  ROOST_OP_SET_ACL = 7,
+  ROOST_OP_GET_CHILDREN = 12,
+  ROOST_OP_SYNC = 9,
+  ROOST_OP_CHECK = 13,
+  ROOST_OP_MULTI = 14,
+  ROOST_OP_AUTH = 100,
+  ROOST_OP_CLOSE = -11,
+};
+
+/* One result.  Which fields are filled depends on op (all others are
+ * zero / NULL):
+ *   CREATE        path (the created path, chroot stripped; with the
+ *                 sequence suffix), stat
+ *   DELETE, CHECK, AUTH, CLOSE   nothing
+ *   EXISTS        stat (err NONODE if the node is missing)
+ *   GET           data, data_len (-1: the node's data is null), stat
+ *   SET, SET_ACL  stat
+ *   GET_CHILDREN  children (names, not paths; unordered), stat
+ *   GET_ACL       acl, n_acl, stat
+ *   SYNC          path
+ *   MULTI         ops[n_ops]: one result per sub-op, in order; ops[i].err
+ *                 is that sub-op's code (RUNTIMEINCONSISTENCY for ops after
+ *                 the one that failed); err is the first failing code.
+ * data is always followed by a NUL byte (not counted in data_len) so text
+ * can be printed directly.  Every pointer inside is owned by the result. */
+typedef struct roost_result {
+  int err;     /* ROOST_OK or the error of this operation */
+  int op;      /* enum roost_op */
+  int64_t zxid; /* the reply header's zxid (0 for local errors) */
+  char *path;
+  char *data;
+  int32_t data_len;
+  bool has_stat;
+  roost_stat stat;
+  char **children;
+  int32_t n_children;
+  roost_acl *acl;
+  int32_t n_acl;
+  struct roost_result *ops;
+  int32_t n_ops;
+} roost_result;
+
+/* Frees a result returned by a blocking call (NULL is fine).  Never call it
+ * on the borrowed result handed to a callback. */
+ROOST_API void roost_result_free(roost_result *r);
+
+/* Completion callback.  res is borrowed for the call (never NULL); res->err
+ * says whether the operation succeeded.  ROOST_CONNECTIONLOSS means the
+ * connection broke after the request was sent (it may or may not have been
+ * applied) or no connection came within the session timeout;
+ * ROOST_SESSIONEXPIRED and ROOST_ECLOSED mean it was never sent. */
+typedef void (*roost_result_cb)(roost_client *c, const roost_result *res,
+                                void *arg);
+
+/* ====================================================================== */
+/* Client                                                                 */
+
+typedef struct roost_auth {
+  const char *scheme;      /* e.g. "digest"; copied */
+  const void *credentials; /* e.g. "user:password"; copied */
+  size_t credentials_len;
+} roost_auth;
+
+typedef struct roost_options {
+  int32_t session_timeout_ms;  /* requested; the server clamps it. 10000 */
+  roost_session_cb session_cb; /* may be NULL */
+  void *session_arg;
+  const roost_auth *auth; /* sent (in order) on every connect; copied */
+  size_t n_auth;
+  bool read_only;          /* accept read-only servers */
+  struct uv_loop_s *loop;  /* NULL: own I/O thread (mode a); else mode b */
+  /* After ROOST_SESSION_EXPIRED, start a new session at once instead of
+   * waiting for roost_client_new_session().  Off by default: an expired
+   * session usually means the application must rebuild its state. */
+  bool renew_session_on_expiry;
+  uint64_t seed;           /* server shuffle / backoff RNG; 0: from clock */
+  int32_t max_pending;     /* outstanding requests bound. 0: 65536 */
+  int32_t max_frame_bytes; /* largest server frame accepted. 0: 16 MiB */
+} roost_options;
+
+/* Fills *o with the defaults above (all zero / NULL, timeout 10000). */
+ROOST_API void roost_options_init(roost_options *o);
+
+/* Creates a client and starts connecting in the background.
+ * connect_string: "host:port[,host:port...][/chroot]"; copied.  Hosts are
+ *   IPv4 literals, hostnames, or [IPv6] in brackets; the chroot is a valid
+ *   absolute path other than "/".
+ * opts: copied (NULL: defaults).
+ * *out: the client, free with roost_client_close() / _close_async().
+ * Returns ROOST_OK, ROOST_ECONNSTR, ROOST_EINVAL, ROOST_ENOMEM, ROOST_ESYS. */
+ROOST_API int roost_client_new(const char *connect_string,
+                               const roost_options *opts, roost_client **out);
+
+/* Closes the session (closeSession, waiting for its reply up to 2 s),
+ * fails every outstanding request with ROOST_ECLOSED, fires every watcher
+ * with ROOST_EVENT_NOT_WATCHING, delivers ROOST_SESSION_CLOSED, releases
+ * the helpers still attached (service registrations, watches, elections,
+ * locks — their handles become invalid) and frees the client.  Blocking:
+ * in mode (a) it joins the I/O thread.  Returns ROOST_OK or ROOST_EDEADLK
+ * (called on the loop thread; nothing was done). */
+ROOST_API int roost_client_close(roost_client *c);
+
+typedef void (*roost_close_cb)(void *arg);
+/* Mode (b) only: the same as roost_client_close without blocking; cb (may
+ * be NULL) runs on the loop thread once the client's memory is freed.
+ * Returns ROOST_OK or ROOST_EINVAL (mode a: use roost_client_close). */
+ROOST_API int roost_client_close_async(roost_client *c, roost_close_cb cb,
+                                       void *arg);
+
+/* Waits until the client is connected (ROOST_OK), expired
+ * (ROOST_SESSIONEXPIRED), or timeout_ms passed (ROOST_ETIMEDOUT; < 0 waits
+ * forever).  Also ROOST_EDEADLK, ROOST_ECLOSED. */
+ROOST_API int roost_client_wait_connected(roost_client *c, int32_t timeout_ms);
+
+/* After ROOST_SESSION_EXPIRED: start a new session (new id, no watches).
+ * Returns ROOST_OK, ROOST_ESTATE (not expired), ROOST_ECLOSED. */
+ROOST_API int roost_client_new_session(roost_client *c);
+
+/* Snapshot of the state (enum roost_state), session id (0 if none), the
+ * negotiated timeout (0 before the first connect).  Any thread. */
+ROOST_API int roost_client_state(roost_client *c);
+ROOST_API int64_t roost_client_session_id(roost_client *c);
+ROOST_API int32_t roost_client_session_timeout(roost_client *c);
+
+/* ====================================================================== */
+/* Operations.  Paths are relative to the chroot and copied.  Each has a
+ * blocking form (returns res->err; *out, if out is not NULL, receives the
+ * result to free with roost_result_free when the return is ROOST_OK — and
+ * for roost_multi_commit also when a sub-op failed — else NULL) and an
+ * _async form (returns ROOST_OK and later calls cb once, or returns an
+ * error and never calls it; cb may be NULL).  Local errors of both forms:
+ * ROOST_BADARGUMENTS (invalid path), ROOST_EINVAL, ROOST_ECLOSED,
+ * ROOST_EBUSY, ROOST_ENOMEM; blocking forms also ROOST_EDEADLK. */
+
+/* Create mode bits. */
+enum roost_create_flags {
+  ROOST_PERSISTENT = 0,
+  ROOST_EPHEMERAL = 1,
+  ROOST_SEQUENTIAL = 2,
+  ROOST_CONTAINER = 4, /* alone */
+  ROOST_TTL = 8,       /* persistent only, ttl_ms > 0; server must enable */
+};
+
+typedef struct roost_create_opts {
+  int flags;             /* roost_create_flags */
+  int64_t ttl_ms;        /* with ROOST_TTL */
+  const roost_acl *acl;  /* NULL: world:anyone ALL; copied */
+  int32_t n_acl;
+} roost_create_opts;
+
+/* data may be NULL with data_len 0 (empty) or -1 (null data). */
+ROOST_API int roost_create(roost_client *c, const char *path, const void *data,
+                           int32_t data_len, const roost_create_opts *opts,
+                           roost_result **out);
+ROOST_API int roost_create_async(roost_client *c, const char *path,
+                                 const void *data, int32_t data_len,
+                                 const roost_create_opts *opts,
+                                 roost_result_cb cb, void *arg);
+
+/* version -1 matches any version. */
+ROOST_API int roost_delete(roost_client *c, const char *path, int32_t version);
+ROOST_API int roost_delete_async(roost_client *c, const char *path,
+                                 int32_t version, roost_result_cb cb,
+                                 void *arg);
+
+/* watcher (may be NULL) is set when the node exists (fires on
+ * DATA_CHANGED / DELETED) and also when it does not (fires on CREATED). */
+ROOST_API int roost_exists(roost_client *c, const char *path,
+                           roost_watch_cb watcher, void *watcher_arg,
+                           roost_result **out);
+ROOST_API int roost_exists_async(roost_client *c, const char *path,
+                                 roost_watch_cb watcher, void *watcher_arg,
+                                 roost_result_cb cb, void *arg);
+
+ROOST_API int roost_get(roost_client *c, const char *path,
+                        roost_watch_cb watcher, void *watcher_arg,
+                        roost_result **out);
+ROOST_API int roost_get_async(roost_client *c, const char *path,
+                              roost_watch_cb watcher, void *watcher_arg,
+                              roost_result_cb cb, void *arg);
+
+ROOST_API int roost_set(roost_client *c, const char *path, const void *data,
+                        int32_t data_len, int32_t version, roost_result **out);
+ROOST_API int roost_set_async(roost_client *c, const char *path,
+                              const void *data, int32_t data_len,
+                              int32_t version, roost_result_cb cb, void *arg);
+
+/* Children names plus the parent's stat; watcher fires on
+ * CHILDREN_CHANGED or DELETED. */
+ROOST_API int roost_get_children(roost_client *c, const char *path,
+                                 roost_watch_cb watcher, void *watcher_arg,
+                                 roost_result **out);
+ROOST_API int roost_get_children_async(roost_client *c, const char *path,
+                                       roost_watch_cb watcher,
+                                       void *watcher_arg, roost_result_cb cb,
+                                       void *arg);
+
+ROOST_API int roost_get_acl(roost_client *c, const char *path,
+                            roost_result **out);
+ROOST_API int roost_get_acl_async(roost_client *c, const char *path,
+                                  roost_result_cb cb, void *arg);
+
+/* acl: n_acl >= 1 entries, copied.  version: expected aversion or -1. */
+ROOST_API int roost_set_acl(roost_client *c, const char *path,
+                            const roost_acl *acl, int32_t n_acl,
+                            int32_t version, roost_result **out);
+ROOST_API int roost_set_acl_async(roost_client *c, const char *path,
+                                  const roost_acl *acl, int32_t n_acl,
+                                  int32_t version, roost_result_cb cb,
+                                  void *arg);
+
+/* Brings the connected server up to the leader's commit point. */
+ROOST_API int roost_sync(roost_client *c, const char *path);
+ROOST_API int roost_sync_async(roost_client *c, const char *path,
+                               roost_result_cb cb, void *arg);
+
+/* Adds an identity to this connection and remembers it so that it is sent
+ * again after every reconnect.  AUTHFAILED: the server refused it (and
+ * dropped the connection; the client reconnects without it). */
+ROOST_API int roost_add_auth(roost_client *c, const char *scheme,
+                             const void *credentials, size_t credentials_len);
+ROOST_API int roost_add_auth_async(roost_client *c, const char *scheme,
+                                   const void *credentials,
+                                   size_t credentials_len, roost_result_cb cb,
+                                   void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* Multi: a small builder, committed atomically. */
+
+typedef struct roost_multi roost_multi;
+
+/* Returns NULL on out of memory.  Free with roost_multi_free. */
+ROOST_API roost_multi *roost_multi_new(void);
+ROOST_API void roost_multi_free(roost_multi *m);
+/* Each add copies its arguments; returns ROOST_OK, ROOST_EINVAL,
+ * ROOST_ENOMEM. */
+ROOST_API int roost_multi_add_create(roost_multi *m, const char *path,
+                                     const void *data, int32_t data_len,
+                                     const roost_create_opts *opts);
+ROOST_API int roost_multi_add_delete(roost_multi *m, const char *path,
+                                     int32_t version);
+ROOST_API int roost_multi_add_set(roost_multi *m, const char *path,
+                                  const void *data, int32_t data_len,
+                                  int32_t version);
+ROOST_API int roost_multi_add_check(roost_multi *m, const char *path,
+                                    int32_t version);
+/* m is borrowed for the call only (it may be freed or reused after). */
+ROOST_API int roost_multi_commit(roost_client *c, const roost_multi *m,
+                                 roost_result **out);
+ROOST_API int roost_multi_commit_async(roost_client *c, const roost_multi *m,
+                                       roost_result_cb cb, void *arg);
+
+/* ====================================================================== */
+/* Service discovery.
+ *
+ * Layout: /services/<name>/i-<sequence>, an ephemeral sequential node per
+ * instance holding the application's JSON payload, e.g.
+ * {"host":"10.0.0.7","port":8080,"weight":2}.  name: one path component
+ * (no '/').  All handles below belong to their client: free them before
+ * closing it, or let roost_client_close release them. */
+
+typedef struct roost_service_reg roost_service_reg;
+
+/* Called on the loop thread each time the instance node is (re)created
+ * (err ROOST_OK, path = the node, borrowed) or a creation failed (err). */
+typedef void (*roost_service_reg_cb)(roost_service_reg *reg, int err,
+                                     const char *path, void *arg);
+
+/* Registers an instance: creates /services and /services/<name> as needed,
+ * then the ephemeral sequential instance node with json (copied).  It is
+ * re-created after a new session (after expiry, see
+ * roost_options.renew_session_on_expiry) and if someone deletes it.
+ * Returns ROOST_OK (*out set, cb may be NULL), ROOST_EINVAL, ROOST_ENOMEM,
+ * ROOST_ECLOSED. */
+ROOST_API int roost_service_register(roost_client *c, const char *name,
+                                     const char *json, roost_service_reg_cb cb,
+                                     void *arg, roost_service_reg **out);
+/* Copies the current node path (relative to the chroot) into buf; returns
+ * ROOST_OK, ROOST_ESTATE (not registered right now), ROOST_EINVAL (buf too
+ * small). */
+ROOST_API int roost_service_reg_path(roost_service_reg *reg, char *buf,
+                                     size_t buf_size);
+/* Deletes the node (best effort, blocking up to the delete's reply) and
+ * frees reg.  ROOST_EDEADLK on the loop thread (then nothing is done). */
+ROOST_API int roost_service_unregister(roost_service_reg *reg);
+
+typedef struct roost_service_watch roost_service_watch;
+
+/* Called on the loop thread after the cached list changed or its staleness
+ * changed.  Read the list with roost_service_instances / _pick. */
+typedef void (*roost_service_watch_cb)(roost_service_watch *w, void *arg);
+
+/* Watches /services/<name> (which may not exist yet): keeps a cached list
+ * of instances with their data, re-arming child watches.  The cache
+ * survives a loss of the servers: while disconnected it is served as is
+ * and flagged stale.  Returns ROOST_OK (*out set), ROOST_EINVAL,
+ * ROOST_ENOMEM, ROOST_ECLOSED. */
+ROOST_API int roost_service_watch_new(roost_client *c, const char *name,
+                                      roost_service_watch_cb cb, void *arg,
+                                      roost_service_watch **out);
+/* Frees w (blocking until the loop has let go of it); ROOST_EDEADLK on the
+ * loop thread. */
+ROOST_API int roost_service_watch_free(roost_service_watch *w);
+
+typedef struct roost_instance {
+  char *name;      /* child name, e.g. "i-0000000007" */
+  char *data;      /* payload, NUL-terminated */
+  int32_t data_len;
+  double weight;   /* the JSON "weight" number; 1 if absent or invalid */
+} roost_instance;
+
+/* Copies the cached list (sorted by name) into *out (free with
+ * roost_instances_free(*out, *n)); *stale tells whether the client is
+ * disconnected from the servers (or the list was never loaded).  Any
+ * thread.  Returns ROOST_OK or ROOST_ENOMEM. */
+ROOST_API int roost_service_instances(roost_service_watch *w,
+                                      roost_instance **out, size_t *n,
+                                      bool *stale);
+ROOST_API void roost_instances_free(roost_instance *v, size_t n);
+
+enum roost_pick_policy {
+  ROOST_PICK_ROUND_ROBIN = 0,
+  ROOST_PICK_RANDOM = 1,
+  ROOST_PICK_WEIGHTED = 2, /* probability proportional to "weight" (> 0) */
+};
+/* Picks one cached instance and copies it into *out (free its fields with
+ * roost_instance_clear).  Returns ROOST_OK, ROOST_NONODE (no instance),
+ * ROOST_EINVAL, ROOST_ENOMEM.  Any thread. */
+ROOST_API int roost_service_pick(roost_service_watch *w, int policy,
+                                 roost_instance *out);
+ROOST_API void roost_instance_clear(roost_instance *inst);
+
+/* ====================================================================== */
+/* Recipes: leader election and a lock, on ephemeral sequential children of
+ * a directory.  Each contender watches only its predecessor (no herd). */
+
+typedef struct roost_election roost_election;
+
+/* leader true: this contender became the leader; false: it lost leadership
+ * (connection lost, session expired, or resigned).  Loop thread. */
+typedef void (*roost_election_cb)(roost_election *e, bool leader, void *arg);
+
+/* Joins the election under dir (created as needed), node data = data
+ * (copied; may be NULL).  Rejoins after a new session.  Returns ROOST_OK
+ * (*out set), ROOST_BADARGUMENTS, ROOST_EINVAL, ROOST_ENOMEM, ROOST_ECLOSED. */
+ROOST_API int roost_election_new(roost_client *c, const char *dir,
+                                 const char *data, roost_election_cb cb,
+                                 void *arg, roost_election **out);
+/* Snapshot, any thread. */
+ROOST_API bool roost_election_is_leader(roost_election *e);
+/* Leaves (deletes the node; the callback reports false if it was leader)
+ * and frees e.  Blocking; ROOST_EDEADLK on the loop thread. */
+ROOST_API int roost_election_free(roost_election *e);
+
+typedef struct roost_lock roost_lock;
+
+/* A lock on dir (created as needed).  Returns ROOST_OK (*out set),
+ * ROOST_BADARGUMENTS, ROOST_EINVAL, ROOST_ENOMEM. */
+ROOST_API int roost_lock_new(roost_client *c, const char *dir,
+                             roost_lock **out);
+/* Blocks until held (ROOST_OK), timeout_ms passed (ROOST_ETIMEDOUT; < 0
+ * waits forever; the waiting node is removed), or the session was lost
+ * (ROOST_CONNECTIONLOSS / ROOST_SESSIONEXPIRED).  ROOST_ESTATE if already
+ * held or acquiring, ROOST_EDEADLK on the loop thread. */
+ROOST_API int roost_lock_acquire(roost_lock *l, int32_t timeout_ms);
+/* True while held and the connection is up (a lost connection means
+ * another client may hold it once the session expires). */
+ROOST_API bool roost_lock_is_held(roost_lock *l);
+/* Releases (deletes the node).  ROOST_OK, ROOST_ESTATE (not held),
+ * ROOST_EDEADLK. */
+ROOST_API int roost_lock_release(roost_lock *l);
+/* Releases if held and frees l; ROOST_EDEADLK on the loop thread. */
+ROOST_API int roost_lock_free(roost_lock *l);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROOST_H */

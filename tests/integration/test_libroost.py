@@ -1,0 +1,231 @@
+"""libroost (client/) end to end: small C programs linked with the library,
+run against the `server` fixture.
+
+Needs LIBROOST_BIN_DIR (build/tests: libroost_ops, libroost_recipes,
+libroost_session) and LIBROOST_EXAMPLES_DIR (build/examples: register,
+discover); `make integration` / `make test-zk` set both.  Unset, the tests
+skip with a message.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+BIN_DIR = os.environ.get("LIBROOST_BIN_DIR")
+EX_DIR = os.environ.get("LIBROOST_EXAMPLES_DIR")
+
+pytestmark = pytest.mark.skipif(
+    not BIN_DIR or not EX_DIR,
+    reason="LIBROOST_BIN_DIR / LIBROOST_EXAMPLES_DIR not set")
+
+
+def prog(name):
+    path = os.path.join(BIN_DIR, name)
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s not built" % path)
+    return path
+
+
+def example(name):
+    path = os.path.join(EX_DIR, name)
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s not built" % path)
+    return path
+
+
+class Proc:
+    """A child process whose stdout lines are collected by a thread."""
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self.cv = threading.Condition()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait_for(self, pred, timeout=20.0, what="condition"):
+        """Wait until pred(lines) is true; return its value."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                v = pred(self.lines)
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %s; %s said:\n%s"
+                                         % (what, self.argv[0],
+                                            "\n".join(self.lines[-40:])))
+                self.cv.wait(min(left, 0.2))
+
+    def wait_line(self, text, timeout=20.0, start=0):
+        return self.wait_for(
+            lambda ls: next((l for l in ls[start:] if text in l), None),
+            timeout, repr(text))
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+
+    def finish(self, timeout=20.0):
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.t.join(5)
+        return rc
+
+    def output(self):
+        with self.cv:
+            return "\n".join(self.lines)
+
+
+@pytest.fixture
+def procs():
+    made = []
+
+    def start(*argv):
+        p = Proc([str(a) for a in argv])
+        made.append(p)
+        return p
+
+    yield start
+    for p in made:
+        if p.p.poll() is None:
+            p.p.kill()
+        p.finish(5)
+
+
+def test_ops_end_to_end(server):
+    """Every operation (blocking and async), errors, multi, ACLs, and watch
+    events ordered before the replies that follow them."""
+    r = subprocess.run([prog("libroost_ops"), server.hosts],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
+
+
+def test_ops_under_chroot(server):
+    """The same operations through a chrooted connect string: paths are
+    prefixed on the wire and stripped from results and events."""
+    r = subprocess.run([prog("libroost_ops"),
+                        server.hosts + "/it-chroot-%d" % os.getpid()],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
+
+
+def test_service_discovery_example(server, procs):
+    """The README pair: three registered instances are discovered; one that
+    unregisters (SIGTERM) disappears at once, one that dies (SIGKILL)
+    disappears when its session expires."""
+    svc = "it-svc-%d" % os.getpid()
+    disc = procs(example("discover"), server.hosts, svc, "rr")
+    regs = [procs(example("register"), server.hosts, svc, "10.0.0.%d" % i,
+                  8000 + i) for i in range(3)]
+    for r in regs:
+        r.wait_line("registered /services/%s/i-" % svc)
+    disc.wait_line("instances 3")
+    # Round robin walks all three.
+    disc.wait_for(lambda ls: len({l.split()[1] for l in ls
+                                  if l.startswith("pick ")}) == 3,
+                  what="three different picks")
+    n = len(disc.lines)
+    regs[0].signal(signal.SIGTERM)
+    assert regs[0].finish() == 0
+    disc.wait_line("instances 2", start=n, timeout=10)
+    n = len(disc.lines)
+    regs[1].p.kill()
+    regs[1].finish()
+    disc.wait_line("instances 1", start=n, timeout=30)
+    assert "10.0.0.2" in disc.output().splitlines()[-1] or \
+        "10.0.0.2" in disc.wait_line("10.0.0.2", start=n)
+    disc.signal(signal.SIGTERM)
+    assert disc.finish() == 0
+    regs[2].signal(signal.SIGTERM)
+    assert regs[2].finish() == 0
+
+
+def test_election_three_contenders(server, procs):
+    """Exactly one of three contenders leads; when it resigns, exactly one
+    other takes over, and the last one standing leads too."""
+    d = "/it-election-%d" % os.getpid()
+    ps = [procs(prog("libroost_recipes"), server.hosts, "election", d,
+                "c%d" % i) for i in range(3)]
+    for p in ps:
+        p.wait_line("joined")
+
+    def leaders():
+        out = []
+        for p in ps:
+            states = [l.split()[0] for l in p.lines
+                      if l.startswith(("leader", "follower"))]
+            if states and states[-1] == "leader" and p.p.poll() is None:
+                out.append(p)
+        return out
+
+    deadline = time.monotonic() + 15
+    while len(leaders()) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first = leaders()
+    assert len(first) == 1, [p.output() for p in ps]
+    first[0].signal(signal.SIGTERM)
+    assert first[0].finish() == 0
+    rest = [p for p in ps if p is not first[0]]
+    deadline = time.monotonic() + 15
+    while len(leaders()) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = leaders()
+    assert len(second) == 1 and second[0] in rest
+    time.sleep(0.5)
+    assert len(leaders()) == 1  # no second leader shows up
+    second[0].signal(signal.SIGTERM)
+    assert second[0].finish() == 0
+    last = [p for p in rest if p is not second[0]][0]
+    last.wait_line("leader", timeout=15)
+    last.signal(signal.SIGTERM)
+    assert last.finish() == 0
+
+
+def test_lock_three_contenders(server, procs):
+    """Three processes take the same lock three times each; never two
+    holders at once (an ephemeral marker node proves it), nobody starves."""
+    d = "/it-lock-%d" % os.getpid()
+    ps = [procs(prog("libroost_recipes"), server.hosts, "lock", d,
+                "c%d" % i, 3) for i in range(3)]
+    for p in ps:
+        assert p.finish(90) == 0, p.output()
+        assert "VIOLATION" not in p.output()
+        assert p.output().count("acquired ") == 3
+
+
+@pytest.mark.zookeeper_only("roost-server keeps no state across a restart "
+                            "until durability lands")
+def test_restart_keeps_session_and_watches(server_factory, procs):
+    """The single server restarts within the session timeout: the client
+    reconnects with the same session, its ephemeral node is still there and
+    its watch, re-armed with setWatches, fires."""
+    srv = server_factory()
+    p = procs(prog("libroost_session"), srv.hosts)
+    p.wait_line("ready")
+    srv.stop()
+    time.sleep(1.0)
+    srv.stopped = False  # the harness object is reused for the restart
+    srv.start()
+    assert p.finish(90) == 0, p.output()
+    assert "PASSED" in p.output()
