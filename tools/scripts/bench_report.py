@@ -1,0 +1,460 @@
+#!/usr/bin/python3
+"""Helpers for tools/scripts/bench.sh (`make bench`).
+
+  wait-ready HOST:PORT SECONDS    until `srvr` answers with a Mode: line
+  rss PID                         VmRSS of a process, in KiB
+  first-read HOST:PORT PATH SECONDS T0
+                                  open a session and getChildren(PATH) until
+                                  it answers with at least one child; print
+                                  seconds since T0 (time.monotonic())
+  line FILE NAME SERVER ROUND STATUS
+                                  one progress line for a roost-bench JSON
+  table RESULTS_DIR [options]     the comparison table, to stdout and --out
+"""
+
+import argparse
+import glob
+import json
+import os
+import platform
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+
+def four_letter(hostport, word, timeout=1.0):
+    host, port = hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(word.encode())
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def cmd_wait_ready(hostport, seconds):
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        try:
+            if "Mode:" in four_letter(hostport, "srvr"):
+                return 0
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return 1
+
+
+def cmd_rss(pid):
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                print(line.split()[1])
+                return 0
+    return 1
+
+
+def recv_frame(s):
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            b = s.recv(n - len(buf))
+            if not b:
+                raise ConnectionError("closed")
+            buf += b
+        return buf
+    (n,) = struct.unpack(">i", exact(4))
+    return exact(n)
+
+
+def try_read(hostport, path):
+    """One session: handshake, getChildren(path).  True when it answered
+    with at least one child."""
+    host, port = hostport.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2.0) as s:
+        # ConnectRequest (§2.1): version, lastZxid, timeout, session, passwd,
+        # readOnly.
+        body = struct.pack(">iqiqi", 0, 0, 30000, 0, 16) + b"\0" * 16 + b"\0"
+        s.sendall(struct.pack(">i", len(body)) + body)
+        resp = recv_frame(s)
+        _, tmo, sid = struct.unpack(">iiq", resp[:16])
+        if tmo <= 0 or sid == 0:
+            return False
+        p = path.encode()
+        req = struct.pack(">ii", 1, 8) + struct.pack(">i", len(p)) + p + b"\0"
+        s.sendall(struct.pack(">i", len(req)) + req)
+        while True:
+            rep = recv_frame(s)
+            xid, _, err = struct.unpack(">iqi", rep[:16])
+            if xid == 1:
+                break
+        if err != 0:
+            return False
+        (count,) = struct.unpack(">i", rep[16:20])
+        return count > 0
+
+
+def cmd_first_read(hostport, path, seconds, t0):
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        try:
+            if try_read(hostport, path):
+                print("%.3f" % (time.monotonic() - float(t0)))
+                return 0
+        except (OSError, ConnectionError, struct.error):
+            pass
+        time.sleep(0.05)
+    return 1
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return json.loads(text.splitlines()[-1]) if text else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cmd_line(path, name, srv, rnd, status):
+    r = load(path)
+    label = "%-12s %-5s round %s" % (name, srv, rnd)
+    if r is None:
+        print("  %s: no result (%s)" % (label, status))
+        return 0
+    lat = r["latency_us"]
+    srv_cpu = r.get("server_cpu_us_per_op")
+    print("  %s: %10.0f ops/s  p50 %8.1f us  p99 %8.1f us  server %s us/op"
+          "  bench %.2f us/op  errors %d%s"
+          % (label, r["throughput_ops_s"], lat["p50"], lat["p99"],
+             "%.1f" % srv_cpu if srv_cpu is not None else "?",
+             r["bench_cpu_us_per_op"], r["errors"],
+             "" if status == "ok" else "  " + status))
+    sys.stdout.flush()
+    return 0
+
+
+# --------------------------------------------------------------------------
+# The table.
+
+ORDER = ["create", "set", "get", "exists", "children", "mixed", "get-lat",
+         "set-lat", "watch-fanout", "churn"]
+WRITES = {"create", "set", "mixed", "set-lat", "watch-fanout", "churn"}
+DESCR = {
+    "create": "create (100 B, 8 sessions x 16 in flight)",
+    "set": "setData (100 B, 10k keys, 8 x 16)",
+    "get": "getData (10k keys, 8 x 16)",
+    "exists": "exists (10k keys, 8 x 16)",
+    "children": "getChildren of 100 (8 x 16)",
+    "mixed": "mixed 90% get / 10% set (8 x 16)",
+    "get-lat": "getData, moderate load (4 x 1)",
+    "set-lat": "setData, moderate load (4 x 1)",
+    "watch-fanout": "watch fan-out to 100 sessions (rounds)",
+    "churn": "session churn: open, ephemeral, close (8 loops)",
+}
+
+
+def fmt(v, unit):
+    if v is None:
+        return "–"
+    if unit == "ops/s":
+        return "{:,.0f}".format(v)
+    if unit == "MiB":
+        return "{:,.0f}".format(v)
+    if v >= 100:
+        return "{:,.0f}".format(v)
+    if v >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(x):
+    if x is None:
+        return "–"
+    if x >= 10:
+        return "%.0f×" % x
+    if x >= 1:
+        return "%.1f×" % x
+    return "%.3f×" % x if x < 0.01 else "%.2f×" % x
+
+
+def goal_text(goal, x):
+    if goal is None:
+        return ""
+    op, g = goal
+    if x is None:
+        return "%s %s×: –" % (op, g)
+    met = x >= g if op == "≥" else x <= g
+    return "%s %g× %s" % (op, g, "met" if met else "**not met**")
+
+
+def collect(resdir):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(resdir, "*.json"))):
+        base = os.path.basename(path)[:-5]
+        parts = base.split(".")
+        if len(parts) != 3:
+            continue
+        name, srv, rnd = parts
+        runs.setdefault((name, srv), []).append((rnd, load(path), path))
+    return runs
+
+
+def summarize(items):
+    """Medians over the rounds that completed without errors, plus notes on
+    the ones that did not."""
+    good, notes = [], []
+    for rnd, r, path in items:
+        if r is None:
+            err = ""
+            try:
+                with open(path + ".err") as f:
+                    err = f.read().strip().splitlines()[-1]
+            except (OSError, IndexError):
+                pass
+            notes.append("round %s: no result %s" % (rnd, err))
+            continue
+        if r.get("failed") or r.get("errors"):
+            notes.append("round %s: %s errors %s %s" % (
+                rnd, r.get("errors"), r.get("errors_by_code"),
+                r.get("message", "")))
+            continue
+        good.append(r)
+    if not good:
+        return None, notes
+
+    def med(f):
+        vals = [f(r) for r in good]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+    return {
+        "n": len(good),
+        "tput": med(lambda r: r["throughput_ops_s"]),
+        "p50": med(lambda r: r["latency_us"]["p50"]),
+        "p99": med(lambda r: r["latency_us"]["p99"]),
+        "srv": med(lambda r: r.get("server_cpu_us_per_op")),
+        "bench": med(lambda r: r["bench_cpu_us_per_op"]),
+        "events": med(lambda r: r.get("events_per_s")),
+    }, notes
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = "%.0f GiB RAM" % (kb / 1048576)
+    except (OSError, ValueError, IndexError):
+        pass
+    java = ""
+    try:
+        out = subprocess.run(["java", "-version"], stderr=subprocess.PIPE,
+                             stdout=subprocess.PIPE, timeout=20)
+        java = out.stderr.decode().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pass
+    return model, mem, java
+
+
+def read_num(path):
+    try:
+        with open(path) as f:
+            return float(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_table(a):
+    runs = collect(a.results)
+    lines = []
+    out = lines.append
+    out("| workload | figure | Roost | ZooKeeper | Roost / ZK | goal |")
+    out("|---|---|---:|---:|---:|---|")
+    problems = []
+    for name in ORDER:
+        ro, rn = summarize(runs.get((name, "roost"), []))
+        zk, zn = summarize(runs.get((name, "zk"), []))
+        for srv, notes in (("Roost", rn), ("ZooKeeper", zn)):
+            for n in notes:
+                problems.append("%s on %s: %s" % (name, srv, n))
+        label = DESCR[name]
+        if name in WRITES:
+            label += " ¹"
+        lat_goal = ("≤", 0.3) if name.endswith("-lat") else None
+        tput_goal = None if name.endswith("-lat") else ("≥", 3)
+        unit_ops = "rounds/s" if name == "watch-fanout" else (
+            "cycles/s" if name == "churn" else "ops/s")
+        rows = [
+            ("throughput (%s)" % unit_ops, "tput", "ops/s", tput_goal),
+            ("latency p50 (µs)", "p50", "us", None),
+            ("latency p99 (µs)", "p99", "us", lat_goal),
+            ("server CPU (µs/op)", "srv", "us", ("≤", 0.2)),
+            ("roost-bench CPU (µs/op)", "bench", "us", None),
+        ]
+        if name == "watch-fanout":
+            rows.insert(1, ("events delivered (/s)", "events", "ops/s", None))
+        first = True
+        for fig, key, unit, goal in rows:
+            rv = ro[key] if ro else None
+            zv = zk[key] if zk else None
+            x = ratio(rv, zv)
+            out("| %s | %s | %s | %s | %s | %s |" % (
+                label if first else "", fig, fmt(rv, unit), fmt(zv, unit),
+                fmt_ratio(x), goal_text(goal, x)))
+            first = False
+
+    # Memory and restart.
+    def mib(p):
+        v = read_num(p)
+        return v / 1024 if v is not None else None
+    rm, zm = mib(os.path.join(a.results, "mem.roost")), \
+        mib(os.path.join(a.results, "mem.zk"))
+    re_, ze = mib(os.path.join(a.results, "mem.roost.empty")), \
+        mib(os.path.join(a.results, "mem.zk.empty"))
+    pop = {}
+    for srv in ("roost", "zk"):
+        r = load(os.path.join(a.results, "populate.%s.json" % srv))
+        pop[srv] = r
+        if r is None or r.get("failed") or r.get("errors") or \
+                r.get("ops") != a.populate:
+            problems.append("populate on %s: %s" % (
+                srv, "no result" if r is None else
+                "%s of %d created, errors %s %s" % (
+                    r.get("ops"), a.populate, r.get("errors_by_code"),
+                    r.get("message", ""))))
+    npop = "{:,}".format(a.populate)
+    out("| %s znodes × 100 B ² | resident memory, loaded (MiB) | %s | %s | %s | %s |"
+        % (npop, fmt(rm, "MiB"), fmt(zm, "MiB"), fmt_ratio(ratio(rm, zm)),
+           goal_text(("≤", 0.25), ratio(rm, zm))))
+    out("| | resident memory, empty (MiB) | %s | %s | %s | |"
+        % (fmt(re_, "MiB"), fmt(ze, "MiB"), fmt_ratio(ratio(re_, ze))))
+    pr = pop.get("roost") or {}
+    pz = pop.get("zk") or {}
+    out("| | load rate (creates/s, 8 x 64) ¹ | %s | %s | %s | |"
+        % (fmt(pr.get("throughput_ops_s"), "ops/s"),
+           fmt(pz.get("throughput_ops_s"), "ops/s"),
+           fmt_ratio(ratio(pr.get("throughput_ops_s"),
+                           pz.get("throughput_ops_s")))))
+    zr = read_num(os.path.join(a.results, "restart.zk"))
+    out("| | restart to first read (s) | n/a (no durability yet) | %s | – | ≤ 0.2× |"
+        % ("%.2f" % zr if zr is not None else "failed"))
+
+    model, mem, java = machine()
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    head = []
+    h = head.append
+    h("# Benchmarks: Roost against Apache ZooKeeper 3.8")
+    h("")
+    h("Written by `make bench` (tools/scripts/bench.sh) on %s%s." % (
+        date, ", **quick mode (BENCH_QUICK=1): one short round, figures are "
+        "rough**" if a.mode == "quick" else ""))
+    h("")
+    h("- Machine: %d CPUs (`nproc`), %s, %s, Linux %s." % (
+        os.cpu_count() or 0, model, mem, platform.release()))
+    h("- **Caveat:** a shared 2-core machine (other jobs may run beside the "
+      "benchmark); the load generator, both servers and the JVM share the "
+      "same cores. Every figure is the median of %d round(s) of %g s "
+      "(after %g s warm-up) in this one run; workloads alternate between "
+      "the servers, and the order flips every round. Ratios are what "
+      "count, not absolute figures." % (a.rounds, a.duration, a.warmup))
+    h("- Both servers: standalone, on 127.0.0.1, the same zoo.cfg "
+      "(tickTime=2000, maxClientCnxns=1000, dataDir in a tmp directory "
+      "under %s); both run during the workload rounds, each one idle while "
+      "the other is measured." % os.path.dirname(a.datadir))
+    h("- ZooKeeper: Debian's 3.8.0 jars, `java %s` (%s), default GC and "
+      "JIT, forceSync=yes (default), log4j at WARN to a file." % (
+          a.zk_heap, java or "java"))
+    h("- ¹ **Writes: ZooKeeper fsyncs its transaction log before it answers "
+      "(group commit); Roost keeps data in memory only and does not fsync "
+      "yet (no durability), so write figures flatter Roost.**")
+    h("- ² Resident memory (VmRSS from /proc/PID/status) after creating "
+      "%s znodes of 100 bytes with `roost-bench --workload create --keys %d "
+      "--keep`, each server fresh and alone on the machine; ZooKeeper's JVM "
+      "with %s." % (npop, a.populate, a.zk_heap))
+    h("- Server CPU is utime+stime of the server process from /proc/PID/stat "
+      "over the measured interval (10 ms resolution), divided by the "
+      "operations; roost-bench CPU is its own getrusage over the same "
+      "interval. On a 2-core machine throughput alone hides cost: CPU per "
+      "operation is the figure that does not depend on who else runs.")
+    h("- Latency: from the request being queued for writing to its reply "
+      "being decoded, per operation; watch fan-out: from setData until all "
+      "100 watchers have their event; churn: a whole connect, handshake, "
+      "ephemeral sequential create, closeSession, close cycle.")
+    h("- Restart for ZooKeeper: SIGTERM, start again on the same dataDir, "
+      "until a new session's getChildren of the loaded parent answers.")
+    h("- The `make bench` run took %d s." % a.elapsed)
+    h("")
+    tail = [""]
+    if problems:
+        tail.append("Runs left out of the medians (errors or failures):")
+        tail.append("")
+        for p in problems:
+            tail.append("- " + p)
+    else:
+        tail.append("Every run completed with zero errors.")
+    tail.append("")
+    text = "\n".join(head + lines + tail)
+    print(text)
+    if a.out:
+        os.makedirs(os.path.dirname(a.out), exist_ok=True)
+        with open(a.out, "w") as f:
+            f.write(text)
+        print("bench: wrote %s" % a.out)
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    if cmd == "wait-ready":
+        return cmd_wait_ready(*args)
+    if cmd == "rss":
+        return cmd_rss(*args)
+    if cmd == "first-read":
+        return cmd_first_read(*args)
+    if cmd == "line":
+        return cmd_line(*args)
+    if cmd == "table":
+        p = argparse.ArgumentParser(prog="bench_report.py table")
+        p.add_argument("results")
+        p.add_argument("--rounds", type=int, required=True)
+        p.add_argument("--duration", type=float, required=True)
+        p.add_argument("--warmup", type=float, required=True)
+        p.add_argument("--populate", type=int, required=True)
+        p.add_argument("--mode", default="full")
+        p.add_argument("--zk-heap", default="-Xmx4g")
+        p.add_argument("--datadir", default="/tmp")
+        p.add_argument("--elapsed", type=int, default=0)
+        p.add_argument("--out")
+        return cmd_table(p.parse_args(args))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
