@@ -57,13 +57,15 @@ UNIT_SRC := tests/unit/test_proto.c tests/unit/test_tree.c tests/unit/test_serve
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 
-# Modules that are not part of the server (client/, tools/) bring their own
-# rules in a fragment; they may append to EXTRA_BINS (built by `all`),
+# Modules other than proto/tree/server bring their own rules in a fragment
+# (client/*.mk, tools/*.mk); they may append to EXTRA_BINS (built by `all`),
 # EXTRA_UNIT_BINS (run by `make unit`) and INTEGRATION_ENV (VAR=value
 # words put in front of the pytest run of `make integration`/`test-zk`).
 EXTRA_BINS :=
 EXTRA_UNIT_BINS :=
 INTEGRATION_ENV :=
+# Static libraries a fragment adds to roost-server's link (before tree/proto).
+SERVER_EXTRA_LIBS :=
 -include $(sort $(wildcard client/*.mk tools/*.mk))
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
@@ -87,7 +89,7 @@ $(LIBSERVER): $(SERVER_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(SERVER_BIN): $(BUILD)/obj/server/main.o $(LIBSERVER) $(LIBTREE) $(LIBPROTO)
+$(SERVER_BIN): $(BUILD)/obj/server/main.o $(LIBSERVER) $(SERVER_EXTRA_LIBS) $(LIBTREE) $(LIBPROTO)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv -lz -llz4 -lm
 
 $(BUILD)/tests/test_proto: $(BUILD)/obj/tests/unit/test_proto.o $(LIBPROTO)
