@@ -100,7 +100,7 @@ $(BUILD)/tests/test_tree: $(BUILD)/obj/tests/unit/test_tree.o $(LIBTREE) $(LIBPR
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
 
-$(BUILD)/tests/test_server: $(BUILD)/obj/tests/unit/test_server.o $(LIBSERVER) $(LIBTREE) $(LIBPROTO)
+$(BUILD)/tests/test_server: $(BUILD)/obj/tests/unit/test_server.o $(LIBSERVER) $(SERVER_EXTRA_LIBS) $(LIBTREE) $(LIBPROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -luv -lz -llz4 -lm
 
