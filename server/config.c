@@ -332,6 +332,21 @@ static const struct cfg_key cfg_keys[] = {
      CFG_FIELD(global_outstanding_limit), 1, INT_MAX, "a positive integer"},
     {"extendedTypesEnabled", "zookeeper.extendedTypesEnabled", CFG_BOOL,
      CFG_FIELD(extended_types), 0, 0, "true or false"},
+    /* A system property in ZooKeeper (-Dzookeeper.DigestAuthenticationProvider
+     * .superDigest=...); not checked there either: a value no digest can
+     * equal simply never grants "super". */
+    {"DigestAuthenticationProvider.superDigest",
+     "zookeeper.DigestAuthenticationProvider.superDigest", CFG_STR,
+     CFG_FIELD(super_digest), 0, 0, "a string shorter than 256 bytes"},
+    /* The container manager's JVM properties (Integer.getInteger and
+     * Long.getLong: Integer.decode syntax), taken from zoo.cfg here. */
+    {"znode.container.checkIntervalMs", NULL, CFG_INT_DECODE,
+     CFG_FIELD(reap_interval_ms), 1, INT_MAX, "a positive integer"},
+    {"znode.container.maxPerMinute", NULL, CFG_INT_DECODE,
+     CFG_FIELD(reap_max_per_minute), 1, INT_MAX, "a positive integer"},
+    {"znode.container.maxNeverUsedIntervalMs", NULL, CFG_INT_DECODE,
+     CFG_FIELD(reap_max_never_used_ms), 0, INT_MAX,
+     "a non-negative integer (0 = never)"},
 };
 
 #define CFG_N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -855,6 +870,10 @@ void srv_config_defaults(struct srv_config *c) {
   c->client_port_listen_backlog = -1;
   c->global_outstanding_limit = 1000;
   c->extended_types = false;
+  c->super_digest[0] = '\0';
+  c->reap_interval_ms = 60000;
+  c->reap_max_per_minute = 10000;
+  c->reap_max_never_used_ms = 0;
   c->server_id = 0;
   c->config_path[0] = '\0';
   c->log_level = 2;

@@ -398,6 +398,71 @@ static void print_eph(void *arg, const char *path, size_t len) {
   wprintf_(e->w, "\t%.*s\n", (int)len, path);
 }
 
+/* ZooKeeper's NIO factory prints its connection expiry queue the way it
+ * prints sessions: "Connections Sets (<buckets>)/(<n>):", then per
+ * deadline "<n> expire at <date>:" and "\tip: /<ip>:<port> sessionId:
+ * 0x<sid>".  A connection's deadline here is its session's, or the
+ * handshake timeout for one without a session (the 4lw connection itself
+ * among them, as in ZooKeeper). */
+static int64_t conn_deadline(const struct srv_conn *o) {
+  if (o->session != NULL)
+    return o->session->expire_ms;
+  return o->accepted_loop_ms + SRV_SESSIONLESS_TIMEOUT_MS;
+}
+
+static int by_conn_deadline(const void *a, const void *b) {
+  int64_t x = conn_deadline(*(const struct srv_conn *const *)a);
+  int64_t y = conn_deadline(*(const struct srv_conn *const *)b);
+  return x < y ? -1 : x > y;
+}
+
+static void print_date(struct proto_writer *w, int64_t wall_ms) {
+  time_t at = (time_t)(wall_ms / 1000);
+  struct tm tm;
+  char date[64] = "?";
+  if (localtime_r(&at, &tm) != NULL)
+    strftime(date, sizeof date, "%a %b %d %H:%M:%S %Z %Y", &tm);
+  wprintf_(w, "%s", date);
+}
+
+static void dump_connections(const struct srv *s, struct proto_writer *w,
+                             int64_t now_loop, int64_t now_wall) {
+  size_t n = 0;
+  for (const struct srv_conn *o = s->conns; o != NULL; o = o->next)
+    n += !o->handle_closed;
+  const struct srv_conn **v = NULL;
+  size_t elem = sizeof(struct srv_conn *); // NOLINT(bugprone-sizeof-expression)
+  if (n > 0 && (v = malloc(n * elem)) == NULL) {
+    wprintf_(w, "Connections dump:\nout of memory\n");
+    return;
+  }
+  size_t i = 0;
+  for (const struct srv_conn *o = s->conns; o != NULL; o = o->next)
+    if (!o->handle_closed)
+      v[i++] = o;
+  if (n > 0)
+    qsort(v, n, elem, by_conn_deadline);
+  size_t buckets = 0;
+  for (i = 0; i < n; i++)
+    if (i == 0 || conn_deadline(v[i]) != conn_deadline(v[i - 1]))
+      buckets++;
+  wprintf_(w, "Connections dump:\nConnections Sets (%zu)/(%zu):\n", buckets, n);
+  for (i = 0; i < n;) {
+    size_t j = i;
+    int64_t at = conn_deadline(v[i]);
+    while (j < n && conn_deadline(v[j]) == at)
+      j++;
+    wprintf_(w, "%zu expire at ", j - i);
+    print_date(w, now_wall + (at - now_loop));
+    wprintf_(w, ":\n");
+    for (; i < j; i++)
+      wprintf_(w, "\tip: /%s:%d sessionId: 0x%" PRIx64 "\n", v[i]->ip,
+               v[i]->port,
+               v[i]->session != NULL ? (uint64_t)v[i]->session->id : 0u);
+  }
+  free(v);
+}
+
 static void fl_dump(struct srv_conn *c) {
   struct srv *s = c->srv;
   struct proto_writer *w = &c->out;
@@ -424,12 +489,9 @@ static void fl_dump(struct srv_conn *c) {
     size_t j = i;
     while (j < n && v[j]->expire_ms == v[i]->expire_ms)
       j++;
-    time_t at = (time_t)((now_wall + (v[i]->expire_ms - now_loop)) / 1000);
-    struct tm tm;
-    char date[64] = "?";
-    if (localtime_r(&at, &tm) != NULL)
-      strftime(date, sizeof date, "%a %b %d %H:%M:%S %Z %Y", &tm);
-    wprintf_(w, "%zu expire at %s:\n", j - i, date);
+    wprintf_(w, "%zu expire at ", j - i);
+    print_date(w, now_wall + (v[i]->expire_ms - now_loop));
+    wprintf_(w, ":\n");
     for (; i < j; i++)
       wprintf_(w, "\t0x%" PRIx64 "\n", (uint64_t)v[i]->id);
   }
@@ -450,11 +512,7 @@ static void fl_dump(struct srv_conn *c) {
     wprintf_(w, "0x%" PRIx64 ":\n", (uint64_t)v[i]->id);
     tree_session_ephemerals(s->tree, v[i]->id, print_eph, &e);
   }
-  wprintf_(w, "Connections dump:\n");
-  for (const struct srv_conn *o = s->conns; o != NULL; o = o->next)
-    if (!o->handle_closed)
-      wprintf_(w, "\tip: /%s:%d sessionId: 0x%" PRIx64 "\n", o->ip, o->port,
-               o->session != NULL ? (uint64_t)o->session->id : 0u);
+  dump_connections(s, w, now_loop, now_wall);
   free(v);
 }
 

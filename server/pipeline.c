@@ -474,39 +474,56 @@ static bool add_identity(struct srv_conn *c, const char *scheme,
   return true;
 }
 
-/* auth (100): digest -> identity "user:base64(sha1(user:password))"
- * (§5.5); anything else fails and closes.  Answered immediately with
+/* auth (100), ZooKeeper's two built-in providers (§5.5):
+ *   digest: identity "user:base64(sha1(user:password))"; when it equals
+ *           the configured super digest the connection also gets
+ *           ("super", ""), which passes every ACL check (§7.13);
+ *   ip:     always succeeds and (re)adds the peer address, as 3.8.0 does
+ *           (observed: OK, the connection stays).
+ * Any other scheme, or null digest credentials, fail: AuthFailed, then the
+ * connection is closed (the session lives on).  Answered at once with
  * zxid 0, as the Java server does. */
+static const char *auth_digest(struct srv_conn *c,
+                               const struct proto_auth_req *a) {
+  if (a->auth.len < 0 ||
+      (a->auth.len > 0 && memchr(a->auth.ptr, 0, (size_t)a->auth.len)))
+    return "null or NUL-containing credentials";
+  char ident[1024];
+  size_t alen = (size_t)a->auth.len;
+  const char *data = alen > 0 ? (const char *)a->auth.ptr : "";
+  const char *colon = memchr(data, ':', alen);
+  size_t ulen = colon != NULL ? (size_t)(colon - data) : alen;
+  uint8_t digest[20];
+  char b64[32];
+  srv_sha1(data, alen, digest);
+  srv_base64(digest, sizeof digest, b64);
+  if (ulen + 1 + strlen(b64) + 1 > sizeof ident)
+    return "user name too long";
+  memcpy(ident, data, ulen);
+  ident[ulen] = ':';
+  memcpy(ident + ulen + 1, b64, strlen(b64) + 1);
+  const char *super = c->srv->cfg.super_digest;
+  if (super[0] != '\0' && strcmp(ident, super) == 0 &&
+      !add_identity(c, "super", ""))
+    return "too many identities on this connection";
+  if (!add_identity(c, "digest", ident))
+    return "too many identities on this connection";
+  return NULL;
+}
+
 static void op_auth(struct srv_conn *c, const struct proto_request *req,
                     uint64_t start_ns) {
   struct srv *s = c->srv;
   const struct proto_auth_req *a = &req->u.auth;
-  const char *why = NULL;
-  char ident[1024];
-  if (a->scheme.len != 6 || memcmp(a->scheme.ptr, "digest", 6) != 0) {
+  const char *why;
+  if (a->scheme.len == 6 && memcmp(a->scheme.ptr, "digest", 6) == 0)
+    why = auth_digest(c, a);
+  else if (a->scheme.len == 2 && memcmp(a->scheme.ptr, "ip", 2) == 0)
+    why = add_identity(c, "ip", c->ip)
+              ? NULL
+              : "too many identities on this connection";
+  else
     why = "scheme not supported";
-  } else if (a->auth.len < 0 ||
-             (a->auth.len > 0 && memchr(a->auth.ptr, 0, (size_t)a->auth.len))) {
-    why = "null or NUL-containing credentials";
-  } else {
-    size_t alen = (size_t)a->auth.len;
-    const char *data = alen > 0 ? (const char *)a->auth.ptr : "";
-    const char *colon = memchr(data, ':', alen);
-    size_t ulen = colon != NULL ? (size_t)(colon - data) : alen;
-    uint8_t digest[20];
-    char b64[32];
-    srv_sha1(data, alen, digest);
-    srv_base64(digest, sizeof digest, b64);
-    if (ulen + 1 + strlen(b64) + 1 > sizeof ident)
-      why = "user name too long";
-    else {
-      memcpy(ident, data, ulen);
-      ident[ulen] = ':';
-      memcpy(ident + ulen + 1, b64, strlen(b64) + 1);
-      if (!add_identity(c, "digest", ident))
-        why = "too many identities on this connection";
-    }
-  }
   if (why == NULL) {
     reply_simple(c, req->hdr.xid, 0, PROTO_OK, start_ns);
     return;
@@ -518,7 +535,9 @@ static void op_auth(struct srv_conn *c, const struct proto_request *req,
                  slen > 0 ? (const char *)a->scheme.ptr : "", why);
 }
 
-/* whoAmI: (ip, address) first, then (digest, user) per digest identity. */
+/* whoAmI: one ClientInfo per identity in the order gained: (ip, address)
+ * first, then (super, "") and (digest, user).  (ZooKeeper keeps them in a
+ * hash set, so its order is arbitrary; clients must not rely on one.) */
 static void op_who_am_i(struct srv_conn *c, const struct proto_request *req,
                         uint64_t start_ns) {
   int64_t zxid = last_zxid(c->srv);

@@ -1,10 +1,14 @@
 /* reaper.c — container and TTL node reaping (§7.7), in the manner of
- * ZooKeeper's ContainerManager: every SRV_REAP_INTERVAL_MS (ZooKeeper's
- * znode.container.checkIntervalMs default) ask the tree for candidates and
- * delete each with a deleteContainer transaction, at most
- * SRV_REAP_MAX_PER_RUN per run (znode.container.maxPerMinute).  Each
+ * ZooKeeper's ContainerManager: every cfg.reap_interval_ms
+ * (znode.container.checkIntervalMs, default 60 s) ask the tree for
+ * candidates and delete each with a deleteContainer transaction.  Each
  * deletion is a write like any other: it gets the next zxid, and its watch
  * events go out before anything processed after it.
+ *
+ * Rate: ZooKeeper spaces its deletions 60000 / maxPerMinute ms apart
+ * (sleeping in its own thread).  The loop must not sleep, so a run deletes
+ * at most maxPerMinute * interval / 60000 nodes (at least one) at once
+ * and leaves the rest to the next run: the same bound per minute.
  *
  * Candidates are copied out first because the tree's callback must not
  * change the tree; prep re-checks each one against the tree as it is, so
@@ -15,6 +19,7 @@
 #include <string.h>
 
 struct reap_list {
+  size_t max; /* per run */
   char **paths;
   size_t *lens;
   size_t n, cap;
@@ -50,7 +55,7 @@ static bool collect(void *arg, const char *path, size_t len) {
   l->paths[l->n] = p;
   l->lens[l->n] = len;
   l->n++;
-  return l->n < SRV_REAP_MAX_PER_RUN;
+  return l->n < l->max;
 }
 
 static void reap_one(struct srv *s, const char *path, size_t len) {
@@ -91,7 +96,13 @@ static void reap_one(struct srv *s, const char *path, size_t len) {
 void srv_reap(struct srv *s) {
   struct reap_list l;
   memset(&l, 0, sizeof l);
-  tree_reap_candidates(s->tree, srv_wall_ms(), 0, collect, &l);
+  int64_t per_run =
+      (int64_t)s->cfg.reap_max_per_minute *
+      (int64_t)(s->cfg.reap_interval_ms > 0 ? s->cfg.reap_interval_ms : 60000) /
+      60000;
+  l.max = per_run < 1 ? 1 : (size_t)per_run;
+  tree_reap_candidates(s->tree, srv_wall_ms(), s->cfg.reap_max_never_used_ms,
+                       collect, &l);
   if (l.oom)
     srv_log(s, SRV_LOG_WARN, "reaper: out of memory; %zu candidates this run",
             l.n);

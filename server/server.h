@@ -46,6 +46,17 @@ struct srv_config {
   int global_outstanding_limit;     /* globalOutstandingLimit, default 1000 */
   bool extended_types;              /* zookeeper.extendedTypesEnabled /
                                        extendedTypesEnabled, default false */
+  char super_digest[256];           /* zookeeper.DigestAuthenticationProvider
+                                       .superDigest ("super:<base64 sha1>"),
+                                       "" = none: an addauth digest whose
+                                       identity equals it also gets "super",
+                                       which passes every ACL check */
+  int reap_interval_ms;             /* znode.container.checkIntervalMs,
+                                       default 60000 */
+  int reap_max_per_minute;          /* znode.container.maxPerMinute, default
+                                       10000 */
+  int reap_max_never_used_ms;       /* znode.container.maxNeverUsedIntervalMs,
+                                       default 0 = never (3.8) */
   int server_id;                    /* from the myid file later; 0 standalone */
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;

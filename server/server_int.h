@@ -51,8 +51,6 @@
   (1u << 20) /* buffers above this are given back                              \
                  once idle */
 #define SRV_MAX_IDENTITIES 32
-#define SRV_REAP_INTERVAL_MS 60000 /* znode.container.checkIntervalMs */
-#define SRV_REAP_MAX_PER_RUN 10000 /* znode.container.maxPerMinute */
 
 /* ------------------------------------------------------------------ */
 /* log.c — one line per message on stderr: time, level, text. */

@@ -186,7 +186,11 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   uv_timer_init(&s->loop, &s->reap);
   s->reap.data = s;
   s->reap_open = true;
-  uv_timer_start(&s->reap, on_reap, SRV_REAP_INTERVAL_MS, SRV_REAP_INTERVAL_MS);
+  /* A config not made by srv_config_defaults may hold 0: ZooKeeper's
+   * default then. */
+  uint64_t reap_ms =
+      cfg->reap_interval_ms > 0 ? (uint64_t)cfg->reap_interval_ms : 60000u;
+  uv_timer_start(&s->reap, on_reap, reap_ms, reap_ms);
   uv_check_init(&s->loop, &s->flush);
   s->flush.data = s;
   s->flush_open = true;

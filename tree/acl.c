@@ -167,7 +167,7 @@ void tree_acl_table_free(struct acl_table *a) {
 }
 
 /* ------------------------------------------------------------------ */
-/* ip scheme: an IPv4/IPv6 address, optionally "/bits". */
+/* ip scheme: an address, optionally "/bits". */
 
 static int parse_addr(const char *p, size_t len, uint8_t out[16]) {
   char buf[64];
@@ -215,10 +215,13 @@ static int ip_expr(const char *p, size_t len, uint8_t addr[16], long *bits) {
   return n;
 }
 
+/* ZooKeeper 3.8.0 accepts only IPv4 ids in ip ACLs (observed: "::1" and
+ * "0:0:0:0:0:0:0:1" give InvalidACL), so a list naming an IPv6 address is
+ * refused here too; matching below still understands both families. */
 static bool ip_valid(const char *p, size_t len) {
   uint8_t a[16];
   long bits;
-  return ip_expr(p, len, a, &bits) != 0;
+  return ip_expr(p, len, a, &bits) == 4;
 }
 
 static bool ip_match(const char *client, size_t clen, const char *expr,
@@ -330,11 +333,22 @@ int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
     idx++;
     if (dup)
       continue;
-    if (a.id.scheme.len < 0 || a.id.id.len < 0)
+    if (a.id.scheme.len < 0)
       return PROTO_INVALIDACL;
+    /* "auth" never looks at its id, so a null one is fine (kazoo sends
+     * make_acl("auth", "") that way).  ZooKeeper 3.8.0 answers a null id
+     * for its own providers' schemes with MarshallingError (observed; the
+     * provider dereferences it) and InvalidACL for any other scheme. */
+    bool is_auth = slice_is(a.id.scheme, "auth");
+    if (a.id.id.len < 0 && !is_auth)
+      return slice_is(a.id.scheme, "world") ||
+                     slice_is(a.id.scheme, "digest") ||
+                     slice_is(a.id.scheme, "ip")
+                 ? PROTO_MARSHALLINGERROR
+                 : PROTO_INVALIDACL;
     const char *id = (const char *)a.id.id.ptr;
-    size_t id_len = (size_t)a.id.id.len;
-    if (slice_is(a.id.scheme, "auth")) {
+    size_t id_len = a.id.id.len > 0 ? (size_t)a.id.id.len : 0;
+    if (is_auth) {
       bool any = false;
       for (size_t i = 0; auth && i < auth->n_ids; i++) {
         const struct tree_identity *cid = &auth->ids[i];

@@ -355,7 +355,6 @@ void tree_free(struct tree *t) {
   tree_acl_table_free(&t->acls);
   free(t->undo);
   free(t->trig);
-  free(t->trig_set);
   otab_free(&t->reapable);
   free(t->ops);
   free(t->res_off);

@@ -262,8 +262,6 @@ struct tree {
   size_t n_undo, cap_undo;
   struct trigger *trig;
   size_t n_trig, cap_trig;
-  uint32_t *trig_set; /* trigger indices, UINT32_MAX = empty slot */
-  size_t cap_trig_set;
   struct txop *ops;
   size_t cap_ops;
   size_t *res_off;

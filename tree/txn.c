@@ -36,8 +36,7 @@ struct undo {
 };
 
 struct trigger {
-  int32_t type;    /* 0 once found to repeat an earlier trigger */
-  uint32_t hash;   /* of (type, path), set by trig_mark_repeats */
+  int32_t type;
   size_t off, len; /* path in out->arena */
 };
 
@@ -265,7 +264,6 @@ static bool scratch_reserve(struct tree *t, size_t n_undo, size_t n_trig) {
 static void trig_add(struct tree *t, int32_t type, size_t off, size_t len) {
   struct trigger *g = &t->trig[t->n_trig++];
   g->type = type;
-  g->hash = 0;
   g->off = off;
   g->len = len;
 }
@@ -602,49 +600,14 @@ static void emit_event(void *arg, uint64_t watcher) {
 }
 
 /* After all changes succeeded: reserve the events (the only fallible
- * step left, undone if it fails), fire, free what was replaced. */
-/* One event per watcher per (type, path) per transaction: a trigger that
- * repeats an earlier one's type and path (a multi that changes a path
- * twice, a closeSession removing several children of one parent) could
- * only reach persistent watches again (the first consumed the standard
- * ones), so it is skipped.  Marks repeats by setting their type to 0,
- * using a scratch open-addressing set of trigger indices.  Only needed
- * while persistent or recursive watches exist.  False on allocation
- * failure (nothing marked). */
-static bool trig_mark_repeats(struct tree *t, const struct tree_out *o) {
-  size_t cap = 16;
-  while (cap < 2 * t->n_trig)
-    cap *= 2;
-  if (cap > t->cap_trig_set) {
-    uint32_t *v = tree_realloc(t, t->trig_set, cap * sizeof *v);
-    if (!v)
-      return false;
-    t->trig_set = v;
-    t->cap_trig_set = cap;
-  }
-  memset(t->trig_set, 0xff, cap * sizeof *t->trig_set);
-  size_t mask = cap - 1;
-  for (size_t i = 0; i < t->n_trig; i++) {
-    struct trigger *g = &t->trig[i];
-    const char *p = o->arena + g->off;
-    g->hash = tree_hash_bytes(p, g->len) ^ (uint32_t)g->type;
-    for (size_t k = g->hash & mask;; k = (k + 1) & mask) {
-      uint32_t j = t->trig_set[k];
-      if (j == UINT32_MAX) {
-        t->trig_set[k] = (uint32_t)i;
-        break;
-      }
-      const struct trigger *h = &t->trig[j];
-      if (h->type == g->type && h->hash == g->hash && h->len == g->len &&
-          memcmp(o->arena + h->off, p, g->len) == 0) {
-        g->type = 0; /* repeat: fire nothing */
-        break;
-      }
-    }
-  }
-  return true;
-}
-
+ * step left, undone if it fails), fire, free what was replaced.
+ *
+ * Every trigger fires, as in ZooKeeper 3.8.0 (observed): a multi that
+ * changes a path twice, or a closeSession removing several children of one
+ * parent, gives a persistent or recursive watcher one event per change
+ * (the first consumed any standard watch, so only those see the repeats).
+ * That is ZooKeeper's design, not a bug: each sub-operation of a
+ * transaction triggers its watches on its own. */
 static int finish(struct actx *a) {
   struct tree *t = a->t;
   struct tree_out *o = a->out;
@@ -652,18 +615,13 @@ static int finish(struct actx *a) {
   for (size_t i = 0; i < t->n_trig; i++)
     need += tree_watch_bound(t, t->trig[i].type, o->arena + t->trig[i].off,
                              t->trig[i].len);
-  bool dedup = t->n_trig > 2 && (t->watches.n_persistent_entries ||
-                                 t->watches.n_recursive_entries);
   if (!grow_bytes((void **)&o->events, &o->cap_events, need,
-                  sizeof *o->events) ||
-      (dedup && !trig_mark_repeats(t, o))) {
+                  sizeof *o->events)) {
     rollback(t);
     return PROTO_SYSTEMERROR;
   }
   for (size_t i = 0; i < t->n_trig; i++) {
-    struct trigger *g = &t->trig[i];
-    if (!g->type)
-      continue;
+    const struct trigger *g = &t->trig[i];
     struct emit_ctx c = {o, g->type, o->arena + g->off, g->len};
     tree_watch_trigger(t, g->type, c.path, c.len, emit_event, &c);
   }

@@ -33,6 +33,23 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:")
 
 READY_TIMEOUT = {"roost": 10.0, "zookeeper": 20.0}
+
+# zoo.cfg keys that ZooKeeper reads as JVM system properties only (or also):
+# the harness writes them to zoo.cfg for both targets (Roost reads them
+# there) and passes them to java as -D<property>=<value> as well.  Either
+# spelling of a key gives the same property.
+JVM_PROPERTY_KEYS = (
+    ("extendedTypesEnabled", "zookeeper.extendedTypesEnabled"),
+    ("jute.maxbuffer", "jute.maxbuffer"),
+    ("DigestAuthenticationProvider.superDigest",
+     "zookeeper.DigestAuthenticationProvider.superDigest"),
+    ("zookeeper.DigestAuthenticationProvider.superDigest",
+     "zookeeper.DigestAuthenticationProvider.superDigest"),
+    ("znode.container.checkIntervalMs", "znode.container.checkIntervalMs"),
+    ("znode.container.maxPerMinute", "znode.container.maxPerMinute"),
+    ("znode.container.maxNeverUsedIntervalMs",
+     "znode.container.maxNeverUsedIntervalMs"),
+)
 STOP_GRACE = 5.0
 
 
@@ -158,12 +175,10 @@ class Server:
                "-cp", ZK_CLASSPATH,
                "-Dlog4j.configuration=file:" + log4j,
                "-Dzookeeper.admin.enableServer=false"]
-        ext = self.cfg.get("extendedTypesEnabled")
-        if ext is not None:
-            jvm.append("-Dzookeeper.extendedTypesEnabled=" + ext)
-        jmb = self.cfg.get("jute.maxbuffer")
-        if jmb is not None:
-            jvm.append("-Djute.maxbuffer=" + jmb)
+        for key, prop in JVM_PROPERTY_KEYS:
+            val = self.cfg.get(key)
+            if val is not None:
+                jvm.append("-D%s=%s" % (prop, val))
         return jvm + ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
                       self.cfg_path]
 

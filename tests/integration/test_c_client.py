@@ -35,6 +35,28 @@ def test_zk_c_client_program(server):
     assert m and int(m.group(1)) >= 60 and m.group(2) == "0", out
 
 
+def test_zk_c_client_acl_program(server):
+    """zk_c_client_acl (libzookeeper_mt: zoo_add_auth, ZOO_CREATOR_ALL_ACL,
+    zoo_get_acl/zoo_set_acl with aversion, NoAuth for another session,
+    InvalidACL, ip ACLs with CIDR masks, zoo_create2 of a container,
+    zoo_create_ttl with TTL disabled, zoo_remove_watches, AuthFailed) passes
+    every check against the server (issue 3)."""
+    prog = os.environ.get("ZKC_ACL_TEST")
+    if not prog:
+        pytest.skip("ZKC_ACL_TEST is not set (absolute path of "
+                    "build/tests/zk_c_client_acl; tools/ctests.mk)")
+    assert os.access(prog, os.X_OK), "ZKC_ACL_TEST=%s is not executable" % prog
+    r = subprocess.run([prog, server.hosts], capture_output=True, text=True,
+                       timeout=90)
+    out = r.stdout
+    failed = [ln for ln in out.splitlines() if ln.startswith("not ok")]
+    assert r.returncode == 0 and not failed, (
+        "zk_c_client_acl exit %d\n%s\nstderr tail:\n%s"
+        % (r.returncode, out, r.stderr[-3000:]))
+    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.M)
+    assert m and int(m.group(1)) >= 30 and m.group(2) == "0", out
+
+
 def find_cli_mt():
     for p in CLI_MT_CANDIDATES:
         if os.access(p, os.X_OK):

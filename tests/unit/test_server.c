@@ -122,6 +122,10 @@ static void test_defaults(void **state) {
   assert_int_equal(c.client_port_listen_backlog, -1);
   assert_int_equal(c.global_outstanding_limit, 1000);
   assert_false(c.extended_types);
+  assert_string_equal(c.super_digest, "");
+  assert_int_equal(c.reap_interval_ms, 60000);
+  assert_int_equal(c.reap_max_per_minute, 10000);
+  assert_int_equal(c.reap_max_never_used_ms, 0);
   assert_int_equal(c.server_id, 0);
   assert_string_equal(c.config_path, "");
   assert_int_equal(c.log_level, 2);
@@ -781,7 +785,7 @@ static void test_zk_keys_accepted(void **state) {
       "audit.enable",
       "jvm.pause.monitor",
       "authProvider.1",
-      "DigestAuthenticationProvider.superDigest",
+      "X509AuthenticationProvider.superUser",
       "serverCnxnFactory",
       "zookeeper.snapshot.trust.empty",
       "snapshot.trust.empty",
@@ -810,6 +814,49 @@ static void test_zk_keys_accepted(void **state) {
     assert_int_equal(ns.n, 1);
     assert_string_equal(ns.msg[0], want);
   }
+}
+
+/* The super digest (both spellings) and the container manager's three
+ * properties are used, so they give no notice; the intervals take
+ * Integer.decode syntax and refuse 0 or a negative interval, keeping the
+ * old value. */
+static void test_super_digest_and_reaper_keys(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "";
+  struct notices ns = {0};
+  struct srv_config c;
+
+  (void)state;
+  srv_config_defaults(&c);
+  assert_int_equal(set_key(&c, "DigestAuthenticationProvider.superDigest",
+                           "super:D/InIHSb7yEEbrWz8b9l71RjZJU=", &ns, errmsg),
+                   0);
+  assert_string_equal(c.super_digest, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+  assert_int_equal(set_key(&c,
+                           "zookeeper.DigestAuthenticationProvider.superDigest",
+                           "admin:x", &ns, errmsg),
+                   0);
+  assert_string_equal(c.super_digest, "admin:x");
+  assert_int_equal(
+      set_key(&c, "znode.container.checkIntervalMs", "250", &ns, errmsg), 0);
+  assert_int_equal(c.reap_interval_ms, 250);
+  assert_int_equal(
+      set_key(&c, "znode.container.maxPerMinute", "0x10", &ns, errmsg), 0);
+  assert_int_equal(c.reap_max_per_minute, 16);
+  assert_int_equal(
+      set_key(&c, "znode.container.maxNeverUsedIntervalMs", "0", &ns, errmsg),
+      0);
+  assert_int_equal(c.reap_max_never_used_ms, 0);
+  assert_int_equal(ns.n, 0);
+  assert_int_equal(
+      set_key(&c, "znode.container.checkIntervalMs", "0", &ns, errmsg), -1);
+  assert_non_null(strstr(errmsg, "znode.container.checkIntervalMs"));
+  assert_int_equal(
+      set_key(&c, "znode.container.maxPerMinute", "-5", &ns, errmsg), -1);
+  assert_int_equal(
+      set_key(&c, "znode.container.maxNeverUsedIntervalMs", "x", &ns, errmsg),
+      -1);
+  assert_int_equal(c.reap_interval_ms, 250);
+  assert_int_equal(c.reap_max_per_minute, 16);
 }
 
 /* A key no ZooKeeper knows is accepted too (ZooKeeper turns it into a
@@ -1058,6 +1105,7 @@ int main(void) {
       cmocka_unit_test(test_jute_decode),
       cmocka_unit_test(test_bool_values),
       cmocka_unit_test(test_zk_keys_accepted),
+      cmocka_unit_test(test_super_digest_and_reaper_keys),
       cmocka_unit_test(test_unknown_keys),
       cmocka_unit_test(test_bad_indexed_keys),
       cmocka_unit_test(test_4lw_list),
