@@ -496,6 +496,33 @@ def test_watch_prints_events_and_rearms(server, zk):
     zk.delete(p)
 
 
+def test_watch_reports_changes_made_between_event_and_rearm(server, zk):
+    """A burst of changes faster than the watch can re-arm is still shown:
+    the re-arm's stat is compared with what was printed, so a burst of
+    sets yields at least one NodeDataChanged and a delete-and-recreate
+    ends with the node shown as created, never silently lost."""
+    p = base_path("burst")
+    zk.create(p, b"0")
+    sh = ShellProc(server, "watch", p)
+    assert "watching" in sh.stderr_line()
+    for i in range(5):
+        zk.set(p, str(i).encode())
+    zk.create(p + "/c", b"")
+    got = []
+    while "NodeChildrenChanged" not in got:
+        got.append(sh.line().split()[0])
+    assert "NodeDataChanged" in got and 1 <= got.count("NodeDataChanged") <= 5
+    zk.delete(p + "/c")
+    zk.delete(p)
+    zk.create(p, b"")
+    seq = []
+    while not seq or seq[-1] != "NodeCreated":
+        seq.append(sh.line().split()[0])
+    assert "NodeDeleted" in seq, seq
+    assert sh.close() == 0
+    zk.delete(p)
+
+
 def test_watch_json_and_count(server, zk):
     """watch --json prints one JSON object per event, and -n COUNT stops
     after that many events with status 0."""
@@ -559,6 +586,8 @@ class Tmux:
     def start(self, server):
         # A fresh tmux server (socket) per start: reusing the name of one
         # just killed can race with its exit.
+        if hasattr(self, "sock"):
+            self.old_socks = getattr(self, "old_socks", []) + [self.sock]
         self.sock = "roost-sh-" + uuid.uuid4().hex[:8]
         cmd = ("env HOME=%s TERM=xterm %s -s %s; echo EXIT=$?; sleep 60"
                % (self.home, SHELL, server.hosts))
@@ -598,6 +627,17 @@ class Tmux:
     def close(self):
         self.tmux("kill-server")
         shutil.rmtree(self.home, ignore_errors=True)
+        self.remove_sockets()
+
+    def remove_sockets(self):
+        # kill-server leaves its socket file behind in tmux's directory.
+        d = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"),
+                         "tmux-%d" % os.getuid())
+        for sock in getattr(self, "old_socks", []) + [self.sock]:
+            try:
+                os.unlink(os.path.join(d, sock))
+            except OSError:
+                pass
 
 
 @pytest.fixture
