@@ -380,4 +380,94 @@ void tree_data_watches_each(const struct tree *t, tree_watch_cb cb, void *arg);
  * equal trees (up to hash collisions).  Writes 32 bytes. */
 void tree_digest(const struct tree *t, uint8_t out[32]);
 
+/* ------------------------------------------------------------------ */
+/* Serialisation of the replicated state (tree/serial.c): the encoder that
+ * writes snapshots (and later sends a follower its SNAP), and the loader.
+ *
+ * What is kept: every node with every stored Stat field (czxid, mzxid,
+ * pzxid, ctime, mtime, version, the *stored* cversion, aversion and the
+ * stored owner incl. the container and TTL encodings), its data (null and
+ * empty stay distinct), its ACL list (the distinct lists are written once
+ * and nodes refer to them by index), the sessions table (id, timeout) and
+ * the last applied zxid.  Watches are not replicated state and are not
+ * written.  The byte stream is a function of the state alone (children in
+ * byte order of their names, ACL lists and sessions sorted), so two
+ * replicas with equal tree_digest write identical bytes.  The format is in
+ * docs/storage-format.md.
+ *
+ * Streaming: the encoder hands out chunks of at most ~64 KiB (node data
+ * larger than that is handed out as is, borrowed from the tree) and keeps
+ * no copy of the tree: the extra memory is one array of child pointers per
+ * level of the path being walked. */
+
+/* Receives the next len bytes of the stream (borrowed for the call).
+ * Returns true to go on, false to stop (the caller keeps its own reason,
+ * e.g. errno, in arg). */
+typedef bool (*tree_write_cb)(void *arg, const void *buf, size_t len);
+/* Fills up to cap bytes into buf.  Returns the number of bytes (> 0), 0
+ * at the end of the stream, or -1 on a read error (the caller keeps its
+ * reason in arg). */
+typedef long (*tree_read_cb)(void *arg, void *buf, size_t cap);
+
+/* Write the whole state.  Returns PROTO_OK, PROTO_SYSTEMERROR on
+ * allocation failure, or PROTO_APIERROR when cb returned false (the
+ * stream is then incomplete).  The tree is not changed. */
+int tree_serialize(const struct tree *t, tree_write_cb cb, void *arg);
+
+/* One node as the stream holds it, for tree_serial_scan.  Everything is
+ * borrowed for the duration of the callback. */
+struct tree_serial_node {
+  const char *path; /* full path, not NUL-terminated */
+  size_t path_len;
+  size_t depth;     /* "/" = 0 */
+  int64_t czxid, mzxid, pzxid, ctime, mtime;
+  int64_t owner;    /* stored: session id, INT64_MIN = container,
+                       0xFF00000000000000 | ttl = TTL node, 0 = none */
+  int32_t version, cversion /* stored */, aversion;
+  int32_t data_len; /* -1 = null */
+  const uint8_t *data;
+  uint32_t acl;     /* index into the stream's ACL lists */
+  uint32_t n_children;
+};
+
+/* Callbacks of tree_serial_scan; any may be NULL.  Returning false stops
+ * the scan (it then returns PROTO_APIERROR). */
+struct tree_serial_visitor {
+  void *arg;
+  bool (*header)(void *arg, int64_t last_zxid, uint32_t n_acls,
+                 uint32_t n_sessions);
+  bool (*acl)(void *arg, uint32_t index, const uint8_t *blob, size_t len);
+  bool (*session)(void *arg, int64_t id, int32_t timeout_ms);
+  bool (*node)(void *arg, const struct tree_serial_node *n);
+};
+
+/* Decode a stream without building a tree (roost-dump, verification),
+ * checking its structure: magic and version, bounds of every length,
+ * names (non-empty, no '/' or NUL), ACL indices, child counts, and the
+ * trailer with the node count.  Returns PROTO_OK, PROTO_MARSHALLINGERROR
+ * (malformed; errmsg says what and at which byte of the stream),
+ * PROTO_SYSTEMERROR (allocation failure or read_cb returned -1) or
+ * PROTO_APIERROR (a callback returned false).  errmsg may be NULL. */
+int tree_serial_scan(tree_read_cb read_cb, void *read_arg,
+                     const struct tree_serial_visitor *v, char *errmsg,
+                     size_t errmsg_len);
+
+/* Build a tree from a stream: nodes, ACL interning, the sessions table,
+ * each session's ephemerals, the container/TTL reap index, the counters
+ * of tree_stats_get and the last zxid, so that tree_digest of the result
+ * equals the digest of the tree that was written.  Beyond the checks of
+ * tree_serial_scan it refuses duplicate sibling names and sessions, an
+ * ephemeral whose owner session is not in the table, and children of an
+ * ephemeral.  cfg may be NULL (defaults).  Returns the tree (free with
+ * tree_free) with *err = PROTO_OK, or NULL with *err =
+ * PROTO_MARSHALLINGERROR / PROTO_SYSTEMERROR and errmsg filled. */
+struct tree *tree_load(const struct tree_config *cfg, tree_read_cb read_cb,
+                       void *read_arg, int *err, char *errmsg,
+                       size_t errmsg_len);
+
+/* Call cb for each session of the table (order unspecified).  cb must not
+ * change the tree. */
+typedef void (*tree_session_cb)(void *arg, int64_t id, int32_t timeout_ms);
+void tree_sessions_each(const struct tree *t, tree_session_cb cb, void *arg);
+
 #endif /* ROOST_TREE_H */

@@ -1,0 +1,1274 @@
+/* Unit tests for snapshot/ and tree/serial.c: the tree stream, the log
+ * (append, group-commit sync, reader), torn tails and corruption,
+ * snapshots and their fallback, the segment chain, purge, and crashes
+ * simulated under the log through an in-memory snap_io. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+
+#include "proto/proto.h"
+#include "snapshot/snap_int.h"
+#include "snapshot/snapshot.h"
+#include "tree/tree.h"
+
+/* ------------------------------------------------------------------ */
+/* An in-memory file system with crash simulation (after SQLite's
+ * test6.c).  Every write and truncate not yet covered by an fsync of its
+ * file is kept in one journal, in the order it happened.  A crash keeps
+ * each file's synced content, then replays a prefix of the journal (the
+ * disk wrote unsynced data in order and stopped somewhere), optionally
+ * tearing or garbling the last replayed write.  Names (create, rename,
+ * unlink) are durable at once. */
+
+#define MFS_FILES 256
+#define MFS_FDS 64
+
+struct mfile {
+  char path[SNAP_PATH_MAX];
+  bool live;
+  uint8_t *data, *synced;
+  size_t len, synced_len;
+};
+
+struct jent {
+  int file;
+  bool trunc;
+  size_t off, len; /* write: bytes at off; trunc: new length in off */
+  uint8_t *bytes;
+};
+
+struct mfs {
+  struct mfile f[MFS_FILES];
+  struct {
+    int file;
+    size_t pos;
+    bool open;
+  } fd[MFS_FDS];
+  struct jent *j;
+  size_t nj, capj;
+  /* fault injection */
+  long space_left;   /* bytes that may still be written; < 0 = no limit */
+  int fail_fsync;    /* fail the next N fsyncs with EIO */
+  uint64_t rng;
+  struct snap_io io;
+};
+
+static uint64_t rnd(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static int mfs_find(struct mfs *m, const char *path) {
+  for (int i = 0; i < MFS_FILES; i++)
+    if (m->f[i].live && strcmp(m->f[i].path, path) == 0)
+      return i;
+  return -1;
+}
+
+static void grow_to(uint8_t **p, size_t n) {
+  *p = realloc(*p, n ? n : 1);
+  assert_non_null(*p);
+}
+
+static void set_len(struct mfile *f, size_t n) {
+  if (n > f->len) {
+    grow_to(&f->data, n);
+    memset(f->data + f->len, 0, n - f->len);
+  }
+  f->len = n;
+}
+
+static void journal(struct mfs *m, int file, bool trunc, size_t off,
+                    const void *b, size_t len) {
+  if (m->nj == m->capj) {
+    m->capj = m->capj ? m->capj * 2 : 64;
+    m->j = realloc(m->j, m->capj * sizeof *m->j);
+    assert_non_null(m->j);
+  }
+  struct jent *e = &m->j[m->nj++];
+  e->file = file;
+  e->trunc = trunc;
+  e->off = off;
+  e->len = len;
+  e->bytes = NULL;
+  if (len) {
+    e->bytes = malloc(len);
+    assert_non_null(e->bytes);
+    memcpy(e->bytes, b, len);
+  }
+}
+
+static int m_open(void *ctx, const char *path, int flags, int mode) {
+  struct mfs *m = ctx;
+  (void)mode;
+  int i = mfs_find(m, path);
+  if (i >= 0 && (flags & O_CREAT) && (flags & O_EXCL))
+    return -EEXIST;
+  if (i < 0) {
+    if (!(flags & O_CREAT))
+      return -ENOENT;
+    for (i = 0; i < MFS_FILES && m->f[i].live; i++)
+      ;
+    assert_true(i < MFS_FILES);
+    struct mfile *f = &m->f[i];
+    free(f->data);
+    free(f->synced);
+    memset(f, 0, sizeof *f);
+    f->live = true;
+    snprintf(f->path, sizeof f->path, "%s", path);
+  }
+  if (flags & O_TRUNC) {
+    set_len(&m->f[i], 0);
+    journal(m, i, true, 0, NULL, 0);
+  }
+  for (int d = 3; d < MFS_FDS; d++)
+    if (!m->fd[d].open) {
+      m->fd[d].open = true;
+      m->fd[d].file = i;
+      m->fd[d].pos = 0;
+      return d;
+    }
+  return -EMFILE;
+}
+
+static long m_read(void *ctx, int fd, void *buf, size_t len) {
+  struct mfs *m = ctx;
+  struct mfile *f = &m->f[m->fd[fd].file];
+  size_t pos = m->fd[fd].pos;
+  if (pos >= f->len)
+    return 0;
+  size_t k = f->len - pos < len ? f->len - pos : len;
+  memcpy(buf, f->data + pos, k);
+  m->fd[fd].pos += k;
+  return (long)k;
+}
+
+static long m_write(void *ctx, int fd, const void *buf, size_t len) {
+  struct mfs *m = ctx;
+  int fi = m->fd[fd].file;
+  struct mfile *f = &m->f[fi];
+  size_t pos = m->fd[fd].pos;
+  size_t k = len;
+  size_t grow = pos + len > f->len ? pos + len - f->len : 0;
+  if (m->space_left >= 0 && (long)grow > m->space_left) {
+    /* Short write up to the space left, then ENOSPC. */
+    k = len - (grow - (size_t)m->space_left);
+    if (k == 0)
+      return -ENOSPC;
+    grow = (size_t)m->space_left;
+  }
+  if (pos + k > f->len)
+    set_len(f, pos + k);
+  memcpy(f->data + pos, buf, k);
+  journal(m, fi, false, pos, buf, k);
+  if (m->space_left >= 0)
+    m->space_left -= (long)grow;
+  m->fd[fd].pos += k;
+  return (long)k;
+}
+
+static int m_fsync(void *ctx, int fd) {
+  struct mfs *m = ctx;
+  if (m->fail_fsync > 0) {
+    m->fail_fsync--;
+    return -EIO;
+  }
+  int fi = m->fd[fd].file;
+  struct mfile *f = &m->f[fi];
+  grow_to(&f->synced, f->len);
+  memcpy(f->synced, f->data, f->len);
+  f->synced_len = f->len;
+  size_t k = 0;
+  for (size_t i = 0; i < m->nj; i++) {
+    if (m->j[i].file == fi)
+      free(m->j[i].bytes);
+    else
+      m->j[k++] = m->j[i];
+  }
+  m->nj = k;
+  return 0;
+}
+
+static int m_close(void *ctx, int fd) {
+  struct mfs *m = ctx;
+  m->fd[fd].open = false;
+  return 0;
+}
+
+static int m_truncate(void *ctx, int fd, uint64_t len) {
+  struct mfs *m = ctx;
+  int fi = m->fd[fd].file;
+  if (m->space_left >= 0 && len < m->f[fi].len)
+    m->space_left += (long)(m->f[fi].len - len);
+  set_len(&m->f[fi], (size_t)len);
+  journal(m, fi, true, (size_t)len, NULL, 0);
+  return 0;
+}
+
+static int64_t m_size(void *ctx, int fd) {
+  struct mfs *m = ctx;
+  return (int64_t)m->f[m->fd[fd].file].len;
+}
+
+static int m_seek(void *ctx, int fd, uint64_t off) {
+  struct mfs *m = ctx;
+  m->fd[fd].pos = (size_t)off;
+  return 0;
+}
+
+static int m_rename(void *ctx, const char *from, const char *to) {
+  struct mfs *m = ctx;
+  int i = mfs_find(m, from);
+  if (i < 0)
+    return -ENOENT;
+  int j = mfs_find(m, to);
+  if (j >= 0)
+    m->f[j].live = false;
+  snprintf(m->f[i].path, sizeof m->f[i].path, "%s", to);
+  return 0;
+}
+
+static int m_unlink(void *ctx, const char *path) {
+  struct mfs *m = ctx;
+  int i = mfs_find(m, path);
+  if (i < 0)
+    return -ENOENT;
+  if (m->space_left >= 0)
+    m->space_left += (long)m->f[i].len;
+  m->f[i].live = false;
+  return 0;
+}
+
+static int m_fsync_dir(void *ctx, const char *dir) {
+  struct mfs *m = ctx;
+  (void)dir;
+  if (m->fail_fsync > 0) {
+    m->fail_fsync--;
+    return -EIO;
+  }
+  return 0;
+}
+
+static int m_list(void *ctx, const char *dir, snap_name_cb cb, void *arg) {
+  struct mfs *m = ctx;
+  size_t n = strlen(dir);
+  for (int i = 0; i < MFS_FILES; i++) {
+    const char *p = m->f[i].path;
+    if (m->f[i].live && strncmp(p, dir, n) == 0 && p[n] == '/' &&
+        !strchr(p + n + 1, '/'))
+      cb(arg, p + n + 1);
+  }
+  return 0;
+}
+
+static int m_allocate(void *ctx, int fd, uint64_t off, uint64_t len) {
+  struct mfs *m = ctx;
+  int fi = m->fd[fd].file;
+  if (off + len > m->f[fi].len) {
+    size_t old = m->f[fi].len;
+    set_len(&m->f[fi], (size_t)(off + len));
+    journal(m, fi, false, old, m->f[fi].data + old, m->f[fi].len - old);
+  }
+  return 0;
+}
+
+static struct mfs *mfs_new(uint64_t seed) {
+  struct mfs *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  m->space_left = -1;
+  m->rng = seed ? seed : 88172645463325252ull;
+  m->io = (struct snap_io){m,        m_open,   m_read,     m_write,
+                           m_fsync,  m_close,  m_truncate, m_size,
+                           m_seek,   m_rename, m_unlink,   m_fsync_dir,
+                           m_list,   m_allocate};
+  return m;
+}
+
+static void mfs_free(struct mfs *m) {
+  for (int i = 0; i < MFS_FILES; i++) {
+    free(m->f[i].data);
+    free(m->f[i].synced);
+  }
+  for (size_t i = 0; i < m->nj; i++)
+    free(m->j[i].bytes);
+  free(m->j);
+  free(m);
+}
+
+/* The machine dies.  mode 0: drop all unsynced writes; 1: keep a random
+ * prefix of them, the last one torn; 2: the same, the torn part garbled. */
+static void mfs_crash(struct mfs *m, int mode) {
+  size_t keep = mode == 0 || !m->nj ? 0 : (size_t)(rnd(&m->rng) % (m->nj + 1));
+  for (int i = 0; i < MFS_FILES; i++) {
+    struct mfile *f = &m->f[i];
+    if (!f->live)
+      continue;
+    f->len = 0;
+    set_len(f, f->synced_len);
+    if (f->synced_len)
+      memcpy(f->data, f->synced, f->synced_len);
+  }
+  for (size_t i = 0; i < keep; i++) {
+    struct jent *e = &m->j[i];
+    struct mfile *f = &m->f[e->file];
+    if (!f->live)
+      continue;
+    if (e->trunc) {
+      set_len(f, e->off);
+      continue;
+    }
+    size_t len = e->len;
+    bool last = i + 1 == keep;
+    if (last && len)
+      len = (size_t)(rnd(&m->rng) % (len + 1));
+    if (e->off + len > f->len)
+      set_len(f, e->off + len);
+    memcpy(f->data + e->off, e->bytes, len);
+    if (last && mode == 2 && len)
+      for (size_t k = 0; k < 1 + len / 8; k++)
+        f->data[e->off + rnd(&m->rng) % len] ^= (uint8_t)(1 + rnd(&m->rng) % 255);
+  }
+  for (size_t i = 0; i < m->nj; i++)
+    free(m->j[i].bytes);
+  m->nj = 0;
+  /* What is on disk now is all there is. */
+  for (int i = 0; i < MFS_FILES; i++) {
+    struct mfile *f = &m->f[i];
+    if (!f->live)
+      continue;
+    grow_to(&f->synced, f->len);
+    memcpy(f->synced, f->data, f->len);
+    f->synced_len = f->len;
+  }
+  for (int d = 0; d < MFS_FDS; d++)
+    m->fd[d].open = false;
+}
+
+static struct mfile *mfs_file(struct mfs *m, const char *path) {
+  int i = mfs_find(m, path);
+  assert_true(i >= 0);
+  return &m->f[i];
+}
+
+/* ------------------------------------------------------------------ */
+/* A workload: transactions made with tree_prep on a reference tree, with
+ * the digest after each zxid kept so a recovered tree can be compared
+ * with the history at any point. */
+
+#define GEN_MAX 4096
+
+struct gen {
+  struct tree *t;
+  struct tree_out out;
+  int64_t zxid;
+  uint64_t rng;
+  struct proto_writer txn[GEN_MAX + 1]; /* by zxid */
+  uint8_t digest[GEN_MAX + 1][32];
+  int n_nodes;
+};
+
+static struct proto_slice S(const char *s) {
+  struct proto_slice sl = {(const uint8_t *)s, (int32_t)strlen(s)};
+  return sl;
+}
+
+static struct gen *gen_new(uint64_t seed) {
+  struct gen *g = calloc(1, sizeof *g);
+  assert_non_null(g);
+  struct tree_config cfg = {.extended_types = true};
+  g->t = tree_new(&cfg);
+  assert_non_null(g->t);
+  tree_out_init(&g->out);
+  g->rng = seed | 1;
+  tree_digest(g->t, g->digest[0]);
+  return g;
+}
+
+static void gen_free(struct gen *g) {
+  tree_free(g->t);
+  tree_out_free(&g->out);
+  for (int i = 0; i <= GEN_MAX; i++)
+    proto_writer_free(&g->txn[i]);
+  free(g);
+}
+
+static void gen_apply(struct gen *g) {
+  struct proto_writer *w = &g->txn[g->zxid];
+  assert_int_equal(proto_writer_err(w), 0);
+  assert_int_equal(tree_apply(g->t, w->buf, w->len, &g->out), PROTO_OK);
+  tree_digest(g->t, g->digest[g->zxid]);
+}
+
+static void gen_session(struct gen *g, int64_t id, bool open) {
+  assert_true(g->zxid < GEN_MAX);
+  struct tree_txn_header h = {id, 0, ++g->zxid, 1000 + g->zxid, 0};
+  struct proto_writer *w = &g->txn[g->zxid];
+  proto_writer_init(w);
+  if (open)
+    tree_txn_encode_create_session(w, &h, 30000);
+  else
+    tree_txn_encode_close_session(w, &h);
+  gen_apply(g);
+}
+
+static void gen_request(struct gen *g, int64_t session,
+                        const struct proto_request *req) {
+  assert_true(g->zxid < GEN_MAX);
+  struct tree_prep_ctx ctx = {session, 1, ++g->zxid, 1000 + g->zxid, {0}};
+  struct proto_writer *w = &g->txn[g->zxid];
+  proto_writer_init(w);
+  assert_int_equal(tree_prep(g->t, &ctx, req, w), PROTO_OK);
+  gen_apply(g);
+}
+
+static void gen_create(struct gen *g, int64_t session, int32_t op,
+                       const char *path, struct proto_slice data,
+                       int32_t flags, int64_t ttl, int perms) {
+  uint8_t acl[64];
+  struct proto_writer aw;
+  proto_writer_init(&aw);
+  struct proto_acl a = {perms, {S("world"), S("anyone")}};
+  proto_write_acl(&aw, &a);
+  assert_true(aw.len < sizeof acl);
+  memcpy(acl, aw.buf, aw.len);
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = op;
+  req.u.create.path = S(path);
+  req.u.create.data = data;
+  req.u.create.acl = (struct proto_acl_vec){{acl, (int32_t)aw.len}, 1};
+  req.u.create.flags = flags;
+  req.u.create.ttl = ttl;
+  gen_request(g, session, &req);
+  proto_writer_free(&aw);
+}
+
+static void gen_set(struct gen *g, const char *path, const char *data) {
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_SETDATA;
+  req.u.set_data.path = S(path);
+  req.u.set_data.data = S(data);
+  req.u.set_data.version = -1;
+  gen_request(g, 0x100, &req);
+}
+
+/* One random write (creates, setData, deletes, an ephemeral). */
+static void gen_step(struct gen *g) {
+  char path[64], data[64];
+  uint64_t r = rnd(&g->rng);
+  if (g->zxid == 0) {
+    gen_session(g, 0x100, true);
+    return;
+  }
+  int k = g->n_nodes ? (int)(r % (uint64_t)g->n_nodes) : 0;
+  snprintf(path, sizeof path, "/n%d", k);
+  snprintf(data, sizeof data, "v%llu", (unsigned long long)(r >> 20));
+  switch ((r >> 8) % 4) {
+  case 0:
+  case 1:
+    snprintf(path, sizeof path, "/n%d", g->n_nodes++);
+    gen_create(g, 0x100, PROTO_OP_CREATE2, path, S(data),
+               (r >> 12) % 3 == 0 ? 1 : 0, 0, 31);
+    break;
+  case 2:
+    gen_set(g, path, data); /* may be NoNode: an error txn, fine */
+    break;
+  default: {
+    struct proto_request req;
+    memset(&req, 0, sizeof req);
+    req.hdr.type = PROTO_OP_DELETE;
+    req.u.del.path = S(path);
+    req.u.del.version = -1;
+    gen_request(g, 0x100, &req);
+  }
+  }
+}
+
+static void gen_run(struct gen *g, int n) {
+  for (int i = 0; i < n; i++)
+    gen_step(g);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers around the module */
+
+#define DIR "/d"
+
+struct warns {
+  int n;
+  char last[1024];
+};
+
+static void warn_cb(void *arg, const char *msg) {
+  struct warns *w = arg;
+  w->n++;
+  snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+static struct txlog *log_open(struct mfs *m, uint64_t prealloc) {
+  struct txlog_config c = {.dir = DIR, .io = &m->io, .force_sync = true,
+                           .prealloc_bytes = prealloc};
+  struct txlog *l = NULL;
+  assert_int_equal(txlog_open(&c, &l), SNAP_OK);
+  return l;
+}
+
+/* Append zxids [from, to] of g, `per` per frame. */
+static void append_range(struct txlog *l, struct gen *g, int64_t from,
+                         int64_t to, int per) {
+  struct txlog_txn v[16];
+  assert_true(per <= 16);
+  for (int64_t z = from; z <= to;) {
+    int n = 0;
+    for (; n < per && z <= to; n++, z++)
+      v[n] = (struct txlog_txn){g->txn[z].buf, g->txn[z].len};
+    char err[256];
+    assert_int_equal(txlog_append(l, v, (size_t)n, err, sizeof err), SNAP_OK);
+  }
+}
+
+static int recover(struct mfs *m, struct tree **t,
+                   struct snap_recover_info *info, struct warns *w,
+                   char *err, size_t errlen) {
+  struct tree_config tc = {.extended_types = true};
+  struct snap_recover_config c = {.data_dir = DIR, .io = &m->io,
+                                  .tree_cfg = &tc, .repair = true,
+                                  .warn = warn_cb, .warn_arg = w};
+  return snap_recover(&c, t, info, err, errlen);
+}
+
+static void expect_digest(struct gen *g, struct tree *t, int64_t zxid) {
+  uint8_t d[32];
+  tree_digest(t, d);
+  assert_int_equal(tree_last_zxid(t), zxid);
+  assert_memory_equal(d, g->digest[zxid], 32);
+}
+
+static void write_snapshot(struct mfs *m, struct gen *g) {
+  char err[512];
+  assert_int_equal(snap_write(DIR, &m->io, g->t, -1, NULL, err, sizeof err),
+                   SNAP_OK);
+}
+
+static const char *seg_path(char *buf, int64_t zxid) {
+  snprintf(buf, SNAP_PATH_MAX, DIR "/log.%llx", (unsigned long long)zxid);
+  return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Serialiser */
+
+struct membuf {
+  uint8_t *b;
+  size_t len, cap, pos;
+  size_t chunk; /* read granularity */
+};
+
+static bool mb_write(void *arg, const void *buf, size_t len) {
+  struct membuf *m = arg;
+  if (m->len + len > m->cap) {
+    m->cap = (m->len + len) * 2;
+    m->b = realloc(m->b, m->cap);
+    assert_non_null(m->b);
+  }
+  memcpy(m->b + m->len, buf, len);
+  m->len += len;
+  return true;
+}
+
+static long mb_read(void *arg, void *buf, size_t cap) {
+  struct membuf *m = arg;
+  size_t k = m->len - m->pos;
+  if (k > cap)
+    k = cap;
+  if (m->chunk && k > m->chunk)
+    k = m->chunk;
+  memcpy(buf, m->b + m->pos, k);
+  m->pos += k;
+  return (long)k;
+}
+
+/* A tree with every kind of node and field the stream must keep. */
+static struct gen *rich_tree(void) {
+  struct gen *g = gen_new(7);
+  gen_session(g, 0x100, true);
+  gen_session(g, 0x200, true);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/a", S("hello"), 0, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/a/b", (struct proto_slice){NULL, -1},
+             0, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/a/empty", S(""), 0, 0, 1);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/a/seq-", S("s"), 2, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/a/seq-", S("s"), 2, 0, 31);
+  gen_create(g, 0x200, PROTO_OP_CREATE2, "/a/eph", S("e"), 1, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATECONTAINER, "/c", S("c"), 4, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATE2, "/c/kid", S("k"), 0, 0, 31);
+  gen_create(g, 0x100, PROTO_OP_CREATETTL, "/ttl", S("t"), 5, 5000, 31);
+  gen_set(g, "/a", "changed");
+  gen_set(g, "/a", "again");
+  /* a deep path */
+  char p[512] = "";
+  for (int i = 0; i < 30; i++) {
+    strcat(p, "/d");
+    gen_create(g, 0x100, PROTO_OP_CREATE2, p, S("x"), 0, 0, 31);
+  }
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_DELETE;
+  req.u.del.path = S("/c/kid");
+  req.u.del.version = -1;
+  gen_request(g, 0x100, &req); /* the container is now due for reaping */
+  return g;
+}
+
+static bool collect_reap(void *arg, const char *path, size_t len) {
+  int *n = arg;
+  (void)path;
+  (void)len;
+  (*n)++;
+  return true;
+}
+
+static void test_serial_roundtrip(void **state) {
+  /* Proves the stream keeps every replicated field: a loaded tree has the
+   * digest, stats, ephemeral index and reap index of the one written, and
+   * writing it again gives the same bytes. */
+  (void)state;
+  struct gen *g = rich_tree();
+  struct membuf mb = {0};
+  assert_int_equal(tree_serialize(g->t, mb_write, &mb), PROTO_OK);
+  for (size_t chunk = 1; chunk <= 65536; chunk *= 16) {
+    mb.pos = 0;
+    mb.chunk = chunk;
+    int err = -1;
+    char msg[256];
+    struct tree_config cfg = {.extended_types = true};
+    struct tree *t = tree_load(&cfg, mb_read, &mb, &err, msg, sizeof msg);
+    assert_non_null(t);
+    assert_int_equal(err, PROTO_OK);
+    expect_digest(g, t, g->zxid);
+    struct tree_stats a, b;
+    tree_stats_get(g->t, &a);
+    tree_stats_get(t, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    /* byte-identical second write */
+    struct membuf mb2 = {0};
+    assert_int_equal(tree_serialize(t, mb_write, &mb2), PROTO_OK);
+    assert_int_equal(mb2.len, mb.len);
+    assert_memory_equal(mb2.b, mb.b, mb.len);
+    free(mb2.b);
+    /* the reap index: the container that lost its child is due */
+    int due_g = 0, due_t = 0;
+    tree_reap_candidates(g->t, 1 << 30, 0, collect_reap, &due_g);
+    tree_reap_candidates(t, 1 << 30, 0, collect_reap, &due_t);
+    assert_int_equal(due_t, due_g);
+    assert_true(due_t >= 1);
+    /* the ephemeral index: closing 0x200 removes /a/eph on both */
+    struct tree_txn_header h = {0x200, 0, g->zxid + 1, 5000, 0};
+    struct proto_writer w;
+    proto_writer_init(&w);
+    tree_txn_encode_close_session(&w, &h);
+    struct tree_out o;
+    tree_out_init(&o);
+    assert_int_equal(tree_apply(t, w.buf, w.len, &o), PROTO_OK);
+    struct proto_stat st;
+    assert_int_equal(tree_stat(t, "/a/eph", 6, &st), PROTO_NONODE);
+    tree_out_free(&o);
+    proto_writer_free(&w);
+    tree_free(t);
+  }
+  free(mb.b);
+  gen_free(g);
+}
+
+static void test_serial_truncated_and_garbled(void **state) {
+  /* Proves the loader refuses every truncated stream and survives byte
+   * flips (no crash, no leak under ASan; either an error or a valid tree). */
+  (void)state;
+  struct gen *g = rich_tree();
+  struct membuf mb = {0};
+  assert_int_equal(tree_serialize(g->t, mb_write, &mb), PROTO_OK);
+  size_t full = mb.len;
+  for (size_t cut = 0; cut < full; cut++) {
+    mb.len = cut;
+    mb.pos = 0;
+    int err = 0;
+    char msg[256];
+    struct tree *t = tree_load(NULL, mb_read, &mb, &err, msg, sizeof msg);
+    assert_null(t);
+    assert_int_equal(err, PROTO_MARSHALLINGERROR);
+    assert_true(strstr(msg, "byte") != NULL);
+  }
+  mb.len = full;
+  uint64_t s = 99;
+  for (int i = 0; i < 2000; i++) {
+    size_t at = (size_t)(rnd(&s) % full);
+    uint8_t old = mb.b[at];
+    mb.b[at] ^= (uint8_t)(1 + rnd(&s) % 255);
+    mb.pos = 0;
+    int err = 0;
+    struct tree *t = tree_load(NULL, mb_read, &mb, &err, NULL, 0);
+    assert_true(t != NULL || err == PROTO_MARSHALLINGERROR);
+    tree_free(t);
+    mb.b[at] = old;
+  }
+  free(mb.b);
+  gen_free(g);
+}
+
+/* ------------------------------------------------------------------ */
+/* Log */
+
+static void test_errors_table(void **state) {
+  /* Proves every error code has a distinct name and a text. */
+  (void)state;
+  static const int codes[] = {
+#define C(name, value, text) value,
+      SNAP_ERRNO_MAP(C)
+#undef C
+  };
+  size_t n = sizeof codes / sizeof codes[0];
+  for (size_t i = 0; i < n; i++) {
+    assert_string_not_equal(snap_strerror(codes[i]), "unknown error");
+    assert_string_not_equal(snap_err_name(codes[i]), "UNKNOWN");
+    for (size_t j = 0; j < i; j++)
+      assert_string_not_equal(snap_err_name(codes[i]),
+                              snap_err_name(codes[j]));
+  }
+  assert_string_equal(snap_strerror(12345), "unknown error");
+}
+
+static void test_append_sync_read(void **state) {
+  /* Proves frames of one or several transactions read back with their
+   * bytes and zxids, and that recovery from the log alone rebuilds the
+   * tree. */
+  (void)state;
+  struct mfs *m = mfs_new(1);
+  struct gen *g = gen_new(1);
+  gen_run(g, 300);
+  struct txlog *l = log_open(m, 0);
+  append_range(l, g, 1, 100, 1);
+  append_range(l, g, 101, 300, 7);
+  int64_t d = 0;
+  char err[256];
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 300);
+  struct txlog_stats st;
+  txlog_stats_get(l, &st);
+  assert_int_equal(st.txns, 300);
+  assert_int_equal(st.frames, 100 + (200 + 6) / 7);
+  txlog_close(l);
+
+  char p[SNAP_PATH_MAX];
+  struct txlog_reader *r;
+  int64_t first;
+  assert_int_equal(
+      txlog_reader_open(seg_path(p, 1), &m->io, &r, &first, err, sizeof err),
+      SNAP_OK);
+  assert_int_equal(first, 1);
+  int64_t z = 1;
+  struct txlog_frame f;
+  int k;
+  while ((k = txlog_reader_next(r, &f, NULL, err, sizeof err)) == 1) {
+    size_t pos = 0;
+    const uint8_t *txn;
+    size_t len;
+    while (txlog_frame_next_txn(&f, &pos, &txn, &len)) {
+      assert_int_equal(len, g->txn[z].len);
+      assert_memory_equal(txn, g->txn[z].buf, len);
+      z++;
+    }
+  }
+  assert_int_equal(k, 0);
+  assert_int_equal(z, 301);
+  txlog_reader_close(r);
+
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 300);
+  assert_int_equal(info.snap_zxid, -1);
+  assert_int_equal(info.txns, 300);
+  assert_int_equal(w.n, 0);
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_group_commit_semantics(void **state) {
+  /* Proves a sync makes durable exactly what was appended before it
+   * began: appends made while it runs wait for the next sync, and a
+   * crash right after it keeps the first batch. */
+  (void)state;
+  struct mfs *m = mfs_new(2);
+  struct gen *g = gen_new(2);
+  gen_run(g, 40);
+  struct txlog *l = log_open(m, 0);
+  append_range(l, g, 1, 20, 1);
+  struct txlog_sync *s;
+  assert_int_equal(txlog_sync_begin(l, &s), SNAP_OK);
+  assert_non_null(s);
+  struct txlog_sync *s2;
+  assert_int_equal(txlog_sync_begin(l, &s2), SNAP_EBUSY);
+  append_range(l, g, 21, 40, 1); /* "while the fsync is in flight" */
+  txlog_sync_run(s);
+  int64_t d = 0;
+  char err[256];
+  assert_int_equal(txlog_sync_end(l, s, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 20);
+  txlog_close(l);
+  mfs_crash(m, 0); /* everything not synced is gone */
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  /* fsync may flush more than it must (here: all 40), never less. */
+  assert_true(tree_last_zxid(t) >= 20);
+  expect_digest(g, t, tree_last_zxid(t));
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_torn_tail_every_offset(void **state) {
+  /* Proves a log cut at any offset inside its last frames recovers to
+   * the last whole frame, with a warning and the file cut there. */
+  (void)state;
+  struct gen *g = gen_new(3);
+  gen_run(g, 60);
+  struct mfs *m0 = mfs_new(3);
+  struct txlog *l = log_open(m0, 0);
+  append_range(l, g, 1, 50, 5);
+  char err[512];
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  char p[SNAP_PATH_MAX];
+  size_t synced_len = mfs_file(m0, seg_path(p, 1))->len;
+  append_range(l, g, 51, 60, 1);
+  txlog_close(l);
+  struct mfile *f0 = mfs_file(m0, p);
+  size_t full = f0->len;
+  /* frame ends, to know the expected zxid for each cut */
+  size_t ends[64];
+  int64_t end_zxid[64];
+  int n_ends = 0;
+  {
+    struct txlog_reader *r;
+    int64_t first;
+    assert_int_equal(txlog_reader_open(p, &m0->io, &r, &first, err, sizeof err),
+                     SNAP_OK);
+    struct txlog_frame f;
+    while (txlog_reader_next(r, &f, NULL, err, sizeof err) == 1) {
+      ends[n_ends] = f.offset + TXLOG_FRAME_HDR + f.stored_len;
+      end_zxid[n_ends++] = f.last_zxid;
+    }
+    txlog_reader_close(r);
+  }
+  for (size_t cut = synced_len; cut <= full; cut++) {
+    struct mfs *m = mfs_new(cut);
+    int fd = m->io.open(m, p, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    m_write(m, fd, f0->data, cut);
+    m_close(m, fd);
+    struct tree *t;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+    int64_t want = 0;
+    size_t boundary = SNAP_HEADER_LEN;
+    for (int i = 0; i < n_ends; i++)
+      if (ends[i] <= cut) {
+        want = end_zxid[i];
+        boundary = ends[i];
+      }
+    expect_digest(g, t, want);
+    assert_int_equal(mfs_file(m, p)->len, boundary);
+    if (boundary != cut) {
+      assert_true(w.n >= 1);
+      assert_non_null(strstr(w.last, "torn tail"));
+    } else {
+      assert_int_equal(w.n, 0);
+    }
+    tree_free(t);
+    mfs_free(m);
+  }
+  gen_free(g);
+  mfs_free(m0);
+}
+
+static void test_corrupt_middle_is_an_error(void **state) {
+  /* Proves a flipped byte in a frame that has valid frames after it stops
+   * recovery with an error naming the file, the frame's offset and the
+   * roost-dump command, and changes nothing on disk. */
+  (void)state;
+  struct gen *g = gen_new(4);
+  gen_run(g, 30);
+  struct mfs *m = mfs_new(4);
+  struct txlog *l = log_open(m, 0);
+  append_range(l, g, 1, 30, 1);
+  char err[512];
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  txlog_close(l);
+  char p[SNAP_PATH_MAX];
+  struct mfile *f = mfs_file(m, seg_path(p, 1));
+  /* the 10th frame's offset */
+  struct txlog_reader *r;
+  int64_t first;
+  assert_int_equal(txlog_reader_open(p, &m->io, &r, &first, err, sizeof err),
+                   SNAP_OK);
+  struct txlog_frame fr;
+  uint64_t off10 = 0;
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(txlog_reader_next(r, &fr, NULL, err, sizeof err), 1);
+    off10 = fr.offset;
+  }
+  txlog_reader_close(r);
+  for (uint64_t d = 0; d < 48; d += 5) {
+    size_t len_before = f->len;
+    f->data[off10 + d] ^= 0x40;
+    struct tree *t = NULL;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    assert_int_equal(recover(m, &t, &info, &w, err, sizeof err),
+                     SNAP_ECORRUPT);
+    assert_null(t);
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu", (unsigned long long)off10);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, p));
+    assert_non_null(strstr(err, "roost-dump log"));
+    assert_int_equal(info.bad_offset, off10);
+    assert_int_equal(f->len, len_before);
+    f->data[off10 + d] ^= 0x40;
+  }
+  /* and roost-dump verify's library call says the same */
+  f->data[off10 + 20] ^= 1;
+  struct warns w = {0};
+  assert_int_equal(snap_verify(DIR, NULL, &m->io, warn_cb, &w), SNAP_ECORRUPT);
+  f->data[off10 + 20] ^= 1;
+  w.n = 0;
+  assert_int_equal(snap_verify(DIR, NULL, &m->io, warn_cb, &w), SNAP_OK);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_snapshot_fallback(void **state) {
+  /* Proves a corrupt newest snapshot is skipped with a warning and the
+   * previous one plus the log gives the same tree. */
+  (void)state;
+  struct gen *g = gen_new(5);
+  struct mfs *m = mfs_new(5);
+  struct txlog *l = log_open(m, 0);
+  char err[512];
+  gen_run(g, 50);
+  append_range(l, g, 1, 50, 3);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  write_snapshot(m, g); /* at 50 */
+  txlog_roll(l);
+  gen_run(g, 50);
+  append_range(l, g, 51, 100, 3);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  write_snapshot(m, g); /* at 100 */
+  txlog_roll(l);
+  gen_run(g, 20);
+  append_range(l, g, 101, 120, 3);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  txlog_close(l);
+
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  assert_int_equal(info.snap_zxid, 100);
+  expect_digest(g, t, 120);
+  tree_free(t);
+
+  struct mfile *s = mfs_file(m, DIR "/snapshot.64");
+  s->data[s->len / 2] ^= 0x10;
+  w.n = 0;
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  assert_int_equal(info.snap_zxid, 50);
+  assert_int_equal(info.snaps_skipped, 1);
+  assert_true(w.n >= 1);
+  assert_non_null(strstr(w.last, "snapshot.64"));
+  expect_digest(g, t, 120);
+  tree_free(t);
+  /* a snapshot cut short is also refused */
+  s->data[s->len / 2] ^= 0x10;
+  s->len -= 3;
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  assert_int_equal(info.snap_zxid, 50);
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_segment_chain_and_purge(void **state) {
+  /* Proves recovery follows the zxid chain across many segments from the
+   * newest snapshot, that purge keeps the newest 3 snapshots and exactly
+   * the segments needed after the oldest kept one, and that a missing
+   * segment is reported as a gap, not skipped. */
+  (void)state;
+  struct gen *g = gen_new(6);
+  struct mfs *m = mfs_new(6);
+  struct txlog *l = log_open(m, 0);
+  char err[512];
+  for (int round = 0; round < 6; round++) {
+    int64_t from = g->zxid + 1;
+    gen_run(g, 25);
+    append_range(l, g, from, g->zxid, 2);
+    assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+    write_snapshot(m, g);
+    txlog_roll(l);
+  }
+  int64_t from = g->zxid + 1;
+  gen_run(g, 10);
+  append_range(l, g, from, g->zxid, 2);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  txlog_close(l);
+
+  unsigned rs = 0, rl = 0;
+  struct warns w = {0};
+  assert_int_equal(snap_purge(DIR, NULL, &m->io, 1, &rs, &rl, warn_cb, &w),
+                   SNAP_OK);
+  assert_int_equal(rs, 3); /* retain is at least 3 */
+  assert_int_equal(rl, 4);
+  struct snap_dirent *v = NULL;
+  assert_int_equal(snap_dir_list(&m->io, DIR, SNAP_FILE_SNAPSHOT, &v), 3);
+  assert_int_equal(v[0].zxid, 100);
+  free(v);
+  assert_int_equal(snap_dir_list(&m->io, DIR, SNAP_FILE_LOG, &v), 3);
+  assert_int_equal(v[0].zxid, 101); /* the one after snapshot 100 */
+  free(v);
+
+  /* Newest snapshots corrupt: fall back to the oldest kept, replay 3
+   * segments. */
+  mfs_file(m, DIR "/snapshot.96")->data[40] ^= 1;
+  mfs_file(m, DIR "/snapshot.7d")->data[40] ^= 1;
+  struct tree *t;
+  struct snap_recover_info info;
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  assert_int_equal(info.snap_zxid, 100);
+  expect_digest(g, t, g->zxid);
+  tree_free(t);
+
+  /* A lost middle segment is a gap. */
+  char p[SNAP_PATH_MAX];
+  assert_int_equal(m->io.unlink(m, seg_path(p, 0x65)), 0);
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_EGAP);
+  assert_non_null(strstr(err, "missing"));
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_crash_simulation(void **state) {
+  /* Proves, over many seeded crashes that drop, tear or garble unsynced
+   * writes (log appends, snapshots, rolls), that recovery gives a prefix
+   * of the history that includes everything a finished sync covered. */
+  (void)state;
+  for (uint64_t seed = 1; seed <= 150; seed++) {
+    struct gen *g = gen_new(seed * 7919);
+    struct mfs *m = mfs_new(seed);
+    struct txlog *l = log_open(m, (seed % 3 == 0) ? 4096 : 0);
+    char err[512];
+    int64_t durable = 0;
+    int steps = 20 + (int)(rnd(&m->rng) % 40);
+    for (int i = 0; i < steps; i++) {
+      int64_t from = g->zxid + 1;
+      gen_run(g, 1 + (int)(rnd(&m->rng) % 6));
+      append_range(l, g, from, g->zxid, 1 + (int)(rnd(&m->rng) % 3));
+      uint64_t r = rnd(&m->rng) % 10;
+      if (r < 4) {
+        int64_t d;
+        assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+        durable = d;
+      } else if (r == 4) {
+        /* as the server does: snapshot (the log fsynced first), roll */
+        assert_int_equal(snap_write(DIR, &m->io, g->t, txlog_current_fd(l),
+                                    NULL, err, sizeof err),
+                         SNAP_OK);
+        txlog_roll(l);
+      }
+    }
+    txlog_close(l);
+    mfs_crash(m, (int)(seed % 3));
+    struct tree *t = NULL;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    int rc = recover(m, &t, &info, &w, err, sizeof err);
+    if (rc != SNAP_OK)
+      fail_msg("seed %llu: %s", (unsigned long long)seed, err);
+    int64_t z = tree_last_zxid(t);
+    assert_true(z >= durable);
+    assert_true(z <= g->zxid);
+    expect_digest(g, t, z);
+    tree_free(t);
+    /* A second recovery (after the repair) gives the same and is quiet. */
+    w.n = 0;
+    assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+    expect_digest(g, t, z);
+    assert_int_equal(w.n, 0);
+    tree_free(t);
+    gen_free(g);
+    mfs_free(m);
+  }
+}
+
+static void test_fsync_error_and_retry(void **state) {
+  /* Proves a failed fsync makes nothing new durable, blocks appends until
+   * txlog_retry rewrites the unsynced frames, and that recovery then has
+   * them all even if the first segment ends torn. */
+  (void)state;
+  struct gen *g = gen_new(8);
+  struct mfs *m = mfs_new(8);
+  struct txlog *l = log_open(m, 0);
+  char err[512];
+  gen_run(g, 30);
+  append_range(l, g, 1, 10, 1);
+  int64_t d;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  append_range(l, g, 11, 20, 2);
+  m->fail_fsync = 1;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_EIO);
+  assert_int_equal(d, 10);
+  assert_non_null(strstr(err, "fsync"));
+  struct txlog_txn one = {g->txn[21].buf, g->txn[21].len};
+  assert_int_equal(txlog_append(l, &one, 1, err, sizeof err), SNAP_EFAILED);
+  m->fail_fsync = 1;
+  assert_int_equal(txlog_retry(l, &d, err, sizeof err), SNAP_EIO);
+  assert_int_equal(txlog_retry(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 20);
+  /* The first segment lost its unsynced tail in the "fsync failure". */
+  char p[SNAP_PATH_MAX];
+  struct mfile *f = mfs_file(m, seg_path(p, 1));
+  f->len -= 7;
+  append_range(l, g, 21, 30, 1);
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  txlog_close(l);
+  mfs_crash(m, 0);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 30);
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_disk_full(void **state) {
+  /* Proves an append that hits ENOSPC leaves no partial frame behind (the
+   * log is not corrupted), reports SNAP_ENOSPC, and appends work again
+   * once space is freed. */
+  (void)state;
+  struct gen *g = gen_new(9);
+  struct mfs *m = mfs_new(9);
+  struct txlog *l = log_open(m, 0);
+  char err[512];
+  gen_run(g, 40);
+  append_range(l, g, 1, 10, 1);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  m->space_left = 30; /* less than a frame */
+  struct txlog_txn one = {g->txn[11].buf, g->txn[11].len};
+  assert_int_equal(txlog_append(l, &one, 1, err, sizeof err), SNAP_ENOSPC);
+  assert_non_null(strstr(err, "No space"));
+  m->space_left = -1;
+  append_range(l, g, 11, 40, 1);
+  int64_t d;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 40);
+  txlog_close(l);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 40);
+  assert_int_equal(w.n, 0);
+  tree_free(t);
+  /* A snapshot that does not fit fails cleanly, leaving no file. */
+  m->space_left = 100;
+  assert_int_equal(snap_write(DIR, &m->io, g->t, -1, NULL, err, sizeof err),
+                   SNAP_ENOSPC);
+  struct snap_dirent *v = NULL;
+  assert_int_equal(snap_dir_list(&m->io, DIR, SNAP_FILE_SNAPSHOT, &v), 0);
+  free(v);
+  assert_int_equal(snap_dir_list(&m->io, DIR, SNAP_FILE_TEMP, &v), 0);
+  free(v);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_preallocation(void **state) {
+  /* Proves preallocated zeros after the last frame read as the end of the
+   * log, not as damage. */
+  (void)state;
+  struct gen *g = gen_new(10);
+  struct mfs *m = mfs_new(10);
+  struct txlog *l = log_open(m, 65536);
+  char err[512];
+  gen_run(g, 50);
+  append_range(l, g, 1, 50, 2);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  txlog_close(l);
+  char p[SNAP_PATH_MAX];
+  assert_int_equal(mfs_file(m, seg_path(p, 1))->len, 65536 + SNAP_HEADER_LEN);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 50);
+  assert_int_equal(w.n, 0);
+  tree_free(t);
+  assert_int_equal(snap_verify(DIR, NULL, &m->io, NULL, NULL), SNAP_OK);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_names(void **state) {
+  /* Proves file names parse as documented and nothing else does. */
+  (void)state;
+  enum snap_file_kind k;
+  int64_t z;
+  assert_true(snap_name_parse("log.1a", &k, &z));
+  assert_int_equal(k, SNAP_FILE_LOG);
+  assert_int_equal(z, 0x1a);
+  assert_true(snap_name_parse("snapshot.ff", &k, &z));
+  assert_int_equal(k, SNAP_FILE_SNAPSHOT);
+  assert_true(snap_name_parse("snapshot.ff.tmp", &k, &z));
+  assert_int_equal(k, SNAP_FILE_TEMP);
+  assert_false(snap_name_parse("log.", &k, &z));
+  assert_false(snap_name_parse("log.xyz", &k, &z));
+  assert_false(snap_name_parse("snapshot.12345678901234567", &k, &z));
+  assert_false(snap_name_parse("myid", &k, &z));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_serial_roundtrip),
+      cmocka_unit_test(test_serial_truncated_and_garbled),
+      cmocka_unit_test(test_errors_table),
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_append_sync_read),
+      cmocka_unit_test(test_group_commit_semantics),
+      cmocka_unit_test(test_torn_tail_every_offset),
+      cmocka_unit_test(test_corrupt_middle_is_an_error),
+      cmocka_unit_test(test_snapshot_fallback),
+      cmocka_unit_test(test_segment_chain_and_purge),
+      cmocka_unit_test(test_crash_simulation),
+      cmocka_unit_test(test_fsync_error_and_retry),
+      cmocka_unit_test(test_disk_full),
+      cmocka_unit_test(test_preallocation),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
