@@ -279,6 +279,7 @@ enum cfg_type {
   CFG_INT_DFLT,   /* Integer.parseInt, -1 (= default) or min..max */
   CFG_INT_DECODE, /* Integer.decode, min..max */
   CFG_BOOL,
+  CFG_YESNO, /* ZooKeeper's forceSync: "yes" or "no" */
   CFG_STR, /* any bytes that fit, "" allowed */
   CFG_STR_NONEMPTY,
   CFG_HOST,      /* non-empty, no blanks */
@@ -347,6 +348,19 @@ static const struct cfg_key cfg_keys[] = {
     {"znode.container.maxNeverUsedIntervalMs", NULL, CFG_INT_DECODE,
      CFG_FIELD(reap_max_never_used_ms), 0, INT_MAX,
      "a non-negative integer (0 = never)"},
+    /* Persistence (snapshot/, server/persist.c). */
+    {"snapCount", "zookeeper.snapCount", CFG_INT, CFG_FIELD(snap_count), 2,
+     INT_MAX, "an integer of at least 2"},
+    {"forceSync", "zookeeper.forceSync", CFG_YESNO, CFG_FIELD(force_sync), 0,
+     0, "yes or no"},
+    {"preAllocSize", "zookeeper.preAllocSize", CFG_INT, CFG_FIELD(pre_alloc_kb),
+     0, INT_MAX, "a size in KiB (0 = no preallocation)"},
+    {"autopurge.snapRetainCount", NULL, CFG_INT,
+     CFG_FIELD(autopurge_snap_retain_count), 1, INT_MAX,
+     "a positive integer (values below 3 count as 3)"},
+    {"autopurge.purgeInterval", NULL, CFG_INT,
+     CFG_FIELD(autopurge_purge_interval_h), 0, INT_MAX,
+     "a number of hours (0 = no purge)"},
 };
 
 #define CFG_N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -374,18 +388,15 @@ static const char *const cfg_zk_exact[] = {
     "sslQuorumReloadCertFiles",
     "portUnification",
     "oraclePath",
-    "snapCount",
     "snapSizeLimitInKb",
     "commitLogCount",
     "txnLogSizeLimitInKb",
-    "preAllocSize",
     "maxCnxns",
     "leaderServes",
     "cnxTimeout",
     "electionPortBindRetry",
     "syncEnabled",
     "skipACL",
-    "forceSync",
     "fsync.warningthresholdms",
     "audit.enable",
     "serverCnxnFactory",
@@ -504,6 +515,10 @@ static int cfg_apply_known(struct srv_config *c, const struct cfg_key *k,
   case CFG_BOOL:
     bad = cfg_parse_bool(value, &b) != 0;
     break;
+  case CFG_YESNO:
+    b = strcasecmp(value, "yes") == 0;
+    bad = !b && strcasecmp(value, "no") != 0;
+    break;
   case CFG_STR:
     bad = n >= k->size;
     break;
@@ -533,6 +548,7 @@ static int cfg_apply_known(struct srv_config *c, const struct cfg_key *k,
     break;
   }
   case CFG_BOOL:
+  case CFG_YESNO:
     memcpy(field, &b, sizeof(b));
     break;
   case CFG_STR:
@@ -874,6 +890,11 @@ void srv_config_defaults(struct srv_config *c) {
   c->reap_interval_ms = 60000;
   c->reap_max_per_minute = 10000;
   c->reap_max_never_used_ms = 0;
+  c->snap_count = 100000;
+  c->force_sync = true;
+  c->pre_alloc_kb = 0;
+  c->autopurge_snap_retain_count = 3;
+  c->autopurge_purge_interval_h = 0;
   c->server_id = 0;
   c->config_path[0] = '\0';
   c->log_level = 2;

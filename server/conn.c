@@ -133,6 +133,7 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
   }
   if (!flush) {
     proto_writer_reset(&c->out);
+    srv_conn_holds_clear(c);
     close_handle(c);
     return;
   }
@@ -165,6 +166,7 @@ static void on_close(uv_handle_t *h) {
     free((char *)c->ids[i].id);
   }
   free(c->in);
+  free(c->holds);
   proto_writer_free(&c->out);
   proto_writer_free(&c->wbuf);
   free(c);
@@ -243,12 +245,30 @@ static void conn_flush(struct srv_conn *c) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
     return;
   }
-  /* Swap: the collected bytes become the in-flight buffer, and the old
-   * in-flight allocation collects the next batch. */
-  struct proto_writer tmp = c->wbuf;
-  c->wbuf = c->out;
-  c->out = tmp;
-  proto_writer_reset(&c->out);
+  /* Only the part before the first hold (a reply or event waiting for
+   * its fsync, persist.c) may go. */
+  size_t rel = srv_conn_releasable(c);
+  if (rel == 0)
+    return;
+  if (rel < c->out.len) {
+    proto_writer_reset(&c->wbuf);
+    proto_write_raw(&c->wbuf, c->out.buf, rel);
+    if (proto_writer_err(&c->wbuf) != PROTO_OK) {
+      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
+      return;
+    }
+    memmove(c->out.buf, c->out.buf + rel, c->out.len - rel);
+    c->out.len -= rel;
+    for (size_t i = 0; i < c->n_holds; i++)
+      c->holds[i].off -= rel;
+  } else {
+    /* Swap: the collected bytes become the in-flight buffer, and the old
+     * in-flight allocation collects the next batch. */
+    struct proto_writer tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    proto_writer_reset(&c->out);
+  }
   uv_buf_t b = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
   c->wreq.data = c;
   int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);

@@ -237,6 +237,7 @@ static void fl_mntr(struct srv_conn *c) {
            s->stats.sessionless_expired);
   wprintf_(w, "zk_bytes_received_count\t%" PRIu64 "\n",
            s->stats.bytes_received);
+  srv_persist_mntr(s, w);
 }
 
 static void fl_conf(struct srv_conn *c) {
@@ -245,10 +246,10 @@ static void fl_conf(struct srv_conn *c) {
   wprintf_(w, "clientPort=%d\n", c->srv->bound_port);
   wprintf_(w, "secureClientPort=-1\n");
   wprintf_(w, "dataDir=%s\n", cfg->data_dir);
-  wprintf_(w, "dataDirSize=0\n");
+  wprintf_(w, "dataDirSize=%" PRIu64 "\n", srv_data_dir_bytes(c->srv));
   wprintf_(w, "dataLogDir=%s\n",
            cfg->data_log_dir[0] ? cfg->data_log_dir : cfg->data_dir);
-  wprintf_(w, "dataLogSize=0\n");
+  wprintf_(w, "dataLogSize=%" PRIu64 "\n", srv_log_dir_bytes(c->srv));
   wprintf_(w, "tickTime=%d\n", cfg->tick_time_ms);
   wprintf_(w, "maxClientCnxns=%d\n", cfg->max_client_cnxns);
   wprintf_(w, "minSessionTimeout=%d\n", cfg->min_session_timeout_ms);
@@ -518,9 +519,11 @@ static void fl_dump(struct srv_conn *c) {
 
 static void fl_ruok(struct srv_conn *c) { wprintf_(&c->out, "imok"); }
 static void fl_isro(struct srv_conn *c) { wprintf_(&c->out, "rw"); }
-/* No on-disk data yet: both directories hold nothing of ours. */
+/* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {
-  wprintf_(&c->out, "datadir_size: 0\nlogdir_size: 0\n");
+  wprintf_(&c->out,
+           "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
+           srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
 /* No trace mask, no digest log: answer as a server with none. */
 static void fl_gtmk(struct srv_conn *c) { wprintf_(&c->out, "0"); }

@@ -97,9 +97,13 @@ int main(int argc, char **argv) {
   }
   srv_log_emit(cfg.log_level, SRV_LOG_INFO,
                "roost-server %s (ZooKeeper %s protocol) on %s:%d, dataDir %s, "
-               "standalone, in-memory (no durability yet)",
+               "dataLogDir %s, standalone%s",
                SRV_ROOST_VERSION, SRV_ZK_VERSION, cfg.client_port_address,
-               srv_bound_port(s), cfg.data_dir);
+               srv_bound_port(s), cfg.data_dir,
+               cfg.data_log_dir[0] ? cfg.data_log_dir : cfg.data_dir,
+               cfg.force_sync ? ""
+                              : ", forceSync=no (no fsync: a power loss or "
+                                "kernel crash loses acknowledged writes)");
   srv_install_signals(s);
   int rc = srv_run(s);
   srv_free(s);

@@ -2,8 +2,10 @@
  * server (an ensemble of one, DESIGN.md):
  *
  *   frame -> decode -> touch session -> handler
- *   write:  tree_prep (zxid = last + 1) -> tree_apply -> events -> reply
- *   read:   tree_* read -> reply (zxid = last applied)
+ *   write:  tree_prep (zxid = last + 1) -> log (write(2)) -> tree_apply
+ *           -> events + reply, held until the zxid is fsynced (persist.c)
+ *   read:   tree_* read -> reply (zxid = last applied), queued behind
+ *           anything held on the same connection
  *
  * Everything runs to completion before the next frame of any connection is
  * looked at, so a session's requests take effect and are answered in the
@@ -111,6 +113,8 @@ void srv_deliver_events(struct srv *s, const struct tree_out *out,
     struct srv_conn *w = srv_map_get(&s->conn_by_id, ev->watcher);
     if (w == NULL || w->state != SRV_CONN_OPEN)
       continue; /* its connection closed: the watch died with it */
+    if (s->hold_zxid)
+      srv_conn_hold(w, s->hold_zxid);
     proto_write_notification(&w->out, zxid, ev->type, ev->path, ev->path_len);
     w->sent++;
     s->stats.packets_sent++;
@@ -167,11 +171,7 @@ static struct srv_session *session_create(struct srv_conn *c,
   };
   proto_writer_reset(&s->txn);
   tree_txn_encode_create_session(&s->txn, &h, timeout_ms);
-  int rc = proto_writer_err(&s->txn);
-  if (rc == PROTO_OK) {
-    tree_out_reset(&s->tout);
-    rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
-  }
+  int rc = srv_txn_commit(s);
   if (rc != PROTO_OK) {
     srv_session_remove(s, sess);
     srv_conn_close(c, false, SRV_LOG_ERROR, "createSession txn failed: %s",
@@ -244,6 +244,9 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
   sess->conn = c;
   c->session = sess;
   c->state = SRV_CONN_OPEN;
+  /* A new session's createSession must be durable before its answer. */
+  if (req.session_id == 0)
+    srv_conn_hold(c, last_zxid(s));
 
   struct proto_connect_response resp;
   memset(&resp, 0, sizeof resp);
@@ -273,6 +276,12 @@ static void op_write(struct srv_conn *c, const struct proto_request *req,
                      uint64_t start_ns) {
   struct srv *s = c->srv;
   int32_t xid = req->hdr.xid;
+  if (srv_writes_blocked(s)) {
+    /* The log failed (fsync error): nothing is prepped, logged or
+     * applied.  -1 (SystemError): clients treat it as a failed write. */
+    reply_simple(c, xid, last_zxid(s), PROTO_SYSTEMERROR, start_ns);
+    return;
+  }
   int64_t zxid = last_zxid(s) + 1;
   struct tree_prep_ctx ctx = {
       .session_id = c->session->id,
@@ -285,23 +294,25 @@ static void op_write(struct srv_conn *c, const struct proto_request *req,
   int rc = tree_prep(s->tree, &ctx, req, &s->txn);
   if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
     rc = PROTO_SYSTEMERROR;
-  if (rc == PROTO_OK) {
-    tree_out_reset(&s->tout);
-    rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
-  }
+  bool prepped = rc == PROTO_OK;
+  if (rc == PROTO_OK)
+    rc = srv_txn_commit(s); /* log, then apply */
   if (rc != PROTO_OK) {
-    srv_log(s, SRV_LOG_ERROR, "%s from session 0x%" PRIx64 " failed: %s",
-            proto_op_name(req->hdr.type), (uint64_t)c->session->id,
-            proto_strerror(rc));
+    /* A log refusal (disk full) is logged by persist.c, once. */
+    if (!prepped)
+      srv_log(s, SRV_LOG_ERROR, "%s from session 0x%" PRIx64 " failed: %s",
+              proto_op_name(req->hdr.type), (uint64_t)c->session->id,
+              proto_strerror(rc));
     reply_simple(c, xid, last_zxid(s),
                  rc == PROTO_UNIMPLEMENTED ? PROTO_UNIMPLEMENTED
                                            : PROTO_SYSTEMERROR,
                  start_ns);
     return;
   }
-  srv_deliver_events(s, &s->tout, -1); /* 3.8: notifications carry -1 */
+  srv_deliver_events_held(s, &s->tout, zxid);
   if (c->state != SRV_CONN_OPEN)
     return; /* closed by the delivery above (output over the hard limit) */
+  srv_conn_hold(c, zxid); /* the reply waits for the fsync */
   size_t mark = reply_begin(c, xid, zxid, s->tout.err);
   if (s->tout.err == PROTO_OK)
     tree_reply_encode(&s->tout, &c->out);
@@ -382,8 +393,13 @@ static void op_close_session(struct srv_conn *c,
   struct srv *s = c->srv;
   int64_t sid = c->session->id;
   int64_t zxid = srv_session_close_txn(s, c->session, req->hdr.xid);
-  reply_simple(c, req->hdr.xid, zxid >= 0 ? zxid : last_zxid(s),
-               zxid >= 0 ? PROTO_OK : PROTO_SYSTEMERROR, start_ns);
+  if (zxid < 0) {
+    /* Not logged (disk full): the session stays; the client may retry. */
+    reply_simple(c, req->hdr.xid, last_zxid(s), PROTO_SYSTEMERROR, start_ns);
+    return;
+  }
+  srv_conn_hold(c, zxid);
+  reply_simple(c, req->hdr.xid, zxid, PROTO_OK, start_ns);
   srv_conn_close(c, true, SRV_LOG_INFO, "client closed session 0x%" PRIx64,
                  (uint64_t)sid);
 }

@@ -75,10 +75,8 @@ static void reap_one(struct srv *s, const char *path, size_t len) {
   int rc = tree_prep(s->tree, &ctx, &req, &s->txn);
   if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
     rc = PROTO_SYSTEMERROR;
-  if (rc == PROTO_OK) {
-    tree_out_reset(&s->tout);
-    rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
-  }
+  if (rc == PROTO_OK)
+    rc = srv_txn_commit(s); /* log, then apply */
   if (rc != PROTO_OK) {
     srv_log(s, SRV_LOG_ERROR, "reaping %s failed: %s", path,
             proto_strerror(rc));
@@ -90,7 +88,7 @@ static void reap_one(struct srv *s, const char *path, size_t len) {
   else
     srv_log(s, SRV_LOG_DEBUG, "not reaping %s: %s", path,
             proto_strerror(s->tout.err));
-  srv_deliver_events(s, &s->tout, -1);
+  srv_deliver_events_held(s, &s->tout, ctx.zxid);
 }
 
 void srv_reap(struct srv *s) {

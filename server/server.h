@@ -57,6 +57,19 @@ struct srv_config {
                                        10000 */
   int reap_max_never_used_ms;       /* znode.container.maxNeverUsedIntervalMs,
                                        default 0 = never (3.8) */
+  int snap_count;                   /* snapCount, default 100000: a snapshot
+                                       after snapCount/2 + a random share of
+                                       snapCount/2 transactions */
+  bool force_sync;                  /* forceSync, default yes; "no" skips
+                                       fsync (tests only: a power loss or
+                                       kernel crash loses acknowledged
+                                       writes) */
+  int pre_alloc_kb;                 /* preAllocSize (KiB), default 0 = off
+                                       (ZooKeeper: 65536) */
+  int autopurge_snap_retain_count;  /* autopurge.snapRetainCount, default 3
+                                       (at least 3 are kept) */
+  int autopurge_purge_interval_h;   /* autopurge.purgeInterval (hours),
+                                       default 0 = never */
   int server_id;                    /* from the myid file later; 0 standalone */
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
@@ -67,7 +80,7 @@ struct srv_config {
 void srv_config_defaults(struct srv_config *c);
 
 /* Load a zoo.cfg-style file on top of the current values.  Keys that
- * ZooKeeper accepts but Roost does not use (admin.*, autopurge.*,
+ * ZooKeeper accepts but Roost does not use (admin.*,
  * metricsProvider.*, initLimit, syncLimit, server.N, ...) are accepted with
  * one notice per line ("notice: PATH:LINE: key 'K' is accepted but not used
  * by Roost"); so is a key no ZooKeeper knows, as ZooKeeper turns it into a

@@ -15,15 +15,23 @@
  *                         is closed, independent of connections.
  *
  * Standalone processing is synchronous: a frame read from a socket is
- * prepped, applied and answered before the next one is looked at, so the
- * "pipeline" of DESIGN.md is a straight call chain here and a session's
- * FIFO order holds by construction.
+ * prepped, logged (write(2) into the transaction log), applied and
+ * answered before the next one is looked at, so the "pipeline" of
+ * DESIGN.md is a straight call chain here and a session's FIFO order holds
+ * by construction.  What is not synchronous is durability: the answer to a
+ * write, and the watch events it fired, are *held* in their connections'
+ * output (srv_conn_hold) until an fsync that covers the write's zxid has
+ * finished on the thread pool (persist.c).  Everything queued on a
+ * connection after a held frame waits behind it, so a session's later
+ * reads wait for its writes, and a watcher sees an event before any data
+ * it reads afterwards.  Order kept: log before apply, fsync before reply.
  */
 #ifndef ROOST_SERVER_INT_H
 #define ROOST_SERVER_INT_H
 
 #include "proto/proto.h"
 #include "server/server.h"
+#include "snapshot/snapshot.h"
 #include "tree/tree.h"
 
 #include <stdarg.h>
@@ -161,6 +169,14 @@ struct srv_conn {
 
   struct srv_session *session; /* borrowed */
 
+  /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
+   * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
+  struct srv_hold {
+    size_t off;
+    int64_t zxid;
+  } *holds;
+  size_t n_holds, cap_holds;
+
   /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
    * owned (malloc'd). */
   struct tree_identity ids[SRV_MAX_IDENTITIES];
@@ -224,6 +240,38 @@ struct srv {
   size_t heap_len, heap_cap;
   int64_t next_session_id;
   uint8_t secret[16]; /* session password key, from /dev/urandom */
+
+  /* Durability (persist.c). */
+  struct txlog *log;
+  struct txlog_sync *sync_tok;
+  int64_t durable_zxid; /* every zxid <= this is on disk */
+  uint64_t append_failures;
+  uint64_t rng;           /* per-server RNG (snapshot randomisation) */
+  uint64_t snap_txns;     /* logged since the last snapshot started */
+  uint64_t snap_at;       /* threshold: snapCount/2 + random share */
+  int64_t snap_zxid;      /* of the snapshot being written */
+  uint64_t snap_start_ns;
+  int64_t snap_roll_zxid; /* the log was rolled after this zxid */
+  uint64_t snaps_taken, snaps_failed;
+  int64_t last_snap_zxid;
+  uint64_t last_snap_bytes, last_snap_ms;
+  uint64_t fsyncs, fsync_max_us, fsync_sum_us;
+  uint64_t sync_start_ns;
+  uint64_t recovery_ms;
+  int64_t hold_zxid; /* srv_deliver_events holds each event for it */
+  uv_work_t sync_req;
+  uv_timer_t retry;
+  uv_timer_t purge;
+  uv_signal_t sigchld;
+  struct snap_recover_info recovered;
+  int snap_pid;      /* forked snapshot child, 0 = none */
+  bool sync_running; /* a txlog sync is on the thread pool */
+  bool log_failed;   /* an fsync failed: writes refused until txlog_retry
+                        succeeds (retry timer) */
+  bool disk_full;    /* the last append failed with ENOSPC */
+  bool retry_open;
+  bool sigchld_open;
+  bool purge_open;
 
   /* Scratch reused by the pipeline. */
   struct proto_writer txn;
@@ -289,6 +337,51 @@ void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
  * given notification zxid. */
 void srv_deliver_events(struct srv *s, const struct tree_out *out,
                         int64_t zxid);
+
+/* persist.c */
+/* Recover the tree from dataDir (snapshot + log), load or create the
+ * session secret, open the log.  Sets s->tree.  Returns 0, or -1 with
+ * errmsg (a corrupt log names file, offset and the roost-dump command). */
+int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+/* After the loop exists: timers, SIGCHLD, sessions restored from the tree
+ * (each gets a fresh deadline of its timeout). */
+int srv_persist_start(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+/* srv_stop: close the handles (the final sync happens in srv_persist_free,
+ * after the loop has run the pool's callbacks). */
+void srv_persist_stop(struct srv *s);
+/* srv_free: wait for a snapshot child, final fsync, close the log. */
+void srv_persist_free(struct srv *s);
+/* Append s->txn (one transaction, zxid = last applied + 1) to the log
+ * before it is applied.  Returns PROTO_OK, or PROTO_SYSTEMERROR when the
+ * log refused it (disk full, failed fsync earlier, I/O error; logged):
+ * the caller must not apply it and answers the client with -1
+ * (SystemError). */
+int srv_txn_log(struct srv *s);
+/* After applying a logged transaction: counts it toward the next
+ * snapshot and makes sure a sync will cover it. */
+void srv_txn_logged(struct srv *s);
+/* srv_txn_log, then tree_apply into s->tout, then srv_txn_logged.
+ * Returns PROTO_OK, or PROTO_SYSTEMERROR when the log refused the
+ * transaction (nothing applied).  A logged transaction that does not
+ * apply (out of memory) ends the process: log and tree would disagree. */
+int srv_txn_commit(struct srv *s);
+/* srv_deliver_events for the events of transaction zxid, each held on
+ * its connection until zxid is durable. */
+void srv_deliver_events_held(struct srv *s, const struct tree_out *out,
+                             int64_t txn_zxid);
+/* Writes refused right now (log failed after an fsync error)? */
+bool srv_writes_blocked(const struct srv *s);
+/* Hold what is queued on c from now on until zxid is durable. */
+void srv_conn_hold(struct srv_conn *c, int64_t zxid);
+/* Bytes of c->out that may be written now (not held). */
+size_t srv_conn_releasable(struct srv_conn *c);
+/* Forget c's holds (its output was dropped). */
+void srv_conn_holds_clear(struct srv_conn *c);
+/* Sizes of dataDir and dataLogDir (dirs, conf). */
+uint64_t srv_data_dir_bytes(const struct srv *s);
+uint64_t srv_log_dir_bytes(const struct srv *s);
+/* Figures for mntr. */
+void srv_persist_mntr(struct srv *s, struct proto_writer *w);
 
 /* fourlw.c */
 /* Answer a four-letter word on c (text, no framing) and close after

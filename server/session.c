@@ -10,8 +10,8 @@
  * (the common case: several requests within one tick) costs nothing.
  *
  * Passwords are never stored: password(id) = SipHash-2-4 under a random
- * per-server key, so a restart invalidates every old password (sessions do
- * not survive restarts yet anyway). */
+ * per-server key, which persist.c keeps in dataDir/session.secret, so a
+ * client resumes its session with id and password after a restart. */
 #include "server/server_int.h"
 
 #include <inttypes.h>
@@ -189,19 +189,23 @@ int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
   int64_t id = sess->id;
   proto_writer_reset(&s->txn);
   tree_txn_encode_close_session(&s->txn, &h);
-  int rc = proto_writer_err(&s->txn);
-  if (rc == PROTO_OK) {
-    tree_out_reset(&s->tout);
-    rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
-  }
-  srv_session_remove(s, sess);
+  int rc = srv_txn_commit(s);
   if (rc != PROTO_OK) {
-    srv_log(s, SRV_LOG_ERROR,
-            "closeSession txn for session 0x%" PRIx64 " failed: %s",
+    /* Not logged (disk full, failed log): the session stays, in the tree
+     * and here; expiry tries again a tick later. */
+    srv_log(s, SRV_LOG_WARN,
+            "closeSession of session 0x%" PRIx64 " not logged (%s); will "
+            "retry",
             (uint64_t)id, proto_strerror(rc));
+    int64_t tick = s->cfg.tick_time_ms > 0 ? s->cfg.tick_time_ms : 1;
+    int64_t now = (int64_t)uv_now(&s->loop);
+    int64_t d = (now / tick + 1) * tick;
+    sess->expire_ms = d > sess->expire_ms ? d : sess->expire_ms + tick;
+    heap_down(s, sess->heap_index);
     return -1;
   }
-  srv_deliver_events(s, &s->tout, -1);
+  srv_session_remove(s, sess);
+  srv_deliver_events_held(s, &s->tout, h.zxid);
   return h.zxid;
 }
 

@@ -59,30 +59,6 @@ static void on_signal(uv_signal_t *h, int signum) {
   srv_stop(s);
 }
 
-static int read_secret(uint8_t out[16], char errmsg[SRV_ERRMSG_MAX]) {
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot open /dev/urandom: %s",
-             strerror(errno));
-    return -1;
-  }
-  size_t got = 0;
-  while (got < 16) {
-    ssize_t n = read(fd, out + got, 16 - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      snprintf(errmsg, SRV_ERRMSG_MAX, "cannot read /dev/urandom: %s",
-               n < 0 ? strerror(errno) : "end of file");
-      close(fd);
-      return -1;
-    }
-    got += (size_t)n;
-  }
-  close(fd);
-  return 0;
-}
-
 static int resolve(const char *host, int port, struct sockaddr_storage *ss,
                    char errmsg[SRV_ERRMSG_MAX]) {
   struct addrinfo hints, *res = NULL;
@@ -104,6 +80,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 static void free_parts(struct srv *s) {
+  srv_persist_free(s);
   if (s->tree != NULL)
     tree_free(s->tree);
   s->tree = NULL;
@@ -133,15 +110,10 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   proto_writer_init(&s->txn);
   tree_out_init(&s->tout);
   srv_stats_reset(s);
-  if (read_secret(s->secret, errmsg) != 0)
+  /* The tree comes from dataDir (snapshot + log), with the session
+   * password key (persist.c). */
+  if (srv_persist_open(s, errmsg) != 0)
     goto fail;
-  struct tree_config tc = {.extended_types = cfg->extended_types,
-                           .max_data_bytes = 0};
-  s->tree = tree_new(&tc);
-  if (s->tree == NULL) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory creating the tree");
-    goto fail;
-  }
   int rc = uv_loop_init(&s->loop);
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "uv_loop_init: %s", uv_strerror(rc));
@@ -149,6 +121,8 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->loop_ready = true;
   srv_sessions_init(s); /* after the loop: ids use the monotonic clock */
+  if (srv_persist_start(s, errmsg) != 0)
+    goto fail_loop;
   s->start_wall_ms = srv_wall_ms();
   s->start_loop_ms = (int64_t)uv_now(&s->loop);
 
@@ -246,6 +220,7 @@ void srv_stop(struct srv *s) {
   close_if_open((uv_handle_t *)&s->tick, &s->tick_open);
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);
   close_if_open((uv_handle_t *)&s->flush, &s->flush_open);
+  srv_persist_stop(s);
   if (s->signals_open) {
     bool a = true, b = true;
     close_if_open((uv_handle_t *)&s->sigint, &a);

@@ -632,7 +632,8 @@ struct loader {
   uint32_t *acl_map; /* stream index -> table index */
   uint32_t n_mapped;
   size_t cap_map;
-  struct tnode **stack; /* node at each depth */
+  struct tnode **stack; /* last node loaded at each depth */
+  size_t n_set;         /* entries of stack that were set */
   size_t cap_stack;
 };
 
@@ -700,9 +701,18 @@ static bool load_node(void *arg, struct scan_state *s,
       slash--;
     name = slash;
     name_len = (size_t)(sn->path + sn->path_len - slash);
-    if (tree_node_child(parent, name, name_len)) {
-      sr_fail(r, "duplicate node %.*s", (int)sn->path_len, sn->path);
-      return false;
+    /* Siblings come in strictly increasing name order (the encoder sorts
+     * them): comparing with the previous sibling finds duplicates without
+     * a lookup in what may be a table of a million children. */
+    struct tnode *prev = sn->depth < l->n_set ? l->stack[sn->depth] : NULL;
+    if (prev && prev->parent == parent) {
+      size_t m = prev->name_len < name_len ? prev->name_len : name_len;
+      int c = memcmp(prev->name, name, m);
+      if (c > 0 || (c == 0 && prev->name_len >= name_len)) {
+        sr_fail(r, "node %.*s out of order or duplicate", (int)sn->path_len,
+                sn->path);
+        return false;
+      }
     }
     if (tree_owner_is_session(parent->owner)) {
       sr_fail(r, "child of an ephemeral node: %.*s", (int)sn->path_len,
@@ -774,6 +784,8 @@ static bool load_node(void *arg, struct scan_state *s,
   t->n_nodes++;
   t->data_size += sn->path_len + (sn->data_len > 0 ? (size_t)sn->data_len : 0);
   l->stack[sn->depth] = n;
+  if (sn->depth + 1 > l->n_set)
+    l->n_set = sn->depth + 1;
   return true;
 oom:
   tree_node_free(n);

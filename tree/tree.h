@@ -456,7 +456,8 @@ int tree_serial_scan(tree_read_cb read_cb, void *read_arg,
  * each session's ephemerals, the container/TTL reap index, the counters
  * of tree_stats_get and the last zxid, so that tree_digest of the result
  * equals the digest of the tree that was written.  Beyond the checks of
- * tree_serial_scan it refuses duplicate sibling names and sessions, an
+ * tree_serial_scan it refuses siblings out of name order (the encoder
+ * sorts them; this also catches duplicates), duplicate sessions, an
  * ephemeral whose owner session is not in the table, and children of an
  * ephemeral.  cfg may be NULL (defaults).  Returns the tree (free with
  * tree_free) with *err = PROTO_OK, or NULL with *err =

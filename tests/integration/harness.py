@@ -230,6 +230,50 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def restart(self):
+        """Start the server again on the same dataDir, port and zoo.cfg
+        after stop() or kill() (durability tests).  The log file is
+        appended to; sanitizer scans cover every run."""
+        if self.proc is not None and not self.stopped:
+            raise HarnessError("restart() of a server that is still running")
+        self.proc = None
+        self.pid = None
+        self.stopped = False
+        return self.start()
+
+    def run_to_exit(self, timeout=20.0):
+        """Start the server when it is expected to refuse to start (a
+        corrupt data directory): wait for it to exit and return its exit
+        status.  Raises if it is still running (answering) after timeout."""
+        if self.proc is not None and not self.stopped:
+            raise HarnessError("run_to_exit() of a server that is running")
+        logf = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self._command(),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf,
+                                         cwd=self.dir,
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent)
+        finally:
+            logf.close()
+        self.pid = self.proc.pid
+        self.stopped = False
+        _live.add(self)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise HarnessError("%s kept running; it was expected to refuse "
+                               "to start; log tail:\n%s"
+                               % (self.target, self.log_tail()))
+        self.stopped = True
+        self._cleanup_children()
+        if self.target == "roost":
+            self._scan_sanitizers()
+            self._raise_problems()
+        return rc
+
     def stop(self):
         """SIGTERM, wait up to 5 s, then SIGKILL.  For roost, raise if the
         exit status is bad or the log holds a sanitizer report."""

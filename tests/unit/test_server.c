@@ -182,7 +182,7 @@ static void test_load_debian_example(void **state) {
 }
 
 /* A three-server ensemble file loads: every key Roost uses takes its value
- * and each server.N, limit, autopurge and admin line gives exactly one
+ * and each server.N, limit and admin line gives exactly one
  * "accepted but not used" notice. */
 static void test_load_ensemble(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
@@ -197,8 +197,8 @@ static void test_load_ensemble(void **state) {
   assert_string_equal(c.data_log_dir, "/var/lib/zookeeper-txlog");
   assert_int_equal(c.max_client_cnxns, 100);
   assert_string_equal(c.four_letter_whitelist, "srvr,mntr,ruok");
-  assert_int_equal(ns.n, 8);
-  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 8);
+  assert_int_equal(ns.n, 6); /* autopurge.* are used now */
+  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 6);
   assert_int_equal(notices_matching(&ns, "key 'server.1'"), 1);
   assert_int_equal(notices_matching(&ns, "key 'server.2'"), 1);
   assert_int_equal(notices_matching(&ns, "key 'server.3'"), 1);
@@ -758,13 +758,9 @@ static void test_zk_keys_accepted(void **state) {
       "server.1",
       "group.1",
       "weight.1",
-      "autopurge.snapRetainCount",
-      "autopurge.purgeInterval",
       "admin.enableServer",
       "admin.serverPort",
       "metricsProvider.className",
-      "snapCount",
-      "preAllocSize",
       "standaloneEnabled",
       "reconfigEnabled",
       "quorumListenOnAllIPs",
@@ -780,7 +776,6 @@ static void test_zk_keys_accepted(void **state) {
       "cnxTimeout",
       "syncEnabled",
       "skipACL",
-      "forceSync",
       "fsync.warningthresholdms",
       "audit.enable",
       "jvm.pause.monitor",

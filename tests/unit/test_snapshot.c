@@ -693,8 +693,9 @@ static void test_serial_roundtrip(void **state) {
 }
 
 static void test_serial_truncated_and_garbled(void **state) {
-  /* Proves the loader refuses every truncated stream and survives byte
-   * flips (no crash, no leak under ASan; either an error or a valid tree). */
+  /* Proves the loader refuses every truncated stream and siblings out of
+   * order, and survives byte flips (no crash, no leak under ASan; either an
+   * error or a valid tree). */
   (void)state;
   struct gen *g = rich_tree();
   struct membuf mb = {0};
@@ -711,6 +712,25 @@ static void test_serial_truncated_and_garbled(void **state) {
     assert_true(strstr(msg, "byte") != NULL);
   }
   mb.len = full;
+  /* Siblings out of order are refused: swap the names of two leaves. */
+  {
+    uint8_t *x = memmem(mb.b, full, "seq-000000000", 13);
+    assert_non_null(x);
+    uint8_t *y = memmem(x + 1, full - (size_t)(x + 1 - mb.b), "seq-000000000",
+                        13);
+    assert_non_null(y);
+    uint8_t cx = x[13], cy = y[13];
+    assert_true(cx < cy);
+    x[13] = cy;
+    y[13] = cx;
+    mb.pos = 0;
+    int err = 0;
+    char msg[256];
+    assert_null(tree_load(NULL, mb_read, &mb, &err, msg, sizeof msg));
+    assert_non_null(strstr(msg, "out of order"));
+    x[13] = cx;
+    y[13] = cy;
+  }
   uint64_t s = 99;
   for (int i = 0; i < 2000; i++) {
     size_t at = (size_t)(rnd(&s) % full);

@@ -1,0 +1,682 @@
+/* persist.c — durability for the standalone server: recovery at start,
+ * the transaction log with group commit on the libuv thread pool, held
+ * replies, background snapshots by fork(), autopurge, and what happens
+ * when the disk fills up or an fsync fails.
+ *
+ * Write path (one transaction, all on the loop thread):
+ *   prep -> txlog_append (write(2)) -> tree_apply -> events + reply queued
+ *   behind a hold for the zxid -> sync kicked.
+ * A sync is txlog_sync_begin on the loop, fsync on a pool thread
+ * (uv_queue_work), txlog_sync_end back on the loop; then every hold whose
+ * zxid is now durable is released and the bytes go out.  Transactions
+ * appended while an fsync runs wait for the next one: that is the group
+ * commit.  With forceSync=no the sync skips fsync and runs inline.
+ *
+ * Failure: an append that fails (ENOSPC, EIO) leaves nothing in the log
+ * and the transaction is not applied; the client gets -1 (SystemError).
+ * An fsync that fails makes the log "failed": every write is refused at
+ * once with -1 and a timer calls txlog_retry every second, which rewrites
+ * the unsynced frames into a new segment; when that succeeds, the held
+ * replies go out and writes resume.  Nothing is acknowledged before an
+ * fsync covering it returned success.
+ *
+ * Snapshots: every snapCount/2 + rand(snapCount/2) transactions the loop
+ * forks; the child (copy-on-write image of the tree) fsyncs the log
+ * segment, writes snapshot.<zxid> and _exits; the parent rolls the log and
+ * reaps the child on SIGCHLD.  docs/snapshots.md says why fork. */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SECRET_FILE "session.secret"
+#define RETRY_MS 1000
+
+/* Messages that name paths: truncation is fine, the warning is not. */
+__attribute__((format(printf, 2, 3))) static void
+errf(char errmsg[SRV_ERRMSG_MAX], const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errmsg, SRV_ERRMSG_MAX, fmt, ap);
+  va_end(ap);
+}
+
+static const char *log_dir(const struct srv *s) {
+  return s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
+}
+
+/* xorshift64*: the server's own generator, seeded from /dev/urandom. */
+static uint64_t rng_next(struct srv *s) {
+  uint64_t x = s->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  s->rng = x;
+  return x * UINT64_C(2685821657736338717);
+}
+
+/* ZooKeeper's SyncRequestProcessor: snapshot once more than
+ * snapCount/2 + randRoll transactions were logged, randRoll uniform in
+ * [0, snapCount/2), drawn again after each snapshot. */
+static uint64_t next_threshold(struct srv *s) {
+  uint64_t half = (uint64_t)(s->cfg.snap_count > 1 ? s->cfg.snap_count : 2) / 2;
+  return half + rng_next(s) % half;
+}
+
+static int read_random(void *out, size_t n) {
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = read(fd, (uint8_t *)out + got, n - got);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      int e = k < 0 ? errno : EIO;
+      close(fd);
+      return -e;
+    }
+    got += (size_t)k;
+  }
+  close(fd);
+  return 0;
+}
+
+static int mkdirs(const char *dir) {
+  char p[SRV_PATH_MAX];
+  snprintf(p, sizeof p, "%s", dir);
+  for (char *q = p + 1; *q; q++) {
+    if (*q != '/')
+      continue;
+    *q = 0;
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+      return -errno;
+    *q = '/';
+  }
+  if (mkdir(p, 0755) < 0 && errno != EEXIST)
+    return -errno;
+  return 0;
+}
+
+/* The key of the session passwords lives in dataDir so that passwords
+ * survive a restart.  Created once: temporary name, fsync, rename, fsync
+ * of the directory, mode 0600. */
+static int load_secret(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  char path[SRV_PATH_MAX + 32], tmp[SRV_PATH_MAX + 40];
+  snprintf(path, sizeof path, "%s/" SECRET_FILE, s->cfg.data_dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    uint8_t b[17];
+    ssize_t k = read(fd, b, sizeof b);
+    close(fd);
+    if (k != 16) {
+      errf(errmsg,
+               "%s: %zd bytes, expected 16 (remove it to make a new one; "
+               "clients then cannot resume their sessions)",
+               path, k);
+      return -1;
+    }
+    memcpy(s->secret, b, 16);
+    return 0;
+  }
+  if (errno != ENOENT) {
+    errf(errmsg, "cannot open %s: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  int e = read_random(s->secret, 16);
+  if (e < 0) {
+    errf(errmsg, "cannot read /dev/urandom: %s",
+             strerror(-e));
+    return -1;
+  }
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, s->secret, 16) != 16 || fsync(fd) < 0 ||
+      close(fd) < 0 || rename(tmp, path) < 0) {
+    errf(errmsg, "cannot write %s: %s", path,
+             strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    unlink(tmp);
+    return -1;
+  }
+  snap_io_posix()->fsync_dir(NULL, s->cfg.data_dir);
+  return 0;
+}
+
+static void on_recover_warn(void *arg, const char *msg) {
+  struct srv *s = arg;
+  srv_log(s, SRV_LOG_WARN, "recovery: %s", msg);
+}
+
+int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  const char *ddir = s->cfg.data_dir, *ldir = log_dir(s);
+  int e = mkdirs(ddir);
+  if (e == 0)
+    e = mkdirs(ldir);
+  if (e < 0) {
+    errf(errmsg, "cannot create %s: %s",
+             mkdirs(ddir) < 0 ? ddir : ldir, strerror(-e));
+    return -1;
+  }
+  struct tree_config tc = {.extended_types = s->cfg.extended_types,
+                           .max_data_bytes = 0};
+  struct snap_recover_config rc = {.data_dir = ddir,
+                                   .log_dir = ldir,
+                                   .io = NULL,
+                                   .tree_cfg = &tc,
+                                   .repair = true,
+                                   .warn = on_recover_warn,
+                                   .warn_arg = s};
+  char msg[SNAP_ERRMSG_MAX];
+  uint64_t t0 = uv_hrtime();
+  int r = snap_recover(&rc, &s->tree, &s->recovered, msg, sizeof msg);
+  s->recovery_ms = (uv_hrtime() - t0) / 1000000u;
+  if (r != SNAP_OK) {
+    errf(errmsg, "recovery of %s failed (%s): %s", ddir,
+             snap_err_name(r), msg);
+    return -1;
+  }
+  const struct snap_recover_info *ri = &s->recovered;
+  char snapdesc[64];
+  if (ri->snap_zxid >= 0)
+    snprintf(snapdesc, sizeof snapdesc, "snapshot 0x%" PRIx64,
+             (uint64_t)ri->snap_zxid);
+  else
+    snprintf(snapdesc, sizeof snapdesc, "no snapshot");
+  srv_log(s, SRV_LOG_INFO,
+          "recovered %s: %s, %" PRIu64 " log frames (%" PRIu64
+          " transactions) from %" PRIu64 " segments replayed, last zxid 0x%" PRIx64
+          ", %" PRIu64 " ms%s",
+          ddir, snapdesc, ri->frames, ri->txns, ri->segments,
+          (uint64_t)ri->last_zxid, s->recovery_ms,
+          ri->truncated_bytes ? " (a torn tail was cut: see the warning)"
+                              : "");
+  if (load_secret(s, errmsg) != 0)
+    return -1;
+  if (read_random(&s->rng, sizeof s->rng) < 0 || s->rng == 0)
+    s->rng = uv_hrtime() ^ ((uint64_t)s->cfg.server_id << 32) ^ 0x9e3779b97f4a7c15u;
+  struct txlog_config lc = {
+      .dir = ldir,
+      .io = NULL,
+      .prealloc_bytes = (uint64_t)s->cfg.pre_alloc_kb * 1024u,
+      .force_sync = s->cfg.force_sync,
+      .level = 1,
+  };
+  if (txlog_open(&lc, &s->log) != SNAP_OK) {
+    errf(errmsg, "cannot open the log in %s", ldir);
+    return -1;
+  }
+  s->durable_zxid = tree_last_zxid(s->tree);
+  s->snap_roll_zxid = s->durable_zxid;
+  s->last_snap_zxid = ri->snap_zxid;
+  s->snap_at = next_threshold(s);
+  return 0;
+}
+
+/* ---- holds ---- */
+
+void srv_conn_hold(struct srv_conn *c, int64_t zxid) {
+  if (zxid <= c->srv->durable_zxid)
+    return;
+  if (c->n_holds > 0) {
+    struct srv_hold *last = &c->holds[c->n_holds - 1];
+    /* Bytes after an earlier hold already wait for its zxid, which is
+     * at least this one's when it is larger; equal offsets merge. */
+    if (last->zxid >= zxid)
+      return;
+    if (last->off == c->out.len) {
+      last->zxid = zxid;
+      return;
+    }
+  }
+  if (c->n_holds == c->cap_holds) {
+    size_t nc = c->cap_holds ? c->cap_holds * 2 : 8;
+    struct srv_hold *h = realloc(c->holds, nc * sizeof *h);
+    if (h == NULL) {
+      /* Cannot hold: must not send early.  Drop the connection. */
+      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory holding a reply");
+      return;
+    }
+    c->holds = h;
+    c->cap_holds = nc;
+  }
+  c->holds[c->n_holds++] = (struct srv_hold){c->out.len, zxid};
+}
+
+size_t srv_conn_releasable(struct srv_conn *c) {
+  int64_t d = c->srv->durable_zxid;
+  size_t k = 0;
+  while (k < c->n_holds && c->holds[k].zxid <= d)
+    k++;
+  if (k) {
+    memmove(c->holds, c->holds + k, (c->n_holds - k) * sizeof *c->holds);
+    c->n_holds -= k;
+  }
+  return c->n_holds ? c->holds[0].off : c->out.len;
+}
+
+void srv_conn_holds_clear(struct srv_conn *c) { c->n_holds = 0; }
+
+static void release_holds(struct srv *s) {
+  for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+    if (c->handle_closed || c->n_holds == 0)
+      continue;
+    if (c->holds[0].zxid <= s->durable_zxid)
+      srv_conn_mark_dirty(c);
+  }
+}
+
+/* ---- sync ---- */
+
+static void sync_work(uv_work_t *req) {
+  struct srv *s = req->data;
+  /* Touches only the token (snapshot.h: txlog_sync_run). */
+  txlog_sync_run(s->sync_tok);
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void fail_log(struct srv *s, const char *why) {
+  if (!s->log_failed)
+    srv_log(s, SRV_LOG_ERROR,
+            "transaction log failed: %s; refusing writes (clients get -1, "
+            "SystemError) until the unsynced transactions are rewritten "
+            "(retrying every %d ms)",
+            why, RETRY_MS);
+  s->log_failed = true;
+  if (s->retry_open && !s->stopping)
+    uv_timer_start(&s->retry, on_retry, RETRY_MS, RETRY_MS);
+}
+
+static void sync_kick(struct srv *s);
+
+/* A sync finished (its fsync ran): durable point, holds, or failure. */
+static void sync_done(struct srv *s) {
+  s->sync_running = false;
+  char err[SNAP_ERRMSG_MAX];
+  int64_t d = 0;
+  int rc = txlog_sync_end(s->log, s->sync_tok, &d, err, sizeof err);
+  s->sync_tok = NULL;
+  uint64_t us = (uv_hrtime() - s->sync_start_ns) / 1000u;
+  s->fsyncs++;
+  s->fsync_sum_us += us;
+  if (us > s->fsync_max_us)
+    s->fsync_max_us = us;
+  if (rc == SNAP_OK) {
+    s->durable_zxid = d;
+    release_holds(s);
+  } else {
+    fail_log(s, err);
+  }
+}
+
+static void sync_after(uv_work_t *req, int status) {
+  struct srv *s = req->data;
+  if (status == UV_ECANCELED) /* the token must still be ended */
+    txlog_sync_run(s->sync_tok);
+  sync_done(s);
+  /* What was appended while this fsync ran goes into the next one. */
+  if (!s->stopping)
+    sync_kick(s);
+  srv_flush_all(s);
+}
+
+static void sync_kick(struct srv *s) {
+  if (s->sync_running || s->log_failed || s->log == NULL)
+    return;
+  struct txlog_sync *tok = NULL;
+  int rc = txlog_sync_begin(s->log, &tok);
+  if (rc != SNAP_OK || tok == NULL)
+    return;
+  s->sync_tok = tok;
+  s->sync_running = true;
+  s->sync_start_ns = uv_hrtime();
+  s->sync_req.data = s;
+  if (!s->cfg.force_sync || s->stopping ||
+      uv_queue_work(&s->loop, &s->sync_req, sync_work, sync_after) != 0) {
+    /* Nothing to wait for (forceSync=no), or no thread pool: inline;
+     * it covers everything appended so far. */
+    txlog_sync_run(tok);
+    sync_done(s);
+  }
+}
+
+static void on_retry(uv_timer_t *t) {
+  struct srv *s = t->data;
+  if (s->sync_running)
+    return;
+  char err[SNAP_ERRMSG_MAX];
+  int64_t d = 0;
+  int rc = txlog_retry(s->log, &d, err, sizeof err);
+  if (rc != SNAP_OK) {
+    srv_log(s, SRV_LOG_WARN, "log retry failed: %s", err);
+    return;
+  }
+  uv_timer_stop(&s->retry);
+  s->log_failed = false;
+  s->durable_zxid = d;
+  srv_log(s, SRV_LOG_INFO,
+          "transaction log rewritten and synced up to zxid 0x%" PRIx64
+          "; writes accepted again",
+          (uint64_t)d);
+  release_holds(s);
+  srv_flush_all(s);
+}
+
+bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }
+
+int srv_txn_commit(struct srv *s) {
+  if (proto_writer_err(&s->txn) != PROTO_OK)
+    return PROTO_SYSTEMERROR;
+  int rc = srv_txn_log(s);
+  if (rc != PROTO_OK)
+    return rc;
+  tree_out_reset(&s->tout);
+  rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
+  if (rc != PROTO_OK) {
+    /* The log has a transaction the tree refused (out of memory): going
+     * on would answer from a tree that a restart would not rebuild. */
+    srv_log(s, SRV_LOG_ERROR,
+            "a logged transaction did not apply (%s): stopping so that the "
+            "log and the tree cannot diverge; a restart replays it",
+            proto_strerror(rc));
+    abort();
+  }
+  srv_txn_logged(s);
+  return PROTO_OK;
+}
+
+void srv_deliver_events_held(struct srv *s, const struct tree_out *out,
+                             int64_t txn_zxid) {
+  s->hold_zxid = txn_zxid;
+  srv_deliver_events(s, out, -1); /* 3.8: notifications carry -1 */
+  s->hold_zxid = 0;
+}
+
+int srv_txn_log(struct srv *s) {
+  if (s->log_failed)
+    return PROTO_SYSTEMERROR;
+  struct txlog_txn t = {s->txn.buf, s->txn.len};
+  char err[SNAP_ERRMSG_MAX];
+  int rc = txlog_append(s->log, &t, 1, err, sizeof err);
+  if (rc == SNAP_OK) {
+    if (s->disk_full) {
+      s->disk_full = false;
+      srv_log(s, SRV_LOG_INFO, "log appends succeed again; writes resumed");
+    }
+    return PROTO_OK;
+  }
+  s->append_failures++;
+  if (rc == SNAP_ENOSPC) {
+    if (!s->disk_full)
+      srv_log(s, SRV_LOG_ERROR,
+              "disk full: %s; refusing writes (clients get -1, SystemError) "
+              "until space is freed",
+              err);
+    s->disk_full = true;
+  } else if (s->append_failures < 10 || s->append_failures % 1000 == 0) {
+    srv_log(s, SRV_LOG_ERROR, "log append failed (%s): %s", snap_err_name(rc),
+            err);
+  }
+  struct txlog_stats st;
+  txlog_stats_get(s->log, &st);
+  if (st.failed)
+    fail_log(s, err);
+  return PROTO_SYSTEMERROR;
+}
+
+/* ---- snapshots ---- */
+
+static void snapshot_child(struct srv *s, int log_fd, pid_t parent) {
+  /* Only this thread exists here: touch no libuv state, only the tree
+   * (a copy-on-write image of the parent's) and files. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent)
+    _exit(3);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  /* Let go of the listener and the clients' sockets so a closed
+   * connection or a restarted server does not wait for us. */
+  if (log_fd > 3)
+    close_range(3, (unsigned)log_fd - 1, 0);
+  close_range(log_fd >= 3 ? (unsigned)log_fd + 1 : 3, ~0u, 0);
+  char err[SNAP_ERRMSG_MAX];
+  uint64_t bytes = 0;
+  int rc = snap_write(s->cfg.data_dir, NULL, s->tree,
+                      s->cfg.force_sync ? log_fd : -1, &bytes, err,
+                      sizeof err);
+  if (rc != SNAP_OK) {
+    srv_log_emit(s->cfg.log_level, SRV_LOG_ERROR, "snapshot child: %s", err);
+    _exit(1);
+  }
+  _exit(0);
+}
+
+static void start_snapshot(struct srv *s) {
+  int64_t z = tree_last_zxid(s->tree);
+  int log_fd = txlog_current_fd(s->log);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    srv_log(s, SRV_LOG_WARN, "cannot fork for a snapshot: %s; trying later",
+            strerror(errno));
+    s->snap_txns = 0;
+    return;
+  }
+  if (pid == 0)
+    snapshot_child(s, log_fd, parent);
+  s->snap_pid = pid;
+  s->snap_zxid = z;
+  s->snap_start_ns = uv_hrtime();
+  /* The next transaction starts log.<z+1>: a segment per snapshot. */
+  txlog_roll(s->log);
+  s->snap_roll_zxid = z;
+  s->snap_txns = 0;
+  s->snap_at = next_threshold(s);
+  srv_log(s, SRV_LOG_INFO, "snapshot of zxid 0x%" PRIx64 " started (pid %d)",
+          (uint64_t)z, (int)pid);
+}
+
+static void maybe_snapshot(struct srv *s) {
+  if (s->snap_pid || s->stopping || s->snap_txns < s->snap_at)
+    return;
+  /* The child fsyncs the current segment only: the one rolled at the
+   * previous snapshot must be durable already. */
+  if (s->durable_zxid < s->snap_roll_zxid)
+    return;
+  start_snapshot(s);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum) {
+  struct srv *s = h->data;
+  (void)signum;
+  if (!s->snap_pid)
+    return;
+  int st = 0;
+  pid_t r = waitpid(s->snap_pid, &st, WNOHANG);
+  if (r == 0)
+    return;
+  uint64_t ms = (uv_hrtime() - s->snap_start_ns) / 1000000u;
+  if (r == s->snap_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    char p[SRV_PATH_MAX + 64];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/snapshot.%" PRIx64, s->cfg.data_dir,
+             (uint64_t)s->snap_zxid);
+    s->last_snap_bytes = stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    s->last_snap_zxid = s->snap_zxid;
+    s->last_snap_ms = ms;
+    s->snaps_taken++;
+    srv_log(s, SRV_LOG_INFO,
+            "snapshot %s written: %" PRIu64 " bytes in %" PRIu64 " ms", p,
+            s->last_snap_bytes, ms);
+  } else {
+    s->snaps_failed++;
+    srv_log(s, SRV_LOG_ERROR,
+            "snapshot of zxid 0x%" PRIx64 " failed (child %s %d)",
+            (uint64_t)s->snap_zxid,
+            r == s->snap_pid && WIFSIGNALED(st) ? "killed by signal"
+                                                : "exit status",
+            r == s->snap_pid && WIFSIGNALED(st) ? WTERMSIG(st)
+                                                : WEXITSTATUS(st));
+  }
+  s->snap_pid = 0;
+}
+
+void srv_txn_logged(struct srv *s) {
+  s->snap_txns++;
+  maybe_snapshot(s);
+  sync_kick(s);
+}
+
+/* ---- purge ---- */
+
+static void on_purge_warn(void *arg, const char *msg) {
+  srv_log((struct srv *)arg, SRV_LOG_INFO, "%s", msg);
+}
+
+static void on_purge(uv_timer_t *t) {
+  struct srv *s = t->data;
+  unsigned ns = 0, nl = 0;
+  int rc = snap_purge(s->cfg.data_dir, log_dir(s), NULL,
+                      (unsigned)s->cfg.autopurge_snap_retain_count, &ns, &nl,
+                      on_purge_warn, s);
+  if (rc != SNAP_OK)
+    srv_log(s, SRV_LOG_WARN, "autopurge: %s", snap_strerror(rc));
+}
+
+/* ---- start / stop ---- */
+
+struct restore_ctx {
+  struct srv *s;
+  size_t n;
+  bool oom;
+};
+
+static void restore_session(void *arg, int64_t id, int32_t timeout_ms) {
+  struct restore_ctx *r = arg;
+  if (srv_session_get(r->s, id) != NULL)
+    return;
+  if (srv_session_add(r->s, id, timeout_ms) == NULL)
+    r->oom = true;
+  else
+    r->n++;
+}
+
+int srv_persist_start(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  uv_timer_init(&s->loop, &s->retry);
+  s->retry.data = s;
+  s->retry_open = true;
+  uv_signal_init(&s->loop, &s->sigchld);
+  s->sigchld.data = s;
+  s->sigchld_open = true;
+  uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
+  uv_unref((uv_handle_t *)&s->sigchld);
+  uv_timer_init(&s->loop, &s->purge);
+  s->purge.data = s;
+  s->purge_open = true;
+  if (s->cfg.autopurge_purge_interval_h > 0) {
+    uint64_t ms = (uint64_t)s->cfg.autopurge_purge_interval_h * 3600000u;
+    uv_timer_start(&s->purge, on_purge, ms, ms);
+  }
+  /* Sessions from the snapshot and log: each gets its timeout from now
+   * to reconnect (id + password), else it expires and its ephemerals go
+   * in closeSession transactions like any expiry. */
+  struct restore_ctx r = {.s = s};
+  tree_sessions_each(s->tree, restore_session, &r);
+  if (r.oom) {
+    errf(errmsg, "out of memory restoring sessions");
+    return -1;
+  }
+  if (r.n)
+    srv_log(s, SRV_LOG_INFO,
+            "%zu sessions restored; each expires unless its client "
+            "reconnects within its timeout",
+            r.n);
+  return 0;
+}
+
+static void close_handle_if(uv_handle_t *h, bool *open) {
+  if (*open && !uv_is_closing(h))
+    uv_close(h, NULL);
+  *open = false;
+}
+
+void srv_persist_stop(struct srv *s) {
+  close_handle_if((uv_handle_t *)&s->retry, &s->retry_open);
+  close_handle_if((uv_handle_t *)&s->purge, &s->purge_open);
+  close_handle_if((uv_handle_t *)&s->sigchld, &s->sigchld_open);
+}
+
+void srv_persist_free(struct srv *s) {
+  if (s->snap_pid) {
+    /* Let the snapshot finish: it is consistent and saves the next
+     * start a longer replay. */
+    int st;
+    while (waitpid(s->snap_pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    s->snap_pid = 0;
+  }
+  if (s->log) {
+    char err[SNAP_ERRMSG_MAX];
+    if (!s->log_failed && !s->sync_running &&
+        txlog_sync(s->log, NULL, err, sizeof err) != SNAP_OK)
+      srv_log(s, SRV_LOG_ERROR, "final log sync failed: %s", err);
+    txlog_close(s->log);
+    s->log = NULL;
+  }
+}
+
+/* ---- figures ---- */
+
+uint64_t srv_data_dir_bytes(const struct srv *s) {
+  return snap_dir_size(s->cfg.data_dir, NULL);
+}
+
+uint64_t srv_log_dir_bytes(const struct srv *s) {
+  return snap_dir_size(log_dir(s), NULL);
+}
+
+void srv_persist_mntr(struct srv *s, struct proto_writer *w) {
+  struct txlog_stats st;
+  memset(&st, 0, sizeof st);
+  if (s->log)
+    txlog_stats_get(s->log, &st);
+  char buf[1024];
+  int n = snprintf(
+      buf, sizeof buf,
+      "roost_log_durable_zxid\t%" PRId64 "\n"
+      "roost_log_frames\t%" PRIu64 "\n"
+      "roost_log_bytes\t%" PRIu64 "\n"
+      "roost_fsync_count\t%" PRIu64 "\n"
+      "roost_fsync_avg_us\t%" PRIu64 "\n"
+      "roost_fsync_max_us\t%" PRIu64 "\n"
+      "roost_log_failed\t%d\n"
+      "roost_disk_full\t%d\n"
+      "roost_snapshots_taken\t%" PRIu64 "\n"
+      "roost_snapshots_failed\t%" PRIu64 "\n"
+      "roost_snapshot_in_progress\t%d\n"
+      "roost_last_snapshot_zxid\t%" PRId64 "\n"
+      "roost_last_snapshot_bytes\t%" PRIu64 "\n"
+      "roost_recovery_ms\t%" PRIu64 "\n",
+      s->durable_zxid, st.frames, st.bytes, s->fsyncs,
+      s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
+      s->log_failed ? 1 : 0, s->disk_full ? 1 : 0, s->snaps_taken,
+      s->snaps_failed, s->snap_pid ? 1 : 0, s->last_snap_zxid,
+      s->last_snap_bytes, s->recovery_ms);
+  if (n > 0)
+    proto_write_raw(w, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
