@@ -1,0 +1,1442 @@
+/* The virtual world of tests/sim (see cluster.h for what it models and the
+ * invariants it checks).  Everything here is driven by one seeded
+ * generator and one event queue ordered by (time, sequence number), so a
+ * seed replays exactly. */
+#include "tests/sim/cluster.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+#include "zab/zab.h"
+
+/* ------------------------------------------------------------------ */
+/* Randomness and hashing */
+
+struct rng {
+  uint64_t s;
+};
+
+static uint64_t rng_next(struct rng *r) {
+  uint64_t x = (r->s += 0x9e3779b97f4a7c15ull);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static uint64_t rng_range(struct rng *r, uint64_t lo, uint64_t hi) {
+  return lo + rng_next(r) % (hi - lo + 1);
+}
+
+/* True with probability ppm / 1e6. */
+static bool rng_ppm(struct rng *r, uint32_t ppm) {
+  return rng_next(r) % 1000000u < ppm;
+}
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  return x ^ (x >> 31);
+}
+
+/* ------------------------------------------------------------------ */
+/* The world */
+
+/* The model state machine: where in the history a node is, and a digest
+ * of everything applied so far. */
+struct model {
+  uint64_t pos; /* txns applied */
+  uint64_t zxid;
+  uint64_t digest;
+};
+
+struct ventry {
+  uint64_t zxid;
+  uint8_t *data;
+  uint32_t len;
+};
+
+struct vdisk {
+  uint32_t accepted, current;
+  struct model snap; /* durable snapshot */
+  uint64_t log_base; /* zxid right before log[0] */
+  struct ventry *log;
+  size_t n, cap, n_synced;
+};
+
+struct pending_write {
+  uint64_t zxid;
+  uint64_t wid;
+};
+
+struct node {
+  int idx;
+  uint32_t id;
+  bool observer;
+  bool up;
+  uint64_t incarnation;
+  struct zab *z;
+  struct vdisk disk;
+  struct model st;
+  bool fsync_scheduled;
+  bool slow_disk;
+  uint64_t timer_at, timer_gen;
+  uint64_t ticks_at_same_ms, last_tick_ms;
+  int role;
+  uint32_t leader, epoch;
+  bool serving;
+  struct pending_write *pend;
+  size_t n_pend, cap_pend;
+  uint64_t applies_since_snap;
+  /* zab counters of earlier incarnations, for the totals */
+  uint64_t old_diff, old_trunc, old_snap, old_dropped;
+};
+
+struct link {
+  bool up;
+  bool connecting;
+  uint64_t gen;
+  uint64_t last_at[2]; /* FIFO clamp per direction (0: low->high) */
+  uint64_t cut_until;
+};
+
+enum ev_kind {
+  EV_DELIVER,
+  EV_TICK,
+  EV_FSYNC,
+  EV_PEER,
+  EV_CONNECT,
+  EV_CRASH,
+  EV_RESTART,
+  EV_PARTITION,
+  EV_HEAL,
+  EV_CUT,
+  EV_UNCUT,
+  EV_WRITE,
+  EV_FORWARD,
+  EV_SLOWDISK,
+};
+
+struct sim_ev {
+  uint64_t at, seq;
+  enum ev_kind kind;
+  int node, peer;
+  uint64_t gen; /* link gen, timer gen or incarnation, by kind */
+  uint64_t arg;
+  uint8_t *bytes; /* owned */
+  size_t len;
+};
+
+struct hist {
+  uint64_t zxid, txn_hash, digest;
+};
+
+struct acked {
+  uint64_t wid, zxid, txn_hash, pos;
+};
+
+struct epoch_owner {
+  uint32_t epoch;
+  int node;
+  uint64_t incarnation;
+};
+
+struct cluster {
+  struct sim_opts o;
+  struct rng rng;
+  int n;
+  struct node nodes[SIM_MAX_NODES];
+  struct zab_member members[SIM_MAX_NODES];
+  struct link links[SIM_MAX_NODES][SIM_MAX_NODES];
+  int side[SIM_MAX_NODES];
+  bool partitioned;
+  bool faults, writes;
+  uint64_t now, seq, steps;
+
+  struct sim_ev *heap;
+  size_t n_heap, cap_heap;
+
+  struct hist *h;
+  size_t n_h, cap_h;
+  struct acked *ack;
+  size_t n_ack, cap_ack;
+  struct epoch_owner *owners;
+  size_t n_owners, cap_owners;
+
+  uint64_t next_wid;
+
+  struct sim_totals tot;
+  bool failed;
+  char failure[512];
+  struct proto_writer w;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small containers */
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap)
+    return p;
+  size_t nc = *cap ? *cap * 2 : 16;
+  while (nc < need)
+    nc *= 2;
+  void *np = realloc(p, nc * size);
+  if (!np) {
+    fprintf(stderr, "sim: out of memory\n");
+    abort();
+  }
+  *cap = nc;
+  return np;
+}
+
+static void fail(struct cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(struct cluster *c, const char *fmt, ...) {
+  if (c->failed)
+    return;
+  c->failed = true;
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(c->failure, sizeof c->failure, "step %llu, t=%llums: %s",
+           (unsigned long long)c->steps, (unsigned long long)c->now, msg);
+}
+
+static void trace(struct cluster *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void trace(struct cluster *c, int level, const char *fmt, ...) {
+  if (c->o.verbose < level)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  printf("[%6llu %7llums] ", (unsigned long long)c->steps,
+         (unsigned long long)c->now);
+  vprintf(fmt, ap);
+  printf("\n");
+  va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Event queue: a binary heap on (at, seq) */
+
+static bool ev_before(const struct sim_ev *a, const struct sim_ev *b) {
+  return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void schedule(struct cluster *c, struct sim_ev ev) {
+  ev.seq = c->seq++;
+  if (ev.at < c->now)
+    ev.at = c->now;
+  c->heap = grow(c->heap, &c->cap_heap, c->n_heap + 1, sizeof *c->heap);
+  size_t i = c->n_heap++;
+  c->heap[i] = ev;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!ev_before(&c->heap[i], &c->heap[p]))
+      break;
+    struct sim_ev t = c->heap[i];
+    c->heap[i] = c->heap[p];
+    c->heap[p] = t;
+    i = p;
+  }
+}
+
+static struct sim_ev pop_event(struct cluster *c) {
+  struct sim_ev top = c->heap[0];
+  c->heap[0] = c->heap[--c->n_heap];
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < c->n_heap && ev_before(&c->heap[l], &c->heap[m]))
+      m = l;
+    if (r < c->n_heap && ev_before(&c->heap[r], &c->heap[m]))
+      m = r;
+    if (m == i)
+      break;
+    struct sim_ev t = c->heap[i];
+    c->heap[i] = c->heap[m];
+    c->heap[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+static struct sim_ev mkev(enum ev_kind kind, uint64_t at, int node, int peer) {
+  struct sim_ev ev;
+  memset(&ev, 0, sizeof ev);
+  ev.kind = kind;
+  ev.at = at;
+  ev.node = node;
+  ev.peer = peer;
+  return ev;
+}
+
+/* ------------------------------------------------------------------ */
+/* The common history and the model (I2, I3, I4) */
+
+static void model_apply(struct model *m, uint64_t zxid, uint64_t txn_hash) {
+  m->pos++;
+  m->zxid = zxid;
+  m->digest = mix(m->digest, mix(zxid, txn_hash));
+}
+
+/* I4: a node at position pos must have the digest the history has there. */
+static void check_model(struct cluster *c, const struct node *nd,
+                        const struct model *m, const char *what) {
+  if (m->pos == 0) {
+    if (m->zxid != 0 || m->digest != 0)
+      fail(c, "node %d %s: empty state with zxid %llx", nd->idx, what,
+           (unsigned long long)m->zxid);
+    return;
+  }
+  if (m->pos > c->n_h) {
+    fail(c, "node %d %s: position %llu beyond the common history (%zu)",
+         nd->idx, what, (unsigned long long)m->pos, c->n_h);
+    return;
+  }
+  const struct hist *h = &c->h[m->pos - 1];
+  if (h->zxid != m->zxid || h->digest != m->digest)
+    fail(c,
+         "I4 node %d %s: at position %llu zxid %llx digest %016llx, the "
+         "common history has zxid %llx digest %016llx",
+         nd->idx, what, (unsigned long long)m->pos, (unsigned long long)m->zxid,
+         (unsigned long long)m->digest, (unsigned long long)h->zxid,
+         (unsigned long long)h->digest);
+}
+
+static void apply_commit(struct cluster *c, struct node *nd, uint64_t zxid,
+                         const uint8_t *data, uint32_t len) {
+  if (zxid <= nd->st.zxid) {
+    fail(c, "I3 node %d applied %llx after %llx", nd->idx,
+         (unsigned long long)zxid, (unsigned long long)nd->st.zxid);
+    return;
+  }
+  uint64_t th = hash_bytes(data, len);
+  uint64_t pos = nd->st.pos;
+  model_apply(&nd->st, zxid, th);
+  if (pos < c->n_h) {
+    const struct hist *h = &c->h[pos];
+    if (h->zxid != zxid || h->txn_hash != th) {
+      fail(c,
+           "I2 node %d applied zxid %llx at position %llu, the common "
+           "history has zxid %llx there%s",
+           nd->idx, (unsigned long long)zxid, (unsigned long long)pos,
+           (unsigned long long)h->zxid,
+           h->zxid == zxid ? " with other bytes" : "");
+      return;
+    }
+  } else {
+    c->h = grow(c->h, &c->cap_h, c->n_h + 1, sizeof *c->h);
+    c->h[c->n_h++] = (struct hist){zxid, th, nd->st.digest};
+  }
+  check_model(c, nd, &nd->st, "after apply");
+}
+
+/* ------------------------------------------------------------------ */
+/* Disks */
+
+static struct ventry *disk_find(const struct vdisk *d, uint64_t zxid,
+                                size_t *idx) {
+  size_t lo = 0, hi = d->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (d->log[mid].zxid < zxid)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < d->n && d->log[lo].zxid == zxid) {
+    if (idx)
+      *idx = lo;
+    return &d->log[lo];
+  }
+  return NULL;
+}
+
+static uint64_t disk_last(const struct vdisk *d) {
+  return d->n ? d->log[d->n - 1].zxid : d->log_base;
+}
+
+static void disk_cut(struct vdisk *d, size_t keep) {
+  while (d->n > keep) {
+    free(d->log[--d->n].data);
+    d->log[d->n].data = NULL;
+  }
+  if (d->n_synced > d->n)
+    d->n_synced = d->n;
+}
+
+/* Drops log entries <= zxid (they are in the snapshot). */
+static void disk_purge(struct vdisk *d, uint64_t zxid) {
+  size_t k = 0;
+  while (k < d->n && d->log[k].zxid <= zxid)
+    k++;
+  if (k == 0)
+    return;
+  for (size_t i = 0; i < k; i++)
+    free(d->log[i].data);
+  d->log_base = d->log[k - 1].zxid;
+  memmove(d->log, d->log + k, (d->n - k) * sizeof *d->log);
+  d->n -= k;
+  d->n_synced = d->n_synced > k ? d->n_synced - k : 0;
+}
+
+/* I5 for one acknowledged write: durable on a quorum of voters. */
+static bool durable_on(const struct node *nd, const struct acked *a) {
+  if (a->pos < nd->disk.snap.pos)
+    return true;
+  size_t i;
+  const struct ventry *e = disk_find(&nd->disk, a->zxid, &i);
+  return e && i < nd->disk.n_synced &&
+         hash_bytes(e->data, e->len) == a->txn_hash;
+}
+
+static int quorum(const struct cluster *c) { return c->o.n_voters / 2 + 1; }
+
+static void check_acked_durable(struct cluster *c, const struct acked *a) {
+  int n = 0;
+  for (int i = 0; i < c->n; i++)
+    if (!c->nodes[i].observer && durable_on(&c->nodes[i], a))
+      n++;
+  if (n < quorum(c))
+    fail(c,
+         "I5 acknowledged write %llu (zxid %llx) is durable on %d voters, "
+         "a quorum is %d",
+         (unsigned long long)a->wid, (unsigned long long)a->zxid, n, quorum(c));
+}
+
+static void check_all_acked_durable(struct cluster *c) {
+  for (size_t k = 0; k < c->n_ack && !c->failed; k++)
+    check_acked_durable(c, &c->ack[k]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Network */
+
+static struct link *link_of(struct cluster *c, int a, int b) {
+  return a < b ? &c->links[a][b] : &c->links[b][a];
+}
+
+static bool link_ok(const struct cluster *c, int a, int b) {
+  const struct link *l = a < b ? &c->links[a][b] : &c->links[b][a];
+  return c->nodes[a].up && c->nodes[b].up && c->side[a] == c->side[b] &&
+         l->cut_until <= c->now;
+}
+
+/* Brings connections in line with who is up and who can reach whom. */
+static void links_update(struct cluster *c) {
+  for (int a = 0; a < c->n; a++) {
+    for (int b = a + 1; b < c->n; b++) {
+      struct link *l = &c->links[a][b];
+      bool ok = link_ok(c, a, b);
+      if (l->up && !ok) {
+        l->up = false;
+        l->gen++; /* in-flight messages die with the connection */
+        int ends[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+          int me = ends[k], other = ends[1 - k];
+          if (!c->nodes[me].up)
+            continue;
+          struct sim_ev ev =
+              mkev(EV_PEER, c->now + rng_range(&c->rng, 0, 3), me, other);
+          ev.gen = c->nodes[me].incarnation;
+          ev.arg = 0;
+          schedule(c, ev);
+        }
+      } else if (!l->up && ok && !l->connecting) {
+        l->connecting = true;
+        schedule(c, mkev(EV_CONNECT, c->now + rng_range(&c->rng, 5, 40), a, b));
+      }
+    }
+  }
+}
+
+static void on_connect(struct cluster *c, int a, int b) {
+  struct link *l = link_of(c, a, b);
+  l->connecting = false;
+  if (l->up || !link_ok(c, a, b)) {
+    links_update(c);
+    return;
+  }
+  l->up = true;
+  l->gen++;
+  l->last_at[0] = l->last_at[1] = c->now;
+  int ends[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    struct sim_ev ev = mkev(EV_PEER, c->now, ends[k], ends[1 - k]);
+    ev.gen = c->nodes[ends[k]].incarnation;
+    ev.arg = 1;
+    schedule(c, ev);
+  }
+}
+
+static uint64_t net_delay(struct cluster *c) {
+  if (c->faults && rng_ppm(&c->rng, 20000))
+    return rng_range(&c->rng, 30, 150); /* a slow path now and then */
+  return rng_range(&c->rng, 1, 8);
+}
+
+static void net_send(struct cluster *c, int from, int to,
+                     const struct zab_msg *m) {
+  struct link *l = link_of(c, from, to);
+  if (!l->up)
+    return; /* no connection: the bytes go nowhere */
+  proto_writer_reset(&c->w);
+  int rc = zab_msg_encode(m, &c->w);
+  if (rc != ZAB_OK) {
+    fail(c, "I6 node %d: zab_msg_encode(%s) = %s", from,
+         zab_msg_type_name((int)m->type), zab_err_name(rc));
+    return;
+  }
+  bool notif = m->type == ZAB_MSG_NOTIFICATION;
+  int copies = 1;
+  bool fifo = true;
+  size_t len = c->w.len;
+  if (c->faults) {
+    /* Election traffic is treated as unreliable datagrams; the quorum
+     * channel as TCP that very rarely misbehaves (which zab must survive
+     * by resyncing, never by accepting a gap). */
+    if (rng_ppm(&c->rng, notif ? 50000 : 2000))
+      return;
+    if (rng_ppm(&c->rng, notif ? 20000 : 3000))
+      copies = 2;
+    if (rng_ppm(&c->rng, notif ? 50000 : 3000))
+      fifo = false;
+    if (rng_ppm(&c->rng, 2000))
+      len = (size_t)rng_range(&c->rng, 0, len - 1); /* garbled: cut short */
+    if (!notif && rng_ppm(&c->rng, 1500)) {
+      /* TCP reset: the connection breaks for a while. */
+      l->cut_until = c->now + rng_range(&c->rng, 20, 400);
+      schedule(c, mkev(EV_UNCUT, l->cut_until, from, to));
+      links_update(c);
+      return;
+    }
+  }
+  int dir = from < to ? 0 : 1;
+  for (int k = 0; k < copies; k++) {
+    uint64_t at = c->now + net_delay(c);
+    if (fifo) {
+      if (at < l->last_at[dir])
+        at = l->last_at[dir];
+      l->last_at[dir] = at;
+    }
+    struct sim_ev ev = mkev(EV_DELIVER, at, to, from);
+    ev.gen = l->gen;
+    ev.bytes = malloc(len ? len : 1);
+    if (!ev.bytes)
+      abort();
+    memcpy(ev.bytes, c->w.buf, len);
+    ev.len = len;
+    schedule(c, ev);
+  }
+  trace(c, 2, "send %d->%d %s e=%u z=%llx", from, to,
+        zab_msg_type_name((int)m->type), m->epoch, (unsigned long long)m->zxid);
+}
+
+/* ------------------------------------------------------------------ */
+/* Driving one zab: feed an event, perform every action */
+
+static void schedule_fsync(struct cluster *c, struct node *nd) {
+  if (nd->fsync_scheduled)
+    return;
+  nd->fsync_scheduled = true;
+  uint64_t d =
+      nd->slow_disk ? rng_range(&c->rng, 40, 250) : rng_range(&c->rng, 1, 6);
+  struct sim_ev ev = mkev(EV_FSYNC, c->now + d, nd->idx, -1);
+  ev.gen = nd->incarnation;
+  schedule(c, ev);
+}
+
+static void leader_lost(struct cluster *c, struct node *nd) {
+  /* Writes in flight at a leader that stops leading have an unknown
+   * outcome for their clients (connection loss); they may still commit. */
+  (void)c;
+  nd->n_pend = 0;
+}
+
+static void on_role(struct cluster *c, struct node *nd,
+                    const struct zab_action *a) {
+  bool was_leading = nd->role == ZAB_ROLE_LEADING && nd->serving;
+  nd->role = (int)a->role;
+  nd->leader = a->leader;
+  nd->epoch = a->epoch;
+  nd->serving = a->serving;
+  trace(c, 1, "node %d: %s leader=%u epoch=%u%s", nd->idx,
+        zab_role_name(a->role), a->leader, a->epoch,
+        a->serving ? " serving" : "");
+  bool leading = a->role == ZAB_ROLE_LEADING && a->serving;
+  if (was_leading && !leading)
+    leader_lost(c, nd);
+  if (!leading || was_leading)
+    return;
+  /* I1: one establishment per epoch, ever. */
+  for (size_t k = 0; k < c->n_owners; k++) {
+    if (c->owners[k].epoch == a->epoch) {
+      fail(c,
+           "I1 epoch %u established twice: node %d (incarnation %llu) and "
+           "node %d (incarnation %llu)",
+           a->epoch, c->owners[k].node,
+           (unsigned long long)c->owners[k].incarnation, nd->idx,
+           (unsigned long long)nd->incarnation);
+      return;
+    }
+  }
+  c->owners =
+      grow(c->owners, &c->cap_owners, c->n_owners + 1, sizeof *c->owners);
+  c->owners[c->n_owners++] =
+      (struct epoch_owner){a->epoch, nd->idx, nd->incarnation};
+  c->tot.elections_won++;
+  /* I5: the new leader's log or snapshot holds every acknowledged write. */
+  for (size_t k = 0; k < c->n_ack; k++) {
+    const struct acked *w = &c->ack[k];
+    if (w->pos < nd->disk.snap.pos)
+      continue;
+    const struct ventry *e = disk_find(&nd->disk, w->zxid, NULL);
+    if (!e || hash_bytes(e->data, e->len) != w->txn_hash) {
+      fail(c,
+           "I5 node %d leads epoch %u without acknowledged write %llu "
+           "(zxid %llx)",
+           nd->idx, a->epoch, (unsigned long long)w->wid,
+           (unsigned long long)w->zxid);
+      return;
+    }
+  }
+}
+
+static void on_commit_action(struct cluster *c, struct node *nd,
+                             const struct zab_action *a) {
+  /* The driver applies what it logged: the txn must be in its log. */
+  const struct ventry *e = disk_find(&nd->disk, a->zxid, NULL);
+  if (!e || e->len != a->len || memcmp(e->data, a->data, a->len) != 0) {
+    fail(c, "I6 node %d: COMMIT %llx of a txn not in its log", nd->idx,
+         (unsigned long long)a->zxid);
+    return;
+  }
+  apply_commit(c, nd, a->zxid, a->data, a->len);
+  if (c->failed)
+    return;
+  /* A client waiting on this write gets "ok" now. */
+  for (size_t k = 0; k < nd->n_pend; k++) {
+    if (nd->pend[k].zxid != a->zxid)
+      continue;
+    c->ack = grow(c->ack, &c->cap_ack, c->n_ack + 1, sizeof *c->ack);
+    struct acked *w = &c->ack[c->n_ack++];
+    *w = (struct acked){nd->pend[k].wid, a->zxid, hash_bytes(a->data, a->len),
+                        nd->st.pos - 1};
+    c->tot.acked++;
+    nd->pend[k] = nd->pend[--nd->n_pend];
+    check_acked_durable(c, w);
+    trace(c, 1, "node %d: write %llu acked at %llx", nd->idx,
+          (unsigned long long)w->wid, (unsigned long long)w->zxid);
+    break;
+  }
+  /* Now and then a durable snapshot of the model, purging the log
+   * (after an fsync of the log, as a real driver would order it). */
+  if (++nd->applies_since_snap >= 40 && rng_ppm(&c->rng, 100000)) {
+    nd->applies_since_snap = 0;
+    nd->disk.n_synced = nd->disk.n;
+    nd->disk.snap = nd->st;
+    if (rng_ppm(&c->rng, 500000))
+      disk_purge(&nd->disk, nd->st.zxid);
+  }
+}
+
+static void perform(struct cluster *c, struct node *nd,
+                    const struct zab_action *a) {
+  struct vdisk *d = &nd->disk;
+  switch (a->type) {
+  case ZAB_ACT_SEND: {
+    int to = (int)a->peer - 1;
+    if (to < 0 || to >= c->n || to == nd->idx) {
+      fail(c, "I6 node %d: SEND to unknown peer %u", nd->idx, a->peer);
+      return;
+    }
+    net_send(c, nd->idx, to, &a->msg);
+    return;
+  }
+  case ZAB_ACT_SEND_SNAP: {
+    int to = (int)a->peer - 1;
+    if (to < 0 || to >= c->n || a->msg.type != ZAB_MSG_SNAP) {
+      fail(c, "I6 node %d: bad SEND_SNAP", nd->idx);
+      return;
+    }
+    if (a->msg.zxid != nd->st.zxid) {
+      fail(c, "I6 node %d: SEND_SNAP at %llx but its state is at %llx", nd->idx,
+           (unsigned long long)a->msg.zxid, (unsigned long long)nd->st.zxid);
+      return;
+    }
+    /* The state, padded so that snapshots are not all tiny. */
+    uint8_t buf[24 + 64];
+    memset(buf, 0xab, sizeof buf);
+    memcpy(buf, &nd->st.pos, 8);
+    memcpy(buf + 8, &nd->st.zxid, 8);
+    memcpy(buf + 16, &nd->st.digest, 8);
+    struct zab_msg m = a->msg;
+    m.data = buf;
+    m.len = (uint32_t)(24 + nd->st.pos % 64);
+    net_send(c, nd->idx, to, &m);
+    return;
+  }
+  case ZAB_ACT_APPEND: {
+    if (a->zxid <= disk_last(d)) {
+      fail(c, "I6 node %d: APPEND %llx after %llx", nd->idx,
+           (unsigned long long)a->zxid, (unsigned long long)disk_last(d));
+      return;
+    }
+    d->log = grow(d->log, &d->cap, d->n + 1, sizeof *d->log);
+    uint8_t *copy = malloc(a->len ? a->len : 1);
+    if (!copy)
+      abort();
+    memcpy(copy, a->data, a->len);
+    d->log[d->n++] = (struct ventry){a->zxid, copy, a->len};
+    schedule_fsync(c, nd);
+    return;
+  }
+  case ZAB_ACT_TRUNCATE: {
+    if (a->zxid < nd->st.zxid || a->zxid < d->snap.zxid) {
+      fail(c, "I6 node %d: TRUNCATE to %llx below applied %llx", nd->idx,
+           (unsigned long long)a->zxid, (unsigned long long)nd->st.zxid);
+      return;
+    }
+    size_t keep = 0;
+    while (keep < d->n && d->log[keep].zxid <= a->zxid)
+      keep++;
+    trace(c, 1, "node %d: TRUNCATE to %llx (drops %zu)", nd->idx,
+          (unsigned long long)a->zxid, d->n - keep);
+    disk_cut(d, keep);
+    check_all_acked_durable(c);
+    return;
+  }
+  case ZAB_ACT_INSTALL_SNAP: {
+    struct model m;
+    if (a->len < 24) {
+      fail(c, "I6 node %d: INSTALL_SNAP of %u bytes", nd->idx, a->len);
+      return;
+    }
+    memcpy(&m.pos, a->data, 8);
+    memcpy(&m.zxid, a->data + 8, 8);
+    memcpy(&m.digest, a->data + 16, 8);
+    if (m.zxid != a->zxid) {
+      fail(c, "I6 node %d: INSTALL_SNAP zxid %llx, state says %llx", nd->idx,
+           (unsigned long long)a->zxid, (unsigned long long)m.zxid);
+      return;
+    }
+    if (m.zxid < nd->st.zxid) {
+      fail(c, "I3 node %d: SNAP goes back from %llx to %llx", nd->idx,
+           (unsigned long long)nd->st.zxid, (unsigned long long)m.zxid);
+      return;
+    }
+    check_model(c, nd, &m, "snapshot received");
+    trace(c, 1, "node %d: INSTALL_SNAP at %llx", nd->idx,
+          (unsigned long long)m.zxid);
+    nd->st = m;
+    d->snap = m;
+    disk_cut(d, 0);
+    d->log_base = m.zxid;
+    check_all_acked_durable(c);
+    return;
+  }
+  case ZAB_ACT_PERSIST_EPOCH:
+    if (a->accepted_epoch < d->accepted || a->current_epoch < d->current ||
+        a->current_epoch > a->accepted_epoch) {
+      fail(c, "I6 node %d: epochs %u/%u -> %u/%u", nd->idx, d->accepted,
+           d->current, a->accepted_epoch, a->current_epoch);
+      return;
+    }
+    d->accepted = a->accepted_epoch;
+    d->current = a->current_epoch;
+    return;
+  case ZAB_ACT_COMMIT:
+    on_commit_action(c, nd, a);
+    return;
+  case ZAB_ACT_ROLE:
+    on_role(c, nd, a);
+    return;
+  }
+  fail(c, "I6 node %d: unknown action %d", nd->idx, (int)a->type);
+}
+
+static void rearm_timer(struct cluster *c, struct node *nd) {
+  uint64_t t = zab_next_timeout_ms(nd->z);
+  if (t == nd->timer_at)
+    return;
+  nd->timer_at = t;
+  nd->timer_gen++;
+  /* Timers fire a little late, as they do on a loaded machine. */
+  uint64_t late = c->faults ? rng_range(&c->rng, 0, 3) : 0;
+  struct sim_ev ev = mkev(EV_TICK, t + late, nd->idx, -1);
+  ev.gen = nd->timer_gen;
+  ev.arg = nd->incarnation;
+  schedule(c, ev);
+}
+
+static void node_drain(struct cluster *c, struct node *nd) {
+  struct zab_action a;
+  while (zab_action_next(nd->z, &a)) {
+    if (!c->failed)
+      perform(c, nd, &a);
+  }
+  if (nd->up)
+    rearm_timer(c, nd);
+}
+
+static void node_step(struct cluster *c, struct node *nd,
+                      const struct zab_event *ev, int *rc_out) {
+  int rc = zab_step(nd->z, ev);
+  if (rc_out)
+    *rc_out = rc;
+  else if (rc != ZAB_OK)
+    fail(c, "I6 node %d: zab_step(%d) = %s", nd->idx, (int)ev->type,
+         zab_err_name(rc));
+  if (rc == ZAB_ENOMEM)
+    fail(c, "node %d: out of memory", nd->idx);
+  node_drain(c, nd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Node lifecycle */
+
+static void node_start(struct cluster *c, struct node *nd) {
+  struct zab_config cfg;
+  zab_config_defaults(&cfg);
+  cfg.my_id = nd->id;
+  cfg.members = c->members;
+  cfg.n_members = (size_t)c->n;
+  cfg.tick_ms = 50;
+  cfg.init_limit = 10;
+  cfg.sync_limit = 5;
+  cfg.election_min_ms = 50;
+  cfg.election_max_ms = 800;
+  cfg.finalize_wait_ms = 30;
+  cfg.diff_window_txns = c->o.diff_window_txns;
+  cfg.max_outstanding = 200;
+  cfg.seed = rng_next(&c->rng);
+  cfg.test_bugs = c->o.test_bugs;
+  const char *why;
+  int rc = zab_create(&cfg, &nd->z, &why);
+  if (rc != ZAB_OK) {
+    fail(c, "zab_create: %s (%s)", zab_err_name(rc), why);
+    return;
+  }
+  nd->up = true;
+  nd->incarnation++;
+  nd->timer_at = 0;
+  nd->fsync_scheduled = false;
+  nd->role = ZAB_ROLE_LOOKING;
+  nd->serving = false;
+  nd->leader = nd->epoch = 0;
+  nd->n_pend = 0;
+  nd->st = nd->disk.snap;
+  struct zab_entry *es = calloc(nd->disk.n + 1, sizeof *es);
+  if (!es)
+    abort();
+  for (size_t i = 0; i < nd->disk.n; i++)
+    es[i] = (struct zab_entry){nd->disk.log[i].zxid, nd->disk.log[i].data,
+                               nd->disk.log[i].len};
+  struct zab_event ev = {.type = ZAB_EV_LOAD, .now_ms = c->now};
+  ev.load.accepted_epoch = nd->disk.accepted;
+  ev.load.current_epoch = nd->disk.current;
+  ev.load.applied_zxid = nd->disk.snap.zxid;
+  ev.load.base_zxid = nd->disk.log_base;
+  ev.load.entries = es;
+  ev.load.n_entries = nd->disk.n;
+  node_step(c, nd, &ev, NULL);
+  free(es);
+  links_update(c);
+}
+
+static void node_crash(struct cluster *c, struct node *nd) {
+  if (!nd->up)
+    return;
+  struct zab_status st;
+  zab_status_get(nd->z, &st);
+  nd->old_diff += st.n_sync_diff;
+  nd->old_trunc += st.n_sync_trunc;
+  nd->old_snap += st.n_sync_snap;
+  nd->old_dropped += st.n_dropped;
+  zab_destroy(nd->z);
+  nd->z = NULL;
+  nd->up = false;
+  nd->incarnation++; /* invalidates its timers and fsyncs */
+  nd->n_pend = 0;
+  /* Unsynced writes are lost, except perhaps a torn prefix of them. */
+  struct vdisk *d = &nd->disk;
+  size_t keep = d->n_synced;
+  if (d->n > d->n_synced && rng_ppm(&c->rng, 400000))
+    keep += (size_t)rng_range(&c->rng, 0, d->n - d->n_synced);
+  disk_cut(d, keep);
+  d->n_synced = d->n;
+  c->tot.crashes++;
+  trace(c, 1, "node %d: CRASH (log keeps %zu)", nd->idx, d->n);
+  links_update(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clients */
+
+static bool propose_at(struct cluster *c, struct node *nd, uint64_t wid) {
+  if (!nd->up || nd->role != ZAB_ROLE_LEADING || !nd->serving)
+    return false;
+  uint8_t buf[2048];
+  uint32_t len = (uint32_t)snprintf((char *)buf, sizeof buf,
+                                    "w%llu:", (unsigned long long)wid);
+  uint32_t extra = rng_ppm(&c->rng, 20000)
+                       ? (uint32_t)rng_range(&c->rng, 100, 1500)
+                       : (uint32_t)rng_range(&c->rng, 0, 40);
+  for (uint32_t i = 0; i < extra; i++)
+    buf[len++] = (uint8_t)rng_next(&c->rng);
+  uint64_t zxid = 0;
+  struct zab_event ev = {.type = ZAB_EV_PROPOSE, .now_ms = c->now};
+  ev.propose.data = buf;
+  ev.propose.len = len;
+  ev.propose.zxid_out = &zxid;
+  int rc = zab_step(nd->z, &ev);
+  if (rc == ZAB_OK) {
+    /* Registered before the actions run: the commit may be among them. */
+    nd->pend = grow(nd->pend, &nd->cap_pend, nd->n_pend + 1, sizeof *nd->pend);
+    nd->pend[nd->n_pend++] = (struct pending_write){zxid, wid};
+    trace(c, 1, "node %d: write %llu proposed as %llx", nd->idx,
+          (unsigned long long)wid, (unsigned long long)zxid);
+  } else if (rc == ZAB_ENOMEM) {
+    fail(c, "node %d: out of memory", nd->idx);
+  }
+  node_drain(c, nd);
+  return rc == ZAB_OK;
+}
+
+uint64_t cluster_write(struct cluster *c, int node) {
+  struct node *nd = &c->nodes[node];
+  uint64_t wid = ++c->next_wid;
+  c->tot.writes++;
+  if (!nd->up || !nd->serving) {
+    c->tot.refused++;
+    return 0;
+  }
+  if (nd->role == ZAB_ROLE_LEADING) {
+    if (propose_at(c, nd, wid))
+      return wid;
+    c->tot.refused++;
+    return 0;
+  }
+  /* A follower forwards the write to its leader, as the server will. */
+  int l = (int)nd->leader - 1;
+  if (l < 0 || l >= c->n || !link_of(c, node, l)->up) {
+    c->tot.refused++;
+    return 0;
+  }
+  struct sim_ev ev = mkev(EV_FORWARD, c->now + net_delay(c), l, node);
+  ev.gen = link_of(c, node, l)->gen;
+  ev.arg = wid;
+  schedule(c, ev);
+  return wid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Faults */
+
+static void schedule_fault(struct cluster *c, enum ev_kind k, uint64_t mean) {
+  schedule(c, mkev(k, c->now + rng_range(&c->rng, mean / 4, mean * 2), -1, -1));
+}
+
+static void random_partition(struct cluster *c) {
+  for (int i = 0; i < c->n; i++)
+    c->side[i] = (int)rng_range(&c->rng, 0, 1);
+  c->partitioned = true;
+  c->tot.partitions++;
+  trace(c, 1, "PARTITION");
+  links_update(c);
+}
+
+void cluster_heal(struct cluster *c) {
+  for (int i = 0; i < c->n; i++)
+    c->side[i] = 0;
+  for (int a = 0; a < c->n; a++)
+    for (int b = a + 1; b < c->n; b++)
+      c->links[a][b].cut_until = 0;
+  c->partitioned = false;
+  trace(c, 1, "HEAL");
+  links_update(c);
+}
+
+void cluster_partition(struct cluster *c, const char *groups) {
+  /* Every node alone unless listed in a group. */
+  for (int i = 0; i < c->n; i++)
+    c->side[i] = 100 + i;
+  int g = 0;
+  for (const char *p = groups; *p; p++) {
+    if (*p == '{')
+      g++;
+    else if (*p >= '0' && *p <= '9') {
+      int node = (int)strtol(p, (char **)&p, 10);
+      p--;
+      if (node < c->n)
+        c->side[node] = g;
+    }
+  }
+  c->partitioned = true;
+  trace(c, 1, "PARTITION %s", groups);
+  links_update(c);
+}
+
+void cluster_kill(struct cluster *c, int node) {
+  node_crash(c, &c->nodes[node]);
+}
+
+void cluster_restart(struct cluster *c, int node) {
+  if (!c->nodes[node].up) {
+    trace(c, 1, "node %d: RESTART", node);
+    node_start(c, &c->nodes[node]);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* One step */
+
+static void deliver(struct cluster *c, struct sim_ev *ev) {
+  struct node *nd = &c->nodes[ev->node];
+  struct link *l = link_of(c, ev->node, ev->peer);
+  if (!nd->up || !l->up || l->gen != ev->gen)
+    return;
+  struct zab_msg m;
+  const char *why;
+  if (zab_msg_decode(ev->bytes, ev->len, 1u << 20, &m, &why) != ZAB_OK) {
+    /* What the server will do with an undecodable frame: drop it and say
+     * why (here the garbling was ours, so only trace it). */
+    trace(c, 2, "node %d: undecodable message from %d: %s", ev->node, ev->peer,
+          why);
+    return;
+  }
+  trace(c, 2, "recv %d->%d %s e=%u z=%llx", ev->peer, ev->node,
+        zab_msg_type_name((int)m.type), m.epoch, (unsigned long long)m.zxid);
+  struct zab_event zev = {.type = ZAB_EV_MESSAGE, .now_ms = c->now};
+  zev.message.from = c->nodes[ev->peer].id;
+  zev.message.msg = &m;
+  node_step(c, nd, &zev, NULL);
+}
+
+static void handle(struct cluster *c, struct sim_ev *ev) {
+  /* Cluster-wide events (node -1) do not use nd. */
+  struct node *nd = &c->nodes[ev->node >= 0 ? ev->node : 0];
+  switch (ev->kind) {
+  case EV_DELIVER:
+    deliver(c, ev);
+    break;
+  case EV_TICK: {
+    if (!nd->up || ev->arg != nd->incarnation || ev->gen != nd->timer_gen)
+      break;
+    if (c->now == nd->last_tick_ms) {
+      if (++nd->ticks_at_same_ms > 1000) {
+        fail(c, "I6 node %d: timer does not advance (%llu)", nd->idx,
+             (unsigned long long)zab_next_timeout_ms(nd->z));
+        break;
+      }
+    } else {
+      nd->ticks_at_same_ms = 0;
+      nd->last_tick_ms = c->now;
+    }
+    nd->timer_at = 0;
+    struct zab_event zev = {.type = ZAB_EV_TICK, .now_ms = c->now};
+    node_step(c, nd, &zev, NULL);
+    break;
+  }
+  case EV_FSYNC: {
+    if (!nd->up || ev->gen != nd->incarnation)
+      break;
+    nd->fsync_scheduled = false;
+    nd->disk.n_synced = nd->disk.n;
+    struct zab_event zev = {.type = ZAB_EV_DURABLE, .now_ms = c->now};
+    zev.durable.zxid = disk_last(&nd->disk);
+    node_step(c, nd, &zev, NULL);
+    break;
+  }
+  case EV_PEER: {
+    if (!nd->up || ev->gen != nd->incarnation)
+      break;
+    struct zab_event zev = {.type = ev->arg ? ZAB_EV_PEER_UP : ZAB_EV_PEER_DOWN,
+                            .now_ms = c->now};
+    zev.peer.id = c->nodes[ev->peer].id;
+    node_step(c, nd, &zev, NULL);
+    break;
+  }
+  case EV_CONNECT:
+    on_connect(c, ev->node, ev->peer);
+    break;
+  case EV_CRASH:
+    if (!c->faults)
+      break;
+    {
+      struct node *v = &c->nodes[rng_range(&c->rng, 0, (uint64_t)c->n - 1)];
+      if (v->up) {
+        node_crash(c, v);
+        struct sim_ev r =
+            mkev(EV_RESTART, c->now + rng_range(&c->rng, 50, 2500), v->idx, -1);
+        r.gen = v->incarnation;
+        schedule(c, r);
+      }
+      schedule_fault(c, EV_CRASH, 1500);
+    }
+    break;
+  case EV_RESTART:
+    if (nd->up || ev->gen != nd->incarnation)
+      break;
+    cluster_restart(c, nd->idx);
+    break;
+  case EV_PARTITION:
+    if (!c->faults)
+      break;
+    if (!c->partitioned) {
+      random_partition(c);
+      schedule(c,
+               mkev(EV_HEAL, c->now + rng_range(&c->rng, 100, 2500), -1, -1));
+    }
+    schedule_fault(c, EV_PARTITION, 3000);
+    break;
+  case EV_HEAL:
+    cluster_heal(c);
+    break;
+  case EV_CUT:
+    if (!c->faults)
+      break;
+    {
+      int a = (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1);
+      int b = (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1);
+      if (a != b) {
+        struct link *l = link_of(c, a, b);
+        l->cut_until = c->now + rng_range(&c->rng, 30, 800);
+        schedule(c, mkev(EV_UNCUT, l->cut_until, a, b));
+        links_update(c);
+      }
+      schedule_fault(c, EV_CUT, 1000);
+    }
+    break;
+  case EV_UNCUT:
+    links_update(c);
+    break;
+  case EV_WRITE:
+    if (!c->writes)
+      break;
+    cluster_write(c, (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1));
+    schedule(c, mkev(EV_WRITE, c->now + rng_range(&c->rng, 2, 40), -1, -1));
+    break;
+  case EV_FORWARD: {
+    struct link *l = link_of(c, ev->node, ev->peer);
+    if (!l->up || l->gen != ev->gen || !propose_at(c, nd, ev->arg))
+      c->tot.refused++;
+    break;
+  }
+  case EV_SLOWDISK:
+    if (!c->faults)
+      break;
+    {
+      struct node *v = &c->nodes[rng_range(&c->rng, 0, (uint64_t)c->n - 1)];
+      v->slow_disk = !v->slow_disk;
+      schedule_fault(c, EV_SLOWDISK, 1500);
+    }
+    break;
+  }
+}
+
+static void check_step(struct cluster *c) {
+  for (int i = 0; i < c->n && !c->failed; i++) {
+    const struct node *nd = &c->nodes[i];
+    if (nd->up)
+      check_model(c, nd, &nd->st, "state");
+    check_model(c, nd, &nd->disk.snap, "snapshot on disk");
+  }
+}
+
+bool cluster_step(struct cluster *c) {
+  if (c->failed || c->n_heap == 0)
+    return false;
+  struct sim_ev ev = pop_event(c);
+  c->now = ev.at;
+  c->steps++;
+  handle(c, &ev);
+  free(ev.bytes);
+  if (!c->failed)
+    check_step(c);
+  return !c->failed;
+}
+
+bool cluster_run_for(struct cluster *c, uint64_t ms) {
+  uint64_t end = c->now + ms;
+  while (!c->failed && c->n_heap > 0 && c->heap[0].at <= end)
+    cluster_step(c);
+  if (!c->failed && c->now < end)
+    c->now = end;
+  return !c->failed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture helpers and liveness */
+
+static int serving_leader(const struct cluster *c) {
+  int best = -1;
+  for (int i = 0; i < c->n; i++) {
+    const struct node *nd = &c->nodes[i];
+    if (nd->up && nd->role == ZAB_ROLE_LEADING && nd->serving &&
+        (best < 0 || nd->epoch > c->nodes[best].epoch))
+      best = i;
+  }
+  return best;
+}
+
+int cluster_wait_leader(struct cluster *c, uint64_t limit_ms) {
+  uint64_t end = c->now + limit_ms;
+  while (!c->failed) {
+    int l = serving_leader(c);
+    if (l >= 0)
+      return l;
+    if (c->n_heap == 0 || c->heap[0].at > end)
+      break;
+    cluster_step(c);
+  }
+  return -1;
+}
+
+bool cluster_write_acked(const struct cluster *c, uint64_t id) {
+  for (size_t k = 0; k < c->n_ack; k++)
+    if (c->ack[k].wid == id)
+      return true;
+  return false;
+}
+
+bool cluster_wait_acked(struct cluster *c, const uint64_t *ids, int n,
+                        uint64_t limit_ms) {
+  uint64_t end = c->now + limit_ms;
+  for (;;) {
+    bool all = true;
+    for (int i = 0; i < n && all; i++)
+      all = ids[i] != 0 && cluster_write_acked(c, ids[i]);
+    if (all)
+      return true;
+    if (c->failed || c->n_heap == 0 || c->heap[0].at > end)
+      return false;
+    cluster_step(c);
+  }
+}
+
+static bool converged(const struct cluster *c) {
+  int l = serving_leader(c);
+  if (l < 0)
+    return false;
+  uint64_t target = c->nodes[l].st.zxid;
+  struct zab_status st;
+  zab_status_get(c->nodes[l].z, &st);
+  if (st.commit_zxid != target || st.last_zxid != target)
+    return false; /* leader still has something in flight */
+  for (int i = 0; i < c->n; i++) {
+    const struct node *nd = &c->nodes[i];
+    if (!nd->up)
+      continue;
+    if (!nd->serving || nd->st.zxid != target ||
+        (i != l && nd->leader != c->nodes[l].id))
+      return false;
+  }
+  return true;
+}
+
+bool cluster_wait_converged(struct cluster *c, uint64_t limit_ms) {
+  uint64_t end = c->now + limit_ms;
+  while (!c->failed) {
+    if (converged(c))
+      return true;
+    if (c->n_heap == 0 || c->heap[0].at > end)
+      break;
+    cluster_step(c);
+  }
+  return false;
+}
+
+bool cluster_check_liveness(struct cluster *c, int n_writes,
+                            uint64_t limit_ms) {
+  if (c->failed)
+    return false;
+  c->faults = false;
+  c->writes = false;
+  for (int i = 0; i < c->n; i++)
+    c->nodes[i].slow_disk = false;
+  cluster_heal(c);
+  for (int i = 0; i < c->n; i++)
+    cluster_restart(c, i);
+  uint64_t start = c->now, end = c->now + limit_ms;
+  int done = 0;
+  uint64_t inflight = 0, inflight_until = 0;
+  while (!c->failed && c->now <= end) {
+    bool conv = converged(c);
+    if (conv && done == n_writes)
+      break;
+    if (inflight && cluster_write_acked(c, inflight)) {
+      done++;
+      inflight = 0;
+      continue;
+    }
+    if (inflight && c->now > inflight_until)
+      inflight = 0; /* refused on the way (forwarding); write again */
+    if (conv && !inflight && done < n_writes) {
+      /* A fresh write through a random node. */
+      inflight =
+          cluster_write(c, (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1));
+      inflight_until = c->now + 1000;
+      if (inflight)
+        continue;
+    }
+    if (c->n_heap == 0 || c->heap[0].at > end)
+      break;
+    cluster_step(c);
+  }
+  if (c->failed)
+    return false;
+  if (done < n_writes || !converged(c)) {
+    int l = serving_leader(c);
+    char roles[256];
+    size_t off = 0;
+    for (int i = 0; i < c->n && off < sizeof roles - 40; i++)
+      off +=
+          (size_t)snprintf(roles + off, sizeof roles - off, " %d:%s/%u/%s@%llx",
+                           i, zab_role_name((enum zab_role)c->nodes[i].role),
+                           c->nodes[i].epoch, c->nodes[i].serving ? "s" : "-",
+                           (unsigned long long)c->nodes[i].st.zxid);
+    fail(c,
+         "liveness: %d of %d writes committed and %s converged %llums after "
+         "the faults stopped (leader %d;%s)",
+         done, n_writes, converged(c) ? "" : "not",
+         (unsigned long long)(c->now - start), l, roles);
+    return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Construction */
+
+void sim_opts_for_seed(struct sim_opts *o, uint64_t seed) {
+  memset(o, 0, sizeof *o);
+  struct rng r = {seed * 0x2545f4914f6cdd1dull + 1};
+  o->seed = seed;
+  o->n_voters = rng_ppm(&r, 300000) ? 5 : 3;
+  o->n_observers = rng_ppm(&r, 250000) ? 1 : 0;
+  o->faults = true;
+  o->writes = true;
+  /* Small windows make SNAP common; large ones make DIFF common. */
+  o->diff_window_txns = rng_ppm(&r, 500000) ? 8 : 200;
+}
+
+struct cluster *cluster_new(const struct sim_opts *o) {
+  struct cluster *c = calloc(1, sizeof *c);
+  if (!c)
+    abort();
+  c->o = *o;
+  c->rng.s = o->seed;
+  c->n = o->n_voters + o->n_observers;
+  if (c->n > SIM_MAX_NODES)
+    c->n = SIM_MAX_NODES;
+  c->faults = o->faults;
+  c->writes = o->writes;
+  proto_writer_init(&c->w);
+  for (int i = 0; i < c->n; i++) {
+    c->members[i].id = (uint32_t)i + 1;
+    c->members[i].observer = i >= o->n_voters;
+    c->nodes[i].idx = i;
+    c->nodes[i].id = (uint32_t)i + 1;
+    c->nodes[i].observer = c->members[i].observer;
+  }
+  /* Nodes boot within the first 100 ms, not all at once. */
+  for (int i = 0; i < c->n; i++) {
+    struct sim_ev ev = mkev(EV_RESTART, rng_range(&c->rng, 0, 100), i, -1);
+    ev.gen = c->nodes[i].incarnation;
+    schedule(c, ev);
+  }
+  if (c->writes)
+    schedule(c, mkev(EV_WRITE, 150, -1, -1));
+  if (c->faults) {
+    schedule_fault(c, EV_CRASH, 1500);
+    schedule_fault(c, EV_PARTITION, 3000);
+    schedule_fault(c, EV_CUT, 1000);
+    schedule_fault(c, EV_SLOWDISK, 1500);
+  }
+  return c;
+}
+
+void cluster_free(struct cluster *c) {
+  if (!c)
+    return;
+  for (int i = 0; i < c->n; i++) {
+    struct node *nd = &c->nodes[i];
+    zab_destroy(nd->z);
+    disk_cut(&nd->disk, 0);
+    free(nd->disk.log);
+    free(nd->pend);
+  }
+  for (size_t i = 0; i < c->n_heap; i++)
+    free(c->heap[i].bytes);
+  free(c->heap);
+  free(c->h);
+  free(c->ack);
+  free(c->owners);
+  proto_writer_free(&c->w);
+  free(c);
+}
+
+bool cluster_failed(const struct cluster *c) { return c->failed; }
+const char *cluster_failure(const struct cluster *c) { return c->failure; }
+uint64_t cluster_steps(const struct cluster *c) { return c->steps; }
+uint64_t cluster_now(const struct cluster *c) { return c->now; }
+int cluster_n_nodes(const struct cluster *c) { return c->n; }
+uint64_t cluster_history_len(const struct cluster *c) { return c->n_h; }
+
+void cluster_node_info(const struct cluster *c, int node,
+                       struct sim_node_info *out) {
+  const struct node *nd = &c->nodes[node];
+  memset(out, 0, sizeof *out);
+  out->up = nd->up;
+  out->role = nd->role;
+  out->epoch = nd->epoch;
+  out->serving = nd->serving;
+  out->applied_zxid = nd->st.zxid;
+  out->applied_count = nd->st.pos;
+  out->log_len = nd->disk.n;
+  out->n_sync_diff = nd->old_diff;
+  out->n_sync_trunc = nd->old_trunc;
+  out->n_sync_snap = nd->old_snap;
+  if (nd->up) {
+    struct zab_status st;
+    zab_status_get(nd->z, &st);
+    out->n_sync_diff += st.n_sync_diff;
+    out->n_sync_trunc += st.n_sync_trunc;
+    out->n_sync_snap += st.n_sync_snap;
+  }
+}
+
+void cluster_totals(const struct cluster *c, struct sim_totals *t) {
+  *t = c->tot;
+  t->steps = c->steps;
+  t->sim_ms = c->now;
+  for (int i = 0; i < c->n; i++) {
+    struct sim_node_info ni;
+    cluster_node_info(c, i, &ni);
+    t->sync_diff += ni.n_sync_diff;
+    t->sync_trunc += ni.n_sync_trunc;
+    t->sync_snap += ni.n_sync_snap;
+    t->dropped_msgs += c->nodes[i].old_dropped;
+    if (c->nodes[i].up) {
+      struct zab_status st;
+      zab_status_get(c->nodes[i].z, &st);
+      t->dropped_msgs += st.n_dropped;
+    }
+  }
+}
