@@ -361,6 +361,15 @@ static const struct cfg_key cfg_keys[] = {
     {"autopurge.purgeInterval", NULL, CFG_INT,
      CFG_FIELD(autopurge_purge_interval_h), 0, INT_MAX,
      "a number of hours (0 = no purge)"},
+    /* Ensemble (server/ensemble.c). */
+    {"initLimit", NULL, CFG_INT, CFG_FIELD(init_limit), 1, INT_MAX,
+     "a positive integer"},
+    {"syncLimit", NULL, CFG_INT, CFG_FIELD(sync_limit), 1, INT_MAX,
+     "a positive integer"},
+    {"roost.syncDiffWindow", NULL, CFG_INT, CFG_FIELD(sync_diff_window), 1,
+     INT_MAX, "a positive integer"},
+    {"roost.sessionSecret", NULL, CFG_STR, CFG_FIELD(session_secret), 0, 0,
+     "32 hexadecimal digits"},
 };
 
 #define CFG_N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -370,8 +379,6 @@ static const struct cfg_key cfg_keys[] = {
  * use yet.  Listed so the notice can say "accepted" rather than "unknown":
  * the difference tells an operator whether a key was misspelt. */
 static const char *const cfg_zk_exact[] = {
-    "initLimit",
-    "syncLimit",
     "electionAlg",
     "peerType",
     "connectToLearnerMasterLimit",
@@ -565,6 +572,81 @@ static int cfg_apply_known(struct srv_config *c, const struct cfg_key *k,
   return 0;
 }
 
+static int cfg_port(const char *s, size_t n) {
+  if (n == 0 || n > 5 || strspn(s, "0123456789") < n)
+    return -1;
+  int v = 0;
+  for (size_t i = 0; i < n; i++)
+    v = v * 10 + (s[i] - '0');
+  return v >= 1 && v <= 65535 ? v : -1;
+}
+
+/* server.N=host:quorumPort:electionPort[:participant|:observer]
+ *          [;[clientAddr:]clientPort]
+ * (QuorumPeerConfig's syntax; the client part is accepted and ignored,
+ * see struct srv_peer_config).  A repeated id replaces the earlier line. */
+static int cfg_parse_server(struct srv_config *c, const char *key,
+                            const char *idstr, const char *value,
+                            const struct cfg_where *w, char *errmsg) {
+  const char *expect = "host:quorumPort:electionPort[:participant|:observer]"
+                       "[;[clientAddr:]clientPort]";
+  long long id = 0;
+  if (cfg_parse_int(idstr, &id) != 0 || id < 1 || id > 255) {
+    cfg_errmsg(errmsg, w, "invalid key '%s': server ids are 1..255 in Roost",
+               key);
+    return -1;
+  }
+  struct srv_peer_config p;
+  memset(&p, 0, sizeof p);
+  p.id = (int)id;
+  size_t vlen = strcspn(value, ";");
+  const char *f[4];
+  size_t fl[4];
+  size_t nf = 0, pos = 0;
+  while (nf < 4) {
+    size_t k = strcspn(value + pos, ":;");
+    if (pos + k > vlen)
+      k = vlen - pos;
+    f[nf] = value + pos;
+    fl[nf++] = k;
+    pos += k;
+    if (pos >= vlen || value[pos] != ':')
+      break;
+    pos++;
+  }
+  bool ok = pos >= vlen && nf >= 3 && fl[0] > 0 && fl[0] < sizeof p.host;
+  if (ok) {
+    memcpy(p.host, f[0], fl[0]);
+    p.quorum_port = cfg_port(f[1], fl[1]);
+    p.election_port = cfg_port(f[2], fl[2]);
+    ok = p.quorum_port > 0 && p.election_port > 0;
+  }
+  if (ok && nf == 4) {
+    if (fl[3] == 8 && strncmp(f[3], "observer", 8) == 0)
+      p.observer = true;
+    else if (!(fl[3] == 11 && strncmp(f[3], "participant", 11) == 0))
+      ok = false;
+  }
+  if (!ok) {
+    char q[CFG_QUOTE_MAX + 4];
+    cfg_errmsg(errmsg, w, "invalid value '%s' for key '%s': expected %s",
+               cfg_quote(value, q, sizeof q), key, expect);
+    return -1;
+  }
+  for (int i = 0; i < c->n_peers; i++) {
+    if (c->peers[i].id == p.id) {
+      c->peers[i] = p;
+      return 0;
+    }
+  }
+  if (c->n_peers == SRV_MAX_PEERS) {
+    cfg_errmsg(errmsg, w, "more than %d server.N lines", SRV_MAX_PEERS);
+    return -1;
+  }
+  c->peers[c->n_peers++] = p;
+  return 0;
+}
+
 /* One trimmed key/value pair, from a file line or srv_config_set. */
 static int cfg_apply(struct srv_config *c, const char *key, const char *value,
                      const struct cfg_where *w, srv_notice_cb notice,
@@ -593,6 +675,8 @@ static int cfg_apply(struct srv_config *c, const char *key, const char *value,
                  key, cfg_zk_indexed[i]);
       return -1;
     }
+    if (i == 0)
+      return cfg_parse_server(c, key, id, value, w, errmsg);
     cfg_notice(notice, notice_arg, w,
                "key '%s' is accepted but not used by Roost", key);
     return 0;
@@ -896,6 +980,11 @@ void srv_config_defaults(struct srv_config *c) {
   c->autopurge_snap_retain_count = 3;
   c->autopurge_purge_interval_h = 0;
   c->server_id = 0;
+  c->n_peers = 0;
+  c->init_limit = 10;
+  c->sync_limit = 5;
+  c->sync_diff_window = 500;
+  c->session_secret[0] = '\0';
   c->config_path[0] = '\0';
   c->log_level = 2;
 }

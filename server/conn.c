@@ -123,6 +123,9 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
       c->reading = false;
     }
     c->in_len = 0;
+    srv_ens_conn_gone(c);
+    free(c->ens_path);
+    c->ens_path = NULL;
     /* §7.12 / §2.3: the session outlives its connection; only this
      * connection's watches go. */
     if (c->session != NULL && c->session->conn == c)
@@ -170,6 +173,23 @@ static void on_close(uv_handle_t *h) {
   proto_writer_free(&c->out);
   proto_writer_free(&c->wbuf);
   free(c);
+}
+
+void srv_conn_resume(struct srv_conn *c) {
+  /* Answered while its own frame is being handled: the loop of
+   * process_input goes on by itself. */
+  if (c->state == SRV_CONN_CLOSING || c->handle_closed || c->processing)
+    return;
+  process_input(c);
+  if (!c->throttled && c->ens_wait == SRV_ENS_WAIT_NONE)
+    start_reading(c);
+}
+
+void srv_conns_close_all_clients(struct srv *s) {
+  for (struct srv_conn *c = s->conns; c != NULL; c = c->next)
+    if (c->state != SRV_CONN_CLOSING)
+      srv_conn_close(c, false, SRV_LOG_INFO,
+                     "this server stopped serving (leader change)");
 }
 
 void srv_conns_close_all(struct srv *s) {
@@ -336,11 +356,33 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 
 /* Consume every complete frame in c->in, unless the connection closes or
  * becomes throttled; keep the rest for later. */
+static void process_frames(struct srv_conn *c);
+
 static void process_input(struct srv_conn *c) {
+  /* An ensemble answer may arrive while c's own frame is handled
+   * (srv_conn_resume): the loop below then simply goes on. */
+  c->processing = true;
+  process_frames(c);
+  c->processing = false;
+  if (c->ens_wait == SRV_ENS_WAIT_NONE && !c->throttled && !c->reading &&
+      c->state != SRV_CONN_CLOSING && c->srv->ens != NULL)
+    start_reading(c);
+}
+
+static void process_frames(struct srv_conn *c) {
   struct srv *s = c->srv;
   size_t pos = 0;
   uint32_t max = (uint32_t)s->cfg.jute_max_buffer;
   while (c->state != SRV_CONN_CLOSING && !c->throttled) {
+    if (c->ens_wait != SRV_ENS_WAIT_NONE) {
+      /* Ensemble: the previous request is not answered yet; the rest
+       * waits (bounded: no reading meanwhile). */
+      if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+      }
+      break;
+    }
     size_t avail = c->in_len - pos;
     if (avail < 4)
       break;

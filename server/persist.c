@@ -308,8 +308,16 @@ static void sync_done(struct srv *s) {
   s->sync_running = false;
   char err[SNAP_ERRMSG_MAX];
   int64_t d = 0;
-  int rc = txlog_sync_end(s->log, s->sync_tok, &d, err, sizeof err);
+  struct txlog *l = s->sync_log;
+  int rc = txlog_sync_end(l, s->sync_tok, &d, err, sizeof err);
   s->sync_tok = NULL;
+  s->sync_log = NULL;
+  if (l != s->log) {
+    /* An ensemble resync replaced the log while this fsync ran
+     * (ensemble.c rebase_log): what it made durable is gone. */
+    txlog_close(l);
+    return;
+  }
   uint64_t us = (uv_hrtime() - s->sync_start_ns) / 1000u;
   s->fsyncs++;
   s->fsync_sum_us += us;
@@ -318,6 +326,7 @@ static void sync_done(struct srv *s) {
   if (rc == SNAP_OK) {
     s->durable_zxid = d;
     release_holds(s);
+    srv_ens_durable(s, d);
   } else {
     fail_log(s, err);
   }
@@ -342,6 +351,7 @@ static void sync_kick(struct srv *s) {
   if (rc != SNAP_OK || tok == NULL)
     return;
   s->sync_tok = tok;
+  s->sync_log = s->log;
   s->sync_running = true;
   s->sync_start_ns = uv_hrtime();
   s->sync_req.data = s;
@@ -377,6 +387,19 @@ static void on_retry(uv_timer_t *t) {
 }
 
 bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }
+
+void srv_persist_kick(struct srv *s) { sync_kick(s); }
+
+int srv_persist_reopen_log(struct srv *s) {
+  struct txlog_config lc = {
+      .dir = log_dir(s),
+      .io = NULL,
+      .prealloc_bytes = (uint64_t)s->cfg.pre_alloc_kb * 1024u,
+      .force_sync = s->cfg.force_sync,
+      .level = 1,
+  };
+  return txlog_open(&lc, &s->log) == SNAP_OK ? 0 : -1;
+}
 
 int srv_txn_commit(struct srv *s) {
   if (proto_writer_err(&s->txn) != PROTO_OK)

@@ -194,6 +194,12 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
                    "malformed ConnectRequest (%zu bytes)", len);
     return;
   }
+  if (!srv_ens_serving(s)) {
+    /* Not synced with a leader: the client tries another server. */
+    srv_conn_close(c, false, SRV_LOG_INFO,
+                   "not serving clients (no leader yet)");
+    return;
+  }
   int64_t last = last_zxid(s);
   if (req.last_zxid_seen > last) {
     /* §2.3 step 3: the client has seen a newer state than ours; it must
@@ -211,6 +217,15 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
     t = s->cfg.min_session_timeout_ms;
 
   struct srv_session *sess;
+  if (req.session_id == 0 && s->ens != NULL) {
+    /* createSession goes through the leader; the answer is sent when it
+     * commits here (srv_connect_done). */
+    c->ens_ro = req.has_read_only;
+    if (!srv_ens_create_session(c, srv_session_next_id(s), t))
+      srv_conn_close(c, false, SRV_LOG_INFO,
+                     "no leader to create a session with");
+    return;
+  }
   if (req.session_id == 0) {
     sess = session_create(c, t);
     if (sess == NULL)
@@ -264,6 +279,65 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
   srv_conn_mark_dirty(c);
 }
 
+/* ---- answers of an ensemble member, at commit (ensemble.c) ---- */
+
+static void ens_done(struct srv_conn *c) {
+  c->ens_wait = SRV_ENS_WAIT_NONE;
+  srv_conn_resume(c);
+}
+
+void srv_connect_done(struct srv_conn *c, struct srv_session *sess,
+                      int64_t zxid) {
+  struct srv *s = c->srv;
+  (void)zxid;
+  if (sess->conn != NULL && sess->conn != c)
+    srv_conn_close(sess->conn, false, SRV_LOG_INFO, "session moved");
+  sess->conn = c;
+  c->session = sess;
+  c->state = SRV_CONN_OPEN;
+  struct proto_connect_response resp;
+  memset(&resp, 0, sizeof resp);
+  resp.timeout_ms = sess->timeout_ms;
+  resp.session_id = sess->id;
+  srv_session_password(s, sess->id, resp.passwd);
+  resp.has_read_only = c->ens_ro;
+  proto_connect_response_encode_frame(&c->out, &resp);
+  c->sent++;
+  c->last_op = PROTO_OP_CREATESESSION;
+  c->last_resp_wall_ms = srv_wall_ms();
+  s->stats.packets_sent++;
+  srv_conn_mark_dirty(c);
+  srv_log(s, SRV_LOG_INFO, "new session 0x%" PRIx64 " for %s:%d",
+          (uint64_t)sess->id, c->ip, c->port);
+  ens_done(c);
+}
+
+void srv_reply_write(struct srv_conn *c, const struct tree_txn_header *h,
+                     const struct tree_out *out, int64_t zxid) {
+  size_t mark = reply_begin(c, h->cxid, zxid, out->err);
+  if (out->err == PROTO_OK && h->type != PROTO_OP_CLOSESESSION)
+    tree_reply_encode(out, &c->out);
+  reply_end(c, mark, zxid, 0);
+  ens_done(c);
+}
+
+void srv_reply_error(struct srv_conn *c, int32_t xid, int32_t err) {
+  reply_simple(c, xid, last_zxid(c->srv), err, 0);
+  ens_done(c);
+}
+
+void srv_reply_sync(struct srv_conn *c) {
+  int64_t zxid = last_zxid(c->srv);
+  size_t mark = reply_begin(c, (int32_t)c->ens_wait_id, zxid, PROTO_OK);
+  proto_write_string(&c->out, c->ens_path ? c->ens_path : "",
+                     c->ens_path_len);
+  reply_end(c, mark, zxid, 0);
+  free(c->ens_path);
+  c->ens_path = NULL;
+  c->ens_path_len = 0;
+  ens_done(c);
+}
+
 /* ---- handlers ---- */
 
 typedef void (*op_fn)(struct srv_conn *c, const struct proto_request *req,
@@ -276,6 +350,11 @@ static void op_write(struct srv_conn *c, const struct proto_request *req,
                      uint64_t start_ns) {
   struct srv *s = c->srv;
   int32_t xid = req->hdr.xid;
+  if (s->ens != NULL) {
+    /* Prepped by the leader; answered at commit (srv_reply_write). */
+    srv_ens_write(c, xid, s->cur_payload, s->cur_len);
+    return;
+  }
   if (srv_writes_blocked(s)) {
     /* The log failed (fsync error): nothing is prepped, logged or
      * applied.  -1 (SystemError): clients treat it as a failed write. */
@@ -373,6 +452,23 @@ static void op_get_acl(struct srv_conn *c, const struct proto_request *req,
  * order with the path echoed (§7.11).  Never a null string (§1.2). */
 static void op_sync(struct srv_conn *c, const struct proto_request *req,
                     uint64_t start_ns) {
+  if (c->srv->ens != NULL) {
+    /* §7.11: answered once this server has applied what the leader had
+     * committed when it saw the sync (srv_reply_sync). */
+    struct proto_slice p = req->u.path.path;
+    size_t n = p.len > 0 ? (size_t)p.len : 0;
+    free(c->ens_path);
+    c->ens_path = malloc(n + 1);
+    if (c->ens_path == NULL) {
+      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory (sync)");
+      return;
+    }
+    if (n)
+      memcpy(c->ens_path, p.ptr, n);
+    c->ens_path_len = n;
+    srv_ens_sync(c, req->hdr.xid);
+    return;
+  }
   int64_t zxid = last_zxid(c->srv);
   size_t mark = reply_begin(c, req->hdr.xid, zxid, PROTO_OK);
   struct proto_slice p = req->u.path.path;
@@ -392,6 +488,10 @@ static void op_close_session(struct srv_conn *c,
                              uint64_t start_ns) {
   struct srv *s = c->srv;
   int64_t sid = c->session->id;
+  if (s->ens != NULL) {
+    srv_ens_close_session(c, req->hdr.xid);
+    return;
+  }
   int64_t zxid = srv_session_close_txn(s, c->session, req->hdr.xid);
   if (zxid < 0) {
     /* Not logged (disk full): the session stays; the client may retry. */
@@ -698,6 +798,9 @@ void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
     return;
   }
   srv_session_touch(s, c->session); /* every request, pings included */
+  srv_ens_touch(s, c->session->id);
+  s->cur_payload = payload;
+  s->cur_len = len;
   c->last_op = req.hdr.type;
   c->last_cxid = req.hdr.xid;
   op_fn fn = rc == PROTO_UNIMPLEMENTED ? NULL : op_lookup(req.hdr.type);

@@ -25,6 +25,20 @@
 
 #define SRV_PATH_MAX 4096
 #define SRV_ERRMSG_MAX 512
+#define SRV_MAX_PEERS 64 /* = ZAB_MAX_MEMBERS */
+
+/* One server.N line: host:quorumPort:electionPort[:participant|:observer]
+ * [;[clientAddr:]clientPort].  Roost runs every peer message (election
+ * included) over quorumPort; electionPort is parsed and checked but not
+ * bound (docs/ensemble.md).  The client part is accepted and ignored: the
+ * client port comes from clientPort/clientPortAddress as in 3.4 files. */
+struct srv_peer_config {
+  int id;
+  char host[256];
+  int quorum_port;
+  int election_port;
+  bool observer;
+};
 
 struct srv_config {
   int tick_time_ms;                /* tickTime, default 2000 (zoo.cfg) */
@@ -70,7 +84,19 @@ struct srv_config {
                                        (at least 3 are kept) */
   int autopurge_purge_interval_h;   /* autopurge.purgeInterval (hours),
                                        default 0 = never */
-  int server_id;                    /* from the myid file later; 0 standalone */
+  int server_id;                    /* from dataDir/myid (ensemble); 0
+                                       standalone */
+  struct srv_peer_config peers[SRV_MAX_PEERS]; /* server.N lines, in file
+                                                  order; none = standalone */
+  int n_peers;
+  int init_limit;                   /* initLimit (ticks), default 10 */
+  int sync_limit;                   /* syncLimit (ticks), default 5 */
+  int sync_diff_window;             /* roost.syncDiffWindow: committed txns
+                                       a leader keeps for DIFF, default 500 */
+  char session_secret[80];          /* roost.sessionSecret: 32 hex digits
+                                       shared by the ensemble (session
+                                       passwords must verify on every
+                                       server); "" = dataDir file */
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
                                        default 2 */

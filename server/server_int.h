@@ -124,6 +124,17 @@ struct srv_session {
   int64_t expire_ms;     /* deadline in loop time, a multiple of tickTime */
   size_t heap_index;     /* position in srv.heap */
   struct srv_conn *conn; /* borrowed; NULL when no connection holds it */
+  bool closing;          /* ensemble leader: closeSession proposed */
+};
+
+/* What an ensemble connection waits for before it reads its next frame
+ * (ensemble.c): a session's requests are answered in order. */
+enum srv_ens_wait {
+  SRV_ENS_WAIT_NONE = 0,
+  SRV_ENS_WAIT_CONNECT, /* createSession committed */
+  SRV_ENS_WAIT_WRITE,   /* the write with cxid ens_wait_id committed */
+  SRV_ENS_WAIT_CLOSE,   /* closeSession committed */
+  SRV_ENS_WAIT_SYNC,    /* applied up to the leader's commit point */
 };
 
 /* ------------------------------------------------------------------ */
@@ -149,6 +160,7 @@ struct srv_conn {
   bool close_after_flush;
   bool first4_checked;  /* the 4lw test on the first bytes was done */
   bool throttle_logged; /* the first throttle was logged at INFO */
+  bool processing;      /* inside process_input (conn.c) */
 
   char ip[64]; /* textual peer address */
   int port;
@@ -168,6 +180,14 @@ struct srv_conn {
   bool writing;
 
   struct srv_session *session; /* borrowed */
+
+  /* Ensemble (ensemble.c): the request in flight, if any. */
+  enum srv_ens_wait ens_wait;
+  int64_t ens_wait_id;   /* cxid, or the session id for CONNECT */
+  int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
+  char *ens_path;        /* SYNC: the path to echo (owned) */
+  size_t ens_path_len;
+  bool ens_ro;           /* CONNECT: the request's readOnly flag */
 
   /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
    * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
@@ -278,6 +298,12 @@ struct srv {
   struct tree_out tout;
 
   struct srv_stats stats;
+
+  struct srv_ens *ens;       /* ensemble member (ensemble.c); NULL
+                                standalone */
+  struct txlog *sync_log;    /* the log the sync in flight belongs to */
+  const uint8_t *cur_payload; /* the request being handled (borrowed) */
+  size_t cur_len;
 };
 
 /* session.c */
@@ -382,6 +408,47 @@ uint64_t srv_data_dir_bytes(const struct srv *s);
 uint64_t srv_log_dir_bytes(const struct srv *s);
 /* Figures for mntr. */
 void srv_persist_mntr(struct srv *s, struct proto_writer *w);
+
+/* ensemble.c — see the comment at its top.  All no-ops or "standalone"
+ * answers when s->ens is NULL unless said otherwise. */
+struct srv_ens;
+int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+void srv_ens_stop(struct srv *s);
+void srv_ens_free(struct srv *s);
+bool srv_ens_serving(const struct srv *s);
+/* These need s->ens: they block c until the answer (ensemble.c). */
+void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
+                   size_t len);
+void srv_ens_close_session(struct srv_conn *c, int32_t xid);
+bool srv_ens_create_session(struct srv_conn *c, int64_t id,
+                            int32_t timeout_ms);
+void srv_ens_sync(struct srv_conn *c, int32_t xid);
+/* The leader proposes closeSession; others only push the deadline. */
+bool srv_ens_expire(struct srv *s, struct srv_session *sess);
+void srv_ens_conn_gone(struct srv_conn *c);
+void srv_ens_touch(struct srv *s, int64_t session_id);
+void srv_ens_tick(struct srv *s);
+void srv_ens_durable(struct srv *s, int64_t zxid);
+const char *srv_ens_mode(const struct srv *s);
+void srv_ens_mntr(const struct srv *s, struct proto_writer *w);
+void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid);
+
+/* pipeline.c, for ensemble.c: answers that arrive after a commit.  Each
+ * ends c's wait and resumes reading its frames. */
+void srv_connect_done(struct srv_conn *c, struct srv_session *sess,
+                      int64_t zxid);
+void srv_reply_write(struct srv_conn *c, const struct tree_txn_header *h,
+                     const struct tree_out *out, int64_t zxid);
+void srv_reply_error(struct srv_conn *c, int32_t xid, int32_t err);
+void srv_reply_sync(struct srv_conn *c);
+/* conn.c: process the frames that waited, read again. */
+void srv_conn_resume(struct srv_conn *c);
+/* session.c: every deadline starts again from now (a new leader). */
+void srv_sessions_touch_all(struct srv *s);
+/* persist.c */
+void srv_persist_kick(struct srv *s);
+int srv_persist_reopen_log(struct srv *s);
+void srv_conns_close_all_clients(struct srv *s);
 
 /* fourlw.c */
 /* Answer a four-letter word on c (text, no framing) and close after

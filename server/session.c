@@ -212,6 +212,11 @@ int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
   while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms) {
     struct srv_session *sess = s->heap[0];
+    if (s->ens != NULL) {
+      /* The leader's to expire, by proposing closeSession. */
+      srv_ens_expire(s, sess);
+      continue;
+    }
     srv_log(s, SRV_LOG_INFO,
             "session 0x%" PRIx64 " expired (timeout %" PRId32 " ms)",
             (uint64_t)sess->id, sess->timeout_ms);
@@ -221,5 +226,16 @@ void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
       srv_conn_close(sess->conn, false, SRV_LOG_INFO,
                      "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
     srv_session_close_txn(s, sess, 0);
+  }
+}
+
+void srv_sessions_touch_all(struct srv *s) {
+  size_t i = 0;
+  uint64_t k;
+  void *v;
+  while (srv_map_next(&s->sessions, &i, &k, &v)) {
+    struct srv_session *sess = v;
+    sess->closing = false;
+    srv_session_touch(s, sess);
   }
 }

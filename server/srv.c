@@ -35,6 +35,7 @@ static void on_tick(uv_timer_t *t) {
   int64_t now = (int64_t)uv_now(&s->loop);
   srv_sessions_expire(s, now);
   srv_conns_tick(s, now);
+  srv_ens_tick(s);
   /* The check handle runs after the poll phase; output made here must
    * not wait for the next I/O event. */
   srv_flush_all(s);
@@ -80,6 +81,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 static void free_parts(struct srv *s) {
+  srv_ens_free(s);
   srv_persist_free(s);
   if (s->tree != NULL)
     tree_free(s->tree);
@@ -122,6 +124,9 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   s->loop_ready = true;
   srv_sessions_init(s); /* after the loop: ids use the monotonic clock */
   if (srv_persist_start(s, errmsg) != 0)
+    goto fail_loop;
+  /* server.N lines: an ensemble member (ensemble.c). */
+  if (srv_ens_open(s, errmsg) != 0)
     goto fail_loop;
   s->start_wall_ms = srv_wall_ms();
   s->start_loop_ms = (int64_t)uv_now(&s->loop);
@@ -221,6 +226,7 @@ void srv_stop(struct srv *s) {
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);
   close_if_open((uv_handle_t *)&s->flush, &s->flush_open);
   srv_persist_stop(s);
+  srv_ens_stop(s);
   if (s->signals_open) {
     bool a = true, b = true;
     close_if_open((uv_handle_t *)&s->sigint, &a);

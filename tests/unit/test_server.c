@@ -135,8 +135,8 @@ static void test_defaults(void **state) {
 /* Real configuration files. */
 
 /* ZooKeeper's own zoo_sample.cfg loads, with one notice for each of the
- * two keys Roost does not use (initLimit, syncLimit) and none for the
- * commented-out lines. */
+ * no notice: initLimit and syncLimit are ensemble keys, the other lines
+ * are comments. */
 static void test_load_zoo_sample(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
   struct notices ns = {0};
@@ -151,15 +151,10 @@ static void test_load_zoo_sample(void **state) {
   assert_int_equal(c.client_port, 2181);
   assert_int_equal(c.max_client_cnxns, 60);
   assert_string_equal(c.config_path, path);
-  assert_int_equal(ns.n, 2);
-  assert_int_equal(notices_matching(&ns, "key 'initLimit' is accepted but "
-                                         "not used by Roost"),
-                   1);
-  assert_int_equal(notices_matching(&ns, "key 'syncLimit' is accepted but "
-                                         "not used by Roost"),
-                   1);
-  assert_int_equal(notices_matching(&ns, ":5: key 'initLimit'"), 1);
-  assert_int_equal(notices_matching(&ns, "notice: "), 2);
+  /* initLimit and syncLimit are used now (ensemble mode). */
+  assert_int_equal(ns.n, 0);
+  assert_int_equal(c.init_limit, 10);
+  assert_int_equal(c.sync_limit, 5);
 }
 
 /* Debian's packaged example zoo.cfg loads (skipped when the package is
@@ -197,12 +192,17 @@ static void test_load_ensemble(void **state) {
   assert_string_equal(c.data_log_dir, "/var/lib/zookeeper-txlog");
   assert_int_equal(c.max_client_cnxns, 100);
   assert_string_equal(c.four_letter_whitelist, "srvr,mntr,ruok");
-  assert_int_equal(ns.n, 6); /* autopurge.* are used now */
-  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 6);
-  assert_int_equal(notices_matching(&ns, "key 'server.1'"), 1);
-  assert_int_equal(notices_matching(&ns, "key 'server.2'"), 1);
-  assert_int_equal(notices_matching(&ns, "key 'server.3'"), 1);
-  assert_int_equal(notices_matching(&ns, "ensemble.cfg:15: key 'server.3'"), 1);
+  /* autopurge.*, initLimit, syncLimit and server.N are used now. */
+  assert_int_equal(ns.n, 1);
+  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 1);
+  assert_int_equal(c.n_peers, 3);
+  assert_int_equal(c.peers[0].id, 1);
+  assert_string_equal(c.peers[0].host, "zk1.example.com");
+  assert_int_equal(c.peers[0].quorum_port, 2888);
+  assert_int_equal(c.peers[0].election_port, 3888);
+  assert_false(c.peers[0].observer);
+  assert_string_equal(c.peers[2].host, "zk3.example.com");
+  assert_int_equal(c.peers[2].quorum_port, 2888);
   assert_int_equal(notices_matching(&ns, "key 'admin.enableServer'"), 1);
 }
 
@@ -751,11 +751,8 @@ static void test_bool_values(void **state) {
  * "accepted but not used" notice each, naming key and line. */
 static void test_zk_keys_accepted(void **state) {
   static const char *const keys[] = {
-      "initLimit",
-      "syncLimit",
       "electionAlg",
       "peerType",
-      "server.1",
       "group.1",
       "weight.1",
       "admin.enableServer",

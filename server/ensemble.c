@@ -1,0 +1,1894 @@
+/* ensemble.c — roost-server as a member of an ensemble (issue 7): the peer
+ * transport, the libuv driver of zab/, and the write path across servers.
+ * docs/ensemble.md has the operator's view; this comment the design.
+ *
+ * Transport.  Every member dials every other member on its quorumPort and
+ * sends on that connection only; what it receives comes in on the
+ * connections the others dialled.  So each ordered pair has its own TCP
+ * link and nobody has to settle which of two crossing connections wins.
+ * A link starts with a HELLO frame (magic, version, sender id); then
+ * frames are `u32 length | u8 kind | payload`, at most ENS_MAX_FRAME.
+ * Anything else (bad magic, unknown sender, oversized or malformed frame)
+ * drops that link with a logged reason.  Outgoing links reconnect with
+ * exponential backoff (ENS_RETRY_MIN_MS .. ENS_RETRY_MAX_MS) and are
+ * dropped when more than ENS_MAX_QUEUED bytes wait to be written (zab
+ * recovers from lost messages by resyncing).  The electionPort of a
+ * server.N line is parsed but not used: one port carries everything.
+ *
+ * Driver.  zab is stepped only here (ens_step); its actions are performed
+ * in order (zab.h): SEND -> the link; APPEND -> txlog_append, and the
+ * group-commit fsync of persist.c reports DURABLE; PERSIST_EPOCH -> the
+ * file "epochs" (tmp, fsync, rename, fsync dir); TRUNCATE and
+ * INSTALL_SNAP -> a snapshot of the applied state, then every log segment
+ * is removed and the appended-but-uncommitted txns we keep are logged
+ * again and synced (rare, so simple beats fast); SEND_SNAP ->
+ * tree_serialize; COMMIT -> tree_apply, watch events, the reply to the
+ * local client waiting for it; ROLE -> serving or not (a server that
+ * stops serving closes its client connections, as ZooKeeper does).
+ * Order kept: persist before ACK (zab), apply only at COMMIT.
+ *
+ * Writes.  Every write (and createSession / closeSession) becomes a
+ * request to the leader: a follower forwards it (FWD), the leader queues
+ * its own.  The leader preps one request at a time against its tree and
+ * proposes it; the next is prepped after the previous one committed
+ * locally, so prep always sees every earlier write (no speculative tree).
+ * That costs throughput (one quorum round trip per write) and is the
+ * simplest correct thing; ZooKeeper's outstanding-changes list would lift
+ * it.  The reply is built at COMMIT on the server the client is connected
+ * to, from the committed txn alone.  A connection with a write (or sync,
+ * or session creation) in flight processes no further frame until it is
+ * answered: that keeps the session's FIFO order.
+ *
+ * Sessions.  Ids are chosen by the server the client connects to
+ * (server id in the top byte, so unique cluster-wide); every server
+ * learns sessions from the committed createSession/closeSession txns.
+ * Passwords are SipHash(secret, id) with a secret every member must
+ * share: roost.sessionSecret (32 hex digits) in the config.  Followers
+ * report the sessions they saw requests for (TOUCH, every tick); only
+ * the leader expires sessions, by proposing closeSession.
+ *
+ * Recovery.  The newest snapshot is loaded as the state; logged txns after
+ * it are handed to zab in LOAD, never applied directly (zab commits or
+ * truncates them once synced). */
+#include "server/server_int.h"
+#include "zab/zab.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ENS_MAGIC 0x525a4142u /* "RZAB" */
+#define ENS_VERSION 1u
+#define ENS_MAX_FRAME (256u << 20) /* a SNAP of a large tree */
+#define ENS_MAX_QUEUED (64u << 20)
+#define ENS_RETRY_MIN_MS 50u
+#define ENS_RETRY_MAX_MS 2000u
+#define ENS_MAX_QUEUE 10000u     /* requests waiting at the leader */
+#define ENS_MAX_TOUCH 4096u      /* session ids per TOUCH frame */
+#define ENS_READ_CHUNK (64u << 10)
+
+enum ens_kind {
+  ENS_K_HELLO = 0,
+  ENS_K_ZAB = 1,    /* a zab message (zab_msg_encode) */
+  ENS_K_FWD = 2,    /* follower -> leader: a request to prep and propose */
+  ENS_K_FAIL = 3,   /* leader -> origin: the request was not proposed */
+  ENS_K_TOUCH = 4,  /* follower -> leader: sessions seen alive */
+  ENS_K_SYNC = 5,   /* follower -> leader: what is committed now? */
+  ENS_K_SYNCED = 6, /* leader -> follower: committed up to zxid */
+};
+
+enum ens_req_kind { ENS_REQ_WRITE = 0, ENS_REQ_CREATE = 1, ENS_REQ_CLOSE = 2 };
+
+/* A request queued at the leader (own or forwarded).  Owns its bytes. */
+struct ens_req {
+  uint32_t origin;
+  int32_t kind;
+  int64_t session;
+  int32_t cxid;
+  int32_t timeout_ms;
+  uint8_t *payload; /* ENS_REQ_WRITE: the request frame payload */
+  size_t len;
+  struct tree_identity *ids; /* strings owned */
+  size_t n_ids;
+};
+
+struct ens_tcp; /* one TCP handle, freed in its close callback */
+
+struct ens_peer {
+  struct srv_ens *e;
+  uint32_t id;
+  bool observer;
+  char host[256];
+  int port;
+  struct ens_tcp *out; /* our outgoing link, NULL when none */
+  bool up;             /* HELLO sent: zab was told PEER_UP */
+  uint32_t backoff_ms;
+  uv_timer_t retry;
+  bool retry_open;
+};
+
+struct ens_tcp {
+  uv_tcp_t h;
+  struct srv_ens *e;
+  struct ens_peer *peer; /* outgoing: the peer; incoming: NULL */
+  struct ens_tcp *next, *prev; /* incoming list */
+  uv_connect_t creq;
+  uint32_t from; /* incoming: sender id after HELLO, 0 before */
+  bool closing;
+  size_t queued; /* bytes handed to uv_write and not completed */
+  uint8_t *in;
+  size_t in_len, in_cap;
+};
+
+struct ens_wreq {
+  uv_write_t req;
+  struct ens_tcp *t;
+  size_t len;
+  uint8_t data[];
+};
+
+struct srv_ens {
+  struct srv *s;
+  struct zab *zab;
+  uint32_t my_id;
+  struct ens_peer peers[SRV_MAX_PEERS];
+  size_t n_peers; /* others, not us */
+  uv_tcp_t listener;
+  bool listener_open;
+  uv_timer_t timer;
+  bool timer_open;
+  struct ens_tcp *incoming;
+  bool stopping;
+
+  /* zab state as last announced (ROLE). */
+  enum zab_role role;
+  uint32_t leader;
+  uint32_t epoch;
+  bool serving;
+
+  /* Stepping: actions may lead to events (an inline fsync reports
+   * DURABLE); those wait until the current drain is done. */
+  bool in_step;
+  int64_t durable_pending; /* -1 = none */
+
+  /* Txns appended but not committed yet, in zxid order, owned: they are
+   * logged again after a TRUNCATE or INSTALL_SNAP empties the log. */
+  struct ens_entry {
+    uint64_t zxid;
+    uint8_t *data;
+    uint32_t len;
+  } *pend;
+  size_t n_pend, cap_pend;
+
+  /* Leader: requests waiting to be prepped, a ring. */
+  struct ens_req *queue;
+  size_t q_head, q_len;
+  uint64_t inflight; /* proposed, not yet committed here; 0 = none */
+
+  /* Follower: sessions seen since the last TOUCH. */
+  struct srv_map touched;
+  /* createSession in flight: session id -> conn id. */
+  struct srv_map connecting;
+  size_t n_sync_waiting;
+
+  struct proto_writer w; /* scratch for frames */
+  uint64_t forwarded, proposed, n_fail;
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers */
+
+static void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+static uint64_t now_ms(const struct srv_ens *e) {
+  return uv_now(&e->s->loop);
+}
+
+static struct ens_peer *peer_of(struct srv_ens *e, uint32_t id) {
+  for (size_t i = 0; i < e->n_peers; i++)
+    if (e->peers[i].id == id)
+      return &e->peers[i];
+  return NULL;
+}
+
+static void ens_step(struct srv_ens *e, struct zab_event *ev);
+static void ens_pump(struct srv_ens *e);
+static void peer_dial(struct ens_peer *p);
+
+/* ------------------------------------------------------------------ */
+/* links */
+
+static void on_tcp_closed(uv_handle_t *h) {
+  struct ens_tcp *t = h->data;
+  free(t->in);
+  free(t);
+}
+
+static void retry_later(struct ens_peer *p);
+
+static void tcp_drop(struct ens_tcp *t, const char *why) {
+  if (t->closing)
+    return;
+  t->closing = true;
+  struct srv_ens *e = t->e;
+  if (t->peer != NULL) {
+    struct ens_peer *p = t->peer;
+    p->out = NULL;
+    if (why != NULL)
+      srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id,
+              why);
+    if (p->up) {
+      p->up = false;
+      struct zab_event ev = {.type = ZAB_EV_PEER_DOWN, .peer = {.id = p->id}};
+      ens_step(e, &ev);
+    }
+    retry_later(p);
+  } else {
+    if (why != NULL)
+      srv_log(e->s, SRV_LOG_INFO, "link from server %u dropped: %s", t->from,
+              why);
+    if (t->prev)
+      t->prev->next = t->next;
+    else
+      e->incoming = t->next;
+    if (t->next)
+      t->next->prev = t->prev;
+  }
+  uv_close((uv_handle_t *)&t->h, on_tcp_closed);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  struct ens_wreq *w = (struct ens_wreq *)req;
+  struct ens_tcp *t = w->t;
+  t->queued -= w->len;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED)
+    tcp_drop(t, uv_strerror(status));
+}
+
+/* Sends one frame (kind + body) on p's outgoing link, if it is up.
+ * Lost otherwise: zab recovers, forwarded requests are failed by the
+ * connection close that follows a lost leader. */
+static bool peer_send(struct ens_peer *p, uint8_t kind, const uint8_t *body,
+                      size_t len) {
+  struct ens_tcp *t = p->out;
+  if (t == NULL || !p->up || t->closing || len + 1 > ENS_MAX_FRAME)
+    return false;
+  if (t->queued > 0 && t->queued + len > ENS_MAX_QUEUED) {
+    tcp_drop(t, "more than 64 MiB queued: peer not reading");
+    return false;
+  }
+  struct ens_wreq *w = malloc(sizeof *w + 5 + len);
+  if (w == NULL) {
+    tcp_drop(t, "out of memory");
+    return false;
+  }
+  w->t = t;
+  w->len = 5 + len;
+  put32(w->data, (uint32_t)(len + 1));
+  w->data[4] = kind;
+  if (len)
+    memcpy(w->data + 5, body, len);
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+  t->queued += w->len;
+  int rc = uv_write(&w->req, (uv_stream_t *)&t->h, &b, 1, on_written);
+  if (rc != 0) {
+    t->queued -= w->len;
+    free(w);
+    tcp_drop(t, uv_strerror(rc));
+    return false;
+  }
+  return true;
+}
+
+static void on_retry(uv_timer_t *h) { peer_dial(h->data); }
+
+static void retry_later(struct ens_peer *p) {
+  if (p->e->stopping || !p->retry_open)
+    return;
+  uv_timer_start(&p->retry, on_retry, p->backoff_ms, 0);
+  p->backoff_ms = p->backoff_ms * 2 > ENS_RETRY_MAX_MS ? ENS_RETRY_MAX_MS
+                                                       : p->backoff_ms * 2;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct ens_tcp *t = h->data;
+  (void)suggested;
+  if (t->in_cap - t->in_len < ENS_READ_CHUNK) {
+    size_t nc = t->in_cap ? t->in_cap * 2 : 2 * ENS_READ_CHUNK;
+    while (nc - t->in_len < ENS_READ_CHUNK)
+      nc *= 2;
+    uint8_t *n = realloc(t->in, nc);
+    if (n == NULL) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+    t->in = n;
+    t->in_cap = nc;
+  }
+  *buf = uv_buf_init((char *)t->in + t->in_len,
+                     (unsigned)(t->in_cap - t->in_len));
+}
+
+/* Outgoing links carry nothing back; reading only tells us when the peer
+ * went away. */
+static void on_out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  struct ens_tcp *t = st->data;
+  (void)buf;
+  if (n < 0)
+    tcp_drop(t, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
+  else if (n > 0)
+    tcp_drop(t, "peer sent data on our outgoing link");
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  struct ens_tcp *t = req->data;
+  struct ens_peer *p = t->peer;
+  if (t->closing)
+    return;
+  if (status < 0) {
+    tcp_drop(t, NULL); /* refused while the peer is down: not news */
+    return;
+  }
+  uv_tcp_nodelay(&t->h, 1);
+  p->backoff_ms = ENS_RETRY_MIN_MS;
+  p->up = true;
+  uint8_t hello[12];
+  put32(hello, ENS_MAGIC);
+  put32(hello + 4, ENS_VERSION);
+  put32(hello + 8, p->e->my_id);
+  peer_send(p, ENS_K_HELLO, hello, sizeof hello);
+  uv_read_start((uv_stream_t *)&t->h, on_alloc, on_out_read);
+  srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id,
+          p->host, p->port);
+  struct zab_event ev = {.type = ZAB_EV_PEER_UP, .peer = {.id = p->id}};
+  ens_step(p->e, &ev);
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  char ps[16];
+  snprintf(ps, sizeof ps, "%d", port);
+  if (getaddrinfo(host, ps, &hints, &res) != 0 || res == NULL)
+    return -1;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void peer_dial(struct ens_peer *p) {
+  struct srv_ens *e = p->e;
+  if (e->stopping || p->out != NULL)
+    return;
+  struct sockaddr_storage ss;
+  if (resolve(p->host, p->port, &ss) != 0) {
+    retry_later(p);
+    return;
+  }
+  struct ens_tcp *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    retry_later(p);
+    return;
+  }
+  t->e = e;
+  t->peer = p;
+  uv_tcp_init(&e->s->loop, &t->h);
+  t->h.data = t;
+  t->creq.data = t;
+  p->out = t;
+  int rc = uv_tcp_connect(&t->creq, &t->h, (struct sockaddr *)&ss,
+                          on_connected);
+  if (rc != 0)
+    tcp_drop(t, uv_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* incoming frames */
+
+static void on_zab_frame(struct srv_ens *e, uint32_t from, const uint8_t *b,
+                         size_t n, struct ens_tcp *t) {
+  struct zab_msg m;
+  const char *why = NULL;
+  if (zab_msg_decode(b, n, ENS_MAX_FRAME, &m, &why) != ZAB_OK) {
+    char r[128];
+    snprintf(r, sizeof r, "bad zab message: %s", why ? why : "?");
+    tcp_drop(t, r);
+    return;
+  }
+  struct zab_event ev = {.type = ZAB_EV_MESSAGE,
+                         .message = {.from = from, .msg = &m}};
+  ens_step(e, &ev);
+}
+
+static void req_free(struct ens_req *r) {
+  free(r->payload);
+  for (size_t i = 0; i < r->n_ids; i++) {
+    free((void *)r->ids[i].scheme);
+    free((void *)r->ids[i].id);
+  }
+  free(r->ids);
+  memset(r, 0, sizeof *r);
+}
+
+static char *slice_dup(struct proto_slice sl) {
+  size_t n = sl.len > 0 ? (size_t)sl.len : 0;
+  char *p = malloc(n + 1);
+  if (p == NULL)
+    return NULL;
+  if (n)
+    memcpy(p, sl.ptr, n);
+  p[n] = 0;
+  return p;
+}
+
+static void send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err);
+
+/* Takes ownership of *r (freed on failure too). */
+static void queue_push(struct srv_ens *e, struct ens_req *r) {
+  if (e->role != ZAB_ROLE_LEADING || !e->serving ||
+      e->q_len == ENS_MAX_QUEUE) {
+    send_fail(e, r, PROTO_CONNECTIONLOSS);
+    req_free(r);
+    return;
+  }
+  e->queue[(e->q_head + e->q_len) % ENS_MAX_QUEUE] = *r;
+  e->q_len++;
+  ens_pump(e);
+}
+
+static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b,
+                   size_t n, struct ens_tcp *t) {
+  struct proto_reader rd;
+  proto_reader_init(&rd, b, n, ENS_MAX_FRAME);
+  struct ens_req r;
+  memset(&r, 0, sizeof r);
+  r.origin = from;
+  r.kind = proto_read_int(&rd);
+  r.session = proto_read_long(&rd);
+  r.cxid = proto_read_int(&rd);
+  r.timeout_ms = proto_read_int(&rd);
+  int32_t nids = proto_read_int(&rd);
+  if (proto_reader_err(&rd) != PROTO_OK || nids < 0 ||
+      nids > SRV_MAX_IDENTITIES || r.kind < 0 || r.kind > ENS_REQ_CLOSE) {
+    tcp_drop(t, "malformed FWD frame");
+    return;
+  }
+  r.ids = calloc((size_t)nids + 1, sizeof *r.ids);
+  bool oom = r.ids == NULL;
+  for (int32_t i = 0; !oom && i < nids; i++) {
+    struct proto_slice sc = proto_read_buffer(&rd);
+    struct proto_slice id = proto_read_buffer(&rd);
+    if (proto_reader_err(&rd) != PROTO_OK)
+      break;
+    r.ids[i].scheme = slice_dup(sc);
+    r.ids[i].id = slice_dup(id);
+    r.n_ids++;
+    oom = r.ids[i].scheme == NULL || r.ids[i].id == NULL;
+  }
+  struct proto_slice pl = proto_read_buffer(&rd);
+  if (!oom && proto_reader_err(&rd) == PROTO_OK && pl.len > 0) {
+    r.payload = malloc((size_t)pl.len);
+    oom = r.payload == NULL;
+    if (!oom) {
+      memcpy(r.payload, pl.ptr, (size_t)pl.len);
+      r.len = (size_t)pl.len;
+    }
+  }
+  if (proto_reader_err(&rd) != PROTO_OK || proto_reader_remaining(&rd) != 0) {
+    req_free(&r);
+    tcp_drop(t, "malformed FWD frame");
+    return;
+  }
+  if (oom) {
+    send_fail(e, &r, PROTO_SYSTEMERROR);
+    req_free(&r);
+    return;
+  }
+  queue_push(e, &r);
+}
+
+static void conn_fail(struct srv *s, int64_t session, int32_t kind,
+                      int32_t cxid, int32_t err);
+
+static void on_fail(struct srv_ens *e, const uint8_t *b, size_t n,
+                    struct ens_tcp *t) {
+  struct proto_reader rd;
+  proto_reader_init(&rd, b, n, 0);
+  int32_t kind = proto_read_int(&rd);
+  int64_t session = proto_read_long(&rd);
+  int32_t cxid = proto_read_int(&rd);
+  int32_t err = proto_read_int(&rd);
+  if (proto_reader_err(&rd) != PROTO_OK) {
+    tcp_drop(t, "malformed FAIL frame");
+    return;
+  }
+  conn_fail(e->s, session, kind, cxid, err);
+}
+
+static void on_touch(struct srv_ens *e, const uint8_t *b, size_t n,
+                     struct ens_tcp *t) {
+  if (n % 8 != 0) {
+    tcp_drop(t, "malformed TOUCH frame");
+    return;
+  }
+  if (e->role != ZAB_ROLE_LEADING)
+    return;
+  for (size_t i = 0; i < n; i += 8) {
+    int64_t id = (int64_t)((uint64_t)get32(b + i) << 32 | get32(b + i + 4));
+    struct srv_session *sess = srv_session_get(e->s, id);
+    if (sess != NULL)
+      srv_session_touch(e->s, sess);
+  }
+}
+
+static void sync_check(struct srv_ens *e);
+
+static void on_sync(struct srv_ens *e, uint32_t from, const uint8_t *b,
+                    size_t n, struct ens_tcp *t) {
+  if (n != 8) {
+    tcp_drop(t, "malformed SYNC frame");
+    return;
+  }
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  uint8_t out[16];
+  memcpy(out, b, 8); /* the follower's connection id, echoed */
+  put32(out + 8, (uint32_t)(st.commit_zxid >> 32));
+  put32(out + 12, (uint32_t)st.commit_zxid);
+  struct ens_peer *p = peer_of(e, from);
+  if (p != NULL)
+    peer_send(p, ENS_K_SYNCED, out, sizeof out);
+}
+
+static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
+                      struct ens_tcp *t) {
+  if (n != 16) {
+    tcp_drop(t, "malformed SYNCED frame");
+    return;
+  }
+  uint64_t cid = (uint64_t)get32(b) << 32 | get32(b + 4);
+  int64_t z = (int64_t)((uint64_t)get32(b + 8) << 32 | get32(b + 12));
+  struct srv_conn *c = srv_map_get(&e->s->conn_by_id, cid);
+  if (c == NULL || c->ens_wait != SRV_ENS_WAIT_SYNC || c->ens_sync_zxid >= 0)
+    return;
+  c->ens_sync_zxid = z;
+  sync_check(e);
+}
+
+/* Incoming link: HELLO first, then frames. */
+static void in_frames(struct ens_tcp *t) {
+  struct srv_ens *e = t->e;
+  size_t pos = 0;
+  while (!t->closing) {
+    size_t avail = t->in_len - pos;
+    if (avail < 4)
+      break;
+    uint32_t n = get32(t->in + pos);
+    if (n < 1 || n > ENS_MAX_FRAME) {
+      tcp_drop(t, "frame length out of range");
+      return;
+    }
+    if (avail - 4 < n)
+      break;
+    const uint8_t *b = t->in + pos + 5;
+    uint8_t kind = t->in[pos + 4];
+    size_t len = n - 1;
+    pos += 4 + n;
+    if (t->from == 0) {
+      uint32_t id = len == 12 ? get32(b + 8) : 0;
+      if (kind != ENS_K_HELLO || len != 12 || get32(b) != ENS_MAGIC ||
+          get32(b + 4) != ENS_VERSION) {
+        tcp_drop(t, "no valid HELLO (not a Roost peer, or another version)");
+        return;
+      }
+      if (id == e->my_id || peer_of(e, id) == NULL) {
+        char r[96];
+        snprintf(r, sizeof r, "HELLO from unknown server id %u", id);
+        tcp_drop(t, r);
+        return;
+      }
+      t->from = id;
+      srv_log(e->s, SRV_LOG_INFO, "link from server %u up", id);
+      continue;
+    }
+    switch (kind) {
+    case ENS_K_ZAB:
+      on_zab_frame(e, t->from, b, len, t);
+      break;
+    case ENS_K_FWD:
+      on_fwd(e, t->from, b, len, t);
+      break;
+    case ENS_K_FAIL:
+      on_fail(e, b, len, t);
+      break;
+    case ENS_K_TOUCH:
+      on_touch(e, b, len, t);
+      break;
+    case ENS_K_SYNC:
+      on_sync(e, t->from, b, len, t);
+      break;
+    case ENS_K_SYNCED:
+      on_synced(e, b, len, t);
+      break;
+    default:
+      tcp_drop(t, "unknown frame kind");
+      return;
+    }
+  }
+  if (t->closing)
+    return;
+  if (pos > 0) {
+    memmove(t->in, t->in + pos, t->in_len - pos);
+    t->in_len -= pos;
+  }
+}
+
+static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  struct ens_tcp *t = st->data;
+  (void)buf;
+  if (n < 0) {
+    tcp_drop(t, n == UV_EOF ? NULL : uv_strerror((int)n));
+    return;
+  }
+  if (n == 0)
+    return;
+  t->in_len += (size_t)n;
+  in_frames(t);
+  srv_flush_all(t->e->s);
+}
+
+static void on_peer_connection(uv_stream_t *l, int status) {
+  struct srv_ens *e = l->data;
+  if (status < 0)
+    return;
+  struct ens_tcp *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return;
+  t->e = e;
+  uv_tcp_init(&e->s->loop, &t->h);
+  t->h.data = t;
+  if (uv_accept(l, (uv_stream_t *)&t->h) != 0) {
+    uv_close((uv_handle_t *)&t->h, on_tcp_closed);
+    return;
+  }
+  t->next = e->incoming;
+  if (e->incoming)
+    e->incoming->prev = t;
+  e->incoming = t;
+  uv_read_start((uv_stream_t *)&t->h, on_alloc, on_in_read);
+}
+
+/* ------------------------------------------------------------------ */
+/* persistence of the ensemble */
+
+static int write_file_durably(const char *dir, const char *name,
+                              const void *buf, size_t len) {
+  char path[SRV_PATH_MAX + 64], tmp[SRV_PATH_MAX + 72];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  int rc = 0;
+  if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+    rc = -errno;
+  close(fd);
+  if (rc == 0 && rename(tmp, path) < 0)
+    rc = -errno;
+  if (rc != 0) {
+    unlink(tmp);
+    return rc;
+  }
+  snap_io_posix()->fsync_dir(NULL, dir);
+  return 0;
+}
+
+static void persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur) {
+  char b[64];
+  int n = snprintf(b, sizeof b, "%u %u\n", acc, cur);
+  int rc = write_file_durably(e->s->cfg.data_dir, "epochs", b, (size_t)n);
+  if (rc != 0) {
+    /* zab's contract says durable before the next action: we cannot go
+     * on without breaking a promise made to the leader. */
+    srv_log(e->s, SRV_LOG_ERROR, "cannot persist epochs: %s; stopping",
+            strerror(-rc));
+    abort();
+  }
+}
+
+static void read_epochs(const struct srv *s, uint32_t *acc, uint32_t *cur) {
+  char path[SRV_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/epochs", s->cfg.data_dir);
+  *acc = *cur = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return;
+  unsigned a = 0, c = 0;
+  if (fscanf(f, "%u %u", &a, &c) == 2) {
+    *acc = a;
+    *cur = c;
+  }
+  fclose(f);
+}
+
+static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
+                     uint32_t len) {
+  if (e->n_pend == e->cap_pend) {
+    size_t nc = e->cap_pend ? e->cap_pend * 2 : 64;
+    struct ens_entry *n = realloc(e->pend, nc * sizeof *n);
+    if (n == NULL)
+      return false;
+    e->pend = n;
+    e->cap_pend = nc;
+  }
+  uint8_t *c = malloc(len ? len : 1);
+  if (c == NULL)
+    return false;
+  memcpy(c, d, len);
+  e->pend[e->n_pend++] = (struct ens_entry){zxid, c, len};
+  return true;
+}
+
+/* Forget pending entries with zxid <= upto (committed) or > above
+ * (truncated). */
+static void pend_drop_upto(struct srv_ens *e, uint64_t upto) {
+  size_t k = 0;
+  while (k < e->n_pend && e->pend[k].zxid <= upto)
+    free(e->pend[k++].data);
+  memmove(e->pend, e->pend + k, (e->n_pend - k) * sizeof *e->pend);
+  e->n_pend -= k;
+}
+
+static void pend_drop_above(struct srv_ens *e, uint64_t above) {
+  while (e->n_pend > 0 && e->pend[e->n_pend - 1].zxid > above)
+    free(e->pend[--e->n_pend].data);
+}
+
+static void log_dir_clear(struct srv *s) {
+  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
+                                           : s->cfg.data_dir;
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return;
+  struct dirent *de;
+  char p[SRV_PATH_MAX + 300];
+  while ((de = readdir(d)) != NULL) {
+    enum snap_file_kind k;
+    int64_t z;
+    if (snap_name_parse(de->d_name, &k, &z) && k == SNAP_FILE_LOG) {
+      snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+      unlink(p);
+    }
+  }
+  closedir(d);
+  snap_io_posix()->fsync_dir(NULL, dir);
+}
+
+/* After TRUNCATE / INSTALL_SNAP: the applied tree goes to a snapshot, the
+ * log is emptied and what is still pending (appended, not committed,
+ * kept) is logged again; all durably before the next action. */
+static void rebase_log(struct srv_ens *e) {
+  struct srv *s = e->s;
+  char err[SNAP_ERRMSG_MAX];
+  if (s->snap_pid) {
+    int st;
+    while (waitpid(s->snap_pid, &st, 0) < 0 && errno == EINTR)
+      ;
+    s->snap_pid = 0;
+  }
+  if (snap_write(s->cfg.data_dir, NULL, s->tree, -1, NULL, err, sizeof err) !=
+      SNAP_OK) {
+    srv_log(s, SRV_LOG_ERROR, "snapshot for a resync failed: %s; stopping",
+            err);
+    abort();
+  }
+  /* A sync in flight on the pool holds a token of the old log: that log
+   * is closed when the sync comes back (persist.c sync_done). */
+  if (!s->sync_running)
+    txlog_close(s->log);
+  s->log = NULL;
+  s->log_failed = false;
+  log_dir_clear(s);
+  if (srv_persist_reopen_log(s) != 0) {
+    srv_log(s, SRV_LOG_ERROR, "cannot reopen the log; stopping");
+    abort();
+  }
+  for (size_t i = 0; i < e->n_pend; i++) {
+    struct txlog_txn t = {e->pend[i].data, e->pend[i].len};
+    if (txlog_append(s->log, &t, 1, err, sizeof err) != SNAP_OK) {
+      srv_log(s, SRV_LOG_ERROR, "re-logging after a resync failed: %s", err);
+      abort();
+    }
+  }
+  int64_t d = 0;
+  if (txlog_sync(s->log, &d, err, sizeof err) != SNAP_OK) {
+    srv_log(s, SRV_LOG_ERROR, "sync after a resync failed: %s", err);
+    abort();
+  }
+  s->durable_zxid = e->n_pend ? (int64_t)e->pend[e->n_pend - 1].zxid
+                              : tree_last_zxid(s->tree);
+  if (e->n_pend && s->durable_zxid > e->durable_pending)
+    e->durable_pending = s->durable_zxid; /* told to zab after this drain */
+  s->snap_roll_zxid = tree_last_zxid(s->tree);
+}
+
+static bool ser_cb(void *arg, const void *buf, size_t len) {
+  struct proto_writer *w = arg;
+  proto_write_raw(w, buf, len);
+  return proto_writer_err(w) == PROTO_OK;
+}
+
+struct rbuf {
+  const uint8_t *p;
+  size_t len, pos;
+};
+
+static long rd_cb(void *arg, void *buf, size_t cap) {
+  struct rbuf *r = arg;
+  size_t n = r->len - r->pos;
+  if (n > cap)
+    n = cap;
+  memcpy(buf, r->p + r->pos, n);
+  r->pos += n;
+  return (long)n;
+}
+
+static void sessions_reload(struct srv *s);
+
+static void install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
+                         uint32_t len) {
+  struct srv *s = e->s;
+  struct tree_config tc = {.extended_types = s->cfg.extended_types};
+  struct rbuf r = {d, len, 0};
+  int err = 0;
+  char msg[256];
+  struct tree *t = tree_load(&tc, rd_cb, &r, &err, msg, sizeof msg);
+  if (t == NULL) {
+    srv_log(s, SRV_LOG_ERROR, "SNAP from the leader does not load: %s", msg);
+    abort(); /* zab checked it came from the leader; nothing to go on with */
+  }
+  /* Client connections are closed while not serving, so no watch or
+   * session state of a connection points into the old tree. */
+  srv_conns_close_all_clients(s);
+  tree_free(s->tree);
+  s->tree = t;
+  pend_drop_upto(e, UINT64_MAX);
+  rebase_log(e);
+  sessions_reload(s);
+  srv_log(s, SRV_LOG_INFO, "installed SNAP at zxid 0x%" PRIx64, zxid);
+}
+
+/* The sessions table follows the tree (after a SNAP). */
+static void sess_add_cb(void *arg, int64_t id, int32_t timeout_ms) {
+  struct srv *s = arg;
+  if (srv_session_get(s, id) == NULL)
+    srv_session_add(s, id, timeout_ms);
+}
+
+static void sessions_reload(struct srv *s) {
+  srv_sessions_free(s);
+  srv_sessions_init(s);
+  tree_sessions_each(s->tree, sess_add_cb, s);
+}
+
+/* ------------------------------------------------------------------ */
+/* commit path */
+
+static void sync_check(struct srv_ens *e) {
+  struct srv *s = e->s;
+  if (e->n_sync_waiting == 0)
+    return;
+  int64_t applied = tree_last_zxid(s->tree);
+  for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+    if (c->ens_wait != SRV_ENS_WAIT_SYNC || c->ens_sync_zxid < 0 ||
+        c->ens_sync_zxid > applied)
+      continue;
+    e->n_sync_waiting--;
+    srv_reply_sync(c);
+  }
+}
+
+static void commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
+                   uint32_t len) {
+  struct srv *s = e->s;
+  struct tree_txn_header h;
+  if (tree_txn_header_decode(d, len, &h) != PROTO_OK) {
+    srv_log(s, SRV_LOG_ERROR, "committed txn 0x%" PRIx64 " does not decode",
+            zxid);
+    abort();
+  }
+  tree_out_reset(&s->tout);
+  int rc = tree_apply(s->tree, d, len, &s->tout);
+  if (rc != PROTO_OK) {
+    srv_log(s, SRV_LOG_ERROR,
+            "committed txn 0x%" PRIx64 " does not apply (%s): stopping so "
+            "that this replica cannot diverge",
+            zxid, proto_strerror(rc));
+    abort();
+  }
+  pend_drop_upto(e, zxid);
+  if (e->inflight == zxid)
+    e->inflight = 0;
+  srv_txn_logged(s); /* snapshot cadence */
+  if (h.type == PROTO_OP_CREATESESSION) {
+    struct srv_session *sess = srv_session_get(s, h.session_id);
+    if (sess == NULL)
+      sess = srv_session_add(s, h.session_id,
+                             tree_session_timeout(s->tree, h.session_id));
+    void *v = srv_map_get(&e->connecting, (uint64_t)h.session_id);
+    if (v != NULL) {
+      srv_map_del(&e->connecting, (uint64_t)h.session_id);
+      struct srv_conn *c = srv_map_get(&s->conn_by_id, (uint64_t)(uintptr_t)v);
+      if (c != NULL && sess != NULL && c->ens_wait == SRV_ENS_WAIT_CONNECT &&
+          c->ens_wait_id == h.session_id)
+        srv_connect_done(c, sess, (int64_t)zxid);
+    }
+  } else if (h.type == PROTO_OP_CLOSESESSION) {
+    struct srv_session *sess = srv_session_get(s, h.session_id);
+    struct srv_conn *c = sess != NULL ? sess->conn : NULL;
+    if (sess != NULL)
+      srv_session_remove(s, sess);
+    if (c != NULL && c->ens_wait == SRV_ENS_WAIT_CLOSE &&
+        c->ens_wait_id == h.cxid) {
+      srv_deliver_events(s, &s->tout, -1);
+      srv_reply_write(c, &h, &s->tout, (int64_t)zxid);
+      srv_conn_close(c, true, SRV_LOG_INFO, "client closed session 0x%" PRIx64,
+                     (uint64_t)h.session_id);
+      return;
+    }
+    if (c != NULL)
+      srv_conn_close(c, false, SRV_LOG_INFO, "session 0x%" PRIx64 " expired",
+                     (uint64_t)h.session_id);
+  }
+  srv_deliver_events(s, &s->tout, -1);
+  if (h.type != PROTO_OP_CREATESESSION && h.type != PROTO_OP_CLOSESESSION) {
+    struct srv_session *sess = srv_session_get(s, h.session_id);
+    struct srv_conn *c = sess != NULL ? sess->conn : NULL;
+    if (c != NULL && c->ens_wait == SRV_ENS_WAIT_WRITE &&
+        c->ens_wait_id == h.cxid)
+      srv_reply_write(c, &h, &s->tout, (int64_t)zxid);
+  }
+  sync_check(e);
+}
+
+/* ------------------------------------------------------------------ */
+/* zab driver */
+
+static void send_zab(struct srv_ens *e, uint32_t to, const struct zab_msg *m) {
+  struct ens_peer *p = peer_of(e, to);
+  if (p == NULL)
+    return;
+  proto_writer_reset(&e->w);
+  if (zab_msg_encode(m, &e->w) != ZAB_OK ||
+      proto_writer_err(&e->w) != PROTO_OK)
+    return;
+  peer_send(p, ENS_K_ZAB, e->w.buf, e->w.len);
+}
+
+static void set_role(struct srv_ens *e, const struct zab_action *a) {
+  struct srv *s = e->s;
+  bool was_serving = e->serving;
+  bool was_leader = e->role == ZAB_ROLE_LEADING;
+  e->role = a->role;
+  e->leader = a->leader;
+  e->epoch = a->epoch;
+  e->serving = a->serving;
+  srv_log(s, SRV_LOG_INFO, "role %s, leader %u, epoch %u, %s",
+          zab_role_name(a->role), a->leader, a->epoch,
+          a->serving ? "serving" : "not serving");
+  if (was_serving && (!a->serving || (was_leader && a->role != ZAB_ROLE_LEADING)))
+    srv_conns_close_all_clients(s);
+  if (!a->serving || a->role != ZAB_ROLE_LEADING) {
+    while (e->q_len > 0) {
+      struct ens_req *r = &e->queue[e->q_head];
+      send_fail(e, r, PROTO_CONNECTIONLOSS);
+      req_free(r);
+      e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
+      e->q_len--;
+    }
+    e->inflight = 0;
+  }
+  if (a->serving && a->role == ZAB_ROLE_LEADING && !was_serving)
+    srv_sessions_touch_all(s); /* deadlines start now, on the new leader */
+}
+
+static void perform(struct srv_ens *e, const struct zab_action *a) {
+  struct srv *s = e->s;
+  char err[SNAP_ERRMSG_MAX];
+  switch (a->type) {
+  case ZAB_ACT_SEND:
+    send_zab(e, a->peer, &a->msg);
+    break;
+  case ZAB_ACT_SEND_SNAP: {
+    struct proto_writer w;
+    proto_writer_init(&w);
+    if (tree_serialize(s->tree, ser_cb, &w) == PROTO_OK &&
+        w.len <= ENS_MAX_FRAME - 1024) {
+      struct zab_msg m = a->msg;
+      m.data = w.buf;
+      m.len = (uint32_t)w.len;
+      send_zab(e, a->peer, &m);
+    } else {
+      srv_log(s, SRV_LOG_ERROR, "cannot serialise a SNAP for server %u",
+              a->peer);
+    }
+    proto_writer_free(&w);
+    break;
+  }
+  case ZAB_ACT_APPEND: {
+    struct txlog_txn t = {a->data, a->len};
+    if (!pend_add(e, a->zxid, a->data, a->len)) {
+      srv_log(s, SRV_LOG_ERROR, "out of memory keeping txn 0x%" PRIx64,
+              a->zxid);
+      abort();
+    }
+    if (s->log_failed ||
+        txlog_append(s->log, &t, 1, err, sizeof err) != SNAP_OK) {
+      /* Never reported durable: zab never ACKs it; as a leader it will
+       * lose its quorum and step down. */
+      srv_log(s, SRV_LOG_ERROR, "log append of 0x%" PRIx64 " failed: %s",
+              a->zxid, s->log_failed ? "log failed" : err);
+      break;
+    }
+    srv_persist_kick(s);
+    break;
+  }
+  case ZAB_ACT_TRUNCATE:
+    pend_drop_above(e, a->zxid);
+    srv_log(s, SRV_LOG_INFO, "truncating the log after 0x%" PRIx64, a->zxid);
+    rebase_log(e);
+    break;
+  case ZAB_ACT_INSTALL_SNAP:
+    install_snap(e, a->zxid, a->data, a->len);
+    break;
+  case ZAB_ACT_PERSIST_EPOCH:
+    persist_epochs(e, a->accepted_epoch, a->current_epoch);
+    break;
+  case ZAB_ACT_COMMIT:
+    commit(e, a->zxid, a->data, a->len);
+    break;
+  case ZAB_ACT_ROLE:
+    set_role(e, a);
+    break;
+  }
+}
+
+static void on_timer(uv_timer_t *h);
+
+static void arm_timer(struct srv_ens *e) {
+  if (e->stopping || !e->timer_open)
+    return;
+  uint64_t at = zab_next_timeout_ms(e->zab), now = now_ms(e);
+  if (at == UINT64_MAX)
+    return;
+  uv_timer_start(&e->timer, on_timer, at > now ? at - now : 0, 0);
+}
+
+static void ens_step(struct srv_ens *e, struct zab_event *ev) {
+  if (e->zab == NULL)
+    return;
+  if (e->in_step) {
+    /* Only DURABLE can arrive here (an inline fsync); keep the max. */
+    if (ev->type == ZAB_EV_DURABLE && (int64_t)ev->durable.zxid > e->durable_pending)
+      e->durable_pending = (int64_t)ev->durable.zxid;
+    return;
+  }
+  e->in_step = true;
+  struct zab_event cur = *ev;
+  for (;;) {
+    cur.now_ms = now_ms(e);
+    int rc = zab_step(e->zab, &cur);
+    if (rc == ZAB_ENOMEM) {
+      srv_log(e->s, SRV_LOG_ERROR, "zab out of memory; stopping");
+      abort();
+    }
+    struct zab_action a;
+    while (zab_action_next(e->zab, &a))
+      perform(e, &a);
+    if (e->durable_pending < 0)
+      break;
+    cur = (struct zab_event){.type = ZAB_EV_DURABLE,
+                             .durable = {.zxid = (uint64_t)e->durable_pending}};
+    e->durable_pending = -1;
+  }
+  e->in_step = false;
+  arm_timer(e);
+  ens_pump(e);
+}
+
+static void send_touches(struct srv_ens *e) {
+  if (e->touched.n == 0)
+    return;
+  struct ens_peer *p = peer_of(e, e->leader);
+  if (p != NULL && e->role != ZAB_ROLE_LEADING) {
+    uint8_t *b = malloc(8 * ENS_MAX_TOUCH);
+    if (b != NULL) {
+      size_t i = 0, n = 0;
+      uint64_t k;
+      void *v;
+      while (srv_map_next(&e->touched, &i, &k, &v)) {
+        put32(b + 8 * n, (uint32_t)(k >> 32));
+        put32(b + 8 * n + 4, (uint32_t)k);
+        if (++n == ENS_MAX_TOUCH) {
+          peer_send(p, ENS_K_TOUCH, b, 8 * n);
+          n = 0;
+        }
+      }
+      if (n)
+        peer_send(p, ENS_K_TOUCH, b, 8 * n);
+      free(b);
+    }
+  }
+  srv_map_free(&e->touched);
+  srv_map_init(&e->touched);
+}
+
+static void on_timer(uv_timer_t *h) {
+  struct srv_ens *e = h->data;
+  struct zab_event ev = {.type = ZAB_EV_TICK};
+  ens_step(e, &ev);
+  srv_flush_all(e->s);
+}
+
+/* ------------------------------------------------------------------ */
+/* leader: prep and propose, one at a time */
+
+static void send_fail(struct srv_ens *e, const struct ens_req *r,
+                      int32_t err) {
+  e->n_fail++;
+  if (r->origin == e->my_id) {
+    conn_fail(e->s, r->session, r->kind, r->cxid, err);
+    return;
+  }
+  struct ens_peer *p = peer_of(e, r->origin);
+  if (p == NULL)
+    return;
+  uint8_t b[20];
+  put32(b, (uint32_t)r->kind);
+  put32(b + 4, (uint32_t)((uint64_t)r->session >> 32));
+  put32(b + 8, (uint32_t)r->session);
+  put32(b + 12, (uint32_t)r->cxid);
+  put32(b + 16, (uint32_t)err);
+  peer_send(p, ENS_K_FAIL, b, sizeof b);
+}
+
+static void ens_pump(struct srv_ens *e) {
+  struct srv *s = e->s;
+  while (!e->in_step && e->role == ZAB_ROLE_LEADING && e->serving &&
+         e->inflight == 0 && e->q_len > 0) {
+    struct ens_req r = e->queue[e->q_head];
+    e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
+    e->q_len--;
+    struct zab_status st;
+    zab_status_get(e->zab, &st);
+    uint64_t zxid = zab_zxid_epoch(st.last_zxid) == st.epoch
+                        ? st.last_zxid + 1
+                        : zab_zxid(st.epoch, 1);
+    proto_writer_reset(&s->txn);
+    struct tree_txn_header h = {.session_id = r.session,
+                                .cxid = r.cxid,
+                                .zxid = (int64_t)zxid,
+                                .time_ms = srv_wall_ms()};
+    int rc = PROTO_OK;
+    if (r.kind == ENS_REQ_CREATE) {
+      h.type = PROTO_OP_CREATESESSION;
+      tree_txn_encode_create_session(&s->txn, &h, r.timeout_ms);
+    } else if (r.kind == ENS_REQ_CLOSE) {
+      h.type = PROTO_OP_CLOSESESSION;
+      tree_txn_encode_close_session(&s->txn, &h);
+    } else {
+      struct proto_request req;
+      rc = proto_request_decode(r.payload, r.len,
+                                2 * (size_t)s->cfg.jute_max_buffer, &req);
+      if (rc == PROTO_OK) {
+        struct tree_prep_ctx ctx = {
+            .session_id = r.session,
+            .cxid = r.cxid,
+            .zxid = (int64_t)zxid,
+            .time_ms = h.time_ms,
+            .auth = {.ids = r.ids, .n_ids = r.n_ids},
+        };
+        rc = tree_prep(s->tree, &ctx, &req, &s->txn);
+      }
+    }
+    if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
+      rc = PROTO_SYSTEMERROR;
+    uint64_t got = 0;
+    if (rc == PROTO_OK) {
+      struct zab_event ev = {
+          .type = ZAB_EV_PROPOSE,
+          .now_ms = now_ms(e),
+          .propose = {.data = s->txn.buf,
+                      .len = (uint32_t)s->txn.len,
+                      .zxid_out = &got}};
+      e->in_step = true;
+      int zr = zab_step(e->zab, &ev);
+      struct zab_action a;
+      while (zab_action_next(e->zab, &a))
+        perform(e, &a);
+      e->in_step = false;
+      if (zr != ZAB_OK) {
+        srv_log(s, SRV_LOG_WARN, "propose failed: %s", zab_strerror(zr));
+        rc = PROTO_CONNECTIONLOSS;
+      } else if (got != zxid) {
+        srv_log(s, SRV_LOG_ERROR,
+                "zab assigned 0x%" PRIx64 ", prepped for 0x%" PRIx64, got,
+                zxid);
+        abort();
+      } else {
+        e->proposed++;
+        if (e->inflight == 0 && (int64_t)got > tree_last_zxid(s->tree))
+          e->inflight = got;
+      }
+      if (e->durable_pending >= 0) {
+        struct zab_event d = {.type = ZAB_EV_DURABLE,
+                              .durable = {.zxid = (uint64_t)e->durable_pending}};
+        e->durable_pending = -1;
+        ens_step(e, &d); /* re-enters ens_pump at its end */
+      }
+    }
+    if (rc != PROTO_OK)
+      send_fail(e, &r, rc == PROTO_UNIMPLEMENTED ? PROTO_UNIMPLEMENTED
+                                                 : PROTO_SYSTEMERROR);
+    req_free(&r);
+  }
+  arm_timer(e);
+}
+
+/* ------------------------------------------------------------------ */
+/* client side: forward to the leader, or queue locally */
+
+static void conn_fail(struct srv *s, int64_t session, int32_t kind,
+                      int32_t cxid, int32_t err) {
+  struct srv_ens *e = s->ens;
+  struct srv_conn *c = NULL;
+  if (kind == ENS_REQ_CREATE) {
+    void *v = srv_map_get(&e->connecting, (uint64_t)session);
+    if (v != NULL) {
+      srv_map_del(&e->connecting, (uint64_t)session);
+      c = srv_map_get(&s->conn_by_id, (uint64_t)(uintptr_t)v);
+    }
+    if (c != NULL)
+      srv_conn_close(c, false, SRV_LOG_INFO,
+                     "createSession not committed (leader lost)");
+    return;
+  }
+  struct srv_session *sess = srv_session_get(s, session);
+  c = sess != NULL ? sess->conn : NULL;
+  if (c == NULL || c->ens_wait_id != cxid ||
+      (c->ens_wait != SRV_ENS_WAIT_WRITE && c->ens_wait != SRV_ENS_WAIT_CLOSE))
+    return;
+  if (err == PROTO_CONNECTIONLOSS) {
+    srv_conn_close(c, false, SRV_LOG_INFO,
+                   "leader lost with a request in flight");
+    return;
+  }
+  srv_reply_error(c, cxid, err);
+}
+
+static bool forward(struct srv_ens *e, const struct ens_req *r) {
+  if (e->role == ZAB_ROLE_LEADING) {
+    struct ens_req q = *r;
+    /* queue_push takes ownership: copy what the caller owns */
+    q.payload = NULL;
+    q.ids = NULL;
+    q.n_ids = 0;
+    if (r->len) {
+      q.payload = malloc(r->len);
+      if (q.payload == NULL)
+        return false;
+      memcpy(q.payload, r->payload, r->len);
+    }
+    q.ids = calloc(r->n_ids + 1, sizeof *q.ids);
+    if (q.ids == NULL) {
+      free(q.payload);
+      return false;
+    }
+    for (size_t i = 0; i < r->n_ids; i++) {
+      q.ids[i].scheme = strdup(r->ids[i].scheme);
+      q.ids[i].id = strdup(r->ids[i].id);
+      q.n_ids++;
+      if (q.ids[i].scheme == NULL || q.ids[i].id == NULL) {
+        req_free(&q);
+        return false;
+      }
+    }
+    queue_push(e, &q);
+    return true;
+  }
+  struct ens_peer *p = peer_of(e, e->leader);
+  if (p == NULL || !p->up)
+    return false;
+  struct proto_writer *w = &e->w;
+  proto_writer_reset(w);
+  proto_write_int(w, r->kind);
+  proto_write_long(w, r->session);
+  proto_write_int(w, r->cxid);
+  proto_write_int(w, r->timeout_ms);
+  proto_write_int(w, (int32_t)r->n_ids);
+  for (size_t i = 0; i < r->n_ids; i++) {
+    proto_write_buffer(w, (const uint8_t *)r->ids[i].scheme,
+                       (int32_t)strlen(r->ids[i].scheme));
+    proto_write_buffer(w, (const uint8_t *)r->ids[i].id,
+                       (int32_t)strlen(r->ids[i].id));
+  }
+  proto_write_buffer(w, r->payload, r->payload ? (int32_t)r->len : -1);
+  if (proto_writer_err(w) != PROTO_OK)
+    return false;
+  e->forwarded++;
+  return peer_send(p, ENS_K_FWD, w->buf, w->len);
+}
+
+static void conn_block(struct srv_conn *c, enum srv_ens_wait what,
+                       int64_t id) {
+  c->ens_wait = what;
+  c->ens_wait_id = id;
+  c->ens_sync_zxid = -1;
+}
+
+bool srv_ens_serving(const struct srv *s) {
+  return s->ens == NULL || s->ens->serving;
+}
+
+void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
+                   size_t len) {
+  struct srv_ens *e = c->srv->ens;
+  struct ens_req r = {.origin = e->my_id,
+                      .kind = ENS_REQ_WRITE,
+                      .session = c->session->id,
+                      .cxid = xid,
+                      .payload = (uint8_t *)payload,
+                      .len = len,
+                      .ids = c->ids,
+                      .n_ids = c->n_ids};
+  conn_block(c, SRV_ENS_WAIT_WRITE, xid);
+  if (!forward(e, &r))
+    srv_conn_close(c, false, SRV_LOG_INFO, "no leader to forward a write to");
+}
+
+void srv_ens_close_session(struct srv_conn *c, int32_t xid) {
+  struct srv_ens *e = c->srv->ens;
+  struct ens_req r = {.origin = e->my_id,
+                      .kind = ENS_REQ_CLOSE,
+                      .session = c->session->id,
+                      .cxid = xid};
+  conn_block(c, SRV_ENS_WAIT_CLOSE, xid);
+  if (!forward(e, &r))
+    srv_conn_close(c, false, SRV_LOG_INFO, "no leader to close a session");
+}
+
+bool srv_ens_create_session(struct srv_conn *c, int64_t id,
+                            int32_t timeout_ms) {
+  struct srv_ens *e = c->srv->ens;
+  if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) !=
+      0)
+    return false;
+  struct ens_req r = {.origin = e->my_id,
+                      .kind = ENS_REQ_CREATE,
+                      .session = id,
+                      .timeout_ms = timeout_ms};
+  conn_block(c, SRV_ENS_WAIT_CONNECT, id);
+  if (!forward(e, &r)) {
+    srv_map_del(&e->connecting, (uint64_t)id);
+    return false;
+  }
+  return true;
+}
+
+void srv_ens_sync(struct srv_conn *c, int32_t xid) {
+  struct srv_ens *e = c->srv->ens;
+  conn_block(c, SRV_ENS_WAIT_SYNC, xid);
+  e->n_sync_waiting++;
+  if (e->role == ZAB_ROLE_LEADING) {
+    /* Everything committed is applied here already. */
+    c->ens_sync_zxid = 0;
+    sync_check(e);
+    return;
+  }
+  struct ens_peer *p = peer_of(e, e->leader);
+  uint8_t b[8];
+  put32(b, (uint32_t)(c->id >> 32));
+  put32(b + 4, (uint32_t)c->id);
+  if (p == NULL || !peer_send(p, ENS_K_SYNC, b, sizeof b)) {
+    e->n_sync_waiting--;
+    srv_conn_close(c, false, SRV_LOG_INFO, "no leader to sync with");
+  }
+}
+
+void srv_ens_conn_gone(struct srv_conn *c) {
+  struct srv_ens *e = c->srv->ens;
+  if (e == NULL)
+    return;
+  if (c->ens_wait == SRV_ENS_WAIT_SYNC && e->n_sync_waiting > 0)
+    e->n_sync_waiting--;
+  if (c->ens_wait == SRV_ENS_WAIT_CONNECT)
+    srv_map_del(&e->connecting, (uint64_t)c->ens_wait_id);
+  c->ens_wait = SRV_ENS_WAIT_NONE;
+}
+
+void srv_ens_touch(struct srv *s, int64_t session_id) {
+  struct srv_ens *e = s->ens;
+  if (e != NULL && e->role != ZAB_ROLE_LEADING && session_id != 0)
+    srv_map_put(&e->touched, (uint64_t)session_id, (void *)1);
+}
+
+bool srv_ens_expire(struct srv *s, struct srv_session *sess) {
+  struct srv_ens *e = s->ens;
+  /* Keep it out of the heap's head either way; a leader re-checks it
+   * when the closeSession commits (it is removed then). */
+  srv_session_touch(s, sess);
+  if (e->role != ZAB_ROLE_LEADING || !e->serving || sess->closing)
+    return true;
+  sess->closing = true;
+  srv_log(s, SRV_LOG_INFO, "session 0x%" PRIx64 " expired (timeout %" PRId32
+          " ms): proposing closeSession",
+          (uint64_t)sess->id, sess->timeout_ms);
+  if (sess->conn != NULL)
+    srv_conn_close(sess->conn, false, SRV_LOG_INFO,
+                   "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
+  struct ens_req r = {.origin = e->my_id,
+                      .kind = ENS_REQ_CLOSE,
+                      .session = sess->id,
+                      .cxid = 0};
+  forward(e, &r);
+  return true;
+}
+
+void srv_ens_tick(struct srv *s) {
+  if (s->ens != NULL)
+    send_touches(s->ens);
+}
+
+void srv_ens_durable(struct srv *s, int64_t zxid) {
+  if (s->ens == NULL)
+    return;
+  struct zab_event ev = {.type = ZAB_EV_DURABLE,
+                         .durable = {.zxid = (uint64_t)zxid}};
+  ens_step(s->ens, &ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* four-letter words */
+
+const char *srv_ens_mode(const struct srv *s) {
+  if (s->ens == NULL)
+    return "standalone";
+  switch (s->ens->role) {
+  case ZAB_ROLE_LEADING:
+    return "leader";
+  case ZAB_ROLE_FOLLOWING:
+    return "follower";
+  case ZAB_ROLE_OBSERVING:
+    return "observer";
+  default:
+    return "looking";
+  }
+}
+
+void srv_ens_mntr(const struct srv *s, struct proto_writer *w) {
+  struct srv_ens *e = s->ens;
+  if (e == NULL)
+    return;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  char b[1024];
+  int n = snprintf(b, sizeof b,
+                   "roost_server_id\t%u\n"
+                   "roost_leader_id\t%u\n"
+                   "roost_epoch\t%u\n"
+                   "roost_serving\t%d\n"
+                   "roost_commit_zxid\t%" PRId64 "\n"
+                   "roost_last_logged_zxid\t%" PRId64 "\n"
+                   "roost_elections\t%" PRIu64 "\n"
+                   "roost_sync_diff\t%" PRIu64 "\n"
+                   "roost_sync_trunc\t%" PRIu64 "\n"
+                   "roost_sync_snap\t%" PRIu64 "\n"
+                   "roost_peer_msgs_dropped\t%" PRIu64 "\n"
+                   "roost_forwarded\t%" PRIu64 "\n"
+                   "roost_proposed\t%" PRIu64 "\n",
+                   e->my_id, e->leader, e->epoch, e->serving ? 1 : 0,
+                   (int64_t)st.commit_zxid, (int64_t)st.last_zxid,
+                   st.n_elections, st.n_sync_diff, st.n_sync_trunc,
+                   st.n_sync_snap, st.n_dropped, e->forwarded, e->proposed);
+  if (n > 0)
+    proto_write_raw(w, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+  if (e->role == ZAB_ROLE_LEADING) {
+    size_t voters = 0;
+    for (size_t i = 0; i < e->n_peers; i++)
+      voters += !e->peers[i].observer;
+    n = snprintf(b, sizeof b,
+                 "zk_learners\t%zu\n"
+                 "zk_followers\t%zu\n"
+                 "zk_synced_followers\t%u\n",
+                 e->n_peers, voters, st.n_synced_learners);
+    if (n > 0)
+      proto_write_raw(w, b, (size_t)n);
+  }
+}
+
+void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid) {
+  *epoch = 0;
+  *zxid = tree_last_zxid(s->tree);
+  if (s->ens != NULL)
+    *epoch = s->ens->epoch;
+}
+
+/* ------------------------------------------------------------------ */
+/* start and stop */
+
+static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  char path[SRV_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/myid", s->cfg.data_dir);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "server.N lines but no myid file: cannot open '%.400s': %s",
+             path, strerror(errno));
+    return -1;
+  }
+  long v = 0;
+  int ok = fscanf(f, "%ld", &v);
+  fclose(f);
+  if (ok != 1 || v < 1 || v > 255) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "'%.400s' must hold a number 1..255",
+             path);
+    return -1;
+  }
+  s->cfg.server_id = (int)v;
+  /* Session ids carry the server id in their top byte (session.c). */
+  s->next_session_id = (int64_t)(((uint64_t)v << 56) |
+                                 ((uint64_t)s->next_session_id &
+                                  ((UINT64_C(1) << 56) - 1)));
+  return 0;
+}
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Reload the state from the newest snapshot only; the logged txns after
+ * it go to zab (LOAD), which commits or truncates them. */
+struct loaded {
+  struct zab_entry *ents;
+  size_t n, cap;
+};
+
+static int collect_log(struct srv *s, int64_t base, struct loaded *L,
+                       char errmsg[SRV_ERRMSG_MAX]) {
+  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
+                                           : s->cfg.data_dir;
+  struct dirent **names = NULL;
+  int nn = scandir(dir, &names, NULL, alphasort);
+  if (nn < 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot list %.400s", dir);
+    return -1;
+  }
+  /* Segments in zxid order (names are hex of different lengths). */
+  int64_t *zs = calloc((size_t)nn + 1, sizeof *zs);
+  int *idx = calloc((size_t)nn + 1, sizeof *idx);
+  int nseg = 0;
+  for (int i = 0; zs && idx && i < nn; i++) {
+    enum snap_file_kind k;
+    int64_t z;
+    if (snap_name_parse(names[i]->d_name, &k, &z) && k == SNAP_FILE_LOG) {
+      int j = nseg++;
+      while (j > 0 && zs[j - 1] > z) {
+        zs[j] = zs[j - 1];
+        idx[j] = idx[j - 1];
+        j--;
+      }
+      zs[j] = z;
+      idx[j] = i;
+    }
+  }
+  int rc = 0;
+  uint64_t last = (uint64_t)base;
+  for (int si = 0; rc == 0 && zs && idx && si < nseg; si++) {
+    char path[SRV_PATH_MAX + 300], msg[SNAP_ERRMSG_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, names[idx[si]]->d_name);
+    struct txlog_reader *r = NULL;
+    int64_t first;
+    if (txlog_reader_open(path, NULL, &r, &first, msg, sizeof msg) != SNAP_OK)
+      continue; /* recovery already cut or reported it */
+    struct txlog_frame f;
+    uint64_t bad;
+    while (txlog_reader_next(r, &f, &bad, msg, sizeof msg) == 1) {
+      size_t pos = 0;
+      const uint8_t *tx;
+      size_t tl;
+      while (txlog_frame_next_txn(&f, &pos, &tx, &tl)) {
+        struct tree_txn_header h;
+        if (tree_txn_header_decode(tx, tl, &h) != PROTO_OK ||
+            (uint64_t)h.zxid <= last)
+          continue;
+        if (L->n == L->cap) {
+          size_t nc = L->cap ? L->cap * 2 : 256;
+          struct zab_entry *ne = realloc(L->ents, nc * sizeof *ne);
+          if (ne == NULL) {
+            rc = -1;
+            break;
+          }
+          L->ents = ne;
+          L->cap = nc;
+        }
+        uint8_t *c = malloc(tl ? tl : 1);
+        if (c == NULL) {
+          rc = -1;
+          break;
+        }
+        memcpy(c, tx, tl);
+        L->ents[L->n++] = (struct zab_entry){(uint64_t)h.zxid, c,
+                                             (uint32_t)tl};
+        last = (uint64_t)h.zxid;
+      }
+      if (rc != 0)
+        break;
+    }
+    txlog_reader_close(r);
+  }
+  if (zs == NULL || idx == NULL)
+    rc = -1;
+  if (rc != 0)
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory reading the log");
+  free(zs);
+  free(idx);
+  for (int i = 0; i < nn; i++)
+    free(names[i]);
+  free(names);
+  return rc;
+}
+
+static void zab_log(void *ctx, int level, const char *msg) {
+  struct srv *s = ctx;
+  srv_log(s, level ? SRV_LOG_WARN : SRV_LOG_INFO, "zab: %s", msg);
+}
+
+int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  if (s->cfg.n_peers == 0)
+    return 0;
+  if (read_myid(s, errmsg) != 0)
+    return -1;
+  struct srv_ens *e = calloc(1, sizeof *e);
+  if (e == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
+  s->ens = e;
+  e->s = s;
+  e->my_id = (uint32_t)s->cfg.server_id;
+  e->durable_pending = -1;
+  srv_map_init(&e->touched);
+  srv_map_init(&e->connecting);
+  proto_writer_init(&e->w);
+  e->queue = calloc(ENS_MAX_QUEUE, sizeof *e->queue);
+  if (e->queue == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
+
+  /* The shared session secret. */
+  const char *sec = s->cfg.session_secret;
+  if (sec[0] != '\0') {
+    if (strlen(sec) != 32) {
+      snprintf(errmsg, SRV_ERRMSG_MAX,
+               "roost.sessionSecret must be 32 hex digits");
+      return -1;
+    }
+    for (int i = 0; i < 16; i++) {
+      int hi = hexval(sec[2 * i]), lo = hexval(sec[2 * i + 1]);
+      if (hi < 0 || lo < 0) {
+        snprintf(errmsg, SRV_ERRMSG_MAX,
+                 "roost.sessionSecret must be 32 hex digits");
+        return -1;
+      }
+      s->secret[i] = (uint8_t)(hi << 4 | lo);
+    }
+  } else {
+    srv_log(s, SRV_LOG_WARN,
+            "no roost.sessionSecret: this server's session passwords are "
+            "its own, so a client cannot move its session to another "
+            "member (docs/ensemble.md)");
+  }
+
+  struct zab_member mem[SRV_MAX_PEERS];
+  const struct srv_peer_config *me = NULL;
+  for (int i = 0; i < s->cfg.n_peers; i++) {
+    const struct srv_peer_config *pc = &s->cfg.peers[i];
+    mem[i] = (struct zab_member){(uint32_t)pc->id, pc->observer};
+    if ((uint32_t)pc->id == e->my_id) {
+      me = pc;
+      continue;
+    }
+    struct ens_peer *p = &e->peers[e->n_peers++];
+    p->e = e;
+    p->id = (uint32_t)pc->id;
+    p->observer = pc->observer;
+    snprintf(p->host, sizeof p->host, "%s", pc->host);
+    p->port = pc->quorum_port;
+    p->backoff_ms = ENS_RETRY_MIN_MS;
+  }
+  if (me == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %u has no server.%u line",
+             e->my_id, e->my_id);
+    return -1;
+  }
+
+  /* State: the newest snapshot; the log after it goes to zab. */
+  int64_t base = s->recovered.snap_zxid;
+  struct tree_config tc = {.extended_types = s->cfg.extended_types};
+  struct tree *t = NULL;
+  if (base >= 0) {
+    char msg[SNAP_ERRMSG_MAX];
+    int64_t z;
+    if (snap_read(s->recovered.snap_file, NULL, &tc, &t, &z, msg,
+                  sizeof msg) != SNAP_OK) {
+      snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s", msg);
+      return -1;
+    }
+  } else {
+    t = tree_new(&tc);
+    base = 0;
+    if (t == NULL) {
+      snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+      return -1;
+    }
+  }
+  tree_free(s->tree);
+  s->tree = t;
+  sessions_reload(s);
+  struct loaded L = {0};
+  if (collect_log(s, base, &L, errmsg) != 0) {
+    for (size_t i = 0; i < L.n; i++)
+      free((void *)L.ents[i].data);
+    free(L.ents);
+    return -1;
+  }
+  s->durable_zxid = L.n ? (int64_t)L.ents[L.n - 1].zxid : base;
+  s->snap_roll_zxid = s->durable_zxid;
+  for (size_t i = 0; i < L.n; i++)
+    pend_add(e, L.ents[i].zxid, L.ents[i].data, L.ents[i].len);
+
+  struct zab_config zc;
+  zab_config_defaults(&zc);
+  zc.my_id = e->my_id;
+  zc.members = mem;
+  zc.n_members = (size_t)s->cfg.n_peers;
+  zc.tick_ms = (uint32_t)s->cfg.tick_time_ms;
+  zc.init_limit = (uint32_t)s->cfg.init_limit;
+  zc.sync_limit = (uint32_t)s->cfg.sync_limit;
+  zc.diff_window_txns = (uint32_t)s->cfg.sync_diff_window;
+  zc.max_txn_bytes = (uint32_t)s->cfg.jute_max_buffer + 4096u;
+  zc.election_min_ms = 50;
+  zc.election_max_ms = 2000;
+  zc.finalize_wait_ms = 100;
+  zc.seed = s->rng ^ ((uint64_t)e->my_id << 32);
+  zc.log_cb = zab_log;
+  zc.log_ctx = s;
+  const char *why = NULL;
+  int zr = zab_create(&zc, &e->zab, &why);
+  if (zr != ZAB_OK) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "zab: %s (%s)", zab_strerror(zr),
+             why ? why : "");
+    for (size_t i = 0; i < L.n; i++)
+      free((void *)L.ents[i].data);
+    free(L.ents);
+    return -1;
+  }
+  uint32_t acc, cur;
+  read_epochs(s, &acc, &cur);
+  struct zab_event ev = {.type = ZAB_EV_LOAD,
+                         .load = {.accepted_epoch = acc,
+                                  .current_epoch = cur,
+                                  .applied_zxid = (uint64_t)base,
+                                  .base_zxid = (uint64_t)base,
+                                  .entries = L.ents,
+                                  .n_entries = L.n}};
+  uv_timer_init(&s->loop, &e->timer);
+  e->timer.data = e;
+  e->timer_open = true;
+  ens_step(e, &ev);
+  for (size_t i = 0; i < L.n; i++)
+    free((void *)L.ents[i].data);
+  free(L.ents);
+  srv_log(s, SRV_LOG_INFO,
+          "ensemble member %u of %d: state at 0x%" PRIx64 " (snapshot), %zu "
+          "logged txns after it handed to zab, epochs %u/%u",
+          e->my_id, s->cfg.n_peers, (uint64_t)base, e->n_pend, acc, cur);
+
+  struct sockaddr_storage ss;
+  if (resolve(me->host, me->quorum_port, &ss) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot resolve %.300s", me->host);
+    return -1;
+  }
+  uv_tcp_init(&s->loop, &e->listener);
+  e->listener.data = e;
+  e->listener_open = true;
+  int rc = uv_tcp_bind(&e->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&e->listener, 64, on_peer_connection);
+  if (rc != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %.300s:%d: %s",
+             me->host, me->quorum_port, uv_strerror(rc));
+    return -1;
+  }
+  for (size_t i = 0; i < e->n_peers; i++) {
+    struct ens_peer *p = &e->peers[i];
+    uv_timer_init(&s->loop, &p->retry);
+    p->retry.data = p;
+    p->retry_open = true;
+    peer_dial(p);
+  }
+  return 0;
+}
+
+void srv_ens_stop(struct srv *s) {
+  struct srv_ens *e = s->ens;
+  if (e == NULL || e->stopping)
+    return;
+  e->stopping = true;
+  if (e->listener_open)
+    uv_close((uv_handle_t *)&e->listener, NULL);
+  e->listener_open = false;
+  if (e->timer_open)
+    uv_close((uv_handle_t *)&e->timer, NULL);
+  e->timer_open = false;
+  for (size_t i = 0; i < e->n_peers; i++) {
+    struct ens_peer *p = &e->peers[i];
+    if (p->retry_open)
+      uv_close((uv_handle_t *)&p->retry, NULL);
+    p->retry_open = false;
+    p->up = false; /* no PEER_DOWN into zab while stopping */
+    if (p->out != NULL)
+      tcp_drop(p->out, NULL);
+  }
+  while (e->incoming != NULL)
+    tcp_drop(e->incoming, NULL);
+}
+
+void srv_ens_free(struct srv *s) {
+  struct srv_ens *e = s->ens;
+  if (e == NULL)
+    return;
+  while (e->q_len > 0) {
+    req_free(&e->queue[e->q_head]);
+    e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
+    e->q_len--;
+  }
+  free(e->queue);
+  pend_drop_upto(e, UINT64_MAX);
+  free(e->pend);
+  srv_map_free(&e->touched);
+  srv_map_free(&e->connecting);
+  proto_writer_free(&e->w);
+  zab_destroy(e->zab);
+  free(e);
+  s->ens = NULL;
+}
