@@ -149,3 +149,23 @@ def server_factory(target, _server_base_dir):
             errors.append(str(e))
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def ensemble_factory(_server_base_dir):
+    """factory(n=3, **cfg) -> a started roost ensemble (harness.Ensemble);
+    every server is stopped when the test ends."""
+    made = []
+
+    def factory(n=3, **cfg):
+        ens = harness.Ensemble(_server_base_dir, n, cfg,
+                               roost_bin=os.environ.get("ROOST_SERVER"))
+        made.append(ens)
+        return ens.start()
+
+    yield factory
+    errors = []
+    for ens in made:
+        errors.extend(ens.stop())
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)

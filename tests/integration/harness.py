@@ -371,3 +371,84 @@ class Server:
     def __repr__(self):
         return "<Server %s %s pid=%s>" % (self.target, self.hosts,
                                           getattr(self, "pid", None))
+
+
+class Ensemble:
+    """N roost servers forming one ensemble on loopback (issue 7): each has
+    its own dataDir with a myid file, a free client port and a free peer
+    port; all share the server.N lines and roost.sessionSecret.  Roost
+    only (ZooKeeper would need its own quorum setup)."""
+
+    def __init__(self, base_dir, n=3, overrides=None, roost_bin=None):
+        peer_ports = [free_port() for _ in range(n)]
+        cfg = {
+            "tickTime": "200",
+            "initLimit": "10",
+            "syncLimit": "5",
+            "roost.sessionSecret": os.urandom(16).hex(),
+        }
+        for i in range(n):
+            cfg["server.%d" % (i + 1)] = "%s:%d:%d" % (HOST, peer_ports[i],
+                                                       peer_ports[i] + 1)
+        cfg.update(overrides or {})
+        self.servers = []
+        for i in range(n):
+            srv = Server("roost", base_dir, cfg, roost_bin=roost_bin)
+            with open(os.path.join(srv.data_dir, "myid"), "w") as f:
+                f.write("%d\n" % (i + 1))
+            srv.myid = i + 1
+            self.servers.append(srv)
+        self.hosts = ",".join(s.hosts for s in self.servers)
+
+    def start(self):
+        for srv in self.servers:
+            srv.start()
+        return self
+
+    def mode(self, srv):
+        """'leader', 'follower', 'looking', or None when down."""
+        if not srv.alive():
+            return None
+        try:
+            out = srv.four_letter("srvr", timeout=1.0)
+        except OSError:
+            return None
+        for line in out.splitlines():
+            if line.startswith("Mode: "):
+                return line[6:].strip()
+        return None
+
+    def mntr(self, srv):
+        out = srv.four_letter("mntr", timeout=2.0)
+        d = {}
+        for line in out.splitlines():
+            if "\t" in line:
+                k, v = line.split("\t", 1)
+                d[k] = v
+        return d
+
+    def wait_serving(self, timeout=15.0, servers=None):
+        """Wait until one leader and every other live server is serving
+        under it; returns the leader."""
+        servers = [s for s in (servers or self.servers) if s.alive()]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            modes = [self.mode(s) for s in servers]
+            if modes.count("leader") == 1 and all(
+                    m in ("leader", "follower", "observer") for m in modes):
+                if all(self.mntr(s).get("roost_serving") == "1"
+                       for s in servers):
+                    return servers[modes.index("leader")]
+            time.sleep(0.05)
+        raise HarnessError("no serving ensemble within %.0f s: %r" % (
+            timeout, [(s.myid, self.mode(s)) for s in servers]))
+
+    def stop(self):
+        errors = []
+        for srv in self.servers:
+            try:
+                if srv.proc is not None and not srv.stopped:
+                    srv.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        return errors
