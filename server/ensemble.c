@@ -158,6 +158,7 @@ struct srv_ens {
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
   int64_t durable_pending; /* -1 = none */
+  uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
   /* Txns appended but not committed yet, in zxid order, owned: they are
    * logged again after a TRUNCATE or INSTALL_SNAP empties the log. */
@@ -209,8 +210,9 @@ static struct ens_peer *peer_of(struct srv_ens *e, uint32_t id) {
   return NULL;
 }
 
-static void ens_step(struct srv_ens *e, struct zab_event *ev);
-static void ens_pump(struct srv_ens *e);
+static void ens_step(struct srv_ens *e, const struct zab_event *ev);
+static bool pump_one(struct srv_ens *e);
+static void on_timer(uv_timer_t *h);
 static void peer_dial(struct ens_peer *p);
 
 /* ------------------------------------------------------------------ */
@@ -236,9 +238,12 @@ static void tcp_drop(struct ens_tcp *t, const char *why) {
       srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id,
               why);
     if (p->up) {
+      /* Told to zab by ens_step, never from here: a send that fails
+       * inside an action must not step zab again. */
       p->up = false;
-      struct zab_event ev = {.type = ZAB_EV_PEER_DOWN, .peer = {.id = p->id}};
-      ens_step(e, &ev);
+      e->down_mask |= UINT64_C(1) << (size_t)(p - e->peers);
+      if (!e->in_step && e->timer_open)
+        uv_timer_start(&e->timer, on_timer, 0, 0);
     }
     retry_later(p);
   } else {
@@ -313,7 +318,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct ens_tcp *t = h->data;
   (void)suggested;
   if (t->in_cap - t->in_len < ENS_READ_CHUNK) {
-    size_t nc = t->in_cap ? t->in_cap * 2 : 2 * ENS_READ_CHUNK;
+    size_t nc = t->in_cap ? t->in_cap * 2 : (size_t)2 * ENS_READ_CHUNK;
     while (nc - t->in_len < ENS_READ_CHUNK)
       nc *= 2;
     uint8_t *n = realloc(t->in, nc);
@@ -455,7 +460,7 @@ static void queue_push(struct srv_ens *e, struct ens_req *r) {
   }
   e->queue[(e->q_head + e->q_len) % ENS_MAX_QUEUE] = *r;
   e->q_len++;
-  ens_pump(e);
+  ens_step(e, NULL); /* prep and propose it unless a step is running */
 }
 
 static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b,
@@ -718,19 +723,37 @@ static void persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur) {
   }
 }
 
-static void read_epochs(const struct srv *s, uint32_t *acc, uint32_t *cur) {
-  char path[SRV_PATH_MAX + 16];
+/* Reads a small text file into buf (NUL-terminated).  Returns the bytes
+ * read, or -1 with errno. */
+static ssize_t read_small(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  if (n >= 0)
+    buf[n] = 0;
+  return n;
+}
+
+/* "accepted current\n"; a missing file is a fresh server (0 0). */
+static int read_epochs(const struct srv *s, uint32_t *acc, uint32_t *cur) {
+  char path[SRV_PATH_MAX + 16], b[64];
   snprintf(path, sizeof path, "%s/epochs", s->cfg.data_dir);
   *acc = *cur = 0;
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return;
-  unsigned a = 0, c = 0;
-  if (fscanf(f, "%u %u", &a, &c) == 2) {
-    *acc = a;
-    *cur = c;
-  }
-  fclose(f);
+  if (read_small(path, b, sizeof b) < 0)
+    return errno == ENOENT ? 0 : -1;
+  char *end;
+  errno = 0;
+  unsigned long a = strtoul(b, &end, 10);
+  unsigned long c = strtoul(end, &end, 10);
+  if (errno != 0 || a > UINT32_MAX || c > a)
+    return -1;
+  *acc = (uint32_t)a;
+  *cur = (uint32_t)c;
+  return 0;
 }
 
 static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
@@ -747,7 +770,10 @@ static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   if (c == NULL)
     return false;
   memcpy(c, d, len);
-  e->pend[e->n_pend++] = (struct ens_entry){zxid, c, len};
+  struct ens_entry *x = &e->pend[e->n_pend++];
+  x->zxid = zxid;
+  x->data = c;
+  x->len = len;
   return true;
 }
 
@@ -1086,36 +1112,63 @@ static void arm_timer(struct srv_ens *e) {
   uv_timer_start(&e->timer, on_timer, at > now ? at - now : 0, 0);
 }
 
-static void ens_step(struct srv_ens *e, struct zab_event *ev) {
+static void drain(struct srv_ens *e) {
+  struct zab_action a;
+  while (zab_action_next(e->zab, &a))
+    perform(e, &a);
+}
+
+/* The only place zab is stepped.  ev may be NULL: just do the pending
+ * work.  Events that arise while actions are performed (an inline fsync's
+ * DURABLE, a link that broke during a send, requests queued by a commit)
+ * are recorded and handled by the loop here, after the current drain, so
+ * that nothing steps zab from inside one of its actions. */
+static void ens_step(struct srv_ens *e, const struct zab_event *ev) {
   if (e->zab == NULL)
     return;
   if (e->in_step) {
-    /* Only DURABLE can arrive here (an inline fsync); keep the max. */
-    if (ev->type == ZAB_EV_DURABLE && (int64_t)ev->durable.zxid > e->durable_pending)
+    if (ev != NULL && ev->type == ZAB_EV_DURABLE &&
+        (int64_t)ev->durable.zxid > e->durable_pending)
       e->durable_pending = (int64_t)ev->durable.zxid;
     return;
   }
   e->in_step = true;
-  struct zab_event cur = *ev;
+  struct zab_event cur;
+  bool have = ev != NULL;
+  if (have)
+    cur = *ev;
   for (;;) {
-    cur.now_ms = now_ms(e);
-    int rc = zab_step(e->zab, &cur);
-    if (rc == ZAB_ENOMEM) {
-      srv_log(e->s, SRV_LOG_ERROR, "zab out of memory; stopping");
-      abort();
+    if (have) {
+      cur.now_ms = now_ms(e);
+      if (zab_step(e->zab, &cur) == ZAB_ENOMEM) {
+        srv_log(e->s, SRV_LOG_ERROR, "zab out of memory; stopping");
+        abort();
+      }
+      drain(e);
     }
-    struct zab_action a;
-    while (zab_action_next(e->zab, &a))
-      perform(e, &a);
-    if (e->durable_pending < 0)
-      break;
-    cur = (struct zab_event){.type = ZAB_EV_DURABLE,
-                             .durable = {.zxid = (uint64_t)e->durable_pending}};
-    e->durable_pending = -1;
+    have = true;
+    if (e->durable_pending >= 0) {
+      cur = (struct zab_event){
+          .type = ZAB_EV_DURABLE,
+          .durable = {.zxid = (uint64_t)e->durable_pending}};
+      e->durable_pending = -1;
+      continue;
+    }
+    if (e->down_mask != 0) {
+      size_t i = (size_t)__builtin_ctzll(e->down_mask);
+      e->down_mask &= e->down_mask - 1;
+      cur = (struct zab_event){.type = ZAB_EV_PEER_DOWN,
+                               .peer = {.id = e->peers[i].id}};
+      continue;
+    }
+    if (pump_one(e)) {
+      have = false;
+      continue;
+    }
+    break;
   }
   e->in_step = false;
   arm_timer(e);
-  ens_pump(e);
 }
 
 static void send_touches(struct srv_ens *e) {
@@ -1123,7 +1176,7 @@ static void send_touches(struct srv_ens *e) {
     return;
   struct ens_peer *p = peer_of(e, e->leader);
   if (p != NULL && e->role != ZAB_ROLE_LEADING) {
-    uint8_t *b = malloc(8 * ENS_MAX_TOUCH);
+    uint8_t *b = malloc((size_t)8 * ENS_MAX_TOUCH);
     if (b != NULL) {
       size_t i = 0, n = 0;
       uint64_t k;
@@ -1132,12 +1185,12 @@ static void send_touches(struct srv_ens *e) {
         put32(b + 8 * n, (uint32_t)(k >> 32));
         put32(b + 8 * n + 4, (uint32_t)k);
         if (++n == ENS_MAX_TOUCH) {
-          peer_send(p, ENS_K_TOUCH, b, 8 * n);
+          peer_send(p, ENS_K_TOUCH, b, (size_t)8 * n);
           n = 0;
         }
       }
       if (n)
-        peer_send(p, ENS_K_TOUCH, b, 8 * n);
+        peer_send(p, ENS_K_TOUCH, b, (size_t)8 * n);
       free(b);
     }
   }
@@ -1174,87 +1227,84 @@ static void send_fail(struct srv_ens *e, const struct ens_req *r,
   peer_send(p, ENS_K_FAIL, b, sizeof b);
 }
 
-static void ens_pump(struct srv_ens *e) {
+/* Leader: prep the next queued request against the tree (which holds
+ * every earlier write: one proposal at a time) and propose it.  Runs
+ * inside ens_step.  Returns true when it took a request. */
+static bool pump_one(struct srv_ens *e) {
   struct srv *s = e->s;
-  while (!e->in_step && e->role == ZAB_ROLE_LEADING && e->serving &&
-         e->inflight == 0 && e->q_len > 0) {
-    struct ens_req r = e->queue[e->q_head];
-    e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
-    e->q_len--;
-    struct zab_status st;
-    zab_status_get(e->zab, &st);
-    uint64_t zxid = zab_zxid_epoch(st.last_zxid) == st.epoch
-                        ? st.last_zxid + 1
-                        : zab_zxid(st.epoch, 1);
-    proto_writer_reset(&s->txn);
-    struct tree_txn_header h = {.session_id = r.session,
-                                .cxid = r.cxid,
-                                .zxid = (int64_t)zxid,
-                                .time_ms = srv_wall_ms()};
-    int rc = PROTO_OK;
-    if (r.kind == ENS_REQ_CREATE) {
-      h.type = PROTO_OP_CREATESESSION;
-      tree_txn_encode_create_session(&s->txn, &h, r.timeout_ms);
-    } else if (r.kind == ENS_REQ_CLOSE) {
-      h.type = PROTO_OP_CLOSESESSION;
-      tree_txn_encode_close_session(&s->txn, &h);
-    } else {
-      struct proto_request req;
-      rc = proto_request_decode(r.payload, r.len,
-                                2 * (size_t)s->cfg.jute_max_buffer, &req);
-      if (rc == PROTO_OK) {
-        struct tree_prep_ctx ctx = {
-            .session_id = r.session,
-            .cxid = r.cxid,
-            .zxid = (int64_t)zxid,
-            .time_ms = h.time_ms,
-            .auth = {.ids = r.ids, .n_ids = r.n_ids},
-        };
-        rc = tree_prep(s->tree, &ctx, &req, &s->txn);
-      }
-    }
-    if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
-      rc = PROTO_SYSTEMERROR;
-    uint64_t got = 0;
+  if (e->role != ZAB_ROLE_LEADING || !e->serving || e->inflight != 0 ||
+      e->q_len == 0)
+    return false;
+  struct ens_req r = e->queue[e->q_head];
+  e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
+  e->q_len--;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  uint64_t zxid = zab_zxid_epoch(st.last_zxid) == st.epoch
+                      ? st.last_zxid + 1
+                      : zab_zxid(st.epoch, 1);
+  proto_writer_reset(&s->txn);
+  struct tree_txn_header h = {.session_id = r.session,
+                              .cxid = r.cxid,
+                              .zxid = (int64_t)zxid,
+                              .time_ms = srv_wall_ms()};
+  int rc = PROTO_OK;
+  if (r.kind == ENS_REQ_CREATE) {
+    h.type = PROTO_OP_CREATESESSION;
+    tree_txn_encode_create_session(&s->txn, &h, r.timeout_ms);
+  } else if (r.kind == ENS_REQ_CLOSE) {
+    h.type = PROTO_OP_CLOSESESSION;
+    tree_txn_encode_close_session(&s->txn, &h);
+  } else {
+    struct proto_request req;
+    rc = proto_request_decode(r.payload, r.len,
+                              2 * (size_t)s->cfg.jute_max_buffer, &req);
     if (rc == PROTO_OK) {
-      struct zab_event ev = {
-          .type = ZAB_EV_PROPOSE,
-          .now_ms = now_ms(e),
-          .propose = {.data = s->txn.buf,
-                      .len = (uint32_t)s->txn.len,
-                      .zxid_out = &got}};
-      e->in_step = true;
-      int zr = zab_step(e->zab, &ev);
-      struct zab_action a;
-      while (zab_action_next(e->zab, &a))
-        perform(e, &a);
-      e->in_step = false;
-      if (zr != ZAB_OK) {
-        srv_log(s, SRV_LOG_WARN, "propose failed: %s", zab_strerror(zr));
-        rc = PROTO_CONNECTIONLOSS;
-      } else if (got != zxid) {
-        srv_log(s, SRV_LOG_ERROR,
-                "zab assigned 0x%" PRIx64 ", prepped for 0x%" PRIx64, got,
-                zxid);
-        abort();
-      } else {
-        e->proposed++;
-        if (e->inflight == 0 && (int64_t)got > tree_last_zxid(s->tree))
-          e->inflight = got;
-      }
-      if (e->durable_pending >= 0) {
-        struct zab_event d = {.type = ZAB_EV_DURABLE,
-                              .durable = {.zxid = (uint64_t)e->durable_pending}};
-        e->durable_pending = -1;
-        ens_step(e, &d); /* re-enters ens_pump at its end */
-      }
+      struct tree_prep_ctx ctx = {
+          .session_id = r.session,
+          .cxid = r.cxid,
+          .zxid = (int64_t)zxid,
+          .time_ms = h.time_ms,
+          .auth = {.ids = r.ids, .n_ids = r.n_ids},
+      };
+      rc = tree_prep(s->tree, &ctx, &req, &s->txn);
     }
-    if (rc != PROTO_OK)
-      send_fail(e, &r, rc == PROTO_UNIMPLEMENTED ? PROTO_UNIMPLEMENTED
-                                                 : PROTO_SYSTEMERROR);
-    req_free(&r);
   }
-  arm_timer(e);
+  if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
+    rc = PROTO_SYSTEMERROR;
+  if (rc == PROTO_OK) {
+    uint64_t got = 0;
+    struct zab_event ev = {.type = ZAB_EV_PROPOSE,
+                           .now_ms = now_ms(e),
+                           .propose = {.data = s->txn.buf,
+                                       .len = (uint32_t)s->txn.len,
+                                       .zxid_out = &got}};
+    int zr = zab_step(e->zab, &ev);
+    if (zr == ZAB_OK && got != zxid) {
+      srv_log(s, SRV_LOG_ERROR,
+              "zab assigned 0x%" PRIx64 ", prepped for 0x%" PRIx64, got, zxid);
+      abort();
+    }
+    if (zr == ZAB_OK) {
+      e->proposed++;
+      e->inflight = got;
+    }
+    drain(e);
+    if (zr == ZAB_ENOMEM) {
+      srv_log(s, SRV_LOG_ERROR, "zab out of memory; stopping");
+      abort();
+    }
+    if (zr != ZAB_OK) {
+      srv_log(s, SRV_LOG_WARN, "propose failed: %s", zab_strerror(zr));
+      rc = PROTO_CONNECTIONLOSS;
+    }
+  }
+  if (rc != PROTO_OK)
+    send_fail(e, &r, rc == PROTO_UNIMPLEMENTED     ? PROTO_UNIMPLEMENTED
+                     : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
+                                                  : PROTO_SYSTEMERROR);
+  req_free(&r);
+  return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1541,17 +1591,18 @@ void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid) {
 static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   char path[SRV_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/myid", s->cfg.data_dir);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
+  char b[32];
+  if (read_small(path, b, sizeof b) < 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX,
              "server.N lines but no myid file: cannot open '%.400s': %s",
              path, strerror(errno));
     return -1;
   }
-  long v = 0;
-  int ok = fscanf(f, "%ld", &v);
-  fclose(f);
-  if (ok != 1 || v < 1 || v > 255) {
+  char *end;
+  long v = strtol(b, &end, 10);
+  while (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')
+    end++;
+  if (end == b || *end != 0 || v < 1 || v > 255) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "'%.400s' must hold a number 1..255",
              path);
     return -1;
@@ -1703,7 +1754,7 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
       return -1;
     }
     for (int i = 0; i < 16; i++) {
-      int hi = hexval(sec[2 * i]), lo = hexval(sec[2 * i + 1]);
+      int hi = hexval(sec[(size_t)2 * i]), lo = hexval(sec[(size_t)2 * i + 1]);
       if (hi < 0 || lo < 0) {
         snprintf(errmsg, SRV_ERRMSG_MAX,
                  "roost.sessionSecret must be 32 hex digits");
@@ -1773,8 +1824,16 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->durable_zxid = L.n ? (int64_t)L.ents[L.n - 1].zxid : base;
   s->snap_roll_zxid = s->durable_zxid;
+  bool oom = false;
   for (size_t i = 0; i < L.n; i++)
-    pend_add(e, L.ents[i].zxid, L.ents[i].data, L.ents[i].len);
+    oom = oom || !pend_add(e, L.ents[i].zxid, L.ents[i].data, L.ents[i].len);
+  if (oom) {
+    for (size_t i = 0; i < L.n; i++)
+      free((void *)L.ents[i].data);
+    free(L.ents);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
 
   struct zab_config zc;
   zab_config_defaults(&zc);
@@ -1803,7 +1862,11 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     return -1;
   }
   uint32_t acc, cur;
-  read_epochs(s, &acc, &cur);
+  if (read_epochs(s, &acc, &cur) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "%.400s/epochs is unreadable or malformed", s->cfg.data_dir);
+    return -1;
+  }
   struct zab_event ev = {.type = ZAB_EV_LOAD,
                          .load = {.accepted_epoch = acc,
                                   .current_epoch = cur,
