@@ -259,3 +259,44 @@ def test_ephemeral_vanishes_everywhere_on_expiry(ensemble_factory):
     for zz in zs:
         stop_client(zz)
     assert all(gone), gone
+
+
+def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
+    """Garbage on a member's peer port (no HELLO, a HELLO from an unknown
+    id, an oversized frame, an undecodable zab message) costs only that
+    link, with a logged reason; the ensemble keeps committing."""
+    import socket
+    import struct
+    ens = ensemble_factory()
+    ens.wait_serving()
+    srv = ens.servers[0]
+    host, port = srv.cfg["server.1"].split(":")[:2]
+    hello = lambda sid: struct.pack(">IBIII", 13, 0, 0x525A4142, 1, sid)
+    payloads = [
+        struct.pack(">IB", 4, 1) + b"abc",  # a frame before any HELLO
+        hello(77),
+        hello(2) + struct.pack(">I", 0x7FFFFFFF) + b"\x01",
+        hello(3) + struct.pack(">IB", 5, 1) + b"\x00\x00\x00\x09",
+    ]
+    for data in payloads:
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(data)
+        s.settimeout(5)
+        try:
+            assert s.recv(1) == b""  # the member closed the link
+        except ConnectionResetError:
+            pass
+        s.close()
+    log = srv.log_text()
+    for why in ("no valid HELLO", "unknown server id 77",
+                "frame length out of range", "bad zab message"):
+        assert why in log, why
+    z = client(ens.hosts)
+    for i in range(20):
+        z.create("/after-%d" % i, b"")
+    for other in ens.servers:
+        zz = client(other.hosts)
+        zz.sync("/")
+        assert zz.exists("/after-19") is not None
+        stop_client(zz)
+    stop_client(z)
