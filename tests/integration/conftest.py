@@ -157,9 +157,10 @@ def ensemble_factory(_server_base_dir):
     every server is stopped when the test ends."""
     made = []
 
-    def factory(n=3, **cfg):
+    def factory(n=3, route=None, **cfg):
         ens = harness.Ensemble(_server_base_dir, n, cfg,
-                               roost_bin=os.environ.get("ROOST_SERVER"))
+                               roost_bin=os.environ.get("ROOST_SERVER"),
+                               route=route)
         made.append(ens)
         return ens.start()
 

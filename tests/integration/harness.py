@@ -379,20 +379,28 @@ class Ensemble:
     port; all share the server.N lines and roost.sessionSecret.  Roost
     only (ZooKeeper would need its own quorum setup)."""
 
-    def __init__(self, base_dir, n=3, overrides=None, roost_bin=None):
-        peer_ports = [free_port() for _ in range(n)]
-        cfg = {
+    def __init__(self, base_dir, n=3, overrides=None, roost_bin=None,
+                 route=None):
+        """route(i, j, port) -> the port server i dials to reach server j
+        (1-based ids; default: j's own peer port).  Lets a test put a
+        fault-injecting proxy on a link."""
+        self.peer_ports = [free_port() for _ in range(n)]
+        base = {
             "tickTime": "200",
             "initLimit": "10",
             "syncLimit": "5",
             "roost.sessionSecret": os.urandom(16).hex(),
         }
-        for i in range(n):
-            cfg["server.%d" % (i + 1)] = "%s:%d:%d" % (HOST, peer_ports[i],
-                                                       peer_ports[i] + 1)
-        cfg.update(overrides or {})
         self.servers = []
         for i in range(n):
+            cfg = dict(base)
+            for j in range(n):
+                port = self.peer_ports[j]
+                if route is not None and i != j:
+                    port = route(i + 1, j + 1, port)
+                cfg["server.%d" % (j + 1)] = "%s:%d:%d" % (HOST, port,
+                                                           port + 1)
+            cfg.update(overrides or {})
             srv = Server("roost", base_dir, cfg, roost_bin=roost_bin)
             with open(os.path.join(srv.data_dir, "myid"), "w") as f:
                 f.write("%d\n" % (i + 1))

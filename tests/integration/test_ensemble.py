@@ -300,3 +300,132 @@ def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
         assert zz.exists("/after-19") is not None
         stop_client(zz)
     stop_client(z)
+
+
+class LinkProxy:
+    """A TCP proxy on one peer link (server i dialling server j) that a
+    test can cut (every connection closed, new ones refused at once) and
+    heal."""
+
+    def __init__(self, target_port):
+        import socket
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.cut_ = threading.Event()
+        self.conns = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while not self.done.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.cut_.is_set():
+                c.close()
+                continue
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), 2)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b),
+                                 daemon=True).start()
+
+    def _pump(self, a, b):
+        import socket
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d or self.cut_.is_set():
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        import socket
+        self.cut_.set()
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def heal(self):
+        self.cut_.clear()
+
+    def close(self):
+        self.done.set()
+        self.cut()
+        self.sock.close()
+
+
+def test_partition_minority_cannot_commit(ensemble_factory):
+    """Through proxies on every peer link: the leader cut off alone cannot
+    commit (its clients get no acknowledgement), the other two elect a
+    leader and commit, and after the heal the old leader catches up to the
+    same tree."""
+    proxies = {}
+
+    def route(i, j, port):
+        proxies[(i, j)] = LinkProxy(port)
+        return proxies[(i, j)].port
+
+    try:
+        ens = ensemble_factory(route=route)
+        leader = ens.wait_serving()
+        z = client(ens.hosts)
+        z.ensure_path("/load")
+        z.create("/load/before", b"")
+        stop_client(z)
+        lone = leader.myid
+        zl = KazooClient(hosts=leader.hosts, timeout=4.0)
+        zl.start(timeout=10)
+        for (i, j), p in proxies.items():
+            if lone in (i, j):
+                p.cut()
+        # A write on the lone server must not be acknowledged.
+        try:
+            zl.create_async("/load/minority", b"").get(timeout=3)
+            acked_minority = True
+        except Exception:
+            acked_minority = False
+        assert not acked_minority, "a minority of one committed a write"
+        zl.stop()
+        zl.close()
+        majority = [s for s in ens.servers if s.myid != lone]
+        ens.wait_serving(servers=majority, timeout=15)
+        zm = client(",".join(s.hosts for s in majority))
+        for i in range(30):
+            zm.create("/load/m%d" % i, b"")
+        for p in proxies.values():
+            p.heal()
+        ens.wait_serving(timeout=20)
+        want = tree_of(zm)
+        stop_client(zm)
+        assert "minority" not in want
+        zz = client(leader.hosts)
+        assert tree_of(zz) == want
+        stop_client(zz)
+    finally:
+        for p in proxies.values():
+            p.close()
