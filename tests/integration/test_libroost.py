@@ -214,8 +214,6 @@ def test_lock_three_contenders(server, procs):
         assert p.output().count("acquired ") == 3
 
 
-@pytest.mark.zookeeper_only("roost-server keeps no state across a restart "
-                            "until durability lands")
 def test_restart_keeps_session_and_watches(server_factory, procs):
     """The single server restarts within the session timeout: the client
     reconnects with the same session, its ephemeral node is still there and
@@ -225,7 +223,6 @@ def test_restart_keeps_session_and_watches(server_factory, procs):
     p.wait_line("ready")
     srv.stop()
     time.sleep(1.0)
-    srv.stopped = False  # the harness object is reused for the restart
-    srv.start()
+    srv.restart()
     assert p.finish(90) == 0, p.output()
     assert "PASSED" in p.output()
