@@ -5,7 +5,8 @@
  *
  * Write path (one transaction, all on the loop thread):
  *   prep -> txlog_append (write(2)) -> tree_apply -> events + reply queued
- *   behind a hold for the zxid -> sync kicked.
+ *   behind a hold for the zxid; at the end of the loop turn
+ *   (srv_flush_all) one sync is kicked for all the turn's transactions.
  * A sync is txlog_sync_begin on the loop, fsync on a pool thread
  * (uv_queue_work), txlog_sync_end back on the loop; then every hold whose
  * zxid is now durable is released and the bytes go out.  Transactions
@@ -338,8 +339,10 @@ static void sync_after(uv_work_t *req, int status) {
     txlog_sync_run(s->sync_tok);
   sync_done(s);
   /* What was appended while this fsync ran goes into the next one. */
-  if (!s->stopping)
+  if (!s->stopping) {
+    s->sync_wanted = false;
     sync_kick(s);
+  }
   srv_flush_all(s);
 }
 
@@ -562,6 +565,17 @@ static void on_sigchld(uv_signal_t *h, int signum) {
 void srv_txn_logged(struct srv *s) {
   s->snap_txns++;
   maybe_snapshot(s);
+  /* Not sync_kick here: a sync started now would cover only this
+   * transaction, and the rest of this loop turn's writes (the other
+   * connections' requests read in the same poll) would wait for a second
+   * fsync.  srv_flush_all starts it once the turn's work is done. */
+  s->sync_wanted = true;
+}
+
+void srv_sync_kick_pending(struct srv *s) {
+  if (!s->sync_wanted || s->sync_running)
+    return; /* nothing new, or sync_after starts the next one */
+  s->sync_wanted = false;
   sync_kick(s);
 }
 

@@ -286,6 +286,8 @@ struct srv {
   struct snap_recover_info recovered;
   int snap_pid;      /* forked snapshot child, 0 = none */
   bool sync_running; /* a txlog sync is on the thread pool */
+  bool sync_wanted;  /* logged since the last sync began: srv_flush_all
+                        starts one */
   bool log_failed;   /* an fsync failed: writes refused until txlog_retry
                         succeeds (retry timer) */
   bool disk_full;    /* the last append failed with ENOSPC */
@@ -341,7 +343,9 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
 /* Queue this connection's output for the next flush. */
 void srv_conn_mark_dirty(struct srv_conn *c);
-/* Write every dirty connection's output (one uv_write each). */
+/* End of a loop turn's work: start the sync of what this turn logged
+ * (srv_sync_kick_pending), then write every dirty connection's output
+ * (one write each). */
 void srv_flush_all(struct srv *s);
 /* Bytes queued and in flight. */
 size_t srv_conn_pending_bytes(const struct srv_conn *c);
@@ -384,8 +388,14 @@ void srv_persist_free(struct srv *s);
  * (SystemError). */
 int srv_txn_log(struct srv *s);
 /* After applying a logged transaction: counts it toward the next
- * snapshot and makes sure a sync will cover it. */
+ * snapshot and makes sure a sync will cover it (the next
+ * srv_sync_kick_pending, at the end of this loop turn). */
 void srv_txn_logged(struct srv *s);
+/* Starts the sync of every transaction logged so far unless one is
+ * running (its completion starts the next).  Called by srv_flush_all, so
+ * that all writes of a loop turn share one fsync.  With forceSync=no it
+ * syncs inline and releases the holds it covers. */
+void srv_sync_kick_pending(struct srv *s);
 /* srv_txn_log, then tree_apply into s->tout, then srv_txn_logged.
  * Returns PROTO_OK, or PROTO_SYSTEMERROR when the log refused the
  * transaction (nothing applied).  A logged transaction that does not

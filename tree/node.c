@@ -317,22 +317,43 @@ fail:
   return NULL;
 }
 
+/* Slot index of n in its parent's table (to resume iteration after
+ * climbing back up without a stack). */
+static uint32_t slot_of(const struct tnode *n) {
+  const struct otab *o = &n->parent->kids;
+  uint32_t mask = o->cap - 1;
+  uint32_t i = n->hash & mask;
+  while (o->slots[i] != n)
+    i = (i + 1) & mask;
+  return i;
+}
+
 static void free_subtree(struct tnode *root) {
-  /* Iterative post-order using parent pointers: trees can be deep. */
+  /* Iterative post-order using parent pointers: trees can be deep.  The
+   * scan of a node's table resumes after the child just freed (found
+   * again by its hash), so a node with a million children is freed in one
+   * pass over its table, not one rescan from slot 0 per child. */
   struct tnode *n = root;
+  uint32_t start = 0;
   while (n) {
     struct tnode *c = NULL;
-    for (uint32_t i = 0; i < n->kids.cap; i++)
+    for (uint32_t i = start; i < n->kids.cap; i++)
       if (n->kids.slots[i]) {
         c = n->kids.slots[i];
-        n->kids.slots[i] = NULL;
         break;
       }
     if (c) {
       n = c;
+      start = 0;
       continue;
     }
-    struct tnode *p = n == root ? NULL : n->parent;
+    struct tnode *p = NULL;
+    if (n != root) {
+      p = n->parent;
+      uint32_t i = slot_of(n);
+      p->kids.slots[i] = NULL; /* no freed pointer stays in the table */
+      start = i + 1;
+    }
     tree_node_free(n);
     n = p;
   }
@@ -483,17 +504,6 @@ static void node_digest(const struct tree *t, const struct tnode *n,
   uint8_t h[32];
   tree_sha256_final(&c, h);
   sum_add(acc, h);
-}
-
-/* Slot index of n in its parent's table (to resume iteration after
- * climbing back up without a stack). */
-static uint32_t slot_of(const struct tnode *n) {
-  const struct otab *o = &n->parent->kids;
-  uint32_t mask = o->cap - 1;
-  uint32_t i = n->hash & mask;
-  while (o->slots[i] != n)
-    i = (i + 1) & mask;
-  return i;
 }
 
 void tree_digest(const struct tree *t, uint8_t out[32]) {

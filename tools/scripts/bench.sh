@@ -1,14 +1,17 @@
 #!/bin/sh
 # `make bench`: Roost against Apache ZooKeeper 3.8 on loopback, side by side.
 #
-# Starts build/roost-server and ZooKeeper (Debian's package, by hand with
-# java) with the same zoo.cfg keys, runs every roost-bench workload against
-# both in alternation for several short rounds, then loads N znodes of 100
-# bytes into fresh servers and reads their resident memory, and restarts
-# ZooKeeper to time its first served read.  The table (medians of the
-# rounds) goes to stdout and to docs/benchmarks.md.
+# Starts build/roost-server (forceSync=yes, its default) and ZooKeeper
+# (Debian's package, by hand with java, default forceSync=yes) with the same
+# zoo.cfg keys, runs every roost-bench workload against both in alternation
+# for several short rounds, then, one server at a time and alone on the
+# machine, the durability and memory figures: resident memory after loading
+# N znodes of 100 bytes, log bytes per create, setData p99 without and with
+# snapshots running, the size of a snapshot of the whole tree, and the
+# restart time to the first served read with the N znodes.  The table
+# (medians of the rounds) goes to stdout and to docs/benchmarks.md.
 #
-#   BENCH_QUICK=1   one short round, 100k znodes: a ~2 minute smoke run
+#   BENCH_QUICK=1   one short round, 100k znodes: a ~2-3 minute smoke run
 #
 # Expects build/roost-server and build/roost-bench (the bench target builds
 # them).  Everything runs on 127.0.0.1 with free ports; every process this
@@ -24,9 +27,9 @@ ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share
 ZK_HEAP=-Xmx4g
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-  ROUNDS=1; DUR=2; WARM=0.5; POPULATE=100000; MODE=quick
+  ROUNDS=1; DUR=2; WARM=0.5; POPULATE=100000; LAT=2; MODE=quick
 else
-  ROUNDS=5; DUR=3; WARM=1; POPULATE=1000000; MODE=full
+  ROUNDS=5; DUR=3; WARM=1; POPULATE=1000000; LAT=5; MODE=full
 fi
 
 for f in "$BENCH" "$SERVER"; do
@@ -42,11 +45,13 @@ mkdir -p "$RES"
 ROOST_PID=""
 ZK_PID=""
 
-stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
+# SIGTERM, wait up to 60 s (a server with a million znodes frees them
+# before it exits), then SIGKILL.
+stop_pid() {
   [ -n "$1" ] || return 0
   kill "$1" 2>/dev/null || return 0
   i=0
-  while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  while kill -0 "$1" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
@@ -62,7 +67,8 @@ free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# write_cfg DIR PORT: the zoo.cfg both servers get.
+# write_cfg DIR PORT [SNAPCOUNT]: the zoo.cfg both servers get.  Neither
+# sets forceSync: both default to yes (fsync before the reply).
 write_cfg() {
   mkdir -p "$1/data"
   cat > "$1/zoo.cfg" <<EOF
@@ -73,22 +79,33 @@ clientPortAddress=127.0.0.1
 maxClientCnxns=1000
 4lw.commands.whitelist=*
 admin.enableServer=false
+snapCount=${3:-100000}
 EOF
 }
 
-# start_roost NAME -> sets ROOST_PID, ROOST_PORT
+# start_roost NAME [reuse [SNAPCOUNT]] -> sets ROOST_PID, ROOST_PORT
+# (reuse keeps the data and the port; the config gets SNAPCOUNT).
 start_roost() {
-  d="$WORK/$1"; ROOST_PORT=$(free_port); write_cfg "$d" "$ROOST_PORT"
-  "$SERVER" "$d/zoo.cfg" > "$d/server.log" 2>&1 < /dev/null &
+  d="$WORK/$1"
+  [ "${2:-}" = reuse ] || ROOST_PORT=$(free_port)
+  write_cfg "$d" "$ROOST_PORT" "${3:-100000}"
+  "$SERVER" "$d/zoo.cfg" >> "$d/server.log" 2>&1 < /dev/null &
   ROOST_PID=$!
-  $PY "$HELPER" wait-ready "127.0.0.1:$ROOST_PORT" 10 || {
-    echo "bench: roost-server did not start; log:" >&2; tail -20 "$d/server.log" >&2; exit 1; }
 }
 
-# start_zk NAME [reuse] -> sets ZK_PID, ZK_PORT (reuse keeps dir and port)
+wait_roost() {
+  $PY "$HELPER" wait-ready "127.0.0.1:$ROOST_PORT" 300 || {
+    echo "bench: roost-server did not start; log:" >&2
+    tail -20 "$WORK/$1/server.log" >&2; exit 1; }
+}
+
+# start_zk NAME [reuse [SNAPCOUNT]] -> sets ZK_PID, ZK_PORT (reuse keeps
+# the data and the port; the config gets SNAPCOUNT).
 start_zk() {
   d="$WORK/$1"
-  if [ "${2:-}" != reuse ]; then
+  if [ "${2:-}" = reuse ]; then
+    write_cfg "$d" "$ZK_PORT" "${3:-100000}"
+  else
     ZK_PORT=$(free_port); write_cfg "$d" "$ZK_PORT"
     cat > "$d/log4j.properties" <<EOF
 log4j.rootLogger=WARN, FILE
@@ -101,12 +118,12 @@ EOF
   java $ZK_HEAP -cp "$ZK_CP" -Dlog4j.configuration="file:$d/log4j.properties" \
     -Dzookeeper.admin.enableServer=false \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" \
-    > "$d/stdout.log" 2>&1 < /dev/null &
+    >> "$d/stdout.log" 2>&1 < /dev/null &
   ZK_PID=$!
 }
 
 wait_zk() {
-  $PY "$HELPER" wait-ready "127.0.0.1:$ZK_PORT" 60 || {
+  $PY "$HELPER" wait-ready "127.0.0.1:$ZK_PORT" 300 || {
     echo "bench: ZooKeeper did not start; log:" >&2
     tail -20 "$WORK/$1/server.log" "$WORK/$1/stdout.log" >&2; exit 1; }
 }
@@ -148,6 +165,7 @@ churn|--workload churn --sessions 8"
 T0=$(date +%s)
 echo "bench: $MODE run: $ROUNDS round(s) of ${DUR}s (+${WARM}s warm-up) per workload and server; work dir $WORK"
 start_roost roost
+wait_roost roost
 start_zk zk
 wait_zk zk
 echo "bench: roost-server pid $ROOST_PID port $ROOST_PORT; ZooKeeper pid $ZK_PID port $ZK_PORT"
@@ -168,43 +186,88 @@ while [ $r -le $ROUNDS ]; do
   r=$((r + 1))
 done
 
-echo "bench: workloads done after $(( $(date +%s) - T0 )) s; memory with $POPULATE znodes"
+echo "bench: workloads done after $(( $(date +%s) - T0 )) s; durability and memory with $POPULATE znodes"
 stop_pid "$ROOST_PID"; ROOST_PID=""
 stop_pid "$ZK_PID"; ZK_PID=""
 
-# Resident memory after loading POPULATE znodes of 100 bytes, one server at
-# a time so the load generator and the other server do not compete.
-start_roost roost-mem
-$PY "$HELPER" rss "$ROOST_PID" > "$RES/mem.roost.empty"
-timeout 600 "$BENCH" --hosts "127.0.0.1:$ROOST_PORT" --server-pid "$ROOST_PID" \
-  --workload create --keys "$POPULATE" --value-size 100 --keep --root /populate \
-  --sessions 8 --outstanding 64 --duration 590 --json --quiet \
-  > "$RES/populate.roost.json" 2> "$RES/populate.roost.err" || true
-sleep 2
-$PY "$HELPER" rss "$ROOST_PID" > "$RES/mem.roost"
-stop_pid "$ROOST_PID"; ROOST_PID=""
+# srv_start KIND NAME [reuse [SNAPCOUNT]], srv_wait KIND NAME, srv_stop:
+# one server of either kind, in PID and PORT.
+PID=""
+PORT=""
+srv_start() {
+  if [ "$1" = roost ]; then
+    start_roost "$2" "${3:-}" "${4:-}"; PID=$ROOST_PID; PORT=$ROOST_PORT
+  else
+    start_zk "$2" "${3:-}" "${4:-}"; PID=$ZK_PID; PORT=$ZK_PORT
+  fi
+}
+srv_wait() {
+  if [ "$1" = roost ]; then wait_roost "$2"; else wait_zk "$2"; fi
+}
+srv_stop() {
+  stop_pid "$PID"; PID=""; ROOST_PID=""; ZK_PID=""
+}
 
-start_zk zk-mem
-wait_zk zk-mem
-$PY "$HELPER" rss "$ZK_PID" > "$RES/mem.zk.empty"
-timeout 600 "$BENCH" --hosts "127.0.0.1:$ZK_PORT" --server-pid "$ZK_PID" \
-  --workload create --keys "$POPULATE" --value-size 100 --keep --root /populate \
-  --sessions 8 --outstanding 64 --duration 590 --json --quiet \
-  > "$RES/populate.zk.json" 2> "$RES/populate.zk.err" || true
-sleep 2
-$PY "$HELPER" rss "$ZK_PID" > "$RES/mem.zk"
+# lat OUT: setData at moderate load (4 sessions, 1 in flight) on 10k keys
+# of its own, for LAT seconds.
+lat() {
+  timeout 300 "$BENCH" --hosts "127.0.0.1:$PORT" --server-pid "$PID" \
+    --workload set --keys 10000 --sessions 4 --outstanding 1 \
+    --duration "$LAT" --warmup 1 --root /lat --json --quiet \
+    > "$RES/$1" 2> "$RES/$1.err" || true
+}
 
-# ZooKeeper restart: SIGTERM, start on the same data, time until a read of
-# the loaded tree is answered.  Roost has no durability yet.
-echo "bench: restarting ZooKeeper with $POPULATE znodes"
-stop_pid "$ZK_PID"; ZK_PID=""
-t_start=$($PY -c 'import time; print(time.monotonic())')
-start_zk zk-mem reuse
-$PY "$HELPER" first-read "127.0.0.1:$ZK_PORT" /populate 120 "$t_start" \
-  > "$RES/restart.zk" || echo "failed" > "$RES/restart.zk"
-stop_pid "$ZK_PID"; ZK_PID=""
+now() { $PY -c 'import time; print(time.monotonic())'; }
+since() { $PY -c 'import sys, time; print("%.3f" % (time.monotonic() - float(sys.argv[1])))' "$1"; }
+
+# durable KIND: one server, fresh and alone on the machine.
+#  1. resident memory empty, then after creating POPULATE znodes of 100
+#     bytes under one parent (and the load rate, log bytes per create);
+#  2. setData p99 with snapshots off (snapCount=1000000000), then with
+#     snapshots of the whole tree back to back (snapCount=2000); after
+#     that the newest snapshot file holds the whole tree: its size;
+#  3. SIGTERM (the time to exit is kept too), start again on the same
+#     data, time until a new session's getChildren of the loaded parent
+#     answers, and resident memory after that restart.
+# Its result files avoid the NAME.SERVER.ROUND.json names of the rounds.
+durable() {
+  k=$1; n="$k-dur"; dd="$WORK/$n/data"
+  srv_start "$k" "$n"; srv_wait "$k" "$n"
+  $PY "$HELPER" rss "$PID" > "$RES/mem.$k.empty"
+  echo "bench: $k: creating $POPULATE znodes"
+  timeout 900 "$BENCH" --hosts "127.0.0.1:$PORT" --server-pid "$PID" \
+    --workload create --keys "$POPULATE" --value-size 100 --keep \
+    --root /populate --sessions 8 --outstanding 64 --duration 890 \
+    --json --quiet > "$RES/populate.$k.json" 2> "$RES/populate.$k.err" || true
+  sleep 2
+  $PY "$HELPER" rss "$PID" > "$RES/mem.$k"
+  $PY "$HELPER" log-bytes "$dd" > "$RES/logbytes.$k"
+  srv_stop
+  echo "bench: $k: setData p99 without, then with snapshots running"
+  srv_start "$k" "$n" reuse 1000000000; srv_wait "$k" "$n"
+  lat "lat-nosnap-$k"
+  srv_stop
+  srv_start "$k" "$n" reuse 2000; srv_wait "$k" "$n"
+  lat "lat-snap-$k"
+  sleep 5 # let the last snapshot finish
+  $PY "$HELPER" snapshot-bytes "$dd" > "$RES/snapbytes.$k"
+  echo "bench: $k: restart with $POPULATE znodes"
+  t=$(now)
+  srv_stop
+  since "$t" > "$RES/stop.$k"
+  t=$(now)
+  srv_start "$k" "$n" reuse 2000
+  $PY "$HELPER" first-read "127.0.0.1:$PORT" /populate 300 "$t" \
+    > "$RES/restart.$k" || echo "failed" > "$RES/restart.$k"
+  $PY "$HELPER" rss "$PID" > "$RES/mem.$k.restarted" || true
+  srv_stop
+  rm -rf "${WORK:?}/$n"
+}
+
+durable roost
+durable zk
 
 $PY "$HELPER" table "$RES" --rounds "$ROUNDS" --duration "$DUR" \
-  --warmup "$WARM" --populate "$POPULATE" --mode "$MODE" \
+  --warmup "$WARM" --populate "$POPULATE" --lat "$LAT" --mode "$MODE" \
   --zk-heap="$ZK_HEAP" --datadir "$WORK" --elapsed "$(( $(date +%s) - T0 ))" \
   --out "$TOP/docs/benchmarks.md"

@@ -7,6 +7,11 @@
                                   open a session and getChildren(PATH) until
                                   it answers with at least one child; print
                                   seconds since T0 (time.monotonic())
+  log-bytes DIR                   bytes of the transaction log files in DIR
+                                  (and DIR/version-2) up to their last
+                                  non-zero byte (ZooKeeper preallocates)
+  snapshot-bytes DIR              size of the newest snapshot file in DIR
+                                  (Roost) or DIR/version-2 (ZooKeeper)
   line FILE NAME SERVER ROUND STATUS
                                   one progress line for a roost-bench JSON
   table RESULTS_DIR [options]     the comparison table, to stdout and --out
@@ -62,6 +67,33 @@ def cmd_rss(pid):
     return 1
 
 
+def log_files(d, prefix):
+    return glob.glob(os.path.join(d, prefix + "*")) + \
+        glob.glob(os.path.join(d, "version-2", prefix + "*"))
+
+
+def cmd_log_bytes(d):
+    total = 0
+    for p in log_files(d, "log."):
+        with open(p, "rb") as f:
+            total += len(f.read().rstrip(b"\0"))
+    print(total)
+    return 0
+
+
+def cmd_snapshot_bytes(d):
+    best = None
+    for p in log_files(d, "snapshot."):
+        try:
+            z = int(p.rsplit(".", 1)[1], 16)
+        except ValueError:
+            continue  # a temporary file of a snapshot being written
+        if best is None or z > best[0]:
+            best = (z, p)
+    print(os.path.getsize(best[1]) if best else 0)
+    return 0
+
+
 def recv_frame(s):
     def exact(n):
         buf = b""
@@ -111,7 +143,7 @@ def cmd_first_read(hostport, path, seconds, t0):
                 return 0
         except (OSError, ConnectionError, struct.error):
             pass
-        time.sleep(0.05)
+        time.sleep(0.01)
     return 1
 
 
@@ -326,18 +358,18 @@ def cmd_table(a):
                 fmt_ratio(x), goal_text(goal, x)))
             first = False
 
-    # Memory and restart.
-    def mib(p):
-        v = read_num(p)
+    # Durability and memory, each server alone (bench.sh: durable).
+    def num(name):
+        return read_num(os.path.join(a.results, name))
+
+    def mib(name):
+        v = num(name)
         return v / 1024 if v is not None else None
-    rm, zm = mib(os.path.join(a.results, "mem.roost")), \
-        mib(os.path.join(a.results, "mem.zk"))
-    re_, ze = mib(os.path.join(a.results, "mem.roost.empty")), \
-        mib(os.path.join(a.results, "mem.zk.empty"))
+
     pop = {}
     for srv in ("roost", "zk"):
         r = load(os.path.join(a.results, "populate.%s.json" % srv))
-        pop[srv] = r
+        pop[srv] = r or {}
         if r is None or r.get("failed") or r.get("errors") or \
                 r.get("ops") != a.populate:
             problems.append("populate on %s: %s" % (
@@ -345,22 +377,63 @@ def cmd_table(a):
                 "%s of %d created, errors %s %s" % (
                     r.get("ops"), a.populate, r.get("errors_by_code"),
                     r.get("message", ""))))
+    lat = {}
+    for kind in ("nosnap", "snap"):
+        for srv in ("roost", "zk"):
+            r = load(os.path.join(a.results, "lat-%s-%s" % (kind, srv)))
+            if r is None or r.get("failed") or r.get("errors"):
+                problems.append("setData at moderate load (%s) on %s: %s" % (
+                    "snapshots running" if kind == "snap" else
+                    "no snapshots", srv, "no result" if r is None else
+                    "errors %s %s" % (r.get("errors_by_code"),
+                                      r.get("message", ""))))
+                r = None
+            lat[kind, srv] = r or {}
+
+    def row(label, fig, rv, zv, unit, goal=None):
+        x = ratio(rv, zv)
+        out("| %s | %s | %s | %s | %s | %s |" % (
+            label, fig, fmt(rv, unit), fmt(zv, unit), fmt_ratio(x),
+            goal_text(goal, x)))
+
+    def per_create(srv):
+        v = num("logbytes.%s" % srv)
+        n = pop[srv].get("ops")
+        return v / n if v is not None and n else None
+
+    def mb(name):
+        v = num(name)
+        return v / 1e6 if v is not None else None
+
+    def restart(srv):
+        return num("restart.%s" % srv)
+
     npop = "{:,}".format(a.populate)
-    out("| %s znodes × 100 B ² | resident memory, loaded (MiB) | %s | %s | %s | %s |"
-        % (npop, fmt(rm, "MiB"), fmt(zm, "MiB"), fmt_ratio(ratio(rm, zm)),
-           goal_text(("≤", 0.25), ratio(rm, zm))))
-    out("| | resident memory, empty (MiB) | %s | %s | %s | |"
-        % (fmt(re_, "MiB"), fmt(ze, "MiB"), fmt_ratio(ratio(re_, ze))))
-    pr = pop.get("roost") or {}
-    pz = pop.get("zk") or {}
-    out("| | load rate (creates/s, 8 x 64) ¹ | %s | %s | %s | |"
-        % (fmt(pr.get("throughput_ops_s"), "ops/s"),
-           fmt(pz.get("throughput_ops_s"), "ops/s"),
-           fmt_ratio(ratio(pr.get("throughput_ops_s"),
-                           pz.get("throughput_ops_s")))))
-    zr = read_num(os.path.join(a.results, "restart.zk"))
-    out("| | restart to first read (s) | n/a (no durability yet) | %s | – | ≤ 0.2× |"
-        % ("%.2f" % zr if zr is not None else "failed"))
+    row("%s znodes × 100 B, each server alone ²" % npop,
+        "resident memory, loaded (MiB)", mib("mem.roost"), mib("mem.zk"),
+        "MiB", ("≤", 0.25))
+    row("", "resident memory, empty (MiB)", mib("mem.roost.empty"),
+        mib("mem.zk.empty"), "MiB")
+    row("", "load rate (creates/s, 8 x 64) ¹",
+        pop["roost"].get("throughput_ops_s"), pop["zk"].get("throughput_ops_s"),
+        "ops/s")
+    row("", "transaction log bytes per create ³", per_create("roost"),
+        per_create("zk"), "us")
+    row("", "snapshot file of the whole tree (MB) ⁴", mb("snapbytes.roost"),
+        mb("snapbytes.zk"), "us")
+    row("", "restart to first read (s) ⁵", restart("roost"), restart("zk"),
+        "us", ("≤", 0.2))
+    row("", "resident memory after the restart (MiB)",
+        mib("mem.roost.restarted"), mib("mem.zk.restarted"), "MiB")
+    row("", "SIGTERM to exit (s)", num("stop.roost"), num("stop.zk"), "us")
+    for kind, what in (("nosnap", "no snapshot running"),
+                       ("snap", "snapshots back to back (snapCount=2000)")):
+        lr, lz = lat[kind, "roost"], lat[kind, "zk"]
+        row("", "setData 4 x 1, %s: p99 (µs) ¹" % what,
+            (lr.get("latency_us") or {}).get("p99"),
+            (lz.get("latency_us") or {}).get("p99"), "us")
+        row("", "the same: throughput (ops/s)", lr.get("throughput_ops_s"),
+            lz.get("throughput_ops_s"), "ops/s")
 
     model, mem, java = machine()
     date = time.strftime("%Y-%m-%d %H:%M %Z")
@@ -387,13 +460,31 @@ def cmd_table(a):
     h("- ZooKeeper: Debian's 3.8.0 jars, `java %s` (%s), default GC and "
       "JIT, forceSync=yes (default), log4j at WARN to a file." % (
           a.zk_heap, java or "java"))
-    h("- ¹ **Writes: ZooKeeper fsyncs its transaction log before it answers "
-      "(group commit); Roost keeps data in memory only and does not fsync "
-      "yet (no durability), so write figures flatter Roost.**")
-    h("- ² Resident memory (VmRSS from /proc/PID/status) after creating "
-      "%s znodes of 100 bytes with `roost-bench --workload create --keys %d "
-      "--keep`, each server fresh and alone on the machine; ZooKeeper's JVM "
-      "with %s." % (npop, a.populate, a.zk_heap))
+    h("- Roost: build/roost-server (release build), forceSync=yes (its "
+      "default), snapCount=100000 like ZooKeeper's default.")
+    h("- ¹ Writes: **both servers fsync** their transaction log before they "
+      "answer (forceSync=yes), each with group commit: ZooKeeper's "
+      "SyncRequestProcessor, Roost's fsync on a pool thread covering every "
+      "write logged before it began.")
+    h("- ² After the workload rounds, each server fresh and alone on the "
+      "machine: resident memory (VmRSS from /proc/PID/status) before and "
+      "after creating %s znodes of 100 bytes under one parent with "
+      "`roost-bench --workload create --keys %d --keep` (8 sessions x 64 in "
+      "flight); ZooKeeper's JVM with %s. Then setData at moderate load (4 "
+      "sessions x 1, %g s) with snapshots off and with snapshots of the "
+      "whole tree back to back, then SIGTERM and the restart." % (
+          npop, a.populate, a.zk_heap, a.lat))
+    h("- ³ Bytes of the log files after the load, divided by the creates; "
+      "ZooKeeper preallocates its log files with zeros, which are not "
+      "counted. Roost writes one frame per transaction (40-byte frame "
+      "header, 4-byte length, the transaction); deflate is kept only when "
+      "it shrinks a frame.")
+    h("- ⁴ The newest snapshot file after the snapshots-running phase (so "
+      "it holds the whole tree). Roost's snapshots are lz4-compressed and "
+      "roost-bench's values compress well; ZooKeeper's are not compressed.")
+    h("- ⁵ From starting the process on the data of the previous phase to "
+      "the first getChildren of the loaded parent answered by a new session "
+      "(polled every 10 ms); ZooKeeper's time includes the JVM start.")
     h("- Server CPU is utime+stime of the server process from /proc/PID/stat "
       "over the measured interval (10 ms resolution), divided by the "
       "operations; roost-bench CPU is its own getrusage over the same "
@@ -403,8 +494,6 @@ def cmd_table(a):
       "being decoded, per operation; watch fan-out: from setData until all "
       "100 watchers have their event; churn: a whole connect, handshake, "
       "ephemeral sequential create, closeSession, close cycle.")
-    h("- Restart for ZooKeeper: SIGTERM, start again on the same dataDir, "
-      "until a new session's getChildren of the loaded parent answers.")
     h("- The `make bench` run took %d s." % a.elapsed)
     h("")
     tail = [""]
@@ -439,6 +528,10 @@ def main(argv):
         return cmd_first_read(*args)
     if cmd == "line":
         return cmd_line(*args)
+    if cmd == "log-bytes":
+        return cmd_log_bytes(*args)
+    if cmd == "snapshot-bytes":
+        return cmd_snapshot_bytes(*args)
     if cmd == "table":
         p = argparse.ArgumentParser(prog="bench_report.py table")
         p.add_argument("results")
@@ -446,6 +539,7 @@ def main(argv):
         p.add_argument("--duration", type=float, required=True)
         p.add_argument("--warmup", type=float, required=True)
         p.add_argument("--populate", type=int, required=True)
+        p.add_argument("--lat", type=float, default=5)
         p.add_argument("--mode", default="full")
         p.add_argument("--zk-heap", default="-Xmx4g")
         p.add_argument("--datadir", default="/tmp")
