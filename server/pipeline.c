@@ -329,8 +329,7 @@ void srv_reply_error(struct srv_conn *c, int32_t xid, int32_t err) {
 void srv_reply_sync(struct srv_conn *c) {
   int64_t zxid = last_zxid(c->srv);
   size_t mark = reply_begin(c, (int32_t)c->ens_wait_id, zxid, PROTO_OK);
-  proto_write_string(&c->out, c->ens_path ? c->ens_path : "",
-                     c->ens_path_len);
+  proto_write_string(&c->out, c->ens_path ? c->ens_path : "", c->ens_path_len);
   reply_end(c, mark, zxid, 0);
   free(c->ens_path);
   c->ens_path = NULL;
@@ -430,8 +429,14 @@ static void op_exists(struct srv_conn *c, const struct proto_request *req,
   reply_end(c, mark, zxid, start_ns);
 }
 
-static void op_get_acl(struct srv_conn *c, const struct proto_request *req,
-                       uint64_t start_ns) {
+/* A read of one node whose body tree/ writes: getACL, getAllChildrenNumber.
+ * Both take (path, identities) and share the reply handling. */
+typedef int (*path_read_fn)(struct tree *t, const char *path, size_t len,
+                            const struct tree_auth *auth,
+                            struct proto_writer *reply);
+
+static void op_path_read(struct srv_conn *c, const struct proto_request *req,
+                         uint64_t start_ns, path_read_fn read) {
   struct srv *s = c->srv;
   int64_t zxid = last_zxid(s);
   const char *p;
@@ -442,10 +447,16 @@ static void op_get_acl(struct srv_conn *c, const struct proto_request *req,
   }
   struct tree_auth auth = conn_auth(c);
   size_t mark = reply_begin(c, req->hdr.xid, zxid, PROTO_OK);
-  int rc = tree_get_acl(s->tree, p, n, &auth, &c->out);
+  int rc = read(s->tree, p, n, &auth, &c->out);
   if (rc != PROTO_OK)
     reply_set_err(c, mark, rc);
   reply_end(c, mark, zxid, start_ns);
+}
+
+/* getACL: READ or ADMIN; digest ids masked without ADMIN (tree/). */
+static void op_get_acl(struct srv_conn *c, const struct proto_request *req,
+                       uint64_t start_ns) {
+  op_path_read(c, req, start_ns, tree_get_acl);
 }
 
 /* sync: standalone has nothing to catch up with; answered in pipeline
@@ -693,20 +704,7 @@ static void op_get_ephemerals(struct srv_conn *c,
 /* getAllChildrenNumber: READ on the node, count of all its descendants. */
 static void op_all_children(struct srv_conn *c, const struct proto_request *req,
                             uint64_t start_ns) {
-  struct srv *s = c->srv;
-  int64_t zxid = last_zxid(s);
-  const char *p;
-  size_t n;
-  if (!path_of(req->u.path.path, &p, &n)) {
-    reply_simple(c, req->hdr.xid, zxid, PROTO_BADARGUMENTS, start_ns);
-    return;
-  }
-  struct tree_auth auth = conn_auth(c);
-  size_t mark = reply_begin(c, req->hdr.xid, zxid, PROTO_OK);
-  int rc = tree_get_all_children_number(s->tree, p, n, &auth, &c->out);
-  if (rc != PROTO_OK)
-    reply_set_err(c, mark, rc);
-  reply_end(c, mark, zxid, start_ns);
+  op_path_read(c, req, start_ns, tree_get_all_children_number);
 }
 
 /* multiRead: each sub-op on its own, no zxid, no watches (§5.4). */
