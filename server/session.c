@@ -23,10 +23,17 @@ void srv_sessions_init(struct srv *s) {
   s->heap = NULL;
   s->heap_len = 0;
   s->heap_cap = 0;
-  /* §2.4: (serverId << 56) | ((monotonic_ms << 24) >>> 8); standalone uses
+  /* §2.4: (serverId << 56) | ((time_ms << 24) >>> 8); standalone uses
    * serverId 1.  The shift pair keeps the low 40 bits of the time in bits
-   * 16..55, leaving 16 bits of per-start sequence. */
-  uint64_t ms = uv_hrtime() / 1000000u;
+   * 16..55, leaving 16 bits of per-start sequence.  The time is the wall
+   * clock, not a monotonic one: the monotonic clock restarts at boot, and
+   * since sessions and their passwords (a keyed hash with a persisted
+   * secret) survive restarts, a reused id would let an old client attach
+   * to someone else's session. */
+  uv_timeval64_t tv;
+  uint64_t ms = uv_gettimeofday(&tv) == 0
+                    ? (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u
+                    : uv_hrtime() / 1000000u;
   uint64_t sid = s->cfg.server_id > 0 ? (uint64_t)s->cfg.server_id : 1u;
   s->next_session_id = (int64_t)((sid << 56) | ((ms << 24) >> 8));
 }
