@@ -1226,14 +1226,25 @@ static int prep_delete(struct prep *p, int32_t op, struct proto_slice ps,
   return PROTO_OK;
 }
 
-static int prep_set_data(struct prep *p, const struct proto_set_data_req *r) {
+/* The first two checks of setData, setACL and check (§7.2): the session
+ * is alive, then the path passes full validation. */
+static int prep_session_and_path(struct prep *p, struct proto_slice s,
+                                 const char **path, size_t *len) {
   if (!tree_session_exists(p->t, p->ctx->session_id))
     return PROTO_SESSIONEXPIRED;
-  if (r->path.len < 0 ||
-      proto_path_validate((const char *)r->path.ptr, (size_t)r->path.len))
+  if (s.len < 0 || proto_path_validate((const char *)s.ptr, (size_t)s.len))
     return PROTO_BADARGUMENTS;
-  const char *path = (const char *)r->path.ptr;
-  size_t len = (size_t)r->path.len;
+  *path = (const char *)s.ptr;
+  *len = (size_t)s.len;
+  return PROTO_OK;
+}
+
+static int prep_set_data(struct prep *p, const struct proto_set_data_req *r) {
+  const char *path;
+  size_t len;
+  int rc0 = prep_session_and_path(p, r->path, &path, &len);
+  if (rc0)
+    return rc0;
   struct nview v;
   if (!view_get(p, path, len, &v))
     return PROTO_NONODE;
@@ -1253,13 +1264,11 @@ static int prep_set_data(struct prep *p, const struct proto_set_data_req *r) {
 }
 
 static int prep_set_acl(struct prep *p, const struct proto_set_acl_req *r) {
-  if (!tree_session_exists(p->t, p->ctx->session_id))
-    return PROTO_SESSIONEXPIRED;
-  if (r->path.len < 0 ||
-      proto_path_validate((const char *)r->path.ptr, (size_t)r->path.len))
-    return PROTO_BADARGUMENTS;
-  const char *path = (const char *)r->path.ptr;
-  size_t len = (size_t)r->path.len;
+  const char *path;
+  size_t len;
+  int rc0 = prep_session_and_path(p, r->path, &path, &len);
+  if (rc0)
+    return rc0;
   proto_writer_reset(&p->acl);
   int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, &p->acl);
   if (rc)
@@ -1279,13 +1288,11 @@ static int prep_set_acl(struct prep *p, const struct proto_set_acl_req *r) {
 }
 
 static int prep_check(struct prep *p, const struct proto_check_req *r) {
-  if (!tree_session_exists(p->t, p->ctx->session_id))
-    return PROTO_SESSIONEXPIRED;
-  if (r->path.len < 0 ||
-      proto_path_validate((const char *)r->path.ptr, (size_t)r->path.len))
-    return PROTO_BADARGUMENTS;
-  const char *path = (const char *)r->path.ptr;
-  size_t len = (size_t)r->path.len;
+  const char *path;
+  size_t len;
+  int rc0 = prep_session_and_path(p, r->path, &path, &len);
+  if (rc0)
+    return rc0;
   struct nview v;
   if (!view_get(p, path, len, &v))
     return PROTO_NONODE;
