@@ -153,14 +153,15 @@ def server_factory(target, _server_base_dir):
 
 @pytest.fixture
 def ensemble_factory(_server_base_dir):
-    """factory(n=3, **cfg) -> a started roost ensemble (harness.Ensemble);
-    every server is stopped when the test ends."""
+    """factory(n=3, route=None, observers=(), **cfg) -> a started roost
+    ensemble (harness.Ensemble); every server is stopped when the test
+    ends."""
     made = []
 
-    def factory(n=3, route=None, **cfg):
+    def factory(n=3, route=None, observers=(), **cfg):
         ens = harness.Ensemble(_server_base_dir, n, cfg,
                                roost_bin=os.environ.get("ROOST_SERVER"),
-                               route=route)
+                               route=route, observers=observers)
         made.append(ens)
         return ens.start()
 

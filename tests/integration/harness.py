@@ -380,10 +380,16 @@ class Ensemble:
     only (ZooKeeper would need its own quorum setup)."""
 
     def __init__(self, base_dir, n=3, overrides=None, roost_bin=None,
-                 route=None):
+                 route=None, observers=()):
         """route(i, j, port) -> the port server i dials to reach server j
         (1-based ids; default: j's own peer port).  Lets a test put a
-        fault-injecting proxy on a link."""
+        fault-injecting proxy on a link.  observers: the 1-based ids of
+        the members that are observers (`server.N=...:observer`); the
+        others are participants."""
+        self.observers = frozenset(observers)
+        bad = [i for i in self.observers if not 1 <= i <= n]
+        if bad:
+            raise ValueError("observer ids out of range 1..%d: %r" % (n, bad))
         self.peer_ports = [free_port() for _ in range(n)]
         base = {
             "tickTime": "200",
@@ -398,13 +404,16 @@ class Ensemble:
                 port = self.peer_ports[j]
                 if route is not None and i != j:
                     port = route(i + 1, j + 1, port)
-                cfg["server.%d" % (j + 1)] = "%s:%d:%d" % (HOST, port,
-                                                           port + 1)
+                line = "%s:%d:%d" % (HOST, port, port + 1)
+                if j + 1 in self.observers:
+                    line += ":observer"
+                cfg["server.%d" % (j + 1)] = line
             cfg.update(overrides or {})
             srv = Server("roost", base_dir, cfg, roost_bin=roost_bin)
             with open(os.path.join(srv.data_dir, "myid"), "w") as f:
                 f.write("%d\n" % (i + 1))
             srv.myid = i + 1
+            srv.observer = srv.myid in self.observers
             self.servers.append(srv)
         self.hosts = ",".join(s.hosts for s in self.servers)
 
