@@ -6,8 +6,11 @@ import time
 
 from kazoo.client import KazooClient
 
-from test_ensemble import (Writers, client, create_retrying,  # noqa: F401
-                           stop_client)
+from test_ensemble import Writers, client, create_retrying, stop_client
+
+__all__ = ["Writers", "client", "create_retrying", "stop_client",
+           "wait_until", "full_tree", "trees_of", "assert_trees_equal",
+           "plain_client", "write_not_acked"]
 
 
 def wait_until(pred, timeout, what, interval=0.05):
@@ -87,17 +90,3 @@ def write_not_acked(z, path, wait=3.0):
         return False
     except Exception:
         return True
-
-
-def create_eventually(hosts, path, timeout):
-    """A fresh client on hosts creates path, retrying through elections;
-    returns the seconds it took."""
-    t0 = time.monotonic()
-    z = client(hosts)
-    try:
-        z.retry(lambda: create_retrying(z, path))
-    finally:
-        stop_client(z)
-    took = time.monotonic() - t0
-    assert took < timeout, "create of %s took %.1f s" % (path, took)
-    return took
