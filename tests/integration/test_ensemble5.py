@@ -132,6 +132,7 @@ def test_five_servers_need_three_to_commit(ensemble_factory):
     # member may briefly decide to follow on votes the dead sent before
     # they died -- election only picks a candidate -- but it cannot sync
     # with a quorum, so it never serves.)
+    commit0 = [ens.mntr(s)["roost_commit_zxid"] for s in left]
     deadline = time.monotonic() + 3
     k = 0
     while time.monotonic() < deadline:
@@ -142,6 +143,7 @@ def test_five_servers_need_three_to_commit(ensemble_factory):
         k += 1
         time.sleep(0.1)
     stop_client(zl)
+    assert [ens.mntr(s)["roost_commit_zxid"] for s in left] == commit0
 
     t0 = time.monotonic()
     gone[0].restart()

@@ -75,6 +75,7 @@ def test_observers_do_not_count_for_quorum(ensemble_factory):
     wait_until(lambda: all(ens.mntr(s)["roost_serving"] == "0"
                            for s in watched), 15,
                "the members left to stop serving")
+    commit0 = [ens.mntr(s)["roost_commit_zxid"] for s in watched]
     attempts = 0
     for _ in range(4):
         serving = [(s.myid, ens.mntr(s)["roost_serving"]) for s in watched]
@@ -83,6 +84,7 @@ def test_observers_do_not_count_for_quorum(ensemble_factory):
         attempts += 1
         time.sleep(0.3)  # pacing only
     stop_client(zo)
+    assert [ens.mntr(s)["roost_commit_zxid"] for s in watched] == commit0
 
     down[0].restart()
     ens.wait_serving(timeout=20)

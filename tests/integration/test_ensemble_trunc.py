@@ -28,7 +28,9 @@ def test_uncommitted_tail_is_truncated_on_rejoin(ensemble_factory):
     uncommitted tail, and ends with the same tree as the others: the write
     that was never acknowledged is nowhere, also after one more restart
     from its own files."""
-    ens = ensemble_factory()
+    # syncLimit 20 ticks (4 s): the frozen followers must not make the
+    # leader step down before it has logged the write, on a slow machine.
+    ens = ensemble_factory(syncLimit="20")
     leader = ens.wait_serving()
     followers = [s for s in ens.servers if s is not leader]
     z = client(ens.hosts)
