@@ -9,8 +9,8 @@ from kazoo.client import KazooClient
 from test_ensemble import Writers, client, create_retrying, stop_client
 
 __all__ = ["Writers", "client", "create_retrying", "stop_client",
-           "wait_until", "full_tree", "trees_of", "assert_trees_equal",
-           "plain_client", "write_not_acked"]
+           "wait_until", "mntr", "synced_by", "full_tree", "trees_of",
+           "assert_trees_equal", "plain_client", "write_not_acked"]
 
 
 def wait_until(pred, timeout, what, interval=0.05):
@@ -24,6 +24,25 @@ def wait_until(pred, timeout, what, interval=0.05):
             raise AssertionError("timed out after %.0f s waiting for %s"
                                  % (timeout, what))
         time.sleep(interval)
+
+
+def mntr(ens, srv, tries=5):
+    """ens.mntr(srv), asked again when an answer comes back incomplete (a
+    loaded machine can cut a four-letter word's reply short)."""
+    for _ in range(tries - 1):
+        try:
+            m = ens.mntr(srv)
+            if "roost_serving" in m and "roost_recovery_ms" in m:
+                return m
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return ens.mntr(srv)
+
+
+def synced_by(m):
+    """'diff', 'trunc', 'snap' counts of a member's mntr, as a dict."""
+    return {k: int(m["roost_sync_" + k]) for k in ("diff", "trunc", "snap")}
 
 
 def full_tree(z):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from ens_util import (assert_trees_equal, client, create_retrying,
-                      plain_client, stop_client, wait_until,
+from ens_util import (assert_trees_equal, client, create_retrying, mntr,
+                      plain_client, stop_client, synced_by, wait_until,
                       write_not_acked)
 
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
@@ -22,10 +22,10 @@ def test_observer_serves_forwards_and_catches_up(ensemble_factory):
     obs = ens.servers[3]
     assert obs.observer and leader is not obs
     assert "Mode: observer" in obs.four_letter("srvr")
-    m = ens.mntr(obs)
+    m = mntr(ens, obs)
     assert m["zk_server_state"] == "observer", m
     assert m["roost_serving"] == "1", m
-    lm = ens.mntr(leader)
+    lm = mntr(ens, leader)
     assert (lm["zk_learners"], lm["zk_followers"]) == ("3", "2"), lm
 
     zo = client(obs.hosts)  # the observer only
@@ -33,7 +33,7 @@ def test_observer_serves_forwards_and_catches_up(ensemble_factory):
     zo.create("/obs/a", b"from the observer", makepath=True)
     zo.sync("/obs")
     assert zo.get("/obs/a")[0] == b"from the observer"
-    assert int(ens.mntr(obs)["roost_forwarded"]) > forwarded0
+    assert int(mntr(ens, obs)["roost_forwarded"]) > forwarded0
     participants = [s for s in ens.servers if not s.observer]
     zp = client(",".join(s.hosts for s in participants))
     zp.create("/obs/b", b"from a participant")
@@ -49,8 +49,8 @@ def test_observer_serves_forwards_and_catches_up(ensemble_factory):
     obs.restart()
     ens.wait_serving()
     assert ens.mode(obs) == "observer"
-    m = ens.mntr(obs)
-    assert int(m["roost_sync_diff"]) + int(m["roost_sync_snap"]) >= 1, m
+    how = synced_by(mntr(ens, obs))
+    assert how["diff"] + how["snap"] >= 1, how
     tree = assert_trees_equal(ens.servers)
     assert {"/obs/c%d" % i for i in range(10)} <= set(tree)
 
@@ -72,19 +72,19 @@ def test_observers_do_not_count_for_quorum(ensemble_factory):
     zo.create("/before", b"")
     for srv in down:
         srv.kill()
-    wait_until(lambda: all(ens.mntr(s)["roost_serving"] == "0"
+    wait_until(lambda: all(mntr(ens, s)["roost_serving"] == "0"
                            for s in watched), 15,
                "the members left to stop serving")
-    commit0 = [ens.mntr(s)["roost_commit_zxid"] for s in watched]
+    commit0 = [mntr(ens, s)["roost_commit_zxid"] for s in watched]
     attempts = 0
     for _ in range(4):
-        serving = [(s.myid, ens.mntr(s)["roost_serving"]) for s in watched]
+        serving = [(s.myid, mntr(ens, s)["roost_serving"]) for s in watched]
         assert all(v == "0" for _, v in serving), serving
         assert write_not_acked(zo, "/no-quorum-%d" % attempts, wait=0.4)
         attempts += 1
         time.sleep(0.3)  # pacing only
     stop_client(zo)
-    assert [ens.mntr(s)["roost_commit_zxid"] for s in watched] == commit0
+    assert [mntr(ens, s)["roost_commit_zxid"] for s in watched] == commit0
 
     down[0].restart()
     ens.wait_serving(timeout=20)

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from ens_util import (assert_trees_equal, client, create_retrying,
+from ens_util import (assert_trees_equal, client, create_retrying, mntr,
                       plain_client, stop_client, wait_until)
 
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
@@ -40,7 +40,7 @@ def test_uncommitted_tail_is_truncated_on_rejoin(ensemble_factory):
     stop_client(z)
 
     zl = plain_client(leader.hosts)
-    m = ens.mntr(leader)
+    m = mntr(ens, leader)
     logged0 = int(m["roost_last_logged_zxid"])
     for f in followers:
         os.kill(f.pid, signal.SIGSTOP)
@@ -49,7 +49,7 @@ def test_uncommitted_tail_is_truncated_on_rejoin(ensemble_factory):
     pending = zl.create_async("/t/uncommitted", b"never acknowledged")
 
     def logged_durably():
-        m = ens.mntr(leader)
+        m = mntr(ens, leader)
         last = int(m["roost_last_logged_zxid"])
         if last > logged0 and int(m["roost_log_durable_zxid"]) >= last:
             return m
@@ -78,7 +78,7 @@ def test_uncommitted_tail_is_truncated_on_rejoin(ensemble_factory):
 
     leader.restart()
     ens.wait_serving(timeout=20)
-    m = ens.mntr(leader)
+    m = mntr(ens, leader)
     assert int(m["roost_sync_trunc"]) >= 1, m
     tree = assert_trees_equal(ens.servers)
     assert "/t/uncommitted" not in tree
