@@ -48,7 +48,14 @@ def synced_by(m):
 def full_tree(z):
     """{path: (data, czxid, mzxid, version, cversion)} of every node but the
     /zookeeper subtree (local to each server), read after a sync with
-    pipelined requests (a few thousand nodes in well under a second)."""
+    pipelined requests (a few thousand nodes in well under a second).  The
+    read starts again after a ConnectionLoss: on a loaded machine a member
+    that misses syncLimit ticks costs an election, and every member drops
+    its clients then."""
+    return z.retry(_full_tree_once, z)
+
+
+def _full_tree_once(z):
     z.sync("/")
     out = {}
     level = ["/"]

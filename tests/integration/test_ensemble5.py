@@ -156,7 +156,11 @@ def test_five_servers_need_three_to_commit(ensemble_factory):
     create_retrying(z, "/after")
     print("\n5 servers, 2 up -> 3 up: a write commits %.3f s after the "
           "third member was started" % (time.monotonic() - t0))
-    z.sync("/")
-    assert z.exists("/before") and z.exists("/after")
-    assert not any(z.exists("/minority-%d" % i) for i in range(k))
+
+    def look():
+        z.sync("/")
+        return ([z.exists(p) is not None for p in ("/before", "/after")],
+                [i for i in range(k) if z.exists("/minority-%d" % i)])
+
+    assert z.retry(look) == ([True, True], [])
     stop_client(z)

@@ -30,21 +30,22 @@ def test_observer_serves_forwards_and_catches_up(ensemble_factory):
 
     zo = client(obs.hosts)  # the observer only
     forwarded0 = int(m["roost_forwarded"])
-    zo.create("/obs/a", b"from the observer", makepath=True)
-    zo.sync("/obs")
-    assert zo.get("/obs/a")[0] == b"from the observer"
+    zo.retry(zo.ensure_path, "/obs")
+    create_retrying(zo, "/obs/a", b"from the observer")
+    zo.retry(zo.sync, "/obs")
+    assert zo.retry(zo.get, "/obs/a")[0] == b"from the observer"
     assert int(mntr(ens, obs)["roost_forwarded"]) > forwarded0
     participants = [s for s in ens.servers if not s.observer]
     zp = client(",".join(s.hosts for s in participants))
-    zp.create("/obs/b", b"from a participant")
-    zo.sync("/obs")
-    assert zo.get("/obs/b")[0] == b"from a participant"
-    assert sorted(zo.get_children("/obs")) == ["a", "b"]
+    create_retrying(zp, "/obs/b", b"from a participant")
+    zo.retry(zo.sync, "/obs")
+    assert zo.retry(zo.get, "/obs/b")[0] == b"from a participant"
+    assert sorted(zo.retry(zo.get_children, "/obs")) == ["a", "b"]
     stop_client(zo)
 
     obs.kill()
     for i in range(10):
-        zp.create("/obs/c%d" % i, b"%d" % i)
+        create_retrying(zp, "/obs/c%d" % i, b"%d" % i)
     stop_client(zp)
     obs.restart()
     ens.wait_serving()
@@ -68,8 +69,10 @@ def test_observers_do_not_count_for_quorum(ensemble_factory):
     down = [leader] + [s for s in participants if s is not leader][:1]
     up = [s for s in participants if s not in down][0]
     watched = [up] + [s for s in ens.servers if s.observer]
+    z = client(obs.hosts)
+    create_retrying(z, "/before")
+    stop_client(z)
     zo = plain_client(obs.hosts)
-    zo.create("/before", b"")
     for srv in down:
         srv.kill()
     wait_until(lambda: all(mntr(ens, s)["roost_serving"] == "0"
@@ -92,7 +95,12 @@ def test_observers_do_not_count_for_quorum(ensemble_factory):
         "observer", "observer"]
     zo = client(obs.hosts)
     create_retrying(zo, "/after")
-    zo.sync("/")
-    assert zo.exists("/before") and zo.exists("/after")
-    assert not any(zo.exists("/no-quorum-%d" % i) for i in range(attempts))
+
+    def look():
+        zo.sync("/")
+        return ([zo.exists(p) is not None for p in ("/before", "/after")],
+                [i for i in range(attempts)
+                 if zo.exists("/no-quorum-%d" % i)])
+
+    assert zo.retry(look) == ([True, True], [])
     stop_client(zo)

@@ -97,12 +97,18 @@ def test_libroost_survives_kills_of_its_server_and_the_leader(
             continue
         z = client(srv.hosts)
         try:
-            z.sync("/")
-            missing = acked - set(z.get_children(prefix))
+
+            def look():
+                z.sync("/")
+                return (set(z.get_children(prefix)), z.exists(prefix + "-w"),
+                        z.exists(prefix + "-eph"))
+
+            children, watched, eph = z.retry(look)
+            missing = acked - children
             assert not missing, "server %d lacks %d acknowledged writes" % (
                 srv.myid, len(missing))
-            assert z.exists(prefix + "-w") is not None
+            assert watched is not None
             # The client closed its session on exit: its ephemeral is gone.
-            assert z.exists(prefix + "-eph") is None
+            assert eph is None
         finally:
             stop_client(z)
