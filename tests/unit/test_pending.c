@@ -560,12 +560,12 @@ static void test_applied_drops_records(void **state) {
   fx_prep(f, &s); /* zxid a: /p */
   fx_prep(f, &s); /* zxid b: /p again */
   assert_int_equal(tree_pending_count(f->p), 1);
-  assert_int_equal(
-      tree_apply(f->t, f->q[0].buf, f->q[0].len, &f->out), PROTO_OK);
+  assert_int_equal(tree_apply(f->t, f->q[0].buf, f->q[0].len, &f->out),
+                   PROTO_OK);
   tree_pending_applied(f->p, f->qz[0]);
   assert_int_equal(tree_pending_count(f->p), 1);
-  assert_int_equal(
-      tree_apply(f->t, f->q[1].buf, f->q[1].len, &f->out), PROTO_OK);
+  assert_int_equal(tree_apply(f->t, f->q[1].buf, f->q[1].len, &f->out),
+                   PROTO_OK);
   tree_pending_applied(f->p, f->qz[1]);
   assert_int_equal(tree_pending_count(f->p), 0);
   f->nq = 0;
@@ -596,9 +596,9 @@ static uint32_t rnd(uint64_t *s, uint32_t n) {
   return (uint32_t)(rng_next(s) % n);
 }
 
-static const char *const rpaths[] = {
-    "/a",   "/b",   "/a/x", "/a/y", "/b/x", "/a/x/z", "/c",
-    "/a/s", "/c/k", "/b/y", "/a/y/w", "/zookeeper"};
+static const char *const rpaths[] = {"/a",   "/b",     "/a/x",   "/a/y",
+                                     "/b/x", "/a/x/z", "/c",     "/a/s",
+                                     "/c/k", "/b/y",   "/a/y/w", "/zookeeper"};
 #define N_RPATHS (sizeof rpaths / sizeof rpaths[0])
 
 static void rand_path(uint64_t *s, char *out, size_t cap) {
@@ -789,8 +789,8 @@ static void test_differential_covers(void **state) {
   struct sess_pool sp = {{0x11, 0x12, 0x13}, 3, 0x20};
   size_t ok = 0, by_err[140] = {0};
   for (int64_t z = 1; z <= 2000; z++) {
-    struct gop g = z <= 3 ? op_session(G_OPEN, sp.ids[z - 1])
-                          : rand_op(&st, &sp);
+    struct gop g =
+        z <= 3 ? op_session(G_OPEN, sp.ids[z - 1]) : rand_op(&st, &sp);
     proto_writer_reset(&w);
     assert_int_equal(prep_plain(t, &b, &g, z, &w), PROTO_OK);
     apply_one(t, &w, &out);
