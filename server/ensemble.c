@@ -1036,6 +1036,10 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   struct srv *s = e->s;
   bool was_serving = e->serving;
   bool was_leader = e->role == ZAB_ROLE_LEADING;
+  /* Pending records describe proposals of one serving leadership. */
+  bool same_leadership = was_leader && was_serving &&
+                         a->role == ZAB_ROLE_LEADING && a->serving &&
+                         a->epoch == e->epoch;
   e->role = a->role;
   e->leader = a->leader;
   e->epoch = a->epoch;
@@ -1053,6 +1057,8 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
       e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
       e->q_len--;
     }
+  }
+  if (!same_leadership) {
     tree_pending_clear(e->tpend);
     e->last_proposed = 0;
     e->tpend_stale = false;
@@ -1660,8 +1666,11 @@ void srv_ens_mntr(const struct srv *s, struct proto_writer *w) {
     n = snprintf(b, sizeof b,
                  "zk_learners\t%zu\n"
                  "zk_followers\t%zu\n"
-                 "zk_synced_followers\t%u\n",
-                 e->n_peers, voters, st.n_synced_learners);
+                 "zk_synced_followers\t%u\n"
+                 "roost_proposals_in_flight\t%" PRIu64 "\n"
+                 "roost_pending_change_records\t%zu\n",
+                 e->n_peers, voters, st.n_synced_learners, inflight(e),
+                 tree_pending_count(e->tpend));
     if (n > 0)
       proto_write_raw(w, b, (size_t)n);
   }
