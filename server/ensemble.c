@@ -171,6 +171,7 @@ struct srv_ens {
   /* Stepping: actions may lead to events (an inline fsync reports
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
+  bool tpend_stale;
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
@@ -188,10 +189,10 @@ struct srv_ens {
   size_t q_head, q_len;
   /* What the txns proposed and not yet applied here will change (prep
    * reads it before the tree); the zxid proposed last in this leadership
-   * (0 = none); set when a prepped txn was not proposed. */
+   * (0 = none).  tpend_stale (above, for the struct's layout): a prepped
+   * txn was not proposed, so tpend must be cleared before the next prep. */
   struct tree_pending *tpend;
   uint64_t last_proposed;
-  bool tpend_stale;
 
   /* Follower: sessions seen since the last TOUCH. */
   struct srv_map touched;

@@ -103,7 +103,7 @@ static bool queue_reserve(struct tree *t, struct tree_pending *p, size_t n) {
   struct tree_pqent *q = tree_malloc(t, c * sizeof *q);
   if (!q)
     return false;
-  for (size_t i = 0; i < p->q_len; i++)
+  for (size_t i = 0; p->q_cap && i < p->q_len; i++)
     q[i] = p->q[(p->q_head + i) % p->q_cap];
   free(p->q);
   p->q = q;
