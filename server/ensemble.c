@@ -31,7 +31,8 @@
  * reaper's deleteContainer) becomes a request to the leader: a follower
  * forwards it (FWD), the leader queues its own.  The leader preps queued
  * requests in queue order and proposes each at once, up to
- * ENS_MAX_INFLIGHT proposals not yet applied locally: prep validates
+ * ENS_MAX_INFLIGHT proposals (ENS_MAX_INFLIGHT_BYTES) not yet applied
+ * locally: prep validates
  * against the tree plus the changes of every prepped-but-unapplied txn
  * (tree_prep_pending and its struct tree_pending, ZooKeeper's outstanding
  * ChangeRecords), which gives the txns one-at-a-time prepping would.
@@ -79,6 +80,9 @@
 #define ENS_RETRY_MAX_MS 2000u
 #define ENS_MAX_QUEUE 10000u   /* requests waiting at the leader */
 #define ENS_MAX_INFLIGHT 1000u /* proposed, not applied yet (leader) */
+/* ... and their bytes: well below ENS_MAX_QUEUED, so that a follower's
+ * link is not dropped for the proposals in flight. */
+#define ENS_MAX_INFLIGHT_BYTES (16u << 20)
 #define ENS_MAX_TOUCH 4096u    /* session ids per TOUCH frame */
 #define ENS_READ_CHUNK (64u << 10)
 
@@ -183,6 +187,7 @@ struct srv_ens {
     uint32_t len;
   } *pend;
   size_t n_pend, cap_pend;
+  size_t pend_bytes; /* sum of their lengths */
 
   /* Leader: requests waiting to be prepped, a ring. */
   struct ens_req *queue;
@@ -794,6 +799,7 @@ static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   x->zxid = zxid;
   x->data = c;
   x->len = len;
+  e->pend_bytes += len;
   return true;
 }
 
@@ -801,15 +807,20 @@ static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
  * (truncated). */
 static void pend_drop_upto(struct srv_ens *e, uint64_t upto) {
   size_t k = 0;
-  while (k < e->n_pend && e->pend[k].zxid <= upto)
+  while (k < e->n_pend && e->pend[k].zxid <= upto) {
+    e->pend_bytes -= e->pend[k].len;
     free(e->pend[k++].data);
+  }
   memmove(e->pend, e->pend + k, (e->n_pend - k) * sizeof *e->pend);
   e->n_pend -= k;
 }
 
 static void pend_drop_above(struct srv_ens *e, uint64_t above) {
-  while (e->n_pend > 0 && e->pend[e->n_pend - 1].zxid > above)
-    free(e->pend[--e->n_pend].data);
+  while (e->n_pend > 0 && e->pend[e->n_pend - 1].zxid > above) {
+    e->n_pend--;
+    e->pend_bytes -= e->pend[e->n_pend].len;
+    free(e->pend[e->n_pend].data);
+  }
 }
 
 static void log_dir_clear(struct srv *s) {
@@ -1283,7 +1294,8 @@ static bool may_prep(struct srv_ens *e, const struct zab_status *st) {
   }
   uint64_t top = e->last_proposed != 0 ? e->last_proposed
                                        : (uint64_t)tree_last_zxid(e->s->tree);
-  return st->last_zxid == top && inflight(e) < ENS_MAX_INFLIGHT;
+  return st->last_zxid == top && inflight(e) < ENS_MAX_INFLIGHT &&
+         e->pend_bytes < ENS_MAX_INFLIGHT_BYTES;
 }
 
 /* The txn of request r at header h into s->txn, through the pending
