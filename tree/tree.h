@@ -412,12 +412,13 @@ void tree_session_ephemerals(const struct tree *t, int64_t session_id,
  * znode.container.maxPerMinute).  Returns the number of calls made.
  *
  * For each candidate the server makes the deleteContainer transaction with
- * tree_prep: req.hdr.type = PROTO_OP_DELETECONTAINER, req.u.path.path =
- * the path, ctx.session_id = 0 (no session or ACL check), and proposes it
- * like any write.  Prep gives an error txn (NoNode, NotEmpty, BadVersion
- * for a normal ephemeral) if the node changed since; apply checks again
- * (a child created in between -> NotEmpty, tree unchanged) and, on
- * success, removes the node and fires watches as a delete. */
+ * tree_prep (an ensemble leader: tree_prep_pending): req.hdr.type =
+ * PROTO_OP_DELETECONTAINER, req.u.path.path = the path, ctx.session_id = 0
+ * (no session or ACL check), and proposes it like any write.  Prep gives
+ * an error txn (NoNode, NotEmpty, BadVersion for a normal ephemeral) if
+ * the node changed since; apply checks again (a child created in between
+ * -> NotEmpty, tree unchanged) and, on success, removes the node and fires
+ * watches as a delete. */
 typedef bool (*tree_reap_cb)(void *arg, const char *path, size_t len);
 size_t tree_reap_candidates(const struct tree *t, int64_t now_ms,
                             int64_t max_never_used_ms, tree_reap_cb cb,

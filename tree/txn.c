@@ -1070,8 +1070,8 @@ static bool session_alive(struct prep *p, int64_t id) {
   return r ? r->alive : tree_session_exists(p->t, id);
 }
 
-/* Keep a parsed copy of the ACL blob in p->acl (the overlay points at it
- * until the prep is freed).  NULL on allocation failure. */
+/* A parsed copy of the ACL blob in p->acl, kept in p->lists (the overlay
+ * points at it until the prep is freed).  NULL on allocation failure. */
 static const struct acl_list *keep_acl(struct prep *p) {
   int err = PROTO_OK;
   struct acl_list *l = tree_acl_parse(p->t, p->acl.buf, p->acl.len, &err);
