@@ -685,8 +685,12 @@ static struct gop rand_op(uint64_t *s, struct sess_pool *sp) {
   return g;
 }
 
+#ifndef N_OPS
 #define N_OPS 400
+#endif
+#ifndef N_SEEDS /* -DN_SEEDS=... for a longer run by hand */
 #define N_SEEDS 60
+#endif
 
 static void apply_one(struct tree *t, const struct proto_writer *w,
                       struct tree_out *out) {
