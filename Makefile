@@ -53,7 +53,8 @@ LIBSERVER := $(BUILD)/libroost_server.a
 
 SERVER_BIN := $(BUILD)/roost-server
 
-UNIT_SRC := tests/unit/test_proto.c tests/unit/test_tree.c tests/unit/test_server.c
+UNIT_SRC := tests/unit/test_proto.c tests/unit/test_tree.c tests/unit/test_pending.c \
+            tests/unit/test_server.c
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 
@@ -97,6 +98,10 @@ $(BUILD)/tests/test_proto: $(BUILD)/obj/tests/unit/test_proto.o $(LIBPROTO)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
 
 $(BUILD)/tests/test_tree: $(BUILD)/obj/tests/unit/test_tree.o $(LIBTREE) $(LIBPROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+
+$(BUILD)/tests/test_pending: $(BUILD)/obj/tests/unit/test_pending.o $(LIBTREE) $(LIBPROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
 

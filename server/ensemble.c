@@ -27,17 +27,24 @@
  * stops serving closes its client connections, as ZooKeeper does).
  * Order kept: persist before ACK (zab), apply only at COMMIT.
  *
- * Writes.  Every write (and createSession / closeSession) becomes a
- * request to the leader: a follower forwards it (FWD), the leader queues
- * its own.  The leader preps one request at a time against its tree and
- * proposes it; the next is prepped after the previous one committed
- * locally, so prep always sees every earlier write (no speculative tree).
- * That costs throughput (one quorum round trip per write) and is the
- * simplest correct thing; ZooKeeper's outstanding-changes list would lift
- * it.  The reply is built at COMMIT on the server the client is connected
- * to, from the committed txn alone.  A connection with a write (or sync,
- * or session creation) in flight processes no further frame until it is
- * answered: that keeps the session's FIFO order.
+ * Writes.  Every write (and createSession / closeSession, and the
+ * reaper's deleteContainer) becomes a request to the leader: a follower
+ * forwards it (FWD), the leader queues its own.  The leader preps queued
+ * requests in queue order and proposes each at once, up to
+ * ENS_MAX_INFLIGHT proposals (ENS_MAX_INFLIGHT_BYTES) not yet applied
+ * locally: prep validates
+ * against the tree plus the changes of every prepped-but-unapplied txn
+ * (tree_prep_pending and its struct tree_pending, ZooKeeper's outstanding
+ * ChangeRecords), which gives the txns one-at-a-time prepping would.
+ * Records are dropped as commits are applied (tree_pending_applied) and
+ * all of them when the leader stops leading.  A prepped txn that zab
+ * refuses (too big, not leader) is never applied, so its records would
+ * lie: prepping then stops until everything proposed is applied and the
+ * records are cleared.  The reply is built at COMMIT on the server the
+ * client is connected to, from the committed txn alone.  A connection
+ * with a write (or sync, or session creation) in flight processes no
+ * further frame until it is answered: that keeps the session's FIFO order
+ * (and the leader proposes in queue order).
  *
  * Sessions.  Ids are chosen by the server the client connects to
  * (server id in the top byte, so unique cluster-wide); every server
@@ -71,8 +78,12 @@
 #define ENS_MAX_QUEUED (64u << 20)
 #define ENS_RETRY_MIN_MS 50u
 #define ENS_RETRY_MAX_MS 2000u
-#define ENS_MAX_QUEUE 10000u     /* requests waiting at the leader */
-#define ENS_MAX_TOUCH 4096u      /* session ids per TOUCH frame */
+#define ENS_MAX_QUEUE 10000u   /* requests waiting at the leader */
+#define ENS_MAX_INFLIGHT 1000u /* proposed, not applied yet (leader) */
+/* ... and their bytes: well below ENS_MAX_QUEUED, so that a follower's
+ * link is not dropped for the proposals in flight. */
+#define ENS_MAX_INFLIGHT_BYTES (16u << 20)
+#define ENS_MAX_TOUCH 4096u    /* session ids per TOUCH frame */
 #define ENS_READ_CHUNK (64u << 10)
 
 enum ens_kind {
@@ -85,7 +96,14 @@ enum ens_kind {
   ENS_K_SYNCED = 6, /* leader -> follower: committed up to zxid */
 };
 
-enum ens_req_kind { ENS_REQ_WRITE = 0, ENS_REQ_CREATE = 1, ENS_REQ_CLOSE = 2 };
+/* ENS_REQ_REAP is the leader's own (never forwarded): deleteContainer of
+ * the path in payload. */
+enum ens_req_kind {
+  ENS_REQ_WRITE = 0,
+  ENS_REQ_CREATE = 1,
+  ENS_REQ_CLOSE = 2,
+  ENS_REQ_REAP = 3,
+};
 
 /* A request queued at the leader (own or forwarded).  Owns its bytes. */
 struct ens_req {
@@ -157,6 +175,7 @@ struct srv_ens {
   /* Stepping: actions may lead to events (an inline fsync reports
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
+  bool tpend_stale;
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
@@ -168,11 +187,17 @@ struct srv_ens {
     uint32_t len;
   } *pend;
   size_t n_pend, cap_pend;
+  size_t pend_bytes; /* sum of their lengths */
 
   /* Leader: requests waiting to be prepped, a ring. */
   struct ens_req *queue;
   size_t q_head, q_len;
-  uint64_t inflight; /* proposed, not yet committed here; 0 = none */
+  /* What the txns proposed and not yet applied here will change (prep
+   * reads it before the tree); the zxid proposed last in this leadership
+   * (0 = none).  tpend_stale (above, for the struct's layout): a prepped
+   * txn was not proposed, so tpend must be cleared before the next prep. */
+  struct tree_pending *tpend;
+  uint64_t last_proposed;
 
   /* Follower: sessions seen since the last TOUCH. */
   struct srv_map touched;
@@ -774,6 +799,7 @@ static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   x->zxid = zxid;
   x->data = c;
   x->len = len;
+  e->pend_bytes += len;
   return true;
 }
 
@@ -781,15 +807,20 @@ static bool pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
  * (truncated). */
 static void pend_drop_upto(struct srv_ens *e, uint64_t upto) {
   size_t k = 0;
-  while (k < e->n_pend && e->pend[k].zxid <= upto)
+  while (k < e->n_pend && e->pend[k].zxid <= upto) {
+    e->pend_bytes -= e->pend[k].len;
     free(e->pend[k++].data);
+  }
   memmove(e->pend, e->pend + k, (e->n_pend - k) * sizeof *e->pend);
   e->n_pend -= k;
 }
 
 static void pend_drop_above(struct srv_ens *e, uint64_t above) {
-  while (e->n_pend > 0 && e->pend[e->n_pend - 1].zxid > above)
-    free(e->pend[--e->n_pend].data);
+  while (e->n_pend > 0 && e->pend[e->n_pend - 1].zxid > above) {
+    e->n_pend--;
+    e->pend_bytes -= e->pend[e->n_pend].len;
+    free(e->pend[e->n_pend].data);
+  }
 }
 
 static void log_dir_clear(struct srv *s) {
@@ -900,6 +931,7 @@ static void install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   srv_conns_close_all_clients(s);
   tree_free(s->tree);
   s->tree = t;
+  tree_pending_clear(e->tpend); /* (empty: only a leader has records) */
   pend_drop_upto(e, UINT64_MAX);
   rebase_log(e);
   sessions_reload(s);
@@ -955,8 +987,7 @@ static void commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
     abort();
   }
   pend_drop_upto(e, zxid);
-  if (e->inflight == zxid)
-    e->inflight = 0;
+  tree_pending_applied(e->tpend, (int64_t)zxid);
   srv_txn_logged(s); /* snapshot cadence */
   if (h.type == PROTO_OP_CREATESESSION) {
     struct srv_session *sess = srv_session_get(s, h.session_id);
@@ -1017,6 +1048,10 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   struct srv *s = e->s;
   bool was_serving = e->serving;
   bool was_leader = e->role == ZAB_ROLE_LEADING;
+  /* Pending records describe proposals of one serving leadership. */
+  bool same_leadership = was_leader && was_serving &&
+                         a->role == ZAB_ROLE_LEADING && a->serving &&
+                         a->epoch == e->epoch;
   e->role = a->role;
   e->leader = a->leader;
   e->epoch = a->epoch;
@@ -1034,7 +1069,11 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
       e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
       e->q_len--;
     }
-    e->inflight = 0;
+  }
+  if (!same_leadership) {
+    tree_pending_clear(e->tpend);
+    e->last_proposed = 0;
+    e->tpend_stale = false;
   }
   if (a->serving && a->role == ZAB_ROLE_LEADING && !was_serving)
     srv_sessions_touch_all(s); /* deadlines start now, on the new leader */
@@ -1227,19 +1266,90 @@ static void send_fail(struct srv_ens *e, const struct ens_req *r,
   peer_send(p, ENS_K_FAIL, b, sizeof b);
 }
 
-/* Leader: prep the next queued request against the tree (which holds
- * every earlier write: one proposal at a time) and propose it.  Runs
- * inside ens_step.  Returns true when it took a request. */
+/* Proposals of this leadership not applied here yet.  zab numbers them
+ * with consecutive counters of the epoch (starting at 1), and commits
+ * apply in zxid order. */
+static uint64_t inflight(const struct srv_ens *e) {
+  uint64_t applied = (uint64_t)tree_last_zxid(e->s->tree);
+  if (e->last_proposed == 0 || applied >= e->last_proposed)
+    return 0;
+  uint64_t top = zab_zxid_counter(e->last_proposed);
+  if (zab_zxid_epoch(applied) != zab_zxid_epoch(e->last_proposed))
+    return top;
+  return top - zab_zxid_counter(applied);
+}
+
+/* May the leader prep another request now?  Prep reads the tree plus the
+ * pending records, which is right only when the tree holds every txn in
+ * zab's log that is not one of ours in flight: after an election zab
+ * commits the whole history before it reports serving, so this holds;
+ * it is checked all the same, and prepping waits if it does not. */
+static bool may_prep(struct srv_ens *e, const struct zab_status *st) {
+  if (e->tpend_stale) {
+    if (inflight(e) != 0)
+      return false;
+    tree_pending_clear(e->tpend);
+    e->tpend_stale = false;
+    e->last_proposed = 0;
+  }
+  uint64_t top = e->last_proposed != 0 ? e->last_proposed
+                                       : (uint64_t)tree_last_zxid(e->s->tree);
+  return st->last_zxid == top && inflight(e) < ENS_MAX_INFLIGHT &&
+         e->pend_bytes < ENS_MAX_INFLIGHT_BYTES;
+}
+
+/* The txn of request r at header h into s->txn, through the pending
+ * records.  PROTO_OK or the error to send back. */
+static int prep_req(struct srv_ens *e, const struct ens_req *r,
+                    struct tree_txn_header *h) {
+  struct srv *s = e->s;
+  if (r->kind == ENS_REQ_CREATE) {
+    h->type = PROTO_OP_CREATESESSION;
+    return tree_prep_create_session(s->tree, e->tpend, h, r->timeout_ms,
+                                    &s->txn);
+  }
+  if (r->kind == ENS_REQ_CLOSE) {
+    h->type = PROTO_OP_CLOSESESSION;
+    return tree_prep_close_session(s->tree, e->tpend, h, &s->txn);
+  }
+  struct proto_request req;
+  int rc;
+  if (r->kind == ENS_REQ_REAP) {
+    memset(&req, 0, sizeof req);
+    req.hdr.type = PROTO_OP_DELETECONTAINER;
+    req.u.path.path.ptr = r->payload;
+    req.u.path.path.len = (int32_t)r->len;
+    rc = PROTO_OK;
+  } else {
+    rc = proto_request_decode(r->payload, r->len,
+                              2 * (size_t)s->cfg.jute_max_buffer, &req);
+  }
+  if (rc != PROTO_OK)
+    return rc;
+  struct tree_prep_ctx ctx = {
+      .session_id = h->session_id,
+      .cxid = h->cxid,
+      .zxid = h->zxid,
+      .time_ms = h->time_ms,
+      .auth = {.ids = r->ids, .n_ids = r->n_ids},
+  };
+  return tree_prep_pending(s->tree, e->tpend, &ctx, &req, &s->txn);
+}
+
+/* Leader: prep the next queued request against the tree plus the pending
+ * records and propose it, without waiting for earlier proposals to
+ * commit.  Runs inside ens_step.  Returns true when it took a request. */
 static bool pump_one(struct srv_ens *e) {
   struct srv *s = e->s;
-  if (e->role != ZAB_ROLE_LEADING || !e->serving || e->inflight != 0 ||
-      e->q_len == 0)
+  if (e->role != ZAB_ROLE_LEADING || !e->serving || e->q_len == 0)
+    return false;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  if (!may_prep(e, &st))
     return false;
   struct ens_req r = e->queue[e->q_head];
   e->q_head = (e->q_head + 1) % ENS_MAX_QUEUE;
   e->q_len--;
-  struct zab_status st;
-  zab_status_get(e->zab, &st);
   uint64_t zxid = zab_zxid_epoch(st.last_zxid) == st.epoch
                       ? st.last_zxid + 1
                       : zab_zxid(st.epoch, 1);
@@ -1248,30 +1358,11 @@ static bool pump_one(struct srv_ens *e) {
                               .cxid = r.cxid,
                               .zxid = (int64_t)zxid,
                               .time_ms = srv_wall_ms()};
-  int rc = PROTO_OK;
-  if (r.kind == ENS_REQ_CREATE) {
-    h.type = PROTO_OP_CREATESESSION;
-    tree_txn_encode_create_session(&s->txn, &h, r.timeout_ms);
-  } else if (r.kind == ENS_REQ_CLOSE) {
-    h.type = PROTO_OP_CLOSESESSION;
-    tree_txn_encode_close_session(&s->txn, &h);
-  } else {
-    struct proto_request req;
-    rc = proto_request_decode(r.payload, r.len,
-                              2 * (size_t)s->cfg.jute_max_buffer, &req);
-    if (rc == PROTO_OK) {
-      struct tree_prep_ctx ctx = {
-          .session_id = r.session,
-          .cxid = r.cxid,
-          .zxid = (int64_t)zxid,
-          .time_ms = h.time_ms,
-          .auth = {.ids = r.ids, .n_ids = r.n_ids},
-      };
-      rc = tree_prep(s->tree, &ctx, &req, &s->txn);
-    }
-  }
-  if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
+  int rc = prep_req(e, &r, &h);
+  if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK) {
     rc = PROTO_SYSTEMERROR;
+    e->tpend_stale = true; /* recorded, but it will not be proposed */
+  }
   if (rc == PROTO_OK) {
     uint64_t got = 0;
     struct zab_event ev = {.type = ZAB_EV_PROPOSE,
@@ -1287,7 +1378,9 @@ static bool pump_one(struct srv_ens *e) {
     }
     if (zr == ZAB_OK) {
       e->proposed++;
-      e->inflight = got;
+      e->last_proposed = got;
+    } else {
+      e->tpend_stale = true;
     }
     drain(e);
     if (zr == ZAB_ENOMEM) {
@@ -1506,6 +1599,21 @@ bool srv_ens_expire(struct srv *s, struct srv_session *sess) {
   return true;
 }
 
+void srv_ens_reap(struct srv *s, const char *path, size_t len) {
+  struct srv_ens *e = s->ens;
+  if (e->role != ZAB_ROLE_LEADING || !e->serving)
+    return;
+  struct ens_req r = {.origin = e->my_id, .kind = ENS_REQ_REAP};
+  r.payload = malloc(len ? len : 1);
+  if (r.payload == NULL)
+    return;
+  memcpy(r.payload, path, len);
+  r.len = len;
+  srv_log(s, SRV_LOG_DEBUG, "proposing deleteContainer of %.*s", (int)len,
+          path);
+  queue_push(e, &r);
+}
+
 void srv_ens_tick(struct srv *s) {
   if (s->ens != NULL)
     send_touches(s->ens);
@@ -1571,8 +1679,11 @@ void srv_ens_mntr(const struct srv *s, struct proto_writer *w) {
     n = snprintf(b, sizeof b,
                  "zk_learners\t%zu\n"
                  "zk_followers\t%zu\n"
-                 "zk_synced_followers\t%u\n",
-                 e->n_peers, voters, st.n_synced_learners);
+                 "zk_synced_followers\t%u\n"
+                 "roost_proposals_in_flight\t%" PRIu64 "\n"
+                 "roost_pending_change_records\t%zu\n",
+                 e->n_peers, voters, st.n_synced_learners, inflight(e),
+                 tree_pending_count(e->tpend));
     if (n > 0)
       proto_write_raw(w, b, (size_t)n);
   }
@@ -1740,7 +1851,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   srv_map_init(&e->connecting);
   proto_writer_init(&e->w);
   e->queue = calloc(ENS_MAX_QUEUE, sizeof *e->queue);
-  if (e->queue == NULL) {
+  e->tpend = tree_pending_new(s->tree);
+  if (e->queue == NULL || e->tpend == NULL) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
     return -1;
   }
@@ -1845,6 +1957,7 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   zc.sync_limit = (uint32_t)s->cfg.sync_limit;
   zc.diff_window_txns = (uint32_t)s->cfg.sync_diff_window;
   zc.max_txn_bytes = (uint32_t)s->cfg.jute_max_buffer + 4096u;
+  zc.max_outstanding = ENS_MAX_INFLIGHT; /* pump_one stays below it */
   zc.election_min_ms = 50;
   zc.election_max_ms = 2000;
   zc.finalize_wait_ms = 100;
@@ -1946,6 +2059,7 @@ void srv_ens_free(struct srv *s) {
     e->q_len--;
   }
   free(e->queue);
+  tree_pending_free(e->tpend);
   pend_drop_upto(e, UINT64_MAX);
   free(e->pend);
   srv_map_free(&e->touched);

@@ -12,7 +12,12 @@
  *
  * Candidates are copied out first because the tree's callback must not
  * change the tree; prep re-checks each one against the tree as it is, so
- * a container that got a child meanwhile yields an error txn, not a loss. */
+ * a container that got a child meanwhile yields an error txn, not a loss.
+ *
+ * In an ensemble a deletion is a write like the others: only the leader
+ * reaps, and each candidate becomes a request in its queue, prepped
+ * against the tree plus the writes in flight and proposed through zab
+ * (srv_ens_reap), never applied here directly. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -105,7 +110,10 @@ void srv_reap(struct srv *s) {
     srv_log(s, SRV_LOG_WARN, "reaper: out of memory; %zu candidates this run",
             l.n);
   for (size_t i = 0; i < l.n; i++) {
-    reap_one(s, l.paths[i], l.lens[i]);
+    if (s->ens != NULL)
+      srv_ens_reap(s, l.paths[i], l.lens[i]);
+    else
+      reap_one(s, l.paths[i], l.lens[i]);
     free(l.paths[i]);
   }
   free(l.paths);

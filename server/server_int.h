@@ -435,6 +435,9 @@ bool srv_ens_create_session(struct srv_conn *c, int64_t id,
 void srv_ens_sync(struct srv_conn *c, int32_t xid);
 /* The leader proposes closeSession; others only push the deadline. */
 bool srv_ens_expire(struct srv *s, struct srv_session *sess);
+/* The leader queues a deleteContainer of path (copied); others ignore it:
+ * in an ensemble the reaper runs on the leader, through zab. */
+void srv_ens_reap(struct srv *s, const char *path, size_t len);
 void srv_ens_conn_gone(struct srv_conn *c);
 void srv_ens_touch(struct srv *s, int64_t session_id);
 void srv_ens_tick(struct srv *s);

@@ -12,11 +12,13 @@
  * zxid order.  tree_apply returns the result the client's reply is built
  * from and the watch events the change fired.
  *
- * Prep validates against the tree as it is now.  Until durability lands the
- * standalone server applies each prepared transaction before prepping the
- * next, so "the tree plus writes in flight" is just the tree.  (A later
- * pipeline with transactions in flight between prep and apply must add an
- * overlay of pending changes; see ZooKeeper's outstanding ChangeRecords.)
+ * tree_prep validates against the tree as it is now: the standalone server
+ * applies each prepared transaction before prepping the next.  An ensemble
+ * leader keeps many transactions in flight between prep and apply, so it
+ * preps with tree_prep_pending against "the tree plus every prepped but
+ * not yet applied change", kept in a caller-owned struct tree_pending
+ * (ZooKeeper's outstanding ChangeRecords).  Both give byte-identical
+ * transactions for the same requests in the same order.
  *
  * Watches belong to a watcher: a non-zero 64-bit id chosen by the caller
  * (the server uses its connection id).  They are not part of the
@@ -124,6 +126,72 @@ struct tree_prep_ctx {
  * allocation failure (nothing usable in txn_out). */
 int tree_prep(struct tree *t, const struct tree_prep_ctx *ctx,
               const struct proto_request *req, struct proto_writer *txn_out);
+
+/* ------------------------------------------------------------------ */
+/* Pipelined prep: pending changes.
+ *
+ * struct tree_pending records, per path, what the transactions prepped
+ * through it and not yet applied will have done to what prep looks at
+ * (existence, version, aversion, stored cversion, child count, owner and
+ * ACL of a node) and, per session, whether it will exist.  Prep reads it
+ * before the tree.  Lookups are hash-map lookups; tree_pending_applied
+ * costs O(changes it drops).
+ *
+ * Use: prep each write with tree_prep_pending (session txns with
+ * tree_prep_create_session / tree_prep_close_session) in zxid order; after
+ * tree_apply of txn Z, call tree_pending_applied(pend, Z).  If a prepped
+ * txn is never applied (its proposal failed, leadership was lost), the
+ * records are wrong from then on: wait until the tree has applied every
+ * other txn prepped through pend, or stop, and tree_pending_clear it.
+ * Then for any sequence of requests, prepping each against tree + pending
+ * and applying the txns in order gives exactly the txns (and tree) that
+ * prepping and applying them one at a time gives.
+ *
+ * Memory: tree_pending_new returns an owned object (free with
+ * tree_pending_free); t is used for allocation only and not kept, so the
+ * object survives the tree being replaced (clear it then).  Records own
+ * copies of everything they hold (paths and ACL lists): nothing points
+ * into the tree or into a request. */
+struct tree_pending;
+/* NULL on allocation failure. */
+struct tree_pending *tree_pending_new(struct tree *t);
+void tree_pending_free(struct tree_pending *pend);
+
+/* Like tree_prep, validating against the tree plus pend; a txn that is
+ * not an error txn (for a multi: one whose sub-ops all passed) has its
+ * effects recorded in pend tagged with ctx->zxid.  Error txns record
+ * nothing.  A pending closeSession of ctx->session_id makes this fail
+ * with SessionExpired, as it would once applied.  Returns as tree_prep;
+ * on PROTO_SYSTEMERROR pend is unchanged. */
+int tree_prep_pending(struct tree *t, struct tree_pending *pend,
+                      const struct tree_prep_ctx *ctx,
+                      const struct proto_request *req,
+                      struct proto_writer *txn_out);
+
+/* Session txns through pend: write the createSession / closeSession txn
+ * (as tree_txn_encode_*, header h) into txn_out and record it.  A
+ * pending createSession makes the session alive for later preps (a client
+ * learns its session only after the commit, so a server does not see
+ * writes from it earlier; recording it keeps the equivalence above exact
+ * for any order).  A pending closeSession makes the session's later
+ * writes fail with SessionExpired and deletes, in the view, every
+ * ephemeral the session owns in the tree or in pending records (their
+ * parents lose a child), as applying it will.  PROTO_OK, or
+ * PROTO_SYSTEMERROR (pend unchanged, nothing written). */
+int tree_prep_create_session(struct tree *t, struct tree_pending *pend,
+                             const struct tree_txn_header *h,
+                             int32_t timeout_ms, struct proto_writer *txn_out);
+int tree_prep_close_session(struct tree *t, struct tree_pending *pend,
+                            const struct tree_txn_header *h,
+                            struct proto_writer *txn_out);
+
+/* The tree has applied every txn up to zxid: drop the records whose latest
+ * change is <= zxid (the tree now says the same). */
+void tree_pending_applied(struct tree_pending *pend, int64_t zxid);
+/* Drop every record (leadership lost, or the tree was replaced). */
+void tree_pending_clear(struct tree_pending *pend);
+/* Records held (paths + sessions), for figures and tests. */
+size_t tree_pending_count(const struct tree_pending *pend);
 
 /* Transactions the server makes itself (session lifecycle, reaping). */
 void tree_txn_encode_create_session(struct proto_writer *w,
@@ -344,12 +412,13 @@ void tree_session_ephemerals(const struct tree *t, int64_t session_id,
  * znode.container.maxPerMinute).  Returns the number of calls made.
  *
  * For each candidate the server makes the deleteContainer transaction with
- * tree_prep: req.hdr.type = PROTO_OP_DELETECONTAINER, req.u.path.path =
- * the path, ctx.session_id = 0 (no session or ACL check), and proposes it
- * like any write.  Prep gives an error txn (NoNode, NotEmpty, BadVersion
- * for a normal ephemeral) if the node changed since; apply checks again
- * (a child created in between -> NotEmpty, tree unchanged) and, on
- * success, removes the node and fires watches as a delete. */
+ * tree_prep (an ensemble leader: tree_prep_pending): req.hdr.type =
+ * PROTO_OP_DELETECONTAINER, req.u.path.path = the path, ctx.session_id = 0
+ * (no session or ACL check), and proposes it like any write.  Prep gives
+ * an error txn (NoNode, NotEmpty, BadVersion for a normal ephemeral) if
+ * the node changed since; apply checks again (a child created in between
+ * -> NotEmpty, tree unchanged) and, on success, removes the node and fires
+ * watches as a delete. */
 typedef bool (*tree_reap_cb)(void *arg, const char *path, size_t len);
 size_t tree_reap_candidates(const struct tree *t, int64_t now_ms,
                             int64_t max_never_used_ms, tree_reap_cb cb,
@@ -419,14 +488,14 @@ int tree_serialize(const struct tree *t, tree_write_cb cb, void *arg);
 struct tree_serial_node {
   const char *path; /* full path, not NUL-terminated */
   size_t path_len;
-  size_t depth;     /* "/" = 0 */
+  size_t depth; /* "/" = 0 */
   int64_t czxid, mzxid, pzxid, ctime, mtime;
-  int64_t owner;    /* stored: session id, INT64_MIN = container,
-                       0xFF00000000000000 | ttl = TTL node, 0 = none */
+  int64_t owner; /* stored: session id, INT64_MIN = container,
+                    0xFF00000000000000 | ttl = TTL node, 0 = none */
   int32_t version, cversion /* stored */, aversion;
   int32_t data_len; /* -1 = null */
   const uint8_t *data;
-  uint32_t acl;     /* index into the stream's ACL lists */
+  uint32_t acl; /* index into the stream's ACL lists */
   uint32_t n_children;
 };
 

@@ -233,6 +233,74 @@ struct tsession *tree_session_get(const struct tree *t, int64_t id);
 uint32_t tree_ptr_hash(const void *p);
 
 /* ------------------------------------------------------------------ */
+/* Prep's view of a node and the pending changes (tree/pending.c).
+ *
+ * prep validates against a view: the changes of earlier sub-ops of the
+ * same multi (struct tree_pchange, owned by the prep), then the caller's
+ * struct tree_pending (changes prepped but not applied yet), then the
+ * tree.  acl borrows from whichever layer answered. */
+struct tree_nview {
+  bool exists;
+  int32_t version, aversion, cversion, n_kids;
+  int64_t owner;
+  const struct acl_list *acl; /* NULL when !exists */
+};
+
+/* A record of the pending state of one path, or of one session's
+ * existence (session records have path_len 0 and no path).  Owned by the
+ * tree_pending; acl is its own copy (the tree's interned lists may be
+ * freed by apply while the record lives). */
+struct tree_prec {
+  uint32_t hash;
+  uint32_t n_queued;  /* entries of the applied queue naming it */
+  int64_t zxid;       /* latest change */
+  int64_t session_id; /* session records */
+  bool alive;         /* session records: created (true) or closed */
+  struct tree_nview v;
+  struct acl_list *acl; /* owned; v.acl == acl */
+  size_t len;
+  char path[]; /* NUL-terminated */
+};
+
+struct tree_pqent {
+  struct tree_prec *r;
+  int64_t zxid;
+};
+
+struct tree_pending {
+  struct otab nodes;    /* struct tree_prec *, by path */
+  struct otab sessions; /* struct tree_prec *, by session id */
+  /* One entry per change, in zxid order: tree_pending_applied pops them
+   * and frees a record when its last entry goes. */
+  struct tree_pqent *q;
+  size_t q_head, q_len, q_cap;
+};
+
+/* One change a prep makes, kept until the prep is done: the multi overlay,
+ * and what tree_prep_pending merges into the pending state.  path owned;
+ * v.acl borrowed (tree, pending record or the prep's parsed lists).
+ * target / fresh / acl_copy are the merge's scratch. */
+struct tree_pchange {
+  char *path;
+  size_t len;
+  struct tree_nview v;
+  struct tree_prec *target;
+  bool fresh;
+  struct acl_list *acl_copy;
+};
+
+struct tree_prec *tree_pending_node(const struct tree_pending *p,
+                                    const char *path, size_t len);
+struct tree_prec *tree_pending_session(const struct tree_pending *p,
+                                       int64_t id);
+/* Merge the changes of one successful prep (unique paths) and an optional
+ * session change (session_id != 0: alive or closed), tagged with zxid.
+ * All or nothing: PROTO_OK, or PROTO_SYSTEMERROR with p unchanged. */
+int tree_pending_merge(struct tree *t, struct tree_pending *p,
+                       struct tree_pchange *ch, size_t n, int64_t session_id,
+                       bool alive, int64_t zxid);
+
+/* ------------------------------------------------------------------ */
 /* Apply scratch (reused across calls to avoid allocating per txn). */
 struct undo;
 struct trigger;

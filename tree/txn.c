@@ -965,26 +965,19 @@ void tree_reply_encode(const struct tree_out *out, struct proto_writer *w) {
 /* ------------------------------------------------------------------ */
 /* Prep */
 
-/* What validation needs to know of a node: from the tree, or from the
- * overlay of changes made by earlier sub-ops of the same multi. */
-struct nview {
-  bool exists;
-  int32_t version, aversion, cversion, n_kids;
-  int64_t owner;
-  const struct acl_list *acl;
-};
-struct ovrec {
-  char *path;
-  size_t len;
-  struct nview v;
-};
+/* What validation needs to know of a node comes from layers (struct
+ * tree_nview, tree_int.h): the changes of earlier sub-ops of the same
+ * multi (recs), then the caller's pending changes (tree_prep_pending),
+ * then the tree. */
 struct prep {
   struct tree *t;
   const struct tree_prep_ctx *ctx;
-  bool multi; /* keep the overlay (a single op needs none) */
-  struct ovrec *recs;
+  struct tree_pending *pend; /* NULL for plain tree_prep */
+  bool multi;
+  bool record; /* keep recs: a multi, or a prep whose effects go to pend */
+  struct tree_pchange *recs; /* one per path (view_set updates in place) */
   size_t n_recs, cap_recs;
-  struct acl_list **lists; /* parsed ACLs of nodes created in the overlay */
+  struct acl_list **lists; /* parsed ACLs of nodes created / set in recs */
   size_t n_lists, cap_lists;
   struct proto_writer body; /* body of the current (sub-)txn */
   struct proto_writer acl;  /* fixed-up ACL blob */
@@ -1004,13 +997,27 @@ static void prep_free(struct prep *p) {
   free(p->path);
 }
 
-static bool view_get(struct prep *p, const char *path, size_t len,
-                     struct nview *v) {
+static struct tree_pchange *rec_find(struct prep *p, const char *path,
+                                     size_t len) {
   for (size_t i = p->n_recs; i-- > 0;)
-    if (p->recs[i].len == len && memcmp(p->recs[i].path, path, len) == 0) {
-      *v = p->recs[i].v;
-      return v->exists;
-    }
+    if (p->recs[i].len == len && memcmp(p->recs[i].path, path, len) == 0)
+      return &p->recs[i];
+  return NULL;
+}
+
+static bool view_get(struct prep *p, const char *path, size_t len,
+                     struct tree_nview *v) {
+  const struct tree_pchange *c = rec_find(p, path, len);
+  if (c) {
+    *v = c->v;
+    return v->exists;
+  }
+  const struct tree_prec *r =
+      p->pend ? tree_pending_node(p->pend, path, len) : NULL;
+  if (r) {
+    *v = r->v;
+    return v->exists;
+  }
   struct tnode *n = tree_node_lookup(p->t, path, len);
   memset(v, 0, sizeof *v);
   if (!n)
@@ -1026,30 +1033,66 @@ static bool view_get(struct prep *p, const char *path, size_t len,
 }
 
 static bool view_set(struct prep *p, const char *path, size_t len,
-                     const struct nview *v) {
-  if (!p->multi)
+                     const struct tree_nview *v) {
+  if (!p->record)
     return true;
+  struct tree_pchange *c = rec_find(p, path, len);
+  if (c) {
+    c->v = *v;
+    return true;
+  }
   if (p->n_recs == p->cap_recs) {
-    size_t c = p->cap_recs ? p->cap_recs * 2 : 8;
-    struct ovrec *r = tree_realloc(p->t, p->recs, c * sizeof *r);
+    size_t n = p->cap_recs ? p->cap_recs * 2 : 8;
+    struct tree_pchange *r = tree_realloc(p->t, p->recs, n * sizeof *r);
     if (!r)
       return false;
     p->recs = r;
-    p->cap_recs = c;
+    p->cap_recs = n;
   }
   char *s = tree_malloc(p->t, len + 1);
   if (!s)
     return false;
   memcpy(s, path, len);
   s[len] = 0;
-  p->recs[p->n_recs].path = s;
-  p->recs[p->n_recs].len = len;
-  p->recs[p->n_recs].v = *v;
-  p->n_recs++;
+  c = &p->recs[p->n_recs++];
+  memset(c, 0, sizeof *c);
+  c->path = s;
+  c->len = len;
+  c->v = *v;
   return true;
 }
 
-static bool acl_ok(struct prep *p, const struct nview *v, int32_t perm) {
+/* A session is alive for prep if its last pending change created it, or
+ * with none pending, if the tree has it. */
+static bool session_alive(struct prep *p, int64_t id) {
+  const struct tree_prec *r =
+      p->pend ? tree_pending_session(p->pend, id) : NULL;
+  return r ? r->alive : tree_session_exists(p->t, id);
+}
+
+/* A parsed copy of the ACL blob in p->acl, kept in p->lists (the overlay
+ * points at it until the prep is freed).  NULL on allocation failure. */
+static const struct acl_list *keep_acl(struct prep *p) {
+  int err = PROTO_OK;
+  struct acl_list *l = tree_acl_parse(p->t, p->acl.buf, p->acl.len, &err);
+  if (!l)
+    return NULL;
+  if (p->n_lists == p->cap_lists) {
+    size_t c = p->cap_lists ? p->cap_lists * 2 : 4;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
+    struct acl_list **v = tree_realloc(p->t, p->lists, c * sizeof *v);
+    if (!v) {
+      free(l);
+      return NULL;
+    }
+    p->lists = v;
+    p->cap_lists = c;
+  }
+  p->lists[p->n_lists++] = l;
+  return l;
+}
+
+static bool acl_ok(struct prep *p, const struct tree_nview *v, int32_t perm) {
   return tree_acl_check(v->acl, perm, &p->ctx->auth);
 }
 
@@ -1082,7 +1125,7 @@ static int prep_create(struct prep *p, int32_t op,
   } else if (op == PROTO_OP_CREATETTL) {
     return PROTO_BADARGUMENTS;
   }
-  if (!tree_session_exists(t, p->ctx->session_id))
+  if (!session_alive(p, p->ctx->session_id))
     return PROTO_SESSIONEXPIRED;
   if (r->path.len < 0 || slice_has_nul(r->path))
     return PROTO_BADARGUMENTS;
@@ -1098,7 +1141,7 @@ static int prep_create(struct prep *p, int32_t op,
   size_t plen = (size_t)(slash - path);
   const char *ppath = plen ? path : "/";
   size_t pplen = plen ? plen : 1;
-  struct nview pv;
+  struct tree_nview pv;
   if (!view_get(p, ppath, pplen, &pv))
     return PROTO_NONODE;
   if (!acl_ok(p, &pv, PROTO_PERM_CREATE))
@@ -1127,7 +1170,7 @@ static int prep_create(struct prep *p, int32_t op,
   p->path[flen] = 0;
   if (proto_path_validate(p->path, flen) != PROTO_OK)
     return PROTO_BADARGUMENTS;
-  struct nview nv;
+  struct tree_nview nv;
   if (view_get(p, p->path, flen, &nv))
     return PROTO_NODEEXISTS;
   if (tree_owner_is_session(pv.owner))
@@ -1147,23 +1190,10 @@ static int prep_create(struct prep *p, int32_t op,
   if (op == PROTO_OP_CREATETTL)
     proto_write_long(w, r->ttl);
 
-  if (p->multi) {
-    int err = PROTO_OK;
-    struct acl_list *l = tree_acl_parse(t, p->acl.buf, p->acl.len, &err);
+  if (p->record) {
+    const struct acl_list *l = keep_acl(p);
     if (!l)
       return PROTO_SYSTEMERROR;
-    if (p->n_lists == p->cap_lists) {
-      size_t c = p->cap_lists ? p->cap_lists * 2 : 4;
-      /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
-      struct acl_list **v = tree_realloc(t, p->lists, c * sizeof *v);
-      if (!v) {
-        free(l);
-        return PROTO_SYSTEMERROR;
-      }
-      p->lists = v;
-      p->cap_lists = c;
-    }
-    p->lists[p->n_lists++] = l;
     pv.cversion = new_cv;
     pv.n_kids++;
     memset(&nv, 0, sizeof nv);
@@ -1183,7 +1213,7 @@ static int prep_create(struct prep *p, int32_t op,
 /* delete (2) and the reaper's deleteContainer (20). */
 static int prep_delete(struct prep *p, int32_t op, struct proto_slice ps,
                        int32_t version) {
-  if (op == PROTO_OP_DELETE && !tree_session_exists(p->t, p->ctx->session_id))
+  if (op == PROTO_OP_DELETE && !session_alive(p, p->ctx->session_id))
     return PROTO_SESSIONEXPIRED;
   if (ps.len < 0 || slice_has_nul(ps))
     return PROTO_BADARGUMENTS;
@@ -1195,7 +1225,7 @@ static int prep_delete(struct prep *p, int32_t op, struct proto_slice ps,
   size_t plen = (size_t)(slash - path);
   const char *ppath = plen ? path : "/";
   size_t pplen = plen ? plen : 1;
-  struct nview pv, nv;
+  struct tree_nview pv, nv;
   if (op == PROTO_OP_DELETE) {
     if (!view_get(p, ppath, pplen, &pv))
       return PROTO_NONODE;
@@ -1217,7 +1247,7 @@ static int prep_delete(struct prep *p, int32_t op, struct proto_slice ps,
     view_get(p, ppath, pplen, &pv);
   }
   proto_write_string(&p->body, path, len);
-  if (p->multi) {
+  if (p->record) {
     pv.n_kids--;
     memset(&nv, 0, sizeof nv);
     if (!view_set(p, ppath, pplen, &pv) || !view_set(p, path, len, &nv))
@@ -1230,7 +1260,7 @@ static int prep_delete(struct prep *p, int32_t op, struct proto_slice ps,
  * is alive, then the path passes full validation. */
 static int prep_session_and_path(struct prep *p, struct proto_slice s,
                                  const char **path, size_t *len) {
-  if (!tree_session_exists(p->t, p->ctx->session_id))
+  if (!session_alive(p, p->ctx->session_id))
     return PROTO_SESSIONEXPIRED;
   if (s.len < 0 || proto_path_validate((const char *)s.ptr, (size_t)s.len))
     return PROTO_BADARGUMENTS;
@@ -1245,7 +1275,7 @@ static int prep_set_data(struct prep *p, const struct proto_set_data_req *r) {
   int rc0 = prep_session_and_path(p, r->path, &path, &len);
   if (rc0)
     return rc0;
-  struct nview v;
+  struct tree_nview v;
   if (!view_get(p, path, len, &v))
     return PROTO_NONODE;
   if (!acl_ok(p, &v, PROTO_PERM_WRITE))
@@ -1273,7 +1303,7 @@ static int prep_set_acl(struct prep *p, const struct proto_set_acl_req *r) {
   int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, &p->acl);
   if (rc)
     return rc;
-  struct nview v;
+  struct tree_nview v;
   if (!view_get(p, path, len, &v))
     return PROTO_NONODE;
   if (!acl_ok(p, &v, PROTO_PERM_ADMIN))
@@ -1284,7 +1314,14 @@ static int prep_set_acl(struct prep *p, const struct proto_set_acl_req *r) {
   proto_write_string(&p->body, path, len);
   proto_write_raw(&p->body, p->acl.buf, p->acl.len);
   proto_write_int(&p->body, nav);
-  return PROTO_OK; /* setACL is not a multi sub-op: no overlay needed */
+  if (p->record) {
+    /* Later preps check permissions against the new list. */
+    v.aversion = nav;
+    v.acl = keep_acl(p);
+    if (!v.acl || !view_set(p, path, len, &v))
+      return PROTO_SYSTEMERROR;
+  }
+  return PROTO_OK;
 }
 
 static int prep_check(struct prep *p, const struct proto_check_req *r) {
@@ -1293,7 +1330,7 @@ static int prep_check(struct prep *p, const struct proto_check_req *r) {
   int rc0 = prep_session_and_path(p, r->path, &path, &len);
   if (rc0)
     return rc0;
-  struct nview v;
+  struct tree_nview v;
   if (!view_get(p, path, len, &v))
     return PROTO_NONODE;
   if (!acl_ok(p, &v, PROTO_PERM_READ))
@@ -1306,8 +1343,9 @@ static int prep_check(struct prep *p, const struct proto_check_req *r) {
 }
 
 static int prep_multi(struct prep *p, const struct proto_multi_req *m,
-                      struct proto_writer *out) {
+                      struct proto_writer *out, bool *ok) {
   p->multi = true;
+  p->record = true;
   struct proto_writer subs;
   proto_writer_init(&subs);
   struct proto_multi_iter it;
@@ -1352,6 +1390,7 @@ static int prep_multi(struct prep *p, const struct proto_multi_req *m,
   }
   int32_t total = m->count > 0 ? m->count : 0;
   proto_write_int(out, total);
+  *ok = fail_at < 0;
   if (fail_at < 0) {
     proto_write_raw(out, subs.buf, subs.len);
   } else {
@@ -1371,9 +1410,7 @@ static int prep_multi(struct prep *p, const struct proto_multi_req *m,
   return err ? PROTO_SYSTEMERROR : PROTO_OK;
 }
 
-int tree_prep(struct tree *t, const struct tree_prep_ctx *ctx,
-              const struct proto_request *req, struct proto_writer *txn_out) {
-  int32_t op = req->hdr.type;
+static bool is_prep_op(int32_t op) {
   switch (op) {
   case PROTO_OP_CREATE:
   case PROTO_OP_CREATE2:
@@ -1384,45 +1421,61 @@ int tree_prep(struct tree *t, const struct tree_prep_ctx *ctx,
   case PROTO_OP_SETDATA:
   case PROTO_OP_SETACL:
   case PROTO_OP_MULTI:
-    break;
+    return true;
   default:
-    return PROTO_UNIMPLEMENTED;
+    return false;
   }
-  struct prep p;
-  memset(&p, 0, sizeof p);
-  p.t = t;
-  p.ctx = ctx;
-  proto_writer_init(&p.body);
-  proto_writer_init(&p.acl);
+}
+
+static void prep_init(struct prep *p, struct tree *t,
+                      const struct tree_prep_ctx *ctx,
+                      struct tree_pending *pend) {
+  memset(p, 0, sizeof *p);
+  p->t = t;
+  p->ctx = ctx;
+  p->pend = pend;
+  p->record = pend != NULL;
+  proto_writer_init(&p->body);
+  proto_writer_init(&p->acl);
+}
+
+/* The prep of one request into txn_out.  *ok: the txn is not an error
+ * txn (its changes are in p->recs when p->record). */
+static int prep_run(struct prep *p, const struct proto_request *req,
+                    struct proto_writer *txn_out, bool *ok) {
+  const struct tree_prep_ctx *ctx = p->ctx;
+  int32_t op = req->hdr.type;
   struct tree_txn_header h = {ctx->session_id, ctx->cxid, ctx->zxid,
                               ctx->time_ms, op};
   int rc;
+  *ok = false;
   if (op == PROTO_OP_MULTI) {
     header_write(txn_out, &h);
-    rc = prep_multi(&p, &req->u.multi, txn_out);
+    rc = prep_multi(p, &req->u.multi, txn_out, ok);
   } else {
     switch (op) {
     case PROTO_OP_DELETE:
-      rc = prep_delete(&p, op, req->u.del.path, req->u.del.version);
+      rc = prep_delete(p, op, req->u.del.path, req->u.del.version);
       break;
     case PROTO_OP_DELETECONTAINER:
-      rc = prep_delete(&p, op, req->u.path.path, -1);
+      rc = prep_delete(p, op, req->u.path.path, -1);
       break;
     case PROTO_OP_SETDATA:
-      rc = prep_set_data(&p, &req->u.set_data);
+      rc = prep_set_data(p, &req->u.set_data);
       break;
     case PROTO_OP_SETACL:
-      rc = prep_set_acl(&p, &req->u.set_acl);
+      rc = prep_set_acl(p, &req->u.set_acl);
       break;
     default:
-      rc = prep_create(&p, op, &req->u.create);
+      rc = prep_create(p, op, &req->u.create);
       break;
     }
-    if (rc != PROTO_SYSTEMERROR && proto_writer_err(&p.body))
+    if (rc != PROTO_SYSTEMERROR && proto_writer_err(&p->body))
       rc = PROTO_SYSTEMERROR;
     if (rc == PROTO_OK) {
       header_write(txn_out, &h);
-      proto_write_raw(txn_out, p.body.buf, p.body.len);
+      proto_write_raw(txn_out, p->body.buf, p->body.len);
+      *ok = true;
     } else if (rc != PROTO_SYSTEMERROR) {
       h.type = PROTO_OP_ERROR;
       header_write(txn_out, &h);
@@ -1430,9 +1483,110 @@ int tree_prep(struct tree *t, const struct tree_prep_ctx *ctx,
       rc = PROTO_OK;
     }
   }
-  prep_free(&p);
   if (rc == PROTO_OK && proto_writer_err(txn_out))
     rc = PROTO_SYSTEMERROR;
+  return rc;
+}
+
+int tree_prep(struct tree *t, const struct tree_prep_ctx *ctx,
+              const struct proto_request *req, struct proto_writer *txn_out) {
+  if (!is_prep_op(req->hdr.type))
+    return PROTO_UNIMPLEMENTED;
+  struct prep p;
+  prep_init(&p, t, ctx, NULL);
+  bool ok;
+  int rc = prep_run(&p, req, txn_out, &ok);
+  prep_free(&p);
+  return rc;
+}
+
+int tree_prep_pending(struct tree *t, struct tree_pending *pend,
+                      const struct tree_prep_ctx *ctx,
+                      const struct proto_request *req,
+                      struct proto_writer *txn_out) {
+  if (!is_prep_op(req->hdr.type))
+    return PROTO_UNIMPLEMENTED;
+  struct prep p;
+  prep_init(&p, t, ctx, pend);
+  bool ok;
+  int rc = prep_run(&p, req, txn_out, &ok);
+  if (rc == PROTO_OK && ok)
+    rc = tree_pending_merge(t, pend, p.recs, p.n_recs, 0, false, ctx->zxid);
+  prep_free(&p);
+  return rc;
+}
+
+int tree_prep_create_session(struct tree *t, struct tree_pending *pend,
+                             const struct tree_txn_header *h,
+                             int32_t timeout_ms, struct proto_writer *txn_out) {
+  int rc = tree_pending_merge(t, pend, NULL, 0, h->session_id, true, h->zxid);
+  if (rc == PROTO_OK)
+    tree_txn_encode_create_session(txn_out, h, timeout_ms);
+  return rc;
+}
+
+/* Delete (in the overlay) the node at path if it exists and the session
+ * owns it; its parent loses a child. */
+static bool close_one(struct prep *p, int64_t id, const char *path,
+                      size_t len) {
+  struct tree_nview v, pv;
+  if (!view_get(p, path, len, &v) || v.owner != id)
+    return true;
+  const char *slash = last_slash(path, len);
+  size_t plen = (size_t)(slash - path);
+  const char *ppath = plen ? path : "/";
+  size_t pplen = plen ? plen : 1;
+  if (!view_get(p, ppath, pplen, &pv))
+    return true; /* cannot be: a node's parent exists */
+  pv.n_kids--;
+  memset(&v, 0, sizeof v);
+  return view_set(p, ppath, pplen, &pv) && view_set(p, path, len, &v);
+}
+
+/* Every ephemeral the session owns, in the tree and in pending records. */
+static bool close_ephemerals(struct prep *p, int64_t id) {
+  struct tree *t = p->t;
+  const struct tsession *s = tree_session_get(t, id);
+  for (uint32_t i = 0; s && i < s->eph.cap; i++) {
+    const struct tnode *n = s->eph.slots[i];
+    if (!n)
+      continue;
+    size_t len = tree_node_path_len(n);
+    if (len + 1 > p->path_cap) {
+      char *np = tree_realloc(t, p->path, len + 1);
+      if (!np)
+        return false;
+      p->path = np;
+      p->path_cap = len + 1;
+    }
+    tree_node_path(n, p->path, len);
+    if (!close_one(p, id, p->path, len))
+      return false;
+  }
+  const struct otab *o = &p->pend->nodes;
+  for (uint32_t i = 0; i < o->cap; i++) {
+    const struct tree_prec *r = o->slots[i];
+    if (r && r->v.exists && r->v.owner == id &&
+        !close_one(p, id, r->path, r->len))
+      return false;
+  }
+  return true;
+}
+
+int tree_prep_close_session(struct tree *t, struct tree_pending *pend,
+                            const struct tree_txn_header *h,
+                            struct proto_writer *txn_out) {
+  struct tree_prep_ctx ctx = {
+      h->session_id, h->cxid, h->zxid, h->time_ms, {NULL, 0}};
+  struct prep p;
+  prep_init(&p, t, &ctx, pend);
+  int rc = PROTO_SYSTEMERROR;
+  if (close_ephemerals(&p, h->session_id))
+    rc = tree_pending_merge(t, pend, p.recs, p.n_recs, h->session_id, false,
+                            h->zxid);
+  prep_free(&p);
+  if (rc == PROTO_OK)
+    tree_txn_encode_close_session(txn_out, h);
   return rc;
 }
 

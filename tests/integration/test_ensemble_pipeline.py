@@ -1,0 +1,201 @@
+"""The ensemble leader pipelines writes (many proposals in flight, prep
+against the tree plus pending changes): under concurrent writes from many
+sessions, every answer must be what one-at-a-time processing would give,
+and every server must end with the same tree.  Roost only (ensemble
+configuration)."""
+
+import threading
+import time
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.retry import KazooRetry
+
+import zkraw as zr
+
+pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+
+
+def client(hosts, timeout=6.0):
+    z = KazooClient(hosts=hosts, timeout=timeout,
+                    connection_retry=KazooRetry(max_tries=-1, delay=0.05,
+                                                max_delay=0.3))
+    z.start(timeout=15)
+    return z
+
+
+def stop_client(z):
+    try:
+        z.stop()
+        z.close()
+    except Exception:
+        pass
+
+
+def dump(z, path="/"):
+    """{path: (data, version, cversion, aversion, ephemeral?)} of the
+    subtree, read after a sync, /zookeeper left out."""
+    z.sync("/")
+    out = {}
+
+    def walk(p):
+        data, st = z.get(p)
+        out[p] = (data, st.version, st.cversion, st.aversion,
+                  st.ephemeralOwner != 0, st.numChildren)
+        for c in z.get_children(p):
+            cp = (p.rstrip("/") + "/" + c)
+            if cp != "/zookeeper":
+                walk(cp)
+
+    walk(path)
+    return out
+
+
+def run_threads(fns):
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    ts = [threading.Thread(target=wrap, args=(f,)) for f in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not errors, errors
+
+
+def test_pipelined_writes_keep_one_at_a_time_answers(ensemble_factory):
+    """Eight sessions spread over the three servers race on shared nodes:
+    sequential children of one parent get distinct, gap-free numbers;
+    compare-and-set increments of one counter (setData with the version
+    read) never lose an update; a node deleted and recreated over and over
+    by several sessions ends up consistent.  Then all three servers hold
+    the same tree, and the leader has no pending change records left."""
+    ens = ensemble_factory()
+    leader = ens.wait_serving()
+    z0 = client(ens.hosts)
+    z0.ensure_path("/seq")
+    z0.create("/counter", b"0")
+    z0.ensure_path("/churn")
+    clients = [client(ens.servers[i % 3].hosts) for i in range(8)]
+    per = 60
+    made = [[] for _ in clients]
+    incs = [0] * len(clients)
+
+    def worker(i):
+        z = clients[i]
+
+        def run():
+            for k in range(per):
+                made[i].append(z.create("/seq/n-", b"%d" % i,
+                                        sequence=True))
+                # compare-and-set increment of the shared counter
+                while True:
+                    data, st = z.get("/counter")
+                    try:
+                        z.set("/counter", b"%d" % (int(data) + 1),
+                              version=st.version)
+                        incs[i] += 1
+                        break
+                    except BadVersionError:
+                        continue
+                p = "/churn/c%d" % (k % 4)
+                try:
+                    z.create(p, b"x", ephemeral=(i % 2 == 0))
+                except Exception:
+                    pass
+                try:
+                    z.delete(p)
+                except NoNodeError:
+                    pass
+        return run
+
+    run_threads([worker(i) for i in range(len(clients))])
+
+    names = sorted(n for m in made for n in m)
+    assert len(names) == len(set(names)) == per * len(clients)
+    nums = sorted(int(n[-10:]) for n in names)
+    assert nums == list(range(per * len(clients))), "gaps or repeats"
+    data, st = z0.get("/counter")
+    assert int(data) == sum(incs) == per * len(clients)
+    assert st.version == per * len(clients)
+
+    for z in clients:
+        stop_client(z)
+    stop_client(z0)
+    trees = []
+    for srv in ens.servers:
+        zz = client(srv.hosts)
+        trees.append(dump(zz))
+        stop_client(zz)
+    assert trees[0] == trees[1] == trees[2]
+    m = ens.mntr(leader)
+    assert int(m["roost_proposals_in_flight"]) == 0, m
+    assert int(m["roost_pending_change_records"]) == 0, m
+
+
+def test_close_and_reap_through_the_pipeline(ensemble_factory):
+    """Sessions closing while others write: a session's ephemerals go at
+    its closeSession, and another session can create the same paths right
+    after, on any server.  Containers are reaped by the leader only,
+    through zab, so every server agrees on what was reaped."""
+    ens = ensemble_factory(**{"znode.container.checkIntervalMs": "200"})
+    ens.wait_serving()
+    z0 = client(ens.hosts)
+    z0.ensure_path("/eph")
+    for round_ in range(5):
+        owners = [client(ens.servers[i % 3].hosts) for i in range(3)]
+        takers = [client(ens.servers[(i + 1) % 3].hosts) for i in range(3)]
+        paths = [["/eph/r%d-%d-%d" % (round_, i, k) for k in range(5)]
+                 for i in range(3)]
+        for z, ps in zip(owners, paths):
+            for p in ps:
+                z.create(p, b"", ephemeral=True)
+
+        def take(z, ps):
+            def run():
+                for p in ps:
+                    deadline = time.monotonic() + 10
+                    while True:
+                        try:
+                            z.create(p, b"t", ephemeral=True)
+                            break
+                        except NodeExistsError:
+                            assert time.monotonic() < deadline, p
+            return run
+
+        # closeSession of the owners and the takers' creates race
+        run_threads([owners[i].stop for i in range(3)] +
+                    [take(takers[i], paths[i]) for i in range(3)])
+        for i, z in enumerate(takers):
+            for p in paths[i]:
+                assert z.get(p)[0] == b"t"
+        for z in owners + takers:
+            stop_client(z)
+
+    leader = ens.wait_serving()
+    with zr.session(leader.host, leader.port) as c:
+        rep, _ = c.create("/box", flags=zr.F_CONTAINER,
+                          op=zr.OP_CREATECONTAINER)
+        assert rep.err == zr.OK
+    z0.create("/box/a", b"")
+    z0.delete("/box/a")
+    deadline = time.monotonic() + 10
+    while z0.exists("/box") is not None:
+        assert time.monotonic() < deadline, "container not reaped"
+        time.sleep(0.05)
+    stop_client(z0)
+    trees = []
+    for srv in ens.servers:
+        zz = client(srv.hosts)
+        trees.append(dump(zz))
+        stop_client(zz)
+    assert trees[0] == trees[1] == trees[2]
+    assert "/box" not in trees[0]
+    assert not [p for p in trees[0] if p.startswith("/eph/")], \
+        "ephemerals of closed sessions are left"
