@@ -811,6 +811,8 @@ static void pend_drop_upto(struct srv_ens *e, uint64_t upto) {
     e->pend_bytes -= e->pend[k].len;
     free(e->pend[k++].data);
   }
+  if (k == 0)
+    return; /* also keeps memmove away from a never-allocated (NULL) pend */
   memmove(e->pend, e->pend + k, (e->n_pend - k) * sizeof *e->pend);
   e->n_pend -= k;
 }

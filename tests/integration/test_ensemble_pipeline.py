@@ -199,3 +199,13 @@ def test_close_and_reap_through_the_pipeline(ensemble_factory):
     assert "/box" not in trees[0]
     assert not [p for p in trees[0] if p.startswith("/eph/")], \
         "ephemerals of closed sessions are left"
+
+
+def test_idle_ensemble_stops_cleanly(ensemble_factory):
+    """An ensemble that served no write must shut down as cleanly as a
+    busy one: its members never held a pending txn (a NULL buffer once
+    reached memmove at shutdown, which UBSan reports)."""
+    ens = ensemble_factory()
+    ens.wait_serving()
+    errors = ens.stop()
+    assert errors == [], "\n".join(errors)
