@@ -181,7 +181,8 @@ void srv_conn_resume(struct srv_conn *c) {
   if (c->state == SRV_CONN_CLOSING || c->handle_closed || c->processing)
     return;
   process_input(c);
-  if (!c->throttled && c->ens_wait == SRV_ENS_WAIT_NONE)
+  if (!c->throttled &&
+      (c->ens_wait == SRV_ENS_WAIT_NONE || srv_ens_more_writes_ok(c)))
     start_reading(c);
 }
 
@@ -403,14 +404,22 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
  * becomes throttled; keep the rest for later. */
 static void process_frames(struct srv_conn *c);
 
+static void conn_stop_reading(struct srv_conn *c) {
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+  }
+}
+
 static void process_input(struct srv_conn *c) {
   /* An ensemble answer may arrive while c's own frame is handled
    * (srv_conn_resume): the loop below then simply goes on. */
   c->processing = true;
   process_frames(c);
   c->processing = false;
-  if (c->ens_wait == SRV_ENS_WAIT_NONE && !c->throttled && !c->reading &&
-      c->state != SRV_CONN_CLOSING && c->srv->ens != NULL)
+  if ((c->ens_wait == SRV_ENS_WAIT_NONE || srv_ens_more_writes_ok(c)) &&
+      !c->throttled && !c->reading && c->state != SRV_CONN_CLOSING &&
+      c->srv->ens != NULL)
     start_reading(c);
 }
 
@@ -419,13 +428,10 @@ static void process_frames(struct srv_conn *c) {
   size_t pos = 0;
   uint32_t max = (uint32_t)s->cfg.jute_max_buffer;
   while (c->state != SRV_CONN_CLOSING && !c->throttled) {
-    if (c->ens_wait != SRV_ENS_WAIT_NONE) {
+    if (c->ens_wait != SRV_ENS_WAIT_NONE && !srv_ens_more_writes_ok(c)) {
       /* Ensemble: the previous request is not answered yet; the rest
        * waits (bounded: no reading meanwhile). */
-      if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-      }
+      conn_stop_reading(c);
       break;
     }
     size_t avail = c->in_len - pos;
@@ -456,6 +462,13 @@ static void process_frames(struct srv_conn *c) {
     if (avail - 4 < (size_t)n)
       break;
     const uint8_t *payload = c->in + pos + 4;
+    if (c->ens_wait != SRV_ENS_WAIT_NONE && c->state == SRV_CONN_OPEN &&
+        !srv_request_is_pipelined_write(s, payload, (size_t)n)) {
+      /* Only a write may overtake the wait: anything else is answered by
+       * this server, and must not be answered before the writes are. */
+      conn_stop_reading(c);
+      break;
+    }
     pos += 4 + (size_t)n;
     s->stats.packets_received++;
     c->recv++;

@@ -60,6 +60,7 @@
 #include "server/server_int.h"
 #include "zab/zab.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1405,6 +1406,8 @@ static bool pump_one(struct srv_ens *e) {
 /* ------------------------------------------------------------------ */
 /* client side: forward to the leader, or queue locally */
 
+static bool conn_has_cxid(const struct srv_conn *c, int32_t cxid);
+
 static void conn_fail(struct srv *s, int64_t session, int32_t kind,
                       int32_t cxid, int32_t err) {
   struct srv_ens *e = s->ens;
@@ -1422,9 +1425,18 @@ static void conn_fail(struct srv *s, int64_t session, int32_t kind,
   }
   struct srv_session *sess = srv_session_get(s, session);
   c = sess != NULL ? sess->conn : NULL;
-  if (c == NULL || c->ens_wait_id != cxid ||
+  if (c == NULL ||
       (c->ens_wait != SRV_ENS_WAIT_WRITE && c->ens_wait != SRV_ENS_WAIT_CLOSE))
     return;
+  if (c->ens_wait_id != cxid) {
+    /* A later write of c failed while earlier ones are still on their
+     * way: answering now would answer out of order, so the client loses
+     * the connection instead (and learns the outcome on reconnect). */
+    if (c->ens_wait == SRV_ENS_WAIT_WRITE && conn_has_cxid(c, cxid))
+      srv_conn_close(c, false, SRV_LOG_INFO,
+                     "a pipelined write failed behind others in flight");
+    return;
+  }
   if (err == PROTO_CONNECTIONLOSS) {
     srv_conn_close(c, false, SRV_LOG_INFO,
                    "leader lost with a request in flight");
@@ -1493,6 +1505,46 @@ static void conn_block(struct srv_conn *c, enum srv_ens_wait what,
   c->ens_sync_zxid = -1;
 }
 
+static bool conn_has_cxid(const struct srv_conn *c, int32_t cxid) {
+  for (uint32_t i = 0; i < c->ens_cx_n; i++)
+    if (c->ens_cxids[(c->ens_cx_head + i) % SRV_ENS_CONN_WRITES] == cxid)
+      return true;
+  return false;
+}
+
+/* Records a forwarded write of c; false when out of memory. */
+static bool conn_push_write(struct srv_conn *c, int32_t xid) {
+  if (c->ens_cxids == NULL) {
+    c->ens_cxids = malloc(SRV_ENS_CONN_WRITES * sizeof *c->ens_cxids);
+    if (c->ens_cxids == NULL)
+      return false;
+  }
+  if (c->ens_wait != SRV_ENS_WAIT_WRITE) {
+    c->ens_cx_head = 0;
+    c->ens_cx_n = 0;
+    conn_block(c, SRV_ENS_WAIT_WRITE, xid);
+  }
+  assert(c->ens_cx_n < SRV_ENS_CONN_WRITES);
+  c->ens_cxids[(c->ens_cx_head + c->ens_cx_n) % SRV_ENS_CONN_WRITES] = xid;
+  c->ens_cx_n++;
+  return true;
+}
+
+bool srv_ens_more_writes_ok(const struct srv_conn *c) {
+  return c->ens_wait == SRV_ENS_WAIT_WRITE && c->ens_cx_n < SRV_ENS_CONN_WRITES;
+}
+
+bool srv_ens_write_answered(struct srv_conn *c) {
+  if (c->ens_cx_n > 0) {
+    c->ens_cx_head = (c->ens_cx_head + 1) % SRV_ENS_CONN_WRITES;
+    c->ens_cx_n--;
+  }
+  if (c->ens_cx_n == 0)
+    return true;
+  c->ens_wait_id = c->ens_cxids[c->ens_cx_head];
+  return false;
+}
+
 bool srv_ens_serving(const struct srv *s) {
   return s->ens == NULL || s->ens->serving;
 }
@@ -1508,7 +1560,10 @@ void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                       .len = len,
                       .ids = c->ids,
                       .n_ids = c->n_ids};
-  conn_block(c, SRV_ENS_WAIT_WRITE, xid);
+  if (!conn_push_write(c, xid)) {
+    srv_conn_close(c, false, SRV_LOG_WARN, "out of memory for a write");
+    return;
+  }
   if (!forward(e, &r))
     srv_conn_close(c, false, SRV_LOG_INFO, "no leader to forward a write to");
 }
@@ -1564,6 +1619,9 @@ void srv_ens_sync(struct srv_conn *c, int32_t xid) {
 
 void srv_ens_conn_gone(struct srv_conn *c) {
   struct srv_ens *e = c->srv->ens;
+  free(c->ens_cxids);
+  c->ens_cxids = NULL;
+  c->ens_cx_n = 0;
   if (e == NULL)
     return;
   if (c->ens_wait == SRV_ENS_WAIT_SYNC && e->n_sync_waiting > 0)

@@ -282,7 +282,8 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
 /* ---- answers of an ensemble member, at commit (ensemble.c) ---- */
 
 static void ens_done(struct srv_conn *c) {
-  c->ens_wait = SRV_ENS_WAIT_NONE;
+  if (c->ens_wait != SRV_ENS_WAIT_WRITE || srv_ens_write_answered(c))
+    c->ens_wait = SRV_ENS_WAIT_NONE;
   srv_conn_resume(c);
 }
 
@@ -772,6 +773,16 @@ static op_fn op_lookup(int32_t op) {
     if (op_table[i].op == op)
       return op_table[i].fn;
   return NULL;
+}
+
+bool srv_request_is_pipelined_write(const struct srv *s, const uint8_t *payload,
+                                    size_t len) {
+  struct proto_request req;
+  if (len < 8 ||
+      proto_request_decode(payload, len, 2 * (size_t)s->cfg.jute_max_buffer,
+                           &req) != PROTO_OK)
+    return false;
+  return op_lookup(req.hdr.type) == op_write;
 }
 
 void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,

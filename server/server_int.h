@@ -132,7 +132,8 @@ struct srv_session {
 enum srv_ens_wait {
   SRV_ENS_WAIT_NONE = 0,
   SRV_ENS_WAIT_CONNECT, /* createSession committed */
-  SRV_ENS_WAIT_WRITE,   /* the write with cxid ens_wait_id committed */
+  SRV_ENS_WAIT_WRITE,   /* the writes in ens_cxids committed (the first:
+                           ens_wait_id); more writes may follow them */
   SRV_ENS_WAIT_CLOSE,   /* closeSession committed */
   SRV_ENS_WAIT_SYNC,    /* applied up to the leader's commit point */
 };
@@ -181,9 +182,14 @@ struct srv_conn {
 
   struct srv_session *session; /* borrowed */
 
-  /* Ensemble (ensemble.c): the request in flight, if any. */
+  /* Ensemble (ensemble.c): the request(s) in flight, if any.  Writes are
+   * pipelined: while only writes are unanswered, further writes are
+   * forwarded at once (up to SRV_ENS_CONN_WRITES); any other request waits
+   * until they are all answered, so replies stay in request order. */
   enum srv_ens_wait ens_wait;
-  int64_t ens_wait_id;   /* cxid, or the session id for CONNECT */
+  int64_t ens_wait_id; /* cxid (WRITE: the oldest), or the session id */
+  int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
+  uint32_t ens_cx_head, ens_cx_n;
   int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
   char *ens_path;        /* SYNC: the path to echo (owned) */
   size_t ens_path_len;
@@ -439,6 +445,13 @@ bool srv_ens_expire(struct srv *s, struct srv_session *sess);
  * in an ensemble the reaper runs on the leader, through zab. */
 void srv_ens_reap(struct srv *s, const char *path, size_t len);
 void srv_ens_conn_gone(struct srv_conn *c);
+/* Writes one connection may have forwarded and unanswered at once. */
+#define SRV_ENS_CONN_WRITES 128u
+/* c may take another write now (WRITE wait with room in its ring). */
+bool srv_ens_more_writes_ok(const struct srv_conn *c);
+/* The oldest unanswered write of c was answered: drop it from the ring.
+ * Returns true when none is left (the wait is over). */
+bool srv_ens_write_answered(struct srv_conn *c);
 void srv_ens_touch(struct srv *s, int64_t session_id);
 void srv_ens_tick(struct srv *s);
 void srv_ens_durable(struct srv *s, int64_t zxid);
@@ -454,6 +467,11 @@ void srv_reply_write(struct srv_conn *c, const struct tree_txn_header *h,
                      const struct tree_out *out, int64_t zxid);
 void srv_reply_error(struct srv_conn *c, int32_t xid, int32_t err);
 void srv_reply_sync(struct srv_conn *c);
+/* True when payload is a write (op_write's opcodes) whose body decodes:
+ * one that can be forwarded behind other unanswered writes, because its
+ * answer will come from the leader in order. */
+bool srv_request_is_pipelined_write(const struct srv *s, const uint8_t *payload,
+                                    size_t len);
 /* conn.c: process the frames that waited, read again. */
 void srv_conn_resume(struct srv_conn *c);
 /* session.c: every deadline starts again from now (a new leader). */

@@ -209,3 +209,54 @@ def test_idle_ensemble_stops_cleanly(ensemble_factory):
     ens.wait_serving()
     errors = ens.stop()
     assert errors == [], "\n".join(errors)
+
+
+def _pipelined_burst(host, port, tag):
+    """One connection sends a burst without waiting: writes, a read in the
+    middle, a write with a broken body, failing writes, sync and exists.
+    Replies must come back in request order, each with the right result,
+    and the read must see every write sent before it."""
+    n = 40
+    reqs = [(zr.OP_CREATE, zr.create_req("/%s" % tag))]
+    reqs += [(zr.OP_CREATE, zr.create_req("/%s/n%d" % (tag, i), b"c"))
+             for i in range(n)]
+    reqs.append((zr.OP_GETCHILDREN, zr.path_watch_req("/%s" % tag)))
+    reqs.append((zr.OP_SETDATA, b"\x00\x00\x00\x40/trunc"))  # broken body
+    reqs += [(zr.OP_SETDATA, zr.set_data_req("/%s/n%d" % (tag, i), b"s"))
+             for i in range(n)]
+    reqs.append((zr.OP_CREATE, zr.create_req("/%s/n0" % tag)))  # exists
+    reqs.append((zr.OP_SETDATA, zr.set_data_req("/%s/n1" % tag, b"v", 0)))
+    reqs.append((zr.OP_SYNC, zr.path_req("/%s" % tag)))
+    reqs.append((zr.OP_EXISTS, zr.path_watch_req("/%s/n%d" % (tag, n - 1))))
+    with zr.Conn(host, port, timeout=20) as c:
+        c.handshake()
+        c.send(b"".join(zr.request(i + 1, op, body)
+                        for i, (op, body) in enumerate(reqs)))
+        replies = [c.next_reply(timeout=20) for _ in reqs]
+    assert [r.xid for r in replies] == list(range(1, len(reqs) + 1))
+    errs = [r.err for r in replies]
+    assert errs[:n + 2] == [zr.OK] * (n + 2), errs
+    assert errs[n + 2] == zr.E_MARSHALLING, errs
+    assert errs[n + 3:n + 3 + n] == [zr.OK] * n, errs
+    assert errs[-4:] == [-110, -103, zr.OK, zr.OK], errs  # NodeExists, BadVersion
+    kids = replies[n + 1].body.strings()
+    assert sorted(kids) == sorted("n%d" % i for i in range(n))
+    zx = [r.zxid for r in replies]
+    assert zx == sorted(zx), "zxids of in-order replies went backwards"
+
+
+def test_one_connection_pipelines_writes_in_order(ensemble_factory):
+    """Writes of one connection are forwarded without waiting for the
+    previous one's commit; anything else waits for them, so the client
+    sees every reply in request order, on a follower and on the leader."""
+    ens = ensemble_factory()
+    leader = ens.wait_serving()
+    follower = next(s for s in ens.servers if s is not leader)
+    _pipelined_burst("127.0.0.1", follower.port, "pf")
+    _pipelined_burst("127.0.0.1", leader.port, "pl")
+    trees = []
+    for srv in ens.servers:
+        zz = client(srv.hosts)
+        trees.append(dump(zz))
+        stop_client(zz)
+    assert trees[0] == trees[1] == trees[2]
