@@ -973,7 +973,7 @@ static void enter_measure(struct bench *b) {
   b->last_done_ns = b->measure_t0_ns;
   b->last_progress_ns = b->measure_t0_ns;
   b->last_progress_ops = 0;
-  bench_cpu_sample(&b->cpu_start, b->o.server_pid);
+  bench_cpu_sample(&b->cpu_start, &b->o);
   if (b->o.duration_s > 0)
     start_phase_timer(b, b->o.duration_s);
 }
@@ -1041,7 +1041,7 @@ static void finish_measure(struct bench *b) {
   if (b->measure_closed)
     return;
   b->measure_closed = true;
-  bench_cpu_sample(&b->cpu_end, b->o.server_pid);
+  bench_cpu_sample(&b->cpu_end, &b->o);
   uv_timer_stop(&b->phase_timer);
 }
 
@@ -1353,7 +1353,7 @@ int main(int argc, char **argv) {
   (void)close_rc;
 
   if (!b->measure_closed) /* a failed run: figures up to the failure */
-    bench_cpu_sample(&b->cpu_end, b->o.server_pid);
+    bench_cpu_sample(&b->cpu_end, &b->o);
   if (b->measure_t0_ns == 0)
     b->cpu_start = b->cpu_end;
 
