@@ -133,8 +133,10 @@ def test_server_cpu_needs_every_pid(server):
 @pytest.mark.roost_only
 def test_ensemble_sessions_spread_cpu_summed(ensemble_factory):
     """Against an ensemble's full connect string the sessions go to every
-    member (each follower forwards writes of its own sessions), and the
-    server CPU is summed over the member pids given."""
+    member (each follower forwards the setup creates of its own sessions),
+    reads through followers find every key created through the others (the
+    setup ends with a sync per session), and the server CPU is summed over
+    the member pids given."""
     ens = ensemble_factory()
     leader = ens.wait_serving()
     followers = [s for s in ens.servers if s is not leader]
@@ -144,9 +146,9 @@ def test_ensemble_sessions_spread_cpu_summed(ensemble_factory):
 
     before = [forwarded(s) for s in followers]
     pids = [s.pid for s in ens.servers]
-    rc, r, err = run_bench(["--hosts", ens.hosts, "--workload", "set",
-                            "--sessions", "3", "--outstanding", "2",
-                            "--keys", "30", "--duration", "1",
+    rc, r, err = run_bench(["--hosts", ens.hosts, "--workload", "get",
+                            "--sessions", "3", "--outstanding", "4",
+                            "--keys", "300", "--duration", "1",
                             "--server-pid", ",".join(map(str, pids))])
     assert rc == 0, "exit %d: %s\n%s" % (rc, r, err)
     assert r["ops"] > 0 and r["errors"] == 0, r

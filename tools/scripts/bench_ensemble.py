@@ -369,6 +369,20 @@ def cmd_table(a):
         fo_med("roost", "all_survivors_s"), fo_med("zk", "all_survivors_s"),
         "s")
 
+    def rejoin(srv):
+        vals = []
+        k = 1
+        while True:
+            v = br.read_num(os.path.join(a.results, "rejoin.%s.%d" % (srv, k)))
+            if v is None:
+                break
+            vals.append(v)
+            k += 1
+        return statistics.median(vals) if vals else None
+
+    row("", "killed member restarted on its data: until 3 members serve "
+        "again (s, median) ³", rejoin("roost"), rejoin("zk"), "s")
+
     model, mem, java = br.machine()
     date = time.strftime("%Y-%m-%d %H:%M %Z")
     head = []
@@ -427,10 +441,13 @@ def cmd_table(a):
       "figure is the time from the kill to the reply of the first setData "
       "*sent after the kill* (tools/scripts/bench_ensemble.py failover). "
       "The killed member is then restarted on its data and the next "
-      "repetition waits until the ensemble has 3 serving members again. "
+      "repetition waits until the ensemble has 3 serving members again (³). "
       "It depends on tickTime and the election, so it is given with the "
       "tick above, which is shorter than ZooKeeper's default 2000 ms."
       % a.fo_reps)
+    h("- ³ From starting the killed member again (same dataDir, same "
+      "config) until every member answers `srvr` with leader or follower "
+      "and accepts a new session; ZooKeeper's time includes the JVM start.")
     h("- The `make bench-ensemble` run took %d s." % a.elapsed)
     h("")
     tail = [""]
