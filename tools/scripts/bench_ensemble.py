@@ -373,10 +373,17 @@ def cmd_table(a):
         vals = []
         k = 1
         while True:
-            v = br.read_num(os.path.join(a.results, "rejoin.%s.%d" % (srv, k)))
-            if v is None:
+            path = os.path.join(a.results, "rejoin.%s.%d" % (srv, k))
+            if not os.path.exists(path):
                 break
-            vals.append(v)
+            v = br.read_num(path)
+            if v is None:
+                with open(path) as f:
+                    problems.append("restart after fail-over %d on %s: %s" % (
+                        k, "Roost" if srv == "roost" else "ZooKeeper",
+                        f.read().strip()))
+            else:
+                vals.append(v)
             k += 1
         return statistics.median(vals) if vals else None
 
@@ -421,7 +428,10 @@ def cmd_table(a):
     h("- Roost: build/roost-server (release build). The leader currently "
       "prepares one write at a time (each waits for the previous one to "
       "commit; docs/ensemble.md, \"Writes\"), which bounds its write "
-      "throughput.")
+      "throughput: every member then logs and fsyncs one write at a time, "
+      "with no batching across writes, and the replies reach the clients "
+      "one by one, which shows in the server and roost-bench CPU per "
+      "write too.")
     h("- Sessions are spread round-robin over the full connect string "
       "(roost-bench gives session i member i mod 3), so writes from "
       "sessions on followers are forwarded to the leader, as in a real "

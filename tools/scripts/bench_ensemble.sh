@@ -39,6 +39,9 @@ ZK_HEAP=-Xmx1g
 TICK=500
 INIT_LIMIT=10
 SYNC_LIMIT=5
+# A member restarted after its fail-over repetition must be serving again
+# within this many seconds, else the remaining repetitions are skipped.
+REJOIN_MAX=90
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   ROUNDS=1; DUR=2; WARM=0.5; FO_REPS=1; MODE=quick
@@ -58,8 +61,9 @@ RES="$WORK/results"
 mkdir -p "$RES"
 # Member pids: PID_roost_1 .. PID_zk_3 (set with eval); CHILD: the
 # roost-bench or helper run being waited for.
-PID_roost_1=""; PID_roost_2=""; PID_roost_3=""
-PID_zk_1=""; PID_zk_2=""; PID_zk_3=""
+# shellcheck disable=SC2034 # read through eval (pid_of)
+{ PID_roost_1=""; PID_roost_2=""; PID_roost_3=""
+  PID_zk_1=""; PID_zk_2=""; PID_zk_3=""; }
 CHILD=""
 
 # SIGTERM, wait up to 30 s, then SIGKILL.
@@ -159,11 +163,17 @@ start_member() {
   eval "PID_$1_$2=$!"
 }
 
-# wait_leader KIND: until one leader and three serving members; sets
-# LEADER (1..3).
+# try_leader KIND SECONDS: until one leader and three serving members;
+# sets LEADER (1..3).  Fails after SECONDS.
+try_leader() {
+  in_child "$WORK/leader.$1" "$WORK/leader.$1.err" \
+    $PY "$HELPER" wait-leader "$(hosts_of "$1")" "$2" || return 1
+  LEADER=$(cat "$WORK/leader.$1")
+}
+
+# wait_leader KIND: the same within 120 s, or the run ends here.
 wait_leader() {
-  if ! in_child "$WORK/leader.$1" "$WORK/leader.$1.err" \
-      $PY "$HELPER" wait-leader "$(hosts_of "$1")" 120; then
+  if ! try_leader "$1" 120; then
     echo "bench-ensemble: the $1 ensemble has no leader: $(cat "$WORK/leader.$1.err")" >&2
     for i in 1 2 3; do
       echo "--- $1 member $i (pid $(pid_of "$1" $i)):" >&2
@@ -172,7 +182,6 @@ wait_leader() {
     done
     exit 1
   fi
-  LEADER=$(cat "$WORK/leader.$1")
 }
 
 alive() {
@@ -217,9 +226,16 @@ failover() {
   echo "  failover     $k round $rep: killed member $killed: $(cat "$out" 2>/dev/null || echo 'no result')"
   t=$(now)
   start_member "$k" "$killed"
-  wait_leader "$k"
-  since "$t" > "$RES/rejoin.$k.$rep"
-  echo "  failover     $k round $rep: member $killed restarted on its data; 3 members serving after $(cat "$RES/rejoin.$k.$rep") s"
+  if try_leader "$k" "$REJOIN_MAX"; then
+    since "$t" > "$RES/rejoin.$k.$rep"
+    echo "  failover     $k round $rep: member $killed restarted on its data; 3 members serving after $(cat "$RES/rejoin.$k.$rep") s"
+  else
+    # Recorded as a failure; the ensemble is not whole, so no more
+    # repetitions for this kind.
+    echo "more than $REJOIN_MAX s: $(cat "$WORK/leader.$k.err")" > "$RES/rejoin.$k.$rep"
+    echo "  failover     $k round $rep: member $killed restarted, but the ensemble did not have 3 serving members within $REJOIN_MAX s; no more repetitions for $k"
+    eval "FO_DONE_$k=1"
+  fi
 }
 
 T0=$(date +%s)
@@ -262,10 +278,17 @@ EOF
 done
 
 echo "bench-ensemble: workloads done after $(( $(date +%s) - T0 )) s; fail-over"
+# shellcheck disable=SC2034 # read through eval: 1 once a kind's ensemble
+# could not be made whole again
+FO_DONE_roost=0
+# shellcheck disable=SC2034
+FO_DONE_zk=0
 r=1
 while [ $r -le $FO_REPS ]; do
   if [ $((r % 2)) = 1 ]; then order="roost zk"; else order="zk roost"; fi
-  for k in $order; do failover "$k" "$r"; done
+  for k in $order; do
+    if [ "$(eval "echo \$FO_DONE_$k")" = 0 ]; then failover "$k" "$r"; fi
+  done
   r=$((r + 1))
 done
 
