@@ -457,7 +457,10 @@ def cmd_table(a):
       % a.fo_reps)
     h("- ³ From starting the killed member again (same dataDir, same "
       "config) until every member answers `srvr` with leader or follower "
-      "and accepts a new session; ZooKeeper's time includes the JVM start.")
+      "and accepts a new session; ZooKeeper's time includes the JVM start. "
+      "The check polls every 100 ms and opens and closes a session on each "
+      "member that answers, so the ensemble sees a trickle of writes "
+      "(createSession/closeSession) while the member rejoins.")
     h("- The `make bench-ensemble` run took %d s." % a.elapsed)
     h("")
     tail = [""]
