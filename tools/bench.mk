@@ -27,3 +27,11 @@ EXTRA_UNIT_BINS += $(BENCH_HIST_TEST)
 $(BENCH_HIST_TEST): $(BUILD)/obj/tools/test_bench_hist.o $(BUILD)/obj/tools/bench_hist.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+
+# A 3-server Roost ensemble against a 3-server ZooKeeper 3.8 ensemble on
+# this machine, plus leader fail-over; writes docs/benchmarks-ensemble.md.
+# BENCH_QUICK=1 for a ~1 minute smoke version.  Release binaries, as bench.
+.PHONY: bench-ensemble
+bench-ensemble:
+	@$(MAKE) --no-print-directory SAN=0 build/roost-server build/roost-bench
+	BENCH_QUICK=$(BENCH_QUICK) sh tools/scripts/bench_ensemble.sh

@@ -19,6 +19,7 @@
 #include "tools/bench_hist.h"
 
 #define BENCH_MAX_HOSTS 16
+#define BENCH_MAX_PIDS 16
 #define BENCH_MAX_ERR_KINDS 64
 #define BENCH_PATH_MAX 256
 
@@ -62,7 +63,9 @@ struct bench_opts {
   bool quiet;
   bool keep;
   bool allow_errors;
-  int server_pid; /* 0: none */
+  /* Server processes whose CPU time is summed (an ensemble's members). */
+  int server_pids[BENCH_MAX_PIDS];
+  uint32_t n_server_pids; /* 0: none */
   double timeout_s;
   uint32_t session_timeout_ms;
   char root[128];
@@ -87,13 +90,14 @@ struct bench_errs {
 void bench_errs_add(struct bench_errs *e, int code, uint64_t n);
 const char *bench_err_name(int code);
 
-/* CPU time of a process, microseconds (user + system). */
+/* CPU time, microseconds (user + system). */
 struct bench_cpu {
   uint64_t self_us;   /* getrusage(RUSAGE_SELF) */
-  uint64_t server_us; /* /proc/PID/stat utime+stime; 0 when unknown */
-  bool server_ok;
+  uint64_t server_us; /* /proc/PID/stat utime+stime summed over the
+                         server pids; 0 when unknown */
+  bool server_ok;     /* every server pid could be read */
 };
-void bench_cpu_sample(struct bench_cpu *c, int server_pid);
+void bench_cpu_sample(struct bench_cpu *c, const struct bench_opts *o);
 
 /* The figures of one run, filled by the driver, printed by bench_report. */
 struct bench_result {

@@ -39,7 +39,9 @@ static void usage(FILE *f) {
 "  --warmup SECONDS      load before measuring, not counted             [0]\n"
 "  --read-pct P          mixed: percentage of getData, rest setData    [90]\n"
 "  --seed N              key choice and value bytes                     [1]\n"
-"  --server-pid PID      report that process's CPU time per operation\n"
+"  --server-pid PID[,PID...]\n"
+"                        report the CPU time per operation of that process\n"
+"                        (summed over all of them: an ensemble's members)\n"
 "  --root PATH           parent of this run's znodes        [/roost-bench]\n"
 "  --keep                do not delete what the run created\n"
 "  --timeout SECONDS     give up when no reply arrives for this long   [30]\n"
@@ -129,6 +131,32 @@ static int parse_hosts(struct bench_opts *o, const char *text, char *err,
     return -1;
   }
   return 0;
+}
+
+/* "1234" or "1234,1235,1236"; an empty entry is an error. */
+static int parse_pids(struct bench_opts *o, const char *text, char *err,
+                      size_t errlen) {
+  o->n_server_pids = 0;
+  const char *p = text;
+  for (;;) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    char item[16];
+    uint64_t u;
+    snprintf(item, sizeof item, "%.*s", (int)(n < 15 ? n : 15), p);
+    if (n == 0 || n >= sizeof item || parse_u64(item, 1, 1u << 30, &u) != 0) {
+      snprintf(err, errlen, "bad pid list '%s' for --server-pid", text);
+      return -1;
+    }
+    if (o->n_server_pids == BENCH_MAX_PIDS) {
+      snprintf(err, errlen, "at most %d pids for --server-pid", BENCH_MAX_PIDS);
+      return -1;
+    }
+    o->server_pids[o->n_server_pids++] = (int)u;
+    if (!comma)
+      return 0;
+    p = comma + 1;
+  }
 }
 
 enum {
@@ -253,8 +281,8 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       o->allow_errors = true;
       break;
     case OPT_PID:
-      bad = parse_u64(optarg, 1, 1u << 30, &u);
-      o->server_pid = (int)u;
+      if (parse_pids(o, optarg, err, errlen) != 0)
+        return -1;
       break;
     case OPT_TIMEOUT:
       bad = parse_double(optarg, 0.1, 3600, &o->timeout_s);
@@ -375,13 +403,24 @@ static bool proc_cpu_us(int pid, uint64_t *us) {
   return true;
 }
 
-void bench_cpu_sample(struct bench_cpu *c, int server_pid) {
+void bench_cpu_sample(struct bench_cpu *c, const struct bench_opts *o) {
   struct rusage ru;
   memset(c, 0, sizeof *c);
   if (getrusage(RUSAGE_SELF, &ru) == 0)
     c->self_us = tv_us(ru.ru_utime) + tv_us(ru.ru_stime);
-  if (server_pid > 0)
-    c->server_ok = proc_cpu_us(server_pid, &c->server_us);
+  c->server_ok = o->n_server_pids > 0;
+  for (uint32_t i = 0; i < o->n_server_pids; i++) {
+    uint64_t us = 0;
+    if (!proc_cpu_us(o->server_pids[i], &us))
+      c->server_ok = false;
+    c->server_us += us;
+  }
+}
+
+/* "pid" or "pid,pid,pid" for the report. */
+static void print_pids(FILE *f, const struct bench_opts *o) {
+  for (uint32_t i = 0; i < o->n_server_pids; i++)
+    fprintf(f, "%s%d", i ? "," : "", o->server_pids[i]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -408,7 +447,7 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
   double secs = r->elapsed_s > 0 ? r->elapsed_s : 0;
   double tput = secs > 0 ? (double)r->ops / secs : 0;
   uint64_t self_us = r->cpu_end.self_us - r->cpu_start.self_us;
-  bool srv = o->server_pid > 0 && r->cpu_start.server_ok && r->cpu_end.server_ok;
+  bool srv = r->cpu_start.server_ok && r->cpu_end.server_ok;
   uint64_t srv_us = srv ? r->cpu_end.server_us - r->cpu_start.server_us : 0;
   double per = r->ops ? 1.0 / (double)r->ops : 0;
   double pcts[] = {50, 90, 99, 99.9};
@@ -453,14 +492,17 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
               (unsigned long long)r->errs->kind[i].n);
     fprintf(f, "},\"bench_cpu_us\":%llu,\"bench_cpu_us_per_op\":%.3f,",
             (unsigned long long)self_us, (double)self_us * per);
+    /* server_pid: the first one (0: none), as before lists were
+     * accepted; server_pids: all of them. */
+    fprintf(f, "\"server_pid\":%d,\"server_pids\":[",
+            o->n_server_pids ? o->server_pids[0] : 0);
+    print_pids(f, o);
+    fprintf(f, "],");
     if (srv)
-      fprintf(f, "\"server_pid\":%d,\"server_cpu_us\":%llu,"
-                 "\"server_cpu_us_per_op\":%.3f,",
-              o->server_pid, (unsigned long long)srv_us,
-              (double)srv_us * per);
+      fprintf(f, "\"server_cpu_us\":%llu,\"server_cpu_us_per_op\":%.3f,",
+              (unsigned long long)srv_us, (double)srv_us * per);
     else
-      fprintf(f, "\"server_pid\":%d,\"server_cpu_us\":null,"
-                 "\"server_cpu_us_per_op\":null,", o->server_pid);
+      fprintf(f, "\"server_cpu_us\":null,\"server_cpu_us_per_op\":null,");
     fprintf(f, "\"setup_s\":%.3f,\"setup_items\":%llu,\"failed\":%s,"
                "\"message\":",
             r->setup_s, (unsigned long long)r->setup_items,
@@ -504,12 +546,15 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
   fprintf(f, "%s\n", r->errs->n_kinds ? ")" : "");
   fprintf(f, "  bench cpu     %.2f us/op (%.3f s)\n", (double)self_us * per,
           (double)self_us / 1e6);
-  if (srv)
-    fprintf(f, "  server cpu    %.2f us/op (%.3f s, pid %d)\n",
-            (double)srv_us * per, (double)srv_us / 1e6, o->server_pid);
-  else if (o->server_pid > 0)
-    fprintf(f, "  server cpu    unknown (cannot read /proc/%d/stat)\n",
-            o->server_pid);
+  if (o->n_server_pids) {
+    if (srv)
+      fprintf(f, "  server cpu    %.2f us/op (%.3f s, pid ",
+              (double)srv_us * per, (double)srv_us / 1e6);
+    else
+      fprintf(f, "  server cpu    unknown (cannot read /proc/PID/stat of pid ");
+    print_pids(f, o);
+    fprintf(f, ")\n");
+  }
   if (r->failed)
     fprintf(f, "  RUN FAILED: %s\n", r->errmsg);
   else if (r->errs->total)

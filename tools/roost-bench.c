@@ -11,16 +11,20 @@
  *
  * A run goes through phases:
  *
- *   CONNECT -> SETUP_DIRS -> SETUP_KEYS -> WARMUP -> MEASURE -> DRAIN
- *           -> CLEANUP_KEYS -> CLEANUP_DIRS -> CLOSE -> DONE
+ *   CONNECT -> SETUP_DIRS -> SETUP_KEYS -> SETUP_SYNC -> WARMUP -> MEASURE
+ *           -> DRAIN -> CLEANUP_KEYS -> CLEANUP_DIRS -> CLOSE -> DONE
  *
  * Setup creates the run's own parent znodes (on session 0 only, so FIFO
  * order makes parents exist before children) and then the key space
- * (spread over every session); neither is timed.  Only operations issued
- * during MEASURE are measured; DRAIN waits for them.  Cleanup deletes what
- * the run created unless --keep.  Any failure that makes progress
- * impossible (a lost session, a stall, an xid out of order) ends the run
- * at once with the reason in the report and a non-zero exit.
+ * (spread over every session); neither is timed.  With several hosts
+ * (an ensemble) every session then sends a sync, so its server has
+ * applied every key before the workload reads them (a follower may
+ * otherwise still lag behind the creates made through other members).
+ * Only operations issued during MEASURE are measured; DRAIN waits for
+ * them.  Cleanup deletes what the run created unless --keep.  Any failure
+ * that makes progress impossible (a lost session, a stall, an xid out of
+ * order) ends the run at once with the reason in the report and a non-zero
+ * exit.
  *
  * Latency is measured from the moment the request was encoded into the
  * session's write buffer until its reply was decoded, so it includes the
@@ -45,6 +49,7 @@ enum phase {
   PH_CONNECT,
   PH_SETUP_DIRS,
   PH_SETUP_KEYS,
+  PH_SETUP_SYNC,
   PH_WARMUP,
   PH_MEASURE,
   PH_DRAIN,
@@ -55,8 +60,8 @@ enum phase {
 };
 
 static const char *const phase_names[] = {
-    "connect", "setup",   "setup",   "warmup", "measure",
-    "drain",   "cleanup", "cleanup", "close",  "done",
+    "connect", "setup",   "setup",   "setup", "warmup", "measure",
+    "drain",   "cleanup", "cleanup", "close", "done",
 };
 
 enum sess_state {
@@ -973,7 +978,7 @@ static void enter_measure(struct bench *b) {
   b->last_done_ns = b->measure_t0_ns;
   b->last_progress_ns = b->measure_t0_ns;
   b->last_progress_ops = 0;
-  bench_cpu_sample(&b->cpu_start, b->o.server_pid);
+  bench_cpu_sample(&b->cpu_start, &b->o);
   if (b->o.duration_s > 0)
     start_phase_timer(b, b->o.duration_s);
 }
@@ -1026,6 +1031,19 @@ static void start_keys(struct bench *b, enum phase ph, uint64_t n,
     b->setup_items += n;
 }
 
+/* Every session syncs the run's parent: its server then has applied all
+ * that the leader had committed, the whole key space included. */
+static void start_sync(struct bench *b) {
+  b->phase = PH_SETUP_SYNC;
+  for (uint32_t i = 0; i < b->n_sess; i++) {
+    struct proto_request r;
+    memset(&r, 0, sizeof r);
+    r.hdr.type = PROTO_OP_SYNC;
+    r.u.path.path = slice_of(b->base, b->base_len);
+    sess_send(&b->sess[i], RK_BULK, false, &r);
+  }
+}
+
 static void start_close(struct bench *b) {
   b->phase = PH_CLOSE;
   for (uint32_t i = 0; i < b->n_sess; i++) {
@@ -1041,7 +1059,7 @@ static void finish_measure(struct bench *b) {
   if (b->measure_closed)
     return;
   b->measure_closed = true;
-  bench_cpu_sample(&b->cpu_end, b->o.server_pid);
+  bench_cpu_sample(&b->cpu_end, &b->o);
   uv_timer_stop(&b->phase_timer);
 }
 
@@ -1067,7 +1085,15 @@ static void advance(struct bench *b) {
       }
       break;
     case PH_SETUP_KEYS:
-      if (b->bulk_next == b->bulk_end && all_queues_empty(b))
+      if (b->bulk_next == b->bulk_end && all_queues_empty(b)) {
+        if (b->o.n_hosts > 1)
+          start_sync(b);
+        else
+          enter_workload(b);
+      }
+      break;
+    case PH_SETUP_SYNC:
+      if (all_queues_empty(b))
         enter_workload(b);
       break;
     case PH_WARMUP:
@@ -1353,7 +1379,7 @@ int main(int argc, char **argv) {
   (void)close_rc;
 
   if (!b->measure_closed) /* a failed run: figures up to the failure */
-    bench_cpu_sample(&b->cpu_end, b->o.server_pid);
+    bench_cpu_sample(&b->cpu_end, &b->o);
   if (b->measure_t0_ns == 0)
     b->cpu_start = b->cpu_end;
 

@@ -114,3 +114,54 @@ def test_bad_usage_exits_2():
                           timeout=10)
     assert proc.returncode == 2
     assert b"--ops" in proc.stderr
+
+
+def test_server_cpu_needs_every_pid(server):
+    """--server-pid takes a list; when one of the processes cannot be read
+    (no such pid: above any pid_max) the server CPU figure is unknown, not
+    a partial sum."""
+    missing = 1 << 30
+    rc, r, err = run_bench(["--hosts", server.hosts, "--workload", "get",
+                            "--sessions", "2", "--keys", "50", "--ops", "500",
+                            "--server-pid", "%d,%d" % (server.pid, missing)])
+    assert rc == 0, err
+    assert r["server_pids"] == [server.pid, missing], r
+    assert r["server_pid"] == server.pid, r
+    assert r["server_cpu_us"] is None and r["server_cpu_us_per_op"] is None, r
+
+
+@pytest.mark.roost_only
+def test_ensemble_sessions_spread_cpu_summed(ensemble_factory):
+    """Against an ensemble's full connect string the sessions go to every
+    member (each follower forwards the setup creates of its own sessions),
+    reads through followers find every key created through the others (the
+    setup ends with a sync per session), and the server CPU is summed over
+    the member pids given."""
+    ens = ensemble_factory()
+    leader = ens.wait_serving()
+    followers = [s for s in ens.servers if s is not leader]
+
+    def forwarded(s):
+        return int(ens.mntr(s).get("roost_forwarded", "0"))
+
+    before = [forwarded(s) for s in followers]
+    pids = [s.pid for s in ens.servers]
+    rc, r, err = run_bench(["--hosts", ens.hosts, "--workload", "get",
+                            "--sessions", "3", "--outstanding", "4",
+                            "--keys", "300", "--duration", "1",
+                            "--server-pid", ",".join(map(str, pids))])
+    assert rc == 0, "exit %d: %s\n%s" % (rc, r, err)
+    assert r["ops"] > 0 and r["errors"] == 0, r
+    assert r["server_pids"] == pids, r
+    assert r["server_cpu_us_per_op"] is not None, r
+    after = [forwarded(s) for s in followers]
+    assert all(a > b for a, b in zip(after, before)), (before, after)
+
+
+def test_bad_server_pid_list_exits_2():
+    """A malformed pid list is refused before anything is sent."""
+    proc = subprocess.run([bench_bin(), "--server-pid", "12,,13"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=10)
+    assert proc.returncode == 2
+    assert b"--server-pid" in proc.stderr
