@@ -48,6 +48,7 @@ void zab__follow(struct zab *z, uint32_t leader) {
     z->ln.session = zab__rand(z);
   while (z->ln.session == 0);
   z->ln.phase = L_DISCOVERY;
+  z->ln.base_zxid = zab__last_zxid(z);
   z->ln.started_ms = z->ln.last_heard_ms = z->now_ms;
   z->ln.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
@@ -170,8 +171,12 @@ static bool append(struct zab *z, const struct zab_msg *m) {
     zab__go_looking(z, "txn from an epoch after the leader's");
     return false;
   }
+  /* Uncommitted txns this leader sent us: those above both the commit
+   * point and what we logged before following it. */
+  uint64_t floor =
+      z->commit_zxid > z->ln.base_zxid ? z->commit_zxid : z->ln.base_zxid;
   size_t pending =
-      zab__log_count(&z->log) - zab__log_upper(&z->log, z->commit_zxid);
+      zab__log_count(&z->log) - zab__log_upper(&z->log, floor);
   if (pending >= 2 * (size_t)z->cfg.max_outstanding) {
     zab__go_looking(z, "too many uncommitted txns from the leader");
     return false;

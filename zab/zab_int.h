@@ -124,6 +124,9 @@ struct zab {
     uint64_t newleader_zxid;
     bool uptodate;
     uint64_t acked_zxid;
+    /* Our last zxid when we began following: txns up to it are our own
+     * logged history, not proposals this leader sent (flow control). */
+    uint64_t base_zxid;
     uint64_t started_ms;
     uint64_t last_heard_ms;
     uint64_t next_ping_ms;

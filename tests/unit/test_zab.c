@@ -203,9 +203,14 @@ static void run(struct h *h, uint64_t ms) {
   }
 }
 
+/* 0 = zab's default; a test that needs a small flow-control bound sets it. */
+static uint32_t g_max_outstanding;
+
 static struct zab_config base_config(struct h *h, int i) {
   struct zab_config c;
   zab_config_defaults(&c);
+  if (g_max_outstanding)
+    c.max_outstanding = g_max_outstanding;
   c.my_id = (uint32_t)i + 1;
   c.members = h->members;
   c.n_members = (size_t)h->count;
@@ -603,6 +608,35 @@ static void test_sync_diff(void **state) {
   h_free(&h);
 }
 
+/* A member restarted with a long logged tail (more than the 2 x
+ * max_outstanding uncommitted txns a learner accepts from its leader) still
+ * syncs by DIFF: what it logged before it started following is its own
+ * history, not proposals flooding in.  (Counting it made such a member
+ * go looking on every DIFF txn until the leader fell back to a SNAP.) */
+static void test_sync_diff_after_long_logged_tail(void **state) {
+  (void)state;
+  enum { HAVE = 40, LEADER_HAS = 44 };
+  uint64_t zx[LEADER_HAS];
+  for (int k = 0; k < LEADER_HAS; k++)
+    zx[k] = Z(1, k + 1);
+  g_max_outstanding = 5; /* 2 x 5 = 10 < HAVE */
+  struct h h;
+  h_init(&h, 3, 0);
+  h_start(&h, 0, 1, 1, 0, 0, zx, HAVE, 0);
+  h_start(&h, 1, 1, 1, 0, Z(1, LEADER_HAS), zx, LEADER_HAS, 0);
+  h_start(&h, 2, 1, 1, 0, Z(1, LEADER_HAS), zx, LEADER_HAS, 0);
+  run(&h, 2000);
+  g_max_outstanding = 0;
+  assert_int_equal(leader_of(&h), 2);
+  struct zab_status st = status(&h, 0);
+  assert_true(st.serving);
+  assert_int_equal(st.n_sync_diff, 1);
+  assert_int_equal(st.n_sync_trunc + st.n_sync_snap, 0);
+  assert_int_equal(h.n[0].n_log, LEADER_HAS);
+  assert_int_equal(h.n[0].n_applied, LEADER_HAS);
+  h_free(&h);
+}
+
 /* A follower holding txns of an epoch that did not survive (here (1,4) and
  * (1,5), while the others moved on to epoch 2 from (1,3)) is truncated back
  * to (1,3) and then gets epoch 2's txns. */
@@ -887,6 +921,7 @@ int main(void) {
       cmocka_unit_test(test_sync_trunc),
       cmocka_unit_test(test_sync_trunc_ahead),
       cmocka_unit_test(test_sync_snap),
+      cmocka_unit_test(test_sync_diff_after_long_logged_tail),
       cmocka_unit_test(test_commit_needs_durable_quorum),
       cmocka_unit_test(test_commit_without_leader_durable),
       cmocka_unit_test(test_leader_current_epoch_after_durable),
