@@ -175,8 +175,7 @@ static bool append(struct zab *z, const struct zab_msg *m) {
    * point and what we logged before following it. */
   uint64_t floor =
       z->commit_zxid > z->ln.base_zxid ? z->commit_zxid : z->ln.base_zxid;
-  size_t pending =
-      zab__log_count(&z->log) - zab__log_upper(&z->log, floor);
+  size_t pending = zab__log_count(&z->log) - zab__log_upper(&z->log, floor);
   if (pending >= 2 * (size_t)z->cfg.max_outstanding) {
     zab__go_looking(z, "too many uncommitted txns from the leader");
     return false;
