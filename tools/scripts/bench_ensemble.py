@@ -425,13 +425,12 @@ def cmd_table(a):
     h("- ZooKeeper: Debian's 3.8.0 jars, each member `java %s` (%s), "
       "default GC and JIT, log4j at WARN to a file, admin server off." % (
           a.zk_heap, java or "java"))
-    h("- Roost: build/roost-server (release build). The leader currently "
-      "prepares one write at a time (each waits for the previous one to "
-      "commit; docs/ensemble.md, \"Writes\"), which bounds its write "
-      "throughput: every member then logs and fsyncs one write at a time, "
-      "with no batching across writes, and the replies reach the clients "
-      "one by one, which shows in the server and roost-bench CPU per "
-      "write too.")
+    h("- Roost: build/roost-server (release build). The leader prepares "
+      "and proposes queued writes without waiting for earlier ones to "
+      "commit (up to 1,000 in flight, validated against the tree plus the "
+      "pending changes), and one connection may have up to 128 writes in "
+      "flight (docs/ensemble.md, \"Writes\"); each member fsyncs with "
+      "group commit.")
     h("- Sessions are spread round-robin over the full connect string "
       "(roost-bench gives session i member i mod 3), so writes from "
       "sessions on followers are forwarded to the leader, as in a real "
