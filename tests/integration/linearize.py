@@ -245,10 +245,13 @@ class PathResult:
             out.append("  %s   => %s" % (fmt_op(o, t0), fmt_state(st)))
         out.append("  then, in state %s, this op cannot be linearized "
                    "before it returned:" % fmt_state(self.state))
-        out.append("  ! %s" % fmt_op(self.stuck, t0))
-        for o in self.candidates:
-            out.append("    open %s: %s" % (fmt_op(o, t0),
-                                            why_not(self.state, o)))
+        out.append("  ! %s: %s" % (fmt_op(self.stuck, t0),
+                                     why_not(self.state, self.stuck)))
+        others = [o for o in self.candidates if o is not self.stuck]
+        if others:
+            out.append("  and no other open op can go first:")
+        for o in others:
+            out.append("    %s: %s" % (fmt_op(o, t0), why_not(self.state, o)))
         return "\n".join(out)
 
 
@@ -265,6 +268,7 @@ def check_path(path, ops, initial=None, max_explored=None):
     cache = set()
     stack = []  # (call entry, state before it, other candidate states)
     best_len = -1
+    best = None
     res = PathResult(path, True, len(ops), 0.0, 0)
     e = head.next
     while todo > 0:
@@ -289,8 +293,10 @@ def check_path(path, ops, initial=None, max_explored=None):
             continue
         # A return event (or the end): its op should have been linearized.
         if len(stack) > best_len and e is not None:
+            # Kept for the report: a copy of the stack (cheap; the
+            # states along it are worked out only if the search fails).
             best_len = len(stack)
-            _record_stuck(res, stack, state, e, head)
+            best = (stack[:], state, e.op, _open_ops(head, e))
         if not stack:
             res.ok = False
             break
@@ -302,25 +308,22 @@ def check_path(path, ops, initial=None, max_explored=None):
         e = c.next
     res.seconds = time.monotonic() - t_start
     res.explored = len(cache)
-    if res.ok:
-        res.best, res.stuck, res.candidates = [], None, []
+    if not res.ok:
+        frames, res.state, res.stuck, res.candidates = best
+        res.best = [(c.op, step(before, c.op)[0]) for c, before in frames]
     return res
 
 
-def _record_stuck(res, stack, state, ret_entry, head):
-    res.best = []
-    st = None
-    for c, before in stack:
-        st = step(before, c.op)[0]
-        res.best.append((c.op, st))
-    res.state = state
-    res.stuck = ret_entry.op
-    res.candidates = []
+def _open_ops(head, ret_entry):
+    """The ops whose calls come before ret_entry in the list: the ones
+    that could have gone next."""
+    out = []
     e = head.next
     while e is not None and e is not ret_entry:
         if e.is_call:
-            res.candidates.append(e.op)
+            out.append(e.op)
         e = e.next
+    return out
 
 
 # ---------------------------------------------------------------------
