@@ -155,11 +155,14 @@ def fmt_op(o, t0=0.0):
 # The search, for the ops of one path.
 
 class _Entry:
-    __slots__ = ("op", "bit", "is_call", "match", "prev", "next")
+    __slots__ = ("op", "idx", "bit", "pbit", "is_call", "match", "prev",
+                 "next")
 
-    def __init__(self, o, bit, is_call):
+    def __init__(self, o, idx, pbit, is_call):
         self.op = o
-        self.bit = bit
+        self.idx = idx
+        self.bit = 1 << idx if o is not None else 0
+        self.pbit = pbit
         self.is_call = is_call
         self.match = None  # a call's return entry (None: unknown outcome)
         self.prev = None
@@ -169,19 +172,23 @@ class _Entry:
 def _event_list(ops):
     """Head of the doubly linked list of call and return events in time
     order; at equal times calls come first (such ops count as concurrent,
-    the lenient reading)."""
+    the lenient reading).  ops must be sorted by call time: an entry's idx
+    is its op's index there."""
     events = []
+    n_unknown = 0
     for i, o in enumerate(ops):
-        c = _Entry(o, 1 << i, True)
-        events.append((o.call, 0, i, c))
-        if o.ret is not None:
+        if o.ret is None:
+            c = _Entry(o, i, 1 << n_unknown, True)
+            n_unknown += 1
+        else:
             if o.ret < o.call:
                 raise ValueError("op #%d returns before its call" % o.id)
-            r = _Entry(o, 1 << i, False)
-            c.match = r
-            events.append((o.ret, 1, i, r))
+            c = _Entry(o, i, 0, True)
+            c.match = _Entry(o, i, 0, False)
+            events.append((o.ret, 1, i, c.match))
+        events.append((o.call, 0, i, c))
     events.sort(key=lambda e: e[:3])
-    head = _Entry(None, 0, False)  # sentinel
+    head = _Entry(None, -1, 0, False)  # sentinel
     prev = head
     for *_, e in events:
         prev.next = e
@@ -264,9 +271,11 @@ def check_path(path, ops, initial=None, max_explored=None):
     head = _event_list(ops)
     todo = sum(1 for o in ops if o.ret is not None)  # completed, not lifted
     state = initial
-    bits = 0
+    bits = 0  # linearized ops, by index in ops
+    pbits = 0  # linearized ops of unknown outcome, by their own numbering
+    n = len(ops)
     cache = set()
-    stack = []  # (call entry, state before it, other candidate states)
+    stack = []  # (call entry lifted, state before it)
     best_len = -1
     best = None
     res = PathResult(path, True, len(ops), 0.0, 0)
@@ -275,20 +284,23 @@ def check_path(path, ops, initial=None, max_explored=None):
         if e is not None and e.is_call:
             nxt = step(state, e.op)
             if nxt is not None:
-                key = (bits | e.bit, nxt[0])
+                _lift(e)
+                key = _cache_key(head, bits | e.bit, pbits | e.pbit, nxt[0],
+                                 n)
                 if key not in cache:
                     cache.add(key)
                     if max_explored is not None and len(cache) > max_explored:
                         raise RuntimeError("%s: more than %d configurations"
                                            % (path, max_explored))
                     stack.append((e, state))
-                    _lift(e)
                     bits |= e.bit
+                    pbits |= e.pbit
                     state = nxt[0]
                     if e.match is not None:
                         todo -= 1
                     e = head.next
                     continue
+                _unlift(e)
             e = e.next
             continue
         # A return event (or the end): its op should have been linearized.
@@ -303,6 +315,7 @@ def check_path(path, ops, initial=None, max_explored=None):
         c, state = stack.pop()
         _unlift(c)
         bits &= ~c.bit
+        pbits &= ~c.pbit
         if c.match is not None:
             todo += 1
         e = c.next
@@ -312,6 +325,21 @@ def check_path(path, ops, initial=None, max_explored=None):
         frames, res.state, res.stuck, res.candidates = best
         res.best = [(c.op, step(before, c.op)[0]) for c, before in frames]
     return res
+
+
+def _cache_key(head, bits, pbits, state, n):
+    """The cache key of a configuration: which ops are linearized, and
+    the state.  Real time forces the linearized set to be "every completed
+    op up to some index, some ops of unknown outcome, and a few more past
+    that index", so it is written that way: low, the index of the first
+    completed op not linearized; the bits from low on; the unknown-outcome
+    ops in their own small bitset.  Keys stay small on long histories,
+    where the plain bitset of every op would cost n/8 bytes each."""
+    f = head.next
+    while f is not None and f.is_call and f.match is None:
+        f = f.next  # an op of unknown outcome, not linearized
+    low = n if f is None else f.idx
+    return (low, bits >> low, pbits, state)
 
 
 def _open_ops(head, ret_entry):
