@@ -403,8 +403,9 @@ def test_return_before_call_is_an_error():
 
 def test_exploration_bound():
     # Many unconditional sets with unknown outcomes (any subset, in any
-    # order, may have applied) and a read that fits none: the search must try a lot before it gives up; a bound makes
-    # that an error instead of a long wait.
+    # order, may have applied) and a read that fits none: the search
+    # tries a lot before it gives up; a bound makes that an error instead
+    # of a long wait.
     h = H().create(0, "x", 0, 1)
     for c in range(12):
         h.set(c, "d%d" % c, -1, 2, None, None)
