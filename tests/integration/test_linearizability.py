@@ -2,7 +2,7 @@
 
 Several kazoo clients, each in its own thread, run a random mix of
 create, setData (with the version they last saw, or -1), delete and
-sync+get on a handful of znodes, recording each op's invoke and
+sync+get (or only sync+get) on a handful of znodes, recording each op's invoke and
 completion times (time.monotonic) and its result; an op whose outcome the
 client never learnt (ConnectionLoss, session expiry, a timeout) is
 recorded as unknown.  Meanwhile the leader is killed with SIGKILL and
@@ -226,8 +226,9 @@ def report_failure(rep, ops, what):
 
 
 def test_linearizable_under_faults(ensemble_factory):
-    """Five clients (three pinned to one member each, two on the whole
-    ensemble) against a three-server ensemble while the leader is killed
+    """Five clients with a mix of writes and reads (three pinned to one
+    member each, two on the whole ensemble) and three readers (one per
+    member) against a three-server ensemble while the leader is killed
     and restarted and members are cut off (links closed) or stalled
     (links silent); every completed op must fit one linearization."""
     net = Network()
