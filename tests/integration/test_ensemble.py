@@ -15,6 +15,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NodeExistsError
 from kazoo.retry import KazooRetry
 
+from faults import LinkProxy
+
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
 
 
@@ -312,83 +314,6 @@ def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
         assert zz.exists("/after-19") is not None
         stop_client(zz)
     stop_client(z)
-
-
-class LinkProxy:
-    """A TCP proxy on one peer link (server i dialling server j) that a
-    test can cut (every connection closed, new ones refused at once) and
-    heal."""
-
-    def __init__(self, target_port):
-        import socket
-        self.target = target_port
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.cut_ = threading.Event()
-        self.conns = []
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        while not self.done.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.cut_.is_set():
-                c.close()
-                continue
-            try:
-                u = socket.create_connection(("127.0.0.1", self.target), 2)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pump, args=(a, b),
-                                 daemon=True).start()
-
-    def _pump(self, a, b):
-        import socket
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d or self.cut_.is_set():
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def cut(self):
-        import socket
-        self.cut_.set()
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.conns = []
-
-    def heal(self):
-        self.cut_.clear()
-
-    def close(self):
-        self.done.set()
-        self.cut()
-        self.sock.close()
 
 
 def test_partition_minority_cannot_commit(ensemble_factory):
