@@ -20,3 +20,6 @@ soak-lin:
 	  $(INTEGRATION_ENV) ROOST_SERVER=$(abspath $(SERVER_BIN)) \
 	  $(PYTHON) -m pytest -q -s -p no:cacheprovider \
 	  tests/integration/test_linearizability.py -k faults --target roost
+
+# `make soak` (tools/snapshot.mk) runs the long fault run too.
+soak: soak-lin

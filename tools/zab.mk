@@ -36,6 +36,9 @@ SIM_ARGS ?=
 soak-sim: $(SIM_BIN)
 	$(SIM_BIN) --random-only --first $(SIM_FIRST) --seeds $(SIM_SEEDS) $(SIM_ARGS)
 
+# `make soak` (tools/snapshot.mk) runs the simulator's seeds first.
+soak: soak-sim
+
 fuzz-zab:
 	@mkdir -p build-fuzz/corpus_zab
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
