@@ -38,7 +38,7 @@ fuzz-storage:
 # tests/integration/test_durability.py, test_crash_kill9).
 SOAK_ROUNDS ?= 200
 soak:
-	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory all
 	ROOST_SOAK_ROUNDS=$(SOAK_ROUNDS) $(INTEGRATION_ENV) \
 	  ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/test_durability.py \
