@@ -177,6 +177,7 @@ struct srv_ens {
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
   bool tpend_stale;
+  bool confirm_wanted; /* see confirm_issued below */
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
@@ -205,6 +206,22 @@ struct srv_ens {
   /* createSession in flight: session id -> conn id. */
   struct srv_map connecting;
   size_t n_sync_waiting;
+
+  /* Leader: a sync is answered only after a CONFIRM round that started
+   * after it arrived was echoed by a quorum (zab): a leader that was
+   * replaced without noticing yet (stalled, paused) must not answer a
+   * sync from its stale tree.  Rounds of this leadership: the last one
+   * started, the last one a quorum confirmed; confirm_wanted: start one
+   * at the next ens_step. */
+  uint64_t confirm_issued, confirm_done; /* (confirm_wanted: above) */
+  /* Followers' SYNCs waiting for a round (the follower's conn id, 8
+   * bytes as sent, is echoed in SYNCED). */
+  struct ens_fsync {
+    uint32_t from;
+    uint8_t cid[8];
+    uint64_t round;
+  } *fsyncs;
+  size_t n_fsyncs, cap_fsyncs;
 
   struct proto_writer w; /* scratch for frames */
   uint64_t forwarded, proposed, n_fail;
@@ -582,15 +599,52 @@ static void on_sync(struct srv_ens *e, uint32_t from, const uint8_t *b,
     tcp_drop(t, "malformed SYNC frame");
     return;
   }
+  /* Not (or no longer) the serving leader: no answer; the follower drops
+   * its clients when it learns who leads. */
+  if (e->role != ZAB_ROLE_LEADING || !e->serving)
+    return;
+  if (e->n_fsyncs == e->cap_fsyncs) {
+    size_t nc = e->cap_fsyncs ? 2 * e->cap_fsyncs : 16;
+    struct ens_fsync *v = realloc(e->fsyncs, nc * sizeof *v);
+    if (v == NULL)
+      return; /* the follower's client times out and retries */
+    e->fsyncs = v;
+    e->cap_fsyncs = nc;
+  }
+  struct ens_fsync *f = &e->fsyncs[e->n_fsyncs++];
+  f->from = from;
+  memcpy(f->cid, b, 8);
+  f->round = e->confirm_issued + 1;
+  e->confirm_wanted = true;
+  ens_step(e, NULL);
+}
+
+/* Leader: rounds up to e->confirm_done are confirmed; answer the syncs
+ * that waited for them, local and forwarded. */
+static void confirmed(struct srv_ens *e) {
   struct zab_status st;
   zab_status_get(e->zab, &st);
-  uint8_t out[16];
-  memcpy(out, b, 8); /* the follower's connection id, echoed */
-  put32(out + 8, (uint32_t)(st.commit_zxid >> 32));
-  put32(out + 12, (uint32_t)st.commit_zxid);
-  struct ens_peer *p = peer_of(e, from);
-  if (p != NULL)
-    peer_send(p, ENS_K_SYNCED, out, sizeof out);
+  size_t k = 0;
+  for (size_t i = 0; i < e->n_fsyncs; i++) {
+    struct ens_fsync *f = &e->fsyncs[i];
+    if (f->round > e->confirm_done) {
+      e->fsyncs[k++] = *f;
+      continue;
+    }
+    uint8_t out[16];
+    memcpy(out, f->cid, 8); /* the follower's connection id, echoed */
+    put32(out + 8, (uint32_t)(st.commit_zxid >> 32));
+    put32(out + 12, (uint32_t)st.commit_zxid);
+    struct ens_peer *p = peer_of(e, f->from);
+    if (p != NULL)
+      peer_send(p, ENS_K_SYNCED, out, sizeof out);
+  }
+  e->n_fsyncs = k;
+  for (struct srv_conn *c = e->s->conns; c != NULL; c = c->next)
+    if (c->ens_wait == SRV_ENS_WAIT_SYNC && c->ens_sync_zxid < 0 &&
+        c->ens_sync_round != 0 && c->ens_sync_round <= e->confirm_done)
+      c->ens_sync_zxid = 0; /* everything committed is applied here */
+  sync_check(e);
 }
 
 static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
@@ -1074,6 +1128,11 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
     }
   }
   if (!same_leadership) {
+    /* Confirmation rounds belong to one leadership; syncs still waiting
+     * lose their connection (clients) or get no answer (followers). */
+    e->confirm_issued = e->confirm_done = 0;
+    e->confirm_wanted = false;
+    e->n_fsyncs = 0;
     tree_pending_clear(e->tpend);
     e->last_proposed = 0;
     e->tpend_stale = false;
@@ -1140,6 +1199,12 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
   case ZAB_ACT_ROLE:
     set_role(e, a);
     break;
+  case ZAB_ACT_CONFIRMED:
+    if (a->zxid > e->confirm_done) {
+      e->confirm_done = a->zxid;
+      confirmed(e);
+    }
+    break;
   }
 }
 
@@ -1195,6 +1260,14 @@ static void ens_step(struct srv_ens *e, const struct zab_event *ev) {
           .durable = {.zxid = (uint64_t)e->durable_pending}};
       e->durable_pending = -1;
       continue;
+    }
+    if (e->confirm_wanted) {
+      e->confirm_wanted = false;
+      if (e->role == ZAB_ROLE_LEADING && e->serving) {
+        cur = (struct zab_event){.type = ZAB_EV_CONFIRM,
+                                 .confirm = {.round_out = &e->confirm_issued}};
+        continue;
+      }
     }
     if (e->down_mask != 0) {
       size_t i = (size_t)__builtin_ctzll(e->down_mask);
@@ -1601,10 +1674,13 @@ void srv_ens_sync(struct srv_conn *c, int32_t xid) {
   struct srv_ens *e = c->srv->ens;
   conn_block(c, SRV_ENS_WAIT_SYNC, xid);
   e->n_sync_waiting++;
+  c->ens_sync_round = 0;
   if (e->role == ZAB_ROLE_LEADING) {
-    /* Everything committed is applied here already. */
-    c->ens_sync_zxid = 0;
-    sync_check(e);
+    /* Everything committed is applied here already, but answer only once
+     * a quorum confirmed (after now) that we still lead. */
+    c->ens_sync_round = e->confirm_issued + 1;
+    e->confirm_wanted = true;
+    ens_step(e, NULL);
     return;
   }
   struct ens_peer *p = peer_of(e, e->leader);
@@ -2119,6 +2195,7 @@ void srv_ens_free(struct srv *s) {
     e->q_len--;
   }
   free(e->queue);
+  free(e->fsyncs);
   tree_pending_free(e->tpend);
   pend_drop_upto(e, UINT64_MAX);
   free(e->pend);

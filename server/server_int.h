@@ -191,6 +191,7 @@ struct srv_conn {
   int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
   uint32_t ens_cx_head, ens_cx_n;
   int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
+  uint64_t ens_sync_round; /* SYNC on the leader: the confirm round, or 0 */
   char *ens_path;        /* SYNC: the path to echo (owned) */
   size_t ens_path_len;
   bool ens_ro;           /* CONNECT: the request's readOnly flag */

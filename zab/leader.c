@@ -397,6 +397,58 @@ int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
   return ZAB_OK;
 }
 
+/* The highest round that a quorum of voters (us included: we are at
+ * confirm_round) has echoed; announced once. */
+static void try_confirmed(struct zab *z) {
+  uint64_t best = 0;
+  for (size_t c = 0; c < z->n_members; c++) {
+    /* candidate round: each voter's echo (ours is confirm_round) */
+    uint64_t r = c == z->my_index ? z->ld.confirm_round : z->ld.h[c].confirmed;
+    if ((c != z->my_index &&
+         (!zab__is_voter_index(z, c) || z->ld.h[c].phase != H_SYNCED)) ||
+        r <= best)
+      continue;
+    size_t n = 1; /* us */
+    for (size_t i = 0; i < z->n_members; i++)
+      if (i != z->my_index && zab__is_voter_index(z, i) &&
+          z->ld.h[i].phase == H_SYNCED && z->ld.h[i].confirmed >= r)
+        n++;
+    if (n >= zab__quorum(z) ||
+        (z->cfg.test_bugs & ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM))
+      best = r; /* (the planted bug: our own round is enough) */
+  }
+  if (best > z->ld.confirmed_round) {
+    z->ld.confirmed_round = best;
+    struct zab_action a = {.type = ZAB_ACT_CONFIRMED, .zxid = best};
+    zab__push(z, &a, NULL, 0);
+  }
+}
+
+int zab__leader_confirm(struct zab *z, uint64_t *round_out) {
+  if (z->role != ZAB_ROLE_LEADING || !z->ld.established)
+    return ZAB_NOTLEADER;
+  uint64_t r = ++z->ld.confirm_round;
+  for (size_t i = 0; i < z->n_members; i++)
+    if (z->ld.h[i].phase == H_SYNCED && zab__is_voter_index(z, i))
+      send_to(z, i, ZAB_MSG_CONFIRM, r);
+  if (round_out)
+    *round_out = r;
+  try_confirmed(z); /* a quorum of one: at once */
+  return ZAB_OK;
+}
+
+static void on_confirmed(struct zab *z, size_t i, const struct zab_msg *m) {
+  struct zab__handler *h = &z->ld.h[i];
+  if (h->phase != H_SYNCED || h->observer || m->epoch != z->epoch ||
+      m->zxid > z->ld.confirm_round) {
+    zab__drop(z, z->members[i].id, m, "CONFIRMED not expected now");
+    return;
+  }
+  if (m->zxid > h->confirmed)
+    h->confirmed = m->zxid;
+  try_confirmed(z);
+}
+
 static void on_ack(struct zab *z, size_t i, const struct zab_msg *m) {
   struct zab__handler *h = &z->ld.h[i];
   if (h->phase != H_SYNCED || h->observer || m->epoch != z->epoch) {
@@ -442,6 +494,9 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
     return;
   case ZAB_MSG_ACK:
     on_ack(z, i, m);
+    return;
+  case ZAB_MSG_CONFIRMED:
+    on_confirmed(z, i, m);
     return;
   case ZAB_MSG_PING:
     return;

@@ -274,6 +274,15 @@ void zab__learner_on_msg(struct zab *z, uint32_t from,
   case ZAB_MSG_PING:
     commit_known(z, m->zxid);
     return;
+  case ZAB_MSG_CONFIRM:
+    /* Still following this leader in this epoch: say so for its round.
+     * (Observers do not vote, so they are never asked.) */
+    if (z->ln.phase != L_BROADCAST || z->i_am_observer) {
+      zab__drop(z, from, m, "CONFIRM before our ACKNEWLEADER");
+      return;
+    }
+    send_leader(z, ZAB_MSG_CONFIRMED, z->epoch, m->zxid);
+    return;
   case ZAB_MSG_NEWLEADER:
     if (z->ln.phase != L_SYNC) {
       zab__drop(z, from, m, "NEWLEADER after the sync");

@@ -67,6 +67,8 @@ const char *zab_action_name(enum zab_action_type t) {
     return "COMMIT";
   case ZAB_ACT_ROLE:
     return "ROLE";
+  case ZAB_ACT_CONFIRMED:
+    return "CONFIRMED";
   }
   return "UNKNOWN";
 }
@@ -544,6 +546,9 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
       return ZAB_EINVAL;
     rc = zab__leader_propose(z, ev->propose.data, ev->propose.len,
                              ev->propose.zxid_out);
+    break;
+  case ZAB_EV_CONFIRM:
+    rc = zab__leader_confirm(z, ev->confirm.round_out);
     break;
   case ZAB_EV_DURABLE: {
     uint64_t last = zab__last_zxid(z);

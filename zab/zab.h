@@ -111,7 +111,9 @@ const char *zab_role_name(enum zab_role role); /* static string */
   X(ACKNEWLEADER, 12) /* sync: learner has the stream durably       */         \
   X(UPTODATE, 13)     /* sync: start serving                        */         \
   X(ACK, 14)          /* broadcast: durable up to zxid              */         \
-  X(PING, 15)         /* heartbeat, both ways                       */
+  X(PING, 15)         /* heartbeat, both ways                       */         \
+  X(CONFIRM, 16)      /* leader -> voter: still my follower? (round) */        \
+  X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */
 
 enum zab_msg_type {
 #define ZAB_MSG_ENUM(name, value) ZAB_MSG_##name = (value),
@@ -136,6 +138,7 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *   COMMIT/UPTODATE/PING (from leader)  zxid = commit point
  *   NEWLEADER     zxid = last zxid of the sync stream
  *   ACKNEWLEADER/ACK/PING (from learner) zxid = durable up to
+ *   CONFIRM/CONFIRMED  zxid = the leader's confirmation round (echoed)
  * For sync and broadcast messages, epoch is the leader's epoch.
  * data is *borrowed* (from the decoded buffer or the sender's memory). */
 struct zab_msg {
@@ -180,6 +183,8 @@ enum zab_test_bug {
   ZAB_TEST_BUG_ACK_BEFORE_DURABLE = 1u << 3, /* follower ACKs at append   */
   /* a new leader persists currentEpoch before its own log is durable */
   ZAB_TEST_BUG_EARLY_CURRENT_EPOCH = 1u << 4,
+  /* a CONFIRM round counts as confirmed without any echo */
+  ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM = 1u << 5,
 };
 
 struct zab_member {
@@ -238,6 +243,7 @@ enum zab_event_type {
   ZAB_EV_DURABLE,   /* the log is durable up to zxid */
   ZAB_EV_PEER_UP,   /* the connection to peer came up */
   ZAB_EV_PEER_DOWN, /* the connection to peer went down */
+  ZAB_EV_CONFIRM,   /* leader: start a round that proves we still lead */
 };
 
 /* One logged txn handed to zab at load. */
@@ -280,6 +286,13 @@ struct zab_event {
     struct {
       uint32_t id;
     } peer;
+    struct {
+      /* Receives the round; ZAB_ACT_CONFIRMED with zxid >= it says that a
+       * quorum of voters still followed us after this event, so no other
+       * leader can have committed anything our state lacks: a read
+       * answered then (e.g. a sync) is linearizable. */
+      uint64_t *round_out;
+    } confirm;
   };
 };
 
@@ -287,6 +300,7 @@ struct zab_event {
  *   ZAB_EINVAL  malformed event (unknown type, load out of order or not
  *               contiguous, unknown peer id)
  *   ZAB_STATE   LOAD twice, or any event before LOAD
+ *   CONFIRM:    ZAB_NOTLEADER (not the established leader)
  *   PROPOSE:    ZAB_NOTLEADER (not the established leader), ZAB_BUSY
  *               (max_outstanding reached), ZAB_TOOBIG, ZAB_EPOCHEND (the
  *               leader steps down so a new epoch starts), ZAB_ENOMEM
@@ -310,6 +324,7 @@ enum zab_action_type {
   ZAB_ACT_PERSIST_EPOCH, /* store accepted/current epoch; durable first */
   ZAB_ACT_COMMIT,        /* apply txn (zxid, data), in this order */
   ZAB_ACT_ROLE,          /* role/leader/epoch/serving changed */
+  ZAB_ACT_CONFIRMED,     /* leader: a quorum confirmed rounds <= zxid */
 };
 const char *zab_action_name(enum zab_action_type t);
 
@@ -317,7 +332,8 @@ struct zab_action {
   enum zab_action_type type;
   uint32_t peer;       /* SEND, SEND_SNAP */
   struct zab_msg msg;  /* SEND, SEND_SNAP (data left empty for the driver) */
-  uint64_t zxid;       /* APPEND, TRUNCATE, INSTALL_SNAP, COMMIT */
+  uint64_t zxid;       /* APPEND, TRUNCATE, INSTALL_SNAP, COMMIT;
+                          CONFIRMED: the round */
   const uint8_t *data; /* APPEND, INSTALL_SNAP, COMMIT: borrowed */
   uint32_t len;
   uint32_t accepted_epoch; /* PERSIST_EPOCH */

@@ -55,6 +55,7 @@ struct zab__handler {
   uint64_t last_zxid;      /* from ACKEPOCH */
   uint64_t newleader_zxid; /* what NEWLEADER asked for */
   uint64_t match;          /* durable up to, from ACK/ACKNEWLEADER */
+  uint64_t confirmed;      /* highest CONFIRM round it echoed */
   uint64_t last_heard_ms;
   bool uptodate_sent;
 };
@@ -142,6 +143,8 @@ struct zab {
     uint64_t started_ms;
     uint64_t next_ping_ms;
     uint32_t next_counter;
+    uint64_t confirm_round;   /* last CONFIRM round started */
+    uint64_t confirmed_round; /* last round a quorum echoed (announced) */
     struct zab__handler h[ZAB_MAX_MEMBERS];
   } ld;
 
@@ -200,6 +203,7 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m);
 void zab__leader_tick(struct zab *z);
 void zab__leader_durable(struct zab *z);
 void zab__leader_peer_down(struct zab *z, uint32_t peer);
+int zab__leader_confirm(struct zab *z, uint64_t *round_out);
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
                         uint64_t *zxid_out);
 uint64_t zab__leader_timeout(const struct zab *z);

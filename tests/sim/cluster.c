@@ -99,6 +99,13 @@ struct node {
   bool serving;
   struct pending_write *pend;
   size_t n_pend, cap_pend;
+  /* Leader: CONFIRM rounds started, each with the newest zxid any client
+   * had been acknowledged when it started (a read confirmed by the round
+   * must see it: I7). */
+  struct {
+    uint64_t round, need;
+  } conf[32];
+  int n_conf;
   uint64_t applies_since_snap;
   /* zab counters of earlier incarnations, for the totals */
   uint64_t old_diff, old_trunc, old_snap, old_dropped;
@@ -176,6 +183,7 @@ struct cluster {
   size_t n_owners, cap_owners;
 
   uint64_t next_wid;
+  uint64_t max_acked_zxid; /* newest zxid acknowledged to a client */
 
   struct sim_totals tot;
   bool failed;
@@ -581,6 +589,8 @@ static void on_role(struct cluster *c, struct node *nd,
   bool leading = a->role == ZAB_ROLE_LEADING && a->serving;
   if (was_leading && !leading)
     leader_lost(c, nd);
+  if (!leading)
+    nd->n_conf = 0; /* rounds belong to one leadership */
   if (!leading || was_leading)
     return;
   /* I1: one establishment per epoch, ever. */
@@ -638,6 +648,8 @@ static void on_commit_action(struct cluster *c, struct node *nd,
     *w = (struct acked){nd->pend[k].wid, a->zxid, hash_bytes(a->data, a->len),
                         nd->st.pos - 1};
     c->tot.acked++;
+    if (a->zxid > c->max_acked_zxid)
+      c->max_acked_zxid = a->zxid;
     nd->pend[k] = nd->pend[--nd->n_pend];
     check_acked_durable(c, w);
     trace(c, 1, "node %d: write %llu acked at %llx", nd->idx,
@@ -653,6 +665,47 @@ static void on_commit_action(struct cluster *c, struct node *nd,
     if (rng_ppm(&c->rng, 500000))
       disk_purge(&nd->disk, nd->st.zxid);
   }
+}
+
+static void node_drain(struct cluster *c, struct node *nd);
+
+/* I7: a leader's read confirmed by a quorum round (a sync) sees every
+ * write acknowledged to any client before the round began. */
+static void on_confirmed(struct cluster *c, struct node *nd, uint64_t round) {
+  int k = 0;
+  for (int i = 0; i < nd->n_conf; i++) {
+    if (nd->conf[i].round > round) {
+      nd->conf[k++] = nd->conf[i];
+      continue;
+    }
+    if (nd->st.zxid < nd->conf[i].need) {
+      fail(c,
+           "I7 node %d: a read confirmed by round %llu sees %llx, but %llx "
+           "was acknowledged before the round began",
+           nd->idx, (unsigned long long)nd->conf[i].round,
+           (unsigned long long)nd->st.zxid,
+           (unsigned long long)nd->conf[i].need);
+      return;
+    }
+    c->tot.confirmed_reads++;
+  }
+  nd->n_conf = k;
+}
+
+/* A linearizable read at a leader: start a CONFIRM round. */
+static void confirm_at(struct cluster *c, struct node *nd) {
+  if (!nd->up || nd->role != ZAB_ROLE_LEADING || !nd->serving ||
+      nd->n_conf == (int)(sizeof nd->conf / sizeof nd->conf[0]))
+    return;
+  uint64_t round = 0;
+  struct zab_event ev = {.type = ZAB_EV_CONFIRM, .now_ms = c->now};
+  ev.confirm.round_out = &round;
+  if (zab_step(nd->z, &ev) != ZAB_OK)
+    return;
+  nd->conf[nd->n_conf].round = round;
+  nd->conf[nd->n_conf].need = c->max_acked_zxid;
+  nd->n_conf++;
+  node_drain(c, nd);
 }
 
 static void perform(struct cluster *c, struct node *nd,
@@ -765,6 +818,9 @@ static void perform(struct cluster *c, struct node *nd,
     return;
   case ZAB_ACT_ROLE:
     on_role(c, nd, a);
+    return;
+  case ZAB_ACT_CONFIRMED:
+    on_confirmed(c, nd, a->zxid);
     return;
   }
   fail(c, "I6 node %d: unknown action %d", nd->idx, (int)a->type);
@@ -920,6 +976,11 @@ static bool propose_at(struct cluster *c, struct node *nd, uint64_t wid) {
 
 uint64_t cluster_write(struct cluster *c, int node) {
   struct node *nd = &c->nodes[node];
+  /* Now and then a sync at whoever thinks it leads (maybe a deposed
+   * leader that has not noticed yet: its round must never confirm). */
+  for (int i = 0; c->o.confirms && i < c->n; i++)
+    if (rng_ppm(&c->rng, 150000))
+      confirm_at(c, &c->nodes[i]);
   uint64_t wid = ++c->next_wid;
   c->tot.writes++;
   if (!nd->up || !nd->serving) {
@@ -1334,6 +1395,7 @@ void sim_opts_for_seed(struct sim_opts *o, uint64_t seed) {
   o->writes = true;
   /* Small windows make SNAP common; large ones make DIFF common. */
   o->diff_window_txns = rng_ppm(&r, 500000) ? 8 : 200;
+  o->confirms = seed % 3 == 0;
 }
 
 struct cluster *cluster_new(const struct sim_opts *o) {

@@ -50,6 +50,11 @@ struct sim_opts {
   bool faults;        /* random crashes, partitions, message faults */
   bool writes;        /* random client writes */
   uint32_t diff_window_txns;
+  /* Leaders get random CONFIRM rounds (syncs) and I7 checks them.  On for
+   * a third of the seeds (seed % 3 == 0): the others keep the exact
+   * trajectories they had before rounds existed, which the regression
+   * seeds of the planted bugs depend on. */
+  bool confirms;
   int verbose; /* 1: events; 2: every message */
 };
 
@@ -113,7 +118,8 @@ uint64_t cluster_history_len(const struct cluster *c);
 
 struct sim_totals {
   uint64_t steps, sim_ms, writes, acked, refused, crashes, partitions,
-      elections_won, sync_diff, sync_trunc, sync_snap, dropped_msgs;
+      elections_won, sync_diff, sync_trunc, sync_snap, dropped_msgs,
+      confirmed_reads;
 };
 void cluster_totals(const struct cluster *c, struct sim_totals *t);
 

@@ -299,6 +299,10 @@ static const struct bug bugs[] = {
      ZAB_TEST_BUG_EARLY_CURRENT_EPOCH,
      0,
      {2992, 6313, 13349, 16735}},
+    {"CONFIRM_WITHOUT_QUORUM",
+     ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM,
+     120,
+     {72, 90, 117}},
 };
 
 static struct sim_totals grand;
@@ -317,6 +321,7 @@ static void add_totals(const struct sim_totals *t) {
   grand.sync_trunc += t->sync_trunc;
   grand.sync_snap += t->sync_snap;
   grand.dropped_msgs += t->dropped_msgs;
+  grand.confirmed_reads += t->confirmed_reads;
 }
 
 /* Runs one seed; returns true if every invariant held and liveness did.
@@ -501,7 +506,7 @@ int main(int argc, char **argv) {
     printf("totals: %llu steps, %llus simulated, %llu writes (%llu acked, "
            "%llu refused), %llu crashes, %llu partitions, %llu leaders, "
            "syncs diff/trunc/snap %llu/%llu/%llu, %llu messages dropped by "
-           "zab, %.1fs\n",
+           "zab, %llu confirmed reads, %.1fs\n",
            (unsigned long long)grand.steps,
            (unsigned long long)(grand.sim_ms / 1000),
            (unsigned long long)grand.writes, (unsigned long long)grand.acked,
@@ -512,6 +517,7 @@ int main(int argc, char **argv) {
            (unsigned long long)grand.sync_trunc,
            (unsigned long long)grand.sync_snap,
            (unsigned long long)grand.dropped_msgs,
+           (unsigned long long)grand.confirmed_reads,
            (double)(clock() - t0) / CLOCKS_PER_SEC);
   printf("%d passed, %d failed\n", n_passed, n_failed);
   return n_failed ? 1 : 0;

@@ -45,7 +45,8 @@ struct hnode {
   uint32_t leader;
   int n_truncate, n_install;
   uint64_t last_truncate, last_install;
-  int sent[16]; /* messages sent, by type */
+  int sent[32];       /* messages sent, by type */
+  uint64_t confirmed; /* highest CONFIRMED round */
 };
 
 struct qmsg {
@@ -99,6 +100,10 @@ static bool drain(struct h *h, int i) {
   bool appended = false;
   while (zab_action_next(nd->z, &a)) {
     switch (a.type) {
+    case ZAB_ACT_CONFIRMED:
+      if (a.zxid > nd->confirmed)
+        nd->confirmed = a.zxid;
+      break;
     case ZAB_ACT_SEND:
     case ZAB_ACT_SEND_SNAP: {
       struct zab_msg m = a.msg;
@@ -801,6 +806,48 @@ static void test_leader_current_epoch_after_durable(void **state) {
 }
 
 /* Only the established leader takes proposals; followers say so. */
+static uint64_t confirm(struct h *h, int i, int *rc) {
+  uint64_t round = 0;
+  struct zab_event ev = {.type = ZAB_EV_CONFIRM, .now_ms = h->now};
+  ev.confirm.round_out = &round;
+  *rc = zab_step(h->n[i].z, &ev);
+  drain(h, i);
+  return round;
+}
+
+/* A CONFIRM round is confirmed once a quorum of voters echoed it, and
+ * never while the leader is cut off from them; a learner never confirms. */
+static void test_confirm_rounds(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  int l = leader_of(&h);
+  assert_true(l >= 0);
+  int rc;
+  uint64_t r1 = confirm(&h, l, &rc);
+  assert_int_equal(rc, ZAB_OK);
+  assert_true(r1 > 0);
+  assert_true(h.n[l].confirmed < r1); /* not before an echo */
+  run(&h, 100);
+  assert_true(h.n[l].confirmed >= r1);
+  /* One follower away: the other plus us is still a quorum. */
+  int f1 = (l + 1) % 3, f2 = (l + 2) % 3;
+  h.n[f1].down = true;
+  uint64_t r2 = confirm(&h, l, &rc);
+  run(&h, 100);
+  assert_true(h.n[l].confirmed >= r2);
+  /* Both away (the leader has not noticed yet): never confirmed. */
+  h.n[f2].down = true;
+  uint64_t r3 = confirm(&h, l, &rc);
+  assert_int_equal(rc, ZAB_OK);
+  run(&h, 150); /* less than syncLimit: still leading */
+  assert_true(h.n[l].confirmed < r3);
+  /* A follower cannot start a round. */
+  confirm(&h, f1, &rc);
+  assert_int_equal(rc, ZAB_NOTLEADER);
+  h_free(&h);
+}
+
 static void test_propose_not_leader(void **state) {
   (void)state;
   struct h h;
@@ -922,6 +969,7 @@ int main(void) {
       cmocka_unit_test(test_sync_trunc_ahead),
       cmocka_unit_test(test_sync_snap),
       cmocka_unit_test(test_sync_diff_after_long_logged_tail),
+      cmocka_unit_test(test_confirm_rounds),
       cmocka_unit_test(test_commit_needs_durable_quorum),
       cmocka_unit_test(test_commit_without_leader_durable),
       cmocka_unit_test(test_leader_current_epoch_after_durable),
