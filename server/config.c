@@ -976,7 +976,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->reap_max_never_used_ms = 0;
   c->snap_count = 100000;
   c->force_sync = true;
-  c->pre_alloc_kb = 16384;
+  c->pre_alloc_kb = 1024;
   c->autopurge_snap_retain_count = 3;
   c->autopurge_purge_interval_h = 0;
   c->server_id = 0;

@@ -87,7 +87,9 @@ struct snap_io {
   /* Calls cb for each entry name of dir ("." and ".." excluded). */
   int (*list_dir)(void *ctx, const char *dir, snap_name_cb cb, void *arg);
   /* Reserve [off, off+len) as zeros, growing the file (may be NULL:
-   * preallocation off).  posix_fallocate semantics. */
+   * preallocation off), without moving the fd's position.  The POSIX one
+   * writes zeros (pwrite).  -ENOSPC when they do not fit; -EOPNOTSUPP
+   * turns preallocation off. */
   int (*allocate)(void *ctx, int fd, uint64_t off, uint64_t len);
 };
 
