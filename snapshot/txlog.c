@@ -45,7 +45,10 @@
 
 /* An open frame is closed once its payload would pass this, so frames
  * stay far below the reader's TXLOG_MAX_STORED. */
-#define TXLOG_FRAME_SPLIT (1u << 20)
+#define TXLOG_FRAME_SPLIT ((size_t)1 << 20)
+/* Bound of one transaction (far above jute.maxbuffer; a frame of one must
+ * stay below TXLOG_MAX_STORED). */
+#define TXLOG_MAX_TXN ((size_t)16 << 20)
 
 struct pending_frame {
   size_t off; /* in pend */
@@ -222,7 +225,7 @@ static int segment_create(struct txlog *l, int64_t first_zxid) {
  * SNAP_EINVAL. */
 static int txn_zxid(const struct txlog_txn *t, int64_t prev, int64_t *zxid) {
   struct tree_txn_header h;
-  if (t->len > TXLOG_FRAME_SPLIT * 16u ||
+  if (t->len > TXLOG_MAX_TXN ||
       tree_txn_header_decode(t->buf, t->len, &h) != PROTO_OK || h.zxid <= prev)
     return SNAP_EINVAL;
   *zxid = h.zxid;
