@@ -49,6 +49,8 @@
 /* Bound of one transaction (far above jute.maxbuffer; a frame of one must
  * stay below TXLOG_MAX_STORED). */
 #define TXLOG_MAX_TXN ((size_t)16 << 20)
+/* First preallocation step of a segment (bytes). */
+#define TXLOG_PREALLOC_MIN ((uint64_t)64 << 10)
 
 struct pending_frame {
   size_t off; /* in pend */
@@ -247,7 +249,14 @@ static int reserve(struct txlog *l, size_t need) {
   uint64_t want = staged_end(l) + need;
   if (want <= l->alloc_end)
     return 0;
-  uint64_t step = l->cfg.prealloc_bytes, target = l->alloc_end;
+  /* Steps grow with the segment up to prealloc_bytes: the zeros are
+   * written to disk once more by the next fsync, which a short segment
+   * (small snapCount) should not pay a whole step of. */
+  uint64_t step =
+      l->alloc_end > TXLOG_PREALLOC_MIN ? l->alloc_end : TXLOG_PREALLOC_MIN;
+  if (step > l->cfg.prealloc_bytes)
+    step = l->cfg.prealloc_bytes;
+  uint64_t target = l->alloc_end;
   while (target < want)
     target += step;
   const struct snap_io *io = l->io;
