@@ -1,5 +1,5 @@
 /* persist.c — durability for the standalone server: recovery at start,
- * the transaction log with group commit on the libuv thread pool, held
+ * the transaction log with group commit on an fsync thread, held
  * replies, background snapshots by fork(), autopurge, and what happens
  * when the disk fills up or an fsync fails.
  *
@@ -9,8 +9,8 @@
  *   behind a hold for the zxid; at the end of the loop turn
  *   (srv_flush_all) one sync is kicked for all the turn's transactions:
  *   txlog_flush writes them as one frame with one write(2), then
- * a sync is txlog_sync_begin on the loop, fsync on a pool thread
- * (uv_queue_work), txlog_sync_end back on the loop; then every hold whose
+ * a sync is txlog_sync_begin on the loop, fsync on the fsync thread
+ * (syncer_main), txlog_sync_end back on the loop; then every hold whose
  * zxid is now durable is released and the bytes go out.  Transactions
  * appended while an fsync runs wait for the next one: that is the group
  * commit.  With forceSync=no the sync skips fsync and runs inline.

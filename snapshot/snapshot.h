@@ -190,10 +190,9 @@ void txlog_roll(struct txlog *l);
  *     (one at a time), SNAP_EFAILED after a failed sync (call
  *     txlog_retry), the txlog_flush error when that write failed,
  *     SNAP_ENOMEM;
- *   txlog_sync_run (any thread, e.g. uv_queue_work) fsyncs them (and the
- *     directory when a segment was created), touching nothing else of
- *     the log, so txlog_append and txlog_roll may run concurrently on the
- *     loop thread;
+ *   txlog_sync_run (any thread, e.g. the server's fsync thread) fsyncs them
+ * (and the directory when a segment was created), touching nothing else of the
+ * log, so txlog_append and txlog_roll may run concurrently on the loop thread;
  *   txlog_sync_end (loop thread) frees the token and returns the result:
  *     SNAP_OK — every transaction appended before txlog_sync_begin, i.e.
  *     every zxid <= Z, is durable; *durable_zxid = Z; or SNAP_EIO with
