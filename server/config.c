@@ -280,7 +280,7 @@ enum cfg_type {
   CFG_INT_DECODE, /* Integer.decode, min..max */
   CFG_BOOL,
   CFG_YESNO, /* ZooKeeper's forceSync: "yes" or "no" */
-  CFG_STR, /* any bytes that fit, "" allowed */
+  CFG_STR,   /* any bytes that fit, "" allowed */
   CFG_STR_NONEMPTY,
   CFG_HOST,      /* non-empty, no blanks */
   CFG_WHITELIST, /* four_letter_whitelist + four_letter_all */
@@ -351,8 +351,8 @@ static const struct cfg_key cfg_keys[] = {
     /* Persistence (snapshot/, server/persist.c). */
     {"snapCount", "zookeeper.snapCount", CFG_INT, CFG_FIELD(snap_count), 2,
      INT_MAX, "an integer of at least 2"},
-    {"forceSync", "zookeeper.forceSync", CFG_YESNO, CFG_FIELD(force_sync), 0,
-     0, "yes or no"},
+    {"forceSync", "zookeeper.forceSync", CFG_YESNO, CFG_FIELD(force_sync), 0, 0,
+     "yes or no"},
     {"preAllocSize", "zookeeper.preAllocSize", CFG_INT, CFG_FIELD(pre_alloc_kb),
      0, INT_MAX, "a size in KiB (0 = no preallocation)"},
     {"autopurge.snapRetainCount", NULL, CFG_INT,
@@ -976,7 +976,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->reap_max_never_used_ms = 0;
   c->snap_count = 100000;
   c->force_sync = true;
-  c->pre_alloc_kb = 0;
+  c->pre_alloc_kb = 1024;
   c->autopurge_snap_retain_count = 3;
   c->autopurge_purge_interval_h = 0;
   c->server_id = 0;

@@ -1,20 +1,24 @@
 /* persist.c — durability for the standalone server: recovery at start,
- * the transaction log with group commit on the libuv thread pool, held
+ * the transaction log with group commit on an fsync thread, held
  * replies, background snapshots by fork(), autopurge, and what happens
  * when the disk fills up or an fsync fails.
  *
  * Write path (one transaction, all on the loop thread):
- *   prep -> txlog_append (write(2)) -> tree_apply -> events + reply queued
+ *   prep -> txlog_stage (copied into the open log frame, room reserved in
+ *   the preallocated segment) -> tree_apply -> events + reply queued
  *   behind a hold for the zxid; at the end of the loop turn
- *   (srv_flush_all) one sync is kicked for all the turn's transactions.
- * A sync is txlog_sync_begin on the loop, fsync on a pool thread
- * (uv_queue_work), txlog_sync_end back on the loop; then every hold whose
+ *   (srv_flush_all) one sync is kicked for all the turn's transactions:
+ *   txlog_flush writes them as one frame with one write(2), then
+ * a sync is txlog_sync_begin on the loop, fsync on the fsync thread
+ * (syncer_main), txlog_sync_end back on the loop; then every hold whose
  * zxid is now durable is released and the bytes go out.  Transactions
  * appended while an fsync runs wait for the next one: that is the group
  * commit.  With forceSync=no the sync skips fsync and runs inline.
  *
- * Failure: an append that fails (ENOSPC, EIO) leaves nothing in the log
- * and the transaction is not applied; the client gets -1 (SystemError).
+ * Failure: an append that fails (ENOSPC when reserving room, EIO) leaves
+ * nothing in the log and the transaction is not applied; the client gets
+ * -1 (SystemError).  A flush (the write of staged, already applied
+ * transactions) that fails is handled as a failed fsync, below.
  * An fsync that fails makes the log "failed": every write is refused at
  * once with -1 and a timer calls txlog_retry every second, which rewrites
  * the unsynced frames into a new segment; when that succeeds, the held
@@ -28,13 +32,14 @@
 #include "server/server_int.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -123,31 +128,28 @@ static int load_secret(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     close(fd);
     if (k != 16) {
       errf(errmsg,
-               "%s: %zd bytes, expected 16 (remove it to make a new one; "
-               "clients then cannot resume their sessions)",
-               path, k);
+           "%s: %zd bytes, expected 16 (remove it to make a new one; "
+           "clients then cannot resume their sessions)",
+           path, k);
       return -1;
     }
     memcpy(s->secret, b, 16);
     return 0;
   }
   if (errno != ENOENT) {
-    errf(errmsg, "cannot open %s: %s", path,
-             strerror(errno));
+    errf(errmsg, "cannot open %s: %s", path, strerror(errno));
     return -1;
   }
   int e = read_random(s->secret, 16);
   if (e < 0) {
-    errf(errmsg, "cannot read /dev/urandom: %s",
-             strerror(-e));
+    errf(errmsg, "cannot read /dev/urandom: %s", strerror(-e));
     return -1;
   }
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || write(fd, s->secret, 16) != 16 || fsync(fd) < 0 ||
       close(fd) < 0 || rename(tmp, path) < 0) {
-    errf(errmsg, "cannot write %s: %s", path,
-             strerror(errno));
+    errf(errmsg, "cannot write %s: %s", path, strerror(errno));
     if (fd >= 0)
       close(fd);
     unlink(tmp);
@@ -168,8 +170,8 @@ int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   if (e == 0)
     e = mkdirs(ldir);
   if (e < 0) {
-    errf(errmsg, "cannot create %s: %s",
-             mkdirs(ddir) < 0 ? ddir : ldir, strerror(-e));
+    errf(errmsg, "cannot create %s: %s", mkdirs(ddir) < 0 ? ddir : ldir,
+         strerror(-e));
     return -1;
   }
   struct tree_config tc = {.extended_types = s->cfg.extended_types,
@@ -186,8 +188,7 @@ int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   int r = snap_recover(&rc, &s->tree, &s->recovered, msg, sizeof msg);
   s->recovery_ms = (uv_hrtime() - t0) / 1000000u;
   if (r != SNAP_OK) {
-    errf(errmsg, "recovery of %s failed (%s): %s", ddir,
-             snap_err_name(r), msg);
+    errf(errmsg, "recovery of %s failed (%s): %s", ddir, snap_err_name(r), msg);
     return -1;
   }
   const struct snap_recover_info *ri = &s->recovered;
@@ -199,16 +200,16 @@ int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     snprintf(snapdesc, sizeof snapdesc, "no snapshot");
   srv_log(s, SRV_LOG_INFO,
           "recovered %s: %s, %" PRIu64 " log frames (%" PRIu64
-          " transactions) from %" PRIu64 " segments replayed, last zxid 0x%" PRIx64
-          ", %" PRIu64 " ms%s",
+          " transactions) from %" PRIu64
+          " segments replayed, last zxid 0x%" PRIx64 ", %" PRIu64 " ms%s",
           ddir, snapdesc, ri->frames, ri->txns, ri->segments,
           (uint64_t)ri->last_zxid, s->recovery_ms,
-          ri->truncated_bytes ? " (a torn tail was cut: see the warning)"
-                              : "");
+          ri->truncated_bytes ? " (a torn tail was cut: see the warning)" : "");
   if (load_secret(s, errmsg) != 0)
     return -1;
   if (read_random(&s->rng, sizeof s->rng) < 0 || s->rng == 0)
-    s->rng = uv_hrtime() ^ ((uint64_t)s->cfg.server_id << 32) ^ 0x9e3779b97f4a7c15u;
+    s->rng =
+        uv_hrtime() ^ ((uint64_t)s->cfg.server_id << 32) ^ 0x9e3779b97f4a7c15u;
   struct txlog_config lc = {
       .dir = ldir,
       .io = NULL,
@@ -282,10 +283,46 @@ static void release_holds(struct srv *s) {
 
 /* ---- sync ---- */
 
-static void sync_work(uv_work_t *req) {
-  struct srv *s = req->data;
-  /* Touches only the token (snapshot.h: txlog_sync_run). */
-  txlog_sync_run(s->sync_tok);
+/* ---- the fsync thread ----
+ *
+ * One thread of our own runs the fsyncs, not the libuv pool: a pool
+ * job's completion goes through uv_async_send, and the loop that wakes
+ * up for it spins (then sched_yields) until the pool thread has left
+ * uv_async_send.  The profile of a write benchmark on 2 shared cores
+ * showed ~5% of the server's CPU in that spin, on the path of every
+ * write's reply.  Here the thread writes an eventfd that the loop polls:
+ * nothing to wait for.  Hand-over is under the mutex (tok, go, done). */
+struct srv_syncer {
+  uv_thread_t th;
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  int efd;
+  uv_poll_t poll;
+  bool poll_open, thread_started;
+  bool go, done, quit; /* under mu */
+  struct txlog_sync *tok;
+};
+
+static void syncer_main(void *arg) {
+  struct srv_syncer *y = arg;
+  uv_mutex_lock(&y->mu);
+  for (;;) {
+    while (!y->go && !y->quit)
+      uv_cond_wait(&y->cv, &y->mu);
+    if (!y->go)
+      break; /* quit, nothing left to do */
+    y->go = false;
+    struct txlog_sync *tok = y->tok;
+    uv_mutex_unlock(&y->mu);
+    /* Touches only the token (snapshot.h: txlog_sync_run). */
+    txlog_sync_run(tok);
+    uv_mutex_lock(&y->mu);
+    y->done = true;
+    uint64_t one = 1;
+    while (write(y->efd, &one, sizeof one) < 0 && errno == EINTR)
+      ;
+  }
+  uv_mutex_unlock(&y->mu);
 }
 
 static void on_retry(uv_timer_t *t);
@@ -333,22 +370,121 @@ static void sync_done(struct srv *s) {
   }
 }
 
-static void sync_after(uv_work_t *req, int status) {
-  struct srv *s = req->data;
-  if (status == UV_ECANCELED) /* the token must still be ended */
-    txlog_sync_run(s->sync_tok);
+static void close_syncer_poll(struct srv *s) {
+  struct srv_syncer *y = s->syncer;
+  if (y != NULL && y->poll_open && !uv_is_closing((uv_handle_t *)&y->poll))
+    uv_close((uv_handle_t *)&y->poll, NULL);
+  if (y != NULL)
+    y->poll_open = false;
+}
+
+/* The fsync thread finished (eventfd readable). */
+static void on_sync_poll(uv_poll_t *h, int status, int events) {
+  struct srv *s = h->data;
+  struct srv_syncer *y = s->syncer;
+  (void)status;
+  (void)events;
+  uint64_t v;
+  while (read(y->efd, &v, sizeof v) < 0 && errno == EINTR)
+    ;
+  uv_mutex_lock(&y->mu);
+  bool done = y->done;
+  y->done = false;
+  uv_mutex_unlock(&y->mu);
+  if (!done || !s->sync_running)
+    return;
+  uv_unref((uv_handle_t *)&y->poll); /* idle again: no reason to live */
   sync_done(s);
   /* What was appended while this fsync ran goes into the next one. */
   if (!s->stopping) {
     s->sync_wanted = false;
     sync_kick(s);
+  } else {
+    close_syncer_poll(s);
   }
   srv_flush_all(s);
+}
+
+/* Hand a token to the fsync thread.  false: no thread (run it inline). */
+static bool syncer_post(struct srv *s, struct txlog_sync *tok) {
+  struct srv_syncer *y = s->syncer;
+  if (y == NULL || !y->poll_open)
+    return false;
+  uv_mutex_lock(&y->mu);
+  y->tok = tok;
+  y->go = true;
+  uv_cond_signal(&y->cv);
+  uv_mutex_unlock(&y->mu);
+  uv_ref((uv_handle_t *)&y->poll); /* keeps the loop until it is back */
+  return true;
+}
+
+static int syncer_start(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  struct srv_syncer *y = calloc(1, sizeof *y);
+  if (y == NULL) {
+    errf(errmsg, "out of memory");
+    return -1;
+  }
+  s->syncer = y;
+  y->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (y->efd < 0) {
+    errf(errmsg, "eventfd: %s", strerror(errno));
+    return -1;
+  }
+  if (uv_mutex_init(&y->mu) != 0 || uv_cond_init(&y->cv) != 0) {
+    errf(errmsg, "cannot create the fsync thread's lock");
+    return -1;
+  }
+  if (uv_poll_init(&s->loop, &y->poll, y->efd) != 0) {
+    errf(errmsg, "cannot poll the fsync thread's eventfd");
+    return -1;
+  }
+  y->poll.data = s;
+  y->poll_open = true;
+  uv_poll_start(&y->poll, UV_READABLE, on_sync_poll);
+  uv_unref((uv_handle_t *)&y->poll);
+  if (uv_thread_create(&y->th, syncer_main, y) != 0) {
+    errf(errmsg, "cannot start the fsync thread");
+    return -1;
+  }
+  y->thread_started = true;
+  return 0;
+}
+
+/* After the loop has stopped: the thread ends (finishing a sync it was
+ * given), and a token it ran is ended here. */
+static void syncer_free(struct srv *s) {
+  struct srv_syncer *y = s->syncer;
+  if (y == NULL)
+    return;
+  if (y->thread_started) {
+    uv_mutex_lock(&y->mu);
+    y->quit = true;
+    uv_cond_signal(&y->cv);
+    uv_mutex_unlock(&y->mu);
+    uv_thread_join(&y->th);
+    uv_mutex_destroy(&y->mu);
+    uv_cond_destroy(&y->cv);
+  }
+  if (y->efd >= 0)
+    close(y->efd);
+  free(y);
+  s->syncer = NULL;
+  if (s->sync_running)
+    sync_done(s);
 }
 
 static void sync_kick(struct srv *s) {
   if (s->sync_running || s->log_failed || s->log == NULL)
     return;
+  /* One write(2) for everything staged since the last sync.  Those
+   * transactions are applied already: a failed write fails the log like a
+   * failed fsync (held replies wait, txlog_retry writes them again). */
+  char err[SNAP_ERRMSG_MAX];
+  if (txlog_flush(s->log, err, sizeof err) != SNAP_OK) {
+    fail_log(s, err);
+    return;
+  }
   struct txlog_sync *tok = NULL;
   int rc = txlog_sync_begin(s->log, &tok);
   if (rc != SNAP_OK || tok == NULL)
@@ -357,11 +493,9 @@ static void sync_kick(struct srv *s) {
   s->sync_log = s->log;
   s->sync_running = true;
   s->sync_start_ns = uv_hrtime();
-  s->sync_req.data = s;
-  if (!s->cfg.force_sync || s->stopping ||
-      uv_queue_work(&s->loop, &s->sync_req, sync_work, sync_after) != 0) {
-    /* Nothing to wait for (forceSync=no), or no thread pool: inline;
-     * it covers everything appended so far. */
+  if (!s->cfg.force_sync || s->stopping || !syncer_post(s, tok)) {
+    /* Nothing to wait for (forceSync=no), or no thread: inline; it
+     * covers everything appended so far. */
     txlog_sync_run(tok);
     sync_done(s);
   }
@@ -437,7 +571,10 @@ int srv_txn_log(struct srv *s) {
     return PROTO_SYSTEMERROR;
   struct txlog_txn t = {s->txn.buf, s->txn.len};
   char err[SNAP_ERRMSG_MAX];
-  int rc = txlog_append(s->log, &t, 1, err, sizeof err);
+  /* Staged: written with the rest of the loop turn's transactions as one
+   * frame when the sync starts (sync_kick).  The room is reserved now, so
+   * a full disk is refused before anything is applied. */
+  int rc = txlog_stage(s->log, &t, err, sizeof err);
   if (rc == SNAP_OK) {
     if (s->disk_full) {
       s->disk_full = false;
@@ -483,8 +620,7 @@ static void snapshot_child(struct srv *s, int log_fd, pid_t parent) {
   char err[SNAP_ERRMSG_MAX];
   uint64_t bytes = 0;
   int rc = snap_write(s->cfg.data_dir, NULL, s->tree,
-                      s->cfg.force_sync ? log_fd : -1, &bytes, err,
-                      sizeof err);
+                      s->cfg.force_sync ? log_fd : -1, &bytes, err, sizeof err);
   if (rc != SNAP_OK) {
     srv_log_emit(s->cfg.log_level, SRV_LOG_ERROR, "snapshot child: %s", err);
     _exit(1);
@@ -493,6 +629,13 @@ static void snapshot_child(struct srv *s, int log_fd, pid_t parent) {
 }
 
 static void start_snapshot(struct srv *s) {
+  /* The child fsyncs the segment: everything in the tree must be written
+   * to it first. */
+  char err[SNAP_ERRMSG_MAX];
+  if (txlog_flush(s->log, err, sizeof err) != SNAP_OK) {
+    fail_log(s, err);
+    return;
+  }
   int64_t z = tree_last_zxid(s->tree);
   int log_fd = txlog_current_fd(s->log);
   pid_t parent = getpid();
@@ -551,13 +694,12 @@ static void on_sigchld(uv_signal_t *h, int signum) {
             s->last_snap_bytes, ms);
   } else {
     s->snaps_failed++;
-    srv_log(s, SRV_LOG_ERROR,
-            "snapshot of zxid 0x%" PRIx64 " failed (child %s %d)",
-            (uint64_t)s->snap_zxid,
-            r == s->snap_pid && WIFSIGNALED(st) ? "killed by signal"
-                                                : "exit status",
-            r == s->snap_pid && WIFSIGNALED(st) ? WTERMSIG(st)
-                                                : WEXITSTATUS(st));
+    srv_log(
+        s, SRV_LOG_ERROR, "snapshot of zxid 0x%" PRIx64 " failed (child %s %d)",
+        (uint64_t)s->snap_zxid,
+        r == s->snap_pid && WIFSIGNALED(st) ? "killed by signal"
+                                            : "exit status",
+        r == s->snap_pid && WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
   }
   s->snap_pid = 0;
 }
@@ -614,6 +756,8 @@ static void restore_session(void *arg, int64_t id, int32_t timeout_ms) {
 }
 
 int srv_persist_start(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  if (syncer_start(s, errmsg) != 0)
+    return -1;
   uv_timer_init(&s->loop, &s->retry);
   s->retry.data = s;
   s->retry_open = true;
@@ -653,12 +797,15 @@ static void close_handle_if(uv_handle_t *h, bool *open) {
 }
 
 void srv_persist_stop(struct srv *s) {
+  if (!s->sync_running)
+    close_syncer_poll(s); /* else on_sync_poll does, once it is back */
   close_handle_if((uv_handle_t *)&s->retry, &s->retry_open);
   close_handle_if((uv_handle_t *)&s->purge, &s->purge_open);
   close_handle_if((uv_handle_t *)&s->sigchld, &s->sigchld_open);
 }
 
 void srv_persist_free(struct srv *s) {
+  syncer_free(s);
   if (s->snap_pid) {
     /* Let the snapshot finish: it is consistent and saves the next
      * start a longer replay. */
@@ -693,27 +840,27 @@ void srv_persist_mntr(struct srv *s, struct proto_writer *w) {
   if (s->log)
     txlog_stats_get(s->log, &st);
   char buf[1024];
-  int n = snprintf(
-      buf, sizeof buf,
-      "roost_log_durable_zxid\t%" PRId64 "\n"
-      "roost_log_frames\t%" PRIu64 "\n"
-      "roost_log_bytes\t%" PRIu64 "\n"
-      "roost_fsync_count\t%" PRIu64 "\n"
-      "roost_fsync_avg_us\t%" PRIu64 "\n"
-      "roost_fsync_max_us\t%" PRIu64 "\n"
-      "roost_log_failed\t%d\n"
-      "roost_disk_full\t%d\n"
-      "roost_snapshots_taken\t%" PRIu64 "\n"
-      "roost_snapshots_failed\t%" PRIu64 "\n"
-      "roost_snapshot_in_progress\t%d\n"
-      "roost_last_snapshot_zxid\t%" PRId64 "\n"
-      "roost_last_snapshot_bytes\t%" PRIu64 "\n"
-      "roost_recovery_ms\t%" PRIu64 "\n",
-      s->durable_zxid, st.frames, st.bytes, s->fsyncs,
-      s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
-      s->log_failed ? 1 : 0, s->disk_full ? 1 : 0, s->snaps_taken,
-      s->snaps_failed, s->snap_pid ? 1 : 0, s->last_snap_zxid,
-      s->last_snap_bytes, s->recovery_ms);
+  int n = snprintf(buf, sizeof buf,
+                   "roost_log_durable_zxid\t%" PRId64 "\n"
+                   "roost_log_frames\t%" PRIu64 "\n"
+                   "roost_log_bytes\t%" PRIu64 "\n"
+                   "roost_fsync_count\t%" PRIu64 "\n"
+                   "roost_fsync_avg_us\t%" PRIu64 "\n"
+                   "roost_fsync_max_us\t%" PRIu64 "\n"
+                   "roost_log_failed\t%d\n"
+                   "roost_disk_full\t%d\n"
+                   "roost_snapshots_taken\t%" PRIu64 "\n"
+                   "roost_snapshots_failed\t%" PRIu64 "\n"
+                   "roost_snapshot_in_progress\t%d\n"
+                   "roost_last_snapshot_zxid\t%" PRId64 "\n"
+                   "roost_last_snapshot_bytes\t%" PRIu64 "\n"
+                   "roost_recovery_ms\t%" PRIu64 "\n",
+                   s->durable_zxid, st.frames, st.bytes, s->fsyncs,
+                   s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
+                   s->log_failed ? 1 : 0, s->disk_full ? 1 : 0, s->snaps_taken,
+                   s->snaps_failed, s->snap_pid ? 1 : 0, s->last_snap_zxid,
+                   s->last_snap_bytes, s->recovery_ms);
   if (n > 0)
-    proto_write_raw(w, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    proto_write_raw(w, buf,
+                    (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

@@ -78,7 +78,7 @@ struct srv_config {
                                        fsync (tests only: a power loss or
                                        kernel crash loses acknowledged
                                        writes) */
-  int pre_alloc_kb;                 /* preAllocSize (KiB), default 0 = off
+  int pre_alloc_kb;                 /* preAllocSize (KiB), default 1024; 0 = off
                                        (ZooKeeper: 65536) */
   int autopurge_snap_retain_count;  /* autopurge.snapRetainCount, default 3
                                        (at least 3 are kept) */

@@ -286,13 +286,13 @@ struct srv {
   uint64_t sync_start_ns;
   uint64_t recovery_ms;
   int64_t hold_zxid; /* srv_deliver_events holds each event for it */
-  uv_work_t sync_req;
+  struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
   uv_signal_t sigchld;
   struct snap_recover_info recovered;
   int snap_pid;      /* forked snapshot child, 0 = none */
-  bool sync_running; /* a txlog sync is on the thread pool */
+  bool sync_running; /* a txlog sync is on the fsync thread */
   bool sync_wanted;  /* logged since the last sync began: srv_flush_all
                         starts one */
   bool log_failed;   /* an fsync failed: writes refused until txlog_retry

@@ -7,11 +7,11 @@
  * Both start with a header carrying magic, format version and a CRC.
  *
  * Order the caller keeps (DESIGN.md): a transaction is appended to the
- * log (txlog_append) before it is applied to the tree, and its reply is
- * sent only once a txlog sync that started after the append has
- * finished.  A snapshot is written from a tree whose every applied
- * transaction is in the log (a forked child fsyncs the log first; see
- * docs/snapshots.md).
+ * log (txlog_append, or txlog_stage: room reserved, written at the next
+ * flush) before it is applied to the tree, and its reply is sent only
+ * once a txlog sync that started after the append has finished.  A snapshot is
+ * written from a tree whose every applied transaction is in the log (a forked
+ * child fsyncs the log first; see docs/snapshots.md).
  *
  * Disk access goes through struct snap_io so tests can put a simulated
  * disk underneath (crashes that keep, drop or garble unsynced writes).
@@ -74,7 +74,7 @@ typedef void (*snap_name_cb)(void *arg, const char *name);
 struct snap_io {
   void *ctx;
   int (*open)(void *ctx, const char *path, int flags, int mode); /* fd */
-  long (*read)(void *ctx, int fd, void *buf, size_t len); /* 0 = EOF */
+  long (*read)(void *ctx, int fd, void *buf, size_t len);        /* 0 = EOF */
   long (*write)(void *ctx, int fd, const void *buf, size_t len);
   int (*fsync)(void *ctx, int fd);
   int (*close)(void *ctx, int fd);
@@ -87,7 +87,9 @@ struct snap_io {
   /* Calls cb for each entry name of dir ("." and ".." excluded). */
   int (*list_dir)(void *ctx, const char *dir, snap_name_cb cb, void *arg);
   /* Reserve [off, off+len) as zeros, growing the file (may be NULL:
-   * preallocation off).  posix_fallocate semantics. */
+   * preallocation off), without moving the fd's position.  The POSIX one
+   * writes zeros (pwrite).  -ENOSPC when they do not fit; -EOPNOTSUPP
+   * turns preallocation off. */
   int (*allocate)(void *ctx, int fd, uint64_t off, uint64_t len);
 };
 
@@ -104,15 +106,17 @@ typedef void (*snap_warn_cb)(void *arg, const char *msg);
 struct txlog;
 
 struct txlog_config {
-  const char *dir;          /* dataLogDir; copied */
-  const struct snap_io *io; /* NULL = snap_io_posix(); borrowed for the
-                               life of the log */
-  uint64_t prealloc_bytes;  /* preAllocSize: grow segments in steps of
-                               this many zero bytes; 0 = off */
-  bool force_sync;          /* false (forceSync=no): syncs skip fsync —
-                               for tests only, acknowledged writes can be
-                               lost on power loss or kernel crash */
-  int level;                /* zlib level 1..9; 0 = default (1) */
+  const char *dir;            /* dataLogDir; copied */
+  const struct snap_io *io;   /* NULL = snap_io_posix(); borrowed for the
+                                 life of the log */
+  uint64_t prealloc_bytes;    /* preAllocSize: grow segments in steps of
+                                 this many zero bytes; 0 = off (then
+                                 txlog_stage writes through) */
+  bool force_sync;            /* false (forceSync=no): syncs skip fsync —
+                                 for tests only, acknowledged writes can be
+                                 lost on power loss or kernel crash */
+  int level;                  /* unused: frames are stored, not deflated
+                                 (readers still inflate older frames) */
   uint64_t max_pending_bytes; /* bound of the copy kept of frames not yet
                                  synced (txlog_retry rewrites them); 0 =
                                  64 MiB.  Appends past it: SNAP_EBUSY */
@@ -124,7 +128,8 @@ struct txlog_config {
  * starts at every open).  Returns SNAP_OK, SNAP_ENOMEM or SNAP_EINVAL. */
 int txlog_open(const struct txlog_config *cfg, struct txlog **out);
 
-/* Close every fd (no sync).  Safe with NULL.  No sync may be in flight. */
+/* Write what is staged and close every fd (no sync).  Safe with NULL.
+ * No sync may be in flight. */
 void txlog_close(struct txlog *l);
 
 /* One transaction as tree_prep / tree_txn_encode_* wrote it; the zxid is
@@ -134,8 +139,9 @@ struct txlog_txn {
   size_t len;
 };
 
-/* Write one frame holding txns[0..n) (write(2), no fsync).  Their zxids
- * must increase and be greater than every zxid appended before.
+/* Write one frame holding txns[0..n) now (write(2), no fsync), after
+ * writing whatever txlog_stage staged.  Their zxids must increase and be
+ * greater than every zxid appended before.
  * Opens a segment first when there is none (after open or txlog_roll).
  * On failure nothing of the frame remains in the segment (it is cut back
  * to its previous end) and the transactions are not logged: the caller
@@ -143,36 +149,61 @@ struct txlog_txn {
  * SNAP_EIO (other write error; errmsg says which); SNAP_EINVAL (zxids not
  * increasing, a txn without a header, n == 0); SNAP_EFAILED (an earlier
  * sync failed and txlog_retry has not succeeded yet); SNAP_EBUSY (the
- * unsynced copy is at max_pending_bytes); SNAP_ENOMEM. */
+ * unsynced copy is at max_pending_bytes); SNAP_ENOMEM.  (A failure to
+ * write what was staged before fails the log, as txlog_flush says.) */
 int txlog_append(struct txlog *l, const struct txlog_txn *txns, size_t n,
                  char *errmsg, size_t errmsg_len);
 
+/* Append one transaction without writing it yet: it joins the open frame
+ * in memory, and txlog_flush (called by txlog_sync_begin, txlog_roll and
+ * txlog_close) writes all staged transactions with one write(2), so a
+ * loop turn's writes cost one frame and one system call.  The room is
+ * reserved first: the segment is preallocated (prealloc_bytes at a time,
+ * or just what this transaction needs when the disk is nearly full), so
+ * a full disk is reported here.  Without preallocation (prealloc_bytes
+ * 0, or a file system that cannot) the transaction is written at once,
+ * as txlog_append does.  Same returns as txlog_append; on any error
+ * nothing is staged and the caller must not apply the transaction; on
+ * SNAP_OK it is logged as far as the caller is concerned (apply it). */
+int txlog_stage(struct txlog *l, const struct txlog_txn *txn, char *errmsg,
+                size_t errmsg_len);
+
+/* Write everything staged (one write(2), no fsync).  Returns SNAP_OK; or
+ * SNAP_EIO / SNAP_ENOSPC with errmsg — the partial write is cut and the
+ * log is failed exactly as after a failed sync (the staged transactions
+ * were applied by the caller: txlog_retry writes them again); or
+ * SNAP_EFAILED (already failed). */
+int txlog_flush(struct txlog *l, char *errmsg, size_t errmsg_len);
+
 /* End the current segment: the next append starts log.<its zxid>.  Called
- * by the server when it starts a snapshot.  Unsynced data of the old
- * segment is still covered by the next sync.  Never fails. */
+ * by the server when it starts a snapshot.  Writes what is staged first
+ * (a failure fails the log, see txlog_flush) and gives back the
+ * preallocated rest of the segment.  Unsynced data of the old segment is
+ * still covered by the next sync.  Never fails. */
 void txlog_roll(struct txlog *l);
 
 /* Group commit.  A sync is three calls:
- *   txlog_sync_begin (loop thread) notes every fd with unsynced data and
- *     the last appended zxid Z; returns SNAP_OK with *out set, SNAP_OK
- *     with *out = NULL when everything is already durable, SNAP_EBUSY if
- *     a sync is in flight (one at a time), SNAP_EFAILED after a failed
- *     sync (call txlog_retry), SNAP_ENOMEM;
- *   txlog_sync_run (any thread, e.g. uv_queue_work) fsyncs them (and the
- *     directory when a segment was created), touching nothing else of
- *     the log, so txlog_append and txlog_roll may run concurrently on the
- *     loop thread;
+ *   txlog_sync_begin (loop thread) writes what is staged (txlog_flush),
+ *     notes every fd with unsynced data and the last appended zxid Z;
+ *     returns SNAP_OK with *out set, SNAP_OK with *out = NULL when
+ *     everything is already durable, SNAP_EBUSY if a sync is in flight
+ *     (one at a time), SNAP_EFAILED after a failed sync (call
+ *     txlog_retry), the txlog_flush error when that write failed,
+ *     SNAP_ENOMEM;
+ *   txlog_sync_run (any thread, e.g. the server's fsync thread) fsyncs them
+ * (and the directory when a segment was created), touching nothing else of the
+ * log, so txlog_append and txlog_roll may run concurrently on the loop thread;
  *   txlog_sync_end (loop thread) frees the token and returns the result:
  *     SNAP_OK — every transaction appended before txlog_sync_begin, i.e.
  *     every zxid <= Z, is durable; *durable_zxid = Z; or SNAP_EIO with
  *     errmsg — nothing new is known durable, and the log is failed:
  *     appends and syncs return SNAP_EFAILED until txlog_retry succeeds.
- * Appends made after begin are covered by the next sync. */
+ * Appends (and stages) made after begin are covered by the next sync. */
 struct txlog_sync;
 int txlog_sync_begin(struct txlog *l, struct txlog_sync **out);
 void txlog_sync_run(struct txlog_sync *s);
-int txlog_sync_end(struct txlog *l, struct txlog_sync *s,
-                   int64_t *durable_zxid, char *errmsg, size_t errmsg_len);
+int txlog_sync_end(struct txlog *l, struct txlog_sync *s, int64_t *durable_zxid,
+                   char *errmsg, size_t errmsg_len);
 
 /* begin + run + end in the calling thread.  *durable_zxid may be NULL. */
 int txlog_sync(struct txlog *l, int64_t *durable_zxid, char *errmsg,
@@ -210,10 +241,10 @@ int txlog_current_fd(const struct txlog *l);
 /* One frame as read.  raw (n_txns x (u32 len, txn)) is owned by the
  * reader and valid until the next call. */
 struct txlog_frame {
-  uint64_t offset; /* of the frame header in the file */
+  uint64_t offset;     /* of the frame header in the file */
   uint32_t stored_len; /* bytes after the 40-byte frame header */
   uint32_t raw_len;
-  uint8_t method;  /* 0 stored, 1 deflate */
+  uint8_t method; /* 0 stored, 1 deflate */
   int64_t first_zxid, last_zxid;
   uint32_t n_txns;
   const uint8_t *raw;
@@ -248,8 +279,8 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
                       uint64_t *bad_offset, char *errmsg, size_t errmsg_len);
 
 /* Cut a segment at `offset` (ftruncate + fsync).  SNAP_OK / SNAP_EIO. */
-int txlog_truncate(const char *path, const struct snap_io *io,
-                   uint64_t offset, char *errmsg, size_t errmsg_len);
+int txlog_truncate(const char *path, const struct snap_io *io, uint64_t offset,
+                   char *errmsg, size_t errmsg_len);
 
 /* ------------------------------------------------------------------ */
 /* Snapshots. */
@@ -276,8 +307,8 @@ int snap_read(const char *path, const struct snap_io *io,
  * (checks only).  Same returns as snap_read (SNAP_EINVAL when a callback
  * stopped the scan). */
 int snap_scan(const char *path, const struct snap_io *io,
-              const struct tree_serial_visitor *v, int64_t *zxid,
-              char *errmsg, size_t errmsg_len);
+              const struct tree_serial_visitor *v, int64_t *zxid, char *errmsg,
+              size_t errmsg_len);
 
 /* ------------------------------------------------------------------ */
 /* Directory: listing, recovery, verification, purge. */
@@ -291,8 +322,8 @@ bool snap_name_parse(const char *name, enum snap_file_kind *kind,
                      int64_t *zxid);
 
 struct snap_recover_config {
-  const char *data_dir; /* snapshots */
-  const char *log_dir;  /* log segments; NULL = data_dir */
+  const char *data_dir;               /* snapshots */
+  const char *log_dir;                /* log segments; NULL = data_dir */
   const struct snap_io *io;           /* NULL = posix */
   const struct tree_config *tree_cfg; /* may be NULL */
   /* true (the server): cut torn tails, remove segments with no frame
@@ -304,11 +335,11 @@ struct snap_recover_config {
 };
 
 struct snap_recover_info {
-  int64_t snap_zxid;      /* snapshot loaded, -1 = none (empty tree) */
+  int64_t snap_zxid; /* snapshot loaded, -1 = none (empty tree) */
   char snap_file[SNAP_PATH_MAX];
-  unsigned snaps_skipped; /* newer snapshots that did not verify */
+  unsigned snaps_skipped;          /* newer snapshots that did not verify */
   uint64_t segments, frames, txns; /* replayed (txns applied) */
-  int64_t last_zxid;      /* of the tree after replay */
+  int64_t last_zxid;               /* of the tree after replay */
   uint64_t truncated_bytes;
   /* Where recovery stopped with an error (SNAP_ECORRUPT, SNAP_EGAP): */
   char bad_file[SNAP_PATH_MAX];

@@ -14,8 +14,10 @@
  *  37  reserved        3 bytes, zero
  *  40  payload: n_txns x (u32 len, txn bytes), deflated unless method 0
  *
- * A frame is written with one write(2).  Zeros after the last frame
- * (preallocation) read as the end.  See docs/storage-format.md. */
+ * The writer stores frames (method 0) and writes everything staged since
+ * the last flush, often many frames' worth of transactions in one frame,
+ * with one write(2).  Zeros after the last frame (preallocation) read as
+ * the end.  See docs/storage-format.md. */
 #include "snapshot/snap_int.h"
 
 #include <errno.h>
@@ -26,11 +28,29 @@
 #include <string.h>
 #include <zlib.h>
 
-/* Smallest frame payload worth deflating (bytes). */
-#define TXLOG_DEFLATE_MIN_BYTES 4096
-
 /* ------------------------------------------------------------------ */
-/* Writer */
+/* Writer
+ *
+ * The log keeps in `pend` a copy of every frame not known durable (for
+ * txlog_retry), followed by the open frame that txlog_stage fills:
+ *
+ *   pend: [frame][frame]...[frame][open frame: header, txn, txn, ...]
+ *         |<- in a segment ->|<- staged, not written yet (flush) ->|
+ *
+ * txlog_flush closes the open frame (header, CRC) and writes everything
+ * staged with one write(2).  Staging reserves the room in the segment
+ * first (preallocation), so a full disk is reported by txlog_stage, before
+ * the caller applies anything; a flush into reserved room can still fail
+ * (EIO), and then the log is failed like after an fsync error. */
+
+/* An open frame is closed once its payload would pass this, so frames
+ * stay far below the reader's TXLOG_MAX_STORED. */
+#define TXLOG_FRAME_SPLIT ((size_t)1 << 20)
+/* Bound of one transaction (far above jute.maxbuffer; a frame of one must
+ * stay below TXLOG_MAX_STORED). */
+#define TXLOG_MAX_TXN ((size_t)16 << 20)
+/* First preallocation step of a segment (bytes). */
+#define TXLOG_PREALLOC_MIN ((uint64_t)64 << 10)
 
 struct pending_frame {
   size_t off; /* in pend */
@@ -47,6 +67,7 @@ struct txlog {
   char path[SNAP_PATH_MAX];
   uint64_t end;       /* bytes of header + frames written */
   uint64_t alloc_end; /* preallocated size */
+  bool no_reserve;    /* no preallocation: txlog_stage writes through */
   bool fd_dirty;      /* written since the last sync began */
   bool dir_dirty;     /* a segment was created since the last sync began */
 
@@ -56,18 +77,21 @@ struct txlog {
 
   bool in_flight;
   bool failed;
-  int64_t last_zxid, durable_zxid;
+  int64_t last_zxid;    /* last appended (staged or written) */
+  int64_t written_zxid; /* last in a segment */
+  int64_t durable_zxid;
 
-  z_stream zs;
-  bool zs_ok;
-  uint8_t *raw, *frame;
-  size_t raw_cap, frame_cap;
-
-  /* Copy of every frame not known durable, for txlog_retry. */
+  /* Copy of every frame not known durable, then the open frame. */
   uint8_t *pend;
   size_t pend_len, pend_cap;
-  struct pending_frame *pf;
+  size_t pend_written;      /* pend[0, pend_written) is in a segment */
+  struct pending_frame *pf; /* closed frames */
   size_t n_pf, cap_pf;
+  bool open; /* a frame is being staged at pend[open_off] */
+  size_t open_off;
+  uint32_t open_n;
+  int64_t open_first;
+  uint64_t staged_frames, staged_txns; /* since the last flush */
 
   uint64_t frames, txns, bytes, syncs;
 };
@@ -110,31 +134,28 @@ int txlog_open(const struct txlog_config *cfg, struct txlog **out) {
   l->io = cfg->io ? cfg->io : snap_io_posix();
   if (!l->cfg.max_pending_bytes)
     l->cfg.max_pending_bytes = 64u << 20;
+  l->no_reserve = !l->cfg.prealloc_bytes || !l->io->allocate;
   l->fd = -1;
-  int level = cfg->level > 0 && cfg->level <= 9 ? cfg->level : 1;
-  if (deflateInit2(&l->zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    free(l);
-    return SNAP_ENOMEM;
-  }
-  l->zs_ok = true;
   *out = l;
   return SNAP_OK;
 }
 
+static int flush(struct txlog *l, bool rollback, char *errmsg,
+                 size_t errmsg_len);
+
 void txlog_close(struct txlog *l) {
   if (!l)
     return;
+  /* Written, not synced: what a crash now could lose anyway, but a clean
+   * stop that skipped the final sync keeps it. */
+  if (!l->failed && !l->in_flight)
+    flush(l, false, NULL, 0);
   if (l->fd >= 0)
     l->io->close(l->io->ctx, l->fd);
   for (size_t i = 0; i < l->n_retired; i++)
     l->io->close(l->io->ctx, l->retired[i]);
-  if (l->zs_ok)
-    deflateEnd(&l->zs);
   free(l->retired);
   free(l->retired_zxid);
-  free(l->raw);
-  free(l->frame);
   free(l->pend);
   free(l->pf);
   free(l);
@@ -157,6 +178,15 @@ static bool retire(struct txlog *l, int fd, int64_t zxid) {
 void txlog_roll(struct txlog *l) {
   if (l->fd < 0)
     return;
+  /* What is staged belongs to this segment.  A failed write fails the
+   * log; txlog_retry then rewrites it into a new segment. */
+  if (!l->failed)
+    flush(l, false, NULL, 0);
+  /* The preallocated rest of a finished segment is only wasted space:
+   * give it back (the next sync of the segment makes that durable too). */
+  if (!l->failed && l->alloc_end > l->end &&
+      l->io->truncate(l->io->ctx, l->fd, l->end) == 0)
+    l->alloc_end = l->end;
   if (l->last_zxid <= l->durable_zxid && !l->in_flight) {
     l->io->close(l->io->ctx, l->fd);
   } else if (!retire(l, l->fd, l->last_zxid)) {
@@ -193,101 +223,285 @@ static int segment_create(struct txlog *l, int64_t first_zxid) {
   return 0;
 }
 
-/* Encode txns into l->frame.  SNAP_OK / SNAP_EINVAL / SNAP_ENOMEM. */
-static int frame_build(struct txlog *l, const struct txlog_txn *txns,
-                       size_t n, int64_t *first, int64_t *last,
-                       size_t *frame_len) {
-  size_t raw_len = 0;
-  int64_t prev = l->last_zxid;
-  for (size_t i = 0; i < n; i++) {
-    struct tree_txn_header h;
-    if (txns[i].len > UINT32_MAX ||
-        tree_txn_header_decode(txns[i].buf, txns[i].len, &h) != PROTO_OK ||
-        h.zxid <= prev)
-      return SNAP_EINVAL;
-    if (i == 0)
-      *first = h.zxid;
-    *last = prev = h.zxid;
-    raw_len += 4 + txns[i].len;
-  }
-  if (raw_len > TXLOG_MAX_RAW / 2)
+/* The zxid of a transaction, which must follow `prev`.  SNAP_OK or
+ * SNAP_EINVAL. */
+static int txn_zxid(const struct txlog_txn *t, int64_t prev, int64_t *zxid) {
+  struct tree_txn_header h;
+  if (t->len > TXLOG_MAX_TXN ||
+      tree_txn_header_decode(t->buf, t->len, &h) != PROTO_OK || h.zxid <= prev)
     return SNAP_EINVAL;
-  if (!grow_buf((void **)&l->raw, &l->raw_cap, raw_len, 1))
-    return SNAP_ENOMEM;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    snap_put32(l->raw + k, (uint32_t)txns[i].len);
-    memcpy(l->raw + k + 4, txns[i].buf, txns[i].len);
-    k += 4 + txns[i].len;
-  }
-  size_t bound = deflateBound(&l->zs, (uLong)raw_len);
-  if (!grow_buf((void **)&l->frame, &l->frame_cap, TXLOG_FRAME_HDR + bound,
-                1))
-    return SNAP_ENOMEM;
-  uint8_t *f = l->frame;
-  uint8_t method = 1;
-  size_t stored;
-  /* A frame of one or a few small transactions does not deflate to less
-   * than it is (it was stored raw anyway); skipping the attempt halves the
-   * CPU of a small write.  Frames of a busy group commit still deflate. */
-  bool try_deflate = raw_len >= TXLOG_DEFLATE_MIN_BYTES;
-  if (try_deflate)
-    deflateReset(&l->zs);
-  l->zs.next_in = l->raw;
-  l->zs.avail_in = (uInt)raw_len;
-  l->zs.next_out = f + TXLOG_FRAME_HDR;
-  l->zs.avail_out = (uInt)bound;
-  if (try_deflate && deflate(&l->zs, Z_FINISH) == Z_STREAM_END &&
-      l->zs.total_out < raw_len) {
-    stored = l->zs.total_out;
-  } else {
-    /* Incompressible (small txns of random data): store as is. */
-    method = 0;
-    memcpy(f + TXLOG_FRAME_HDR, l->raw, raw_len);
-    stored = raw_len;
-  }
-  memcpy(f, TXLOG_FRAME_MAGIC, 4);
-  snap_put32(f + 4, (uint32_t)stored);
-  snap_put64(f + 12, (uint64_t)*first);
-  snap_put64(f + 20, (uint64_t)*last);
-  snap_put32(f + 28, (uint32_t)n);
-  snap_put32(f + 32, (uint32_t)raw_len);
-  f[36] = method;
-  f[37] = f[38] = f[39] = 0;
-  uint32_t crc = snap_crc32(0, f + 12, TXLOG_FRAME_HDR - 12);
-  crc = snap_crc32(crc, f + TXLOG_FRAME_HDR, stored);
-  snap_put32(f + 8, crc);
-  *frame_len = TXLOG_FRAME_HDR + stored;
+  *zxid = h.zxid;
   return SNAP_OK;
 }
 
-/* Grow the preallocated region so [end, end+need) lies inside it. */
-static int prealloc(struct txlog *l, size_t need) {
-  if (!l->cfg.prealloc_bytes || !l->io->allocate)
+/* Bytes the segment holds once everything staged is written. */
+static uint64_t staged_end(const struct txlog *l) {
+  return l->end + (l->pend_len - l->pend_written);
+}
+
+/* Make sure `need` more bytes after everything staged lie inside the
+ * preallocated (reserved) part of the segment.  Returns 0, 1 when the
+ * file system cannot preallocate (the caller writes through), or
+ * -errno (ENOSPC: the disk is full even for just these bytes). */
+static int reserve(struct txlog *l, size_t need) {
+  if (l->no_reserve)
+    return 1;
+  uint64_t want = staged_end(l) + need;
+  if (want <= l->alloc_end)
     return 0;
-  if (l->end + need <= l->alloc_end)
-    return 0;
-  uint64_t step = l->cfg.prealloc_bytes;
+  /* Steps grow with the segment up to prealloc_bytes: the zeros are
+   * written to disk once more by the next fsync, which a short segment
+   * (small snapCount) should not pay a whole step of. */
+  uint64_t step =
+      l->alloc_end > TXLOG_PREALLOC_MIN ? l->alloc_end : TXLOG_PREALLOC_MIN;
+  if (step > l->cfg.prealloc_bytes)
+    step = l->cfg.prealloc_bytes;
   uint64_t target = l->alloc_end;
-  while (target < l->end + need)
+  while (target < want)
     target += step;
-  int rc = l->io->allocate(l->io->ctx, l->fd, l->alloc_end,
-                           target - l->alloc_end);
+  const struct snap_io *io = l->io;
+  int rc = io->allocate(io->ctx, l->fd, l->alloc_end, target - l->alloc_end);
+  if ((rc == -ENOSPC || rc == -EDQUOT) && target > want) {
+    /* Nearly full: a whole step does not fit, these bytes may. */
+    target = want;
+    rc = io->allocate(io->ctx, l->fd, l->alloc_end, target - l->alloc_end);
+  }
+  if (rc == -EOPNOTSUPP || rc == -ENOSYS || rc == -EINVAL) {
+    l->no_reserve = true;
+    return 1;
+  }
   if (rc < 0)
     return rc;
   l->alloc_end = target;
   return 0;
 }
 
-static int pending_add(struct txlog *l, const uint8_t *f, size_t len,
-                       int64_t first, int64_t last) {
-  if (!grow_buf((void **)&l->pend, &l->pend_cap, l->pend_len + len, 1) ||
+/* Header and CRC of the open frame; it joins the closed frames (their
+ * slot was reserved when it opened). */
+static void frame_close(struct txlog *l) {
+  if (!l->open)
+    return;
+  uint8_t *f = l->pend + l->open_off;
+  size_t raw = l->pend_len - l->open_off - TXLOG_FRAME_HDR;
+  memcpy(f, TXLOG_FRAME_MAGIC, 4);
+  snap_put32(f + 4, (uint32_t)raw);
+  snap_put64(f + 12, (uint64_t)l->open_first);
+  snap_put64(f + 20, (uint64_t)l->last_zxid);
+  snap_put32(f + 28, l->open_n);
+  snap_put32(f + 32, (uint32_t)raw);
+  f[36] = 0; /* stored: deflate costs more CPU than the bytes it saves */
+  f[37] = f[38] = f[39] = 0;
+  uint32_t crc = snap_crc32(0, f + 12, TXLOG_FRAME_HDR - 12);
+  crc = snap_crc32(crc, f + TXLOG_FRAME_HDR, raw);
+  snap_put32(f + 8, crc);
+  l->pf[l->n_pf++] = (struct pending_frame){
+      l->open_off, l->pend_len - l->open_off, l->open_first, l->last_zxid};
+  l->open = false;
+}
+
+/* Copy one transaction into the open frame (opening one if needed).
+ * SNAP_OK or SNAP_ENOMEM (nothing changed). */
+static int frame_add(struct txlog *l, const struct txlog_txn *t, int64_t zxid,
+                     bool split) {
+  if (split && l->open &&
+      l->pend_len - l->open_off - TXLOG_FRAME_HDR + 4 + t->len >
+          TXLOG_FRAME_SPLIT)
+    frame_close(l);
+  size_t need = (l->open ? 0 : TXLOG_FRAME_HDR) + 4 + t->len;
+  if (!grow_buf((void **)&l->pend, &l->pend_cap, l->pend_len + need, 1) ||
       !grow_buf((void **)&l->pf, &l->cap_pf, l->n_pf + 1, sizeof *l->pf))
     return SNAP_ENOMEM;
-  memcpy(l->pend + l->pend_len, f, len);
-  l->pf[l->n_pf++] = (struct pending_frame){l->pend_len, len, first, last};
-  l->pend_len += len;
+  if (!l->open) {
+    l->open = true;
+    l->open_off = l->pend_len;
+    l->open_n = 0;
+    l->open_first = zxid;
+    l->pend_len += TXLOG_FRAME_HDR;
+    l->staged_frames++;
+  }
+  snap_put32(l->pend + l->pend_len, (uint32_t)t->len);
+  memcpy(l->pend + l->pend_len + 4, t->buf, t->len);
+  l->pend_len += 4 + t->len;
+  l->open_n++;
+  l->last_zxid = zxid;
+  l->staged_txns++;
   return SNAP_OK;
+}
+
+/* Forget what was staged since the last flush. */
+static void unstage(struct txlog *l) {
+  l->pend_len = l->pend_written;
+  l->n_pf -= l->staged_frames; /* flush closed the open frame */
+  l->staged_frames = l->staged_txns = 0;
+  l->last_zxid = l->written_zxid;
+}
+
+/* Write everything staged (one write).  On failure the partial write is
+ * cut; then with `rollback` the staged transactions are dropped (the
+ * caller has not applied them), else the log is failed (they are kept for
+ * txlog_retry).  SNAP_OK, or the error with errmsg. */
+static int flush(struct txlog *l, bool rollback, char *errmsg,
+                 size_t errmsg_len) {
+  frame_close(l);
+  size_t n = l->pend_len - l->pend_written;
+  if (!n)
+    return SNAP_OK;
+  const struct snap_io *io = l->io;
+  int e = snap_write_all(io, l->fd, l->pend + l->pend_written, n);
+  if (e < 0) {
+    /* Cut the partial write so a later frame does not follow garbage. */
+    int t = io->truncate(io->ctx, l->fd, l->end);
+    if (t == 0)
+      t = io->seek(io->ctx, l->fd, l->end);
+    l->alloc_end = l->end;
+    snap_errf(errmsg, errmsg_len, "write to %s at offset %" PRIu64 ": %s%s",
+              l->path, l->end, strerror(-e),
+              t == 0 ? "" : " (and the partial write could not be cut)");
+    if (rollback)
+      unstage(l);
+    if (!rollback || t != 0)
+      l->failed = true; /* txlog_retry starts a new segment */
+    return snap_errno_code(e);
+  }
+  l->end += n;
+  if (l->alloc_end < l->end)
+    l->alloc_end = l->end;
+  l->pend_written = l->pend_len;
+  l->fd_dirty = true;
+  l->written_zxid = l->last_zxid;
+  l->frames += l->staged_frames;
+  l->txns += l->staged_txns;
+  l->bytes += n;
+  l->staged_frames = l->staged_txns = 0;
+  return SNAP_OK;
+}
+
+/* Checks shared by the append functions.  SNAP_OK or the refusal. */
+static int append_check(struct txlog *l, char *errmsg, size_t errmsg_len) {
+  if (l->failed) {
+    snap_errf(errmsg, errmsg_len, "log failed after a sync error");
+    return SNAP_EFAILED;
+  }
+  if (l->pend_len > l->cfg.max_pending_bytes) {
+    snap_errf(errmsg, errmsg_len, "%zu bytes appended but not yet synced",
+              l->pend_len);
+    return SNAP_EBUSY;
+  }
+  return SNAP_OK;
+}
+
+static int open_segment(struct txlog *l, int64_t first, char *errmsg,
+                        size_t errmsg_len) {
+  if (l->fd >= 0)
+    return SNAP_OK;
+  int e = segment_create(l, first);
+  if (e < 0) {
+    snap_errf(errmsg, errmsg_len, "cannot create %s: %s", l->path,
+              strerror(-e));
+    l->path[0] = 0;
+    return snap_errno_code(e);
+  }
+  return SNAP_OK;
+}
+
+static int reserve_or_fail(struct txlog *l, size_t need, char *errmsg,
+                           size_t errmsg_len) {
+  int e = reserve(l, need);
+  if (e < 0)
+    snap_errf(errmsg, errmsg_len,
+              "preallocating %zu bytes in %s at offset %" PRIu64 ": %s", need,
+              l->path, l->alloc_end, strerror(-e));
+  return e;
+}
+
+int txlog_stage(struct txlog *l, const struct txlog_txn *txn, char *errmsg,
+                size_t errmsg_len) {
+  int rc = append_check(l, errmsg, errmsg_len);
+  if (rc != SNAP_OK)
+    return rc;
+  int64_t zxid = 0;
+  if (txn_zxid(txn, l->last_zxid, &zxid) != SNAP_OK) {
+    snap_errf(errmsg, errmsg_len,
+              "transaction without a valid header or "
+              "zxid not above the last appended");
+    return SNAP_EINVAL;
+  }
+  rc = open_segment(l, zxid, errmsg, errmsg_len);
+  if (rc != SNAP_OK)
+    return rc;
+  /* At most a new frame header and the transaction. */
+  int e =
+      reserve_or_fail(l, TXLOG_FRAME_HDR + 4 + txn->len, errmsg, errmsg_len);
+  if (e < 0)
+    return snap_errno_code(e);
+  if (e == 1 && l->pend_len > l->pend_written) {
+    /* Staged while there was room reserved: the caller applied those,
+     * so a failure to write them fails the log (not a rollback). */
+    rc = flush(l, false, errmsg, errmsg_len);
+    if (rc != SNAP_OK)
+      return rc;
+  }
+  if (frame_add(l, txn, zxid, true) != SNAP_OK) {
+    snap_errf(errmsg, errmsg_len, "out of memory");
+    return SNAP_ENOMEM;
+  }
+  /* Without reserved room a later write could hit a full disk after the
+   * caller applied the transaction: write it now. */
+  return e == 1 ? flush(l, true, errmsg, errmsg_len) : SNAP_OK;
+}
+
+int txlog_flush(struct txlog *l, char *errmsg, size_t errmsg_len) {
+  if (l->failed) {
+    snap_errf(errmsg, errmsg_len, "log failed after a sync error");
+    return SNAP_EFAILED;
+  }
+  return flush(l, false, errmsg, errmsg_len);
+}
+
+int txlog_append(struct txlog *l, const struct txlog_txn *txns, size_t n,
+                 char *errmsg, size_t errmsg_len) {
+  int rc = append_check(l, errmsg, errmsg_len);
+  if (rc != SNAP_OK)
+    return rc;
+  if (!n) {
+    snap_errf(errmsg, errmsg_len, "empty append");
+    return SNAP_EINVAL;
+  }
+  size_t raw = 0;
+  int64_t prev = l->last_zxid, first = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (txn_zxid(&txns[i], prev, &prev) != SNAP_OK ||
+        (raw += 4 + txns[i].len) > TXLOG_MAX_STORED) {
+      snap_errf(errmsg, errmsg_len,
+                "transaction without a valid header or "
+                "zxid not above the last appended");
+      return SNAP_EINVAL;
+    }
+    if (i == 0)
+      first = prev;
+  }
+  /* Staged transactions go first, in their own frame. */
+  rc = flush(l, false, errmsg, errmsg_len);
+  if (rc == SNAP_OK)
+    rc = open_segment(l, first, errmsg, errmsg_len);
+  if (rc != SNAP_OK)
+    return rc;
+  int e = reserve_or_fail(l, TXLOG_FRAME_HDR + raw, errmsg, errmsg_len);
+  if (e < 0)
+    return snap_errno_code(e);
+  /* One frame, whatever its size. */
+  if (!grow_buf((void **)&l->pend, &l->pend_cap,
+                l->pend_len + TXLOG_FRAME_HDR + raw, 1) ||
+      !grow_buf((void **)&l->pf, &l->cap_pf, l->n_pf + 1, sizeof *l->pf)) {
+    snap_errf(errmsg, errmsg_len, "out of memory");
+    return SNAP_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int64_t z = 0;
+    (void)txn_zxid(&txns[i], l->last_zxid, &z);
+    (void)frame_add(l, &txns[i], z, false); /* room grown above */
+  }
+  return flush(l, true, errmsg, errmsg_len);
 }
 
 /* Forget the copies of frames now durable (last_zxid <= z). */
@@ -297,84 +511,16 @@ static void pending_trim(struct txlog *l, int64_t z) {
     k++;
   if (!k)
     return;
-  size_t cut = k < l->n_pf ? l->pf[k].off : l->pend_len;
+  size_t cut = k < l->n_pf ? l->pf[k].off : l->open ? l->open_off : l->pend_len;
   memmove(l->pend, l->pend + cut, l->pend_len - cut);
   l->pend_len -= cut;
+  l->pend_written -= cut; /* durable frames were written */
+  if (l->open)
+    l->open_off -= cut;
   memmove(l->pf, l->pf + k, (l->n_pf - k) * sizeof *l->pf);
   l->n_pf -= k;
   for (size_t i = 0; i < l->n_pf; i++)
     l->pf[i].off -= cut;
-}
-
-int txlog_append(struct txlog *l, const struct txlog_txn *txns, size_t n,
-                 char *errmsg, size_t errmsg_len) {
-  if (l->failed) {
-    snap_errf(errmsg, errmsg_len, "log failed after a sync error");
-    return SNAP_EFAILED;
-  }
-  if (!n) {
-    snap_errf(errmsg, errmsg_len, "empty append");
-    return SNAP_EINVAL;
-  }
-  if (l->pend_len > l->cfg.max_pending_bytes) {
-    snap_errf(errmsg, errmsg_len, "%zu bytes appended but not yet synced",
-              l->pend_len);
-    return SNAP_EBUSY;
-  }
-  int64_t first = 0, last = 0;
-  size_t flen = 0;
-  int rc = frame_build(l, txns, n, &first, &last, &flen);
-  if (rc != SNAP_OK) {
-    snap_errf(errmsg, errmsg_len, "%s",
-              rc == SNAP_EINVAL ? "transaction without a valid header or "
-                                  "zxid not above the last appended"
-                                : "out of memory");
-    return rc;
-  }
-  const struct snap_io *io = l->io;
-  if (l->fd < 0) {
-    int e = segment_create(l, first);
-    if (e < 0) {
-      snap_errf(errmsg, errmsg_len, "cannot create %s: %s", l->path,
-                strerror(-e));
-      l->path[0] = 0;
-      return snap_errno_code(e);
-    }
-  }
-  int e = prealloc(l, flen);
-  if (e == 0)
-    e = snap_write_all(io, l->fd, l->frame, flen);
-  if (e < 0) {
-    /* Cut the partial frame so a later frame does not follow garbage. */
-    int t = io->truncate(io->ctx, l->fd, l->end);
-    if (t == 0)
-      t = io->seek(io->ctx, l->fd, l->end);
-    snap_errf(errmsg, errmsg_len, "write to %s at offset %" PRIu64 ": %s%s",
-              l->path, l->end, strerror(-e),
-              t == 0 ? "" : " (and the partial frame could not be cut)");
-    if (t != 0)
-      l->failed = true; /* txlog_retry starts a new segment */
-    l->alloc_end = l->end;
-    return snap_errno_code(e);
-  }
-  rc = pending_add(l, l->frame, flen, first, last);
-  if (rc != SNAP_OK) {
-    /* Without the copy a failed sync could not be repaired: take the
-     * frame back. */
-    io->truncate(io->ctx, l->fd, l->end);
-    io->seek(io->ctx, l->fd, l->end);
-    snap_errf(errmsg, errmsg_len, "out of memory");
-    return rc;
-  }
-  l->end += flen;
-  if (l->alloc_end < l->end)
-    l->alloc_end = l->end;
-  l->fd_dirty = true;
-  l->last_zxid = last;
-  l->frames++;
-  l->txns += n;
-  l->bytes += flen;
-  return SNAP_OK;
 }
 
 int txlog_sync_begin(struct txlog *l, struct txlog_sync **out) {
@@ -383,6 +529,9 @@ int txlog_sync_begin(struct txlog *l, struct txlog_sync **out) {
     return SNAP_EBUSY;
   if (l->failed)
     return SNAP_EFAILED;
+  int rc = flush(l, false, NULL, 0);
+  if (rc != SNAP_OK)
+    return rc;
   if (l->last_zxid <= l->durable_zxid && !l->dir_dirty)
     return SNAP_OK;
   struct txlog_sync *s = calloc(1, sizeof *s);
@@ -420,8 +569,8 @@ void txlog_sync_run(struct txlog_sync *s) {
   }
 }
 
-int txlog_sync_end(struct txlog *l, struct txlog_sync *s,
-                   int64_t *durable_zxid, char *errmsg, size_t errmsg_len) {
+int txlog_sync_end(struct txlog *l, struct txlog_sync *s, int64_t *durable_zxid,
+                   char *errmsg, size_t errmsg_len) {
   l->in_flight = false;
   int rc = SNAP_OK;
   if (s->rc) {
@@ -456,7 +605,14 @@ int txlog_sync_end(struct txlog *l, struct txlog_sync *s,
 int txlog_sync(struct txlog *l, int64_t *durable_zxid, char *errmsg,
                size_t errmsg_len) {
   struct txlog_sync *s;
-  int rc = txlog_sync_begin(l, &s);
+  int rc =
+      l->failed || l->in_flight ? SNAP_OK : flush(l, false, errmsg, errmsg_len);
+  if (rc != SNAP_OK) {
+    if (durable_zxid)
+      *durable_zxid = l->durable_zxid;
+    return rc;
+  }
+  rc = txlog_sync_begin(l, &s);
   if (rc != SNAP_OK || !s) {
     if (rc != SNAP_OK)
       snap_errf(errmsg, errmsg_len, "%s", snap_strerror(rc));
@@ -485,6 +641,9 @@ int txlog_retry(struct txlog *l, int64_t *durable_zxid, char *errmsg,
     io->close(io->ctx, l->retired[i]);
   l->n_retired = 0;
   l->failed = false;
+  frame_close(l);
+  /* Everything not known durable goes again, staged or not. */
+  l->pend_written = 0;
   if (l->n_pf) {
     int64_t first = l->pf[0].first_zxid;
     char name[64];
@@ -495,8 +654,10 @@ int txlog_retry(struct txlog *l, int64_t *durable_zxid, char *errmsg,
      * durable: replace it. */
     io->unlink(io->ctx, p);
     int e = segment_create(l, first);
-    if (e == 0)
-      e = prealloc(l, l->pend_len);
+    if (e == 0) {
+      e = reserve(l, 0);
+      e = e > 0 ? 0 : e;
+    }
     if (e == 0)
       e = snap_write_all(io, l->fd, l->pend, l->pend_len);
     if (e < 0) {
@@ -514,6 +675,11 @@ int txlog_retry(struct txlog *l, int64_t *durable_zxid, char *errmsg,
     if (l->alloc_end < l->end)
       l->alloc_end = l->end;
   }
+  l->pend_written = l->pend_len;
+  l->written_zxid = l->last_zxid;
+  l->frames += l->staged_frames;
+  l->txns += l->staged_txns;
+  l->staged_frames = l->staged_txns = 0;
   int rc = txlog_sync(l, durable_zxid, errmsg, errmsg_len);
   if (rc != SNAP_OK)
     l->failed = true;
@@ -565,7 +731,8 @@ int txlog_reader_open(const char *path, const struct snap_io *io,
   long k = size < 0 ? size : snap_read_full(io, fd, h, sizeof h);
   if (k < 0) {
     io->close(io->ctx, fd);
-    snap_errf(errmsg, errmsg_len, "cannot read %s: %s", path, strerror((int)-k));
+    snap_errf(errmsg, errmsg_len, "cannot read %s: %s", path,
+              strerror((int)-k));
     return SNAP_EIO;
   }
   if (k < SNAP_HEADER_LEN) {
@@ -647,8 +814,7 @@ static uint8_t *read_rest(struct txlog_reader *r, uint64_t from, size_t *len) {
 
 /* The frame at `at` is bad: torn tail or corruption in the middle? */
 static int classify_bad(struct txlog_reader *r, uint64_t at, const char *why,
-                        uint64_t *bad_offset, char *errmsg,
-                        size_t errmsg_len) {
+                        uint64_t *bad_offset, char *errmsg, size_t errmsg_len) {
   size_t n = 0;
   uint8_t *b = read_rest(r, at, &n);
   if (!b) {
@@ -709,12 +875,12 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
     return r->state = SNAP_EIO;
   }
   uint8_t h[TXLOG_FRAME_HDR];
-  size_t want = r->size - at < TXLOG_FRAME_HDR ? (size_t)(r->size - at)
-                                               : TXLOG_FRAME_HDR;
+  size_t want =
+      r->size - at < TXLOG_FRAME_HDR ? (size_t)(r->size - at) : TXLOG_FRAME_HDR;
   long k = snap_read_full(io, r->fd, h, want);
   if (k != (long)want) {
-    snap_errf(errmsg, errmsg_len, "%s: read failed at offset %" PRIu64,
-              r->path, at);
+    snap_errf(errmsg, errmsg_len, "%s: read failed at offset %" PRIu64, r->path,
+              at);
     return r->state = SNAP_EIO;
   }
   if (want >= 4 && all_zero(h, 4)) {
@@ -743,8 +909,8 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
                         errmsg_len);
   uint32_t stored = snap_get32(h + 4);
   if (stored > TXLOG_MAX_STORED)
-    return classify_bad(r, at, "frame length out of range", bad_offset,
-                        errmsg, errmsg_len);
+    return classify_bad(r, at, "frame length out of range", bad_offset, errmsg,
+                        errmsg_len);
   if (stored > r->size - at - TXLOG_FRAME_HDR)
     return classify_bad(r, at, "frame extends past the end of the file",
                         bad_offset, errmsg, errmsg_len);
@@ -754,15 +920,14 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
   }
   k = snap_read_full(io, r->fd, r->stored, stored);
   if (k != (long)stored) {
-    snap_errf(errmsg, errmsg_len, "%s: read failed at offset %" PRIu64,
-              r->path, at);
+    snap_errf(errmsg, errmsg_len, "%s: read failed at offset %" PRIu64, r->path,
+              at);
     return r->state = SNAP_EIO;
   }
   uint32_t crc = snap_crc32(0, h + 12, TXLOG_FRAME_HDR - 12);
   crc = snap_crc32(crc, r->stored, stored);
   if (crc != snap_get32(h + 8))
-    return classify_bad(r, at, "CRC mismatch", bad_offset, errmsg,
-                        errmsg_len);
+    return classify_bad(r, at, "CRC mismatch", bad_offset, errmsg, errmsg_len);
 
   /* The CRC holds: anything wrong from here on was written that way. */
   memset(f, 0, sizeof *f);
@@ -778,8 +943,8 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
       (f->method == 0 && f->raw_len != stored) || f->n_txns == 0 ||
       f->n_txns > f->raw_len / 4)
     why = "bad frame fields";
-  else if (!grow_buf((void **)&r->raw, &r->raw_cap,
-                     f->raw_len ? f->raw_len : 1, 1)) {
+  else if (!grow_buf((void **)&r->raw, &r->raw_cap, f->raw_len ? f->raw_len : 1,
+                     1)) {
     snap_errf(errmsg, errmsg_len, "out of memory");
     return r->state = SNAP_ENOMEM;
   }
@@ -816,8 +981,8 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
       prev = th.zxid;
       count++;
     }
-    if (!why && (pos != f->raw_len || count != f->n_txns ||
-                 prev != f->last_zxid))
+    if (!why &&
+        (pos != f->raw_len || count != f->n_txns || prev != f->last_zxid))
       why = "transactions do not fill the frame";
   }
   if (why) {
@@ -846,8 +1011,8 @@ bool txlog_frame_next_txn(const struct txlog_frame *f, size_t *pos,
   return true;
 }
 
-int txlog_truncate(const char *path, const struct snap_io *io,
-                   uint64_t offset, char *errmsg, size_t errmsg_len) {
+int txlog_truncate(const char *path, const struct snap_io *io, uint64_t offset,
+                   char *errmsg, size_t errmsg_len) {
   if (!io)
     io = snap_io_posix();
   int fd = io->open(io->ctx, path, O_WRONLY, 0);

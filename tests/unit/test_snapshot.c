@@ -56,8 +56,9 @@ struct mfs {
   struct jent *j;
   size_t nj, capj;
   /* fault injection */
-  long space_left;   /* bytes that may still be written; < 0 = no limit */
-  int fail_fsync;    /* fail the next N fsyncs with EIO */
+  long space_left; /* bytes that may still be written; < 0 = no limit */
+  int fail_fsync;  /* fail the next N fsyncs with EIO */
+  int fail_write;  /* fail the next N writes with EIO */
   uint64_t rng;
   struct snap_io io;
 };
@@ -156,6 +157,10 @@ static long m_read(void *ctx, int fd, void *buf, size_t len) {
 
 static long m_write(void *ctx, int fd, const void *buf, size_t len) {
   struct mfs *m = ctx;
+  if (m->fail_write > 0) {
+    m->fail_write--;
+    return -EIO;
+  }
   int fi = m->fd[fd].file;
   struct mfile *f = &m->f[fi];
   size_t pos = m->fd[fd].pos;
@@ -277,6 +282,11 @@ static int m_allocate(void *ctx, int fd, uint64_t off, uint64_t len) {
   int fi = m->fd[fd].file;
   if (off + len > m->f[fi].len) {
     size_t old = m->f[fi].len;
+    size_t grow = (size_t)(off + len) - old;
+    if (m->space_left >= 0 && (long)grow > m->space_left)
+      return -ENOSPC;
+    if (m->space_left >= 0)
+      m->space_left -= (long)grow;
     set_len(&m->f[fi], (size_t)(off + len));
     journal(m, fi, false, old, m->f[fi].data + old, m->f[fi].len - old);
   }
@@ -288,10 +298,9 @@ static struct mfs *mfs_new(uint64_t seed) {
   assert_non_null(m);
   m->space_left = -1;
   m->rng = seed ? seed : 88172645463325252ull;
-  m->io = (struct snap_io){m,        m_open,   m_read,     m_write,
-                           m_fsync,  m_close,  m_truncate, m_size,
-                           m_seek,   m_rename, m_unlink,   m_fsync_dir,
-                           m_list,   m_allocate};
+  m->io = (struct snap_io){m,        m_open,      m_read, m_write,   m_fsync,
+                           m_close,  m_truncate,  m_size, m_seek,    m_rename,
+                           m_unlink, m_fsync_dir, m_list, m_allocate};
   return m;
 }
 
@@ -337,7 +346,8 @@ static void mfs_crash(struct mfs *m, int mode) {
     memcpy(f->data + e->off, e->bytes, len);
     if (last && mode == 2 && len)
       for (size_t k = 0; k < 1 + len / 8; k++)
-        f->data[e->off + rnd(&m->rng) % len] ^= (uint8_t)(1 + rnd(&m->rng) % 255);
+        f->data[e->off + rnd(&m->rng) % len] ^=
+            (uint8_t)(1 + rnd(&m->rng) % 255);
   }
   for (size_t i = 0; i < m->nj; i++)
     free(m->j[i].bytes);
@@ -383,7 +393,8 @@ static struct proto_slice S(const char *s) {
   return sl;
 }
 
-static struct gen *gen_new(uint64_t seed) {
+static struct gen *
+gen_new(uint64_t seed) {
   struct gen *g = calloc(1, sizeof *g);
   assert_non_null(g);
   struct tree_config cfg = {.extended_types = true};
@@ -433,8 +444,8 @@ static void gen_request(struct gen *g, int64_t session,
 }
 
 static void gen_create(struct gen *g, int64_t session, int32_t op,
-                       const char *path, struct proto_slice data,
-                       int32_t flags, int64_t ttl, int perms) {
+                       const char *path, struct proto_slice data, int32_t flags,
+                       int64_t ttl, int perms) {
   uint8_t acl[64];
   struct proto_writer aw;
   proto_writer_init(&aw);
@@ -518,8 +529,8 @@ static void warn_cb(void *arg, const char *msg) {
 }
 
 static struct txlog *log_open(struct mfs *m, uint64_t prealloc) {
-  struct txlog_config c = {.dir = DIR, .io = &m->io, .force_sync = true,
-                           .prealloc_bytes = prealloc};
+  struct txlog_config c = {
+      .dir = DIR, .io = &m->io, .force_sync = true, .prealloc_bytes = prealloc};
   struct txlog *l = NULL;
   assert_int_equal(txlog_open(&c, &l), SNAP_OK);
   return l;
@@ -540,12 +551,15 @@ static void append_range(struct txlog *l, struct gen *g, int64_t from,
 }
 
 static int recover(struct mfs *m, struct tree **t,
-                   struct snap_recover_info *info, struct warns *w,
-                   char *err, size_t errlen) {
+                   struct snap_recover_info *info, struct warns *w, char *err,
+                   size_t errlen) {
   struct tree_config tc = {.extended_types = true};
-  struct snap_recover_config c = {.data_dir = DIR, .io = &m->io,
-                                  .tree_cfg = &tc, .repair = true,
-                                  .warn = warn_cb, .warn_arg = w};
+  struct snap_recover_config c = {.data_dir = DIR,
+                                  .io = &m->io,
+                                  .tree_cfg = &tc,
+                                  .repair = true,
+                                  .warn = warn_cb,
+                                  .warn_arg = w};
   return snap_recover(&c, t, info, err, errlen);
 }
 
@@ -565,6 +579,36 @@ static void write_snapshot(struct mfs *m, struct gen *g) {
 static const char *seg_path(char *buf, int64_t zxid) {
   snprintf(buf, SNAP_PATH_MAX, DIR "/log.%llx", (unsigned long long)zxid);
   return buf;
+}
+
+/* Stage zxids [from, to] of g (txlog_stage: written at the next flush). */
+static void stage_range(struct txlog *l, struct gen *g, int64_t from,
+                        int64_t to) {
+  for (int64_t z = from; z <= to; z++) {
+    struct txlog_txn t = {g->txn[z].buf, g->txn[z].len};
+    char err[256];
+    assert_int_equal(txlog_stage(l, &t, err, sizeof err), SNAP_OK);
+  }
+}
+
+/* Frames of a segment and their transaction counts. */
+static size_t seg_frames(struct mfs *m, const char *path, uint32_t *n_txns,
+                         size_t max) {
+  struct txlog_reader *r;
+  char err[256];
+  assert_int_equal(txlog_reader_open(path, &m->io, &r, NULL, err, sizeof err),
+                   SNAP_OK);
+  struct txlog_frame f;
+  size_t n = 0;
+  int k;
+  while ((k = txlog_reader_next(r, &f, NULL, err, sizeof err)) == 1) {
+    if (n < max)
+      n_txns[n] = f.n_txns;
+    n++;
+  }
+  assert_int_equal(k, 0);
+  txlog_reader_close(r);
+  return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -716,8 +760,8 @@ static void test_serial_truncated_and_garbled(void **state) {
   {
     uint8_t *x = memmem(mb.b, full, "seq-000000000", 13);
     assert_non_null(x);
-    uint8_t *y = memmem(x + 1, full - (size_t)(x + 1 - mb.b), "seq-000000000",
-                        13);
+    uint8_t *y =
+        memmem(x + 1, full - (size_t)(x + 1 - mb.b), "seq-000000000", 13);
     assert_non_null(y);
     uint8_t cx = x[13], cy = y[13];
     assert_true(cx < cy);
@@ -763,8 +807,7 @@ static void test_errors_table(void **state) {
     assert_string_not_equal(snap_strerror(codes[i]), "unknown error");
     assert_string_not_equal(snap_err_name(codes[i]), "UNKNOWN");
     for (size_t j = 0; j < i; j++)
-      assert_string_not_equal(snap_err_name(codes[i]),
-                              snap_err_name(codes[j]));
+      assert_string_not_equal(snap_err_name(codes[i]), snap_err_name(codes[j]));
   }
   assert_string_equal(snap_strerror(12345), "unknown error");
 }
@@ -960,8 +1003,7 @@ static void test_corrupt_middle_is_an_error(void **state) {
     struct tree *t = NULL;
     struct snap_recover_info info;
     struct warns w = {0};
-    assert_int_equal(recover(m, &t, &info, &w, err, sizeof err),
-                     SNAP_ECORRUPT);
+    assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_ECORRUPT);
     assert_null(t);
     char want[64];
     snprintf(want, sizeof want, "offset %llu", (unsigned long long)off10);
@@ -1255,6 +1297,244 @@ static void test_preallocation(void **state) {
   mfs_free(m);
 }
 
+static void test_stage_one_frame_per_flush(void **state) {
+  /* Proves staged transactions are written at the next flush as one
+   * frame (one write), that recovery replays multi-transaction frames,
+   * that a roll writes what is staged into the old segment and gives back
+   * its preallocated rest, and that without preallocation txlog_stage
+   * writes at once. */
+  (void)state;
+  struct mfs *m = mfs_new(11);
+  struct gen *g = gen_new(11);
+  gen_run(g, 80);
+  struct txlog *l = log_open(m, 4096);
+  char err[256], p[SNAP_PATH_MAX];
+  stage_range(l, g, 1, 50);
+  struct txlog_stats st;
+  txlog_stats_get(l, &st);
+  assert_int_equal(st.frames, 0); /* nothing written yet */
+  assert_int_equal(st.last_appended_zxid, 50);
+  int64_t d = 0;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 50);
+  txlog_stats_get(l, &st);
+  assert_int_equal(st.frames, 1);
+  assert_int_equal(st.txns, 50);
+  uint32_t nt[8];
+  assert_int_equal(seg_frames(m, seg_path(p, 1), nt, 8), 1);
+  assert_int_equal(nt[0], 50);
+  /* Staged, then rolled: the old segment gets them, and ends there. */
+  stage_range(l, g, 51, 60);
+  txlog_roll(l);
+  struct mfile *f1 = mfs_file(m, seg_path(p, 1));
+  assert_int_equal(seg_frames(m, p, nt, 8), 2);
+  assert_int_equal(nt[1], 10);
+  size_t len1 = f1->len;
+  stage_range(l, g, 61, 80);
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 80);
+  assert_int_equal(mfs_file(m, seg_path(p, 1))->len, len1);
+  assert_true(mfs_file(m, seg_path(p, 61))->len > SNAP_HEADER_LEN + 4096 / 2);
+  txlog_close(l);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 80);
+  assert_int_equal(info.frames, 3);
+  assert_int_equal(info.txns, 80);
+  assert_int_equal(w.n, 0);
+  tree_free(t);
+  assert_int_equal(snap_verify(DIR, NULL, &m->io, NULL, NULL), SNAP_OK);
+  mfs_free(m);
+
+  /* No preallocation: each stage is a frame written at once. */
+  m = mfs_new(12);
+  l = log_open(m, 0);
+  stage_range(l, g, 1, 3);
+  txlog_stats_get(l, &st);
+  assert_int_equal(st.frames, 3);
+  txlog_close(l);
+  mfs_free(m);
+  gen_free(g);
+}
+
+static void test_stage_torn_frame(void **state) {
+  /* Proves a crash while a multi-transaction frame was being written
+   * loses the whole frame or none of it, never part: recovery gives the
+   * last sync or everything, cuts a torn frame (zeros of preallocation
+   * after it or not) and never reports corruption. */
+  (void)state;
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    struct gen *g = gen_new(seed * 31);
+    gen_run(g, 60);
+    struct mfs *m = mfs_new(seed);
+    struct txlog *l = log_open(m, (seed & 1) ? 8192 : 1 << 20);
+    char err[512];
+    stage_range(l, g, 1, 20);
+    assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+    stage_range(l, g, 21, 60);
+    assert_int_equal(txlog_flush(l, err, sizeof err), SNAP_OK);
+    txlog_close(l);
+    mfs_crash(m, 1 + (int)(seed % 2));
+    struct tree *t = NULL;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    int rc = recover(m, &t, &info, &w, err, sizeof err);
+    if (rc != SNAP_OK)
+      fail_msg("seed %llu: %s", (unsigned long long)seed, err);
+    int64_t z = tree_last_zxid(t);
+    assert_true(z == 20 || z == 60);
+    expect_digest(g, t, z);
+    tree_free(t);
+    gen_free(g);
+    mfs_free(m);
+  }
+}
+
+static void test_stage_disk_full(void **state) {
+  /* Proves txlog_stage reports a full disk itself, staging nothing (so
+   * the caller applies nothing), that a nearly full disk still takes
+   * transactions that fit when a whole preallocation step does not, and
+   * that staging works again once space is freed. */
+  (void)state;
+  struct gen *g = gen_new(13);
+  struct mfs *m = mfs_new(13);
+  struct txlog *l = log_open(m, 512);
+  char err[512];
+  gen_run(g, 40);
+  stage_range(l, g, 1, 10);
+  assert_int_equal(txlog_sync(l, NULL, err, sizeof err), SNAP_OK);
+  /* Room for less than a step (512): what fits is still taken. */
+  m->space_left = 300;
+  int64_t z = 11;
+  int rc;
+  for (;; z++) {
+    struct txlog_txn t = {g->txn[z].buf, g->txn[z].len};
+    rc = txlog_stage(l, &t, err, sizeof err);
+    if (rc != SNAP_OK)
+      break;
+    assert_true(z < 40);
+  }
+  struct txlog_stats st;
+  assert_int_equal(rc, SNAP_ENOSPC);
+  assert_non_null(strstr(err, "No space"));
+  assert_true(m->space_left < 300 - 40); /* some fit after a step failed */
+  txlog_stats_get(l, &st);
+  assert_int_equal(st.last_appended_zxid, z - 1); /* the refused one not */
+  m->space_left = -1;
+  stage_range(l, g, z, 40);
+  int64_t d;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 40);
+  txlog_close(l);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 40);
+  assert_int_equal(w.n, 0);
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_stage_flush_error_and_retry(void **state) {
+  /* Proves a failed write of staged (already applied) transactions fails
+   * the log like a failed fsync: nothing new is durable, appends are
+   * refused, and txlog_retry writes them into a new segment. */
+  (void)state;
+  struct gen *g = gen_new(14);
+  struct mfs *m = mfs_new(14);
+  struct txlog *l = log_open(m, 4096);
+  char err[512];
+  gen_run(g, 30);
+  stage_range(l, g, 1, 10);
+  int64_t d;
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  stage_range(l, g, 11, 20);
+  m->fail_write = 1;
+  assert_int_equal(txlog_flush(l, err, sizeof err), SNAP_EIO);
+  struct txlog_sync *s;
+  assert_int_equal(txlog_sync_begin(l, &s), SNAP_EFAILED);
+  struct txlog_txn one = {g->txn[21].buf, g->txn[21].len};
+  assert_int_equal(txlog_stage(l, &one, err, sizeof err), SNAP_EFAILED);
+  assert_int_equal(txlog_retry(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 20);
+  stage_range(l, g, 21, 30);
+  assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+  assert_int_equal(d, 30);
+  txlog_close(l);
+  mfs_crash(m, 0);
+  struct tree *t;
+  struct snap_recover_info info;
+  struct warns w = {0};
+  assert_int_equal(recover(m, &t, &info, &w, err, sizeof err), SNAP_OK);
+  expect_digest(g, t, 30);
+  tree_free(t);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_stage_crash_simulation(void **state) {
+  /* Proves, over many seeded crashes, that staged writes with group
+   * commit (stage, then syncs split in begin / run / end with more staged
+   * in between, rolls at snapshots) recover to a prefix of the history
+   * that includes everything a finished sync covered. */
+  (void)state;
+  for (uint64_t seed = 1; seed <= 100; seed++) {
+    struct gen *g = gen_new(seed * 104729);
+    struct mfs *m = mfs_new(seed + 1000);
+    struct txlog *l = log_open(m, (seed % 2) ? 2048 : 65536);
+    char err[512];
+    int64_t durable = 0;
+    struct txlog_sync *s = NULL;
+    int steps = 20 + (int)(rnd(&m->rng) % 40);
+    for (int i = 0; i < steps; i++) {
+      int64_t from = g->zxid + 1;
+      gen_run(g, 1 + (int)(rnd(&m->rng) % 8));
+      stage_range(l, g, from, g->zxid);
+      uint64_t r = rnd(&m->rng) % 10;
+      if (r < 4 && !s) {
+        assert_int_equal(txlog_sync_begin(l, &s), SNAP_OK);
+      } else if (r < 7 && s) {
+        txlog_sync_run(s);
+        int64_t d;
+        assert_int_equal(txlog_sync_end(l, s, &d, err, sizeof err), SNAP_OK);
+        s = NULL;
+        durable = d;
+      } else if (r == 7 && !s) {
+        assert_int_equal(txlog_flush(l, err, sizeof err), SNAP_OK);
+        assert_int_equal(snap_write(DIR, &m->io, g->t, txlog_current_fd(l),
+                                    NULL, err, sizeof err),
+                         SNAP_OK);
+        txlog_roll(l);
+      }
+    }
+    if (s) {
+      txlog_sync_run(s);
+      int64_t d;
+      assert_int_equal(txlog_sync_end(l, s, &d, err, sizeof err), SNAP_OK);
+      durable = d;
+    }
+    txlog_close(l);
+    mfs_crash(m, (int)(seed % 3));
+    struct tree *t = NULL;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    int rc = recover(m, &t, &info, &w, err, sizeof err);
+    if (rc != SNAP_OK)
+      fail_msg("seed %llu: %s", (unsigned long long)seed, err);
+    int64_t z = tree_last_zxid(t);
+    assert_true(z >= durable);
+    assert_true(z <= g->zxid);
+    expect_digest(g, t, z);
+    tree_free(t);
+    gen_free(g);
+    mfs_free(m);
+  }
+}
+
 static void test_names(void **state) {
   /* Proves file names parse as documented and nothing else does. */
   (void)state;
@@ -1289,6 +1569,11 @@ int main(void) {
       cmocka_unit_test(test_fsync_error_and_retry),
       cmocka_unit_test(test_disk_full),
       cmocka_unit_test(test_preallocation),
+      cmocka_unit_test(test_stage_one_frame_per_flush),
+      cmocka_unit_test(test_stage_torn_frame),
+      cmocka_unit_test(test_stage_disk_full),
+      cmocka_unit_test(test_stage_flush_error_and_retry),
+      cmocka_unit_test(test_stage_crash_simulation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

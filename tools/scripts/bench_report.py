@@ -464,8 +464,8 @@ def cmd_table(a):
       "default), snapCount=100000 like ZooKeeper's default.")
     h("- ¹ Writes: **both servers fsync** their transaction log before they "
       "answer (forceSync=yes), each with group commit: ZooKeeper's "
-      "SyncRequestProcessor, Roost's fsync on a pool thread covering every "
-      "write logged before it began.")
+      "SyncRequestProcessor, Roost's fsync thread covering every write "
+      "logged before it began.")
     h("- ² After the workload rounds, each server fresh and alone on the "
       "machine: resident memory (VmRSS from /proc/PID/status) before and "
       "after creating %s znodes of 100 bytes under one parent with "
@@ -475,10 +475,10 @@ def cmd_table(a):
       "whole tree back to back, then SIGTERM and the restart." % (
           npop, a.populate, a.zk_heap, a.lat))
     h("- ³ Bytes of the log files after the load, divided by the creates; "
-      "ZooKeeper preallocates its log files with zeros, which are not "
-      "counted. Roost writes one frame per transaction (40-byte frame "
-      "header, 4-byte length, the transaction); deflate is kept only when "
-      "it shrinks a frame.")
+      "both servers preallocate their log files with zeros, which are not "
+      "counted. Roost writes one frame per fsync (40-byte frame header, "
+      "then a 4-byte length and the bytes of each transaction), stored, "
+      "not deflated.")
     h("- ⁴ The newest snapshot file after the snapshots-running phase (so "
       "it holds the whole tree). Roost's snapshots are lz4-compressed and "
       "roost-bench's values compress well; ZooKeeper's are not compressed.")
