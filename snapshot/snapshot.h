@@ -115,8 +115,9 @@ struct txlog_config {
   bool force_sync;            /* false (forceSync=no): syncs skip fsync —
                                  for tests only, acknowledged writes can be
                                  lost on power loss or kernel crash */
-  int level;                  /* unused: frames are stored, not deflated
-                                 (readers still inflate older frames) */
+  int level;                  /* zlib level for frame payloads (raw
+                                 deflate, kept only when it shrinks the
+                                 payload); 0 = store every frame */
   uint64_t max_pending_bytes; /* bound of the copy kept of frames not yet
                                  synced (txlog_retry rewrites them); 0 =
                                  64 MiB.  Appends past it: SNAP_EBUSY */

@@ -14,10 +14,12 @@
  *  37  reserved        3 bytes, zero
  *  40  payload: n_txns x (u32 len, txn bytes), deflated unless method 0
  *
- * The writer stores frames (method 0) and writes everything staged since
- * the last flush, often many frames' worth of transactions in one frame,
- * with one write(2).  Zeros after the last frame (preallocation) read as
- * the end.  See docs/storage-format.md. */
+ * The writer writes everything staged since the last flush, often many
+ * transactions in one frame, with one write(2).  A frame's payload is
+ * deflated (zlib level cfg.level, raw deflate) when it is at least
+ * TXLOG_DEFLATE_MIN bytes and deflate shrinks it; else it is stored.
+ * Zeros after the last frame (preallocation) read as the end.  See
+ * docs/storage-format.md. */
 #include "snapshot/snap_int.h"
 
 #include <errno.h>
@@ -49,6 +51,11 @@
 /* Bound of one transaction (far above jute.maxbuffer; a frame of one must
  * stay below TXLOG_MAX_STORED). */
 #define TXLOG_MAX_TXN ((size_t)16 << 20)
+/* Payloads smaller than this are stored: too little to gain. */
+#define TXLOG_DEFLATE_MIN ((size_t)256)
+/* After a payload that deflate could not shrink by a tenth, this many
+ * frames are stored without trying (random data costs CPU for nothing). */
+#define TXLOG_DEFLATE_BACKOFF 16u
 /* First preallocation step of a segment (bytes). */
 #define TXLOG_PREALLOC_MIN ((uint64_t)64 << 10)
 
@@ -92,6 +99,13 @@ struct txlog {
   uint32_t open_n;
   int64_t open_first;
   uint64_t staged_frames, staged_txns; /* since the last flush */
+
+  /* Deflate state, made at the first frame worth deflating. */
+  z_stream zs;
+  bool zs_ready;
+  uint8_t *zbuf;
+  size_t zbuf_cap;
+  uint32_t deflate_skip; /* frames to store before trying again */
 
   uint64_t frames, txns, bytes, syncs;
 };
@@ -158,6 +172,9 @@ void txlog_close(struct txlog *l) {
   free(l->retired_zxid);
   free(l->pend);
   free(l->pf);
+  if (l->zs_ready)
+    deflateEnd(&l->zs);
+  free(l->zbuf);
   free(l);
 }
 
@@ -276,23 +293,61 @@ static int reserve(struct txlog *l, size_t need) {
   return 0;
 }
 
+/* Deflates the raw payload p[0, raw) in place when that shrinks it.
+ * Returns the stored length (raw when stored).  Never fails: without
+ * memory the payload is simply stored. */
+static size_t frame_deflate(struct txlog *l, uint8_t *p, size_t raw) {
+  if (l->cfg.level <= 0 || raw < TXLOG_DEFLATE_MIN)
+    return raw;
+  if (l->deflate_skip > 0) {
+    l->deflate_skip--;
+    return raw;
+  }
+  if (!l->zs_ready) {
+    int lvl = l->cfg.level > 9 ? 9 : l->cfg.level;
+    if (deflateInit2(&l->zs, lvl, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
+      return raw;
+    l->zs_ready = true;
+  }
+  size_t bound = deflateBound(&l->zs, (uLong)raw);
+  if (!grow_buf((void **)&l->zbuf, &l->zbuf_cap, bound, 1))
+    return raw;
+  deflateReset(&l->zs);
+  l->zs.next_in = p;
+  l->zs.avail_in = (uInt)raw;
+  l->zs.next_out = l->zbuf;
+  l->zs.avail_out = (uInt)bound;
+  size_t out = deflate(&l->zs, Z_FINISH) == Z_STREAM_END ? l->zs.total_out
+                                                         : raw;
+  if (out > raw - raw / 10)
+    l->deflate_skip = TXLOG_DEFLATE_BACKOFF;
+  if (out >= raw)
+    return raw;
+  memcpy(p, l->zbuf, out);
+  return out;
+}
+
 /* Header and CRC of the open frame; it joins the closed frames (their
- * slot was reserved when it opened). */
+ * slot was reserved when it opened, for the raw size: a deflated payload
+ * only shrinks it). */
 static void frame_close(struct txlog *l) {
   if (!l->open)
     return;
   uint8_t *f = l->pend + l->open_off;
   size_t raw = l->pend_len - l->open_off - TXLOG_FRAME_HDR;
+  size_t stored = frame_deflate(l, f + TXLOG_FRAME_HDR, raw);
+  l->pend_len = l->open_off + TXLOG_FRAME_HDR + stored;
   memcpy(f, TXLOG_FRAME_MAGIC, 4);
-  snap_put32(f + 4, (uint32_t)raw);
+  snap_put32(f + 4, (uint32_t)stored);
   snap_put64(f + 12, (uint64_t)l->open_first);
   snap_put64(f + 20, (uint64_t)l->last_zxid);
   snap_put32(f + 28, l->open_n);
   snap_put32(f + 32, (uint32_t)raw);
-  f[36] = 0; /* stored: deflate costs more CPU than the bytes it saves */
+  f[36] = stored < raw ? 1 : 0; /* 1: raw deflate */
   f[37] = f[38] = f[39] = 0;
   uint32_t crc = snap_crc32(0, f + 12, TXLOG_FRAME_HDR - 12);
-  crc = snap_crc32(crc, f + TXLOG_FRAME_HDR, raw);
+  crc = snap_crc32(crc, f + TXLOG_FRAME_HDR, stored);
   snap_put32(f + 8, crc);
   l->pf[l->n_pf++] = (struct pending_frame){
       l->open_off, l->pend_len - l->open_off, l->open_first, l->last_zxid};

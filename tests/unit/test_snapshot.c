@@ -530,7 +530,8 @@ static void warn_cb(void *arg, const char *msg) {
 
 static struct txlog *log_open(struct mfs *m, uint64_t prealloc) {
   struct txlog_config c = {
-      .dir = DIR, .io = &m->io, .force_sync = true, .prealloc_bytes = prealloc};
+      .dir = DIR, .io = &m->io, .force_sync = true, .prealloc_bytes = prealloc,
+      .level = 1};
   struct txlog *l = NULL;
   assert_int_equal(txlog_open(&c, &l), SNAP_OK);
   return l;
@@ -592,6 +593,9 @@ static void stage_range(struct txlog *l, struct gen *g, int64_t from,
 }
 
 /* Frames of a segment and their transaction counts. */
+/* Frames deflated (method 1) by the last seg_frames call. */
+static size_t g_deflated;
+
 static size_t seg_frames(struct mfs *m, const char *path, uint32_t *n_txns,
                          size_t max) {
   struct txlog_reader *r;
@@ -601,9 +605,14 @@ static size_t seg_frames(struct mfs *m, const char *path, uint32_t *n_txns,
   struct txlog_frame f;
   size_t n = 0;
   int k;
+  g_deflated = 0;
   while ((k = txlog_reader_next(r, &f, NULL, err, sizeof err)) == 1) {
     if (n < max)
       n_txns[n] = f.n_txns;
+    if (f.method == 1) {
+      assert_true(f.stored_len < f.raw_len);
+      g_deflated++;
+    }
     n++;
   }
   assert_int_equal(k, 0);
@@ -1323,6 +1332,7 @@ static void test_stage_one_frame_per_flush(void **state) {
   uint32_t nt[8];
   assert_int_equal(seg_frames(m, seg_path(p, 1), nt, 8), 1);
   assert_int_equal(nt[0], 50);
+  assert_int_equal(g_deflated, 1); /* level 1: 50 txns deflate */
   /* Staged, then rolled: the old segment gets them, and ends there. */
   stage_range(l, g, 51, 60);
   txlog_roll(l);

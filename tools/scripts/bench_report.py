@@ -477,8 +477,8 @@ def cmd_table(a):
     h("- ³ Bytes of the log files after the load, divided by the creates; "
       "both servers preallocate their log files with zeros, which are not "
       "counted. Roost writes one frame per fsync (40-byte frame header, "
-      "then a 4-byte length and the bytes of each transaction), stored, "
-      "not deflated.")
+      "then a 4-byte length and the bytes of each transaction), the "
+      "payload deflated (zlib level 1) when that shrinks it.")
     h("- ⁴ The newest snapshot file after the snapshots-running phase (so "
       "it holds the whole tree). Roost's snapshots are lz4-compressed and "
       "roost-bench's values compress well; ZooKeeper's are not compressed.")
