@@ -342,6 +342,7 @@ static void conn_flush(struct srv_conn *c) {
 }
 
 void srv_flush_all(struct srv *s) {
+  srv_ens_flush(s);
   srv_sync_kick_pending(s);
   while (s->dirty != NULL) {
     struct srv_conn *c = s->dirty;

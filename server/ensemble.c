@@ -143,6 +143,10 @@ struct ens_tcp {
   uint32_t from; /* incoming: sender id after HELLO, 0 before */
   bool closing;
   size_t queued; /* bytes handed to uv_write and not completed */
+  /* Outgoing: frames of this loop turn, handed to libuv in one uv_write
+   * by srv_ens_flush (the loop's check phase): one write(2) per link per
+   * turn instead of one per message. */
+  struct proto_writer obuf;
   uint8_t *in;
   size_t in_len, in_cap;
 };
@@ -151,7 +155,7 @@ struct ens_wreq {
   uv_write_t req;
   struct ens_tcp *t;
   size_t len;
-  uint8_t data[];
+  uint8_t *data; /* owned */
 };
 
 struct srv_ens {
@@ -263,6 +267,7 @@ static void peer_dial(struct ens_peer *p);
 
 static void on_tcp_closed(uv_handle_t *h) {
   struct ens_tcp *t = h->data;
+  proto_writer_free(&t->obuf);
   free(t->in);
   free(t);
 }
@@ -307,6 +312,7 @@ static void on_written(uv_write_t *req, int status) {
   struct ens_wreq *w = (struct ens_wreq *)req;
   struct ens_tcp *t = w->t;
   t->queued -= w->len;
+  free(w->data);
   free(w);
   if (status < 0 && status != UV_ECANCELED)
     tcp_drop(t, uv_strerror(status));
@@ -320,31 +326,54 @@ static bool peer_send(struct ens_peer *p, uint8_t kind, const uint8_t *body,
   struct ens_tcp *t = p->out;
   if (t == NULL || !p->up || t->closing || len + 1 > ENS_MAX_FRAME)
     return false;
-  if (t->queued > 0 && t->queued + len > ENS_MAX_QUEUED) {
+  size_t waiting = t->queued + t->obuf.len;
+  if (waiting > 0 && waiting + len > ENS_MAX_QUEUED) {
     tcp_drop(t, "more than 64 MiB queued: peer not reading");
     return false;
   }
-  struct ens_wreq *w = malloc(sizeof *w + 5 + len);
-  if (w == NULL) {
+  uint8_t hdr[5];
+  put32(hdr, (uint32_t)(len + 1));
+  hdr[4] = kind;
+  proto_write_raw(&t->obuf, hdr, sizeof hdr);
+  if (len)
+    proto_write_raw(&t->obuf, body, len);
+  if (proto_writer_err(&t->obuf) != PROTO_OK) {
     tcp_drop(t, "out of memory");
     return false;
   }
+  return true;
+}
+
+/* Hands one link's frames of this turn to libuv (one uv_write). */
+static void link_flush(struct ens_tcp *t) {
+  if (t == NULL || t->closing || t->obuf.len == 0)
+    return;
+  struct ens_wreq *w = malloc(sizeof *w);
+  if (w == NULL) {
+    tcp_drop(t, "out of memory");
+    return;
+  }
   w->t = t;
-  w->len = 5 + len;
-  put32(w->data, (uint32_t)(len + 1));
-  w->data[4] = kind;
-  if (len)
-    memcpy(w->data + 5, body, len);
+  w->len = t->obuf.len;
+  w->data = t->obuf.buf; /* the buffer moves to the request */
+  proto_writer_init(&t->obuf);
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
   t->queued += w->len;
   int rc = uv_write(&w->req, (uv_stream_t *)&t->h, &b, 1, on_written);
   if (rc != 0) {
     t->queued -= w->len;
+    free(w->data);
     free(w);
     tcp_drop(t, uv_strerror(rc));
-    return false;
   }
-  return true;
+}
+
+void srv_ens_flush(struct srv *s) {
+  struct srv_ens *e = s->ens;
+  if (e == NULL)
+    return;
+  for (size_t i = 0; i < e->n_peers; i++)
+    link_flush(e->peers[i].out);
 }
 
 static void on_retry(uv_timer_t *h) { peer_dial(h->data); }

@@ -446,6 +446,8 @@ bool srv_ens_expire(struct srv *s, struct srv_session *sess);
  * in an ensemble the reaper runs on the leader, through zab. */
 void srv_ens_reap(struct srv *s, const char *path, size_t len);
 void srv_ens_conn_gone(struct srv_conn *c);
+/* Hands the peer frames of this loop turn to libuv (srv_flush_all). */
+void srv_ens_flush(struct srv *s);
 /* Writes one connection may have forwarded and unanswered at once. */
 #define SRV_ENS_CONN_WRITES 128u
 /* c may take another write now (WRITE wait with room in its ring). */

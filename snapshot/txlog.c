@@ -95,17 +95,18 @@ struct txlog {
   struct pending_frame *pf; /* closed frames */
   size_t n_pf, cap_pf;
   bool open; /* a frame is being staged at pend[open_off] */
+  bool zs_ready;
   size_t open_off;
   uint32_t open_n;
+  uint32_t deflate_skip; /* frames to store before trying deflate again */
   int64_t open_first;
   uint64_t staged_frames, staged_txns; /* since the last flush */
 
-  /* Deflate state, made at the first frame worth deflating. */
+  /* Deflate state, made at the first frame worth deflating (zs_ready
+   * and deflate_skip sit above, for the struct's layout). */
   z_stream zs;
-  bool zs_ready;
   uint8_t *zbuf;
   size_t zbuf_cap;
-  uint32_t deflate_skip; /* frames to store before trying again */
 
   uint64_t frames, txns, bytes, syncs;
 };
