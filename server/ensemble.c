@@ -386,6 +386,17 @@ static void retry_later(struct ens_peer *p) {
                                                        : p->backoff_ms * 2;
 }
 
+/* The peer just dialled us, so it is up again (restarted, or the network
+ * healed): dial it back now rather than when our backoff (up to
+ * ENS_RETRY_MAX_MS) runs out, which would delay its rejoin by as much. */
+static void redial_now(struct ens_peer *p) {
+  if (p == NULL || p->out != NULL || !p->retry_open || p->e->stopping)
+    return;
+  uv_timer_stop(&p->retry);
+  p->backoff_ms = ENS_RETRY_MIN_MS;
+  peer_dial(p);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct ens_tcp *t = h->data;
   (void)suggested;
@@ -725,6 +736,7 @@ static void in_frames(struct ens_tcp *t) {
       }
       t->from = id;
       srv_log(e->s, SRV_LOG_INFO, "link from server %u up", id);
+      redial_now(peer_of(e, id));
       continue;
     }
     switch (kind) {
