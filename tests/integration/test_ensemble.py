@@ -20,12 +20,14 @@ from faults import LinkProxy
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
 
 
-def client(hosts, timeout=4.0, **kw):
+def client(hosts, timeout=4.0, start_timeout=15, **kw):
+    """A started kazoo client that retries its connection forever (the
+    ensemble tests' clients ride out elections)."""
     z = KazooClient(hosts=hosts, timeout=timeout,
                     connection_retry=KazooRetry(max_tries=-1, delay=0.05,
                                                 max_delay=0.3),
                     **kw)
-    z.start(timeout=15)
+    z.start(timeout=start_timeout)
     return z
 
 

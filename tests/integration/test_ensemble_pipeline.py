@@ -8,29 +8,16 @@ import threading
 import time
 
 import pytest
-from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-from kazoo.retry import KazooRetry
 
 import zkraw as zr
+from test_ensemble import client as ens_client, stop_client
 
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
 
 
-def client(hosts, timeout=6.0):
-    z = KazooClient(hosts=hosts, timeout=timeout,
-                    connection_retry=KazooRetry(max_tries=-1, delay=0.05,
-                                                max_delay=0.3))
-    z.start(timeout=15)
-    return z
-
-
-def stop_client(z):
-    try:
-        z.stop()
-        z.close()
-    except Exception:
-        pass
+def client(hosts):
+    return ens_client(hosts, timeout=6.0)
 
 
 def dump(z, path="/"):

@@ -25,12 +25,11 @@ import threading
 import time
 
 import pytest
-from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, NodeExistsError, NoNodeError)
-from kazoo.retry import KazooRetry
 
 import linearize as lz
 from faults import Network
+from test_ensemble import client as ens_client, stop_client
 
 pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
 
@@ -52,20 +51,8 @@ if os.environ.get("LIN_FAULTS"):
               os.environ["LIN_FAULTS"].split(",")]
 
 
-def client(hosts, timeout=4.0):
-    z = KazooClient(hosts=hosts, timeout=timeout,
-                    connection_retry=KazooRetry(max_tries=-1, delay=0.05,
-                                                max_delay=0.3))
-    z.start(timeout=20)
-    return z
-
-
-def stop_client(z):
-    try:
-        z.stop()
-        z.close()
-    except Exception:
-        pass
+def client(hosts):
+    return ens_client(hosts, start_timeout=20)
 
 
 class Recorder:
