@@ -16,7 +16,7 @@
  * server.N line is parsed but not used: one port carries everything.
  *
  * Driver.  zab is stepped only here (ens_step); its actions are performed
- * in order (zab.h): SEND -> the link; APPEND -> txlog_append, and the
+ * in order (zab.h): SEND -> the link; APPEND -> txlog_stage, and the
  * group-commit fsync of persist.c reports DURABLE; PERSIST_EPOCH -> the
  * file "epochs" (tmp, fsync, rename, fsync dir); TRUNCATE and
  * INSTALL_SNAP -> a snapshot of the applied state, then every log segment
@@ -1212,8 +1212,10 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
               a->zxid);
       abort();
     }
+    /* Staged: the turn's appends go out as one frame and one write when
+     * the sync that srv_persist_kick starts flushes them. */
     if (s->log_failed ||
-        txlog_append(s->log, &t, 1, err, sizeof err) != SNAP_OK) {
+        txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
       /* Never reported durable: zab never ACKs it; as a leader it will
        * lose its quorum and step down. */
       srv_log(s, SRV_LOG_ERROR, "log append of 0x%" PRIx64 " failed: %s",
