@@ -1953,6 +1953,11 @@ static int collect_log(struct srv *s, int64_t base, struct loaded *L,
   int rc = 0;
   uint64_t last = (uint64_t)base;
   for (int si = 0; rc == 0 && zs && idx && si < nseg; si++) {
+    /* Every txn of a segment is below the next one's first zxid (or, after
+     * txlog_retry, copied again into the next one): a segment followed by
+     * one that starts at or before base + 1 holds nothing after base. */
+    if (si + 1 < nseg && zs[si + 1] <= base + 1)
+      continue;
     char path[SRV_PATH_MAX + 300], msg[SNAP_ERRMSG_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, names[idx[si]]->d_name);
     struct txlog_reader *r = NULL;
