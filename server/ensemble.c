@@ -680,11 +680,7 @@ static void confirmed(struct srv_ens *e) {
       peer_send(p, ENS_K_SYNCED, out, sizeof out);
   }
   e->n_fsyncs = k;
-  for (struct srv_conn *c = e->s->conns; c != NULL; c = c->next)
-    if (c->ens_wait == SRV_ENS_WAIT_SYNC && c->ens_sync_zxid < 0 &&
-        c->ens_sync_round != 0 && c->ens_sync_round <= e->confirm_done)
-      c->ens_sync_zxid = 0; /* everything committed is applied here */
-  sync_check(e);
+  sync_check(e); /* our own clients' syncs */
 }
 
 static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
@@ -1058,8 +1054,13 @@ static void sync_check(struct srv_ens *e) {
     return;
   int64_t applied = tree_last_zxid(s->tree);
   for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
-    if (c->ens_wait != SRV_ENS_WAIT_SYNC || c->ens_sync_zxid < 0 ||
-        c->ens_sync_zxid > applied)
+    if (c->ens_wait != SRV_ENS_WAIT_SYNC)
+      continue;
+    /* On the leader: its round confirmed, everything committed is
+     * applied here. */
+    if (c->ens_sync_round != 0 && c->ens_sync_round <= e->confirm_done)
+      c->ens_sync_zxid = 0;
+    if (c->ens_sync_zxid < 0 || c->ens_sync_zxid > applied)
       continue;
     e->n_sync_waiting--;
     srv_reply_sync(c);
@@ -1364,7 +1365,7 @@ static void on_timer(uv_timer_t *h) {
 }
 
 /* ------------------------------------------------------------------ */
-/* leader: prep and propose, one at a time */
+/* leader: prep and propose (many in flight, see may_prep) */
 
 static void send_fail(struct srv_ens *e, const struct ens_req *r,
                       int32_t err) {

@@ -471,12 +471,7 @@ def cmd_table(a):
     else:
         tail.append("Every run completed with zero errors.")
     tail.append("")
-    text = "\n".join(head + lines + tail)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
-        print("bench-ensemble: wrote %s" % a.out)
+    br.write_report("\n".join(head + lines + tail), a.out, "bench-ensemble")
     return 0
 
 

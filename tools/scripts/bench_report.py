@@ -505,14 +505,18 @@ def cmd_table(a):
     else:
         tail.append("Every run completed with zero errors.")
     tail.append("")
-    text = "\n".join(head + lines + tail)
-    print(text)
-    if a.out:
-        os.makedirs(os.path.dirname(a.out), exist_ok=True)
-        with open(a.out, "w") as f:
-            f.write(text)
-        print("bench: wrote %s" % a.out)
+    write_report("\n".join(head + lines + tail), a.out, "bench")
     return 0
+
+
+def write_report(text, out, who):
+    """Prints the rendered report and writes it to `out` (if given)."""
+    print(text)
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+        print("%s: wrote %s" % (who, out))
 
 
 def main(argv):
