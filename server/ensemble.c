@@ -49,8 +49,10 @@
  * Sessions.  Ids are chosen by the server the client connects to
  * (server id in the top byte, so unique cluster-wide); every server
  * learns sessions from the committed createSession/closeSession txns.
- * Passwords are SipHash(secret, id) with a secret every member must
- * share: roost.sessionSecret (32 hex digits) in the config.  Followers
+ * The member a client connects to picks the password (a keyed hash of the
+ * id under its own secret) and it travels in the FWD and the createSession
+ * txn, so the tree of every member holds it and any member can check a
+ * client that resumes there; no shared key is configured.  Followers
  * report the sessions they saw requests for (TOUCH, every tick); only
  * the leader expires sessions, by proposing closeSession.
  *
@@ -74,7 +76,10 @@
 #include <unistd.h>
 
 #define ENS_MAGIC 0x525a4142u /* "RZAB" */
-#define ENS_VERSION 1u
+/* 2: createSession carries its password (FWD payload and txn body); a
+ * member of version 1 could not apply such txns, so the two refuse each
+ * other at HELLO instead of diverging. */
+#define ENS_VERSION 2u
 #define ENS_MAX_FRAME (256u << 20) /* a SNAP of a large tree */
 #define ENS_MAX_QUEUED (64u << 20)
 #define ENS_RETRY_MIN_MS 50u
@@ -721,7 +726,13 @@ static void in_frames(struct ens_tcp *t) {
       uint32_t id = len == 12 ? get32(b + 8) : 0;
       if (kind != ENS_K_HELLO || len != 12 || get32(b) != ENS_MAGIC ||
           get32(b + 4) != ENS_VERSION) {
-        tcp_drop(t, "no valid HELLO (not a Roost peer, or another version)");
+        char r[128];
+        snprintf(r, sizeof r,
+                 "no valid HELLO (not a Roost peer, or peer protocol version "
+                 "%u where this server speaks %u)",
+                 len == 12 && get32(b) == ENS_MAGIC ? get32(b + 4) : 0,
+                 ENS_VERSION);
+        tcp_drop(t, r);
         return;
       }
       if (id == e->my_id || peer_of(e, id) == NULL) {
@@ -1424,9 +1435,12 @@ static int prep_req(struct srv_ens *e, const struct ens_req *r,
                     struct tree_txn_header *h) {
   struct srv *s = e->s;
   if (r->kind == ENS_REQ_CREATE) {
+    /* The origin chose the password; it travels in the payload. */
+    if (r->len != PROTO_PASSWD_LEN)
+      return PROTO_MARSHALLINGERROR;
     h->type = PROTO_OP_CREATESESSION;
     return tree_prep_create_session(s->tree, e->tpend, h, r->timeout_ms,
-                                    &s->txn);
+                                    r->payload, &s->txn);
   }
   if (r->kind == ENS_REQ_CLOSE) {
     h->type = PROTO_OP_CLOSESESSION;
@@ -1702,10 +1716,14 @@ bool srv_ens_create_session(struct srv_conn *c, int64_t id,
   if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) !=
       0)
     return false;
+  uint8_t passwd[PROTO_PASSWD_LEN];
+  srv_session_new_password(c->srv, id, passwd);
   struct ens_req r = {.origin = e->my_id,
                       .kind = ENS_REQ_CREATE,
                       .session = id,
-                      .timeout_ms = timeout_ms};
+                      .timeout_ms = timeout_ms,
+                      .payload = passwd,
+                      .len = sizeof passwd};
   conn_block(c, SRV_ENS_WAIT_CONNECT, id);
   if (!forward(e, &r)) {
     srv_map_del(&e->connecting, (uint64_t)id);
@@ -2042,7 +2060,9 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     return -1;
   }
 
-  /* The shared session secret. */
+  /* An optional key for the passwords of the sessions this member creates.
+   * Not needed for sessions to move between members: every password
+   * travels in its createSession txn (docs/ensemble.md). */
   const char *sec = s->cfg.session_secret;
   if (sec[0] != '\0') {
     if (strlen(sec) != 32) {
@@ -2059,11 +2079,6 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
       }
       s->secret[i] = (uint8_t)(hi << 4 | lo);
     }
-  } else {
-    srv_log(s, SRV_LOG_WARN,
-            "no roost.sessionSecret: this server's session passwords are "
-            "its own, so a client cannot move its session to another "
-            "member (docs/ensemble.md)");
   }
 
   struct zab_member mem[SRV_MAX_PEERS];

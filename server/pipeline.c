@@ -169,8 +169,10 @@ static struct srv_session *session_create(struct srv_conn *c,
       .time_ms = srv_wall_ms(),
       .type = PROTO_OP_CREATESESSION,
   };
+  uint8_t passwd[PROTO_PASSWD_LEN];
+  srv_session_new_password(s, id, passwd);
   proto_writer_reset(&s->txn);
-  tree_txn_encode_create_session(&s->txn, &h, timeout_ms);
+  tree_txn_encode_create_session(&s->txn, &h, timeout_ms, passwd);
   int rc = srv_txn_commit(s);
   if (rc != PROTO_OK) {
     srv_session_remove(s, sess);

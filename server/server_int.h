@@ -320,6 +320,13 @@ void srv_sessions_init(struct srv *s);
 void srv_sessions_free(struct srv *s);
 /* Make a fresh id (never 0, never in use). */
 int64_t srv_session_next_id(struct srv *s);
+/* The password a new session gets: a keyed hash of its id under s->secret.
+ * It travels in the createSession txn, so every member stores it. */
+void srv_session_new_password(const struct srv *s, int64_t id,
+                              uint8_t out[PROTO_PASSWD_LEN]);
+/* The password of an existing session: the one its createSession txn
+ * recorded in the tree, or (a session from an older log) this member's
+ * keyed hash of its id. */
 void srv_session_password(const struct srv *s, int64_t id,
                           uint8_t out[PROTO_PASSWD_LEN]);
 /* Adds a session to the table and the expiry heap.  Returns NULL on

@@ -61,8 +61,8 @@ int64_t srv_session_next_id(struct srv *s) {
   }
 }
 
-void srv_session_password(const struct srv *s, int64_t id,
-                          uint8_t out[PROTO_PASSWD_LEN]) {
+void srv_session_new_password(const struct srv *s, int64_t id,
+                              uint8_t out[PROTO_PASSWD_LEN]) {
   /* Two independent 64-bit outputs: the message is the id plus a one-byte
    * domain tag (0 for the first half, 1 for the second). */
   uint8_t msg[9];
@@ -74,6 +74,14 @@ void srv_session_password(const struct srv *s, int64_t id,
     for (int i = 0; i < 8; i++)
       out[8 * half + i] = (uint8_t)(h >> (8 * i));
   }
+}
+
+void srv_session_password(const struct srv *s, int64_t id,
+                          uint8_t out[PROTO_PASSWD_LEN]) {
+  /* A session created before passwords were replicated has none in the
+   * tree: it was this member's keyed hash then. */
+  if (!tree_session_passwd(s->tree, id, out))
+    srv_session_new_password(s, id, out);
 }
 
 /* ---- heap ---- */

@@ -412,6 +412,15 @@ int32_t tree_session_timeout(const struct tree *t, int64_t session_id) {
   return s ? s->timeout_ms : -1;
 }
 
+bool tree_session_passwd(const struct tree *t, int64_t session_id,
+                         uint8_t out[PROTO_PASSWD_LEN]) {
+  struct tsession *s = tree_session_get(t, session_id);
+  if (!s || !s->has_passwd)
+    return false;
+  memcpy(out, s->passwd, PROTO_PASSWD_LEN);
+  return true;
+}
+
 void tree_session_ephemerals(const struct tree *t, int64_t session_id,
                              tree_path_cb cb, void *arg) {
   struct tsession *s = tree_session_get(t, session_id);
@@ -534,12 +543,16 @@ void tree_digest(const struct tree *t, uint8_t out[32]) {
     const struct tsession *s = t->sessions.slots[i];
     if (!s)
       continue;
+    /* The password is replicated state too: members that disagree on it
+     * would accept a resumed session on some members only. */
     struct tree_sha256 c;
-    uint8_t b[16], h[32];
+    uint8_t b[17 + PROTO_PASSWD_LEN], h[32];
     put64(b, (uint64_t)s->id);
     put64(b + 8, (uint64_t)(int64_t)s->timeout_ms);
+    b[16] = s->has_passwd;
+    memcpy(b + 17, s->passwd, PROTO_PASSWD_LEN);
     tree_sha256_init(&c);
-    tree_sha256_update(&c, b, 16);
+    tree_sha256_update(&c, b, sizeof b);
     tree_sha256_final(&c, h);
     sum_add(sess, h);
   }

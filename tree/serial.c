@@ -4,10 +4,12 @@
  * LEB128 varint, zz = zigzag-encoded signed varint; deltas are taken in
  * 64-bit wrap-around arithmetic so every value round-trips exactly.
  *
- *   "RTRE" u8 version(1)
+ *   "RTRE" u8 version(2)
  *   uv last_zxid
  *   uv n_acls,     n_acls x (uv blob_len, blob)       jute vector<ACL>
- *   uv n_sessions, n_sessions x (uv id, zz timeout_ms)
+ *   uv n_sessions, n_sessions x (uv id, zz timeout_ms, u8 has_passwd,
+ *                               16 bytes passwd if has_passwd)
+ *     (version 1, still read, has no has_passwd/passwd)
  *   node records in pre-order, children in byte order of their names:
  *     uv name_len, name            (the root has an empty name)
  *     uv czxid, zz mzxid-czxid, zz pzxid-czxid, zz ctime, zz mtime-ctime,
@@ -27,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SER_VERSION 1
+#define SER_VERSION 2
+#define SER_VERSION_NO_PASSWD 1 /* still read */
 #define SER_CHUNK 65536
 /* Bounds the scanner enforces on untrusted input. */
 #define SER_MAX_NAME (1u << 20)
@@ -201,6 +204,10 @@ int tree_serialize(const struct tree *t, tree_write_cb cb, void *arg) {
   for (uint32_t i = 0; i < n_sess; i++) {
     sw_uv(&w, (uint64_t)sess[i]->id);
     sw_zz(&w, sess[i]->timeout_ms);
+    uint8_t has_pw = sess[i]->has_passwd;
+    sw_bytes(&w, &has_pw, 1);
+    if (sess[i]->has_passwd)
+      sw_bytes(&w, sess[i]->passwd, PROTO_PASSWD_LEN);
   }
 
   /* Pre-order walk; a frame per level holds that node's sorted children. */
@@ -408,7 +415,7 @@ static int scan_run(struct scan_state *s, const struct tree_serial_visitor *v,
                                               uint32_t, const uint8_t *,
                                               size_t),
                     bool (*sess_fn)(void *, struct scan_state *, int64_t,
-                                    int32_t),
+                                    int32_t, const uint8_t *),
                     scan_node_fn node_fn) {
   struct sr *r = &s->r;
   uint8_t magic[5] = {0};
@@ -419,7 +426,7 @@ static int scan_run(struct scan_state *s, const struct tree_serial_visitor *v,
     sr_fail(r, "not a tree stream (bad magic)");
     return r->err;
   }
-  if (magic[4] != SER_VERSION) {
+  if (magic[4] != SER_VERSION && magic[4] != SER_VERSION_NO_PASSWD) {
     sr_fail(r, "tree stream version %u not supported (this build reads %u)",
             magic[4], SER_VERSION);
     return r->err;
@@ -464,9 +471,18 @@ static int scan_run(struct scan_state *s, const struct tree_serial_visitor *v,
   for (uint32_t i = 0; i < n_sess && !r->err && !stop; i++) {
     int64_t id = (int64_t)sr_uv(r);
     int32_t to = sr_zz32(r, "session timeout");
+    uint8_t has_pw = 0, pw[PROTO_PASSWD_LEN];
+    if (magic[4] != SER_VERSION_NO_PASSWD) {
+      sr_read(r, &has_pw, 1);
+      if (!r->err && has_pw > 1)
+        sr_fail(r, "session 0x%llx: bad password flag %u",
+                (unsigned long long)id, has_pw);
+      if (!r->err && has_pw)
+        sr_read(r, pw, sizeof pw);
+    }
     if (r->err)
       break;
-    if (sess_fn && !sess_fn(arg, s, id, to))
+    if (sess_fn && !sess_fn(arg, s, id, to, has_pw ? pw : NULL))
       stop = true;
     if (v && v->session && !v->session(v->arg, id, to))
       stop = true;
@@ -667,7 +683,7 @@ static bool load_acl(void *arg, struct scan_state *s, uint32_t i,
 }
 
 static bool load_session(void *arg, struct scan_state *s, int64_t id,
-                         int32_t timeout_ms) {
+                         int32_t timeout_ms, const uint8_t *passwd) {
   struct tree *t = ((struct loader *)arg)->t;
   if (tree_session_get(t, id)) {
     sr_fail(&s->r, "session 0x%llx twice", (unsigned long long)id);
@@ -683,6 +699,9 @@ static bool load_session(void *arg, struct scan_state *s, int64_t id,
   memset(ts, 0, sizeof *ts);
   ts->id = id;
   ts->timeout_ms = timeout_ms;
+  ts->has_passwd = passwd != NULL;
+  if (passwd)
+    memcpy(ts->passwd, passwd, PROTO_PASSWD_LEN);
   otab_put(&t->sessions, ts, tree_hash_u64((uint64_t)id));
   return true;
 }

@@ -180,7 +180,9 @@ int tree_prep_pending(struct tree *t, struct tree_pending *pend,
  * PROTO_SYSTEMERROR (pend unchanged, nothing written). */
 int tree_prep_create_session(struct tree *t, struct tree_pending *pend,
                              const struct tree_txn_header *h,
-                             int32_t timeout_ms, struct proto_writer *txn_out);
+                             int32_t timeout_ms,
+                             const uint8_t passwd[PROTO_PASSWD_LEN],
+                             struct proto_writer *txn_out);
 int tree_prep_close_session(struct tree *t, struct tree_pending *pend,
                             const struct tree_txn_header *h,
                             struct proto_writer *txn_out);
@@ -193,10 +195,17 @@ void tree_pending_clear(struct tree_pending *pend);
 /* Records held (paths + sessions), for figures and tests. */
 size_t tree_pending_count(const struct tree_pending *pend);
 
-/* Transactions the server makes itself (session lifecycle, reaping). */
+/* Transactions the server makes itself (session lifecycle, reaping).
+ * createSession carries the session's password (borrowed, 16 bytes): it is
+ * replicated state, so every member can check a client that resumes the
+ * session there (docs/ensemble.md).  The body is {int timeout, buffer
+ * passwd}; a body of the timeout alone (written before passwords were
+ * replicated) still applies, and leaves the session without a stored
+ * password. */
 void tree_txn_encode_create_session(struct proto_writer *w,
                                     const struct tree_txn_header *h,
-                                    int32_t timeout_ms);
+                                    int32_t timeout_ms,
+                                    const uint8_t passwd[PROTO_PASSWD_LEN]);
 void tree_txn_encode_close_session(struct proto_writer *w,
                                    const struct tree_txn_header *h);
 
@@ -389,6 +398,11 @@ int tree_check_watches(struct tree *t, const char *path, size_t len,
 bool tree_session_exists(const struct tree *t, int64_t session_id);
 /* Timeout recorded by the session's createSession txn, or -1. */
 int32_t tree_session_timeout(const struct tree *t, int64_t session_id);
+/* The password recorded by the session's createSession txn: copies it to
+ * out and returns true; false when the session does not exist or was
+ * created by a txn that carried none (an older log or snapshot). */
+bool tree_session_passwd(const struct tree *t, int64_t session_id,
+                         uint8_t out[PROTO_PASSWD_LEN]);
 
 /* Call fn for each ephemeral path of a session (dump, getEphemerals). */
 typedef void (*tree_path_cb)(void *arg, const char *path, size_t len);
@@ -457,7 +471,8 @@ void tree_digest(const struct tree *t, uint8_t out[32]);
  * pzxid, ctime, mtime, version, the *stored* cversion, aversion and the
  * stored owner incl. the container and TTL encodings), its data (null and
  * empty stay distinct), its ACL list (the distinct lists are written once
- * and nodes refer to them by index), the sessions table (id, timeout) and
+ * and nodes refer to them by index), the sessions table (id, timeout,
+ * password) and
  * the last applied zxid.  Watches are not replicated state and are not
  * written.  The byte stream is a function of the state alone (children in
  * byte order of their names, ACL lists and sessions sorted), so two

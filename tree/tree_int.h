@@ -227,6 +227,8 @@ void tree_watch_table_free(struct watch_table *w);
 struct tsession {
   int64_t id;
   int32_t timeout_ms;
+  bool has_passwd; /* false: created by a txn without one (older logs) */
+  uint8_t passwd[PROTO_PASSWD_LEN];
   struct otab eph; /* struct tnode * of its ephemerals */
 };
 struct tsession *tree_session_get(const struct tree *t, int64_t id);

@@ -3,6 +3,8 @@
  * watches), reply encoding, setWatches. */
 #include "tree/tree_int.h"
 
+#include <assert.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,11 +79,14 @@ static void header_write(struct proto_writer *w,
 
 void tree_txn_encode_create_session(struct proto_writer *w,
                                     const struct tree_txn_header *h,
-                                    int32_t timeout_ms) {
+                                    int32_t timeout_ms,
+                                    const uint8_t passwd[PROTO_PASSWD_LEN]) {
+  assert(passwd != NULL);
   struct tree_txn_header hh = *h;
   hh.type = PROTO_OP_CREATESESSION;
   header_write(w, &hh);
   proto_write_int(w, timeout_ms);
+  proto_write_buffer(w, passwd, PROTO_PASSWD_LEN);
 }
 
 void tree_txn_encode_close_session(struct proto_writer *w,
@@ -700,7 +705,19 @@ static uint32_t session_hash(const void *item) {
   return tree_hash_u64((uint64_t)((const struct tsession *)item)->id);
 }
 
-static int apply_create_session(struct actx *a, int32_t timeout_ms) {
+static void session_set(struct tsession *s, int32_t timeout_ms,
+                        const uint8_t *passwd) {
+  s->timeout_ms = timeout_ms;
+  s->has_passwd = passwd != NULL;
+  if (passwd)
+    memcpy(s->passwd, passwd, PROTO_PASSWD_LEN);
+  else
+    memset(s->passwd, 0, PROTO_PASSWD_LEN);
+}
+
+/* passwd: NULL for a txn written without one. */
+static int apply_create_session(struct actx *a, int32_t timeout_ms,
+                                const uint8_t *passwd) {
   struct tree *t = a->t;
   int64_t id = a->h->session_id;
   struct tree_op_result *r = result_add(a);
@@ -709,7 +726,7 @@ static int apply_create_session(struct actx *a, int32_t timeout_ms) {
   r->type = PROTO_OP_CREATESESSION;
   struct tsession *s = tree_session_get(t, id);
   if (s) {
-    s->timeout_ms = timeout_ms;
+    session_set(s, timeout_ms, passwd);
     return PROTO_OK;
   }
   s = tree_malloc(t, sizeof *s);
@@ -717,7 +734,7 @@ static int apply_create_session(struct actx *a, int32_t timeout_ms) {
     return PROTO_SYSTEMERROR;
   memset(s, 0, sizeof *s);
   s->id = id;
-  s->timeout_ms = timeout_ms;
+  session_set(s, timeout_ms, passwd);
   if (!otab_reserve(t, &t->sessions, t->sessions.n + 1, session_hash)) {
     free(s);
     return PROTO_SYSTEMERROR;
@@ -829,9 +846,16 @@ int tree_apply(struct tree *t, const void *txn, size_t len,
   struct actx a = {t, &h, out};
   size_t n_ops = 0;
   int32_t timeout = 0;
+  const uint8_t *passwd = NULL;
   switch (h.type) {
   case PROTO_OP_CREATESESSION:
     timeout = proto_read_int(&r);
+    if (!proto_reader_err(&r) && proto_reader_remaining(&r) != 0) {
+      struct proto_slice pw = proto_read_buffer(&r);
+      if (proto_reader_err(&r) || pw.len != PROTO_PASSWD_LEN)
+        return PROTO_MARSHALLINGERROR;
+      passwd = pw.ptr;
+    }
     break;
   case PROTO_OP_CLOSESESSION:
     break;
@@ -883,7 +907,7 @@ int tree_apply(struct tree *t, const void *txn, size_t len,
   out->txn_type = h.type;
   switch (h.type) {
   case PROTO_OP_CREATESESSION:
-    rc = apply_create_session(&a, timeout);
+    rc = apply_create_session(&a, timeout, passwd);
     break;
   case PROTO_OP_CLOSESESSION:
     rc = apply_close_session(&a);
@@ -1518,10 +1542,12 @@ int tree_prep_pending(struct tree *t, struct tree_pending *pend,
 
 int tree_prep_create_session(struct tree *t, struct tree_pending *pend,
                              const struct tree_txn_header *h,
-                             int32_t timeout_ms, struct proto_writer *txn_out) {
+                             int32_t timeout_ms,
+                             const uint8_t passwd[PROTO_PASSWD_LEN],
+                             struct proto_writer *txn_out) {
   int rc = tree_pending_merge(t, pend, NULL, 0, h->session_id, true, h->zxid);
   if (rc == PROTO_OK)
-    tree_txn_encode_create_session(txn_out, h, timeout_ms);
+    tree_txn_encode_create_session(txn_out, h, timeout_ms, passwd);
   return rc;
 }
 

@@ -11,6 +11,9 @@
 #include "proto/proto.h"
 #include "tree/tree.h"
 
+/* Any 16 bytes: a createSession txn carries the session password. */
+static const uint8_t test_passwd[16] = "0123456789abcde";
+
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +94,7 @@ int main(int argc, char **argv) {
   if (!b.t)
     return 1;
   struct tree_txn_header h = {1, 0, ++b.zxid, 0, 0};
-  tree_txn_encode_create_session(&b.txn, &h, 30000);
+  tree_txn_encode_create_session(&b.txn, &h, 30000, test_passwd);
   must(tree_apply(b.t, b.txn.buf, b.txn.len, &b.out), "session");
   create(&b, "/bench", NULL, 0, acl);
   /* Warm the scratch buffers so they are not counted per node. */

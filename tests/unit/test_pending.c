@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Any 16 bytes: a createSession txn carries the session password. */
+static const uint8_t test_passwd[16] = "0123456789abcde";
+
 #include <cmocka.h>
 
 #include "proto/proto.h"
@@ -195,7 +198,7 @@ static int prep_plain(struct tree *t, struct built *b, const struct gop *g,
                       int64_t zxid, struct proto_writer *out) {
   struct tree_txn_header h = hdr_of(g, zxid);
   if (g->kind == G_OPEN) {
-    tree_txn_encode_create_session(out, &h, 30000);
+    tree_txn_encode_create_session(out, &h, 30000, test_passwd);
     return PROTO_OK;
   }
   if (g->kind == G_CLOSE) {
@@ -213,7 +216,7 @@ static int prep_pend(struct tree *t, struct tree_pending *p, struct built *b,
                      struct proto_writer *out) {
   struct tree_txn_header h = hdr_of(g, zxid);
   if (g->kind == G_OPEN)
-    return tree_prep_create_session(t, p, &h, 30000, out);
+    return tree_prep_create_session(t, p, &h, 30000, test_passwd, out);
   if (g->kind == G_CLOSE)
     return tree_prep_close_session(t, p, &h, out);
   build(b, g);

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Any 16 bytes: a createSession txn carries the session password. */
+static const uint8_t test_passwd[16] = "0123456789abcde";
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -427,7 +430,7 @@ static void gen_session(struct gen *g, int64_t id, bool open) {
   struct proto_writer *w = &g->txn[g->zxid];
   proto_writer_init(w);
   if (open)
-    tree_txn_encode_create_session(w, &h, 30000);
+    tree_txn_encode_create_session(w, &h, 30000, test_passwd);
   else
     tree_txn_encode_close_session(w, &h);
   gen_apply(g);

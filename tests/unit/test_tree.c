@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Any 16 bytes: a createSession txn carries the session password. */
+static const uint8_t test_passwd[16] = "0123456789abcde";
+
 #include <cmocka.h>
 
 #include "proto/proto.h"
@@ -127,7 +130,7 @@ static int run(struct fx *f, const struct proto_request *req) {
 static void session_open(struct fx *f, int64_t id) {
   struct tree_txn_header h = {id, 0, ++f->zxid, f->time_ms, 0};
   proto_writer_reset(&f->txn);
-  tree_txn_encode_create_session(&f->txn, &h, 30000);
+  tree_txn_encode_create_session(&f->txn, &h, 30000, test_passwd);
   assert_int_equal(apply_txn(f), PROTO_OK);
 }
 
@@ -1464,7 +1467,7 @@ static void test_txn_header(void **state) {
   (void)state;
   struct fx *f = fx_new(false);
   struct tree_txn_header h = {0x77, 3, 42, 1234, 0}, g;
-  tree_txn_encode_create_session(&f->txn, &h, 5000);
+  tree_txn_encode_create_session(&f->txn, &h, 5000, test_passwd);
   assert_int_equal(tree_txn_header_decode(f->txn.buf, f->txn.len, &g),
                    PROTO_OK);
   assert_int_equal(g.session_id, 0x77);
