@@ -1462,6 +1462,68 @@ static void test_malformed_txns(void **state) {
   fx_free(f);
 }
 
+/* createSession stores its password; a txn without one (an older log)
+ * still applies; a password of another length is refused; the password is
+ * part of the digest, so members that disagree on it are caught. */
+static void test_session_passwd_replicated(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  struct fx *g = fx_new(false);
+  session_open(f, 0x51);
+  uint8_t pw[16];
+  assert_true(tree_session_passwd(f->t, 0x51, pw));
+  assert_memory_equal(pw, test_passwd, 16);
+  assert_false(tree_session_passwd(f->t, 0x52, pw));
+
+  /* The same session with another password: a different digest. */
+  static const uint8_t other[16] = "fedcba987654321";
+  struct tree_txn_header h = {0x51, 0, ++g->zxid, g->time_ms, 0};
+  tree_txn_encode_create_session(&g->txn, &h, 30000, other);
+  assert_int_equal(apply_txn(g), PROTO_OK);
+  uint8_t da[32], db[32];
+  tree_digest(f->t, da);
+  tree_digest(g->t, db);
+  assert_memory_not_equal(da, db, 32);
+
+  /* Legacy body: timeout only. */
+  struct tree_txn_header l = {0x53, 0, ++f->zxid, f->time_ms,
+                              PROTO_OP_CREATESESSION};
+  proto_writer_reset(&f->txn);
+  proto_write_long(&f->txn, l.session_id);
+  proto_write_int(&f->txn, l.cxid);
+  proto_write_long(&f->txn, l.zxid);
+  proto_write_long(&f->txn, l.time_ms);
+  proto_write_int(&f->txn, l.type);
+  proto_write_int(&f->txn, 30000);
+  assert_int_equal(apply_txn(f), PROTO_OK);
+  assert_true(tree_session_exists(f->t, 0x53));
+  assert_false(tree_session_passwd(f->t, 0x53, pw));
+
+  /* A password of 15 bytes, and trailing bytes after it: refused, and the
+   * tree is unchanged. */
+  tree_digest(f->t, da);
+  for (int bad = 0; bad < 2; bad++) {
+    struct tree_txn_header b = {0x54, 0, f->zxid + 1, f->time_ms,
+                                PROTO_OP_CREATESESSION};
+    proto_writer_reset(&f->txn);
+    proto_write_long(&f->txn, b.session_id);
+    proto_write_int(&f->txn, b.cxid);
+    proto_write_long(&f->txn, b.zxid);
+    proto_write_long(&f->txn, b.time_ms);
+    proto_write_int(&f->txn, b.type);
+    proto_write_int(&f->txn, 30000);
+    proto_write_buffer(&f->txn, test_passwd, bad == 0 ? 15 : 16);
+    if (bad == 1)
+      proto_write_int(&f->txn, 7);
+    assert_int_equal(apply_txn(f), PROTO_MARSHALLINGERROR);
+    tree_digest(f->t, db);
+    assert_memory_equal(da, db, 32);
+    assert_false(tree_session_exists(f->t, 0x54));
+  }
+  fx_free(g);
+  fx_free(f);
+}
+
 /* tree_txn_header_decode reads what prep wrote. */
 static void test_txn_header(void **state) {
   (void)state;
@@ -2450,6 +2512,7 @@ int main(void) {
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_malformed_txns),
       cmocka_unit_test(test_txn_header),
+      cmocka_unit_test(test_session_passwd_replicated),
       cmocka_unit_test(test_prep_unimplemented),
       cmocka_unit_test(test_sha256),
       cmocka_unit_test(test_oom_apply),
