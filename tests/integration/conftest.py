@@ -152,16 +152,17 @@ def server_factory(target, _server_base_dir):
 
 
 @pytest.fixture
-def ensemble_factory(_server_base_dir):
-    """factory(n=3, route=None, observers=(), **cfg) -> a started roost
-    ensemble (harness.Ensemble); every server is stopped when the test
-    ends."""
+def ensemble_factory(target, _server_base_dir):
+    """factory(n=3, route=None, observers=(), **cfg) -> a started ensemble
+    of the --target (harness.Ensemble, a plain zoo.cfg); every server is
+    stopped when the test ends."""
     made = []
 
     def factory(n=3, route=None, observers=(), **cfg):
         ens = harness.Ensemble(_server_base_dir, n, cfg,
                                roost_bin=os.environ.get("ROOST_SERVER"),
-                               route=route, observers=observers)
+                               route=route, observers=observers,
+                               target=target)
         made.append(ens)
         return ens.start()
 

@@ -182,7 +182,9 @@ class Server:
         return jvm + ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
                       self.cfg_path]
 
-    def start(self):
+    def start(self, wait=True):
+        """Start the process; with wait, return once it answers srvr with a
+        Mode: line (else call wait_ready())."""
         cmd = self._command()
         env = dict(os.environ)
         if self.target == "roost":
@@ -200,6 +202,11 @@ class Server:
             logf.close()
         self.pid = self.proc.pid
         _live.add(self)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
         try:
             self._wait_ready(READY_TIMEOUT[self.target])
         except BaseException:
@@ -230,7 +237,7 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def restart(self):
+    def restart(self, wait=True):
         """Start the server again on the same dataDir, port and zoo.cfg
         after stop() or kill() (durability tests).  The log file is
         appended to; sanitizer scans cover every run."""
@@ -239,7 +246,7 @@ class Server:
         self.proc = None
         self.pid = None
         self.stopped = False
-        return self.start()
+        return self.start(wait=wait)
 
     def run_to_exit(self, timeout=20.0):
         """Start the server when it is expected to refuse to start (a
@@ -374,28 +381,32 @@ class Server:
 
 
 class Ensemble:
-    """N roost servers forming one ensemble on loopback (issue 7): each has
-    its own dataDir with a myid file, a free client port and a free peer
-    port; all share the server.N lines and roost.sessionSecret.  Roost
-    only (ZooKeeper would need its own quorum setup)."""
+    """N servers forming one ensemble on loopback: each has its own dataDir
+    with a myid file, a free client port and free peer and election ports;
+    all share the server.N lines.  The config is a plain ZooKeeper zoo.cfg
+    (tickTime, initLimit, syncLimit, server.N, myid) and nothing else, so
+    the same ensemble runs on Roost and on Apache ZooKeeper (target)."""
 
     def __init__(self, base_dir, n=3, overrides=None, roost_bin=None,
-                 route=None, observers=()):
+                 route=None, observers=(), target="roost"):
         """route(i, j, port) -> the port server i dials to reach server j
         (1-based ids; default: j's own peer port).  Lets a test put a
         fault-injecting proxy on a link.  observers: the 1-based ids of
         the members that are observers (`server.N=...:observer`); the
         others are participants."""
+        self.target = target
         self.observers = frozenset(observers)
         bad = [i for i in self.observers if not 1 <= i <= n]
         if bad:
             raise ValueError("observer ids out of range 1..%d: %r" % (n, bad))
         self.peer_ports = [free_port() for _ in range(n)]
+        # Roost carries elections on the peer port and only checks the
+        # election port; ZooKeeper listens on it, so it must be free.
+        self.elect_ports = [free_port() for _ in range(n)]
         base = {
             "tickTime": "200",
             "initLimit": "10",
             "syncLimit": "5",
-            "roost.sessionSecret": os.urandom(16).hex(),
         }
         self.servers = []
         for i in range(n):
@@ -404,12 +415,14 @@ class Ensemble:
                 port = self.peer_ports[j]
                 if route is not None and i != j:
                     port = route(i + 1, j + 1, port)
-                line = "%s:%d:%d" % (HOST, port, port + 1)
+                line = "%s:%d:%d" % (HOST, port, self.elect_ports[j])
                 if j + 1 in self.observers:
                     line += ":observer"
                 cfg["server.%d" % (j + 1)] = line
+            if target == "zookeeper" and i + 1 in self.observers:
+                cfg["peerType"] = "observer"  # ZooKeeper wants both
             cfg.update(overrides or {})
-            srv = Server("roost", base_dir, cfg, roost_bin=roost_bin)
+            srv = Server(target, base_dir, cfg, roost_bin=roost_bin)
             with open(os.path.join(srv.data_dir, "myid"), "w") as f:
                 f.write("%d\n" % (i + 1))
             srv.myid = i + 1
@@ -418,8 +431,22 @@ class Ensemble:
         self.hosts = ",".join(s.hosts for s in self.servers)
 
     def start(self):
+        # A ZooKeeper member answers srvr with a Mode: line only once a
+        # quorum is up: start them all, then wait.
         for srv in self.servers:
-            srv.start()
+            srv.start(wait=False)
+        for srv in self.servers:
+            srv.wait_ready()
+        return self
+
+    def restart_all(self):
+        """Start every stopped or killed member again (same dataDirs and
+        ports), all before waiting for any."""
+        down = [s for s in self.servers if not s.alive()]
+        for srv in down:
+            srv.restart(wait=False)
+        for srv in down:
+            srv.wait_ready()
         return self
 
     def mode(self, srv):
@@ -453,8 +480,9 @@ class Ensemble:
             modes = [self.mode(s) for s in servers]
             if modes.count("leader") == 1 and all(
                     m in ("leader", "follower", "observer") for m in modes):
-                if all(self.mntr(s).get("roost_serving") == "1"
-                       for s in servers):
+                if self.target != "roost" or all(
+                        self.mntr(s).get("roost_serving") == "1"
+                        for s in servers):
                     return servers[modes.index("leader")]
             time.sleep(0.05)
         raise HarnessError("no serving ensemble within %.0f s: %r" % (
