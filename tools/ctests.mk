@@ -13,3 +13,16 @@ $(BUILD)/obj/tests/integration/zk_c_client_acl.o: CFLAGS_ALL += -I/usr/include/z
 $(ZKC_ACL_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client_acl.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread
+
+# tests/integration/zk_c_failover.c (issue 11): a session of the official
+# client rides out kill -9 of its member, watch included; run by
+# test_ensemble_sessions.py as $ZKC_FAILOVER_TEST.
+ZKC_FAILOVER_TEST_BIN := $(BUILD)/tests/zk_c_failover
+
+EXTRA_BINS += $(ZKC_FAILOVER_TEST_BIN)
+INTEGRATION_ENV += ZKC_FAILOVER_TEST=$(abspath $(ZKC_FAILOVER_TEST_BIN))
+
+$(BUILD)/obj/tests/integration/zk_c_failover.o: CFLAGS_ALL += -I/usr/include/zookeeper -Wno-strict-prototypes -Wno-missing-prototypes
+$(ZKC_FAILOVER_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_failover.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread

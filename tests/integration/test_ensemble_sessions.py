@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 
+import pytest
 from kazoo.client import KazooClient, KazooState
 from kazoo.retry import KazooRetry
 
@@ -327,4 +328,46 @@ def test_wiped_member_resynced_by_snap_validates_old_sessions(
         c.close_session()
     finally:
         c.close()
+    node_gone_everywhere(ens, path)
+
+
+def test_c_client_session_and_watch_survive_kill9(ensemble_factory):
+    """The official C client, connected to the leader, which is killed
+    with -9: the client moves to another member with the same session
+    (never expired), sets its data watch again there, and the watch fires
+    when the node changes; its ephemeral is still its own."""
+    prog = os.environ.get("ZKC_FAILOVER_TEST")
+    if not prog:
+        pytest.skip("ZKC_FAILOVER_TEST is not set (tools/ctests.mk)")
+    ens = ensemble_factory(**CFG)
+    leader = ens.wait_serving()
+    order = [leader] + [s for s in ens.servers if s is not leader]
+    path = "/c-failover"
+    p = subprocess.Popen([prog, ",".join(s.hosts for s in order), path],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        out = []
+        while True:
+            line = p.stdout.readline()
+            assert line, "zk_c_failover ended early: %r" % out
+            out.append(line)
+            if line.startswith("READY"):
+                break
+        leader.kill()
+        ens.wait_serving(timeout=30)
+        z = client(ens.hosts)
+        try:
+            z.retry(z.set, path + "-w", b"changed")
+        finally:
+            stop_client(z)
+        p.stdin.write("check\n")
+        p.stdin.flush()
+        rest, _ = p.communicate(timeout=60)
+        out.append(rest)
+        assert p.returncode == 0, "".join(out)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     node_gone_everywhere(ens, path)
