@@ -581,10 +581,34 @@ static int cfg_port(const char *s, size_t n) {
   return v >= 1 && v <= 65535 ? v : -1;
 }
 
+/* The client part of a server.N line after ';': [clientAddr:]clientPort
+ * (the address may be an IPv6 literal in brackets).  Returns 0 or -1. */
+static int cfg_parse_client_part(const char *s, struct srv_peer_config *p) {
+  const char *colon = strrchr(s, ':');
+  const char *port = colon ? colon + 1 : s;
+  p->client_port = cfg_port(port, strlen(port));
+  if (p->client_port < 0)
+    return -1;
+  if (colon != NULL) {
+    size_t n = (size_t)(colon - s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+      s++;
+      n -= 2;
+    }
+    if (n == 0 || n >= sizeof p->client_address)
+      return -1;
+    memcpy(p->client_address, s, n);
+    p->client_address[n] = '\0';
+  }
+  return 0;
+}
+
 /* server.N=host:quorumPort:electionPort[:participant|:observer]
  *          [;[clientAddr:]clientPort]
- * (QuorumPeerConfig's syntax; the client part is accepted and ignored,
- * see struct srv_peer_config).  A repeated id replaces the earlier line. */
+ * (QuorumPeerConfig's syntax).  The client part of this member's own line
+ * gives its client port and address when clientPort / clientPortAddress
+ * are not set (ensemble.c checks they agree when both are).  A repeated id
+ * replaces the earlier line. */
 static int cfg_parse_server(struct srv_config *c, const char *key,
                             const char *idstr, const char *value,
                             const struct cfg_where *w, char *errmsg) {
@@ -627,6 +651,8 @@ static int cfg_parse_server(struct srv_config *c, const char *key,
     else if (!(fl[3] == 11 && strncmp(f[3], "participant", 11) == 0))
       ok = false;
   }
+  if (ok && value[vlen] == ';')
+    ok = cfg_parse_client_part(value + vlen + 1, &p) == 0;
   if (!ok) {
     char q[CFG_QUOTE_MAX + 4];
     cfg_errmsg(errmsg, w, "invalid value '%s' for key '%s': expected %s",
@@ -659,8 +685,15 @@ static int cfg_apply(struct srv_config *c, const char *key, const char *value,
     return -1;
   }
   k = cfg_key_find(key);
-  if (k != NULL)
+  if (k != NULL) {
+    /* A ZooKeeper 3.5+ config may give the client port on the server.N
+     * line instead: ensemble.c needs to know which one the user set. */
+    if (strcmp(k->name, "clientPort") == 0)
+      c->client_port_given = true;
+    if (strcmp(k->name, "clientPortAddress") == 0)
+      c->client_port_address_given = true;
     return cfg_apply_known(c, k, key, value, w, errmsg);
+  }
 
   for (size_t i = 0; i < CFG_COUNT(cfg_zk_indexed); i++) {
     size_t plen = strlen(cfg_zk_indexed[i]);

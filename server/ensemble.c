@@ -1897,6 +1897,39 @@ void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid) {
 /* ------------------------------------------------------------------ */
 /* start and stop */
 
+/* ZooKeeper 3.5+ configs may give a member's client port (and address) on
+ * its server.N line, `;[clientAddr:]clientPort`, instead of clientPort /
+ * clientPortAddress; where both are set they must agree, as ZooKeeper
+ * requires. */
+static int client_addr_from_line(struct srv *s,
+                                 const struct srv_peer_config *me,
+                                 char errmsg[SRV_ERRMSG_MAX]) {
+  struct srv_config *c = &s->cfg;
+  if (me->client_port == 0)
+    return 0;
+  if (c->client_port_given && c->client_port != me->client_port) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "clientPort=%d disagrees with the client port %d on this "
+             "member's server.%d line: set one, or make them equal",
+             c->client_port, me->client_port, me->id);
+    return -1;
+  }
+  c->client_port = me->client_port;
+  if (me->client_address[0] == '\0')
+    return 0;
+  if (c->client_port_address_given &&
+      strcmp(c->client_port_address, me->client_address) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "clientPortAddress=%.200s disagrees with the client address "
+             "%.200s on this member's server.%d line",
+             c->client_port_address, me->client_address, me->id);
+    return -1;
+  }
+  snprintf(c->client_port_address, sizeof c->client_port_address, "%s",
+           me->client_address);
+  return 0;
+}
+
 static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   char path[SRV_PATH_MAX + 16];
   snprintf(path, sizeof path, "%s/myid", s->cfg.data_dir);
@@ -2103,6 +2136,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
              e->my_id, e->my_id);
     return -1;
   }
+  if (client_addr_from_line(s, me, errmsg) != 0)
+    return -1;
 
   /* State: the newest snapshot; the log after it goes to zab. */
   int64_t base = s->recovered.snap_zxid;

@@ -97,10 +97,11 @@ int main(int argc, char **argv) {
   }
   srv_log_emit(cfg.log_level, SRV_LOG_INFO,
                "roost-server %s (ZooKeeper %s protocol) on %s:%d, dataDir %s, "
-               "dataLogDir %s, standalone%s",
-               SRV_ROOST_VERSION, SRV_ZK_VERSION, cfg.client_port_address,
+               "dataLogDir %s, %s%s",
+               SRV_ROOST_VERSION, SRV_ZK_VERSION, srv_client_address(s),
                srv_bound_port(s), cfg.data_dir,
                cfg.data_log_dir[0] ? cfg.data_log_dir : cfg.data_dir,
+               cfg.n_peers > 0 ? "ensemble member" : "standalone",
                cfg.force_sync ? ""
                               : ", forceSync=no (no fsync: a power loss or "
                                 "kernel crash loses acknowledged writes)");

@@ -38,6 +38,8 @@ struct srv_peer_config {
   int quorum_port;
   int election_port;
   bool observer;
+  int client_port;         /* ";[clientAddr:]clientPort" part, 0 = none */
+  char client_address[256]; /* its clientAddr, "" = none */
 };
 
 struct srv_config {
@@ -46,6 +48,8 @@ struct srv_config {
                                       default to "./data" */
   char data_log_dir[SRV_PATH_MAX]; /* dataLogDir, "" = data_dir */
   int client_port;                 /* clientPort, default 2181 */
+  bool client_port_given;          /* clientPort was in the file or flags */
+  bool client_port_address_given;  /* clientPortAddress likewise */
   char client_port_address[256];   /* clientPortAddress, default "0.0.0.0"
                                       (ZooKeeper binds all addresses) */
   int max_client_cnxns;       /* maxClientCnxns, default 60, 0 = no limit */
@@ -93,10 +97,12 @@ struct srv_config {
   int sync_limit;                   /* syncLimit (ticks), default 5 */
   int sync_diff_window;             /* roost.syncDiffWindow: committed txns
                                        a leader keeps for DIFF, default 500 */
-  char session_secret[80];          /* roost.sessionSecret: 32 hex digits
-                                       shared by the ensemble (session
-                                       passwords must verify on every
-                                       server); "" = dataDir file */
+  char session_secret[80];          /* roost.sessionSecret, optional: 32
+                                       hex digits, the key of the passwords
+                                       of sessions this member creates;
+                                       "" = the dataDir/session.secret key.
+                                       Passwords are replicated, so members
+                                       need not share it. */
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
                                        default 2 */
@@ -163,5 +169,8 @@ void srv_free(struct srv *s);
 
 /* Port actually bound (useful with clientPort=0). */
 int srv_bound_port(const struct srv *s);
+/* The client address listened on (clientPortAddress, or the client part
+ * of this member's server.N line).  Borrowed; lives as long as s. */
+const char *srv_client_address(const struct srv *s);
 
 #endif /* ROOST_SERVER_H */

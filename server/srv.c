@@ -132,7 +132,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   s->start_loop_ms = (int64_t)uv_now(&s->loop);
 
   struct sockaddr_storage ss;
-  if (resolve(cfg->client_port_address, cfg->client_port, &ss, errmsg) != 0)
+  if (resolve(s->cfg.client_port_address, s->cfg.client_port, &ss, errmsg) != 0)
     goto fail_loop;
   uv_tcp_init(&s->loop, &s->listener);
   s->listener.data = s;
@@ -145,12 +145,12 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
     rc = uv_listen((uv_stream_t *)&s->listener, backlog, srv_on_connection);
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s",
-             cfg->client_port_address, cfg->client_port, uv_strerror(rc));
+             s->cfg.client_port_address, s->cfg.client_port, uv_strerror(rc));
     goto fail_loop;
   }
   struct sockaddr_storage bound;
   int blen = sizeof bound;
-  s->bound_port = cfg->client_port;
+  s->bound_port = s->cfg.client_port;
   if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0) {
     if (bound.ss_family == AF_INET)
       s->bound_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
@@ -209,6 +209,10 @@ int srv_run(struct srv *s) {
 }
 
 int srv_bound_port(const struct srv *s) { return s->bound_port; }
+
+const char *srv_client_address(const struct srv *s) {
+  return s->cfg.client_port_address;
+}
 
 static void close_if_open(uv_handle_t *h, bool *open) {
   if (*open && !uv_is_closing(h))

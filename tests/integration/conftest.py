@@ -158,11 +158,13 @@ def ensemble_factory(target, _server_base_dir):
     stopped when the test ends."""
     made = []
 
-    def factory(n=3, route=None, observers=(), **cfg):
+    def factory(n=3, route=None, observers=(), client_in_lines=False,
+                **cfg):
         ens = harness.Ensemble(_server_base_dir, n, cfg,
                                roost_bin=os.environ.get("ROOST_SERVER"),
                                route=route, observers=observers,
-                               target=target)
+                               target=target,
+                               client_in_lines=client_in_lines)
         made.append(ens)
         return ens.start()
 

@@ -113,7 +113,10 @@ def four_letter(host, port, word, timeout=5.0):
 class Server:
     """One running server process (roost or zookeeper)."""
 
-    def __init__(self, target, base_dir, overrides=None, roost_bin=None):
+    def __init__(self, target, base_dir, overrides=None, roost_bin=None,
+                 port=None):
+        """overrides: zoo.cfg keys to add or change (None removes a key);
+        port: the client port (default: a free one)."""
         if target not in ("roost", "zookeeper"):
             raise ValueError("unknown target %r" % (target,))
         self.target = target
@@ -121,7 +124,7 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="%s-" % target, dir=base_dir)
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.data_dir)
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.hosts = "%s:%d" % (self.host, self.port)
         self.roost_bin = roost_bin
         self.proc = None
@@ -139,6 +142,9 @@ class Server:
             "admin.enableServer": "false",
         }
         for k, v in (overrides or {}).items():
+            if v is None:
+                cfg.pop(k, None)
+                continue
             if isinstance(v, bool):
                 v = "true" if v else "false"
             cfg[k] = str(v)
@@ -388,13 +394,17 @@ class Ensemble:
     the same ensemble runs on Roost and on Apache ZooKeeper (target)."""
 
     def __init__(self, base_dir, n=3, overrides=None, roost_bin=None,
-                 route=None, observers=(), target="roost"):
+                 route=None, observers=(), target="roost",
+                 client_in_lines=False):
         """route(i, j, port) -> the port server i dials to reach server j
         (1-based ids; default: j's own peer port).  Lets a test put a
         fault-injecting proxy on a link.  observers: the 1-based ids of
         the members that are observers (`server.N=...:observer`); the
-        others are participants."""
+        others are participants.  client_in_lines: ZooKeeper 3.5+'s form,
+        each member's client address only on its server.N line
+        (`;127.0.0.1:port`), no clientPort / clientPortAddress keys."""
         self.target = target
+        client_ports = [free_port() for _ in range(n)]
         self.observers = frozenset(observers)
         bad = [i for i in self.observers if not 1 <= i <= n]
         if bad:
@@ -418,11 +428,17 @@ class Ensemble:
                 line = "%s:%d:%d" % (HOST, port, self.elect_ports[j])
                 if j + 1 in self.observers:
                     line += ":observer"
+                if client_in_lines:
+                    line += ";%s:%d" % (HOST, client_ports[j])
                 cfg["server.%d" % (j + 1)] = line
+            if client_in_lines:
+                cfg["clientPort"] = None
+                cfg["clientPortAddress"] = None
             if target == "zookeeper" and i + 1 in self.observers:
                 cfg["peerType"] = "observer"  # ZooKeeper wants both
             cfg.update(overrides or {})
-            srv = Server(target, base_dir, cfg, roost_bin=roost_bin)
+            srv = Server(target, base_dir, cfg, roost_bin=roost_bin,
+                         port=client_ports[i])
             with open(os.path.join(srv.data_dir, "myid"), "w") as f:
                 f.write("%d\n" % (i + 1))
             srv.myid = i + 1

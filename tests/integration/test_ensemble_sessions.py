@@ -371,3 +371,21 @@ def test_c_client_session_and_watch_survive_kill9(ensemble_factory):
             p.kill()
             p.wait()
     node_gone_everywhere(ens, path)
+
+
+def test_client_port_from_server_lines(ensemble_factory):
+    """ZooKeeper 3.5+ configs put each member's client address on its
+    server.N line (`;127.0.0.1:port`) and leave out clientPort: every
+    member listens there, and a session moves between them."""
+    ens = ensemble_factory(client_in_lines=True, **CFG)
+    ens.wait_serving()
+    for srv in ens.servers:
+        assert "clientPort" not in open(srv.cfg_path).read()
+    sid, pwd, seen = raw_session(ens.servers[1], "/lines-eph")
+    resp, c = raw_resume(ens.servers[0], sid, pwd, seen)
+    try:
+        assert resp.session_id == sid and resp.timeout > 0, resp
+        c.close_session()
+    finally:
+        c.close()
+    node_gone_everywhere(ens, "/lines-eph")

@@ -206,6 +206,53 @@ static void test_load_ensemble(void **state) {
   assert_int_equal(notices_matching(&ns, "key 'admin.enableServer'"), 1);
 }
 
+/* server.N lines in ZooKeeper 3.5+'s form carry the client part,
+ * ";[clientAddr:]clientPort"; a malformed client part is an error naming
+ * the key. */
+static void test_server_line_client_part(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "";
+  struct srv_config c;
+
+  (void)state;
+  srv_config_defaults(&c);
+  assert_int_equal(
+      load_text(&c,
+                "server.1=10.0.0.1:2888:3888;10.0.0.1:2191\n"
+                "server.2=10.0.0.2:2888:3888:observer;2192\n"
+                "server.3=10.0.0.3:2888:3888:participant;[::1]:2193\n"
+                "server.4=10.0.0.4:2888:3888\n",
+                NULL, errmsg, NULL, 0),
+      0);
+  assert_int_equal(c.n_peers, 4);
+  assert_int_equal(c.peers[0].client_port, 2191);
+  assert_string_equal(c.peers[0].client_address, "10.0.0.1");
+  assert_int_equal(c.peers[1].client_port, 2192);
+  assert_string_equal(c.peers[1].client_address, "");
+  assert_true(c.peers[1].observer);
+  assert_int_equal(c.peers[2].client_port, 2193);
+  assert_string_equal(c.peers[2].client_address, "::1");
+  assert_int_equal(c.peers[3].client_port, 0);
+  assert_false(c.client_port_given);
+
+  srv_config_defaults(&c);
+  assert_int_equal(load_text(&c, "clientPort=2181\n", NULL, errmsg, NULL, 0),
+                   0);
+  assert_true(c.client_port_given);
+  assert_false(c.client_port_address_given);
+
+  static const char *const bad[] = {
+      "server.1=h:2888:3888;\n",       "server.1=h:2888:3888;x\n",
+      "server.1=h:2888:3888;h:99999\n", "server.1=h:2888:3888;:2181\n",
+      "server.1=h:2888:3888;[]:2181\n",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    srv_config_defaults(&c);
+    errmsg[0] = '\0';
+    assert_int_equal(load_text(&c, bad[i], NULL, errmsg, NULL, 0), -1);
+    assert_non_null(strstr(errmsg, "server.1"));
+  }
+}
+
 /* Every key Roost uses is read from a file into its field. */
 static void test_load_all_keys(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
@@ -1073,6 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_load_zoo_sample),
       cmocka_unit_test(test_load_debian_example),
       cmocka_unit_test(test_load_ensemble),
+      cmocka_unit_test(test_server_line_client_part),
       cmocka_unit_test(test_load_all_keys),
       cmocka_unit_test(test_load_roost_cfg),
       cmocka_unit_test(test_syntax_properties),
