@@ -159,14 +159,14 @@ def ensemble_factory(target, _server_base_dir):
     made = []
 
     def factory(n=3, route=None, observers=(), client_in_lines=False,
-                **cfg):
+                start=True, **cfg):
         ens = harness.Ensemble(_server_base_dir, n, cfg,
                                roost_bin=os.environ.get("ROOST_SERVER"),
                                route=route, observers=observers,
                                target=target,
                                client_in_lines=client_in_lines)
         made.append(ens)
-        return ens.start()
+        return ens.start() if start else ens
 
     yield factory
     errors = []

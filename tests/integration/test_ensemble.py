@@ -1,7 +1,10 @@
 """Roost as a three-server ensemble (issue 7): fail-over, catch-up by DIFF
 and SNAP, sessions that move between servers, ephemerals that vanish
-everywhere when their session expires.  Roost only: the harness builds the
-ensemble from server.N lines, myid files and roost.sessionSecret."""
+everywhere when their session expires.  The harness builds the ensemble
+from a plain zoo.cfg (server.N lines and myid files; no Roost-only key),
+so it can run on ZooKeeper too; these cases still read Roost's mntr keys
+or proxies of their own (see the marker), and test_ensemble_sessions.py
+holds the session cases that run on both."""
 
 import os
 import signal
@@ -211,7 +214,7 @@ time.sleep(600)
 
 def test_session_moves_between_servers(ensemble_factory):
     """A session made on one server is resumed on another (same id and
-    password: the ensemble shares the session secret), keeps its
+    password: every member stores every session's password), keeps its
     ephemeral, and can write there."""
     ens = ensemble_factory()
     ens.wait_serving()

@@ -389,3 +389,41 @@ def test_client_port_from_server_lines(ensemble_factory):
     finally:
         c.close()
     node_gone_everywhere(ens, "/lines-eph")
+
+
+def test_standalone_data_becomes_member_one(ensemble_factory, server_factory):
+    """A standalone server's data directory, moved to member 1 of a new
+    ensemble, brings its sessions along: a session made on the standalone
+    server resumes on every member of the ensemble."""
+    solo = server_factory(maxSessionTimeout="60000")
+    path = "/solo-eph"
+    with zkraw.Conn(solo.host, solo.port) as c:
+        resp = c.handshake(timeout_ms=60000)
+        rep, _ = c.create(path, b"e", flags=zkraw.F_EPHEMERAL)
+        assert rep.err == zkraw.OK, rep
+        sid, pwd, seen = resp.session_id, resp.passwd, c.last_zxid
+    solo.stop()
+    ens = ensemble_factory(start=False, maxSessionTimeout="60000")
+    one = ens.servers[0]
+    for name in os.listdir(solo.data_dir):
+        src = os.path.join(solo.data_dir, name)
+        dst = os.path.join(one.data_dir, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    ens.start()
+    ens.wait_serving(timeout=30)
+    for srv in ens.servers:
+        resp, c = raw_resume(srv, sid, pwd, seen)
+        try:
+            assert resp.session_id == sid and resp.timeout > 0, (
+                "member %d refused the standalone session: %r" % (srv.myid,
+                                                                  resp))
+            rep, st = c.exists(path)
+            assert rep.err == zkraw.OK and st.ephemeralOwner == sid
+            if srv is ens.servers[-1]:
+                c.close_session()
+        finally:
+            c.close()
+    node_gone_everywhere(ens, path)

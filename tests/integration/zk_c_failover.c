@@ -106,7 +106,8 @@ int main(int argc, char **argv) {
   snprintf(wpath, sizeof wpath, "%s-w", path);
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
   zoo_deterministic_conn_order(1);
-  zhandle_t *zh = zookeeper_init(argv[1], session_watcher, 15000, NULL, NULL, 0);
+  zhandle_t *zh =
+      zookeeper_init(argv[1], session_watcher, 15000, NULL, NULL, 0);
   if (zh == NULL || !wait_for(&connected)) {
     check(0, "connected to %s", argv[1]);
     printf("%d passed, %d failed\n", n_pass, n_fail);
@@ -116,8 +117,8 @@ int main(int argc, char **argv) {
   int rc = zoo_create(zh, path, "up", 2, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL,
                       NULL, 0);
   check(rc == ZOK, "create ephemeral %s: %s", path, zerror(rc));
-  rc = zoo_create(zh, wpath, "0", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
-                  NULL, 0);
+  rc = zoo_create(zh, wpath, "0", 1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL,
+                  0);
   check(rc == ZOK, "create %s: %s", wpath, zerror(rc));
   char buf[64];
   int len = sizeof buf;

@@ -241,7 +241,7 @@ static void test_server_line_client_part(void **state) {
   assert_false(c.client_port_address_given);
 
   static const char *const bad[] = {
-      "server.1=h:2888:3888;\n",       "server.1=h:2888:3888;x\n",
+      "server.1=h:2888:3888;\n",        "server.1=h:2888:3888;x\n",
       "server.1=h:2888:3888;h:99999\n", "server.1=h:2888:3888;:2181\n",
       "server.1=h:2888:3888;[]:2181\n",
   };

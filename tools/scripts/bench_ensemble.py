@@ -419,8 +419,8 @@ def cmd_table(a):
       "keys: `tickTime=%d`, `initLimit=%d`, `syncLimit=%d`, `forceSync=yes`, "
       "`snapCount=100000`, `maxClientCnxns=1000`, "
       "`server.N=127.0.0.1:PEER:ELECTION` (Roost carries election on the "
-      "peer port and parses the election port without opening it); Roost "
-      "members share one `roost.sessionSecret`." % (
+      "peer port and parses the election port without opening it); "
+      "nothing Roost-only." % (
           a.tick, a.init_limit, a.sync_limit))
     h("- ZooKeeper: Debian's 3.8.0 jars, each member `java %s` (%s), "
       "default GC and JIT, log4j at WARN to a file, admin server off." % (

@@ -113,10 +113,8 @@ hosts_of() {
 }
 pids_of() { echo "$(pid_of "$1" 1),$(pid_of "$1" 2),$(pid_of "$1" 3)"; }
 
-SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-
 # write_cfg KIND MEMBER: the member's dataDir, myid and zoo.cfg.  Both
-# kinds get the same keys; Roost also the shared session secret.
+# kinds get the same keys (a plain ZooKeeper zoo.cfg).
 write_cfg() {
   d="$WORK/$1$2"
   mkdir -p "$d/data"
@@ -136,7 +134,6 @@ write_cfg() {
     for j in 1 2 3; do
       echo "server.$j=127.0.0.1:$(port "$1" $j 1):$(port "$1" $j 2)"
     done
-    if [ "$1" = roost ]; then echo "roost.sessionSecret=$SECRET"; fi
   } > "$d/zoo.cfg"
   if [ "$1" = zk ]; then
     cat > "$d/log4j.properties" <<EOF

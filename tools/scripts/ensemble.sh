@@ -1,7 +1,8 @@
 #!/bin/sh
 # ensemble.sh start|stop|status — three roost-server processes on loopback,
-# each with its own dataDir and myid, sharing one session secret (so a
-# client can move its session between them).  Ports: client 2181..2183
+# each with its own dataDir and myid and a plain ZooKeeper zoo.cfg (no
+# Roost-only key: sessions move between members as they do on ZooKeeper).
+# Ports: client 2181..2183
 # (ENSEMBLE_CLIENT_BASE), peers 2888..2890 (ENSEMBLE_PEER_BASE).
 set -eu
 DIR=${ENSEMBLE_DIR:-/tmp/roost-ensemble}
@@ -18,10 +19,6 @@ connect_string() {
 
 start() {
   mkdir -p "$DIR"
-  if [ ! -f "$DIR/secret" ]; then
-    od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > "$DIR/secret"
-  fi
-  secret=$(cat "$DIR/secret")
   for i in 1 2 3; do
     d="$DIR/s$i"
     mkdir -p "$d/data"
@@ -34,7 +31,6 @@ start() {
       echo "clientPort=$((CBASE + i - 1))"
       echo "clientPortAddress=127.0.0.1"
       echo "4lw.commands.whitelist=*"
-      echo "roost.sessionSecret=$secret"
       for j in 1 2 3; do
         echo "server.$j=127.0.0.1:$((PBASE + j - 1)):$((PBASE + 1000 + j - 1))"
       done
