@@ -411,9 +411,9 @@ static bool name_ok(const char *p, size_t n) {
 }
 
 static int scan_run(struct scan_state *s, const struct tree_serial_visitor *v,
-                    void *arg,
-                    bool (*acl_fn)(void *, struct scan_state *, uint32_t,
-                                   const uint8_t *, size_t),
+                    void *arg, bool (*acl_fn)(void *, struct scan_state *,
+                                              uint32_t, const uint8_t *,
+                                              size_t),
                     bool (*sess_fn)(void *, struct scan_state *, int64_t,
                                     int32_t, const uint8_t *),
                     scan_node_fn node_fn) {
@@ -690,8 +690,8 @@ static bool load_session(void *arg, struct scan_state *s, int64_t id,
     return false;
   }
   struct tsession *ts = tree_malloc(t, sizeof *ts);
-  if (!ts ||
-      !otab_reserve(t, &t->sessions, t->sessions.n + 1, l_session_hash)) {
+  if (!ts || !otab_reserve(t, &t->sessions, t->sessions.n + 1,
+                           l_session_hash)) {
     free(ts);
     sr_sys(&s->r, "out of memory");
     return false;
@@ -772,13 +772,13 @@ static bool load_node(void *arg, struct scan_state *s,
   uint32_t want = sn->n_children < (1u << 14) ? sn->n_children : (1u << 14);
   if (want && !otab_reserve(t, &n->kids, want, l_node_hash))
     goto oom;
-  if (parent &&
-      !otab_reserve(t, &parent->kids, parent->kids.n + 1, l_node_hash))
+  if (parent && !otab_reserve(t, &parent->kids, parent->kids.n + 1,
+                              l_node_hash))
     goto oom;
   if (ses && !otab_reserve(t, &ses->eph, ses->eph.n + 1, tree_ptr_hash))
     goto oom;
-  bool reapable =
-      tree_owner_is_container(n->owner) || tree_owner_is_ttl(n->owner);
+  bool reapable = tree_owner_is_container(n->owner) ||
+                  tree_owner_is_ttl(n->owner);
   if (reapable &&
       !otab_reserve(t, &t->reapable, t->reapable.n + 1, tree_ptr_hash))
     goto oom;
