@@ -526,9 +526,22 @@ static void fl_dirs(struct srv_conn *c) {
            "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
            srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
-/* No trace mask, no digest log: answer as a server with none. */
+/* No trace mask: answer as a server with none. */
 static void fl_gtmk(struct srv_conn *c) { wprintf_(&c->out, "0"); }
-static void fl_hash(struct srv_conn *c) { (void)c; }
+/* ZooKeeper prints its digest log, "<zxid hex>: <digest>" lines.  Roost
+ * keeps no log of digests: it prints one line, the digest of the state
+ * now (tree_digest: nodes, ACLs, sessions with their passwords; its first
+ * 8 bytes as a decimal like ZooKeeper's) at the last applied zxid, so
+ * members at the same zxid can be compared.  O(nodes) per call. */
+static void fl_hash(struct srv_conn *c) {
+  uint8_t d[32];
+  tree_digest(c->srv->tree, d);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | d[i];
+  wprintf_(&c->out, "%" PRIx64 ": %" PRIu64 "\n",
+           (uint64_t)tree_last_zxid(c->srv->tree), v);
+}
 
 struct fourlw_entry {
   const char *word;

@@ -290,9 +290,10 @@ def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
     ens.wait_serving()
     srv = ens.servers[0]
     host, port = srv.cfg["server.1"].split(":")[:2]
-    hello = lambda sid: struct.pack(">IBIII", 13, 0, 0x525A4142, 1, sid)
+    hello = lambda sid, v=2: struct.pack(">IBIII", 13, 0, 0x525A4142, v, sid)
     payloads = [
         struct.pack(">IB", 4, 1) + b"abc",  # a frame before any HELLO
+        hello(2, v=1),  # a member of the peer protocol before issue 11
         hello(77),
         hello(2) + struct.pack(">I", 0x7FFFFFFF) + b"\x01",
         hello(3) + struct.pack(">IB", 5, 1) + b"\x00\x00\x00\x09",
@@ -307,7 +308,8 @@ def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
             pass
         s.close()
     log = srv.log_text()
-    for why in ("no valid HELLO", "unknown server id 77",
+    for why in ("no valid HELLO", "peer protocol version 1 where this "
+                "server speaks 2", "unknown server id 77",
                 "frame length out of range", "bad zab message"):
         assert why in log, why
     z = client(ens.hosts)

@@ -427,3 +427,32 @@ def test_standalone_data_becomes_member_one(ensemble_factory, server_factory):
         finally:
             c.close()
     node_gone_everywhere(ens, path)
+
+
+def test_members_agree_on_the_state_digest(ensemble_factory, target):
+    """After sessions made on every member and some writes, every member
+    at the same zxid reports the same digest of its state (`hash`; Roost's
+    digest covers the sessions with their passwords, so a member that
+    stored another password would differ)."""
+    ens = ensemble_factory(**CFG)
+    ens.wait_serving()
+    conns = []
+    try:
+        for srv in ens.servers:
+            c = zkraw.Conn(srv.host, srv.port)
+            c.handshake(timeout_ms=SESSION_MS)
+            rep, _ = c.create("/digest-%d" % srv.myid, b"x",
+                              flags=zkraw.F_EPHEMERAL)
+            assert rep.err == zkraw.OK
+            conns.append(c)
+
+        def agree():
+            outs = [srv.four_letter("hash").strip() for srv in ens.servers]
+            return outs if len(set(outs)) == 1 else None
+        outs = wait_until(agree, 15, "members to report one digest")
+        if target == "roost":
+            zxid, digest = outs[0].split(": ")
+            assert int(zxid, 16) > 0 and int(digest) > 0, outs
+    finally:
+        for c in conns:
+            c.close()
