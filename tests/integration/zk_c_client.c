@@ -27,28 +27,10 @@
 #endif
 #include <zookeeper.h>
 
+#include "zkc_check.h"
+
 #define WAIT_MS 10000
 #define MAX_EVENTS 256
-
-static int n_pass;
-static int n_fail;
-
-static void check(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void check(int cond, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(cond ? "ok - " : "not ok - ", stdout);
-  vprintf(fmt, ap);
-  fputc('\n', stdout);
-  fflush(stdout);
-  va_end(ap);
-  if (cond)
-    n_pass++;
-  else
-    n_fail++;
-}
 
 /* Compare a return code with the expected one and report both. */
 static void check_rc(int rc, int want, const char *what) {
@@ -634,6 +616,5 @@ int main(int argc, char **argv) {
 out:
   if (zh)
     zookeeper_close(zh);
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return (n_fail == 0 && n_pass > 0) ? 0 : 1;
+  return check_summary();
 }

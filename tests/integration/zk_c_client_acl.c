@@ -24,25 +24,9 @@
 #endif
 #include <zookeeper.h>
 
+#include "zkc_check.h"
+
 #define WAIT_MS 10000
-
-static int n_pass, n_fail;
-
-static void check(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void check(int cond, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(cond ? "ok - " : "not ok - ", stdout);
-  vprintf(fmt, ap);
-  fputc('\n', stdout);
-  fflush(stdout);
-  va_end(ap);
-  if (cond)
-    n_pass++;
-  else
-    n_fail++;
-}
 
 static void check_rc(int rc, int want, const char *what) {
   check(rc == want, "%s: rc %d (%s), want %d (%s)", what, rc, zerror(rc), want,
@@ -289,6 +273,5 @@ int main(int argc, char **argv) {
   zoo_delete(owner, base, -1);
   zookeeper_close(other);
   zookeeper_close(owner);
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail == 0 ? 0 : 1;
+  return check_summary();
 }

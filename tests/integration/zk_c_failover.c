@@ -29,30 +29,13 @@
 #endif
 #include <zookeeper.h>
 
+#include "zkc_check.h"
+
 #define WAIT_MS 30000
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int connected, expired, changed;
-static int n_pass, n_fail;
-
-static void check(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void check(int cond, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs(cond ? "ok - " : "not ok - ", stdout);
-  vprintf(fmt, ap);
-  fputc('\n', stdout);
-  fflush(stdout);
-  va_end(ap);
-  if (cond)
-    n_pass++;
-  else
-    n_fail++;
-}
-
 static void session_watcher(zhandle_t *zh, int type, int state,
                             const char *path, void *ctx) {
   (void)zh;
@@ -110,8 +93,7 @@ int main(int argc, char **argv) {
       zookeeper_init(argv[1], session_watcher, 15000, NULL, NULL, 0);
   if (zh == NULL || !wait_for(&connected)) {
     check(0, "connected to %s", argv[1]);
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return 1;
+    return check_summary();
   }
   int64_t sid = zoo_client_id(zh)->client_id;
   int rc = zoo_create(zh, path, "up", 2, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL,
@@ -149,6 +131,5 @@ int main(int argc, char **argv) {
         zerror(rc), (uint64_t)st.ephemeralOwner);
   zoo_delete(zh, wpath, -1);
   zookeeper_close(zh);
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail == 0 ? 0 : 1;
+  return check_summary();
 }
