@@ -484,6 +484,61 @@ static bool cfg_is_zk_key(const char *key) {
   return false;
 }
 
+/* ZooKeeper keys whose non-default values change what clients see (or
+ * weaken security) in ways Roost does not implement.  Accepting such a
+ * value with only a notice would change behaviour silently for a user
+ * coming from ZooKeeper, so the start stops instead; ZooKeeper's default
+ * (or leaving the key out) is accepted.  `refused` is compared without
+ * case; "!0" means any integer but 0. */
+struct cfg_behaviour_key {
+  const char *name;
+  const char *refused;
+  const char *consequence;
+};
+
+static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
+    {"skipACL", "yes", "ACL checks would be skipped"},
+    {"zookeeper.skipACL", "yes", "ACL checks would be skipped"},
+    {"leaderServes", "no", "the leader would refuse client connections"},
+    {"zookeeper.leaderServes", "no",
+     "the leader would refuse client connections"},
+    {"syncEnabled", "false", "observers would not log transactions to disk"},
+    {"zookeeper.observer.syncEnabled", "false",
+     "observers would not log transactions to disk"},
+    {"localSessionsEnabled", "true",
+     "new sessions would be local to one server"},
+    {"enforceQuota", "true", "quota limits would be enforced"},
+    {"zookeeper.enforceQuota", "true", "quota limits would be enforced"},
+    {"sessionRequireClientSASLAuth", "true",
+     "clients would have to authenticate with SASL"},
+    {"enforce.auth.enabled", "true", "clients would have to authenticate"},
+    {"reconfigEnabled", "true", "dynamic reconfiguration would be enabled"},
+    {"maxCnxns", "!0", "the total of client connections would be capped"},
+};
+
+/* -1 with errmsg when key=value is one of the refused settings above. */
+static int cfg_behaviour_check(const char *key, const char *value,
+                               const struct cfg_where *w, char *errmsg) {
+  for (size_t i = 0; i < CFG_COUNT(cfg_behaviour_keys); i++) {
+    const struct cfg_behaviour_key *b = &cfg_behaviour_keys[i];
+    if (strcmp(b->name, key) != 0)
+      continue;
+    long long v = 0;
+    bool refused = strcmp(b->refused, "!0") == 0
+                       ? cfg_parse_int(value, &v) != 0 || v != 0
+                       : strcasecmp(value, b->refused) == 0;
+    if (!refused)
+      return 0;
+    char q[CFG_QUOTE_MAX + 4];
+    cfg_errmsg(errmsg, w,
+               "key '%s' = '%s' is not supported by Roost (in ZooKeeper %s); "
+               "remove the line to keep ZooKeeper's default",
+               key, cfg_quote(value, q, sizeof q), b->consequence);
+    return -1;
+  }
+  return 0;
+}
+
 /* For "unknown key" notices: ZooKeeper's keys are case-sensitive, so
  * "ticktime" is silently ignored there; pointing at the real spelling is
  * the cheapest help we can give. */
@@ -715,6 +770,8 @@ static int cfg_apply(struct srv_config *c, const char *key, const char *value,
     return 0;
   }
   if (cfg_is_zk_key(key)) {
+    if (cfg_behaviour_check(key, value, w, errmsg) != 0)
+      return -1;
     cfg_notice(notice, notice_arg, w,
                "key '%s' is accepted but not used by Roost", key);
     return 0;

@@ -253,6 +253,42 @@ static void test_server_line_client_part(void **state) {
   }
 }
 
+/* ZooKeeper keys whose other values would change behaviour stop the start
+ * with a message naming the key; ZooKeeper's defaults are accepted. */
+static void test_behaviour_keys(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "";
+  struct srv_config c;
+  struct notices ns = {0};
+
+  (void)state;
+  static const char *const refused[] = {
+      "skipACL=yes\n",          "zookeeper.skipACL=YES\n",
+      "leaderServes=no\n",      "syncEnabled=false\n",
+      "localSessionsEnabled=true\n", "enforceQuota=true\n",
+      "sessionRequireClientSASLAuth=true\n", "enforce.auth.enabled=true\n",
+      "reconfigEnabled=true\n", "maxCnxns=100\n",
+      "maxCnxns=x\n",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    srv_config_defaults(&c);
+    errmsg[0] = '\0';
+    assert_int_equal(load_text(&c, refused[i], NULL, errmsg, NULL, 0), -1);
+    assert_non_null(strstr(errmsg, "is not supported by Roost"));
+    char key[64];
+    snprintf(key, sizeof key, "key '%.*s'",
+             (int)strcspn(refused[i], "="), refused[i]);
+    assert_non_null(strstr(errmsg, key));
+  }
+  srv_config_defaults(&c);
+  assert_int_equal(load_text(&c,
+                             "skipACL=no\nleaderServes=yes\nsyncEnabled=true\n"
+                             "localSessionsEnabled=false\nenforceQuota=false\n"
+                             "reconfigEnabled=false\nmaxCnxns=0\n",
+                             &ns, errmsg, NULL, 0),
+               0);
+  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 7);
+}
+
 /* Every key Roost uses is read from a file into its field. */
 static void test_load_all_keys(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
@@ -844,7 +880,10 @@ static void test_zk_keys_accepted(void **state) {
     struct srv_config c;
 
     srv_config_defaults(&c);
-    snprintf(text, sizeof(text), "tickTime=2000\n%s=some value\n", keys[i]);
+    /* maxCnxns is an integer (ZooKeeper refuses anything else too); 0 is
+     * its default, the one value Roost accepts (test_behaviour_keys). */
+    snprintf(text, sizeof(text), "tickTime=2000\n%s=%s\n", keys[i],
+             strcmp(keys[i], "maxCnxns") == 0 ? "0" : "some value");
     if (load_text(&c, text, &ns, errmsg, path, sizeof(path)) != 0)
       fail_msg("%s: %s", keys[i], errmsg);
     snprintf(want, sizeof(want),
@@ -1121,6 +1160,7 @@ int main(void) {
       cmocka_unit_test(test_load_debian_example),
       cmocka_unit_test(test_load_ensemble),
       cmocka_unit_test(test_server_line_client_part),
+      cmocka_unit_test(test_behaviour_keys),
       cmocka_unit_test(test_load_all_keys),
       cmocka_unit_test(test_load_roost_cfg),
       cmocka_unit_test(test_syntax_properties),
