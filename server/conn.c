@@ -440,13 +440,16 @@ static void process_frames(struct srv_conn *c) {
       break;
     uint32_t raw = be32(c->in + pos);
     if (!c->first4_checked) {
-      c->first4_checked = true;
       /* §8: the first four bytes of a new connection may be a command. */
       const char *word = proto_four_letter_word((int32_t)raw);
+      size_t need = word != NULL ? srv_fourlw_arg_len(word) : 0;
+      if (avail - 4 < need)
+        break; /* stmk: its mask is still on the way */
+      c->first4_checked = true;
       if (word != NULL) {
         s->stats.packets_received++;
         c->recv++;
-        srv_fourlw(c, word);
+        srv_fourlw(c, word, c->in + pos + 4, need);
         if (c->state != SRV_CONN_CLOSING)
           srv_conn_close(c, true, SRV_LOG_DEBUG, "four-letter word done");
         return;

@@ -519,15 +519,23 @@ static void fl_dump(struct srv_conn *c) {
 }
 
 static void fl_ruok(struct srv_conn *c) { wprintf_(&c->out, "imok"); }
-static void fl_isro(struct srv_conn *c) { wprintf_(&c->out, "rw"); }
+/* As ZooKeeper: "null" while the server does not serve clients (an
+ * ensemble member without a leader), else "rw" (Roost has no read-only
+ * mode). */
+static void fl_isro(struct srv_conn *c) {
+  wprintf_(&c->out, "%s", srv_ens_serving(c->srv) ? "rw" : "null");
+}
 /* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {
   wprintf_(&c->out,
            "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
            srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
-/* No trace mask: answer as a server with none. */
-static void fl_gtmk(struct srv_conn *c) { wprintf_(&c->out, "0"); }
+/* ZooKeeper's trace mask: kept and reported as ZooKeeper does (decimal);
+ * Roost has no request tracing for it to switch. */
+static void fl_gtmk(struct srv_conn *c) {
+  wprintf_(&c->out, "%" PRId64, c->srv->trace_mask);
+}
 /* ZooKeeper prints its digest log, "<zxid hex>: <digest>" lines.  Roost
  * keeps no log of digests: it prints one line, the digest of the state
  * now (tree_digest: nodes, ACLs, sessions with their passwords; its first
@@ -553,10 +561,16 @@ static const struct fourlw_entry fourlw_table[] = {
     {"cons", fl_cons}, {"envi", fl_envi}, {"conf", fl_conf}, {"wchs", fl_wchs},
     {"wchc", fl_wchc}, {"wchp", fl_wchp}, {"dump", fl_dump}, {"isro", fl_isro},
     {"crst", fl_crst}, {"srst", fl_srst}, {"dirs", fl_dirs}, {"gtmk", fl_gtmk},
-    {"stmk", fl_gtmk}, {"hash", fl_hash},
+    {"stmk", fl_gtmk}, /* after srv_fourlw set the mask */
+    {"hash", fl_hash},
 };
 
-void srv_fourlw(struct srv_conn *c, const char *word) {
+size_t srv_fourlw_arg_len(const char *word) {
+  return strcmp(word, "stmk") == 0 ? 8 : 0;
+}
+
+void srv_fourlw(struct srv_conn *c, const char *word, const uint8_t *arg,
+                size_t arg_len) {
   struct srv *s = c->srv;
   srv_log(s, SRV_LOG_DEBUG, "four-letter word '%s' from %s:%d", word, c->ip,
           c->port);
@@ -564,6 +578,12 @@ void srv_fourlw(struct srv_conn *c, const char *word) {
     wprintf_(&c->out,
              "%s is not executed because it is not in the whitelist.\n", word);
   } else {
+    if (arg_len == 8 && strcmp(word, "stmk") == 0) {
+      uint64_t m = 0;
+      for (int i = 0; i < 8; i++)
+        m = m << 8 | arg[i];
+      s->trace_mask = (int64_t)m;
+    }
     bool done = false;
     for (size_t i = 0; i < sizeof fourlw_table / sizeof fourlw_table[0]; i++) {
       if (strcmp(fourlw_table[i].word, word) == 0) {

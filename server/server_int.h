@@ -252,6 +252,7 @@ struct srv {
   bool stopping;
   int bound_port;
   int64_t start_wall_ms;
+  int64_t trace_mask; /* gtmk/stmk: ZooKeeper's, kept and shown (no tracing) */
   int64_t start_loop_ms;
 
   struct tree *tree;
@@ -494,7 +495,11 @@ void srv_conns_close_all_clients(struct srv *s);
 /* fourlw.c */
 /* Answer a four-letter word on c (text, no framing) and close after
  * flushing. word is the command's 4-letter name. */
-void srv_fourlw(struct srv_conn *c, const char *word);
+/* arg: the bytes after the word (stmk's 8-byte mask), borrowed. */
+void srv_fourlw(struct srv_conn *c, const char *word, const uint8_t *arg,
+                size_t arg_len);
+/* Bytes a word needs after its four letters before it can run. */
+size_t srv_fourlw_arg_len(const char *word);
 
 /* reaper.c: one run of the container/TTL reaper. */
 void srv_reap(struct srv *s);

@@ -112,6 +112,9 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   proto_writer_init(&s->txn);
   tree_out_init(&s->tout);
   srv_stats_reset(s);
+  /* ZooTrace's default mask: client requests, server packets, sessions,
+   * warnings. */
+  s->trace_mask = 306;
   /* The tree comes from dataDir (snapshot + log), with the session
    * password key (persist.c). */
   if (srv_persist_open(s, errmsg) != 0)

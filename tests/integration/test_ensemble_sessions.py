@@ -456,3 +456,16 @@ def test_members_agree_on_the_state_digest(ensemble_factory, target):
     finally:
         for c in conns:
             c.close()
+
+
+def test_isro_of_a_member_without_quorum(ensemble_factory):
+    """isro: "rw" from a serving member, "null" from one that lost its
+    quorum and serves nobody (as ZooKeeper answers)."""
+    ens = ensemble_factory(**CFG)
+    ens.wait_serving()
+    alone = ens.servers[0]
+    assert alone.four_letter("isro") == "rw"
+    for srv in ens.servers[1:]:
+        srv.stop()
+    wait_until(lambda: alone.four_letter("isro") == "null", 30,
+               "the member without quorum to answer null")

@@ -7,6 +7,7 @@ refer to that document.
 """
 
 import re
+import socket
 import struct
 import time
 import uuid
@@ -919,6 +920,26 @@ def test_four_letter_words(server, conns):
     assert lines[1] == "zk_server_state\tstandalone"
     assert any(re.match(r"zk_znode_count\t\d+$", x) for x in lines)
     assert fl("isro") == "rw"
+
+
+def test_trace_mask_words(server_factory):
+    """gtmk shows ZooKeeper's default trace mask (306); stmk takes an
+    8-byte mask after the word, answers with it in decimal, and gtmk shows
+    it afterwards; an stmk whose mask never arrives gets no answer."""
+    srv = server_factory()
+    assert srv.four_letter("gtmk") == "306"
+    for mask in (0x1234, 0):
+        with z.Conn(srv.host, srv.port) as c:
+            # One packet: ZooKeeper reads the mask with the word (Roost
+            # would also wait for a mask that comes later).
+            c.send(b"stmk" + struct.pack(">q", mask))
+            assert c.recv_all_until_close(5.0) == str(mask).encode()
+        assert srv.four_letter("gtmk") == str(mask)
+    with z.Conn(srv.host, srv.port) as c:
+        c.send(b"stmk\x00\x00")
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.recv_all_until_close(5.0) == b""
+    assert srv.four_letter("gtmk") == "0"
 
 
 def test_four_letter_word_not_whitelisted(server_factory):
