@@ -113,6 +113,9 @@ void srv_deliver_events(struct srv *s, const struct tree_out *out,
     struct srv_conn *w = srv_map_get(&s->conn_by_id, ev->watcher);
     if (w == NULL || w->state != SRV_CONN_OPEN)
       continue; /* its connection closed: the watch died with it */
+    struct tree_auth auth = conn_auth(w);
+    if (!tree_event_visible(ev, &auth))
+      continue; /* no READ on the node: not even its name (CVE-2024-23944) */
     if (s->hold_zxid)
       srv_conn_hold(w, s->hold_zxid);
     proto_write_notification(&w->out, zxid, ev->type, ev->path, ev->path_len);

@@ -218,13 +218,33 @@ int tree_txn_header_decode(const void *txn, size_t len,
 /* Results of applying a transaction. */
 
 /* One watch event to deliver: path is borrowed from the tree_out that
- * holds it (valid until tree_out_reset/free). */
+ * holds it (valid until tree_out_reset/free).
+ *
+ * The tree fires watches but does not know who the watchers are, so an
+ * event is only a candidate: the caller delivers it only when
+ * tree_event_visible says the watcher's session may READ the node it is
+ * about (CVE-2024-23944, as ZooKeeper since ZOOKEEPER-4799).  acl is the
+ * ACL that node had when the event fired — for NodeChildrenChanged the
+ * node whose children changed, for NodeDeleted the list the deleted node
+ * had — as a jute vector<ACL> (count + elements) borrowed from the
+ * tree_out like path; NULL (acl_len 0) when anyone may read it (the list
+ * gives READ to world:anyone, or is empty) or there is no node
+ * (setWatches' catch-up NodeDeleted).  A standard watch is consumed when
+ * it fires whether or not the event is then delivered (as ZooKeeper). */
 struct tree_event {
   uint64_t watcher;
   int32_t type; /* enum proto_event_type */
   const char *path;
   size_t path_len;
+  const uint8_t *acl;
+  size_t acl_len;
 };
+
+/* True if a session with identities `auth` (NULL: none) may receive e:
+ * READ on e->acl per §7.13, a "super" identity sees everything.  No
+ * allocation; cost linear in the ACL's size. */
+bool tree_event_visible(const struct tree_event *e,
+                        const struct tree_auth *auth);
 
 /* The outcome of one operation (a multi has one per sub-op). */
 struct tree_op_result {

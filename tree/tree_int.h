@@ -134,6 +134,9 @@ void tree_acl_table_free(struct acl_table *a);
  * this list. */
 bool tree_acl_check(const struct acl_list *l, int32_t perm,
                     const struct tree_auth *auth);
+/* A caller with no identities may READ (world:anyone has READ, or the list
+ * is empty): events about such a node need no check per watcher. */
+bool tree_acl_anyone_reads(const struct acl_list *l);
 /* §7.2 ACL list rules: dedup, expand "auth", validate; writes the
  * canonical blob (count + elements) into out.  PROTO_OK,
  * PROTO_INVALIDACL or PROTO_SYSTEMERROR. */

@@ -4,7 +4,6 @@
 #include "tree/tree_int.h"
 
 #include <assert.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,8 @@ struct undo {
 struct trigger {
   int32_t type;
   size_t off, len; /* path in out->arena */
+  uint32_t acl;    /* the node's ACL when the change was made (alive until
+                      commit_frees: replaced lists are released there) */
 };
 
 static void put_be32(uint8_t *d, uint32_t v) {
@@ -266,11 +267,13 @@ static bool scratch_reserve(struct tree *t, size_t n_undo, size_t n_trig) {
 
 /* The path is hashed when the transaction fires (finish), once the arena
  * no longer moves. */
-static void trig_add(struct tree *t, int32_t type, size_t off, size_t len) {
+static void trig_add(struct tree *t, int32_t type, size_t off, size_t len,
+                     uint32_t acl) {
   struct trigger *g = &t->trig[t->n_trig++];
   g->type = type;
   g->off = off;
   g->len = len;
+  g->acl = acl;
 }
 
 static bool owner_is_reapable(int64_t owner) {
@@ -366,8 +369,9 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   t->data_size += len + data_bytes(n);
   if (owner_is_reapable(owner))
     otab_put(&t->reapable, n, tree_ptr_hash(n));
-  trig_add(t, PROTO_EVENT_NODE_CREATED, off, len);
-  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1);
+  trig_add(t, PROTO_EVENT_NODE_CREATED, off, len, n->acl);
+  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1,
+           parent->acl);
   t->res_off[ri] = off;
   a->out->results[ri].path_len = len;
   tree_node_stat(n, &a->out->results[ri].stat);
@@ -406,8 +410,9 @@ static int del_node(struct actx *a, struct tnode *n, size_t off, size_t len) {
     otab_del(&t->reapable, n, tree_ptr_hash);
   t->n_nodes--;
   t->data_size -= len + data_bytes(n);
-  trig_add(t, PROTO_EVENT_NODE_DELETED, off, len);
-  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1);
+  trig_add(t, PROTO_EVENT_NODE_DELETED, off, len, n->acl);
+  trig_add(t, PROTO_EVENT_NODE_CHILDREN_CHANGED, poff, plen ? plen : 1,
+           parent->acl);
   return PROTO_OK;
 }
 
@@ -463,7 +468,7 @@ static int do_set_data(struct actx *a, const struct txop *op, size_t ri) {
   n->version = op->version;
   n->mzxid = a->h->zxid;
   n->mtime = a->h->time_ms;
-  trig_add(t, PROTO_EVENT_NODE_DATA_CHANGED, off, len);
+  trig_add(t, PROTO_EVENT_NODE_DATA_CHANGED, off, len, n->acl);
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
 }
@@ -593,7 +598,19 @@ struct emit_ctx {
   int32_t type;
   const char *path;
   size_t len;
+  const struct acl_list *acl; /* NULL: anyone may read the node */
+  const uint8_t *acl_copy;    /* acl's blob in the arena, once copied */
 };
+
+/* Copies the blob into the arena, which the caller has grown for it. */
+static const uint8_t *arena_put_acl(struct tree_out *o,
+                                    const struct acl_list *l) {
+  assert(o->arena_len + l->blob_len <= o->arena_cap);
+  uint8_t *p = (uint8_t *)o->arena + o->arena_len;
+  memcpy(p, l->blob, l->blob_len);
+  o->arena_len += l->blob_len;
+  return p;
+}
 
 static void emit_event(void *arg, uint64_t watcher) {
   struct emit_ctx *c = arg;
@@ -602,6 +619,21 @@ static void emit_event(void *arg, uint64_t watcher) {
   e->type = c->type;
   e->path = c->path;
   e->path_len = c->len;
+  e->acl = NULL;
+  e->acl_len = 0;
+  if (c->acl) {
+    if (!c->acl_copy) /* once per trigger, only when someone watches */
+      c->acl_copy = arena_put_acl(c->out, c->acl);
+    e->acl = c->acl_copy;
+    e->acl_len = c->acl->blob_len;
+  }
+}
+
+/* The ACL an event about a node with list `index` carries: NULL when
+ * anyone may read it (the common case costs nothing per watcher). */
+static const struct acl_list *event_acl(const struct tree *t, uint32_t index) {
+  const struct acl_list *l = tree_acl_get(t, index);
+  return tree_acl_anyone_reads(l) ? NULL : l;
 }
 
 /* After all changes succeeded: reserve the events (the only fallible
@@ -616,18 +648,28 @@ static void emit_event(void *arg, uint64_t watcher) {
 static int finish(struct actx *a) {
   struct tree *t = a->t;
   struct tree_out *o = a->out;
-  size_t need = o->n_events;
-  for (size_t i = 0; i < t->n_trig; i++)
-    need += tree_watch_bound(t, t->trig[i].type, o->arena + t->trig[i].off,
-                             t->trig[i].len);
+  size_t need = o->n_events, acl_bytes = 0;
+  for (size_t i = 0; i < t->n_trig; i++) {
+    const struct trigger *g = &t->trig[i];
+    size_t bound = tree_watch_bound(t, g->type, o->arena + g->off, g->len);
+    need += bound;
+    const struct acl_list *l = bound ? event_acl(t, g->acl) : NULL;
+    acl_bytes += l ? l->blob_len : 0;
+  }
+  /* Grow the arena now: event paths point into it from here on. */
   if (!grow_bytes((void **)&o->events, &o->cap_events, need,
-                  sizeof *o->events)) {
+                  sizeof *o->events) ||
+      !grow_bytes((void **)&o->arena, &o->arena_cap, o->arena_len + acl_bytes,
+                  1)) {
     rollback(t);
     return PROTO_SYSTEMERROR;
   }
   for (size_t i = 0; i < t->n_trig; i++) {
     const struct trigger *g = &t->trig[i];
-    struct emit_ctx c = {o, g->type, o->arena + g->off, g->len};
+    struct emit_ctx c = {o, g->type, o->arena + g->off, g->len, NULL, NULL};
+    /* A trigger with bound 0 above emits nothing (firing only removes
+     * watches), so the lazy copy stays within acl_bytes. */
+    c.acl = event_acl(t, g->acl);
     tree_watch_trigger(t, g->type, c.path, c.len, emit_event, &c);
   }
   t->n_trig = 0;
@@ -1625,15 +1667,22 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
   tree_out_reset(out);
   const struct proto_str_vec *lists[3] = {
       &req->data_watches, &req->exist_watches, &req->child_watches};
-  /* Reserve the arena and events up front so path pointers stay put. */
+  /* Reserve the arena and events up front so path pointers stay put:
+   * each path, and the ACL of each node that exists and is not readable
+   * by anyone (its catch-up event carries it, as a fired watch's does). */
   size_t bytes = 0, count = 0;
   for (int l = 0; l < 3; l++) {
     struct proto_str_iter it;
     struct proto_slice s;
     proto_str_iter_init(&it, lists[l]);
     while (proto_str_iter_next(&it, &s)) {
-      bytes += (size_t)(s.len > 0 ? s.len : 0) + 1;
+      size_t len = (size_t)(s.len > 0 ? s.len : 0);
+      bytes += len + 1;
       count++;
+      const struct tnode *n =
+          tree_node_lookup(t, s.ptr ? (const char *)s.ptr : "", len);
+      const struct acl_list *acl = n ? event_acl(t, n->acl) : NULL;
+      bytes += acl ? acl->blob_len : 0;
     }
   }
   if (!grow_bytes((void **)&out->arena, &out->arena_cap, bytes, 1) ||
@@ -1683,6 +1732,9 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
         e->type = ev;
         e->path = out->arena + off;
         e->path_len = len;
+        const struct acl_list *acl = n ? event_acl(t, n->acl) : NULL;
+        e->acl = acl ? arena_put_acl(out, acl) : NULL;
+        e->acl_len = acl ? acl->blob_len : 0;
       } else if (tree_watch_add(t, path, len, watcher, bits) != PROTO_OK) {
         return PROTO_SYSTEMERROR;
       }

@@ -142,7 +142,7 @@ class Server:
             "admin.enableServer": "false",
         }
         for k, v in (overrides or {}).items():
-            if v is None:
+            if v is None:  # None: leave the key out (the server's default)
                 cfg.pop(k, None)
                 continue
             if isinstance(v, bool):

@@ -10,6 +10,7 @@ test-zk` through tools/bench.mk).
 import json
 import os
 import subprocess
+import uuid
 
 import pytest
 
@@ -171,3 +172,20 @@ def test_bad_server_pid_list_exits_2():
                           timeout=10)
     assert proc.returncode == 2
     assert b"--server-pid" in proc.stderr
+
+
+def test_acl_ip_watch_fanout(server):
+    """--acl-ip puts an ip ACL on the znodes of the run: with the sessions'
+    own address the watch fan-out runs clean (every getData and every event
+    passes a real ACL check); with another address the run is refused
+    (NoAuth), so the ACL is really there."""
+    common = ["--hosts", server.hosts, "--workload", "watch-fanout",
+              "--sessions", str(SESSIONS), "--duration", "1"]
+    rc, r, err = run_bench(common + ["--acl-ip", "127.0.0.1", "--root",
+                                     "/bench-acl-" + uuid.uuid4().hex[:8]])
+    assert rc == 0 and not r["failed"] and r["errors"] == 0, (r, err)
+    assert r["events"] == r["ops"] * SESSIONS > 0, r
+    rc, r, err = run_bench(common + ["--acl-ip", "10.9.9.9", "--root",
+                                     "/bench-acl-" + uuid.uuid4().hex[:8]])
+    assert rc != 0 and (r["failed"] or r["errors"] > 0), r
+    assert "NOAUTH" in json.dumps(r).upper(), r

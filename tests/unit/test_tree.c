@@ -2399,6 +2399,135 @@ static void first_acl_id(struct fx *f, const char *path, char *out,
 /* getACL masks digest ids as "user:x" for a caller without ADMIN on the
  * node, even the digest's owner when its entry lacks ADMIN (observed on
  * 3.8.0 with kazoo); a caller with ADMIN sees the hash. */
+/* CVE-2024-23944: every event carries the ACL its node had when it fired
+ * (for NodeChildrenChanged the parent's, for NodeDeleted the deleted
+ * node's), so the server can hold it back from a session without READ.
+ * Lists anyone may read travel as NULL (no per-watcher cost). */
+static bool visible_to(struct fx *f, size_t i, const char *scheme,
+                       const char *id) {
+  assert_true(i < f->out.n_events);
+  struct tree_identity ids[2] = {{"ip", "127.0.0.1"}, {scheme, id}};
+  struct tree_auth a = {ids, scheme ? 2 : 1};
+  return tree_event_visible(&f->out.events[i], &a);
+}
+
+static void test_event_acl(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  static const char bob[] = "bob:3pD0ZqC7ujoQrG7pMAM4SBSk0tU=";
+  add_id(f, "digest", bob); /* the writer may do everything */
+  const struct acl_spec secret[] = {{31, "digest", bob}};
+  const struct acl_spec lan[] = {{1, "ip", "10.0.0.0/8"}, {30, "digest", bob}};
+  assert_int_equal(create(f, "/leak", 0), PROTO_OK);
+  add_watch(f, "/leak", 7, PROTO_ADD_WATCH_PERSISTENT_RECURSIVE);
+  /* a readable sibling: no ACL attached, visible to anyone */
+  assert_int_equal(create(f, "/leak/pub", 0), PROTO_OK);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/leak/pub");
+  assert_null(f->out.events[0].acl);
+  assert_true(tree_event_visible(&f->out.events[0], NULL));
+  assert_true(visible_to(f, 0, NULL, NULL));
+  /* the secret child: only bob and super see it */
+  assert_int_equal(create_full(f, PROTO_OP_CREATE, "/leak/secret", S("x"), 0,
+                               acls(f, 1, secret), 0),
+                   PROTO_OK);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/leak/secret");
+  assert_non_null(f->out.events[0].acl);
+  assert_false(tree_event_visible(&f->out.events[0], NULL));
+  assert_false(visible_to(f, 0, NULL, NULL));
+  assert_false(visible_to(f, 0, "digest", "eve:AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+  assert_true(visible_to(f, 0, "digest", bob));
+  assert_true(visible_to(f, 0, "super", ""));
+  assert_int_equal(set_data(f, "/leak/secret", "y", -1), PROTO_OK);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DATA_CHANGED, "/leak/secret");
+  assert_false(visible_to(f, 0, NULL, NULL));
+  /* NodeChildrenChanged is about the parent: the parent's ACL */
+  add_watch(f, "/leak/secret", 8, PROTO_ADD_WATCH_PERSISTENT);
+  assert_int_equal(create(f, "/leak/secret/kid", 0), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/leak/secret/kid");
+  assert_true(visible_to(f, 0, NULL, NULL)); /* its own ACL is open */
+  expect_event(f, 1, 8, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/leak/secret");
+  assert_false(visible_to(f, 1, NULL, NULL));
+  assert_int_equal(del(f, "/leak/secret/kid", -1), PROTO_OK);
+  /* an ip ACL: READ for 10/8 only */
+  assert_int_equal(set_acl(f, "/leak/secret", acls(f, 2, lan), -1), PROTO_OK);
+  expect_no_events(f); /* setACL fires nothing, as in ZooKeeper */
+  assert_int_equal(set_data(f, "/leak/secret", "z", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  assert_false(visible_to(f, 0, NULL, NULL));
+  assert_false(visible_to(f, 0, "digest", bob)); /* bob lacks READ now */
+  struct tree_identity lan_ip = {"ip", "10.1.2.3"};
+  struct tree_auth lan_auth = {&lan_ip, 1};
+  assert_true(tree_event_visible(&f->out.events[0], &lan_auth));
+  /* NodeDeleted carries the list the node had, though deleting its last
+   * user frees that list (ASan checks the event does not point at it) */
+  assert_int_equal(del(f, "/leak/secret", -1), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(f->out.events[i].type, PROTO_EVENT_NODE_DELETED);
+    assert_false(visible_to(f, i, NULL, NULL));
+    assert_true(tree_event_visible(&f->out.events[i], &lan_auth));
+  }
+  /* a multi that creates and deletes a secret node: both events keep it */
+  struct mb m = multi_begin(f);
+  struct proto_multi_op o;
+  memset(&o, 0, sizeof o);
+  o.type = PROTO_OP_CREATE;
+  o.u.create.path = S("/leak/tmp");
+  o.u.create.data = S("x");
+  o.u.create.acl = acls(f, 1, secret);
+  proto_multi_encode_op(m.w, &o);
+  multi_path_int(&m, PROTO_OP_DELETE, "/leak/tmp", -1);
+  assert_int_equal(multi_run(f, &m), PROTO_OK);
+  assert_int_equal(f->out.n_events, 2);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_CREATED, "/leak/tmp");
+  expect_event(f, 1, 7, PROTO_EVENT_NODE_DELETED, "/leak/tmp");
+  for (size_t i = 0; i < 2; i++) {
+    assert_false(visible_to(f, i, NULL, NULL));
+    assert_true(visible_to(f, i, "digest", bob));
+  }
+  fx_free(f);
+}
+
+/* setWatches' catch-up events carry the node's ACL too; NodeDeleted for a
+ * node that is gone has none. */
+static void test_set_watches_event_acl(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  static const char bob[] = "bob:3pD0ZqC7ujoQrG7pMAM4SBSk0tU=";
+  add_id(f, "digest", bob);
+  const struct acl_spec secret[] = {{31, "digest", bob}};
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/s", S("x"), 0, acls(f, 1, secret), 0),
+      PROTO_OK);
+  assert_int_equal(create(f, "/o", 0), PROTO_OK);
+  struct proto_writer *ew = keep(f), *dw = keep(f);
+  proto_write_string(ew, "/s", 2);
+  proto_write_string(ew, "/o", 2);
+  proto_write_string(dw, "/gone", 5);
+  struct proto_set_watches_req req;
+  memset(&req, 0, sizeof req);
+  req.relative_zxid = f->zxid;
+  req.exist_watches.raw.ptr = ew->buf;
+  req.exist_watches.raw.len = (int32_t)ew->len;
+  req.exist_watches.count = 2;
+  req.data_watches.raw.ptr = dw->buf;
+  req.data_watches.raw.len = (int32_t)dw->len;
+  req.data_watches.count = 1;
+  assert_int_equal(tree_set_watches(f->t, 4, &req, &f->out), PROTO_OK);
+  assert_int_equal(f->out.n_events, 3);
+  expect_event(f, 0, 4, PROTO_EVENT_NODE_DELETED, "/gone");
+  assert_null(f->out.events[0].acl);
+  expect_event(f, 1, 4, PROTO_EVENT_NODE_CREATED, "/s");
+  assert_false(visible_to(f, 1, NULL, NULL));
+  assert_true(visible_to(f, 1, "digest", bob));
+  expect_event(f, 2, 4, PROTO_EVENT_NODE_CREATED, "/o");
+  assert_null(f->out.events[2].acl);
+  fx_free(f);
+}
+
 static void test_get_acl_masks_digest(void **state) {
   (void)state;
   struct fx *f = fx_new(false);
@@ -2529,6 +2658,8 @@ int main(void) {
       cmocka_unit_test(test_get_ephemerals),
       cmocka_unit_test(test_multi_read),
       cmocka_unit_test(test_get_acl_masks_digest),
+      cmocka_unit_test(test_event_acl),
+      cmocka_unit_test(test_set_watches_event_acl),
       cmocka_unit_test(test_oom_reap_and_persistent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
