@@ -74,8 +74,8 @@ struct bench_opts {
 
 /* Parses argv into *o.  Returns 0, or 1 after --help (printed to stdout),
  * or -1 with a message in errmsg. */
-int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *errmsg,
-                     size_t errmsg_len);
+int bench_opts_parse(struct bench_opts *o, int argc, char **argv,
+                     char *errmsg, size_t errmsg_len);
 const char *bench_workload_name(enum bench_workload w);
 
 /* Counted errors, by code (server codes and enum bench_local_err). */

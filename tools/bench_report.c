@@ -9,14 +9,10 @@
 #include <unistd.h>
 
 static const char *const workload_names[] = {
-    [WL_CREATE] = "create",
-    [WL_SET] = "set",
-    [WL_GET] = "get",
-    [WL_EXISTS] = "exists",
-    [WL_CHILDREN] = "children",
-    [WL_MIXED] = "mixed",
-    [WL_WATCH] = "watch-fanout",
-    [WL_CHURN] = "churn",
+    [WL_CREATE] = "create", [WL_SET] = "set",
+    [WL_GET] = "get",       [WL_EXISTS] = "exists",
+    [WL_CHILDREN] = "children", [WL_MIXED] = "mixed",
+    [WL_WATCH] = "watch-fanout", [WL_CHURN] = "churn",
 };
 
 const char *bench_workload_name(enum bench_workload w) {
@@ -24,62 +20,40 @@ const char *bench_workload_name(enum bench_workload w) {
 }
 
 static void usage(FILE *f) {
-  fprintf(
-      f,
-      "usage: roost-bench [options]\n"
-      "Load generator for any server speaking the ZooKeeper client protocol.\n"
-      "\n"
-      "  --hosts H:P[,H:P...]  servers (numeric IPv4/IPv6 or localhost); "
-      "sessions\n"
-      "                        are spread over them round-robin "
-      "[127.0.0.1:2181]\n"
-      "  --workload W          create | set | get | exists | children | mixed "
-      "|\n"
-      "                        watch-fanout | churn                        "
-      "[get]\n"
-      "  --sessions N          sessions (watch-fanout: watchers, plus one "
-      "writer;\n"
-      "                        churn: concurrent open/register/close loops)  "
-      "[8]\n"
-      "  --outstanding N       requests in flight per session               "
-      "[16]\n"
-      "  --value-size BYTES    znode data size                              "
-      "[100]\n"
-      "  --keys N              key space; children: number of children;\n"
-      "                        create: stop after N creates       [10000; "
-      "create: no bound]\n"
-      "  --duration SECONDS    measured time                                 "
-      "[10]\n"
-      "  --ops N               measured operations instead of a duration\n"
-      "  --warmup SECONDS      load before measuring, not counted             "
-      "[0]\n"
-      "  --read-pct P          mixed: percentage of getData, rest setData    "
-      "[90]\n"
-      "  --seed N              key choice and value bytes                     "
-      "[1]\n"
-      "  --server-pid PID[,PID...]\n"
-      "                        report the CPU time per operation of that "
-      "process\n"
-      "                        (summed over all of them: an ensemble's "
-      "members)\n"
-      "  --root PATH           parent of this run's znodes        "
-      "[/roost-bench]\n"
-      "  --keep                do not delete what the run created\n"
-      "  --acl-ip ADDR         create znodes with ACL ip:ADDR (all perms) "
-      "instead\n"
-      "                        of world:anyone: every read and watch event "
-      "then\n"
-      "                        passes a real ACL check          "
-      "[world:anyone]\n"
-      "  --timeout SECONDS     give up when no reply arrives for this long   "
-      "[30]\n"
-      "  --session-timeout MS  requested session timeout                  "
-      "[30000]\n"
-      "  --allow-errors        exit 0 even when operations failed\n"
-      "  --json                one JSON object with all figures on stdout\n"
-      "  --quiet               no progress line on stderr\n"
-      "\n"
-      "Exit status: 0 ok, 1 errors or an incomplete run, 2 bad usage.\n");
+  fprintf(f,
+"usage: roost-bench [options]\n"
+"Load generator for any server speaking the ZooKeeper client protocol.\n"
+"\n"
+"  --hosts H:P[,H:P...]  servers (numeric IPv4/IPv6 or localhost); sessions\n"
+"                        are spread over them round-robin [127.0.0.1:2181]\n"
+"  --workload W          create | set | get | exists | children | mixed |\n"
+"                        watch-fanout | churn                        [get]\n"
+"  --sessions N          sessions (watch-fanout: watchers, plus one writer;\n"
+"                        churn: concurrent open/register/close loops)  [8]\n"
+"  --outstanding N       requests in flight per session               [16]\n"
+"  --value-size BYTES    znode data size                              [100]\n"
+"  --keys N              key space; children: number of children;\n"
+"                        create: stop after N creates       [10000; create: no bound]\n"
+"  --duration SECONDS    measured time                                 [10]\n"
+"  --ops N               measured operations instead of a duration\n"
+"  --warmup SECONDS      load before measuring, not counted             [0]\n"
+"  --read-pct P          mixed: percentage of getData, rest setData    [90]\n"
+"  --seed N              key choice and value bytes                     [1]\n"
+"  --server-pid PID[,PID...]\n"
+"                        report the CPU time per operation of that process\n"
+"                        (summed over all of them: an ensemble's members)\n"
+"  --root PATH           parent of this run's znodes        [/roost-bench]\n"
+"  --keep                do not delete what the run created\n"
+"  --acl-ip ADDR         create znodes with ACL ip:ADDR (all perms) instead\n"
+"                        of world:anyone: every read and watch event then\n"
+"                        passes a real ACL check          [world:anyone]\n"
+"  --timeout SECONDS     give up when no reply arrives for this long   [30]\n"
+"  --session-timeout MS  requested session timeout                  [30000]\n"
+"  --allow-errors        exit 0 even when operations failed\n"
+"  --json                one JSON object with all figures on stdout\n"
+"  --quiet               no progress line on stderr\n"
+"\n"
+"Exit status: 0 ok, 1 errors or an incomplete run, 2 bad usage.\n");
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
@@ -189,27 +163,10 @@ static int parse_pids(struct bench_opts *o, const char *text, char *err,
 }
 
 enum {
-  OPT_HOSTS = 256,
-  OPT_WORKLOAD,
-  OPT_SESSIONS,
-  OPT_OUTSTANDING,
-  OPT_VALUE,
-  OPT_KEYS,
-  OPT_DURATION,
-  OPT_OPS,
-  OPT_WARMUP,
-  OPT_READPCT,
-  OPT_SEED,
-  OPT_JSON,
-  OPT_QUIET,
-  OPT_KEEP,
-  OPT_ALLOW,
-  OPT_PID,
-  OPT_TIMEOUT,
-  OPT_STIMEOUT,
-  OPT_ROOT,
-  OPT_ACLIP,
-  OPT_HELP,
+  OPT_HOSTS = 256, OPT_WORKLOAD, OPT_SESSIONS, OPT_OUTSTANDING, OPT_VALUE,
+  OPT_KEYS, OPT_DURATION, OPT_OPS, OPT_WARMUP, OPT_READPCT, OPT_SEED,
+  OPT_JSON, OPT_QUIET, OPT_KEEP, OPT_ALLOW, OPT_PID, OPT_TIMEOUT,
+  OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_HELP,
 };
 
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
@@ -343,9 +300,8 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       if (n == 0 || n >= 100 || optarg[0] != '/' ||
           (n > 1 && optarg[n - 1] == '/') ||
           proto_path_validate(optarg, n) != PROTO_OK) {
-        snprintf(err, errlen,
-                 "--root must be a valid absolute znode path "
-                 "under 100 bytes");
+        snprintf(err, errlen, "--root must be a valid absolute znode path "
+                              "under 100 bytes");
         return -1;
       }
       strcpy(o->root, n == 1 ? "" : optarg); /* "/" -> children of / */
@@ -367,7 +323,8 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       return -1;
     }
     if (bad) {
-      snprintf(err, errlen, "bad value '%s' for %s", optarg, argv[optind - 1]);
+      snprintf(err, errlen, "bad value '%s' for %s", optarg,
+               argv[optind - 1]);
       return -1;
     }
   }
@@ -557,9 +514,8 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
               (unsigned long long)srv_us, (double)srv_us * per);
     else
       fprintf(f, "\"server_cpu_us\":null,\"server_cpu_us_per_op\":null,");
-    fprintf(f,
-            "\"setup_s\":%.3f,\"setup_items\":%llu,\"failed\":%s,"
-            "\"message\":",
+    fprintf(f, "\"setup_s\":%.3f,\"setup_items\":%llu,\"failed\":%s,"
+               "\"message\":",
             r->setup_s, (unsigned long long)r->setup_items,
             r->failed ? "true" : "false");
     json_str(f, r->errmsg);

@@ -75,13 +75,13 @@ enum sess_state {
 
 /* What an in-flight request is for. */
 enum req_kind {
-  RK_WORK, /* a workload operation (maybe measured) */
-  RK_BULK, /* setup / cleanup */
+  RK_WORK,   /* a workload operation (maybe measured) */
+  RK_BULK,   /* setup / cleanup */
   RK_PING,
-  RK_ARM,      /* watch-fanout: getData with watch */
-  RK_FIRE,     /* watch-fanout: the setData that fires the watches */
+  RK_ARM,    /* watch-fanout: getData with watch */
+  RK_FIRE,   /* watch-fanout: the setData that fires the watches */
   RK_REGISTER, /* churn: the ephemeral sequential create */
-  RK_CLOSE,    /* closeSession */
+  RK_CLOSE,  /* closeSession */
 };
 
 struct inflight {
@@ -266,8 +266,8 @@ static void on_write(uv_write_t *req, int status);
 
 static void sess_flush(struct sess *s) {
   struct proto_writer *w = &s->wb[s->wcur];
-  if (s->writing || w->len == 0 || s->state == ST_SHUT || s->state == ST_IDLE ||
-      s->state == ST_CONNECTING)
+  if (s->writing || w->len == 0 || s->state == ST_SHUT ||
+      s->state == ST_IDLE || s->state == ST_CONNECTING)
     return;
   if (proto_writer_err(w) != PROTO_OK) {
     bench_fail(s->b, BENCH_ERR_BAD_REPLY, "out of memory encoding a request");
@@ -526,7 +526,8 @@ static void pump_all(struct bench *b) {
     watch_round_start(b);
   if (b->o.workload == WL_CHURN)
     for (uint32_t i = 0; i < b->n_slots; i++)
-      if (b->slots[i].state == ST_IDLE && !b->slots[i].retired && can_issue(b))
+      if (b->slots[i].state == ST_IDLE && !b->slots[i].retired &&
+          can_issue(b))
         churn_cycle_start(&b->slots[i]);
 }
 
@@ -719,8 +720,8 @@ static void on_frame(struct sess *s, const uint8_t *p, size_t n) {
   }
   if (s->qlen == 0 || s->q[s->qhead].xid != h.xid) {
     char msg[128];
-    snprintf(msg, sizeof msg, "reply xid %d out of order (expected %d)", h.xid,
-             s->qlen ? s->q[s->qhead].xid : 0);
+    snprintf(msg, sizeof msg, "reply xid %d out of order (expected %d)",
+             h.xid, s->qlen ? s->q[s->qhead].xid : 0);
     bench_fail(b, BENCH_ERR_BAD_REPLY, msg);
     return;
   }
@@ -1012,13 +1013,15 @@ static void start_dirs(struct bench *b, enum phase ph) {
     uint32_t d = ph == PH_SETUP_DIRS ? i : b->n_dirs - 1 - i;
     const char *p = b->dirs[d].path;
     if (ph == PH_SETUP_DIRS)
-      send_create(s0, RK_BULK, false, p, strlen(p), PROTO_CREATE_PERSISTENT, 0);
+      send_create(s0, RK_BULK, false, p, strlen(p), PROTO_CREATE_PERSISTENT,
+                  0);
     else
       send_path_op(s0, RK_BULK, false, PROTO_OP_DELETE, p, strlen(p), false);
   }
 }
 
-static void start_keys(struct bench *b, enum phase ph, uint64_t n, int16_t op) {
+static void start_keys(struct bench *b, enum phase ph, uint64_t n,
+                       int16_t op) {
   b->phase = ph;
   b->bulk_next = 0;
   b->bulk_end = n;
@@ -1105,8 +1108,8 @@ static void advance(struct bench *b) {
         if (b->o.keep) {
           start_close(b);
         } else {
-          uint64_t n =
-              b->o.workload == WL_CREATE ? b->create_next : b->setup_items;
+          uint64_t n = b->o.workload == WL_CREATE ? b->create_next
+                       : b->setup_items;
           start_keys(b, PH_CLEANUP_KEYS, n, PROTO_OP_DELETE);
         }
       }
@@ -1150,9 +1153,10 @@ static void on_tick(uv_timer_t *t) {
   if (b->phase == PH_DONE)
     return;
 
-  bool waiting =
-      work_in_flight(b) || !all_queues_empty(b) || b->phase == PH_CONNECT;
-  if (waiting && (double)(now - b->last_reply_ns) / 1e9 > b->o.timeout_s) {
+  bool waiting = work_in_flight(b) || !all_queues_empty(b) ||
+                 b->phase == PH_CONNECT;
+  if (waiting &&
+      (double)(now - b->last_reply_ns) / 1e9 > b->o.timeout_s) {
     char msg[160];
     snprintf(msg, sizeof msg, "no reply for %.1f s during %s (--timeout)",
              b->o.timeout_s, phase_names[b->phase]);
@@ -1173,7 +1177,8 @@ static void on_tick(uv_timer_t *t) {
   if (b->phase == PH_SETUP_KEYS || b->phase == PH_CLEANUP_KEYS) {
     fprintf(stderr, "[%6.1fs] %-7s %llu/%llu znodes  errors %llu\n", at,
             phase_names[b->phase], (unsigned long long)b->bulk_done,
-            (unsigned long long)b->bulk_end, (unsigned long long)b->errs.total);
+            (unsigned long long)b->bulk_end,
+            (unsigned long long)b->errs.total);
   } else if (b->phase == PH_MEASURE || b->phase == PH_DRAIN) {
     double dt = (double)(now - b->last_progress_ns) / 1e9;
     double rate = dt > 0 ? (double)(b->ops - b->last_progress_ops) / dt : 0;
@@ -1211,8 +1216,8 @@ static int sess_init(struct bench *b, struct sess *s, uint32_t index,
   s->creq.data = s;
   proto_writer_init(&s->wb[0]);
   proto_writer_init(&s->wb[1]);
-  uint32_t window =
-      b->o.outstanding > BULK_WINDOW ? b->o.outstanding : BULK_WINDOW;
+  uint32_t window = b->o.outstanding > BULK_WINDOW ? b->o.outstanding
+                                                   : BULK_WINDOW;
   s->qcap = churn ? 8 : pow2_at_least(window + 8);
   s->q = calloc(s->qcap, sizeof *s->q);
   /* Room for a batch of replies carrying the value; grows if a frame
@@ -1326,8 +1331,9 @@ static void raise_fd_limit(uint32_t want) {
   rlim_t need = (rlim_t)want + 64;
   if (rl.rlim_cur >= need)
     return;
-  rl.rlim_cur =
-      rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+                    ? need
+                    : rl.rlim_max;
   (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
@@ -1349,7 +1355,7 @@ int main(int argc, char **argv) {
   raise_fd_limit(b->o.sessions + 1);
   if (bench_init(b) != 0) {
     fprintf(stderr, "roost-bench: out of memory setting up %u sessions\n",
-            b->o.sessions);
+                    b->o.sessions);
     bench_free(b);
     free(b);
     return 1;
