@@ -70,6 +70,10 @@ struct bench_opts {
   uint32_t session_timeout_ms;
   char root[128];
   char acl_ip[48]; /* "" = world:anyone */
+  /* Every create/setData sends the same value (the old behaviour) instead
+   * of fresh random bytes: a log that compresses whole frames would then
+   * measure redundancy between transactions that real data lacks. */
+  bool fixed_value;
 };
 
 /* Parses argv into *o.  Returns 0, or 1 after --help (printed to stdout),

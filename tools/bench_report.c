@@ -32,6 +32,8 @@ static void usage(FILE *f) {
 "                        churn: concurrent open/register/close loops)  [8]\n"
 "  --outstanding N       requests in flight per session               [16]\n"
 "  --value-size BYTES    znode data size                              [100]\n"
+"  --fixed-value         send one value with every write instead of fresh\n"
+"                        random bytes per write (compresses unrealistically)\n"
 "  --keys N              key space; children: number of children;\n"
 "                        create: stop after N creates       [10000; create: no bound]\n"
 "  --duration SECONDS    measured time                                 [10]\n"
@@ -166,7 +168,7 @@ enum {
   OPT_HOSTS = 256, OPT_WORKLOAD, OPT_SESSIONS, OPT_OUTSTANDING, OPT_VALUE,
   OPT_KEYS, OPT_DURATION, OPT_OPS, OPT_WARMUP, OPT_READPCT, OPT_SEED,
   OPT_JSON, OPT_QUIET, OPT_KEEP, OPT_ALLOW, OPT_PID, OPT_TIMEOUT,
-  OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_HELP,
+  OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_FIXED, OPT_HELP,
 };
 
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
@@ -192,6 +194,7 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       {"session-timeout", required_argument, NULL, OPT_STIMEOUT},
       {"root", required_argument, NULL, OPT_ROOT},
       {"acl-ip", required_argument, NULL, OPT_ACLIP},
+      {"fixed-value", no_argument, NULL, OPT_FIXED},
       {"help", no_argument, NULL, OPT_HELP},
       {NULL, 0, NULL, 0},
   };
@@ -313,6 +316,9 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
         return -1;
       }
       strcpy(o->acl_ip, optarg);
+      break;
+    case OPT_FIXED:
+      o->fixed_value = true;
       break;
     case OPT_HELP:
       usage(stdout);
@@ -476,9 +482,11 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
     json_str(f, o->hosts_text);
     fprintf(f,
             ",\"sessions\":%u,\"outstanding\":%u,\"value_size\":%u,"
+            "\"values\":\"%s\","
             "\"keys\":%u,\"read_pct\":%u,\"seed\":%llu,\"warmup_s\":%.3f,"
             "\"ops\":%llu,\"elapsed_s\":%.6f,\"throughput_ops_s\":%.1f,",
-            o->sessions, o->outstanding, o->value_size, o->keys, o->read_pct,
+            o->sessions, o->outstanding, o->value_size,
+            o->fixed_value ? "fixed" : "random", o->keys, o->read_pct,
             (unsigned long long)o->seed, o->warmup_s,
             (unsigned long long)r->ops, secs, tput);
     if (o->workload == WL_WATCH)
@@ -524,9 +532,12 @@ void bench_report_print(const struct bench_result *r, FILE *f) {
     return;
   }
 
-  fprintf(f, "roost-bench %s on %s: %u sessions x %u outstanding, value %u B",
+  fprintf(f,
+          "roost-bench %s on %s: %u sessions x %u outstanding, value %u B "
+          "(%s)",
           bench_workload_name(o->workload), o->hosts_text, o->sessions,
-          o->outstanding, o->value_size);
+          o->outstanding, o->value_size,
+          o->fixed_value ? "one fixed value" : "random per write");
   if (o->workload != WL_WATCH && o->workload != WL_CHURN &&
       o->keys != UINT32_MAX)
     fprintf(f, ", %u keys", o->keys);

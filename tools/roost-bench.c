@@ -154,6 +154,7 @@ struct bench {
   char spath[BENCH_PATH_MAX]; /* churn: service dir; ephemerals below */
   char epath[BENCH_PATH_MAX]; /* churn: <spath>/i- */
   uint8_t *value;
+  uint64_t value_rng; /* fresh values per write (next_value) */
   uint8_t acl_raw[64]; /* OPEN_ACL_UNSAFE, encoded */
   struct proto_acl_vec acl;
 
@@ -351,6 +352,19 @@ static void sess_send(struct sess *s, enum req_kind kind, bool measured,
   mark_dirty(s);
 }
 
+/* The value of the next write: fresh random bytes unless --fixed-value
+ * (b->value is encoded into the frame before the next call). */
+static const uint8_t *next_value(struct bench *b) {
+  if (!b->o.fixed_value) {
+    for (uint32_t i = 0; i < b->o.value_size; i += 8) {
+      uint64_t v = rng_next(&b->value_rng);
+      uint32_t n = b->o.value_size - i < 8 ? b->o.value_size - i : 8;
+      memcpy(b->value + i, &v, n);
+    }
+  }
+  return b->value;
+}
+
 static void send_create(struct sess *s, enum req_kind kind, bool measured,
                         const char *path, size_t path_len, int32_t flags,
                         uint32_t value_len) {
@@ -358,7 +372,7 @@ static void send_create(struct sess *s, enum req_kind kind, bool measured,
   memset(&r, 0, sizeof r);
   r.hdr.type = PROTO_OP_CREATE;
   r.u.create.path = slice_of(path, path_len);
-  r.u.create.data.ptr = s->b->value;
+  r.u.create.data.ptr = value_len ? next_value(s->b) : s->b->value;
   r.u.create.data.len = (int32_t)value_len;
   r.u.create.acl = s->b->acl;
   r.u.create.flags = flags;
@@ -387,7 +401,7 @@ static void send_set(struct sess *s, enum req_kind kind, bool measured,
   memset(&r, 0, sizeof r);
   r.hdr.type = PROTO_OP_SETDATA;
   r.u.set_data.path = slice_of(path, path_len);
-  r.u.set_data.data.ptr = s->b->value;
+  r.u.set_data.data.ptr = next_value(s->b);
   r.u.set_data.data.len = (int32_t)s->b->o.value_size;
   r.u.set_data.version = -1;
   sess_send(s, kind, measured, &r);
@@ -1270,6 +1284,7 @@ static int bench_init(struct bench *b) {
   uint64_t vr = o->seed ^ UINT64_C(0x5eed);
   for (uint32_t i = 0; i < o->value_size; i++)
     b->value[i] = (uint8_t)('a' + rng_next(&vr) % 26);
+  b->value_rng = vr;
 
   /* OPEN_ACL_UNSAFE = [(ALL, world, anyone)], or [(ALL, ip, --acl-ip)],
    * encoded once. */

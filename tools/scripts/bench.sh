@@ -38,6 +38,10 @@ done
 [ -r /usr/share/java/zookeeper.jar ] || {
   echo "bench: Apache ZooKeeper is not installed (make deps)" >&2; exit 1; }
 command -v java >/dev/null || { echo "bench: java is missing (make deps)" >&2; exit 1; }
+# jcmd (a JDK tool) forces ZooKeeper's collections before its memory is
+# sampled, so uncollected garbage does not count against it.
+command -v jcmd >/dev/null || sh "$TOP/tools/scripts/deps.sh" openjdk-17-jdk-headless
+command -v jcmd >/dev/null || { echo "bench: jcmd is missing (apt-get install openjdk-17-jdk-headless)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/roost-bench.XXXXXX)
 RES="$WORK/results"
@@ -217,6 +221,19 @@ lat() {
     > "$RES/$1" 2> "$RES/$1.err" || true
 }
 
+# rss KIND OUT: resident memory of the server in PID.  For ZooKeeper,
+# after two forced full collections and a pause (jcmd GC.run), so the
+# figure is live data plus what the JVM keeps, not uncollected garbage.
+rss() {
+  if [ "$1" = zk ]; then
+    jcmd "$PID" GC.run > /dev/null 2>&1 || true
+    sleep 1
+    jcmd "$PID" GC.run > /dev/null 2>&1 || true
+    sleep 2
+  fi
+  $PY "$HELPER" rss "$PID" > "$2"
+}
+
 now() { $PY -c 'import time; print(time.monotonic())'; }
 since() { $PY -c 'import sys, time; print("%.3f" % (time.monotonic() - float(sys.argv[1])))' "$1"; }
 
@@ -233,14 +250,15 @@ since() { $PY -c 'import sys, time; print("%.3f" % (time.monotonic() - float(sys
 durable() {
   k=$1; n="$k-dur"; dd="$WORK/$n/data"
   srv_start "$k" "$n"; srv_wait "$k" "$n"
-  $PY "$HELPER" rss "$PID" > "$RES/mem.$k.empty"
-  echo "bench: $k: creating $POPULATE znodes"
+  $PY "$HELPER" version "127.0.0.1:$PORT" > "$RES/version.$k" || true
+  rss "$k" "$RES/mem.$k.empty"
+  echo "bench: $k: creating $POPULATE znodes (random values)"
   timeout 900 "$BENCH" --hosts "127.0.0.1:$PORT" --server-pid "$PID" \
     --workload create --keys "$POPULATE" --value-size 100 --keep \
     --root /populate --sessions 8 --outstanding 64 --duration 890 \
     --json --quiet > "$RES/populate.$k.json" 2> "$RES/populate.$k.err" || true
   sleep 2
-  $PY "$HELPER" rss "$PID" > "$RES/mem.$k"
+  rss "$k" "$RES/mem.$k"
   $PY "$HELPER" log-bytes "$dd" > "$RES/logbytes.$k"
   srv_stop
   echo "bench: $k: setData p99 without, then with snapshots running"
@@ -259,15 +277,43 @@ durable() {
   srv_start "$k" "$n" reuse 2000
   $PY "$HELPER" first-read "127.0.0.1:$PORT" /populate 300 "$t" \
     > "$RES/restart.$k" || echo "failed" > "$RES/restart.$k"
-  $PY "$HELPER" rss "$PID" > "$RES/mem.$k.restarted" || true
+  rss "$k" "$RES/mem.$k.restarted" || true
   srv_stop
   rm -rf "${WORK:?}/$n"
 }
 
+# repeated KIND: the log and snapshot figures again with one value repeated
+# in every write (roost-bench --fixed-value, what earlier reports used), on
+# a quarter of the znodes: labelled as such beside the random-value rows,
+# to show how much of a compressed size is redundancy between writes.
+repeated() {
+  k=$1; n="$k-rep"; dd="$WORK/$n/data"
+  srv_start "$k" "$n"; srv_wait "$k" "$n"
+  echo "bench: $k: creating $POPREP znodes (one repeated value)"
+  timeout 900 "$BENCH" --hosts "127.0.0.1:$PORT" --server-pid "$PID" \
+    --workload create --keys "$POPREP" --value-size 100 --keep --fixed-value \
+    --root /populate --sessions 8 --outstanding 64 --duration 890 \
+    --json --quiet > "$RES/populate-rep.$k.json" 2> "$RES/populate-rep.$k.err" || true
+  $PY "$HELPER" log-bytes "$dd" > "$RES/logbytes-rep.$k"
+  srv_stop
+  srv_start "$k" "$n" reuse 2000; srv_wait "$k" "$n"
+  timeout 300 "$BENCH" --hosts "127.0.0.1:$PORT" --workload set \
+    --keys 10000 --sessions 4 --outstanding 16 --duration "$LAT" \
+    --fixed-value --root /lat --json --quiet > /dev/null 2>&1 || true
+  sleep 5 # let the last snapshot finish
+  $PY "$HELPER" snapshot-bytes "$dd" > "$RES/snapbytes-rep.$k"
+  srv_stop
+  rm -rf "${WORK:?}/$n"
+}
+
+POPREP=$((POPULATE / 4))
 durable roost
 durable zk
+repeated roost
+repeated zk
 
 $PY "$HELPER" table "$RES" --rounds "$ROUNDS" --duration "$DUR" \
   --warmup "$WARM" --populate "$POPULATE" --lat "$LAT" --mode "$MODE" \
   --zk-heap="$ZK_HEAP" --datadir "$WORK" --elapsed "$(( $(date +%s) - T0 ))" \
+  --populate-rep "$POPREP" \
   --out "$TOP/docs/benchmarks.md"

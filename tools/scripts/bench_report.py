@@ -67,6 +67,17 @@ def cmd_rss(pid):
     return 1
 
 
+def cmd_version(hostport):
+    """The server's own version line (srvr's first line), as it reports
+    it: the report's header names what was measured, not what was meant
+    to be."""
+    for line in four_letter(hostport, "srvr", timeout=5.0).splitlines():
+        if line.startswith("Zookeeper version:"):
+            print(line.split(":", 1)[1].strip())
+            return 0
+    return 1
+
+
 def log_files(d, prefix):
     return glob.glob(os.path.join(d, prefix + "*")) + \
         glob.glob(os.path.join(d, "version-2", prefix + "*"))
@@ -408,8 +419,18 @@ def cmd_table(a):
     def restart(srv):
         return num("restart.%s" % srv)
 
+    def per_create_rep(srv):
+        v = num("logbytes-rep.%s" % srv)
+        r = load(os.path.join(a.results, "populate-rep.%s.json" % srv)) or {}
+        n = r.get("ops")
+        return v / n if v is not None and n else None
+
+    def snap_per_znode(name, n):
+        v = num(name)
+        return v / n if v is not None and n else None
+
     npop = "{:,}".format(a.populate)
-    row("%s znodes × 100 B, each server alone ²" % npop,
+    row("%s znodes × 100 B random values, each server alone ²" % npop,
         "resident memory, loaded (MiB)", mib("mem.roost"), mib("mem.zk"),
         "MiB", ("≤", 0.25))
     row("", "resident memory, empty (MiB)", mib("mem.roost.empty"),
@@ -424,7 +445,20 @@ def cmd_table(a):
     row("", "restart to first read (s) ⁵", restart("roost"), restart("zk"),
         "us", ("≤", 0.2))
     row("", "resident memory after the restart (MiB)",
-        mib("mem.roost.restarted"), mib("mem.zk.restarted"), "MiB")
+        mib("mem.roost.restarted"), mib("mem.zk.restarted"), "MiB",
+        ("≤", 0.25))
+    if a.populate_rep:
+        nrep = "{:,}".format(a.populate_rep)
+        row("%s znodes × 100 B, **one value repeated** in every write "
+            "(`--fixed-value`) ⁶" % nrep,
+            "transaction log bytes per create", per_create_rep("roost"),
+            per_create_rep("zk"), "us")
+        row("", "snapshot bytes per znode",
+            snap_per_znode("snapbytes-rep.roost", a.populate_rep + 10000),
+            snap_per_znode("snapbytes-rep.zk", a.populate_rep + 10000), "us")
+        row("", "(random values, above: snapshot bytes per znode)",
+            snap_per_znode("snapbytes.roost", a.populate + 10000),
+            snap_per_znode("snapbytes.zk", a.populate + 10000), "us")
     row("", "SIGTERM to exit (s)", num("stop.roost"), num("stop.zk"), "us")
     for kind, what in (("nosnap", "no snapshot running"),
                        ("snap", "snapshots back to back (snapCount=2000)")):
@@ -436,18 +470,27 @@ def cmd_table(a):
             lz.get("throughput_ops_s"), "ops/s")
 
     model, mem, java = machine()
+    zk_version = ""
+    try:
+        with open(os.path.join(a.results, "version.zk")) as f:
+            zk_version = f.read().strip()
+    except OSError:
+        pass
+    ncpu = os.cpu_count() or 0
     date = time.strftime("%Y-%m-%d %H:%M %Z")
     head = []
     h = head.append
-    h("# Benchmarks: Roost against Apache ZooKeeper 3.8")
+    h("# Benchmarks: Roost against Apache ZooKeeper %s" % (
+        zk_version.split("-")[0] or "3.8"))
     h("")
     h("Written by `make bench` (tools/scripts/bench.sh) on %s%s." % (
         date, ", **quick mode (BENCH_QUICK=1): one short round, figures are "
         "rough**" if a.mode == "quick" else ""))
     h("")
     h("- Machine: %d CPUs (`nproc`), %s, %s, Linux %s." % (
-        os.cpu_count() or 0, model, mem, platform.release()))
-    h("- **Caveat:** a shared 2-core machine (other jobs may run beside the "
+        ncpu, model, mem, platform.release()))
+    h("- **Caveat:** a shared %d-core machine (other jobs may run beside the "
+      % ncpu +
       "benchmark); the load generator, both servers and the JVM share the "
       "same cores. Every figure is the median of %d round(s) of %g s "
       "(after %g s warm-up) in this one run; workloads alternate between "
@@ -457,9 +500,10 @@ def cmd_table(a):
       "(tickTime=2000, maxClientCnxns=1000, dataDir in a tmp directory "
       "under %s); both run during the workload rounds, each one idle while "
       "the other is measured." % os.path.dirname(a.datadir))
-    h("- ZooKeeper: Debian's 3.8.0 jars, `java %s` (%s), default GC and "
-      "JIT, forceSync=yes (default), log4j at WARN to a file." % (
-          a.zk_heap, java or "java"))
+    h("- ZooKeeper: %s (as its srvr reports it), Debian's jars, `java %s` "
+      "(%s), default GC and JIT, forceSync=yes (default), log4j at WARN to "
+      "a file." % (zk_version or "version not read", a.zk_heap,
+                   java or "java"))
     h("- Roost: build/roost-server (release build), forceSync=yes (its "
       "default), snapCount=100000 like ZooKeeper's default.")
     h("- ¹ Writes: **both servers fsync** their transaction log before they "
@@ -470,7 +514,11 @@ def cmd_table(a):
       "machine: resident memory (VmRSS from /proc/PID/status) before and "
       "after creating %s znodes of 100 bytes under one parent with "
       "`roost-bench --workload create --keys %d --keep` (8 sessions x 64 in "
-      "flight); ZooKeeper's JVM with %s. Then setData at moderate load (4 "
+      "flight; every value fresh random bytes); ZooKeeper's JVM with %s, "
+      "sampled after two forced full collections (`jcmd PID GC.run`, "
+      "then a pause), so uncollected garbage does not count against it; "
+      "the memory goal is judged on the loaded and the after-restart "
+      "figures. Then setData at moderate load (4 "
       "sessions x 1, %g s) with snapshots off and with snapshots of the "
       "whole tree back to back, then SIGTERM and the restart." % (
           npop, a.populate, a.zk_heap, a.lat))
@@ -480,8 +528,16 @@ def cmd_table(a):
       "then a 4-byte length and the bytes of each transaction), the "
       "payload deflated (zlib level 1) when that shrinks it.")
     h("- ⁴ The newest snapshot file after the snapshots-running phase (so "
-      "it holds the whole tree). Roost's snapshots are lz4-compressed and "
-      "roost-bench's values compress well; ZooKeeper's are not compressed.")
+      "it holds the whole tree). Roost's snapshots are lz4-compressed; "
+      "ZooKeeper's are not compressed. With random values there is little "
+      "for either compressor to find in the data itself.")
+    h("- ⁶ The same two figures with one value sent in every write "
+      "(roost-bench --fixed-value, what reports before this one measured), "
+      "on a quarter of the znodes, each server fresh and alone. Roost "
+      "deflates whole group-commit frames and lz4-compresses snapshots, so "
+      "repeated values shrink there by redundancy between transactions "
+      "that real data does not have: the random-value rows are the ones to "
+      "quote. Snapshot bytes per znode count the 10,000 /lat keys too.")
     h("- ⁵ From starting the process on the data of the previous phase to "
       "the first getChildren of the loaded parent answered by a new session "
       "(polled every 10 ms); ZooKeeper's time includes the JVM start.")
@@ -536,6 +592,8 @@ def main(argv):
         return cmd_log_bytes(*args)
     if cmd == "snapshot-bytes":
         return cmd_snapshot_bytes(*args)
+    if cmd == "version":
+        return cmd_version(*args)
     if cmd == "table":
         p = argparse.ArgumentParser(prog="bench_report.py table")
         p.add_argument("results")
@@ -548,6 +606,7 @@ def main(argv):
         p.add_argument("--zk-heap", default="-Xmx4g")
         p.add_argument("--datadir", default="/tmp")
         p.add_argument("--elapsed", type=int, default=0)
+        p.add_argument("--populate-rep", type=int, default=0)
         p.add_argument("--out")
         return cmd_table(p.parse_args(args))
     print(__doc__, file=sys.stderr)
