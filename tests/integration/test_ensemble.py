@@ -2,9 +2,9 @@
 and SNAP, sessions that move between servers, ephemerals that vanish
 everywhere when their session expires.  The harness builds the ensemble
 from a plain zoo.cfg (server.N lines and myid files; no Roost-only key),
-so it can run on ZooKeeper too; these cases still read Roost's mntr keys
-or proxies of their own (see the marker), and test_ensemble_sessions.py
-holds the session cases that run on both."""
+so the cases run on ZooKeeper too, except those marked with the reason
+(Roost's mntr figures, its peer protocol, its single peer port);
+test_ensemble_sessions.py holds the session cases."""
 
 import os
 import signal
@@ -20,7 +20,15 @@ from kazoo.retry import KazooRetry
 
 from faults import LinkProxy
 
-pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+# Cases that read Roost's own figures or speak its peer protocol say so
+# next to them; the others run on ZooKeeper too (make test-zk).
+MNTR_ONLY = pytest.mark.roost_only(
+    "reads roost_sync_* counters from mntr; ZooKeeper has no such figures")
+PEER_PROTOCOL = pytest.mark.roost_only(
+    "sends frames of Roost's peer protocol; ZooKeeper's is another")
+ONE_PEER_PORT = pytest.mark.roost_only(
+    "cuts links with a proxy on the peer port; ZooKeeper also talks on its "
+    "election port, which the proxy does not carry")
 
 
 def client(hosts, timeout=4.0, start_timeout=15, **kw):
@@ -168,6 +176,7 @@ def test_failover_and_rejoin(ensemble_factory):
     assert acked <= set(trees[0])
 
 
+@MNTR_ONLY
 def test_follower_catch_up_diff_and_snap(ensemble_factory):
     """A follower that was down catches up by DIFF for a few writes and by
     SNAP when it missed more than the leader's DIFF window (20 here)."""
@@ -280,6 +289,7 @@ def test_ephemeral_vanishes_everywhere_on_expiry(ensemble_factory):
     assert all(gone), gone
 
 
+@PEER_PROTOCOL
 def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
     """Garbage on a member's peer port (no HELLO, a HELLO from an unknown
     id, an oversized frame, an undecodable zab message) costs only that
@@ -323,6 +333,7 @@ def test_hostile_peer_input_drops_only_that_link(ensemble_factory):
     stop_client(z)
 
 
+@ONE_PEER_PORT
 def test_partition_minority_cannot_commit(ensemble_factory):
     """Through proxies on every peer link: the leader cut off alone cannot
     commit (its clients get no acknowledgement), the other two elect a

@@ -13,7 +13,8 @@ from ens_util import (Writers, assert_trees_equal, client, create_retrying,
                       mntr, plain_client, stop_client, synced_by, trees_of,
                       wait_until, write_not_acked)
 
-pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+pytestmark = pytest.mark.roost_only(
+    "waits on and compares Roost's mntr figures (roost_serving, roost_commit_zxid, roost_sync_*); ZooKeeper has none")
 
 
 def new_leader(ens, servers):

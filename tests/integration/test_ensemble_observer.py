@@ -10,7 +10,8 @@ from ens_util import (assert_trees_equal, client, create_retrying, mntr,
                       plain_client, stop_client, synced_by, wait_until,
                       write_not_acked)
 
-pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+pytestmark = pytest.mark.roost_only(
+    "checks Roost's mntr figures (roost_serving, roost_forwarded, roost_sync_*); ZooKeeper has none")
 
 
 def test_observer_serves_forwards_and_catches_up(ensemble_factory):

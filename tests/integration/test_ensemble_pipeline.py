@@ -13,7 +13,8 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 import zkraw as zr
 from test_ensemble import client as ens_client, stop_client
 
-pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+pytestmark = pytest.mark.roost_only(
+    "checks the leader's pipeline through Roost's mntr figures (roost_proposals_in_flight, roost_pending_change_records)")
 
 
 def client(hosts):

@@ -31,7 +31,8 @@ import linearize as lz
 from faults import Network
 from test_ensemble import client as ens_client, stop_client
 
-pytestmark = pytest.mark.roost_only("ensemble configuration is Roost's")
+pytestmark = pytest.mark.roost_only(
+    "injects faults with proxies on the peer port; ZooKeeper also talks on its election port, which they do not carry")
 
 LIN_SECONDS = float(os.environ.get("LIN_SECONDS", "25"))
 LIN_SEED = int(os.environ.get("LIN_SEED", str(int(time.time()))))
