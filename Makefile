@@ -8,7 +8,8 @@
 #   make test-zk    run the protocol cases against Apache ZooKeeper 3.8
 #   make format / make lint
 #
-# SAN=1 selects the sanitizer build directory and flags.  CC=clang works.
+# SAN=1 selects the sanitizer build directory and flags (and the test hooks
+# that release builds leave out: -DROOST_TEST_HOOKS).  CC=clang works.
 
 CC ?= cc
 SAN ?= 0
@@ -17,7 +18,7 @@ PYTHON := /usr/bin/python3
 ifeq ($(SAN),1)
 BUILD := build-san
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-       -fno-sanitize-recover=undefined
+       -fno-sanitize-recover=undefined -DROOST_TEST_HOOKS
 LDSAN := -fsanitize=address,undefined
 else
 BUILD := build

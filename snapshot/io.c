@@ -253,10 +253,37 @@ static long px_write(void *ctx, int fd, const void *buf, size_t len) {
       return -errno;
   }
 }
+#ifdef ROOST_TEST_HOOKS
+/* Test builds only (make SAN=1 defines ROOST_TEST_HOOKS; release builds
+ * cannot reach this): with ROOST_TEST_FSYNC_DELAY_FILE=PATH, every
+ * fdatasync returns N ms late, N read from PATH at each call (absent or
+ * empty: 0), so a test can slow one member's disk at a moment it chooses
+ * and tell whether anything (a reply, a read by another session) leaves
+ * before the fsync that covers it returned. */
+static void test_fsync_delay(void) {
+  const char *path = getenv("ROOST_TEST_FSYNC_DELAY_FILE");
+  if (path == NULL)
+    return;
+  FILE *f = fopen(path, "r");
+  long ms = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%ld", &ms) != 1)
+      ms = 0;
+    fclose(f);
+  }
+  if (ms > 0)
+    usleep((useconds_t)ms * 1000u);
+}
+#endif
+
 static int px_fsync(void *ctx, int fd) {
   /* fdatasync: the size changes of appends are data for it (POSIX
    * requires the metadata needed to read the data back). */
-  return fdatasync(fd) < 0 ? -errno : 0;
+  int rc = fdatasync(fd) < 0 ? -errno : 0;
+#ifdef ROOST_TEST_HOOKS
+  test_fsync_delay();
+#endif
+  return rc;
 }
 static int px_close(void *ctx, int fd) { return close(fd) < 0 ? -errno : 0; }
 static int px_truncate(void *ctx, int fd, uint64_t len) {

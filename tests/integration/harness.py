@@ -127,6 +127,7 @@ class Server:
         self.port = port if port is not None else free_port()
         self.hosts = "%s:%d" % (self.host, self.port)
         self.roost_bin = roost_bin
+        self.extra_env = {}  # set before start(): e.g. test hooks
         self.proc = None
         self.pid = None
         self.stopped = False
@@ -197,6 +198,7 @@ class Server:
             # Make sanitizer reports land in the log and fail loudly.
             env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        env.update(self.extra_env)
         logf = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
