@@ -1745,6 +1745,17 @@ void srv_ens_sync(struct srv_conn *c, int32_t xid) {
     ens_step(e, NULL);
     return;
   }
+#ifdef ROOST_TEST_HOOKS
+  /* A planted bug for the linearizability run to catch (test builds only,
+   * ROOST_TEST_PLANT=sync-local): a follower answers a sync from its own
+   * state without asking the leader, so sync + read can be stale. */
+  const char *plant = getenv("ROOST_TEST_PLANT");
+  if (plant != NULL && strcmp(plant, "sync-local") == 0) {
+    c->ens_sync_zxid = 0;
+    sync_check(e);
+    return;
+  }
+#endif
   struct ens_peer *p = peer_of(e, e->leader);
   uint8_t b[8];
   put32(b, (uint32_t)(c->id >> 32));

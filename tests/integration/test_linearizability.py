@@ -357,6 +357,51 @@ def test_stale_reads_without_sync_are_caught(ensemble_factory):
                                                       for o in rec.ops)))
 
 
+def test_planted_server_bug_stale_sync_is_caught(ensemble_factory):
+    """A bug planted in the server (test builds only:
+    ROOST_TEST_PLANT=sync-local makes a follower answer a sync from its own
+    state): a client that does sync + read through a follower whose links
+    are stalled while the majority commits gets stale data, and the
+    checker must say so.  Without the bug that sync cannot complete (see
+    test_stale_reads_without_sync_are_caught), so this fails if the
+    checker or the run loses its teeth on the server side."""
+    net = Network()
+    try:
+        ens = ensemble_factory(route=net.route, syncLimit="25", start=False)
+        for srv in ens.servers:
+            srv.extra_env["ROOST_TEST_PLANT"] = "sync-local"
+        ens.start()
+        leader = ens.wait_serving()
+        lone = [s for s in ens.servers if s is not leader][0]
+        majority = [s for s in ens.servers if s is not lone]
+        zl = client(lone.hosts)
+        zm = client(",".join(s.hosts for s in majority))
+        rec = Recorder()
+        path = "/planted"
+        assert run_op(zm, rec, 1, path, "create", "v0") == ("ok", None)
+        assert run_op(zl, rec, 2, path, "read") == ("ok", ("v0", 0))
+        net.isolate(lone.myid, "stall")
+        stale = 0
+        for i in range(1, 6):
+            assert run_op(zm, rec, 1, path, "set", "v%d" % i, -1) == (
+                "ok", i)
+            res = run_op(zl, rec, 2, path, "read")  # with sync
+            if res is not None and res[1][0] != "v%d" % i:
+                stale += 1
+        net.heal()
+        stop_client(zl)
+        stop_client(zm)
+    finally:
+        net.close()
+    assert stale >= 3, "the planted server bug gave no stale sync+read " \
+        "(%d): it was not planted" % stale
+    rep = lz.check(rec.ops)
+    assert not rep.ok, "stale sync+reads were not flagged:\n" + "\n".join(
+        lz.fmt_op(o) for o in rec.ops)
+    assert all(r.path == path and r.stuck.kind == "read"
+               for r in rep.violations)
+
+
 @pytest.mark.parametrize("fault", ["stall", "pause"])
 def test_sync_read_through_deposed_leader(ensemble_factory, fault):
     """sync + get through a leader that has been replaced but does not
