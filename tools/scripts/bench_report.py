@@ -531,6 +531,9 @@ def cmd_table(a):
       "it holds the whole tree). Roost's snapshots are lz4-compressed; "
       "ZooKeeper's are not compressed. With random values there is little "
       "for either compressor to find in the data itself.")
+    h("- ⁵ From starting the process on the data of the previous phase to "
+      "the first getChildren of the loaded parent answered by a new session "
+      "(polled every 10 ms); ZooKeeper's time includes the JVM start.")
     h("- ⁶ The same two figures with one value sent in every write "
       "(roost-bench --fixed-value, what reports before this one measured), "
       "on a quarter of the znodes, each server fresh and alone. Roost "
@@ -538,9 +541,6 @@ def cmd_table(a):
       "repeated values shrink there by redundancy between transactions "
       "that real data does not have: the random-value rows are the ones to "
       "quote. Snapshot bytes per znode count the 10,000 /lat keys too.")
-    h("- ⁵ From starting the process on the data of the previous phase to "
-      "the first getChildren of the loaded parent answered by a new session "
-      "(polled every 10 ms); ZooKeeper's time includes the JVM start.")
     h("- Server CPU is utime+stime of the server process from /proc/PID/stat "
       "over the measured interval (10 ms resolution), divided by the "
       "operations; roost-bench CPU is its own getrusage over the same "
