@@ -447,6 +447,16 @@ def cmd_table(a):
     row("", "resident memory after the restart (MiB)",
         mib("mem.roost.restarted"), mib("mem.zk.restarted"), "MiB",
         ("≤", 0.25))
+    row("", "SIGTERM to exit (s)", num("stop.roost"), num("stop.zk"), "us")
+    for kind, what in (("nosnap", "no snapshot running"),
+                       ("snap", "snapshots back to back (snapCount=2000)")):
+        lr, lz = lat[kind, "roost"], lat[kind, "zk"]
+        row("", "setData 4 x 1, %s: p99 (µs) ¹" % what,
+            (lr.get("latency_us") or {}).get("p99"),
+            (lz.get("latency_us") or {}).get("p99"), "us")
+        row("", "the same: throughput (ops/s)", lr.get("throughput_ops_s"),
+            lz.get("throughput_ops_s"), "ops/s")
+
     if a.populate_rep:
         nrep = "{:,}".format(a.populate_rep)
         row("%s znodes × 100 B, **one value repeated** in every write "
@@ -459,15 +469,6 @@ def cmd_table(a):
         row("", "(random values, above: snapshot bytes per znode)",
             snap_per_znode("snapbytes.roost", a.populate + 10000),
             snap_per_znode("snapbytes.zk", a.populate + 10000), "us")
-    row("", "SIGTERM to exit (s)", num("stop.roost"), num("stop.zk"), "us")
-    for kind, what in (("nosnap", "no snapshot running"),
-                       ("snap", "snapshots back to back (snapCount=2000)")):
-        lr, lz = lat[kind, "roost"], lat[kind, "zk"]
-        row("", "setData 4 x 1, %s: p99 (µs) ¹" % what,
-            (lr.get("latency_us") or {}).get("p99"),
-            (lz.get("latency_us") or {}).get("p99"), "us")
-        row("", "the same: throughput (ops/s)", lr.get("throughput_ops_s"),
-            lz.get("throughput_ops_s"), "ops/s")
 
     model, mem, java = machine()
     zk_version = ""
