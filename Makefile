@@ -33,7 +33,7 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 
 # ---------------------------------------------------------------------
@@ -67,10 +67,21 @@ EXTRA_UNIT_BINS :=
 INTEGRATION_ENV :=
 # Static libraries a fragment adds to roost-server's link (before tree/proto).
 SERVER_EXTRA_LIBS :=
+# What `make install` installs (section "Installation" below); a fragment
+# appends its programs and man pages, e.g. for an agent daemon:
+#   INSTALL_SBINS += $(BUILD)/roost-agent     (to $(SBINDIR))
+#   MAN_PAGES += roost-agent.8                (source: man/roost-agent.8.scd)
+# INSTALL_BINS go to $(BINDIR).  Every installed program needs a man page
+# of its name (tests/integration/test_install.py checks that).
+INSTALL_BINS := $(BUILD)/roost $(BUILD)/roost-dump $(BUILD)/roost-bench
+INSTALL_SBINS := $(SERVER_BIN)
+MAN_PAGES := roost-server.8 roost.1 roost-dump.1 roost-bench.1
+MAN_OUT = $(MAN_PAGES:%=$(BUILD)/man/%)
+PREFIX ?= /usr/local
 -include $(sort $(wildcard client/*.mk tools/*.mk))
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
-        tidy-check clean bench-tree fuzz
+        tidy-check clean bench-tree fuzz install uninstall man deb test-deb
 
 all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS) $(EXTRA_UNIT_BINS)
 
@@ -116,6 +127,72 @@ $(ZKC_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------
+# Installation: make install [PREFIX=/usr/local] [DESTDIR=...]; make
+# uninstall with the same variables removes what install put there.
+# PREFIX=/usr puts the configuration in /etc/roost and the data in
+# /var/lib/roost; any other prefix keeps both under it.
+
+ROOST_VERSION := 0.1.0
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL_CFG := $(DESTDIR)$(SYSCONFDIR)/roost/roost.cfg
+
+# Man pages: one scdoc source each, man/NAME.SECTION.scd.
+man: $(MAN_OUT)
+
+# tests/integration/test_install.py installs this build (build-san/ or build/).
+INTEGRATION_ENV += ROOST_MAKE_SAN=$(SAN)
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(ROOST_VERSION)/g' $< | scdoc > $@.tmp
+	mv $@.tmp $@
+
+# Files made from dist/*.in for this PREFIX, written straight into DESTDIR.
+DIST_SED := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+  -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \
+  -e 's|@VERSION@|$(ROOST_VERSION)|g'
+
+install: install-libroost $(INSTALL_BINS) $(INSTALL_SBINS) $(MAN_OUT)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/roost $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man,$(sort $(subst .,,$(suffix $(MAN_PAGES)))))
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(INSTALL_SBINS) $(DESTDIR)$(SBINDIR)/
+	@set -e; for m in $(MAN_OUT); do n=$${m##*/}; \
+	  echo "install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n"; \
+	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n; done
+	$(DIST_SED) dist/roost.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service
+	$(DIST_SED) dist/roost@.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service
+	$(DIST_SED) dist/sysusers.conf.in > $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	@# An operator's edited configuration is never overwritten.
+	@if [ -e $(INSTALL_CFG) ]; then \
+	  echo "install: keeping $(INSTALL_CFG) (the default is dist/roost.cfg.in)"; \
+	else echo "$(DIST_SED) dist/roost.cfg.in > $(INSTALL_CFG)"; \
+	  $(DIST_SED) dist/roost.cfg.in > $(INSTALL_CFG); chmod 644 $(INSTALL_CFG); fi
+
+# The configuration goes only when it is still the default one.
+uninstall: uninstall-libroost
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	  $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(INSTALL_SBINS))) \
+	  $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(m)) \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service \
+	  $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	@if [ -e $(INSTALL_CFG) ]; then \
+	  if $(DIST_SED) dist/roost.cfg.in | cmp -s - $(INSTALL_CFG); then \
+	    rm -f $(INSTALL_CFG); rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; \
+	  else echo "uninstall: $(INSTALL_CFG) was edited; left in place"; fi; \
+	else rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; fi
 
 # ---------------------------------------------------------------------
 # Set-up: install what is missing (as root), or say the exact command.
