@@ -27,14 +27,16 @@ endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter -Werror
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -I. $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -I. $(CPPFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
+# `make deb` / `make test-deb` (debian/): the packaging tools.
+DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
 
 # ---------------------------------------------------------------------
 # Modules: one static library each.
@@ -81,7 +83,7 @@ PREFIX ?= /usr/local
 -include $(sort $(wildcard client/*.mk tools/*.mk))
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
-        tidy-check clean bench-tree fuzz install uninstall man deb test-deb
+        tidy-check clean bench-tree fuzz install uninstall man programs deb test-deb
 
 all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS) $(EXTRA_UNIT_BINS)
 
@@ -160,6 +162,9 @@ DIST_SED := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
   -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \
   -e 's|@VERSION@|$(ROOST_VERSION)|g'
 
+# What install takes from the build (debian/rules builds this).
+programs: libroost $(INSTALL_BINS) $(INSTALL_SBINS) $(MAN_OUT)
+
 install: install-libroost $(INSTALL_BINS) $(INSTALL_SBINS) $(MAN_OUT)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/roost $(DESTDIR)$(SYSTEMDUNITDIR) \
@@ -193,6 +198,30 @@ uninstall: uninstall-libroost
 	    rm -f $(INSTALL_CFG); rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; \
 	  else echo "uninstall: $(INSTALL_CFG) was edited; left in place"; fi; \
 	else rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; fi
+
+# The Debian packages (debian/): roost, libroost0, libroost-dev.  Built
+# from a copy of the tracked and new files in build/deb/ so that
+# dpkg-buildpackage writes its results there, not next to the checkout.
+DEB_DIR := build/deb
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILES = $(foreach p,roost libroost0 libroost-dev,$(DEB_DIR)/$(p)_$(ROOST_VERSION)_$(DEB_ARCH).deb)
+
+deb:
+	@sh tools/scripts/deps.sh $(DEB_BUILD_PKGS) build-essential pkg-config \
+	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/roost-$(ROOST_VERSION)
+	git ls-files -z -co --exclude-standard | \
+	  tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/roost-$(ROOST_VERSION)
+	cd $(DEB_DIR)/roost-$(ROOST_VERSION) && \
+	  DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@ls -l $(DEB_FILES)
+
+# Builds the packages, lists them, runs lintian (errors fail; warnings are
+# explained in README.md), and checks the installed result
+# (tools/scripts/test-deb.sh: dpkg -i on this machine only when
+# ROOST_DEB_INSTALL=1, then purge).
+test-deb: deb
+	sh tools/scripts/test-deb.sh $(DEB_FILES)
 
 # ---------------------------------------------------------------------
 # Set-up: install what is missing (as root), or say the exact command.
