@@ -6,6 +6,9 @@
 #   make test       install missing packages, build with ASan+UBSan into
 #                   build-san/, run unit and integration tests
 #   make test-zk    run the protocol cases against Apache ZooKeeper 3.8
+#   make install    every program, libroost, man pages, /etc/roost/roost.cfg
+#                   (PREFIX=/usr) and the systemd units; make uninstall
+#   make deb        Debian packages in build/deb/; make test-deb checks them
 #   make format / make lint
 #
 # SAN=1 selects the sanitizer build directory and flags.  CC=clang works.
