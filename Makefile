@@ -220,11 +220,15 @@ deb:
 	@ls -l $(DEB_FILES)
 
 # Builds the packages, lists them, runs lintian (errors fail; warnings are
-# explained in README.md), and checks the installed result
-# (tools/scripts/test-deb.sh: dpkg -i on this machine only when
-# ROOST_DEB_INSTALL=1, then purge).
+# explained in README.md) (tools/scripts/test-deb.sh); then installs them
+# in a throwaway systemd-nspawn container booted with systemd, where
+# roost.service must serve, stop cleanly and snapshot under its hardening
+# (tools/scripts/test-deb-nspawn.sh; root).  ROOST_DEB_INSTALL=1 also
+# installs them on this machine with dpkg -i, runs the server and purges.
 test-deb: deb
+	@sh tools/scripts/deps.sh systemd-container
 	sh tools/scripts/test-deb.sh $(DEB_FILES)
+	sh tools/scripts/test-deb-nspawn.sh $(DEB_FILES)
 
 # ---------------------------------------------------------------------
 # Set-up: install what is missing (as root), or say the exact command.
