@@ -136,15 +136,17 @@ $(ZKC_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client.o
 # ---------------------------------------------------------------------
 # Installation: make install [PREFIX=/usr/local] [DESTDIR=...]; make
 # uninstall with the same variables removes what install put there.
-# PREFIX=/usr puts the configuration in /etc/roost and the data in
-# /var/lib/roost; any other prefix keeps both under it.
+# PREFIX=/usr puts the configuration in /etc/roost, any other prefix in
+# $(PREFIX)/etc/roost.  The data directory is /var/lib/roost for every
+# prefix (LOCALSTATEDIR=/var): that is where roost.service's
+# StateDirectory= makes it, and the only place its hardening lets it write.
 
 ROOST_VERSION := 0.1.0
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
-LOCALSTATEDIR ?= $(if $(filter /usr,$(PREFIX)),/var,$(PREFIX)/var)
+LOCALSTATEDIR ?= /var
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 INSTALL_CFG := $(DESTDIR)$(SYSCONFDIR)/roost/roost.cfg
