@@ -11,7 +11,9 @@
 # container installs the packages with dpkg -i, starts roost.service,
 # checks it serves on 127.0.0.1:2181 as user roost, writes through the
 # installed shell, stops it (SIGTERM, clean exit), reads its lines from the
-# journal, and powers the container off.  Needs root and systemd-nspawn
+# journal, takes snapshots under the unit's hardening, runs a three-member
+# ensemble with roost@.service, and powers the container off.  Needs root
+# and systemd-nspawn
 # (Debian: systemd-container).
 set -eu
 
@@ -94,6 +96,38 @@ systemctl stop roost
 roost-dump verify /var/lib/roost && pass "roost-dump verify /var/lib/roost" || fail "verify"
 journalctl -u roost --no-pager -o cat | grep -i -e 'error\|denied\|snapshot' | tail -5
 journalctl -u roost --no-pager -o cat | tail -3
+# Three members on this container's loopback with roost@.service, set up
+# as README.md's "Deploying" says (myid, one session secret).
+secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+n=0
+for i in a b c; do
+  n=$((n + 1))
+  { echo "tickTime=500"; echo "initLimit=10"; echo "syncLimit=5"
+    echo "clientPort=$((2190 + n))"; echo "clientPortAddress=127.0.0.1"
+    echo "4lw.commands.whitelist=srvr,ruok"; echo "roost.sessionSecret=$secret"
+    for m in 1 2 3; do echo "server.$m=127.0.0.1:$((2880 + m)):$((3880 + m))"; done
+  } > /etc/roost/$i.cfg
+  install -d -o roost -g roost -m 0750 /var/lib/roost/$i
+  echo $n > /var/lib/roost/$i/myid
+done
+systemctl start roost@a roost@b roost@c
+modes=""
+for t in $(seq 1 150); do
+  modes=$(for p in 2191 2192 2193; do printf srvr | nc -q 1 127.0.0.1 $p 2>/dev/null | sed -n 's/^Mode: //p'; done | sort | tr '\n' ' ')
+  [ "$modes" = "follower follower leader " ] && break
+  sleep 0.2
+done
+[ "$modes" = "follower follower leader " ] && pass "roost@a/b/c: an ensemble ($modes)" ||
+  fail "roost@ ensemble modes: '$modes'"
+roost -s 127.0.0.1:2191 create /ens hi >/dev/null &&
+  [ "$(roost -s 127.0.0.1:2193 get /ens)" = hi ] && pass "write on a, read on c" ||
+  fail "ensemble write/read"
+systemctl stop roost@a roost@b roost@c
+bad=""
+for i in a b c; do
+  [ "$(systemctl show -p Result --value roost@$i)" = success ] || bad="$bad $i"
+done
+[ -z "$bad" ] && pass "roost@a/b/c stopped cleanly" || fail "roost@ stop:$bad"
 systemd-analyze security roost 2>/dev/null | tail -1
 echo SELFTEST-END
 systemctl poweroff
