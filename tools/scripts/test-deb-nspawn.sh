@@ -1,5 +1,5 @@
 #!/bin/sh
-# make test-deb-nspawn: the packages under a real systemd, in a throwaway
+# Run by `make test-deb`: the packages under a real systemd, in a throwaway
 # container, without network and without changing this machine.
 #
 #   test-deb-nspawn.sh ROOST.deb LIBROOST0.deb LIBROOST-DEV.deb
@@ -13,8 +13,7 @@
 # installed shell, stops it (SIGTERM, clean exit), reads its lines from the
 # journal, takes snapshots under the unit's hardening, runs a three-member
 # ensemble with roost@.service, and powers the container off.  Needs root
-# and systemd-nspawn
-# (Debian: systemd-container).
+# and systemd-nspawn (Debian: systemd-container).
 set -eu
 
 [ $# -eq 3 ] || { echo "usage: $0 ROOST.deb LIBROOST0.deb LIBROOST-DEV.deb" >&2; exit 2; }
