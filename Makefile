@@ -6,6 +6,9 @@
 #   make test       install missing packages, build with ASan+UBSan into
 #                   build-san/, run unit and integration tests
 #   make test-zk    run the protocol cases against Apache ZooKeeper 3.8
+#   make install    every program, libroost, man pages, /etc/roost/roost.cfg
+#                   (PREFIX=/usr) and the systemd units; make uninstall
+#   make deb        Debian packages in build/deb/; make test-deb checks them
 #   make format / make lint
 #
 # SAN=1 selects the sanitizer build directory and flags (and the test hooks
@@ -28,14 +31,16 @@ endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter -Werror
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -I. $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -I. $(CPPFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
+# `make deb` / `make test-deb` (debian/): the packaging tools.
+DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
 
 # ---------------------------------------------------------------------
 # Modules: one static library each.
@@ -68,10 +73,21 @@ EXTRA_UNIT_BINS :=
 INTEGRATION_ENV :=
 # Static libraries a fragment adds to roost-server's link (before tree/proto).
 SERVER_EXTRA_LIBS :=
+# What `make install` installs (section "Installation" below); a fragment
+# appends its programs and man pages, e.g. for an agent daemon:
+#   INSTALL_SBINS += $(BUILD)/roost-agent     (to $(SBINDIR))
+#   MAN_PAGES += roost-agent.8                (source: man/roost-agent.8.scd)
+# INSTALL_BINS go to $(BINDIR).  Every installed program needs a man page
+# of its name (tests/integration/test_install.py checks that).
+INSTALL_BINS := $(BUILD)/roost $(BUILD)/roost-dump $(BUILD)/roost-bench
+INSTALL_SBINS := $(SERVER_BIN)
+MAN_PAGES := roost-server.8 roost.1 roost-dump.1 roost-bench.1
+MAN_OUT = $(MAN_PAGES:%=$(BUILD)/man/%)
+PREFIX ?= /usr/local
 -include $(sort $(wildcard client/*.mk tools/*.mk))
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
-        tidy-check clean bench-tree fuzz
+        tidy-check clean bench-tree fuzz install uninstall man programs deb test-deb
 
 all: $(SERVER_BIN) $(UNIT_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS) $(EXTRA_UNIT_BINS)
 
@@ -117,6 +133,105 @@ $(ZKC_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------
+# Installation: make install [PREFIX=/usr/local] [DESTDIR=...]; make
+# uninstall with the same variables removes what install put there.
+# PREFIX=/usr puts the configuration in /etc/roost, any other prefix in
+# $(PREFIX)/etc/roost.  The data directory is /var/lib/roost for every
+# prefix (LOCALSTATEDIR=/var): that is where roost.service's
+# StateDirectory= makes it, and the only place its hardening lets it write.
+
+ROOST_VERSION := 0.1.0
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LOCALSTATEDIR ?= /var
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL_CFG := $(DESTDIR)$(SYSCONFDIR)/roost/roost.cfg
+
+# Man pages: one scdoc source each, man/NAME.SECTION.scd.
+man: $(MAN_OUT)
+
+# tests/integration/test_install.py installs this build (build-san/ or build/).
+INTEGRATION_ENV += ROOST_MAKE_SAN=$(SAN)
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(ROOST_VERSION)/g' $< | scdoc > $@.tmp
+	mv $@.tmp $@
+
+# Files made from dist/*.in for this PREFIX, written straight into DESTDIR.
+DIST_SED := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+  -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \
+  -e 's|@VERSION@|$(ROOST_VERSION)|g'
+
+# What install takes from the build (debian/rules builds this).
+programs: libroost $(INSTALL_BINS) $(INSTALL_SBINS) $(MAN_OUT)
+
+install: install-libroost $(INSTALL_BINS) $(INSTALL_SBINS) $(MAN_OUT)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/roost $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man,$(sort $(subst .,,$(suffix $(MAN_PAGES)))))
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(INSTALL_SBINS) $(DESTDIR)$(SBINDIR)/
+	@set -e; for m in $(MAN_OUT); do n=$${m##*/}; \
+	  echo "install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n"; \
+	  install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${n##*.}/$$n; done
+	$(DIST_SED) dist/roost.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service
+	$(DIST_SED) dist/roost@.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service
+	$(DIST_SED) dist/sysusers.conf.in > $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	@# An operator's edited configuration is never overwritten.
+	@if [ -e $(INSTALL_CFG) ]; then \
+	  echo "install: keeping $(INSTALL_CFG) (the default is dist/roost.cfg.in)"; \
+	else echo "$(DIST_SED) dist/roost.cfg.in > $(INSTALL_CFG)"; \
+	  $(DIST_SED) dist/roost.cfg.in > $(INSTALL_CFG); chmod 644 $(INSTALL_CFG); fi
+
+# The configuration goes only when it is still the default one.
+uninstall: uninstall-libroost
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	  $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(INSTALL_SBINS))) \
+	  $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(m)) \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/roost.service $(DESTDIR)$(SYSTEMDUNITDIR)/roost@.service \
+	  $(DESTDIR)$(SYSUSERSDIR)/roost.conf
+	@if [ -e $(INSTALL_CFG) ]; then \
+	  if $(DIST_SED) dist/roost.cfg.in | cmp -s - $(INSTALL_CFG); then \
+	    rm -f $(INSTALL_CFG); rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; \
+	  else echo "uninstall: $(INSTALL_CFG) was edited; left in place"; fi; \
+	else rmdir $(DESTDIR)$(SYSCONFDIR)/roost 2>/dev/null || true; fi
+
+# The Debian packages (debian/): roost, libroost0, libroost-dev.  Built
+# from a copy of the tracked and new files in build/deb/ so that
+# dpkg-buildpackage writes its results there, not next to the checkout.
+DEB_DIR := build/deb
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_FILES = $(foreach p,roost libroost0 libroost-dev,$(DEB_DIR)/$(p)_$(ROOST_VERSION)_$(DEB_ARCH).deb)
+
+deb:
+	@sh tools/scripts/deps.sh $(DEB_BUILD_PKGS) build-essential pkg-config \
+	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/roost-$(ROOST_VERSION)
+	git ls-files -z -co --exclude-standard | \
+	  tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/roost-$(ROOST_VERSION)
+	cd $(DEB_DIR)/roost-$(ROOST_VERSION) && \
+	  DEB_BUILD_OPTIONS="parallel=2 $(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b
+	@ls -l $(DEB_FILES)
+
+# Builds the packages, lists them, runs lintian (errors fail; warnings are
+# explained in README.md) (tools/scripts/test-deb.sh); then installs them
+# in a throwaway systemd-nspawn container booted with systemd, where
+# roost.service must serve, stop cleanly and snapshot under its hardening
+# (tools/scripts/test-deb-nspawn.sh; root).  ROOST_DEB_INSTALL=1 also
+# installs them on this machine with dpkg -i, runs the server and purges.
+test-deb: deb
+	@sh tools/scripts/deps.sh systemd-container
+	sh tools/scripts/test-deb.sh $(DEB_FILES)
+	sh tools/scripts/test-deb-nspawn.sh $(DEB_FILES)
 
 # ---------------------------------------------------------------------
 # Set-up: install what is missing (as root), or say the exact command.

@@ -79,11 +79,11 @@ $(BUILD)/tests/libroost_%: $(BUILD)/obj/tests/integration/libroost_%.o $(LIBROOS
 
 -include $(shell find $(BUILD)/pic -name '*.d' 2>/dev/null)
 
-.PHONY: install libroost
+.PHONY: install-libroost uninstall-libroost libroost
 libroost: $(LIBROOST_A) $(LIBROOST_SO) $(LIBROOST_PC)
 
-# make install PREFIX=/opt/roost [DESTDIR=...]
-install: $(LIBROOST_A) $(LIBROOST_SO) $(LIBROOST_PC)
+# Part of the top Makefile's `make install PREFIX=/opt/roost [DESTDIR=...]`.
+install-libroost: $(LIBROOST_A) $(LIBROOST_SO) $(LIBROOST_PC)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include
 	install -m 644 client/roost.h $(DESTDIR)$(PREFIX)/include/roost.h
@@ -95,6 +95,12 @@ install: $(LIBROOST_A) $(LIBROOST_SO) $(LIBROOST_PC)
 	ln -sf libroost.so.$(LIBROOST_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libroost.so
 	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(LIBROOST_PC) \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
+
+uninstall-libroost:
+	rm -f $(DESTDIR)$(PREFIX)/include/roost.h $(DESTDIR)$(PREFIX)/lib/libroost.a \
+	  $(DESTDIR)$(PREFIX)/lib/libroost.so.$(LIBROOST_VERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/libroost.so.$(LIBROOST_SOMAJOR) \
+	  $(DESTDIR)$(PREFIX)/lib/libroost.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/roost.pc
 
 # Keep the objects of pattern-built programs (not intermediate files).
 .PRECIOUS: $(BUILD)/obj/examples/%.o $(BUILD)/obj/tests/integration/libroost_%.o
