@@ -33,7 +33,8 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux \
+            libcurl4-openssl-dev libjansson-dev python3-grpcio
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 
 # ---------------------------------------------------------------------
@@ -59,7 +60,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 
 # Modules other than proto/tree/server bring their own rules in a fragment
-# (client/*.mk, tools/*.mk); they may append to EXTRA_BINS (built by `all`),
+# (client/*.mk, tools/*.mk, agent/*.mk); they may append to EXTRA_BINS (built by `all`),
 # EXTRA_UNIT_BINS (run by `make unit`) and INTEGRATION_ENV (VAR=value
 # words put in front of the pytest run of `make integration`/`test-zk`).
 EXTRA_BINS :=
@@ -67,7 +68,7 @@ EXTRA_UNIT_BINS :=
 INTEGRATION_ENV :=
 # Static libraries a fragment adds to roost-server's link (before tree/proto).
 SERVER_EXTRA_LIBS :=
--include $(sort $(wildcard client/*.mk tools/*.mk))
+-include $(sort $(wildcard client/*.mk tools/*.mk)) $(wildcard agent/*.mk)
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
         tidy-check clean bench-tree fuzz
