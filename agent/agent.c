@@ -205,8 +205,15 @@ static void check_set_status(struct agent_check *c, int status,
     free(c->output);
     c->output = o;
   }
-  if (status == c->status)
+  bool first = !c->ran;
+  c->ran = true;
+  if (status == c->status) {
+    /* The first result is published even without a change: until then
+     * the node shows the initial status without any output. */
+    if (first)
+      inst_publish(c->inst);
     return;
+  }
   agent *a = c->inst->a;
   agent_log("%s: check %s: %s -> %s", c->inst->def.id, c->def->id,
             agent_status_name(c->status), agent_status_name(status));

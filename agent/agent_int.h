@@ -28,6 +28,7 @@ struct agent_check {
   uint64_t critical_since_ms;        /* 0 unless critical */
   uv_timer_t timer;                  /* next run / TTL expiry */
   bool queued;                       /* waiting for a free slot */
+  bool ran;                          /* a result came in */
   struct agent_check *qnext;
   struct agent_run *run; /* in flight or NULL */
 };

@@ -391,6 +391,11 @@ int agent_curl_start(struct agent_check *c, struct agent_run **out) {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->req_body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->req_len);
+    /* A fresh connection per run: libcurl 7.88 stalls or reports framing
+     * errors on a reused h2c connection to grpcio servers, and a new
+     * connection also proves the server still accepts them. */
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
   } else {
