@@ -590,3 +590,73 @@ def test_invalid_definitions_stop_the_start(server, tmp):
     assert "service.EnableTagOverride: unknown field" in r.stderr
     r = subprocess.run([AGENT, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "SYNOPSIS" in r.stdout
+
+
+def test_ensemble_failover_keeps_node_and_session(ensemble_factory, agents,
+                                                  tmp, app):
+    """Against a 3-member ensemble: kill -9 the member holding the agent's
+    session, then the leader; the agent resumes its session elsewhere,
+    its node stays the same node, and status changes made after each
+    fail-over still reach it."""
+    ens = ensemble_factory()
+    ens.wait_serving(timeout=20)
+    svc = uniq("ens")
+    defs = write_defs(os.path.join(tmp, "ens.json"), {"service": {
+        "name": svc, "port": 1,
+        "check": {"http": "http://127.0.0.1:%d/" % app.port,
+                  "interval": "300ms"}}})
+    ag = agents(ens.hosts, defs, tmp, timeout_ms=8000)
+    z = KazooClient(hosts=ens.hosts, timeout=10)
+    z.start(timeout=15)
+    try:
+        def inst(status):
+            def f():
+                try:
+                    z.sync("/")
+                except Exception:
+                    return None
+                return one_instance(z, svc, status, timeout=0.5)
+            return wait_for(lambda: _quiet(f), 30, "%s instance" % status)
+
+        c0, _, st0 = inst("passing")
+        sid = st0.ephemeralOwner
+
+        def holder():
+            tag = "sid=0x%x," % sid
+            for srv in ens.servers:
+                if srv.alive():
+                    try:
+                        if tag in srv.four_letter("cons", timeout=2.0):
+                            return srv
+                    except OSError:
+                        pass
+            return None
+
+        victim = wait_for(holder, 10, "the agent's server")
+        victim.kill()
+        ens.wait_serving(timeout=30)
+        app.code = 500
+        c1, _, st1 = inst("critical")
+        assert (c1, st1.ephemeralOwner) == (c0, sid)
+        victim.restart()
+        leader = ens.wait_serving(timeout=30)
+        leader.kill()
+        ens.wait_serving(timeout=30)
+        app.code = 200
+        c2, _, st2 = inst("passing")
+        assert (c2, st2.ephemeralOwner) == (c0, sid)
+        ag.stop()
+        print("\n" + "\n".join(l for l in ag.lines if "session" in l
+                                or "->" in l))
+    finally:
+        z.stop()
+        z.close()
+
+
+def _quiet(f):
+    try:
+        return f()
+    except AssertionError:
+        return None
+    except Exception:
+        return None
