@@ -244,8 +244,7 @@ static void check_result(struct agent_check *c, int status,
     c->successes = 0;
     if (c->failures < INT32_MAX)
       c->failures++;
-    if (status == AGENT_CRITICAL &&
-        c->failures >= d->failures_before_critical)
+    if (status == AGENT_CRITICAL && c->failures >= d->failures_before_critical)
       check_set_status(c, AGENT_CRITICAL, output);
     else if (c->failures >= d->failures_before_warning)
       check_set_status(c, AGENT_WARNING, output);
@@ -270,8 +269,8 @@ void agent_run_done(struct agent_run *r, int status, const char *output) {
   queue_next(a);
 }
 
-int agent_ttl_set(agent *a, const char *check_id, int status,
-                  const char *note, char *err, size_t err_size) {
+int agent_ttl_set(agent *a, const char *check_id, int status, const char *note,
+                  char *err, size_t err_size) {
   for (struct agent_inst *in = a->insts; in; in = in->next) {
     if (in->removing)
       continue;
@@ -321,8 +320,8 @@ static struct agent_inst *inst_add(agent *a, struct agent_service_def *def) {
   in->a = a;
   in->def = *def;
   memset(def, 0, sizeof *def);
-  in->checks = calloc(in->def.n_checks ? in->def.n_checks : 1,
-                      sizeof *in->checks);
+  in->checks =
+      calloc(in->def.n_checks ? in->def.n_checks : 1, sizeof *in->checks);
   if (in->checks == NULL) {
     agent_service_def_clear(&in->def);
     free(in);
@@ -348,9 +347,8 @@ static struct agent_inst *inst_add(agent *a, struct agent_service_def *def) {
     struct agent_check *c = &in->checks[i];
     /* Checks run at once (a fresh instance is critical until then); a TTL
      * check waits for its first push for one TTL. */
-    check_schedule(c, c->def->kind == AGENT_CHECK_TTL
-                          ? (uint64_t)c->def->ttl_ms
-                          : 0);
+    check_schedule(c, c->def->kind == AGENT_CHECK_TTL ? (uint64_t)c->def->ttl_ms
+                                                      : 0);
   }
   return in;
 }
@@ -466,8 +464,8 @@ int agent_new(uv_loop_t *loop, const struct agent_config *cfg, agent **out,
               char *err, size_t err_size) {
   *out = NULL;
   struct agent_defs defs;
-  int rc = agent_defs_load(cfg->defs_path, &defs, notice_cb, NULL, err,
-                           err_size);
+  int rc =
+      agent_defs_load(cfg->defs_path, &defs, notice_cb, NULL, err, err_size);
   if (rc != AGENT_OK)
     return rc;
   agent *a = calloc(1, sizeof *a);

@@ -91,38 +91,38 @@ struct agent_check_def {
   char *name; /* owned; default "Service '<name>' check" */
   int kind;   /* enum agent_check_kind */
   /* http: url; tcp: "host:port"; grpc: "host:port[/service]"; ttl: NULL */
-  char *target;                  /* owned */
-  char *method;                  /* http: owned, default "GET" */
-  char *body;                    /* http: request body, owned, or NULL */
-  struct agent_header *headers;  /* http: owned array */
+  char *target;                 /* owned */
+  char *method;                 /* http: owned, default "GET" */
+  char *body;                   /* http: request body, owned, or NULL */
+  struct agent_header *headers; /* http: owned array */
   size_t n_headers;
-  bool tls_skip_verify;          /* http, grpc */
-  bool grpc_use_tls;             /* grpc: https instead of h2c */
-  char **args;                   /* args: owned, NULL-terminated */
+  bool tls_skip_verify; /* http, grpc */
+  bool grpc_use_tls;    /* grpc: https instead of h2c */
+  char **args;          /* args: owned, NULL-terminated */
   size_t n_args;
-  int64_t interval_ms;           /* 0 for ttl */
-  int64_t timeout_ms;            /* default 10 s (args: 30 s) */
-  int64_t ttl_ms;                /* ttl only */
-  int64_t deregister_after_ms;   /* 0: never */
+  int64_t interval_ms;              /* 0 for ttl */
+  int64_t timeout_ms;               /* default 10 s (args: 30 s) */
+  int64_t ttl_ms;                   /* ttl only */
+  int64_t deregister_after_ms;      /* 0: never */
   int32_t success_before_passing;   /* consecutive; 0 and 1 mean at once */
   int32_t failures_before_warning;  /* default = failures_before_critical */
   int32_t failures_before_critical; /* consecutive; 0 and 1 mean at once */
-  int32_t output_max_size;       /* bytes of output kept; default 4096 */
-  int initial_status;            /* enum agent_status; default critical */
+  int32_t output_max_size;          /* bytes of output kept; default 4096 */
+  int initial_status;               /* enum agent_status; default critical */
 };
 
 struct agent_service_def {
-  char *file; /* owned: the file it came from */
-  char *name; /* owned */
-  char *id;   /* owned; default = name */
+  char *file;    /* owned: the file it came from */
+  char *name;    /* owned */
+  char *id;      /* owned; default = name */
   char *address; /* owned or NULL (the agent's -a address is used) */
   int32_t port;  /* 0..65535 */
   char **tags;   /* owned array of owned strings */
   size_t n_tags;
   struct agent_header *meta; /* owned key/value pairs */
   size_t n_meta;
-  int32_t weight_passing; /* weights.passing, default 1 */
-  int32_t weight_warning; /* weights.warning, default 1 */
+  int32_t weight_passing;         /* weights.passing, default 1 */
+  int32_t weight_warning;         /* weights.warning, default 1 */
   struct agent_check_def *checks; /* owned array */
   size_t n_checks;
   /* Canonical JSON of the whole definition (owned): two definitions are
@@ -187,12 +187,12 @@ char *agent_instance_json(const struct agent_service_def *def,
 /* Runtime */
 
 struct agent_config {
-  const char *hosts;        /* connect string; copied */
-  const char *defs_path;    /* file or directory; copied */
-  const char *socket_path;  /* TTL control socket; copied */
-  const char *address;      /* default instance address; copied */
+  const char *hosts;       /* connect string; copied */
+  const char *defs_path;   /* file or directory; copied */
+  const char *socket_path; /* TTL control socket; copied */
+  const char *address;     /* default instance address; copied */
   int32_t session_timeout_ms;
-  int32_t max_concurrent;   /* checks in flight at once (>= 1) */
+  int32_t max_concurrent; /* checks in flight at once (>= 1) */
 };
 
 typedef struct agent agent;
@@ -226,8 +226,7 @@ void agent_free(agent *a);
  * socket_path and waits for its answer.  note may be NULL.  Returns
  * AGENT_OK, AGENT_EINVAL (the agent refused: unknown check, not a TTL
  * check; reason in err) or AGENT_EIO (no agent there). */
-int agent_ttl_update(const char *socket_path, int status,
-                     const char *check_id, const char *note, char *err,
-                     size_t err_size);
+int agent_ttl_update(const char *socket_path, int status, const char *check_id,
+                     const char *note, char *err, size_t err_size);
 
 #endif /* AGENT_H */

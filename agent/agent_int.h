@@ -50,7 +50,7 @@ struct agent_inst {
   struct agent_check *checks;   /* def.n_checks, owned */
   int open_handles;             /* check timers still open */
   bool removing;
-  char *json;        /* what the node should hold; owned */
+  char *json; /* what the node should hold; owned */
   /* Registration (zk.c) */
   roost_service_reg *reg;
   struct agent_regctx *ctx;
@@ -94,7 +94,7 @@ struct agent {
   uv_signal_t sig_hup, sig_term, sig_int;
   bool async_open;
   struct agent_regctx *orphans; /* contexts freed after the client */
-  int jobs; /* unregister jobs on the thread pool */
+  int jobs;                     /* unregister jobs on the thread pool */
   bool stopping, stopped;
 };
 
@@ -106,8 +106,8 @@ uint64_t agent_now_ms(agent *a);
  * the kind frees r itself after the call. */
 void agent_run_done(struct agent_run *r, int status, const char *output);
 /* TTL push. */
-int agent_ttl_set(agent *a, const char *check_id, int status,
-                  const char *note, char *err, size_t err_size);
+int agent_ttl_set(agent *a, const char *check_id, int status, const char *note,
+                  char *err, size_t err_size);
 
 /* zk.c */
 int agent_zk_start(agent *a, char *err, size_t err_size);

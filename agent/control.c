@@ -138,8 +138,7 @@ int agent_control_start(agent *a, char *err, size_t err_size) {
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     close(fd);
     if (rc == 0) {
-      snprintf(err, err_size, "-S %s: another agent is listening there",
-               path);
+      snprintf(err, err_size, "-S %s: another agent is listening there", path);
       return AGENT_EINVAL;
     }
   }
@@ -165,9 +164,8 @@ void agent_control_close(agent *a) {
   unlink(a->cfg.socket_path);
 }
 
-int agent_ttl_update(const char *socket_path, int status,
-                     const char *check_id, const char *note, char *err,
-                     size_t err_size) {
+int agent_ttl_update(const char *socket_path, int status, const char *check_id,
+                     const char *note, char *err, size_t err_size) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -182,8 +180,7 @@ int agent_ttl_update(const char *socket_path, int status,
   strcpy(sa.sun_path, socket_path);
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    snprintf(err, err_size, "no agent at %s: %s", socket_path,
-             strerror(errno));
+    snprintf(err, err_size, "no agent at %s: %s", socket_path, strerror(errno));
     if (fd >= 0)
       close(fd);
     return AGENT_EIO;

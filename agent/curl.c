@@ -22,9 +22,9 @@ struct curl_run {
   CURL *easy;
   struct curl_slist *headers;
   char *url;
-  char *req_body;  /* grpc frame / http body */
+  char *req_body; /* grpc frame / http body */
   size_t req_len;
-  char *body;      /* response, at most cap bytes kept */
+  char *body; /* response, at most cap bytes kept */
   size_t len, cap, total;
   int grpc_status; /* -1: no grpc-status header seen */
   char grpc_message[256];
@@ -221,8 +221,8 @@ static char *grpc_request(const char *service, size_t *out_len) {
 static int grpc_response_status(const uint8_t *b, size_t n) {
   if (n < 5 || b[0] != 0)
     return -1;
-  size_t len = ((size_t)b[1] << 24) | ((size_t)b[2] << 16) |
-               ((size_t)b[3] << 8) | b[4];
+  size_t len =
+      ((size_t)b[1] << 24) | ((size_t)b[2] << 16) | ((size_t)b[3] << 8) | b[4];
   if (len > n - 5)
     return -1;
   const uint8_t *p = b + 5, *end = b + 5 + len;
@@ -276,8 +276,8 @@ static void finish_http(struct curl_run *r, CURLcode rc) {
     status = code >= 200 && code < 300 ? AGENT_PASSING
              : code == 429             ? AGENT_WARNING
                                        : AGENT_CRITICAL;
-    snprintf(head, sizeof head, "HTTP %s %s: %ld Output: ",
-             d ? d->method : "GET", r->url, code);
+    snprintf(head, sizeof head,
+             "HTTP %s %s: %ld Output: ", d ? d->method : "GET", r->url, code);
   }
   size_t hl = strlen(head);
   char *all = malloc(hl + r->len + 1);
@@ -320,13 +320,13 @@ static void finish_grpc(struct curl_run *r, CURLcode rc) {
     long code = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
     if (code != 200 || s < 0)
-      snprintf(out, sizeof out, "gRPC check %s: not a gRPC answer (HTTP "
-                                "%ld, %zu bytes)",
+      snprintf(out, sizeof out,
+               "gRPC check %s: not a gRPC answer (HTTP "
+               "%ld, %zu bytes)",
                target, code, r->len);
     else {
       status = s == 1 ? AGENT_PASSING : AGENT_CRITICAL;
-      snprintf(out, sizeof out, "gRPC check %s: %s", target,
-               serving_name(s));
+      snprintf(out, sizeof out, "gRPC check %s: %s", target, serving_name(s));
     }
   }
   agent_run_done(&r->base, status, out);
@@ -382,12 +382,13 @@ int agent_curl_start(struct agent_check *c, struct agent_run **out) {
     r->req_body = grpc_request(service, &r->req_len);
     if (r->req_body == NULL)
       goto fail;
-    r->headers = curl_slist_append(r->headers,
-                                   "Content-Type: application/grpc");
+    r->headers =
+        curl_slist_append(r->headers, "Content-Type: application/grpc");
     r->headers = curl_slist_append(r->headers, "TE: trailers");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     d->grpc_use_tls ? (long)CURL_HTTP_VERSION_2TLS
-                                     : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+                     d->grpc_use_tls
+                         ? (long)CURL_HTTP_VERSION_2TLS
+                         : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->req_body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->req_len);

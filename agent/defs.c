@@ -154,8 +154,9 @@ static int get_dur(struct pctx *p, json_t *obj, const char *prefix,
     *out = (int64_t)((ns + 999999) / 1000000);
   } else if (json_is_string(v)) {
     if (agent_duration_parse(json_string_value(v), out) != AGENT_OK)
-      return fail(p, f, "\"%s\" is not a duration (e.g. \"10s\", \"1m30s\", "
-                        "\"500ms\")",
+      return fail(p, f,
+                  "\"%s\" is not a duration (e.g. \"10s\", \"1m30s\", "
+                  "\"500ms\")",
                   json_string_value(v));
   } else {
     return fail(p, f, "must be a duration string");
@@ -258,8 +259,9 @@ static int get_map(struct pctx *p, json_t *obj, const char *prefix,
           break;
       }
     } else {
-      rc = fail(p, sub, multi ? "must be a string or an array of strings"
-                              : "must be a string");
+      rc = fail(p, sub,
+                multi ? "must be a string or an array of strings"
+                      : "must be a string");
     }
     if (rc != AGENT_OK)
       break;
@@ -309,25 +311,48 @@ void agent_defs_free(struct agent_defs *defs) {
   defs->n = 0;
 }
 
-static const char *const check_keys[] = {
-    "id", "checkid", "name", "notes", "http", "method", "header", "body",
-    "tlsskipverify", "tcp", "grpc", "grpcusetls", "args", "scriptargs",
-    "ttl", "interval", "timeout", "deregistercriticalserviceafter",
-    "successbeforepassing", "failuresbeforewarning",
-    "failuresbeforecritical", "outputmaxsize", "status", "serviceid", NULL};
+static const char *const check_keys[] = {"id",
+                                         "checkid",
+                                         "name",
+                                         "notes",
+                                         "http",
+                                         "method",
+                                         "header",
+                                         "body",
+                                         "tlsskipverify",
+                                         "tcp",
+                                         "grpc",
+                                         "grpcusetls",
+                                         "args",
+                                         "scriptargs",
+                                         "ttl",
+                                         "interval",
+                                         "timeout",
+                                         "deregistercriticalserviceafter",
+                                         "successbeforepassing",
+                                         "failuresbeforewarning",
+                                         "failuresbeforecritical",
+                                         "outputmaxsize",
+                                         "status",
+                                         "serviceid",
+                                         NULL};
 
 /* Check kinds Consul has and the agent does not run. */
-static const char *const other_kinds[] = {
-    "h2ping", "dockercontainerid", "aliasservice", "aliasnode", "udp",
-    "osservice", NULL};
+static const char *const other_kinds[] = {"h2ping",
+                                          "dockercontainerid",
+                                          "aliasservice",
+                                          "aliasnode",
+                                          "udp",
+                                          "osservice",
+                                          NULL};
 
 static int parse_kind(struct pctx *p, json_t *o, const char *pre,
                       struct agent_check_def *c) {
   static const struct {
     const char *key;
     int kind;
-  } kinds[] = {{"http", AGENT_CHECK_HTTP}, {"tcp", AGENT_CHECK_TCP},
-               {"grpc", AGENT_CHECK_GRPC}, {"args", AGENT_CHECK_ARGS},
+  } kinds[] = {{"http", AGENT_CHECK_HTTP},       {"tcp", AGENT_CHECK_TCP},
+               {"grpc", AGENT_CHECK_GRPC},       {"args", AGENT_CHECK_ARGS},
                {"scriptargs", AGENT_CHECK_ARGS}, {"ttl", AGENT_CHECK_TTL}};
   int found = 0;
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
@@ -341,8 +366,9 @@ static int parse_kind(struct pctx *p, json_t *o, const char *pre,
   }
   for (size_t i = 0; !found && other_kinds[i]; i++)
     if (get(o, other_kinds[i]))
-      return fail(p, pre, "check kind \"%s\" is not supported (http, tcp, "
-                          "grpc, args, ttl are)",
+      return fail(p, pre,
+                  "check kind \"%s\" is not supported (http, tcp, "
+                  "grpc, args, ttl are)",
                   other_kinds[i]);
   if (!found)
     return fail(p, pre, "no check kind: one of http, tcp, grpc, args, ttl");
@@ -387,8 +413,7 @@ static int parse_check(struct pctx *p, json_t *o, const char *pre,
       (rc = get_str(p, o, pre, "name", true, &c->name)) != 0 ||
       (rc = get_str(p, o, pre, "method", true, &c->method)) != 0 ||
       (rc = get_str(p, o, pre, "body", false, &c->body)) != 0 ||
-      (rc = get_bool(p, o, pre, "tls_skip_verify", &c->tls_skip_verify)) !=
-          0 ||
+      (rc = get_bool(p, o, pre, "tls_skip_verify", &c->tls_skip_verify)) != 0 ||
       (rc = get_bool(p, o, pre, "grpc_use_tls", &c->grpc_use_tls)) != 0 ||
       (rc = get_map(p, o, pre, "header", true, &c->headers, &c->n_headers)) !=
           0 ||
@@ -416,10 +441,9 @@ static int parse_check(struct pctx *p, json_t *o, const char *pre,
     c->initial_status = st;
   }
   bool has_interval, has_timeout, has_ttl;
-  if ((rc = get_dur(p, o, pre, "interval", &c->interval_ms,
-                    &has_interval)) != 0 ||
-      (rc = get_dur(p, o, pre, "timeout", &c->timeout_ms, &has_timeout)) !=
+  if ((rc = get_dur(p, o, pre, "interval", &c->interval_ms, &has_interval)) !=
           0 ||
+      (rc = get_dur(p, o, pre, "timeout", &c->timeout_ms, &has_timeout)) != 0 ||
       (rc = get_dur(p, o, pre, "ttl", &c->ttl_ms, &has_ttl)) != 0 ||
       (rc = get_dur(p, o, pre, "deregister_critical_service_after",
                     &c->deregister_after_ms, NULL)) != 0)
@@ -447,8 +471,7 @@ static int parse_check(struct pctx *p, json_t *o, const char *pre,
     if (strncmp(c->target, "http://", 7) != 0 &&
         strncmp(c->target, "https://", 8) != 0) {
       field_name(f, sizeof f, pre, "http");
-      return fail(p, f, "\"%s\" is not an http:// or https:// URL",
-                  c->target);
+      return fail(p, f, "\"%s\" is not an http:// or https:// URL", c->target);
     }
     if (c->method == NULL && (c->method = strdup("GET")) == NULL)
       return AGENT_ENOMEM;
@@ -490,9 +513,9 @@ static int parse_check(struct pctx *p, json_t *o, const char *pre,
   return AGENT_OK;
 }
 
-static const char *const service_keys[] = {
-    "name", "id", "address", "port", "tags", "meta", "weights", "check",
-    "checks", NULL};
+static const char *const service_keys[] = {"name",   "id",   "address", "port",
+                                           "tags",   "meta", "weights", "check",
+                                           "checks", NULL};
 
 static bool name_ok(const char *s) {
   return s && *s && strchr(s, '/') == NULL && strcmp(s, ".") != 0 &&
@@ -526,8 +549,7 @@ static int parse_checks(struct pctx *p, json_t *o, const char *pre,
     rc = parse_check(p, one, f, &s->checks[idx]);
     s->n_checks = ++idx;
   }
-  for (size_t i = 0; rc == AGENT_OK && many && i < json_array_size(many);
-       i++) {
+  for (size_t i = 0; rc == AGENT_OK && many && i < json_array_size(many); i++) {
     snprintf(f, sizeof f, "%s.checks[%zu]", pre, i);
     rc = parse_check(p, json_array_get(many, i), f, &s->checks[idx]);
     s->n_checks = ++idx;
@@ -585,8 +607,9 @@ static int parse_service(struct pctx *p, json_t *o, const char *pre,
   if (s->name == NULL)
     return fail(p, f, "required");
   if (!name_ok(s->name))
-    return fail(p, f, "\"%s\" is not a valid name (no '/', not . or .., "
-                      "under 256 bytes)",
+    return fail(p, f,
+                "\"%s\" is not a valid name (no '/', not . or .., "
+                "under 256 bytes)",
                 s->name);
   if ((rc = get_str(p, o, pre, "id", true, &s->id)) != 0 ||
       (rc = get_str(p, o, pre, "address", false, &s->address)) != 0 ||
@@ -612,8 +635,7 @@ static int parse_service(struct pctx *p, json_t *o, const char *pre,
         note(p, sub);
       }
     }
-    if ((rc = get_int(p, w, f, "passing", 1, 65535, &s->weight_passing)) !=
-            0 ||
+    if ((rc = get_int(p, w, f, "passing", 1, 65535, &s->weight_passing)) != 0 ||
         (rc = get_int(p, w, f, "warning", 0, 65535, &s->weight_warning)) != 0)
       return rc;
   }
@@ -650,8 +672,9 @@ int agent_defs_parse(const char *text, const char *file,
   struct agent_service_def *tmp = NULL;
   size_t n = 0;
   if (!json_is_object(root)) {
-    rc = fail(&p, "(top)", "must be an object with \"service\" or "
-                           "\"services\"");
+    rc = fail(&p, "(top)",
+              "must be an object with \"service\" or "
+              "\"services\"");
     goto out;
   }
   json_t *one = get(root, "service");
@@ -746,8 +769,7 @@ static int load_file(const char *path, struct agent_defs *defs,
       snprintf(err, err_size, "%s: (json): contains a NUL byte", path);
       rc = AGENT_EINVAL;
     } else {
-      rc = agent_defs_parse(buf, path, defs, notice, notice_arg, err,
-                            err_size);
+      rc = agent_defs_parse(buf, path, defs, notice, notice_arg, err, err_size);
     }
   }
   free(buf);
@@ -841,12 +863,10 @@ int agent_defs_load(const char *path, struct agent_defs *defs,
       }
       for (size_t x = 0; rc == AGENT_OK && x < defs->v[i].n_checks; x++)
         for (size_t y = 0; rc == AGENT_OK && y < defs->v[j].n_checks; y++)
-          if (strcmp(defs->v[i].checks[x].id, defs->v[j].checks[y].id) ==
-              0) {
+          if (strcmp(defs->v[i].checks[x].id, defs->v[j].checks[y].id) == 0) {
             snprintf(err, err_size,
                      "%s: check id: \"%s\" is already used in %s",
-                     defs->v[i].file, defs->v[i].checks[x].id,
-                     defs->v[j].file);
+                     defs->v[i].file, defs->v[i].checks[x].id, defs->v[j].file);
             rc = AGENT_EINVAL;
           }
     }

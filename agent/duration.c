@@ -8,9 +8,11 @@ static const struct {
   const char *name;
   double ns;
 } units[] = {
-    {"ns", 1.0},       {"us", 1e3},        {"\xc2\xb5s", 1e3}, /* µs */
+    {"ns", 1.0},        {"us", 1e3},
+    {"\xc2\xb5s", 1e3}, /* µs */
     {"\xce\xbcs", 1e3}, /* μs (Greek mu) */ {"ms", 1e6},
-    {"s", 1e9},        {"m", 60e9},        {"h", 3600e9},
+    {"s", 1e9},         {"m", 60e9},
+    {"h", 3600e9},
 };
 
 /* One "<number><unit>" term; advances *p.  Returns the nanoseconds or -1. */

@@ -65,8 +65,8 @@ static json_t *safe_string(const char *s) {
 char *agent_instance_json(const struct agent_service_def *def,
                           const char *default_address,
                           const struct agent_check_state *st) {
-  const char *addr = def->address ? def->address
-                                  : (default_address ? default_address : "");
+  const char *addr =
+      def->address ? def->address : (default_address ? default_address : "");
   int status = agent_status_worst(st, def->n_checks);
   json_t *o = json_object();
   json_t *tags = json_array();
@@ -81,10 +81,8 @@ char *agent_instance_json(const struct agent_service_def *def,
   for (size_t i = 0; i < def->n_meta; i++)
     json_object_set_new(meta, def->meta[i].name,
                         safe_string(def->meta[i].value));
-  json_object_set_new(weights, "passing",
-                      json_integer(def->weight_passing));
-  json_object_set_new(weights, "warning",
-                      json_integer(def->weight_warning));
+  json_object_set_new(weights, "passing", json_integer(def->weight_passing));
+  json_object_set_new(weights, "warning", json_integer(def->weight_warning));
   for (size_t i = 0; i < def->n_checks; i++) {
     const struct agent_check_def *c = &def->checks[i];
     json_t *co = json_object();

@@ -32,7 +32,8 @@ static const char usage[] =
     "    output (docs/agent.md).  The node is written only when a status\n"
     "    changes.\n"
     "\n"
-    "    Checks (Consul's fields): http (method, header, body, tls_skip_verify;\n"
+    "    Checks (Consul's fields): http (method, header, body, "
+    "tls_skip_verify;\n"
     "    2xx passing, 429 warning, else critical), tcp (\"host:port\"), grpc\n"
     "    (\"host:port[/service]\", grpc.health.v1 over h2c; grpc_use_tls),\n"
     "    args (a program: exit 0 passing, 1 warning, else critical; killed\n"
@@ -42,7 +43,8 @@ static const char usage[] =
     "    status (initial, default critical) and\n"
     "    deregister_critical_service_after (the node is removed after that\n"
     "    long in critical, and comes back when the check leaves critical).\n"
-    "    Durations are Go's: \"10s\", \"1m30s\", \"500ms\".  Unknown fields are\n"
+    "    Durations are Go's: \"10s\", \"1m30s\", \"500ms\".  Unknown fields "
+    "are\n"
     "    accepted with a notice; an invalid field stops the start with the\n"
     "    file, the field and the reason.\n"
     "\n"
@@ -87,8 +89,7 @@ static char *default_socket(void) {
   if (env && *env)
     snprintf(buf, sizeof buf, "%s", env);
   else
-    snprintf(buf, sizeof buf, "/tmp/roost-agent-%u.sock",
-             (unsigned)getuid());
+    snprintf(buf, sizeof buf, "/tmp/roost-agent-%u.sock", (unsigned)getuid());
   return strdup(buf);
 }
 
@@ -139,8 +140,7 @@ int main(int argc, char **argv) {
   const char *sock_opt = NULL;
   int opt;
   /* "+": stop at the first non-option (the pass/warn/fail command) */
-  while ((opt = getopt_long(argc, argv, "+s:c:S:a:t:j:h", longs, NULL)) !=
-         -1) {
+  while ((opt = getopt_long(argc, argv, "+s:c:S:a:t:j:h", longs, NULL)) != -1) {
     switch (opt) {
     case 's':
       cfg.hosts = optarg;

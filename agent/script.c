@@ -16,8 +16,8 @@ struct script_run {
   uv_process_t proc;
   uv_pipe_t out, err;
   uv_timer_t timer;
-  int open;      /* handles open */
-  int eofs;      /* pipes at EOF */
+  int open; /* handles open */
+  int eofs; /* pipes at EOF */
   bool exited, done, timed_out;
   int64_t exit_status;
   int term_signal;
@@ -49,8 +49,7 @@ static void report(struct script_run *r) {
   char head[128] = "";
   if (r->timed_out) {
     status = AGENT_CRITICAL;
-    snprintf(head, sizeof head, "Timed out (killed)%s",
-             r->len ? ": " : "");
+    snprintf(head, sizeof head, "Timed out (killed)%s", r->len ? ": " : "");
   } else if (r->term_signal) {
     status = AGENT_CRITICAL;
     snprintf(head, sizeof head, "killed by signal %d%s", r->term_signal,
@@ -60,11 +59,11 @@ static void report(struct script_run *r) {
              : r->exit_status == 1 ? AGENT_WARNING
                                    : AGENT_CRITICAL;
     if (r->exit_status > 1)
-      snprintf(head, sizeof head, "exit status %lld: ",
-               (long long)r->exit_status);
+      snprintf(head, sizeof head,
+               "exit status %lld: ", (long long)r->exit_status);
   }
-  size_t max = r->base.check ? (size_t)r->base.check->def->output_max_size
-                             : 4096;
+  size_t max =
+      r->base.check ? (size_t)r->base.check->def->output_max_size : 4096;
   char *body = agent_truncate(r->buf ? r->buf : "", r->len, max);
   size_t n = strlen(head) + (body ? strlen(body) : 0) + 80;
   char *msg = malloc(n);
@@ -72,8 +71,7 @@ static void report(struct script_run *r) {
     snprintf(msg, n, "%s%s", head, body ? body : "");
     if (r->total > r->len)
       snprintf(msg + strlen(msg), n - strlen(msg),
-               " ... (output truncated: %zu of %zu bytes)", r->len,
-               r->total);
+               " ... (output truncated: %zu of %zu bytes)", r->len, r->total);
   }
   free(body);
   if (r->base.check)

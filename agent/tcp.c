@@ -60,8 +60,7 @@ static void on_connect(uv_connect_t *req, int status) {
   r->connecting = false;
   char msg[600];
   if (status == 0)
-    snprintf(msg, sizeof msg, "TCP connect %s:%s: Success", r->host,
-             r->port);
+    snprintf(msg, sizeof msg, "TCP connect %s:%s: Success", r->host, r->port);
   else
     snprintf(msg, sizeof msg, "dial tcp %s:%s: %s", r->host, r->port,
              uv_strerror(status));
@@ -80,8 +79,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   }
   char msg[600];
   if (status != 0 || res == NULL) {
-    snprintf(msg, sizeof msg, "dial tcp %s:%s: lookup: %s", r->host,
-             r->port, uv_strerror(status));
+    snprintf(msg, sizeof msg, "dial tcp %s:%s: lookup: %s", r->host, r->port,
+             uv_strerror(status));
     uv_freeaddrinfo(res);
     finish(r, AGENT_CRITICAL, msg);
     maybe_free(r);
@@ -142,8 +141,8 @@ int agent_tcp_start(struct agent_check *c, struct agent_run **out) {
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  if (uv_getaddrinfo(a->loop, &r->gai, on_resolved, r->host, r->port,
-                     &hints) != 0) {
+  if (uv_getaddrinfo(a->loop, &r->gai, on_resolved, r->host, r->port, &hints) !=
+      0) {
     r->done = true;
     uv_close((uv_handle_t *)&r->timer, on_closed);
     return -1; /* freed by on_closed */

@@ -75,13 +75,12 @@ static void set_synced(struct agent_inst *in, const char *path) {
 
 static void write_json(struct agent_inst *in, const char *path) {
   size_t n = strlen(in->json);
-  int rc = roost_set_async(in->a->zk, path, in->json, (int32_t)n, -1, NULL,
-                           NULL);
+  int rc =
+      roost_set_async(in->a->zk, path, in->json, (int32_t)n, -1, NULL, NULL);
   if (rc == ROOST_OK)
     set_synced(in, path);
   else
-    agent_log("%s: cannot write %s: %s", in->def.id, path,
-              roost_strerror(rc));
+    agent_log("%s: cannot write %s: %s", in->def.id, path, roost_strerror(rc));
 }
 
 static void apply(agent *a, struct agent_event *e) {
@@ -111,8 +110,8 @@ static void apply(agent *a, struct agent_event *e) {
   if (in == NULL)
     return;
   if (e->err != ROOST_OK) {
-    agent_log("%s: registration failed: %s (retried on reconnect)",
-              in->def.id, roost_strerror(e->err));
+    agent_log("%s: registration failed: %s (retried on reconnect)", in->def.id,
+              roost_strerror(e->err));
     return;
   }
   agent_log("%s: registered %s", in->def.id, e->path);

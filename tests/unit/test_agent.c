@@ -24,10 +24,11 @@ static void test_duration_valid(void **state) {
     const char *s;
     int64_t ms;
   } ok[] = {
-      {"10s", 10000},  {"1m30s", 90000}, {"500ms", 500},  {"1.5s", 1500},
-      {"1h", 3600000}, {"2h45m", 9900000}, {"0", 0},       {"0s", 0},
-      {"100us", 1},    {"1ns", 1},       {"1µs", 1},      {"+5s", 5000},
-      {".5s", 500},    {"1m0.25s", 60250}, {"1h1m1s1ms", 3661001},
+      {"10s", 10000}, {"1m30s", 90000},   {"500ms", 500},
+      {"1.5s", 1500}, {"1h", 3600000},    {"2h45m", 9900000},
+      {"0", 0},       {"0s", 0},          {"100us", 1},
+      {"1ns", 1},     {"1µs", 1},         {"+5s", 5000},
+      {".5s", 500},   {"1m0.25s", 60250}, {"1h1m1s1ms", 3661001},
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     int64_t v = -1;
@@ -38,9 +39,9 @@ static void test_duration_valid(void **state) {
 
 static void test_duration_invalid(void **state) {
   (void)state;
-  static const char *const bad[] = {"",    "10",   "10x", "-1s", "s",
-                                    "1e3s", " 10s", "10s ", "1m-3s", ".s",
-                                    "99999999999h", "1d"};
+  static const char *const bad[] = {"",      "10",   "10x",          "-1s",
+                                    "s",     "1e3s", " 10s",         "10s ",
+                                    "1m-3s", ".s",   "99999999999h", "1d"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t v = 42;
     assert_int_equal(agent_duration_parse(bad[i], &v), AGENT_EINVAL);
@@ -87,9 +88,9 @@ static void test_defs_full(void **state) {
   struct agent_defs d = {0};
   char err[256] = "";
   struct notices n = {0};
-  assert_int_equal(agent_defs_parse(text, "f.json", &d, on_notice, &n, err,
-                                    sizeof err),
-                   AGENT_OK);
+  assert_int_equal(
+      agent_defs_parse(text, "f.json", &d, on_notice, &n, err, sizeof err),
+      AGENT_OK);
   assert_int_equal(n.n, 0);
   assert_int_equal(d.n, 1);
   struct agent_service_def *s = &d.v[0];
@@ -168,8 +169,8 @@ static void test_defs_consul_spellings_and_defaults(void **state) {
   assert_int_equal(d.v[1].n_checks, 0);
   assert_int_equal(d.v[1].port, 0);
   /* parsing again appends */
-  assert_int_equal(agent_defs_parse("{\"service\": {\"name\": \"z\"}}", "h",
-                                    &d, NULL, NULL, err, sizeof err),
+  assert_int_equal(agent_defs_parse("{\"service\": {\"name\": \"z\"}}", "h", &d,
+                                    NULL, NULL, err, sizeof err),
                    AGENT_OK);
   assert_int_equal(d.n, 3);
   agent_defs_free(&d);
@@ -281,8 +282,7 @@ static void test_defs_invalid(void **state) {
        "array"},
       {"{\"services\": [{\"name\": \"a\"}, {\"name\": \"b\", \"check\":"
        " {\"ttl\": \"1s\", \"deregister_critical_service_after\": \"x\"}}]}",
-       "services[1].check.deregister_critical_service_after",
-       "not a duration"},
+       "services[1].check.deregister_critical_service_after", "not a duration"},
       {"{\"service\": {\"name\": \"a\", \"name\": \"b\"}}", "(json)",
        "duplicate"},
   };
@@ -348,7 +348,8 @@ static void test_defs_load_dir(void **state) {
   /* a broken file names itself */
   unlink(f4);
   free(f4);
-  f4 = write_tmp(dir, "c.json", "{\"service\": {\"name\": \"c\", \"port\": -1}}");
+  f4 = write_tmp(dir, "c.json",
+                 "{\"service\": {\"name\": \"c\", \"port\": -1}}");
   assert_int_equal(agent_defs_load(dir, &d, NULL, NULL, err, sizeof err),
                    AGENT_EINVAL);
   assert_non_null(strstr(err, "c.json: service.port"));
@@ -397,8 +398,8 @@ static void test_instance_json(void **state) {
   json_error_t je;
   json_t *o = json_loads(js, 0, &je);
   assert_non_null(o);
-  static const char *const keys[] = {"name", "id",     "address", "host",
-                                     "port", "tags",   "meta",    "weight",
+  static const char *const keys[] = {"name",    "id",     "address", "host",
+                                     "port",    "tags",   "meta",    "weight",
                                      "weights", "status", "checks"};
   size_t i = 0;
   const char *k;
