@@ -272,6 +272,7 @@ def test_http_check_flips_status_and_node_json(server, zk, agents, tmp, app):
     app.code = 500
     c2, j2, _ = one_instance(zk, svc, "critical", timeout=10)
     took = time.monotonic() - t0
+    print("\n500 -> critical node in %.2f s (interval 0.3 s x 2)" % took)
     assert c2 == c  # same node, new data
     assert j2["checks"][0]["status"] == "critical"
     assert "500" in j2["checks"][0]["output"]
