@@ -91,6 +91,7 @@ struct agent {
   struct agent_curl curl;
   uv_pipe_t control;
   bool control_open;
+  struct conn *conns; /* control.c: open control connections */
   uv_signal_t sig_hup, sig_term, sig_int;
   bool async_open;
   struct agent_regctx *orphans; /* contexts freed after the client */

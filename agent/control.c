@@ -20,6 +20,7 @@
 struct conn {
   uv_pipe_t pipe;
   agent *a;
+  struct conn *prev, *next; /* a->conns: closed when the agent stops */
   char buf[CONTROL_MAX];
   size_t len;
   bool answered;
@@ -27,7 +28,16 @@ struct conn {
   char reply[300];
 };
 
-static void on_conn_closed(uv_handle_t *h) { free(h->data); }
+static void on_conn_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->a->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  free(c);
+}
 
 static void conn_close(struct conn *c) {
   if (!uv_is_closing((uv_handle_t *)&c->pipe))
@@ -115,6 +125,10 @@ static void on_connection(uv_stream_t *server, int status) {
   c->a = a;
   uv_pipe_init(a->loop, &c->pipe, 0);
   c->pipe.data = c;
+  c->next = a->conns;
+  if (a->conns)
+    a->conns->prev = c;
+  a->conns = c;
   if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 ||
       uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) != 0)
     conn_close(c);
@@ -157,6 +171,9 @@ int agent_control_start(agent *a, char *err, size_t err_size) {
 }
 
 void agent_control_close(agent *a) {
+  /* a client that connected and never sent must not keep the loop up */
+  for (struct conn *c = a->conns; c; c = c->next)
+    conn_close(c);
   if (!a->control_open)
     return;
   a->control_open = false;

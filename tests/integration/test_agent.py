@@ -284,6 +284,58 @@ def test_http_check_flips_status_and_node_json(server, zk, agents, tmp, app):
     ag.stop()
 
 
+def test_https_check_and_headers(server, zk, agents, tmp):
+    """An https check against a self-signed certificate: refused (critical,
+    the verification error in the output) unless tls_skip_verify; the
+    configured method and headers reach the app; a 429 answer is
+    warning."""
+    import ssl
+    key, crt = os.path.join(tmp, "k.pem"), os.path.join(tmp, "c.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                    "-subj", "/CN=127.0.0.1"], check=True,
+                   capture_output=True, timeout=60)
+    got = []
+    state = {"code": 200}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            got.append((self.command, self.headers.get_all("X-Probe")))
+            self.send_response(state["code"])
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "https://127.0.0.1:%d/h" % srv.server_address[1]
+        s1, s2 = uniq("tls-skip"), uniq("tls-verify")
+        chk = {"http": url, "method": "PUT", "interval": "300ms",
+               "header": {"X-Probe": ["a", "b"]}}
+        defs = write_defs(os.path.join(tmp, "tls.json"), {"services": [
+            {"name": s1, "port": 1, "check": dict(chk, tls_skip_verify=True)},
+            {"name": s2, "port": 1, "check": chk}]})
+        ag = agents(server.hosts, defs, tmp)
+        _, j, _ = one_instance(zk, s1, "passing")
+        assert "200" in j["checks"][0]["output"]
+        assert ("PUT", ["a", "b"]) in got
+        _, j, _ = one_instance(zk, s2, "critical")
+        assert "certificate" in j["checks"][0]["output"].lower(), j
+        state["code"] = 429
+        one_instance(zk, s1, "warning", timeout=10)
+        ag.stop()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_tcp_args_ttl_checks(server, zk, agents, tmp):
     """tcp (listener closed -> critical), args (exit 0/1/2 -> passing/
     warning/critical, output captured and truncated, a hung script killed
