@@ -29,3 +29,12 @@ EXTRA_UNIT_BINS += $(AGENT_TEST)
 $(AGENT_TEST): $(BUILD)/obj/tests/unit/test_agent.o $(LIBAGENT) $(LIBROOST_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(AGENT_LIBS)
+
+# libFuzzer harness of the definition and duration parsers (clang).
+.PHONY: fuzz-agent
+fuzz-agent:
+	@mkdir -p build-fuzz/corpus_agent
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  tests/fuzz/fuzz_agent_defs.c agent/defs.c agent/duration.c agent/instance.c \
+	  -ljansson -o build-fuzz/fuzz_agent_defs
+	build-fuzz/fuzz_agent_defs -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus_agent tests/fuzz/corpus_agent
