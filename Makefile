@@ -37,7 +37,8 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
+            libcurl4-openssl-dev libjansson-dev python3-grpcio
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 # `make deb` / `make test-deb` (debian/): the packaging tools.
 DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
@@ -65,7 +66,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 
 # Modules other than proto/tree/server bring their own rules in a fragment
-# (client/*.mk, tools/*.mk); they may append to EXTRA_BINS (built by `all`),
+# (client/*.mk, tools/*.mk, agent/*.mk); they may append to EXTRA_BINS (built by `all`),
 # EXTRA_UNIT_BINS (run by `make unit`) and INTEGRATION_ENV (VAR=value
 # words put in front of the pytest run of `make integration`/`test-zk`).
 EXTRA_BINS :=
@@ -84,7 +85,7 @@ INSTALL_SBINS := $(SERVER_BIN)
 MAN_PAGES := roost-server.8 roost.1 roost-dump.1 roost-bench.1
 MAN_OUT = $(MAN_PAGES:%=$(BUILD)/man/%)
 PREFIX ?= /usr/local
--include $(sort $(wildcard client/*.mk tools/*.mk))
+-include $(sort $(wildcard client/*.mk tools/*.mk)) $(wildcard agent/*.mk)
 
 .PHONY: all deps deps-dev run test unit integration test-zk format lint \
         tidy-check clean bench-tree fuzz install uninstall man programs deb test-deb
