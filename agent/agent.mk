@@ -38,3 +38,7 @@ fuzz-agent:
 	  tests/fuzz/fuzz_agent_defs.c agent/defs.c agent/duration.c agent/instance.c \
 	  -ljansson -o build-fuzz/fuzz_agent_defs
 	build-fuzz/fuzz_agent_defs -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus_agent tests/fuzz/corpus_agent
+
+# make install: the program and its man page (man/roost-agent.8.scd).
+INSTALL_SBINS += $(AGENT_BIN)
+MAN_PAGES += roost-agent.8

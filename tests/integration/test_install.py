@@ -32,10 +32,12 @@ SAN = os.environ.get("ROOST_MAKE_SAN", "1")
 CORE_FILES = {
     "etc/roost/roost.cfg",
     "usr/sbin/roost-server",
+    "usr/sbin/roost-agent",
     "usr/bin/roost",
     "usr/bin/roost-dump",
     "usr/bin/roost-bench",
     "usr/share/man/man8/roost-server.8",
+    "usr/share/man/man8/roost-agent.8",
     "usr/share/man/man1/roost.1",
     "usr/share/man/man1/roost-dump.1",
     "usr/share/man/man1/roost-bench.1",
