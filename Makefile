@@ -143,7 +143,7 @@ $(ZKC_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_client.o
 # prefix (LOCALSTATEDIR=/var): that is where roost.service's
 # StateDirectory= makes it, and the only place its hardening lets it write.
 
-ROOST_VERSION := 0.1.0
+ROOST_VERSION := $(shell sed -n 's/^\#define PROTO_ROOST_VERSION "\(.*\)"$$/\1/p' proto/proto.h)
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
+#include "proto/proto.h"
 
 static const char usage[] =
     "NAME\n"
@@ -132,6 +133,7 @@ int main(int argc, char **argv) {
       {"max-concurrent", required_argument, NULL, 'j'},
       {"check-config", no_argument, NULL, 'C'},
       {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
   struct agent_config cfg = {0};
   cfg.session_timeout_ms = 10000;
@@ -165,6 +167,9 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       fputs(usage, stdout);
+      return 0;
+    case 'V':
+      printf("roost-agent %s\n", PROTO_ROOST_VERSION);
       return 0;
     default:
       fputs("try roost-agent --help\n", stderr);

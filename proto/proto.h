@@ -187,6 +187,10 @@ enum proto_add_watch_mode {
 /* Defaults (§1.5). */
 #define PROTO_DEFAULT_MAX_BUFFER 0xfffff
 #define PROTO_PASSWD_LEN 16
+
+/* Roost's release, the one version string of every program, man page and
+ * package (the Makefile reads it from here). */
+#define PROTO_ROOST_VERSION "0.1.0"
 #define PROTO_STAT_SIZE 68
 
 /* ------------------------------------------------------------------ */

@@ -22,7 +22,10 @@ static void usage(FILE *f, const char *prog) {
           "zoo.cfg-style file.  Each --key=value sets a zoo.cfg key after\n"
           "the file is loaded, e.g. --clientPort=2182 --tickTime=1000.\n"
           "\n"
-          "  -h, --help   print this help and exit\n",
+          "  -h, --help   print this help and exit\n"
+          "  --version    print the version and exit\n"
+          "\n"
+          "The manual: roost-server(8).\n",
           prog, "3.8");
 }
 
@@ -37,6 +40,11 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       usage(stdout, prog);
+      return 0;
+    }
+    if (strcmp(argv[i], "--version") == 0) {
+      printf("roost-server %s (ZooKeeper %s protocol)\n", SRV_ROOST_VERSION,
+             SRV_ZK_VERSION);
       return 0;
     }
     if (strncmp(argv[i], "--", 2) == 0)

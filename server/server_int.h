@@ -41,8 +41,8 @@
 #include <uv.h>
 
 /* What srvr/envi/mntr report.  Clients parse the leading x.y.z only. */
-#define SRV_ZK_VERSION "3.8.0-roost-0.1"
-#define SRV_ROOST_VERSION "0.1"
+#define SRV_ZK_VERSION "3.8.0-roost-" PROTO_ROOST_VERSION
+#define SRV_ROOST_VERSION PROTO_ROOST_VERSION
 
 /* Limits (every queue has a bound, CONVENTIONS.md). */
 #define SRV_SESSIONLESS_TIMEOUT_MS 10000 /* before the ConnectRequest */

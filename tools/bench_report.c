@@ -55,7 +55,10 @@ static void usage(FILE *f) {
 "  --json                one JSON object with all figures on stdout\n"
 "  --quiet               no progress line on stderr\n"
 "\n"
-"Exit status: 0 ok, 1 errors or an incomplete run, 2 bad usage.\n");
+"  --version             print the version and exit\n"
+"\n"
+"Exit status: 0 ok, 1 errors or an incomplete run, 2 bad usage.\n"
+"The manual: roost-bench(1).\n");
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
@@ -168,7 +171,7 @@ enum {
   OPT_HOSTS = 256, OPT_WORKLOAD, OPT_SESSIONS, OPT_OUTSTANDING, OPT_VALUE,
   OPT_KEYS, OPT_DURATION, OPT_OPS, OPT_WARMUP, OPT_READPCT, OPT_SEED,
   OPT_JSON, OPT_QUIET, OPT_KEEP, OPT_ALLOW, OPT_PID, OPT_TIMEOUT,
-  OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_FIXED, OPT_HELP,
+  OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_FIXED, OPT_HELP, OPT_VERSION,
 };
 
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
@@ -196,6 +199,7 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       {"acl-ip", required_argument, NULL, OPT_ACLIP},
       {"fixed-value", no_argument, NULL, OPT_FIXED},
       {"help", no_argument, NULL, OPT_HELP},
+      {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
   };
   memset(o, 0, sizeof *o);
@@ -320,6 +324,9 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
     case OPT_FIXED:
       o->fixed_value = true;
       break;
+    case OPT_VERSION:
+      printf("roost-bench %s\n", PROTO_ROOST_VERSION);
+      return 1;
     case OPT_HELP:
       usage(stdout);
       return 1;

@@ -34,7 +34,10 @@ static void usage(FILE *f) {
           "            segments continue the newest good snapshot; exit 1 on\n"
           "            damage, naming file and offset\n"
           "  truncate  cuts a segment at its first bad frame (a torn tail);\n"
-          "            refuses when valid frames follow unless --force\n");
+          "            refuses when valid frames follow unless --force\n"
+          "\n"
+          "  --version print the version and exit.  The manual: "
+          "roost-dump(1).\n");
 }
 
 /* JSON string with escapes. */
@@ -433,6 +436,9 @@ int main(int argc, char **argv) {
       force = true;
     else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      printf("roost-dump %s\n", PROTO_ROOST_VERSION);
       return 0;
     } else {
       usage(stderr);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "proto/proto.h"
 #include "tools/shell_int.h"
 
 /* Bounds: a script line, the completion candidates shown, the history. */
@@ -34,7 +35,9 @@ static void usage(FILE *f) {
           "  -t MS        session timeout and connect wait (default 10000)\n"
           "With COMMAND, run it and exit (0 ok, 1 failed, 2 usage); without,\n"
           "read commands from stdin when it is not a terminal, else start\n"
-          "the interactive shell.  Type 'help' for the commands.\n");
+          "the interactive shell.  Type 'help' for the commands.\n"
+          "  --version    print the version and exit\n"
+          "The manual: roost(1).\n");
 }
 
 /* Runs one line; blank lines and # comments are skipped. */
@@ -344,6 +347,7 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {"timeout", required_argument, NULL, 't'},
       {"server", required_argument, NULL, 's'},
+      {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
   };
   int o;
@@ -380,6 +384,10 @@ int main(int argc, char **argv) {
     }
     case 'h':
       usage(stdout);
+      shell_destroy(&sh);
+      return SHELL_OK;
+    case 'V':
+      printf("roost %s\n", PROTO_ROOST_VERSION);
       shell_destroy(&sh);
       return SHELL_OK;
     default:

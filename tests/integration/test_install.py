@@ -139,6 +139,30 @@ def installed_pages(staged):
                   for n in ns)
 
 
+def test_programs_tell_version_and_manual(staged):
+    """Every installed program answers --version with the release the man
+    pages and the package carry, and its --help names its man page."""
+    mk = open(os.path.join(SRC, "proto", "proto.h")).read()
+    version = re.search(r'#define PROTO_ROOST_VERSION "([^"]+)"', mk).group(1)
+    progs = sorted(p for p in files_under(staged)
+                   if re.fullmatch(r"usr/s?bin/roost[^/]*", p))
+    assert len(progs) >= 5, progs
+    for rel in progs:
+        exe = os.path.join(staged, rel)
+        name = os.path.basename(rel)
+        r = subprocess.run([exe, "--version"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith(
+            "%s %s" % (name, version)), (name, r)
+        if name == "roost-agent":
+            continue  # its --help is the manual's text itself
+        r = subprocess.run([exe, "--help"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, (name, r)
+        assert re.search(r"%s\(\d\)" % re.escape(name), r.stdout), (
+            name, r.stdout)
+
+
 def test_man_pages_render_without_warnings(staged):
     pages = installed_pages(staged)
     assert len(pages) >= 4
