@@ -273,6 +273,10 @@ static void on_session(void *owner, int event) {
   case ROOST_SESSION_CLOSED:
     c->state = ROOST_STATE_CLOSED;
     break;
+  case ROOST_SESSION_AUTH_FAILED:
+    if (c->core.state == RC_ST_AUTH_FAILED)
+      c->state = ROOST_STATE_AUTH_FAILED;
+    break;
   default:
     break;
   }
@@ -729,6 +733,7 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
   kc.chroot = c->cs.chroot;
   kc.timeout_ms = c->opts.session_timeout_ms;
   kc.read_only = opts->read_only;
+  kc.auth_failed_terminal = opts->auth_failed_terminal;
   kc.max_frame = opts->max_frame_bytes ? (size_t)opts->max_frame_bytes : 0;
   kc.client = c;
   kc.on_session = on_session;
@@ -887,6 +892,10 @@ int roost_client_wait_connected(roost_client *c, int32_t timeout_ms) {
     }
     if (c->state == ROOST_STATE_EXPIRED) {
       rc = ROOST_SESSIONEXPIRED;
+      break;
+    }
+    if (c->state == ROOST_STATE_AUTH_FAILED) {
+      rc = ROOST_AUTHFAILED;
       break;
     }
     if (c->state == ROOST_STATE_CLOSED || c->closed) {

@@ -57,7 +57,14 @@ enum rc_req_kind {
   RC_REQ_NEW_SESSION,   /* start a new session after expiry */
 };
 
-enum rc_watch_kind { RC_W_DATA = 0, RC_W_EXIST = 1, RC_W_CHILD = 2 };
+enum rc_watch_kind {
+  RC_W_DATA = 0,
+  RC_W_EXIST = 1,
+  RC_W_CHILD = 2,
+  RC_W_PERSIST = 3,   /* addWatch PERSISTENT: stays after it fires */
+  RC_W_RECURSIVE = 4, /* addWatch PERSISTENT_RECURSIVE: the whole subtree */
+  RC_W_NKINDS = 5,
+};
 
 struct rc_waiter; /* client.c: a blocking caller waiting for a result */
 
@@ -82,6 +89,12 @@ struct rc_req {
   uint8_t *cred;
   size_t cred_len;
   int *multi_ops; /* multi: enum roost_op of each sub-op; owned */
+  /* addWatch mode; removeWatches / checkWatches: roost_watcher_type,
+   * all watchers (watcher == NULL) or the one (watcher, watcher_arg), and
+   * whether to stay local. */
+  int32_t wmode;
+  int wtype;
+  bool wlocal;
   int32_t n_multi_ops;
   /* RC_REQ_CALL */
   void (*fn)(roost_client *c, void *arg);
@@ -111,6 +124,7 @@ struct rc_wtable {
   struct rc_wentry **buckets;
   size_t n_buckets;
   size_t n_entries;
+  size_t n_kind[RC_W_NKINDS]; /* entries per kind */
 };
 
 /* ------------------------------------------------------------------ */
@@ -138,6 +152,7 @@ enum rc_core_state {
   RC_ST_CONNECTED,
   RC_ST_EXPIRED,
   RC_ST_CLOSED,
+  RC_ST_AUTH_FAILED, /* terminal (cfg.auth_failed_terminal) */
 };
 
 struct rc_auth {
@@ -158,6 +173,7 @@ struct rc_core_config {
   const char *chroot; /* copied; NULL for none */
   int32_t timeout_ms; /* requested session timeout */
   bool read_only;
+  bool auth_failed_terminal;
   size_t max_frame;
   roost_client *client; /* passed to callbacks (may be NULL in tests) */
   /* Session events go here (the client mirrors its state, runs helper
@@ -177,6 +193,8 @@ struct rc_core {
   int state;
   bool announced; /* CONNECTED was delivered; DISCONNECTED owed on loss */
   bool ro;
+  bool seen_rw; /* a read-write server accepted this session once */
+  int64_t sent_sid; /* the session id of the last ConnectRequest */
   int64_t session_id;
   uint8_t passwd[PROTO_PASSWD_LEN];
   int32_t timeout_ms; /* negotiated; the request's until the first one */

@@ -164,6 +164,9 @@ enum roost_session_event {
 enum roost_state {
   ROOST_STATE_CONNECTING = 1, /* no connection yet / reconnecting */
   ROOST_STATE_CONNECTED = 3,
+  /* Terminal (options.auth_failed_terminal): the server refused an
+   * identity; every request fails with ROOST_AUTHFAILED from then on. */
+  ROOST_STATE_AUTH_FAILED = 4,
   ROOST_STATE_READ_ONLY = 5,
   ROOST_STATE_CLOSED = 7,
   ROOST_STATE_EXPIRED = -112, /* see roost_client_new_session */
@@ -177,6 +180,10 @@ enum roost_event_type {
   ROOST_EVENT_DELETED = 2,
   ROOST_EVENT_DATA_CHANGED = 3,
   ROOST_EVENT_CHILDREN_CHANGED = 4,
+  /* The watcher's last call after roost_remove_watches took it away. */
+  ROOST_EVENT_DATA_WATCH_REMOVED = 5,
+  ROOST_EVENT_CHILD_WATCH_REMOVED = 6,
+  ROOST_EVENT_PERSISTENT_WATCH_REMOVED = 7,
   ROOST_EVENT_NOT_WATCHING = -2,
 };
 
@@ -188,7 +195,11 @@ typedef void (*roost_session_cb)(roost_client *c, int event, void *arg);
 
 /* Watcher: one-shot, called exactly once if the request that set it
  * succeeded (for roost_exists also when it answered NONODE), never
- * otherwise.  path is relative to the chroot, borrowed for the call. */
+ * otherwise.  path is relative to the chroot, borrowed for the call.
+ * A persistent watcher (roost_add_watch) is called for every event and
+ * finally once with ROOST_EVENT_PERSISTENT_WATCH_REMOVED or
+ * ROOST_EVENT_NOT_WATCHING.  A watcher removed by roost_remove_watches
+ * gets its *_WATCH_REMOVED call instead of the event. */
 typedef void (*roost_watch_cb)(roost_client *c, int type, const char *path,
                                void *arg);
 
@@ -237,6 +248,13 @@ enum roost_op {
   ROOST_OP_SYNC = 9,
   ROOST_OP_CHECK = 13,
   ROOST_OP_MULTI = 14,
+  ROOST_OP_CHECK_WATCHES = 17,
+  ROOST_OP_REMOVE_WATCHES = 18,
+  ROOST_OP_MULTI_READ = 22,
+  ROOST_OP_GET_EPHEMERALS = 103,
+  ROOST_OP_GET_ALL_CHILDREN_NUMBER = 104,
+  ROOST_OP_ADD_WATCH = 106,
+  ROOST_OP_WHOAMI = 107,
   ROOST_OP_AUTH = 100,
   ROOST_OP_CLOSE = -11,
 };
@@ -255,6 +273,13 @@ enum roost_op {
  *   MULTI         ops[n_ops]: one result per sub-op, in order; ops[i].err
  *                 is that sub-op's code (RUNTIMEINCONSISTENCY for ops after
  *                 the one that failed); err is the first failing code.
+ *   MULTI_READ    ops[n_ops]: GET (data, data_len, stat) or GET_CHILDREN
+ *                 (children, no stat) results, each with its own err; err
+ *                 is OK (the reads are independent).
+ *   GET_EPHEMERALS  children: the session's ephemeral node *paths*
+ *   GET_ALL_CHILDREN_NUMBER  count: number of all descendants
+ *   WHOAMI        acl[n_acl]: one (scheme, id) per identity, perms 0
+ *   ADD_WATCH, REMOVE_WATCHES, CHECK_WATCHES   nothing
  * data is always followed by a NUL byte (not counted in data_len) so text
  * can be printed directly.  Every pointer inside is owned by the result. */
 typedef struct roost_result {
@@ -272,6 +297,7 @@ typedef struct roost_result {
   int32_t n_acl;
   struct roost_result *ops;
   int32_t n_ops;
+  int64_t count; /* GET_ALL_CHILDREN_NUMBER */
 } roost_result;
 
 /* Frees a result returned by a blocking call (NULL is fine).  Never call it
@@ -310,6 +336,15 @@ typedef struct roost_options {
   uint64_t seed;           /* server shuffle / backoff RNG; 0: from clock */
   int32_t max_pending;     /* outstanding requests bound. 0: 65536 */
   int32_t max_frame_bytes; /* largest server frame accepted. 0: 16 MiB */
+  /* As the official client: an identity the server refuses moves the
+   * client to the terminal ROOST_STATE_AUTH_FAILED (event
+   * ROOST_SESSION_AUTH_FAILED, then no reconnect; requests fail with
+   * ROOST_AUTHFAILED; watchers get NOT_WATCHING).  Off: the identity is
+   * dropped and the client reconnects without it. */
+  bool auth_failed_terminal;
+  /* read_only mode: while on a read-only server, look for a read-write
+   * one ("isro") every this many ms, doubling up to 60 s. 0: 500. */
+  int32_t rw_probe_ms;
 } roost_options;
 
 /* Fills *o with the defaults above (all zero / NULL, timeout 10000). */
@@ -459,6 +494,82 @@ ROOST_API int roost_add_auth_async(roost_client *c, const char *scheme,
                                    void *arg);
 
 /* ---------------------------------------------------------------------- */
+/* ZooKeeper 3.6+ operations. */
+
+enum roost_watch_mode {
+  ROOST_WATCH_PERSISTENT = 0,           /* the node: every event, kept */
+  ROOST_WATCH_PERSISTENT_RECURSIVE = 1, /* the node and every descendant:
+                                           CREATED, DELETED, DATA_CHANGED
+                                           with the path that changed */
+};
+
+/* addWatch: a persistent watch that stays armed after it fires; it never
+ * fails on a missing node.  It is re-armed after a reconnect (setWatches2)
+ * and a move to another server; changes made while the client had no
+ * connection produce no events (ZooKeeper's rule): re-read after a
+ * ROOST_SESSION_CONNECTED if you keep a cache.  Events on one client come
+ * in the server's order.  Servers older than 3.6 answer UNIMPLEMENTED. */
+ROOST_API int roost_add_watch(roost_client *c, const char *path, int mode,
+                              roost_watch_cb watcher, void *watcher_arg);
+ROOST_API int roost_add_watch_async(roost_client *c, const char *path,
+                                    int mode, roost_watch_cb watcher,
+                                    void *watcher_arg, roost_result_cb cb,
+                                    void *arg);
+
+/* ZooKeeper's WatcherType. */
+enum roost_watcher_type {
+  ROOST_WATCHER_CHILDREN = 1,
+  ROOST_WATCHER_DATA = 2, /* data and exists watches */
+  ROOST_WATCHER_ANY = 3,
+  ROOST_WATCHER_PERSISTENT = 4,
+  ROOST_WATCHER_PERSISTENT_RECURSIVE = 5,
+};
+
+/* removeWatches: removes the watchers of `type` on path — all of them
+ * (watcher NULL) or those registered as (watcher, watcher_arg).  Each gets
+ * its final *_WATCH_REMOVED call before the completion.  ROOST_NOWATCHER:
+ * none matched (decided locally, or the event fired first: then the
+ * watcher got the event).  The server's watch is removed only when no
+ * other watcher of this client still needs it; local = true never asks
+ * the server (works while disconnected). */
+ROOST_API int roost_remove_watches(roost_client *c, const char *path,
+                                   int type, roost_watch_cb watcher,
+                                   void *watcher_arg, bool local);
+ROOST_API int roost_remove_watches_async(roost_client *c, const char *path,
+                                         int type, roost_watch_cb watcher,
+                                         void *watcher_arg, bool local,
+                                         roost_result_cb cb, void *arg);
+/* checkWatches: OK if such a watcher is set (and, unless local, the server
+ * still has the watch), else ROOST_NOWATCHER.  Removes nothing. */
+ROOST_API int roost_check_watches(roost_client *c, const char *path, int type,
+                                  roost_watch_cb watcher, void *watcher_arg,
+                                  bool local);
+ROOST_API int roost_check_watches_async(roost_client *c, const char *path,
+                                        int type, roost_watch_cb watcher,
+                                        void *watcher_arg, bool local,
+                                        roost_result_cb cb, void *arg);
+
+/* getEphemerals: this session's ephemeral nodes whose path starts with
+ * prefix (a plain string prefix; "/" for all).  Result: children = paths. */
+ROOST_API int roost_get_ephemerals(roost_client *c, const char *prefix,
+                                   roost_result **out);
+ROOST_API int roost_get_ephemerals_async(roost_client *c, const char *prefix,
+                                         roost_result_cb cb, void *arg);
+
+/* getAllChildrenNumber: result count = number of descendants. */
+ROOST_API int roost_get_all_children_number(roost_client *c, const char *path,
+                                            roost_result **out);
+ROOST_API int roost_get_all_children_number_async(roost_client *c,
+                                                  const char *path,
+                                                  roost_result_cb cb,
+                                                  void *arg);
+
+/* whoAmI: the identities of this connection (result acl, perms 0). */
+ROOST_API int roost_whoami(roost_client *c, roost_result **out);
+ROOST_API int roost_whoami_async(roost_client *c, roost_result_cb cb,
+                                 void *arg);
+
+/* ---------------------------------------------------------------------- */
 /* Multi: a small builder, committed atomically. */
 
 typedef struct roost_multi roost_multi;
@@ -478,11 +589,21 @@ ROOST_API int roost_multi_add_set(roost_multi *m, const char *path,
                                   int32_t version);
 ROOST_API int roost_multi_add_check(roost_multi *m, const char *path,
                                     int32_t version);
+/* Reads for roost_multi_read (a builder holds writes or reads, not both:
+ * the other call answers ROOST_EINVAL). */
+ROOST_API int roost_multi_add_get(roost_multi *m, const char *path);
+ROOST_API int roost_multi_add_get_children(roost_multi *m, const char *path);
 /* m is borrowed for the call only (it may be freed or reused after). */
 ROOST_API int roost_multi_commit(roost_client *c, const roost_multi *m,
                                  roost_result **out);
 ROOST_API int roost_multi_commit_async(roost_client *c, const roost_multi *m,
                                        roost_result_cb cb, void *arg);
+/* multiRead: each read on its own (no atomicity, no watches); *out on
+ * ROOST_OK holds one sub-result per read. */
+ROOST_API int roost_multi_read(roost_client *c, const roost_multi *m,
+                               roost_result **out);
+ROOST_API int roost_multi_read_async(roost_client *c, const roost_multi *m,
+                                     roost_result_cb cb, void *arg);
 
 /* ====================================================================== */
 /* Service discovery.
