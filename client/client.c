@@ -58,10 +58,10 @@ struct roost_client {
   uv_mutex_t mu;
   uv_cond_t cv;
   struct rc_req *inbox_h, *inbox_t;
-  bool closed;     /* no more submissions */
-  int pending;     /* submitted, not completed */
+  bool closed; /* no more submissions */
+  int pending; /* submitted, not completed */
   int max_pending;
-  int state;       /* enum roost_state snapshot */
+  int state; /* enum roost_state snapshot */
   int64_t session_id;
   int32_t timeout_ms;
   /* --- fixed after creation --- */
@@ -226,7 +226,9 @@ int rc_client_call_wait(roost_client *c, void (*fn)(roost_client *, void *),
   return rc;
 }
 
-struct rc_core *rc_client_core(roost_client *c) { return &c->core; }
+struct rc_core *rc_client_core(roost_client *c) {
+  return &c->core;
+}
 
 void rc_client_hook_add(roost_client *c, struct rc_hook *h) {
   h->next = c->hooks.next;
@@ -326,8 +328,8 @@ static void pump(roost_client *c) {
         wr->mem = o->buf;
         uv_buf_t b = uv_buf_init((char *)o->buf, (unsigned)o->len);
         proto_writer_init(o); /* the write owns the old buffer now */
-        if (uv_write(&wr->req, (uv_stream_t *)&c->conn->tcp, &b, 1,
-                     on_write) != 0) {
+        if (uv_write(&wr->req, (uv_stream_t *)&c->conn->tcp, &b, 1, on_write) !=
+            0) {
           free(wr->mem);
           free(wr);
         }
@@ -419,8 +421,8 @@ static void on_connect(uv_connect_t *req, int status) {
   roost_client *c = conn->c;
   if (conn != c->conn)
     return; /* dropped (timeout, close) while connecting */
-  if (status < 0 || uv_read_start((uv_stream_t *)&conn->tcp, on_alloc,
-                                  on_read) != 0) {
+  if (status < 0 ||
+      uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0) {
     drop_conn(c);
     pump(c);
     return;
@@ -503,8 +505,8 @@ static void start_connect(roost_client *c) {
   hints.ai_socktype = SOCK_STREAM;
   c->gai = g;
   c->open_handles++;
-  if (uv_getaddrinfo(c->loop, &g->req, on_resolved, h->host, NULL,
-                     &hints) != 0) {
+  if (uv_getaddrinfo(c->loop, &g->req, on_resolved, h->host, NULL, &hints) !=
+      0) {
     c->open_handles--;
     c->gai = NULL;
     free(g);
@@ -695,8 +697,8 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
   c->opts = *opts;
   if (c->opts.session_timeout_ms == 0)
     c->opts.session_timeout_ms = 10000;
-  c->max_pending = opts->max_pending ? opts->max_pending
-                                     : RC_DEFAULT_MAX_PENDING;
+  c->max_pending =
+      opts->max_pending ? opts->max_pending : RC_DEFAULT_MAX_PENDING;
   c->rng = opts->seed ? opts->seed : default_seed();
   c->hooks.next = c->hooks.prev = &c->hooks;
   c->state = ROOST_STATE_CONNECTING;
@@ -882,11 +884,13 @@ int roost_client_wait_connected(roost_client *c, int32_t timeout_ms) {
     return ROOST_EINVAL;
   if (rc_client_on_loop(c))
     return ROOST_EDEADLK;
-  uint64_t deadline = uv_hrtime() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
+  uint64_t deadline =
+      uv_hrtime() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
   int rc;
   uv_mutex_lock(&c->mu);
   for (;;) {
-    if (c->state == ROOST_STATE_CONNECTED || c->state == ROOST_STATE_READ_ONLY) {
+    if (c->state == ROOST_STATE_CONNECTED ||
+        c->state == ROOST_STATE_READ_ONLY) {
       rc = ROOST_OK;
       break;
     }

@@ -1,4 +1,5 @@
-/* client_int.h — libroost internals shared by the client/ sources and the unit tests.
+/* client_int.h — libroost internals shared by the client/ sources and the unit
+ * tests.
  *
  * Layering inside the library:
  *
@@ -50,11 +51,11 @@ void rc_connstr_free(struct rc_connstr *cs);
 /* Requests */
 
 enum rc_req_kind {
-  RC_REQ_OP = 0,        /* a wire request (frame set) */
-  RC_REQ_AUTH,          /* add_auth: scheme/cred set */
-  RC_REQ_CALL,          /* run fn(client, fn_arg) on the loop thread */
-  RC_REQ_CLOSE,         /* close the client */
-  RC_REQ_NEW_SESSION,   /* start a new session after expiry */
+  RC_REQ_OP = 0,      /* a wire request (frame set) */
+  RC_REQ_AUTH,        /* add_auth: scheme/cred set */
+  RC_REQ_CALL,        /* run fn(client, fn_arg) on the loop thread */
+  RC_REQ_CLOSE,       /* close the client */
+  RC_REQ_NEW_SESSION, /* start a new session after expiry */
 };
 
 enum rc_watch_kind {
@@ -70,11 +71,11 @@ struct rc_waiter; /* client.c: a blocking caller waiting for a result */
 
 struct rc_req {
   struct rc_req *next;
-  int kind;          /* enum rc_req_kind */
-  int32_t op;        /* wire opcode (RC_REQ_OP) */
-  int rop;           /* enum roost_op of the result */
-  int32_t xid;       /* assigned when written */
-  uint8_t *frame;    /* owned: the whole frame; xid patched at send */
+  int kind;       /* enum rc_req_kind */
+  int32_t op;     /* wire opcode (RC_REQ_OP) */
+  int rop;        /* enum roost_op of the result */
+  int32_t xid;    /* assigned when written */
+  uint8_t *frame; /* owned: the whole frame; xid patched at send */
   size_t frame_len;
   uint64_t submit_ms; /* when it entered the core (unsent timeout) */
   roost_result_cb cb;
@@ -135,12 +136,12 @@ enum rc_dlv_kind { RC_DLV_REPLY, RC_DLV_WATCH, RC_DLV_SESSION };
 struct rc_dlv {
   struct rc_dlv *next;
   int kind;
-  struct rc_req *req;  /* REPLY: owned */
-  roost_result *res;   /* REPLY: owned */
-  roost_watch_cb wcb;  /* WATCH */
+  struct rc_req *req; /* REPLY: owned */
+  roost_result *res;  /* REPLY: owned */
+  roost_watch_cb wcb; /* WATCH */
   void *warg;
-  int type;            /* WATCH: event type; SESSION: event */
-  char *path;          /* WATCH: client path; owned */
+  int type;   /* WATCH: event type; SESSION: event */
+  char *path; /* WATCH: client path; owned */
 };
 
 /* ------------------------------------------------------------------ */
@@ -193,7 +194,7 @@ struct rc_core {
   int state;
   bool announced; /* CONNECTED was delivered; DISCONNECTED owed on loss */
   bool ro;
-  bool seen_rw; /* a read-write server accepted this session once */
+  bool seen_rw;     /* a read-write server accepted this session once */
   int64_t sent_sid; /* the session id of the last ConnectRequest */
   int64_t session_id;
   uint8_t passwd[PROTO_PASSWD_LEN];
@@ -324,8 +325,8 @@ struct rc_eph {
   bool creating;  /* a create chain is running */
   bool uncertain; /* the last create's outcome is unknown */
   bool connected;
-  bool detached;  /* owner gone: no more callbacks */
-  int refs;       /* owner + operations in flight + armed watches */
+  bool detached; /* owner gone: no more callbacks */
+  int refs;      /* owner + operations in flight + armed watches */
   int parent_step;
   void *owner;
   /* Owner hooks (may be NULL), never called after detach. */
@@ -338,9 +339,9 @@ struct rc_eph {
 int rc_eph_init(struct rc_eph *e, roost_client *c, const char *dir,
                 const char *prefix, const void *data, int32_t data_len,
                 uint64_t *rng);
-void rc_eph_start(struct rc_eph *e);      /* want = true, create if none */
-void rc_eph_remove(struct rc_eph *e);     /* want = false, delete node */
-void rc_eph_detach(struct rc_eph *e);     /* owner lets go (drops its ref) */
+void rc_eph_start(struct rc_eph *e);  /* want = true, create if none */
+void rc_eph_remove(struct rc_eph *e); /* want = false, delete node */
+void rc_eph_detach(struct rc_eph *e); /* owner lets go (drops its ref) */
 void rc_eph_ref(struct rc_eph *e);
 void rc_eph_unref(struct rc_eph *e);
 void rc_eph_free_fields(struct rc_eph *e);

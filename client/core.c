@@ -724,8 +724,8 @@ static bool watches_precheck(struct rc_core *k, struct rc_req *req) {
       complete_err(k, req, ROOST_OK);
     return !req->wlocal;
   }
-  size_t reach = wt_count(k, req->watch_path, wire_kinds(req->wtype), req,
-                          false);
+  size_t reach =
+      wt_count(k, req->watch_path, wire_kinds(req->wtype), req, false);
   if (req->wlocal || reach > mine) {
     (void)wt_remove(k, req->watch_path, kinds, req);
     complete_err(k, req, ROOST_OK);
@@ -1116,14 +1116,13 @@ static void register_watch(struct rc_core *k, struct rc_req *req, int err) {
   case PROTO_OP_ADDWATCH:
     if (err == ROOST_OK)
       kind = req->wmode == ROOST_WATCH_PERSISTENT_RECURSIVE ? RC_W_RECURSIVE
-                                                             : RC_W_PERSIST;
+                                                            : RC_W_PERSIST;
     break;
   default:
     break;
   }
   if (kind >= 0)
-    (void)wt_add(&k->wt, kind, req->watch_path, req->watcher,
-                 req->watcher_arg);
+    (void)wt_add(&k->wt, kind, req->watch_path, req->watcher, req->watcher_arg);
 }
 
 static void fire_watchers(struct rc_core *k, int kind, int type,
@@ -1394,8 +1393,7 @@ int rc_core_input(struct rc_core *k, const void *data, size_t len,
       break;
     rc = handle_frame(k, k->in + pos + 4, (size_t)flen);
     pos += 4 + (size_t)flen;
-    if (rc != ROOST_OK || k->state == RC_ST_EXPIRED ||
-        k->state == RC_ST_CLOSED)
+    if (rc != ROOST_OK || k->state == RC_ST_EXPIRED || k->state == RC_ST_CLOSED)
       break;
   }
   memmove(k->in, k->in + pos, k->in_len - pos);

@@ -137,8 +137,8 @@ static int create_mode(const roost_create_opts *o, int32_t *op,
 /* Takes the writer's bytes as the request frame. */
 static int req_take_frame(struct rc_req *r, struct proto_writer *w) {
   if (proto_writer_err(w)) {
-    int e = proto_writer_err(w) == PROTO_BADARGUMENTS ? ROOST_EINVAL
-                                                       : ROOST_ENOMEM;
+    int e =
+        proto_writer_err(w) == PROTO_BADARGUMENTS ? ROOST_EINVAL : ROOST_ENOMEM;
     proto_writer_free(w);
     return e;
   }
@@ -374,19 +374,19 @@ int roost_get_acl_async(roost_client *c, const char *path, roost_result_cb cb,
 }
 int roost_get_ephemerals(roost_client *c, const char *prefix,
                          roost_result **out) {
-  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS,
-                    prefix, 0, NULL, NULL, true, out, NULL, NULL);
+  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS, prefix,
+                    0, NULL, NULL, true, out, NULL, NULL);
 }
 int roost_get_ephemerals_async(roost_client *c, const char *prefix,
                                roost_result_cb cb, void *arg) {
-  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS,
-                    prefix, 0, NULL, NULL, false, NULL, cb, arg);
+  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS, prefix,
+                    0, NULL, NULL, false, NULL, cb, arg);
 }
 int roost_get_all_children_number(roost_client *c, const char *path,
                                   roost_result **out) {
   return do_path_op(c, PROTO_OP_GETALLCHILDRENNUMBER,
-                    ROOST_OP_GET_ALL_CHILDREN_NUMBER, path, 0, NULL, NULL,
-                    true, out, NULL, NULL);
+                    ROOST_OP_GET_ALL_CHILDREN_NUMBER, path, 0, NULL, NULL, true,
+                    out, NULL, NULL);
 }
 int roost_get_all_children_number_async(roost_client *c, const char *path,
                                         roost_result_cb cb, void *arg) {
@@ -401,8 +401,7 @@ int roost_get_all_children_number_async(roost_client *c, const char *path,
 /* op: ADDWATCH (ival = mode) or REMOVE/CHECKWATCHES (ival = type). */
 static int do_watch_op(roost_client *c, int32_t op, int rop, const char *path,
                        int32_t ival, roost_watch_cb watcher, void *warg,
-                       bool local, bool block, roost_result_cb cb,
-                       void *arg) {
+                       bool local, bool block, roost_result_cb cb, void *arg) {
   if (c == NULL)
     return ROOST_EINVAL;
   if (op == PROTO_OP_ADDWATCH
@@ -475,8 +474,7 @@ int roost_remove_watches_async(roost_client *c, const char *path, int type,
                      type, watcher, watcher_arg, local, false, cb, arg);
 }
 int roost_check_watches(roost_client *c, const char *path, int type,
-                        roost_watch_cb watcher, void *watcher_arg,
-                        bool local) {
+                        roost_watch_cb watcher, void *watcher_arg, bool local) {
   return do_watch_op(c, PROTO_OP_CHECKWATCHES, ROOST_OP_CHECK_WATCHES, path,
                      type, watcher, watcher_arg, local, true, NULL, NULL);
 }
@@ -517,13 +515,13 @@ int roost_whoami_async(roost_client *c, roost_result_cb cb, void *arg) {
 }
 
 int roost_sync(roost_client *c, const char *path) {
-  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL,
-                    true, NULL, NULL, NULL);
+  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL, true,
+                    NULL, NULL, NULL);
 }
 int roost_sync_async(roost_client *c, const char *path, roost_result_cb cb,
                      void *arg) {
-  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL,
-                    false, NULL, cb, arg);
+  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL, false,
+                    NULL, cb, arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -621,9 +619,9 @@ int roost_set_acl(roost_client *c, const char *path, const roost_acl *acl,
                   int32_t n_acl, int32_t version, roost_result **out) {
   return do_set_acl(c, path, acl, n_acl, version, true, out, NULL, NULL);
 }
-int roost_set_acl_async(roost_client *c, const char *path,
-                        const roost_acl *acl, int32_t n_acl, int32_t version,
-                        roost_result_cb cb, void *arg) {
+int roost_set_acl_async(roost_client *c, const char *path, const roost_acl *acl,
+                        int32_t n_acl, int32_t version, roost_result_cb cb,
+                        void *arg) {
   return do_set_acl(c, path, acl, n_acl, version, false, NULL, cb, arg);
 }
 
@@ -631,8 +629,7 @@ int roost_set_acl_async(roost_client *c, const char *path,
 /* auth */
 
 static int do_auth(roost_client *c, const char *scheme, const void *cred,
-                   size_t cred_len, bool block, roost_result_cb cb,
-                   void *arg) {
+                   size_t cred_len, bool block, roost_result_cb cb, void *arg) {
   if (c == NULL || scheme == NULL || (cred == NULL && cred_len > 0) ||
       cred_len > INT32_MAX)
     return ROOST_EINVAL;
@@ -652,8 +649,8 @@ static int do_auth(roost_client *c, const char *scheme, const void *cred,
   return run(c, r, block, NULL, cb, arg);
 }
 
-int roost_add_auth(roost_client *c, const char *scheme,
-                   const void *credentials, size_t credentials_len) {
+int roost_add_auth(roost_client *c, const char *scheme, const void *credentials,
+                   size_t credentials_len) {
   return do_auth(c, scheme, credentials, credentials_len, true, NULL, NULL);
 }
 int roost_add_auth_async(roost_client *c, const char *scheme,
@@ -702,8 +699,8 @@ void roost_multi_free(roost_multi *m) {
   free(m);
 }
 
-static struct rc_mop *mop_add(roost_multi *m, const char *path,
-                              bool sequential, int *rc) {
+static struct rc_mop *mop_add(roost_multi *m, const char *path, bool sequential,
+                              int *rc) {
   *rc = check_path(path, sequential);
   if (*rc != ROOST_OK)
     return NULL;

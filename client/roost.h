@@ -110,14 +110,14 @@ struct uv_loop_s;
   X(INVALIDACL, -114, "invalid acl")                                           \
   X(AUTHFAILED, -115, "authentication failed")                                 \
   X(CLOSING, -116, "zookeeper is closing")                                     \
-  X(NOTHING, -117, "(not error) no server responses to process")              \
+  X(NOTHING, -117, "(not error) no server responses to process")               \
   X(SESSIONMOVED, -118, "session moved to another server")                     \
   X(NOTREADONLY, -119, "state-changing request sent to read-only server")      \
   X(EPHEMERALONLOCALSESSION, -120, "ephemeral node on local session")          \
   X(NOWATCHER, -121, "no watcher")                                             \
   X(REQUESTTIMEOUT, -122, "request timeout")                                   \
   X(RECONFIGDISABLED, -123, "reconfig disabled")                               \
-  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required") \
+  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required")  \
   X(QUOTAEXCEEDED, -125, "quota exceeded")                                     \
   X(THROTTLEDOP, -127, "operation throttled")
 
@@ -152,12 +152,12 @@ ROOST_API const char *roost_err_name(int err);
 
 /* Session events (values follow ZooKeeper's KeeperState). */
 enum roost_session_event {
-  ROOST_SESSION_DISCONNECTED = 0,  /* connection lost; reconnecting */
-  ROOST_SESSION_CONNECTED = 3,     /* (re)connected, session valid */
-  ROOST_SESSION_AUTH_FAILED = 4,   /* the server refused an auth packet */
+  ROOST_SESSION_DISCONNECTED = 0, /* connection lost; reconnecting */
+  ROOST_SESSION_CONNECTED = 3,    /* (re)connected, session valid */
+  ROOST_SESSION_AUTH_FAILED = 4,  /* the server refused an auth packet */
   ROOST_SESSION_CONNECTED_READ_ONLY = 5,
-  ROOST_SESSION_CLOSED = 7,        /* roost_client_close finished its work */
-  ROOST_SESSION_EXPIRED = -112,    /* the session is gone for good */
+  ROOST_SESSION_CLOSED = 7,     /* roost_client_close finished its work */
+  ROOST_SESSION_EXPIRED = -112, /* the session is gone for good */
 };
 
 /* Client states (roost_client_state). */
@@ -283,8 +283,8 @@ enum roost_op {
  * data is always followed by a NUL byte (not counted in data_len) so text
  * can be printed directly.  Every pointer inside is owned by the result. */
 typedef struct roost_result {
-  int err;     /* ROOST_OK or the error of this operation */
-  int op;      /* enum roost_op */
+  int err;      /* ROOST_OK or the error of this operation */
+  int op;       /* enum roost_op */
   int64_t zxid; /* the reply header's zxid (0 for local errors) */
   char *path;
   char *data;
@@ -327,8 +327,8 @@ typedef struct roost_options {
   void *session_arg;
   const roost_auth *auth; /* sent (in order) on every connect; copied */
   size_t n_auth;
-  bool read_only;          /* accept read-only servers */
-  struct uv_loop_s *loop;  /* NULL: own I/O thread (mode a); else mode b */
+  bool read_only;         /* accept read-only servers */
+  struct uv_loop_s *loop; /* NULL: own I/O thread (mode a); else mode b */
   /* After ROOST_SESSION_EXPIRED, start a new session at once instead of
    * waiting for roost_client_new_session().  Off by default: an expired
    * session usually means the application must rebuild its state. */
@@ -411,9 +411,9 @@ enum roost_create_flags {
 };
 
 typedef struct roost_create_opts {
-  int flags;             /* roost_create_flags */
-  int64_t ttl_ms;        /* with ROOST_TTL */
-  const roost_acl *acl;  /* NULL: world:anyone ALL; copied */
+  int flags;            /* roost_create_flags */
+  int64_t ttl_ms;       /* with ROOST_TTL */
+  const roost_acl *acl; /* NULL: world:anyone ALL; copied */
   int32_t n_acl;
 } roost_create_opts;
 
@@ -511,10 +511,9 @@ enum roost_watch_mode {
  * in the server's order.  Servers older than 3.6 answer UNIMPLEMENTED. */
 ROOST_API int roost_add_watch(roost_client *c, const char *path, int mode,
                               roost_watch_cb watcher, void *watcher_arg);
-ROOST_API int roost_add_watch_async(roost_client *c, const char *path,
-                                    int mode, roost_watch_cb watcher,
-                                    void *watcher_arg, roost_result_cb cb,
-                                    void *arg);
+ROOST_API int roost_add_watch_async(roost_client *c, const char *path, int mode,
+                                    roost_watch_cb watcher, void *watcher_arg,
+                                    roost_result_cb cb, void *arg);
 
 /* ZooKeeper's WatcherType. */
 enum roost_watcher_type {
@@ -532,9 +531,9 @@ enum roost_watcher_type {
  * watcher got the event).  The server's watch is removed only when no
  * other watcher of this client still needs it; local = true never asks
  * the server (works while disconnected). */
-ROOST_API int roost_remove_watches(roost_client *c, const char *path,
-                                   int type, roost_watch_cb watcher,
-                                   void *watcher_arg, bool local);
+ROOST_API int roost_remove_watches(roost_client *c, const char *path, int type,
+                                   roost_watch_cb watcher, void *watcher_arg,
+                                   bool local);
 ROOST_API int roost_remove_watches_async(roost_client *c, const char *path,
                                          int type, roost_watch_cb watcher,
                                          void *watcher_arg, bool local,
@@ -658,10 +657,10 @@ ROOST_API int roost_service_watch_new(roost_client *c, const char *name,
 ROOST_API int roost_service_watch_free(roost_service_watch *w);
 
 typedef struct roost_instance {
-  char *name;      /* child name, e.g. "i-0000000007" */
-  char *data;      /* payload, NUL-terminated */
+  char *name; /* child name, e.g. "i-0000000007" */
+  char *data; /* payload, NUL-terminated */
   int32_t data_len;
-  double weight;   /* the JSON "weight" number; 1 if absent or invalid */
+  double weight; /* the JSON "weight" number; 1 if absent or invalid */
 } roost_instance;
 
 /* Copies the cached list (sorted by name) into *out (free with
