@@ -37,7 +37,8 @@ static int parse_one(const char *s, size_t n, struct rc_host *out) {
     host = s + 1;
     host_len = (size_t)(close - host);
     for (size_t i = 0; i < host_len; i++)
-      if (!isxdigit((unsigned char)host[i]) && host[i] != ':' && host[i] != '.')
+      if (!isxdigit((unsigned char)host[i]) && host[i] != ':' &&
+          host[i] != '.')
         return ROOST_ECONNSTR;
     rest = close + 1;
   } else {

@@ -59,7 +59,8 @@ struct q_exists {
   bool armed; /* this call set the watch */
 };
 
-static void q_exists_done(roost_client *c, const roost_result *res, void *arg) {
+static void q_exists_done(roost_client *c, const roost_result *res,
+                          void *arg) {
   (void)c;
   struct q_exists *x = arg;
   struct rc_queue *q = x->q;
@@ -85,8 +86,8 @@ static void q_children_done(roost_client *c, const roost_result *res,
   q->checking = false;
   if (res->err == ROOST_OK && q->eph.path && !q->eph.detached) {
     const char *me = base_name(q->eph.path);
-    char **v =
-        malloc((res->n_children ? (size_t)res->n_children : 1) * sizeof *v);
+    char **v = malloc((res->n_children ? (size_t)res->n_children : 1) *
+                      sizeof *v);
     size_t n = 0;
     for (int32_t i = 0; v && i < res->n_children; i++)
       v[n++] = res->children[i];
@@ -180,8 +181,7 @@ static int q_init(struct rc_queue *q, roost_client *c, const char *dir,
                   void (*destroy)(struct rc_eph *)) {
   if (c == NULL || dir == NULL)
     return ROOST_EINVAL;
-  if (proto_path_validate(dir, strlen(dir)) != PROTO_OK ||
-      strcmp(dir, "/") == 0)
+  if (proto_path_validate(dir, strlen(dir)) != PROTO_OK || strcmp(dir, "/") == 0)
     return ROOST_BADARGUMENTS;
   uint64_t seed = (uint64_t)(uintptr_t)q ^ uv_hrtime();
   size_t dl = data ? strlen(data) : 0;
@@ -415,8 +415,7 @@ int roost_lock_acquire(roost_lock *l, int32_t timeout_ms) {
     uv_mutex_unlock(&l->q.eph.mu);
     return rc;
   }
-  uint64_t deadline =
-      uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+  uint64_t deadline = uv_hrtime() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
   uv_mutex_lock(&l->q.eph.mu);
   while (l->result == LK_PENDING) {
     if (timeout_ms < 0) {

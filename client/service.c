@@ -80,8 +80,8 @@ static void eph_watch_done(roost_client *c, const roost_result *res,
 static void eph_arm_watch(struct rc_eph *e) {
   rc_eph_ref(e); /* operation */
   rc_eph_ref(e); /* watcher */
-  if (roost_exists_async(e->c, e->path, eph_node_watch, e, eph_watch_done, e) !=
-      ROOST_OK) {
+  if (roost_exists_async(e->c, e->path, eph_node_watch, e, eph_watch_done,
+                         e) != ROOST_OK) {
     rc_eph_unref(e);
     rc_eph_unref(e);
   }
@@ -190,8 +190,8 @@ static void eph_do_create(struct rc_eph *e) {
   snprintf(p, n, "%s/%s", e->dir, e->prefix);
   roost_create_opts o = {ROOST_EPHEMERAL | ROOST_SEQUENTIAL, 0, NULL, 0};
   rc_eph_ref(e);
-  int rc =
-      roost_create_async(e->c, p, e->data, e->data_len, &o, eph_create_done, e);
+  int rc = roost_create_async(e->c, p, e->data, e->data_len, &o,
+                              eph_create_done, e);
   free(p);
   if (rc != ROOST_OK) {
     rc_eph_unref(e);
@@ -374,8 +374,9 @@ static void reg_created(struct rc_eph *e, int err) {
 }
 
 static bool name_ok(const char *name) {
-  return name && *name && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
-         strcmp(name, "..") != 0 && strlen(name) < 256;
+  return name && *name && strchr(name, '/') == NULL &&
+         strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+         strlen(name) < 256;
 }
 
 static void reg_start(roost_client *c, void *arg) {
@@ -384,9 +385,9 @@ static void reg_start(roost_client *c, void *arg) {
   rc_eph_start(&reg->eph);
 }
 
-int roost_service_register(roost_client *c, const char *name, const char *json,
-                           roost_service_reg_cb cb, void *arg,
-                           roost_service_reg **out) {
+int roost_service_register(roost_client *c, const char *name,
+                           const char *json, roost_service_reg_cb cb,
+                           void *arg, roost_service_reg **out) {
   if (c == NULL || out == NULL || !name_ok(name) || json == NULL)
     return ROOST_EINVAL;
   *out = NULL;
@@ -397,8 +398,8 @@ int roost_service_register(roost_client *c, const char *name, const char *json,
   snprintf(dir, sizeof dir, RC_SERVICES_ROOT "/%s", name);
   uint64_t seed = (uint64_t)(uintptr_t)reg ^ uv_hrtime();
   size_t jl = strlen(json);
-  if (jl > INT32_MAX || rc_eph_init(&reg->eph, c, dir, "i-", json, (int32_t)jl,
-                                    &seed) != ROOST_OK) {
+  if (jl > INT32_MAX || rc_eph_init(&reg->eph, c, dir, "i-", json,
+                                    (int32_t)jl, &seed) != ROOST_OK) {
     free(reg);
     return ROOST_ENOMEM;
   }
@@ -416,7 +417,8 @@ int roost_service_register(roost_client *c, const char *name, const char *json,
   return ROOST_OK;
 }
 
-int roost_service_reg_path(roost_service_reg *reg, char *buf, size_t buf_size) {
+int roost_service_reg_path(roost_service_reg *reg, char *buf,
+                           size_t buf_size) {
   if (reg == NULL || buf == NULL)
     return ROOST_EINVAL;
   int rc;
@@ -642,8 +644,8 @@ static void sw_children_done(roost_client *c, const roost_result *res,
     if (!w->exist_armed && !w->detached) {
       w->exist_armed = true;
       w->refs += 2;
-      if (roost_exists_async(c, w->dir, sw_exist_watch, w, sw_exists_done, w) !=
-          ROOST_OK) {
+      if (roost_exists_async(c, w->dir, sw_exist_watch, w, sw_exists_done,
+                             w) != ROOST_OK) {
         w->exist_armed = false;
         w->refs -= 2;
       }
@@ -655,8 +657,8 @@ static void sw_children_done(roost_client *c, const roost_result *res,
     if (res->err != ROOST_CONNECTIONLOSS && !w->detached)
       sw_notify(w);
   } else {
-    w->nv =
-        calloc(res->n_children ? (size_t)res->n_children : 1, sizeof *w->nv);
+    w->nv = calloc(res->n_children ? (size_t)res->n_children : 1,
+                   sizeof *w->nv);
     w->nn = 0;
     w->waiting = 1; /* held until every get was issued */
     uv_mutex_lock(&w->mu);

@@ -137,9 +137,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   data++;
   size--;
   struct rofs fs = {data, size, 0};
-  struct snap_io io = {&fs,     ro_open,     ro_read, ro_write, ro_fd,
-                       ro_fd,   ro_truncate, ro_size, ro_seek,  ro_names,
-                       ro_path, ro_path,     ro_list, NULL};
+  struct snap_io io = {&fs,     ro_open,  ro_read, ro_write, ro_fd,
+                       ro_fd,   ro_truncate, ro_size, ro_seek, ro_names,
+                       ro_path, ro_path,  ro_list, NULL};
   uint8_t *buf = NULL;
   if (which == 0) {
     buf = malloc(size + SNAP_HEADER_LEN);

@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
   CHECK_RC(roost_get_async(c, p, NULL, NULL, done, &ord), ROOST_OK);
   order_wait(&ord, 7);
   const char *want[] = {
-      "watch 3 ", "reply 5 OK", "watch 4 ",   "reply 1 OK",
+      "watch 3 ", "reply 5 OK", "watch 4 ", "reply 1 OK",
       "watch 1 ", "reply 1 OK", "reply 4 OK",
   };
   CHECK(ord.n == 7, "got %d events", ord.n);

@@ -83,7 +83,8 @@ static int run_lock(roost_client *c, const char *dir, int rounds) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: %s HOSTS election|lock DIR ID [ROUNDS]\n", argv[0]);
+    fprintf(stderr, "usage: %s HOSTS election|lock DIR ID [ROUNDS]\n",
+            argv[0]);
     return 2;
   }
   g_id = argv[4];

@@ -529,11 +529,9 @@ static void warn_cb(void *arg, const char *msg) {
 }
 
 static struct txlog *log_open(struct mfs *m, uint64_t prealloc) {
-  struct txlog_config c = {.dir = DIR,
-                           .io = &m->io,
-                           .force_sync = true,
-                           .prealloc_bytes = prealloc,
-                           .level = 1};
+  struct txlog_config c = {
+      .dir = DIR, .io = &m->io, .force_sync = true, .prealloc_bytes = prealloc,
+      .level = 1};
   struct txlog *l = NULL;
   assert_int_equal(txlog_open(&c, &l), SNAP_OK);
   return l;

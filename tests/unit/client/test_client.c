@@ -108,8 +108,8 @@ static void srv_connect_response(struct proto_writer *w, int32_t timeout,
   proto_connect_response_encode_frame(w, &cr);
 }
 
-static size_t srv_reply_begin(struct proto_writer *w, int32_t xid, int64_t zxid,
-                              int32_t err) {
+static size_t srv_reply_begin(struct proto_writer *w, int32_t xid,
+                              int64_t zxid, int32_t err) {
   size_t m = proto_frame_begin(w);
   struct proto_reply_header h = {xid, zxid, err};
   proto_write_reply_header(w, &h);
@@ -190,9 +190,9 @@ static int decode_frames(struct proto_writer *w, struct proto_request *out,
                    ((uint32_t)w->buf[pos + 1] << 16) |
                    ((uint32_t)w->buf[pos + 2] << 8) | w->buf[pos + 3];
     assert_true(pos + 4 + len <= w->len);
-    assert_int_equal(
-        proto_request_decode(w->buf + pos + 4, len, 1 << 20, &out[n]),
-        PROTO_OK);
+    assert_int_equal(proto_request_decode(w->buf + pos + 4, len, 1 << 20,
+                                          &out[n]),
+                     PROTO_OK);
     n++;
     pos += 4 + len;
   }
@@ -256,9 +256,9 @@ static void test_connstr(void **state) {
   rc_connstr_free(&cs);
 
   static const char *bad[] = {
-      "",        ":2181", "h:",     "h:0",       "h:65536",    "h:12a",
-      "a,,b",    "a,",    "h:1/a/", "h:1//a",    "h:1/a/../b", "h:1/a/./b",
-      "ho st:1", "[::1",  "[]:1",   "h:1234567", "[zz]:1",     "h:1:2",
+      "", ":2181", "h:", "h:0", "h:65536", "h:12a", "a,,b", "a,",
+      "h:1/a/", "h:1//a", "h:1/a/../b", "h:1/a/./b", "ho st:1", "[::1",
+      "[]:1", "h:1234567", "[zz]:1", "h:1:2",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = rc_connstr_parse(bad[i], &cs);
@@ -281,8 +281,8 @@ static void test_handshake(void **state) {
   rc_core_connected(&f.k, f.now);
   assert_int_equal(f.k.out.len, 4 + 45);
   struct proto_connect_request cr;
-  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4, 45, &cr),
-                   PROTO_OK);
+  assert_int_equal(
+      proto_connect_request_decode(f.k.out.buf + 4, 45, &cr), PROTO_OK);
   assert_int_equal(cr.session_id, 0);
   assert_int_equal(cr.timeout_ms, 6000);
   assert_int_equal(cr.passwd.len, 16);
@@ -358,7 +358,8 @@ static void test_event_before_reply(void **state) {
   rc_core_drain(&f.k);
   f.rec.n = 0;
   rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETDATA, "/w", on_watch), f.now);
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/w", on_watch), f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/w", on_watch),
+                 f.now);
   struct proto_writer sent;
   out_take(&f, &sent);
   struct proto_request reqs[4];
@@ -421,9 +422,11 @@ static void test_reconnect_keeps_session(void **state) {
   fx_connect(&f, 0x4242);
   rc_core_drain(&f.k);
   f.rec.n = 0;
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_EXISTS, "/missing", on_watch), f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_EXISTS, "/missing", on_watch),
+                 f.now);
   rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETDATA, "/d", on_watch), f.now);
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/", on_watch), f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/", on_watch),
+                 f.now);
   struct proto_writer sent;
   out_take(&f, &sent);
   struct proto_request reqs[8];
@@ -451,9 +454,9 @@ static void test_reconnect_keeps_session(void **state) {
   assert_int_equal(f.k.out.len, 0); /* nothing written while disconnected */
   rc_core_connected(&f.k, f.now);
   struct proto_connect_request cr;
-  assert_int_equal(
-      proto_connect_request_decode(f.k.out.buf + 4, f.k.out.len - 4, &cr),
-      PROTO_OK);
+  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4,
+                                                f.k.out.len - 4, &cr),
+                   PROTO_OK);
   assert_int_equal(cr.session_id, 0x4242);
   assert_int_equal(cr.last_zxid_seen, 0x31);
   assert_int_equal(cr.passwd.ptr[0], 0xAB);
@@ -533,9 +536,9 @@ static void test_expiry(void **state) {
   rc_core_new_session(&f.k);
   rc_core_connected(&f.k, f.now);
   struct proto_connect_request cr;
-  assert_int_equal(
-      proto_connect_request_decode(f.k.out.buf + 4, f.k.out.len - 4, &cr),
-      PROTO_OK);
+  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4,
+                                                f.k.out.len - 4, &cr),
+                   PROTO_OK);
   assert_int_equal(cr.session_id, 0);
   assert_int_equal(cr.last_zxid_seen, 0);
   proto_writer_reset(&f.k.out);
@@ -565,13 +568,11 @@ static void test_malformed_frames(void **state) {
       {"negative length", {0xff, 0xff, 0xff, 0xf0}, 4},
       {"huge length", {0x7f, 0, 0, 0}, 4},
       {"short header", {0, 0, 0, 3, 1, 2, 3}, 7},
-      {"reply to nothing",
-       {0, 0, 0, 16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
-       20},
-      {"bad notification",
-       {0, 0, 0, 24, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0,    0, 0, 0,
-        0, 0, 0, 0,  0,    0,    0,    1,    0, 0, 0, 3, 0x7f, 0, 0, 0},
-       32},
+      {"reply to nothing", {0, 0, 0, 16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1,
+                            0, 0, 0, 0}, 20},
+      {"bad notification", {0, 0, 0, 24, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3,
+                            0x7f, 0, 0, 0}, 32},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct fx f;
@@ -699,16 +700,16 @@ static void fake_send(struct fake *fk, struct proto_writer *w) {
   uv_write_t *req = malloc(sizeof *req);
   req->data = w->buf;
   uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)w->len);
-  assert_int_equal(
-      uv_write(req, (uv_stream_t *)&fk->conn, &b, 1, fake_write_done), 0);
+  assert_int_equal(uv_write(req, (uv_stream_t *)&fk->conn, &b, 1,
+                            fake_write_done),
+                   0);
   w->buf = NULL;
 }
 
 static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
   (void)s;
   struct fake *fk = h->data;
-  *b = uv_buf_init((char *)fk->buf + fk->len,
-                   (unsigned)(sizeof fk->buf - fk->len));
+  *b = uv_buf_init((char *)fk->buf + fk->len, (unsigned)(sizeof fk->buf - fk->len));
 }
 
 /* Answers the handshake and every getData with "v" (closeSession too). */
@@ -722,9 +723,8 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   fk->len += (size_t)n;
   while (fk->len >= 4) {
-    uint32_t flen = ((uint32_t)fk->buf[0] << 24) |
-                    ((uint32_t)fk->buf[1] << 16) | ((uint32_t)fk->buf[2] << 8) |
-                    fk->buf[3];
+    uint32_t flen = ((uint32_t)fk->buf[0] << 24) | ((uint32_t)fk->buf[1] << 16) |
+                    ((uint32_t)fk->buf[2] << 8) | fk->buf[3];
     if (fk->len < 4 + flen)
       break;
     struct proto_writer w;
