@@ -33,7 +33,8 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
-            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux
+            zookeeper default-jre-headless netcat-openbsd libedit-dev tmux \
+            libjansson-dev
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 
 # ---------------------------------------------------------------------

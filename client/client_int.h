@@ -348,6 +348,17 @@ void rc_eph_free_fields(struct rc_eph *e);
 /* Sequence number of a child name (its last 10 characters). */
 int64_t rc_seq_of(const char *name);
 
+/* Instance payload parser (instance.c): fills the parsed fields and the
+ * weight of *inst from data[0..len) (data need not be NUL-terminated).
+ * Never fails on bad input (parsed = false then); returns ROOST_ENOMEM
+ * only.  Frees whatever parsed fields *inst held before. */
+int rc_instance_parse(roost_instance *inst, const char *data, size_t len);
+/* Frees the parsed fields only. */
+void rc_instance_clear_parsed(roost_instance *inst);
+/* Deep copy of the parsed fields and the weight (d's are overwritten,
+ * not freed). */
+int rc_instance_copy_parsed(roost_instance *d, const roost_instance *s);
+
 /* Result helpers (ops.c). */
 roost_result *rc_result_new(int op, int err);
 char *rc_strndup(const char *s, size_t n);

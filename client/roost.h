@@ -645,7 +645,11 @@ typedef struct roost_service_watch roost_service_watch;
 typedef void (*roost_service_watch_cb)(roost_service_watch *w, void *arg);
 
 /* Watches /services/<name> (which may not exist yet): keeps a cached list
- * of instances with their data, re-arming child watches.  The cache
+ * of instances with their data.  It uses one persistent recursive watch
+ * on the directory (so a changed payload — a new health status — is seen
+ * too) and falls back to re-armed child watches on servers that answer
+ * addWatch with UNIMPLEMENTED (before 3.6; there payload changes are seen
+ * on the next membership change or reconnect).  The cache
  * survives a loss of the servers: while disconnected it is served as is
  * and flagged stale.  Returns ROOST_OK (*out set), ROOST_EINVAL,
  * ROOST_ENOMEM, ROOST_ECLOSED. */
@@ -656,20 +660,55 @@ ROOST_API int roost_service_watch_new(roost_client *c, const char *name,
  * loop thread. */
 ROOST_API int roost_service_watch_free(roost_service_watch *w);
 
+/* Health of an instance (its payload's "status"; absent: passing). */
+enum roost_health {
+  ROOST_HEALTH_PASSING = 0,
+  ROOST_HEALTH_WARNING = 1,
+  ROOST_HEALTH_CRITICAL = 2,
+};
+
+/* One instance.  The payload is parsed (with jansson) when it is read:
+ *   roost-agent / Consul-like JSON: "name", "id", "address" and/or "host",
+ *     "port", "tags" [strings], "weight", "weights" {"passing","warning"},
+ *     "status", "meta", "checks";
+ *   Curator ServiceDiscovery JSON: "name", "id", "address", "port",
+ *     "sslPort" (passing);
+ *   plain "host:port" or "[v6]:port" text (passing).
+ * Anything else (malformed JSON included) leaves the parsed fields empty,
+ * status passing, weight 1 and parsed = false.  Every pointer is owned by
+ * the instance (roost_instance_clear / roost_instances_free). */
 typedef struct roost_instance {
   char *name; /* child name, e.g. "i-0000000007" */
   char *data; /* payload, NUL-terminated */
   int32_t data_len;
-  double weight; /* the JSON "weight" number; 1 if absent or invalid */
+  /* Weight for ROOST_PICK_WEIGHTED: "weights".passing / .warning for a
+   * passing / warning instance when "weights" is there, else "weight";
+   * 1 if absent or invalid, 0 for a critical instance. */
+  double weight;
+  /* --- parsed from data --- */
+  bool parsed;      /* data was understood (JSON object or host:port) */
+  int status;       /* enum roost_health */
+  char *service;    /* "name", or NULL */
+  char *id;         /* "id", or NULL */
+  char *address;    /* "address", else "host", else NULL */
+  int32_t port;     /* "port"; 0 if absent */
+  int32_t ssl_port; /* Curator "sslPort"; 0 if absent */
+  char **tags;      /* "tags" strings */
+  size_t n_tags;
 } roost_instance;
 
-/* Copies the cached list (sorted by name) into *out (free with
- * roost_instances_free(*out, *n)); *stale tells whether the client is
- * disconnected from the servers (or the list was never loaded).  Any
- * thread.  Returns ROOST_OK or ROOST_ENOMEM. */
+/* Copies the cached list (sorted by name), critical instances left out,
+ * into *out (free with roost_instances_free(*out, *n)); *stale tells
+ * whether the client is disconnected from the servers (or the list was
+ * never loaded).  Any thread.  Returns ROOST_OK or ROOST_ENOMEM. */
 ROOST_API int roost_service_instances(roost_service_watch *w,
                                       roost_instance **out, size_t *n,
                                       bool *stale);
+/* Flag for roost_service_list and roost_service_pick's policy. */
+#define ROOST_INCLUDE_CRITICAL 0x100
+/* The same with flags: ROOST_INCLUDE_CRITICAL lists every instance. */
+ROOST_API int roost_service_list(roost_service_watch *w, int flags,
+                                 roost_instance **out, size_t *n, bool *stale);
 ROOST_API void roost_instances_free(roost_instance *v, size_t n);
 
 enum roost_pick_policy {
@@ -677,9 +716,11 @@ enum roost_pick_policy {
   ROOST_PICK_RANDOM = 1,
   ROOST_PICK_WEIGHTED = 2, /* probability proportional to "weight" (> 0) */
 };
-/* Picks one cached instance and copies it into *out (free its fields with
- * roost_instance_clear).  Returns ROOST_OK, ROOST_NONODE (no instance),
- * ROOST_EINVAL, ROOST_ENOMEM.  Any thread. */
+/* Picks one cached instance that is not critical (policy may be OR-ed
+ * with ROOST_INCLUDE_CRITICAL to consider every instance) and copies it
+ * into *out (free its fields with roost_instance_clear).  Returns
+ * ROOST_OK, ROOST_NONODE (no instance), ROOST_EINVAL, ROOST_ENOMEM.  Any
+ * thread. */
 ROOST_API int roost_service_pick(roost_service_watch *w, int policy,
                                  roost_instance *out);
 ROOST_API void roost_instance_clear(roost_instance *inst);

@@ -110,8 +110,7 @@ static void elog_expect(struct elog *l, char **want, int n, const char *what) {
   uv_mutex_unlock(&l->mu);
 }
 
-static void log_watch(roost_client *c, int type, const char *path,
-                      void *arg) {
+static void log_watch(roost_client *c, int type, const char *path, void *arg) {
   (void)c;
   char s[300];
   snprintf(s, sizeof s, "%d %s", type, path);
@@ -168,8 +167,8 @@ static void hist_free(struct hist *h) {
 /* Writes `rounds` rounds under dir through w, pipelined; appends what a
  * recursive watch on dir must see to rec and what a persistent watch on
  * dir must see to per. */
-static void burst(roost_client *w, const char *dir, const char *tag,
-                  int rounds, struct hist *rec, struct hist *per) {
+static void burst(roost_client *w, const char *dir, const char *tag, int rounds,
+                  struct hist *rec, struct hist *per) {
   struct done d;
   memset(&d, 0, sizeof d);
   elog_init(&d.log);
@@ -212,8 +211,8 @@ static void test_burst(roost_client *r, roost_client *w, const char *base) {
   struct elog rec, per;
   elog_init(&rec);
   elog_init(&per);
-  CHECK_RC(roost_add_watch(r, dir, ROOST_WATCH_PERSISTENT_RECURSIVE,
-                           log_watch, &rec),
+  CHECK_RC(roost_add_watch(r, dir, ROOST_WATCH_PERSISTENT_RECURSIVE, log_watch,
+                           &rec),
            ROOST_OK);
   struct done d;
   memset(&d, 0, sizeof d);
@@ -232,8 +231,8 @@ static void test_burst(roost_client *r, roost_client *w, const char *base) {
   burst(w, dir, "n", 40, &hr, &hp);
   elog_expect(&rec, hr.ev, hr.n, "recursive burst");
   elog_expect(&per, hp.ev, hp.n, "persistent burst");
-  CHECK_RC(roost_check_watches(r, dir, ROOST_WATCHER_PERSISTENT_RECURSIVE,
-                               NULL, NULL, false),
+  CHECK_RC(roost_check_watches(r, dir, ROOST_WATCHER_PERSISTENT_RECURSIVE, NULL,
+                               NULL, false),
            ROOST_OK);
   /* Removing one kind leaves the other; each watcher hears of its end. */
   elog_clear(&rec);
@@ -246,8 +245,8 @@ static void test_burst(roost_client *r, roost_client *w, const char *base) {
            dir);
   char *w1[] = {want};
   elog_expect(&rec, w1, 1, "recursive removed");
-  CHECK_RC(roost_check_watches(r, dir, ROOST_WATCHER_PERSISTENT_RECURSIVE,
-                               NULL, NULL, false),
+  CHECK_RC(roost_check_watches(r, dir, ROOST_WATCHER_PERSISTENT_RECURSIVE, NULL,
+                               NULL, false),
            ROOST_NOWATCHER);
   CHECK_RC(roost_set(w, dir, "q", 1, -1, NULL), ROOST_OK);
   char ev[300];
@@ -259,9 +258,9 @@ static void test_burst(roost_client *r, roost_client *w, const char *base) {
            ROOST_OK);
   wait_done(&d);
   CHECK(d.err == ROOST_OK, "remove persistent %s", roost_err_name(d.err));
-  CHECK_RC(roost_remove_watches(w, dir, ROOST_WATCHER_PERSISTENT, NULL, NULL,
-                                false),
-           ROOST_NOWATCHER);
+  CHECK_RC(
+      roost_remove_watches(w, dir, ROOST_WATCHER_PERSISTENT, NULL, NULL, false),
+      ROOST_NOWATCHER);
   CHECK_RC(roost_set(w, dir, "q2", 2, -1, NULL), ROOST_OK);
   snprintf(want, sizeof want, "%d %s", ROOST_EVENT_PERSISTENT_WATCH_REMOVED,
            dir);
@@ -289,14 +288,12 @@ static void test_remove_types(roost_client *r, roost_client *w,
   CHECK_RC(roost_get(r, n, log_watch, &a, NULL), ROOST_OK);
   CHECK_RC(roost_check_watches(r, n, ROOST_WATCHER_DATA, NULL, NULL, false),
            ROOST_OK);
-  CHECK_RC(roost_check_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL,
-                               false),
+  CHECK_RC(roost_check_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL, false),
            ROOST_NOWATCHER);
-  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL,
-                                false),
-           ROOST_NOWATCHER);
-  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_DATA, log_watch, &a,
-                                false),
+  CHECK_RC(
+      roost_remove_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL, false),
+      ROOST_NOWATCHER);
+  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_DATA, log_watch, &a, false),
            ROOST_OK);
   snprintf(want, sizeof want, "%d %s", ROOST_EVENT_DATA_WATCH_REMOVED, n);
   char *wd[] = {want};
@@ -315,12 +312,11 @@ static void test_remove_types(roost_client *r, roost_client *w,
   elog_clear(&a);
   /* child */
   CHECK_RC(roost_get_children(r, n, log_watch, &a, NULL), ROOST_OK);
-  CHECK_RC(roost_check_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL,
-                               false),
+  CHECK_RC(roost_check_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL, false),
            ROOST_OK);
-  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL,
-                                false),
-           ROOST_OK);
+  CHECK_RC(
+      roost_remove_watches(r, n, ROOST_WATCHER_CHILDREN, NULL, NULL, false),
+      ROOST_OK);
   snprintf(want, sizeof want, "%d %s", ROOST_EVENT_CHILD_WATCH_REMOVED, n);
   elog_expect(&a, wd, 1, "child watch removed");
   elog_clear(&a);
@@ -335,8 +331,7 @@ static void test_remove_types(roost_client *r, roost_client *w,
   /* two watchers on one path: removing one leaves the other armed */
   CHECK_RC(roost_get(r, n, log_watch, &a, NULL), ROOST_OK);
   CHECK_RC(roost_get(r, n, log_watch, &b, NULL), ROOST_OK);
-  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_DATA, log_watch, &a,
-                                false),
+  CHECK_RC(roost_remove_watches(r, n, ROOST_WATCHER_DATA, log_watch, &a, false),
            ROOST_OK);
   snprintf(want, sizeof want, "%d %s", ROOST_EVENT_DATA_WATCH_REMOVED, n);
   elog_expect(&a, wd, 1, "first of two removed");
@@ -370,8 +365,7 @@ struct race {
   struct elog replies;
 };
 
-static void race_watch(roost_client *c, int type, const char *path,
-                       void *arg) {
+static void race_watch(roost_client *c, int type, const char *path, void *arg) {
   (void)c;
   char s[300];
   snprintf(s, sizeof s, "%d %s", type, path);
@@ -397,8 +391,8 @@ static void test_remove_race(roost_client *r, roost_client *w,
     elog_init(&x->replies);
     CHECK_RC(roost_get(r, n, race_watch, x, NULL), ROOST_OK);
     CHECK_RC(roost_set_async(w, n, "r", 1, -1, NULL, NULL), ROOST_OK);
-    CHECK_RC(roost_remove_watches_async(r, n, ROOST_WATCHER_DATA, race_watch,
-                                        x, false, race_reply, x),
+    CHECK_RC(roost_remove_watches_async(r, n, ROOST_WATCHER_DATA, race_watch, x,
+                                        false, race_reply, x),
              ROOST_OK);
     CHECK(elog_wait(&x->replies, 1, 20), "race %d: no reply", i);
     CHECK(elog_wait(&x->calls, 1, 20), "race %d: watcher never called", i);
@@ -413,8 +407,7 @@ static void test_remove_race(roost_client *r, roost_client *w,
         ok = type == ROOST_EVENT_DATA_WATCH_REMOVED;
         removed++;
       } else {
-        ok = strcmp(rep, "NOWATCHER") == 0 &&
-             type == ROOST_EVENT_DATA_CHANGED;
+        ok = strcmp(rep, "NOWATCHER") == 0 && type == ROOST_EVENT_DATA_CHANGED;
         fired++;
       }
     }
@@ -582,13 +575,13 @@ static void run_reconnect(const char *hosts, const char *base) {
   CHECK_RC(roost_create(w, base, NULL, 0, NULL, NULL), ROOST_OK);
   struct elog rec;
   elog_init(&rec);
-  CHECK_RC(roost_add_watch(r, base, ROOST_WATCH_PERSISTENT_RECURSIVE,
-                           log_watch, &rec),
+  CHECK_RC(roost_add_watch(r, base, ROOST_WATCH_PERSISTENT_RECURSIVE, log_watch,
+                           &rec),
            ROOST_OK);
   struct hist hr = {0}, hp = {0};
   burst(w, base, "a", 20, &hr, &hp);
-  CHECK(elog_wait(&rec, hr.n, 20), "burst 1: %d of %d events",
-        elog_count(&rec), hr.n);
+  CHECK(elog_wait(&rec, hr.n, 20), "burst 1: %d of %d events", elog_count(&rec),
+        hr.n);
   printf("ready\n");
   fflush(stdout);
   CHECK(sess_wait(&s, &s.disconnects, 1, 60), "no disconnect");
