@@ -604,6 +604,165 @@ static void run_reconnect(const char *hosts, const char *base) {
   uv_mutex_destroy(&s.mu);
 }
 
+/* ------------------------------------------------------------------ */
+/* Health-aware discovery on the recursive watch. */
+
+static void sw_changed(roost_service_watch *w, void *arg) {
+  (void)w;
+  elog_add(arg, "changed");
+}
+
+/* Waits until the (non-critical) list has n instances. */
+static bool wait_list(roost_service_watch *sw, struct elog *log, size_t n,
+                      int flags) {
+  uint64_t deadline = uv_hrtime() + 20ull * 1000000000ull;
+  for (;;) {
+    roost_instance *v;
+    size_t got;
+    bool stale;
+    if (roost_service_list(sw, flags, &v, &got, &stale) == ROOST_OK) {
+      roost_instances_free(v, got);
+      if (got == n && !stale)
+        return true;
+    }
+    if (uv_hrtime() > deadline)
+      return false;
+    elog_wait(log, elog_count(log) + 1, 1);
+  }
+}
+
+static roost_instance *by_port(roost_instance *v, size_t n, int port) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i].port == port)
+      return &v[i];
+  return NULL;
+}
+
+static void run_discovery(const char *hosts) {
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, NULL, &c), ROOST_OK);
+  CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
+  char dir[128], pfx[160];
+  snprintf(dir, sizeof dir, "/services/lrw-disc-%d", (int)uv_os_getpid());
+  snprintf(pfx, sizeof pfx, "%s/i-", dir);
+  int rc = roost_create(c, "/services", NULL, 0, NULL, NULL);
+  CHECK(rc == ROOST_OK || rc == ROOST_NODEEXISTS, "/services: %s",
+        roost_err_name(rc));
+  CHECK_RC(roost_create(c, dir, NULL, 0, NULL, NULL), ROOST_OK);
+  const char *payloads[] = {
+      /* A: passing, Consul weights */
+      "{\"name\":\"web\",\"id\":\"a\",\"address\":\"10.0.0.1\","
+      "\"host\":\"10.0.0.1\",\"port\":8001,\"tags\":[\"blue\",\"v2\"],"
+      "\"meta\":{\"zone\":\"z1\"},\"weight\":1,"
+      "\"weights\":{\"passing\":9,\"warning\":1},\"status\":\"passing\","
+      "\"checks\":[{\"id\":\"c\",\"name\":\"tcp\",\"type\":\"tcp\","
+      "\"status\":\"passing\",\"output\":\"\"}]}",
+      /* B: warning: its warning weight */
+      "{\"name\":\"web\",\"id\":\"b\",\"address\":\"10.0.0.2\","
+      "\"port\":8002,\"weights\":{\"passing\":9,\"warning\":1},"
+      "\"status\":\"warning\"}",
+      /* C: critical */
+      "{\"name\":\"web\",\"id\":\"c\",\"address\":\"10.0.0.3\","
+      "\"port\":8003,\"status\":\"critical\"}",
+      /* D: Curator's ServiceInstance */
+      "{\"name\":\"web\",\"id\":\"d\",\"address\":\"10.0.0.4\","
+      "\"port\":8004,\"sslPort\":9004,\"payload\":null,"
+      "\"registrationTimeUTC\":1700000000000,\"serviceType\":\"DYNAMIC\"}",
+      /* E: host:port */
+      "10.0.0.5:8005",
+  };
+  char paths[5][200];
+  roost_create_opts es = {ROOST_EPHEMERAL | ROOST_SEQUENTIAL, 0, NULL, 0};
+  for (int i = 0; i < 5; i++) {
+    roost_result *r = NULL;
+    CHECK_RC(roost_create(c, pfx, payloads[i], (int32_t)strlen(payloads[i]),
+                          &es, &r),
+             ROOST_OK);
+    snprintf(paths[i], sizeof paths[i], "%s", r ? r->path : "");
+    roost_result_free(r);
+  }
+  struct elog log;
+  elog_init(&log);
+  roost_service_watch *sw;
+  CHECK_RC(roost_service_watch_new(c, dir + strlen("/services/"), sw_changed,
+                                   &log, &sw),
+           ROOST_OK);
+  CHECK(wait_list(sw, &log, 4, 0), "4 non-critical instances");
+  CHECK(wait_list(sw, &log, 5, ROOST_INCLUDE_CRITICAL), "5 in all");
+  roost_instance *v = NULL;
+  size_t n = 0;
+  CHECK_RC(roost_service_instances(sw, &v, &n, NULL), ROOST_OK);
+  roost_instance *a = by_port(v, n, 8001), *b = by_port(v, n, 8002),
+                 *d = by_port(v, n, 8004), *e = by_port(v, n, 8005);
+  CHECK(a && b && d && e && by_port(v, n, 8003) == NULL, "instances");
+  if (a && b && d && e) {
+    CHECK(a->parsed && a->status == ROOST_HEALTH_PASSING && a->weight == 9.0 &&
+              strcmp(a->address, "10.0.0.1") == 0 && a->n_tags == 2 &&
+              strcmp(a->tags[0], "blue") == 0 && strcmp(a->id, "a") == 0 &&
+              strcmp(a->service, "web") == 0,
+          "agent instance fields");
+    CHECK(b->status == ROOST_HEALTH_WARNING && b->weight == 1.0,
+          "warning instance weight %g", b->weight);
+    CHECK(d->parsed && d->ssl_port == 9004 && d->weight == 1.0 &&
+              strcmp(d->address, "10.0.0.4") == 0,
+          "curator instance");
+    CHECK(e->parsed && strcmp(e->address, "10.0.0.5") == 0,
+          "host:port instance");
+  }
+  roost_instances_free(v, n);
+  /* Weighted: A has 9 of 12 weight units; C (critical) never comes. */
+  int hits[6] = {0};
+  for (int i = 0; i < 2400; i++) {
+    roost_instance x;
+    if (roost_service_pick(sw, ROOST_PICK_WEIGHTED, &x) == ROOST_OK) {
+      if (x.port >= 8001 && x.port <= 8005)
+        hits[x.port - 8000]++;
+      roost_instance_clear(&x);
+    }
+  }
+  printf("weighted picks: A %d B %d C %d D %d E %d\n", hits[1], hits[2],
+         hits[3], hits[4], hits[5]);
+  CHECK(hits[3] == 0, "critical instance picked");
+  CHECK(hits[1] > 1500 && hits[1] < 2050, "A picked %d of 2400 (want ~1800)",
+        hits[1]);
+  CHECK(hits[2] > 50 && hits[4] > 50 && hits[5] > 50, "light ones picked");
+  /* Round robin including critical ones walks all five. */
+  int seen = 0;
+  for (int i = 0; i < 5; i++) {
+    roost_instance x;
+    if (roost_service_pick(sw, ROOST_PICK_ROUND_ROBIN | ROOST_INCLUDE_CRITICAL,
+                           &x) == ROOST_OK) {
+      seen |= 1 << (x.port - 8000);
+      roost_instance_clear(&x);
+    }
+  }
+  CHECK(seen == 0x3e, "round robin with critical: mask %x", seen);
+  /* A payload change (no membership change) is seen through the recursive
+   * watch: C recovers, A fails. */
+  const char *c_ok = "{\"address\":\"10.0.0.3\",\"port\":8003,"
+                     "\"status\":\"passing\"}";
+  CHECK_RC(roost_set(c, paths[2], c_ok, (int32_t)strlen(c_ok), -1, NULL),
+           ROOST_OK);
+  CHECK(wait_list(sw, &log, 5, 0), "C back to passing");
+  const char *a_bad = "{\"address\":\"10.0.0.1\",\"port\":8001,"
+                      "\"status\":\"critical\"}";
+  CHECK_RC(roost_set(c, paths[0], a_bad, (int32_t)strlen(a_bad), -1, NULL),
+           ROOST_OK);
+  CHECK(wait_list(sw, &log, 4, 0), "A now critical");
+  roost_instance x;
+  for (int i = 0; i < 50; i++)
+    if (roost_service_pick(sw, ROOST_PICK_RANDOM, &x) == ROOST_OK) {
+      CHECK(x.port != 8001, "critical A picked");
+      roost_instance_clear(&x);
+    }
+  /* Membership: one goes. */
+  CHECK_RC(roost_delete(c, paths[4], -1), ROOST_OK);
+  CHECK(wait_list(sw, &log, 3, 0), "E deleted");
+  CHECK_RC(roost_service_watch_free(sw), ROOST_OK);
+  CHECK_RC(roost_client_close(c), ROOST_OK);
+  elog_free(&log);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s HOSTS ops|reconnect\n", argv[0]);
@@ -614,6 +773,8 @@ int main(int argc, char **argv) {
   snprintf(base, sizeof base, "/lr-watch-%d", (int)uv_os_getpid());
   if (strcmp(argv[2], "reconnect") == 0) {
     run_reconnect(argv[1], base);
+  } else if (strcmp(argv[2], "discovery") == 0) {
+    run_discovery(argv[1]);
   } else {
     roost_client *r, *w;
     roost_options o;

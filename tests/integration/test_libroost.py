@@ -267,3 +267,60 @@ def test_recursive_watch_survives_restart(server_factory, procs):
     srv.restart()
     assert p.finish(120) == 0, p.output()
     assert "PASSED" in p.output()
+
+
+def test_health_aware_discovery(server):
+    """roost_service_watch on one recursive watch: instance payloads in the
+    agreed JSON (Consul-like, with status and weights), Curator's JSON and
+    host:port are parsed; critical instances are skipped unless asked for;
+    weighted picks follow the passing/warning weights; a status change by
+    setData (no membership change) reaches the cache."""
+    r = subprocess.run([prog("libroost_watch"), server.hosts, "discovery"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
+
+
+def test_mirror_example(server_factory, procs):
+    """examples/mirror keeps a copy of a subtree with one recursive watch
+    and prints each change in order; after a server restart it reloads and
+    keeps following."""
+    from kazoo.client import KazooClient
+    srv = server_factory()
+    root = "/it-mirror-%d" % os.getpid()
+    zk = KazooClient(hosts=srv.hosts, timeout=15)
+    zk.start(timeout=20)
+    try:
+        zk.create(root)
+        zk.create(root + "/a", b"1")
+        m = procs(example("mirror"), srv.hosts, root)
+        m.wait_line("synced 1")
+        assert "+ %s/a 1" % root in m.lines
+        n = len(m.lines)
+        zk.create(root + "/b", b"2")
+        zk.create(root + "/b/c", b"3")
+        zk.set(root + "/a", b"4")
+        zk.delete(root + "/b/c")
+        m.wait_line("- %s/b/c" % root, start=n)
+        assert m.lines[n:n + 4] == ["+ %s/b 2" % root, "+ %s/b/c 3" % root,
+                                    "~ %s/a 4" % root, "- %s/b/c" % root]
+    finally:
+        zk.stop()
+        zk.close()
+    n = len(m.lines)
+    srv.stop()
+    time.sleep(1.0)
+    srv.restart()
+    m.wait_line("synced 2", start=n, timeout=60)
+    zk = KazooClient(hosts=srv.hosts, timeout=15)
+    zk.start(timeout=20)
+    try:
+        n = len(m.lines)
+        zk.delete(root + "/b")
+        m.wait_line("- %s/b" % root, start=n)
+    finally:
+        zk.stop()
+        zk.close()
+    m.signal(signal.SIGTERM)
+    assert m.finish() == 0
+    assert "bye" in m.output()
