@@ -53,6 +53,20 @@ struct rc_write {
   uint8_t *mem;
 };
 
+/* A read-write probe ("isro") while connected to a read-only server. */
+struct rc_probe {
+  uv_getaddrinfo_t gai;
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  roost_client *c;
+  size_t host;
+  uint16_t port;
+  bool tcp_open; /* tcp initialised: closing it finishes the probe */
+  char ans[4];
+  size_t ans_len;
+};
+
 struct roost_client {
   /* --- guarded by mu (any thread) --- */
   uv_mutex_t mu;
@@ -83,6 +97,11 @@ struct roost_client {
   size_t tried_in_round;
   struct rc_conn *conn;
   struct rc_gai *gai;
+  size_t cur_host; /* the host of conn */
+  struct rc_probe *probe;
+  size_t probe_host;
+  uint64_t probe_at_ms;
+  int32_t probe_every_ms;
   uint64_t retry_at_ms;
   uint64_t rng;
   bool closing;
@@ -490,7 +509,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 static void start_connect(roost_client *c) {
   if (c->conn || c->gai || c->closing || c->cs.n_hosts == 0)
     return;
-  struct rc_host *h = &c->cs.hosts[c->next_host % c->cs.n_hosts];
+  c->cur_host = c->next_host % c->cs.n_hosts;
+  struct rc_host *h = &c->cs.hosts[c->cur_host];
   c->next_host++;
   struct rc_gai *g = calloc(1, sizeof *g);
   if (g == NULL) {
@@ -511,6 +531,139 @@ static void start_connect(roost_client *c) {
     c->gai = NULL;
     free(g);
     schedule_retry(c);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Read-only mode: look for a read-write server as ZooKeeper's client does
+ * (ClientCnxn's pingRwServer): while on a read-only one, ask the other
+ * hosts "isro" in turn, backing off up to 60 s; one that answers "rw"
+ * gets the next connection. */
+
+#define RC_PROBE_MAX_MS 60000
+
+static void probe_closed(uv_handle_t *h) {
+  struct rc_probe *p = h->data;
+  roost_client *c = p->c;
+  free(p);
+  handle_done(c);
+}
+
+static void probe_finish(struct rc_probe *p, bool rw) {
+  roost_client *c = p->c;
+  if (c->probe == p) {
+    c->probe = NULL;
+    uint64_t now = now_ms(c);
+    if (rw && c->conn && c->core.state == RC_ST_CONNECTED && c->core.ro) {
+      c->next_host = p->host;
+      drop_conn(c); /* reconnects to p->host at once */
+      c->retry_at_ms = now;
+      pump(c);
+    } else {
+      c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
+      c->probe_every_ms = c->probe_every_ms * 2 > RC_PROBE_MAX_MS
+                              ? RC_PROBE_MAX_MS
+                              : c->probe_every_ms * 2;
+    }
+  }
+  if (p->tcp_open) {
+    if (!uv_is_closing((uv_handle_t *)&p->tcp))
+      uv_close((uv_handle_t *)&p->tcp, probe_closed);
+  } else {
+    free(p);
+    handle_done(c);
+  }
+}
+
+static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  struct rc_probe *p = h->data;
+  *buf = uv_buf_init(p->ans + p->ans_len, (unsigned)(2 - p->ans_len));
+}
+
+static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  struct rc_probe *p = s->data;
+  if (n > 0)
+    p->ans_len += (size_t)n;
+  if (n < 0 || p->ans_len >= 2) {
+    uv_read_stop(s);
+    probe_finish(p, p->ans_len >= 2 && memcmp(p->ans, "rw", 2) == 0 &&
+                        !p->c->torn_down);
+  }
+}
+
+static void probe_written(uv_write_t *w, int status) { (void)w, (void)status; }
+
+static void probe_connected(uv_connect_t *req, int status) {
+  struct rc_probe *p = req->data;
+  static char isro[] = "isro";
+  uv_buf_t b = uv_buf_init(isro, 4);
+  if (status < 0 || p->c->torn_down ||
+      uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, probe_written) != 0 ||
+      uv_read_start((uv_stream_t *)&p->tcp, probe_alloc, probe_read) != 0)
+    probe_finish(p, false);
+}
+
+static void probe_resolved(uv_getaddrinfo_t *req, int status,
+                           struct addrinfo *res) {
+  struct rc_probe *p = (struct rc_probe *)req;
+  roost_client *c = p->c;
+  if (status < 0 || res == NULL || c->torn_down || c->probe != p ||
+      uv_tcp_init(c->loop, &p->tcp) != 0) {
+    if (res)
+      uv_freeaddrinfo(res);
+    probe_finish(p, false);
+    return;
+  }
+  p->tcp_open = true;
+  p->tcp.data = p;
+  p->creq.data = p;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  if (ss.ss_family == AF_INET)
+    ((struct sockaddr_in *)&ss)->sin_port = htons(p->port);
+  else
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->port);
+  uv_freeaddrinfo(res);
+  if (uv_tcp_connect(&p->creq, &p->tcp, (struct sockaddr *)&ss,
+                     probe_connected) != 0)
+    probe_finish(p, false);
+}
+
+static void probe_tick(roost_client *c, uint64_t now) {
+  if (!c->opts.read_only || c->cs.n_hosts < 2 || c->probe ||
+      c->core.state != RC_ST_CONNECTED || !c->core.ro) {
+    if (!(c->core.state == RC_ST_CONNECTED && c->core.ro)) {
+      c->probe_every_ms = c->opts.rw_probe_ms > 0 ? c->opts.rw_probe_ms : 500;
+      c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
+    }
+    return;
+  }
+  if (now < c->probe_at_ms)
+    return;
+  size_t h = c->probe_host++ % c->cs.n_hosts;
+  if (h == c->cur_host)
+    h = c->probe_host++ % c->cs.n_hosts;
+  struct rc_probe *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return;
+  p->c = c;
+  p->host = h;
+  p->port = c->cs.hosts[h].port;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  c->probe = p;
+  c->open_handles++;
+  if (uv_getaddrinfo(c->loop, &p->gai, probe_resolved, c->cs.hosts[h].host,
+                     NULL, &hints) != 0) {
+    c->probe = NULL;
+    c->open_handles--;
+    free(p);
+    c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
   }
 }
 
@@ -536,6 +689,7 @@ static void on_tick(uv_timer_t *t) {
   if (c->conn == NULL && c->gai == NULL &&
       c->core.state == RC_ST_DISCONNECTED && now >= c->retry_at_ms)
     start_connect(c);
+  probe_tick(c, now);
   pump(c);
 }
 
@@ -646,6 +800,16 @@ static void start_close(roost_client *c) {
   if (c->gai)
     uv_cancel((uv_req_t *)&c->gai->req);
   c->gai = NULL; /* its callback frees it */
+  if (c->probe) {
+    struct rc_probe *p = c->probe;
+    c->probe = NULL; /* its callbacks see torn_down and finish it */
+    if (p->tcp_open) {
+      if (!uv_is_closing((uv_handle_t *)&p->tcp))
+        uv_close((uv_handle_t *)&p->tcp, probe_closed);
+    } else {
+      uv_cancel((uv_req_t *)&p->gai);
+    }
+  }
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->wake, on_handle_closed);
 }

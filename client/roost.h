@@ -327,7 +327,13 @@ typedef struct roost_options {
   void *session_arg;
   const roost_auth *auth; /* sent (in order) on every connect; copied */
   size_t n_auth;
-  bool read_only;         /* accept read-only servers */
+  /* Accept read-only servers (canBeReadOnly in the ConnectRequest):
+   * ROOST_SESSION_CONNECTED_READ_ONLY / ROOST_STATE_READ_ONLY while on
+   * one (writes fail with ROOST_NOTREADONLY), the other hosts are asked
+   * "isro" (rw_probe_ms below) and the client moves to one that answers
+   * "rw".  A session made by a read-only server is not offered to a
+   * read-write one (it gets a new session), as in ZooKeeper's client. */
+  bool read_only;
   struct uv_loop_s *loop; /* NULL: own I/O thread (mode a); else mode b */
   /* After ROOST_SESSION_EXPIRED, start a new session at once instead of
    * waiting for roost_client_new_session().  Off by default: an expired
@@ -376,8 +382,9 @@ typedef void (*roost_close_cb)(void *arg);
 ROOST_API int roost_client_close_async(roost_client *c, roost_close_cb cb,
                                        void *arg);
 
-/* Waits until the client is connected (ROOST_OK), expired
- * (ROOST_SESSIONEXPIRED), or timeout_ms passed (ROOST_ETIMEDOUT; < 0 waits
+/* Waits until the client is connected (ROOST_OK; read-only counts),
+ * expired (ROOST_SESSIONEXPIRED), in the terminal AUTH_FAILED state
+ * (ROOST_AUTHFAILED), or timeout_ms passed (ROOST_ETIMEDOUT; < 0 waits
  * forever).  Also ROOST_EDEADLK, ROOST_ECLOSED. */
 ROOST_API int roost_client_wait_connected(roost_client *c, int32_t timeout_ms);
 

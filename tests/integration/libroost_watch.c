@@ -526,7 +526,7 @@ static void test_reads(roost_client *r, roost_client *w, const char *base) {
 struct sess {
   uv_mutex_t mu;
   uv_cond_t cv;
-  int connects, disconnects;
+  int connects, disconnects, ro_connects, auth_failed;
 };
 
 static void on_session(roost_client *c, int event, void *arg) {
@@ -537,6 +537,10 @@ static void on_session(roost_client *c, int event, void *arg) {
     s->connects++;
   if (event == ROOST_SESSION_DISCONNECTED)
     s->disconnects++;
+  if (event == ROOST_SESSION_CONNECTED_READ_ONLY)
+    s->ro_connects++;
+  if (event == ROOST_SESSION_AUTH_FAILED)
+    s->auth_failed++;
   printf("session %d\n", event);
   fflush(stdout);
   uv_cond_broadcast(&s->cv);
@@ -763,6 +767,83 @@ static void run_discovery(const char *hosts) {
   elog_free(&log);
 }
 
+/* Read-only mode: HOSTS lists a read-only server (the harness's) and a
+ * read-write one that is down at first.  The client must report
+ * CONNECTED_READ_ONLY, keep asking the other host "isro", and move to it
+ * with a new session once it answers "rw". */
+static void run_readonly(const char *hosts) {
+  struct sess s;
+  memset(&s, 0, sizeof s);
+  uv_mutex_init(&s.mu);
+  uv_cond_init(&s.cv);
+  roost_options o;
+  roost_options_init(&o);
+  o.session_timeout_ms = 30000;
+  o.session_cb = on_session;
+  o.session_arg = &s;
+  o.read_only = true;
+  o.rw_probe_ms = 200;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK(sess_wait(&s, &s.ro_connects, 1, 30), "no read-only connection");
+  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
+        roost_client_state(c));
+  int64_t ro_sid = roost_client_session_id(c);
+  printf("read-only %llx\n", (unsigned long long)ro_sid);
+  CHECK(sess_wait(&s, &s.connects, 1, 90), "never moved to a r/w server");
+  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
+        roost_client_state(c));
+  /* A session made by a read-only server is not offered to others. */
+  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  char p[64];
+  snprintf(p, sizeof p, "/lr-ro-%d", (int)uv_os_getpid());
+  roost_create_opts e = {ROOST_EPHEMERAL, 0, NULL, 0};
+  CHECK_RC(roost_create(c, p, NULL, 0, &e, NULL), ROOST_OK);
+  CHECK_RC(roost_client_close(c), ROOST_OK);
+  uv_cond_destroy(&s.cv);
+  uv_mutex_destroy(&s.mu);
+}
+
+/* auth_failed_terminal: a refused identity ends the client for good, as
+ * the official client's AUTH_FAILED_STATE: the event, the state, every
+ * request failing with AUTHFAILED, watchers released, no reconnect. */
+static void run_authfail(const char *hosts) {
+  struct sess s;
+  memset(&s, 0, sizeof s);
+  uv_mutex_init(&s.mu);
+  uv_cond_init(&s.cv);
+  roost_options o;
+  roost_options_init(&o);
+  o.session_cb = on_session;
+  o.session_arg = &s;
+  o.auth_failed_terminal = true;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
+  struct elog log;
+  elog_init(&log);
+  CHECK_RC(roost_exists(c, "/lr-authfail-none", log_watch, &log, NULL),
+           ROOST_NONODE);
+  CHECK_RC(roost_add_auth(c, "nosuchscheme", "x", 1), ROOST_AUTHFAILED);
+  CHECK(sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
+  CHECK(roost_client_state(c) == ROOST_STATE_AUTH_FAILED, "state %d",
+        roost_client_state(c));
+  CHECK_RC(roost_get(c, "/", NULL, NULL, NULL), ROOST_AUTHFAILED);
+  CHECK_RC(roost_client_wait_connected(c, 1000), ROOST_AUTHFAILED);
+  char want[64];
+  snprintf(want, sizeof want, "%d /lr-authfail-none", ROOST_EVENT_NOT_WATCHING);
+  char *w1[] = {want};
+  elog_expect(&log, w1, 1, "watcher released");
+  uv_sleep(1500); /* no reconnect happens meanwhile */
+  CHECK(s.connects == 1 && s.disconnects == 0, "connects %d disconnects %d",
+        s.connects, s.disconnects);
+  CHECK(roost_client_state(c) == ROOST_STATE_AUTH_FAILED, "still failed");
+  CHECK_RC(roost_client_close(c), ROOST_OK);
+  elog_free(&log);
+  uv_cond_destroy(&s.cv);
+  uv_mutex_destroy(&s.mu);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s HOSTS ops|reconnect\n", argv[0]);
@@ -773,6 +854,10 @@ int main(int argc, char **argv) {
   snprintf(base, sizeof base, "/lr-watch-%d", (int)uv_os_getpid());
   if (strcmp(argv[2], "reconnect") == 0) {
     run_reconnect(argv[1], base);
+  } else if (strcmp(argv[2], "authfail") == 0) {
+    run_authfail(argv[1]);
+  } else if (strcmp(argv[2], "readonly") == 0) {
+    run_readonly(argv[1]);
   } else if (strcmp(argv[2], "discovery") == 0) {
     run_discovery(argv[1]);
   } else {

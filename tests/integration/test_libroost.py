@@ -324,3 +324,108 @@ def test_mirror_example(server_factory, procs):
     m.signal(signal.SIGTERM)
     assert m.finish() == 0
     assert "bye" in m.output()
+
+
+class FakeReadOnlyServer:
+    """A server that accepts sessions in read-only mode (ConnectResponse
+    with readOnly = 1, as a ZooKeeper member that lost its quorum does with
+    readonlymode.enabled), answers pings, refuses every request with
+    NotReadOnly, and answers the "isro" four-letter word with "ro".
+    roost-server has no read-only mode, so this stands in for one."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.stop = False
+        self.t = threading.Thread(target=self._accept, daemon=True)
+        self.t.start()
+
+    def _accept(self):
+        while not self.stop:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(s)
+            threading.Thread(target=self._serve, args=(s,),
+                             daemon=True).start()
+
+    @staticmethod
+    def _read(s, n):
+        b = b""
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            if not chunk:
+                raise EOFError
+            b += chunk
+        return b
+
+    def _serve(self, s):
+        import struct
+        try:
+            head = self._read(s, 4)
+            if head == b"isro":
+                s.sendall(b"ro")
+                return
+            self._read(s, struct.unpack(">i", head)[0])  # ConnectRequest
+            body = struct.pack(">iiqi", 0, 30000, 0x5eed0001, 16) + \
+                b"\0" * 16 + b"\x01"
+            s.sendall(struct.pack(">i", len(body)) + body)
+            while True:
+                n = struct.unpack(">i", self._read(s, 4))[0]
+                xid, _ = struct.unpack(">ii", self._read(s, n)[:8])
+                err = 0 if xid == -2 else -119  # ping / NotReadOnly
+                rep = struct.pack(">iqi", xid, 0, err)
+                s.sendall(struct.pack(">i", len(rep)) + rep)
+        except (EOFError, OSError):
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_read_only_mode_moves_to_read_write_server(server_factory, procs):
+    """With read_only set, the client accepts a read-only server (event
+    CONNECTED_READ_ONLY, state READ_ONLY), probes the other host with
+    "isro" while the read-write server is down, and moves to it as soon as
+    it answers "rw", with a new session (a read-only server's session is
+    not offered elsewhere, as in ZooKeeper's client)."""
+    srv = server_factory()
+    srv.stop()
+    fake = FakeReadOnlyServer()
+    try:
+        hosts = "127.0.0.1:%d,%s" % (fake.port, srv.hosts)
+        p = procs(prog("libroost_watch"), hosts, "readonly")
+        p.wait_line("read-only ", timeout=60)
+        srv.restart()
+        assert p.finish(120) == 0, p.output()
+        out = p.output().splitlines()
+        assert "PASSED" in out
+        # CONNECTED_READ_ONLY (5), DISCONNECTED (0), then CONNECTED (3)
+        ev = [l for l in out if l.startswith("session ")]
+        assert ev[:3] == ["session 5", "session 0", "session 3"], out
+    finally:
+        fake.close()
+
+
+def test_auth_failed_is_terminal_when_asked(server):
+    """With auth_failed_terminal, an identity the server refuses moves the
+    client to the terminal AUTH_FAILED state: its event, every later
+    request failing with AUTHFAILED, watchers released with NOT_WATCHING,
+    and no reconnect."""
+    r = subprocess.run([prog("libroost_watch"), server.hosts, "authfail"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
