@@ -3,16 +3,21 @@
  *
  *   mirror HOSTS [ROOT]
  *
- * Output, one line per change of the mirrored tree:
+ * Output, one line per change of the mirrored tree, in the order the
+ * changes happened:
  *   + PATH DATA     a node appeared (or was first loaded)
  *   ~ PATH DATA     its data changed
  *   - PATH          it was deleted
  *   synced N        the initial load (or a reload after a reconnect) is
  *                   complete: N nodes mirrored
+ * DATA is what a read right after the event found (a node deleted before
+ * that read shows "+ PATH" then "- PATH").
  *
  * How it stays exact: every callback of a client runs on its I/O thread in
- * the server's order, so the replies of our reads and the watch's events
- * interleave exactly as the changes happened.  The watch keeps firing
+ * the server's order.  Each event (and each read of a load) takes a place
+ * in one queue when it arrives; the read it needs fills it in; the queue
+ * is applied strictly from its head.  So the copy never goes back in time
+ * and the lines come in the order of the events.  The watch keeps firing
  * across reconnects, but changes made while we had no connection fire
  * nothing: after a reconnect the tree is read again and the difference
  * printed.  Stops on SIGINT/SIGTERM.
@@ -34,12 +39,28 @@ struct entry {
   bool seen; /* read again by the current load */
 };
 
+enum { P_PUT, P_DEL, P_SYNC };
+
+/* One step to apply, in arrival order. */
+struct pend {
+  struct pend *next;
+  int kind;
+  char *path;
+  char *data; /* P_PUT: filled by its read; NULL while waiting */
+  bool ready;
+  bool gone;   /* P_PUT: the node was deleted before the read */
+  bool skip;   /* P_PUT: the read failed (connection lost, closing) */
+  bool reload; /* P_SYNC: end of a reload */
+};
+
 struct mirror {
   roost_client *c;
   const char *root;
-  struct entry *nodes; /* I/O thread only */
+  /* I/O thread only */
+  struct entry *nodes;
   size_t n;
-  int loading; /* reads of the current load still out */
+  struct pend *q_head, *q_tail;
+  int loading; /* children reads of the current load still out */
   bool reload; /* the current load replaces the whole mirror */
   bool was_disconnected;
 };
@@ -62,14 +83,13 @@ static void put(struct mirror *m, const char *path, const char *data) {
     e->next = m->nodes;
     m->nodes = e;
     m->n++;
-    printf("+ %s %s\n", path, data);
+    printf("+ %s%s%s\n", path, *data ? " " : "", data);
   } else if (strcmp(e->data, data) != 0) {
     free(e->data);
     e->data = strdup(data);
     printf("~ %s %s\n", path, data);
   }
   e->seen = true;
-  fflush(stdout);
 }
 
 static void drop(struct mirror *m, const char *path) {
@@ -78,7 +98,6 @@ static void drop(struct mirror *m, const char *path) {
       struct entry *e = *pp;
       *pp = e->next;
       printf("- %s\n", e->path);
-      fflush(stdout);
       free(e->path);
       free(e->data);
       free(e);
@@ -87,43 +106,110 @@ static void drop(struct mirror *m, const char *path) {
     }
 }
 
-static void load_node(struct mirror *m, const char *path);
-
-/* The current load is complete: after a reload, what it did not see is
- * gone. */
-static void load_step_done(struct mirror *m) {
-  if (--m->loading > 0)
-    return;
-  if (m->reload) {
-    struct entry *e = m->nodes;
-    while (e) {
-      struct entry *next = e->next;
-      if (!e->seen)
-        drop(m, e->path);
-      e = next;
+static void apply(struct mirror *m, struct pend *p) {
+  switch (p->kind) {
+  case P_PUT:
+    if (p->skip) /* a reload after the reconnect covers it */
+      break;
+    put(m, p->path, p->gone ? "" : p->data);
+    if (p->gone && find(m, p->path)) /* its DELETED event follows */
+      find(m, p->path)->seen = false;
+    break;
+  case P_DEL:
+    drop(m, p->path);
+    break;
+  case P_SYNC:
+    if (p->reload) { /* what the reload did not see is gone */
+      struct entry *e = m->nodes;
+      while (e) {
+        struct entry *next = e->next;
+        if (!e->seen)
+          drop(m, e->path);
+        e = next;
+      }
     }
-    m->reload = false;
+    printf("synced %zu\n", m->n);
+    break;
   }
-  printf("synced %zu\n", m->n);
+}
+
+static void flush(struct mirror *m) {
+  while (m->q_head && m->q_head->ready) {
+    struct pend *p = m->q_head;
+    m->q_head = p->next;
+    if (m->q_head == NULL)
+      m->q_tail = NULL;
+    apply(m, p);
+    free(p->path);
+    free(p->data);
+    free(p);
+  }
   fflush(stdout);
+}
+
+static struct pend *push(struct mirror *m, int kind, const char *path) {
+  struct pend *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->kind = kind;
+  p->path = path ? strdup(path) : NULL;
+  p->ready = kind != P_PUT;
+  if (m->q_tail)
+    m->q_tail->next = p;
+  else
+    m->q_head = p;
+  m->q_tail = p;
+  return p;
 }
 
 struct read_ctx {
   struct mirror *m;
-  char *path;
-  bool counted; /* part of a load */
+  struct pend *p; /* P_PUT to fill (data reads) */
+  char *path;     /* children reads */
 };
 
 static void on_get(roost_client *c, const roost_result *res, void *arg) {
   (void)c;
   struct read_ctx *r = arg;
-  /* NONODE: deleted meanwhile; its DELETED event comes (or came). */
+  r->p->ready = true;
   if (res->err == ROOST_OK)
-    put(r->m, r->path, res->data_len > 0 ? res->data : "");
-  if (r->counted)
-    load_step_done(r->m);
-  free(r->path);
+    r->p->data = strdup(res->data_len > 0 ? res->data : "");
+  if (res->err == ROOST_NONODE)
+    r->p->gone = true; /* deleted meanwhile */
+  else if (r->p->data == NULL)
+    r->p->skip = true;
+  flush(r->m);
   free(r);
+}
+
+/* Queues the node's data: a P_PUT filled by a read issued now. */
+static void read_data(struct mirror *m, const char *path) {
+  struct read_ctx *r = calloc(1, sizeof *r);
+  struct pend *p = push(m, P_PUT, path);
+  if (r == NULL || p == NULL) {
+    free(r);
+    if (p)
+      p->ready = p->skip = true;
+    return;
+  }
+  r->m = m;
+  r->p = p;
+  if (roost_get_async(m->c, path, NULL, NULL, on_get, r) != ROOST_OK) {
+    p->ready = p->skip = true;
+    free(r);
+  }
+}
+
+static void load_children(struct mirror *m, const char *path);
+
+static void load_step_done(struct mirror *m) {
+  if (--m->loading > 0)
+    return;
+  struct pend *p = push(m, P_SYNC, NULL);
+  if (p)
+    p->reload = m->reload;
+  m->reload = false;
+  flush(m);
 }
 
 static void on_children(roost_client *c, const roost_result *res, void *arg) {
@@ -136,45 +222,37 @@ static void on_children(roost_client *c, const roost_result *res, void *arg) {
       continue;
     snprintf(child, n, "%s%s%s", r->path, strcmp(r->path, "/") == 0 ? "" : "/",
              res->children[i]);
-    load_node(r->m, child);
+    read_data(r->m, child);
+    load_children(r->m, child);
     free(child);
   }
-  if (r->counted)
-    load_step_done(r->m);
+  load_step_done(r->m);
   free(r->path);
   free(r);
 }
 
-static struct read_ctx *ctx(struct mirror *m, const char *path) {
+static void load_children(struct mirror *m, const char *path) {
   struct read_ctx *r = calloc(1, sizeof *r);
   if (r == NULL)
-    return NULL;
+    return;
   r->m = m;
   r->path = strdup(path);
-  r->counted = true;
   m->loading++;
-  return r;
+  if (r->path == NULL || roost_get_children_async(m->c, path, NULL, NULL,
+                                                  on_children, r) != ROOST_OK) {
+    m->loading--;
+    free(r->path);
+    free(r);
+  }
 }
 
-/* Reads a node's data and, through its children, its subtree. */
-static void load_node(struct mirror *m, const char *path) {
-  struct read_ctx *g = ctx(m, path), *k = ctx(m, path);
-  if (g && roost_get_async(m->c, path, NULL, NULL, on_get, g) != ROOST_OK)
-    m->loading--, free(g->path), free(g);
-  if (k && roost_get_children_async(m->c, path, NULL, NULL, on_children, k) !=
-               ROOST_OK)
-    m->loading--, free(k->path), free(k);
-}
-
+/* Reads the whole tree (again); ends with a "synced" step. */
 static void load_tree(struct mirror *m, bool reload) {
   m->reload = reload;
   for (struct entry *e = m->nodes; e; e = e->next)
     e->seen = false;
-  m->loading++; /* held while the first reads are issued */
-  struct read_ctx *k = ctx(m, m->root);
-  if (k && roost_get_children_async(m->c, m->root, NULL, NULL, on_children,
-                                    k) != ROOST_OK)
-    m->loading--, free(k->path), free(k);
+  m->loading++; /* held while the first read is issued */
+  load_children(m, m->root);
   load_step_done(m);
 }
 
@@ -186,20 +264,12 @@ static void on_event(roost_client *c, int type, const char *path, void *arg) {
     return; /* the root itself is not mirrored */
   switch (type) {
   case ROOST_EVENT_CREATED:
-  case ROOST_EVENT_DATA_CHANGED: {
-    struct read_ctx *r = calloc(1, sizeof *r);
-    if (r == NULL)
-      return;
-    r->m = m;
-    r->path = strdup(path);
-    if (roost_get_async(m->c, path, NULL, NULL, on_get, r) != ROOST_OK) {
-      free(r->path);
-      free(r);
-    }
+  case ROOST_EVENT_DATA_CHANGED:
+    read_data(m, path);
     break;
-  }
   case ROOST_EVENT_DELETED:
-    drop(m, path);
+    push(m, P_DEL, path);
+    flush(m);
     break;
   default: /* NOT_WATCHING / PERSISTENT_WATCH_REMOVED: the end */
     break;
@@ -269,13 +339,20 @@ int main(int argc, char **argv) {
   }
   int sig;
   sigwait(&set, &sig);
-  roost_client_close(m.c);
+  roost_client_close(m.c); /* every callback has run when it returns */
   while (m.nodes) {
     struct entry *e = m.nodes;
     m.nodes = e->next;
     free(e->path);
     free(e->data);
     free(e);
+  }
+  while (m.q_head) {
+    struct pend *p = m.q_head;
+    m.q_head = p->next;
+    free(p->path);
+    free(p->data);
+    free(p);
   }
   printf("bye\n");
   return 0;

@@ -586,7 +586,7 @@ static void run_reconnect(const char *hosts, const char *base) {
   burst(w, base, "a", 20, &hr, &hp);
   CHECK(elog_wait(&rec, hr.n, 20), "burst 1: %d of %d events", elog_count(&rec),
         hr.n);
-  printf("ready\n");
+  printf("ready %llx\n", (unsigned long long)sid);
   fflush(stdout);
   CHECK(sess_wait(&s, &s.disconnects, 1, 60), "no disconnect");
   CHECK(sess_wait(&s, &s.connects, 2, 60), "no reconnect");
