@@ -429,3 +429,163 @@ def test_auth_failed_is_terminal_when_asked(server):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASSED" in r.stdout
+
+
+class FakeOldServer:
+    """A ZooKeeper server from before 3.6, reduced to what service
+    discovery needs: a small in-memory tree, getChildren2 / getData /
+    exists with one-shot watches, pings, and UNIMPLEMENTED for addWatch.
+    add_child() changes the tree and fires the child watches."""
+
+    def __init__(self, tree):
+        import socket
+        self.tree = dict(tree)  # path -> data (bytes)
+        self.lock = threading.Lock()
+        self.child_watchers = {}  # path -> [(sock, lock)]
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.addwatch_seen = 0
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(s)
+            threading.Thread(target=self._serve, args=(s,),
+                             daemon=True).start()
+
+    def children(self, path):
+        pre = path.rstrip("/") + "/"
+        return sorted(p[len(pre):] for p in self.tree
+                      if p.startswith(pre) and "/" not in p[len(pre):])
+
+    @staticmethod
+    def _stat(nchildren, dlen):
+        import struct
+        return struct.pack(">qqqqiiiqiiq", 1, 1, 0, 0, 0, 0, 0, 0, dlen,
+                           nchildren, 1)
+
+    def add_child(self, path, data):
+        import struct
+        with self.lock:
+            self.tree[path] = data
+            parent = path.rsplit("/", 1)[0]
+            ws = self.child_watchers.pop(parent, [])
+        ev = struct.pack(">iqiii", -1, 2, 0, 4, 3) + \
+            struct.pack(">i", len(parent)) + parent.encode()
+        for s, lk in ws:
+            with lk:
+                try:
+                    s.sendall(struct.pack(">i", len(ev)) + ev)
+                except OSError:
+                    pass
+
+    def _serve(self, s):
+        import struct
+        lk = threading.Lock()
+
+        def read(n):
+            b = b""
+            while len(b) < n:
+                c = s.recv(n - len(b))
+                if not c:
+                    raise EOFError
+                b += c
+            return b
+
+        def send(xid, err, body=b""):
+            rep = struct.pack(">iqi", xid, 2, err) + body
+            with lk:
+                s.sendall(struct.pack(">i", len(rep)) + rep)
+
+        def ustr(b, off):
+            n = struct.unpack(">i", b[off:off + 4])[0]
+            return b[off + 4:off + 4 + n].decode(), off + 4 + n
+
+        try:
+            read(struct.unpack(">i", read(4))[0])  # ConnectRequest
+            body = struct.pack(">iiqi", 0, 6000, 0x01d0001, 16) + \
+                b"\0" * 16 + b"\0"
+            with lk:
+                s.sendall(struct.pack(">i", len(body)) + body)
+            while True:
+                f = read(struct.unpack(">i", read(4))[0])
+                xid, op = struct.unpack(">ii", f[:8])
+                if op == 11:
+                    send(-2, 0)
+                elif op == 106:
+                    self.addwatch_seen += 1
+                    send(xid, -6)  # what a 3.5 server says
+                elif op == -11:
+                    send(xid, 0)
+                    return
+                elif op in (3, 4, 12):
+                    path, off = ustr(f, 8)
+                    watch = f[off] != 0
+                    with self.lock:
+                        if path not in self.tree:
+                            send(xid, -101)
+                            continue
+                        kids = self.children(path)
+                        data = self.tree[path]
+                        if watch and op == 12:
+                            self.child_watchers.setdefault(
+                                path, []).append((s, lk))
+                    st = self._stat(len(kids), len(data))
+                    if op == 3:
+                        send(xid, 0, st)
+                    elif op == 4:
+                        send(xid, 0, struct.pack(">i", len(data)) + data +
+                             st)
+                    else:
+                        out = struct.pack(">i", len(kids))
+                        for k in kids:
+                            out += struct.pack(">i", len(k)) + k.encode()
+                        send(xid, 0, out + st)
+                else:
+                    send(xid, -6)
+        except (EOFError, OSError):
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.roost_only("a fake pre-3.6 server stands in for the target")
+def test_service_watch_falls_back_without_addwatch(procs):
+    """Against a server that answers addWatch with UNIMPLEMENTED (before
+    3.6), roost_service_watch falls back to re-armed child watches: the
+    discover example still loads the list and follows a new instance."""
+    fake = FakeOldServer({
+        "/": b"", "/services": b"", "/services/old": b"",
+        "/services/old/i-0000000001": b'{"host":"10.1.0.1","port":1}',
+    })
+    try:
+        d = procs(example("discover"), "127.0.0.1:%d" % fake.port, "old",
+                  "rr")
+        d.wait_line("instances 1")
+        assert fake.addwatch_seen >= 1
+        n = len(d.lines)
+        # The fake registered the child watch before it answered the read
+        # whose result "instances 1" shows.
+        fake.add_child("/services/old/i-0000000002",
+                       b'{"host":"10.1.0.2","port":2}')
+        d.wait_line("instances 2", start=n, timeout=20)
+        assert "10.1.0.2" in d.output()
+        d.signal(signal.SIGTERM)
+        assert d.finish() == 0
+    finally:
+        fake.close()
