@@ -53,15 +53,29 @@ struct rc_write {
   uint8_t *mem;
 };
 
+/* A read-write probe ("isro") while connected to a read-only server. */
+struct rc_probe {
+  uv_getaddrinfo_t gai;
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  roost_client *c;
+  size_t host;
+  uint16_t port;
+  bool tcp_open; /* tcp initialised: closing it finishes the probe */
+  char ans[4];
+  size_t ans_len;
+};
+
 struct roost_client {
   /* --- guarded by mu (any thread) --- */
   uv_mutex_t mu;
   uv_cond_t cv;
   struct rc_req *inbox_h, *inbox_t;
-  bool closed;     /* no more submissions */
-  int pending;     /* submitted, not completed */
+  bool closed; /* no more submissions */
+  int pending; /* submitted, not completed */
   int max_pending;
-  int state;       /* enum roost_state snapshot */
+  int state; /* enum roost_state snapshot */
   int64_t session_id;
   int32_t timeout_ms;
   /* --- fixed after creation --- */
@@ -83,6 +97,11 @@ struct roost_client {
   size_t tried_in_round;
   struct rc_conn *conn;
   struct rc_gai *gai;
+  size_t cur_host; /* the host of conn */
+  struct rc_probe *probe;
+  size_t probe_host;
+  uint64_t probe_at_ms;
+  int32_t probe_every_ms;
   uint64_t retry_at_ms;
   uint64_t rng;
   bool closing;
@@ -226,7 +245,9 @@ int rc_client_call_wait(roost_client *c, void (*fn)(roost_client *, void *),
   return rc;
 }
 
-struct rc_core *rc_client_core(roost_client *c) { return &c->core; }
+struct rc_core *rc_client_core(roost_client *c) {
+  return &c->core;
+}
 
 void rc_client_hook_add(roost_client *c, struct rc_hook *h) {
   h->next = c->hooks.next;
@@ -272,6 +293,10 @@ static void on_session(void *owner, int event) {
     break;
   case ROOST_SESSION_CLOSED:
     c->state = ROOST_STATE_CLOSED;
+    break;
+  case ROOST_SESSION_AUTH_FAILED:
+    if (c->core.state == RC_ST_AUTH_FAILED)
+      c->state = ROOST_STATE_AUTH_FAILED;
     break;
   default:
     break;
@@ -322,8 +347,8 @@ static void pump(roost_client *c) {
         wr->mem = o->buf;
         uv_buf_t b = uv_buf_init((char *)o->buf, (unsigned)o->len);
         proto_writer_init(o); /* the write owns the old buffer now */
-        if (uv_write(&wr->req, (uv_stream_t *)&c->conn->tcp, &b, 1,
-                     on_write) != 0) {
+        if (uv_write(&wr->req, (uv_stream_t *)&c->conn->tcp, &b, 1, on_write) !=
+            0) {
           free(wr->mem);
           free(wr);
         }
@@ -415,8 +440,8 @@ static void on_connect(uv_connect_t *req, int status) {
   roost_client *c = conn->c;
   if (conn != c->conn)
     return; /* dropped (timeout, close) while connecting */
-  if (status < 0 || uv_read_start((uv_stream_t *)&conn->tcp, on_alloc,
-                                  on_read) != 0) {
+  if (status < 0 ||
+      uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0) {
     drop_conn(c);
     pump(c);
     return;
@@ -484,7 +509,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 static void start_connect(roost_client *c) {
   if (c->conn || c->gai || c->closing || c->cs.n_hosts == 0)
     return;
-  struct rc_host *h = &c->cs.hosts[c->next_host % c->cs.n_hosts];
+  c->cur_host = c->next_host % c->cs.n_hosts;
+  struct rc_host *h = &c->cs.hosts[c->cur_host];
   c->next_host++;
   struct rc_gai *g = calloc(1, sizeof *g);
   if (g == NULL) {
@@ -499,12 +525,145 @@ static void start_connect(roost_client *c) {
   hints.ai_socktype = SOCK_STREAM;
   c->gai = g;
   c->open_handles++;
-  if (uv_getaddrinfo(c->loop, &g->req, on_resolved, h->host, NULL,
-                     &hints) != 0) {
+  if (uv_getaddrinfo(c->loop, &g->req, on_resolved, h->host, NULL, &hints) !=
+      0) {
     c->open_handles--;
     c->gai = NULL;
     free(g);
     schedule_retry(c);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Read-only mode: look for a read-write server as ZooKeeper's client does
+ * (ClientCnxn's pingRwServer): while on a read-only one, ask the other
+ * hosts "isro" in turn, backing off up to 60 s; one that answers "rw"
+ * gets the next connection. */
+
+#define RC_PROBE_MAX_MS 60000
+
+static void probe_closed(uv_handle_t *h) {
+  struct rc_probe *p = h->data;
+  roost_client *c = p->c;
+  free(p);
+  handle_done(c);
+}
+
+static void probe_finish(struct rc_probe *p, bool rw) {
+  roost_client *c = p->c;
+  if (c->probe == p) {
+    c->probe = NULL;
+    uint64_t now = now_ms(c);
+    if (rw && c->conn && c->core.state == RC_ST_CONNECTED && c->core.ro) {
+      c->next_host = p->host;
+      drop_conn(c); /* reconnects to p->host at once */
+      c->retry_at_ms = now;
+      pump(c);
+    } else {
+      c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
+      c->probe_every_ms = c->probe_every_ms * 2 > RC_PROBE_MAX_MS
+                              ? RC_PROBE_MAX_MS
+                              : c->probe_every_ms * 2;
+    }
+  }
+  if (p->tcp_open) {
+    if (!uv_is_closing((uv_handle_t *)&p->tcp))
+      uv_close((uv_handle_t *)&p->tcp, probe_closed);
+  } else {
+    free(p);
+    handle_done(c);
+  }
+}
+
+static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  struct rc_probe *p = h->data;
+  *buf = uv_buf_init(p->ans + p->ans_len, (unsigned)(2 - p->ans_len));
+}
+
+static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  struct rc_probe *p = s->data;
+  if (n > 0)
+    p->ans_len += (size_t)n;
+  if (n < 0 || p->ans_len >= 2) {
+    uv_read_stop(s);
+    probe_finish(p, p->ans_len >= 2 && memcmp(p->ans, "rw", 2) == 0 &&
+                        !p->c->torn_down);
+  }
+}
+
+static void probe_written(uv_write_t *w, int status) { (void)w, (void)status; }
+
+static void probe_connected(uv_connect_t *req, int status) {
+  struct rc_probe *p = req->data;
+  static char isro[] = "isro";
+  uv_buf_t b = uv_buf_init(isro, 4);
+  if (status < 0 || p->c->torn_down ||
+      uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, probe_written) != 0 ||
+      uv_read_start((uv_stream_t *)&p->tcp, probe_alloc, probe_read) != 0)
+    probe_finish(p, false);
+}
+
+static void probe_resolved(uv_getaddrinfo_t *req, int status,
+                           struct addrinfo *res) {
+  struct rc_probe *p = (struct rc_probe *)req;
+  roost_client *c = p->c;
+  if (status < 0 || res == NULL || c->torn_down || c->probe != p ||
+      uv_tcp_init(c->loop, &p->tcp) != 0) {
+    if (res)
+      uv_freeaddrinfo(res);
+    probe_finish(p, false);
+    return;
+  }
+  p->tcp_open = true;
+  p->tcp.data = p;
+  p->creq.data = p;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  if (ss.ss_family == AF_INET)
+    ((struct sockaddr_in *)&ss)->sin_port = htons(p->port);
+  else
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons(p->port);
+  uv_freeaddrinfo(res);
+  if (uv_tcp_connect(&p->creq, &p->tcp, (struct sockaddr *)&ss,
+                     probe_connected) != 0)
+    probe_finish(p, false);
+}
+
+static void probe_tick(roost_client *c, uint64_t now) {
+  if (!c->opts.read_only || c->cs.n_hosts < 2 || c->probe ||
+      c->core.state != RC_ST_CONNECTED || !c->core.ro) {
+    if (!(c->core.state == RC_ST_CONNECTED && c->core.ro)) {
+      c->probe_every_ms = c->opts.rw_probe_ms > 0 ? c->opts.rw_probe_ms : 500;
+      c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
+    }
+    return;
+  }
+  if (now < c->probe_at_ms)
+    return;
+  size_t h = c->probe_host++ % c->cs.n_hosts;
+  if (h == c->cur_host)
+    h = c->probe_host++ % c->cs.n_hosts;
+  struct rc_probe *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return;
+  p->c = c;
+  p->host = h;
+  p->port = c->cs.hosts[h].port;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  c->probe = p;
+  c->open_handles++;
+  if (uv_getaddrinfo(c->loop, &p->gai, probe_resolved, c->cs.hosts[h].host,
+                     NULL, &hints) != 0) {
+    c->probe = NULL;
+    c->open_handles--;
+    free(p);
+    c->probe_at_ms = now + (uint64_t)c->probe_every_ms;
   }
 }
 
@@ -530,6 +689,7 @@ static void on_tick(uv_timer_t *t) {
   if (c->conn == NULL && c->gai == NULL &&
       c->core.state == RC_ST_DISCONNECTED && now >= c->retry_at_ms)
     start_connect(c);
+  probe_tick(c, now);
   pump(c);
 }
 
@@ -640,6 +800,16 @@ static void start_close(roost_client *c) {
   if (c->gai)
     uv_cancel((uv_req_t *)&c->gai->req);
   c->gai = NULL; /* its callback frees it */
+  if (c->probe) {
+    struct rc_probe *p = c->probe;
+    c->probe = NULL; /* its callbacks see torn_down and finish it */
+    if (p->tcp_open) {
+      if (!uv_is_closing((uv_handle_t *)&p->tcp))
+        uv_close((uv_handle_t *)&p->tcp, probe_closed);
+    } else {
+      uv_cancel((uv_req_t *)&p->gai);
+    }
+  }
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->wake, on_handle_closed);
 }
@@ -691,8 +861,8 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
   c->opts = *opts;
   if (c->opts.session_timeout_ms == 0)
     c->opts.session_timeout_ms = 10000;
-  c->max_pending = opts->max_pending ? opts->max_pending
-                                     : RC_DEFAULT_MAX_PENDING;
+  c->max_pending =
+      opts->max_pending ? opts->max_pending : RC_DEFAULT_MAX_PENDING;
   c->rng = opts->seed ? opts->seed : default_seed();
   c->hooks.next = c->hooks.prev = &c->hooks;
   c->state = ROOST_STATE_CONNECTING;
@@ -729,6 +899,7 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
   kc.chroot = c->cs.chroot;
   kc.timeout_ms = c->opts.session_timeout_ms;
   kc.read_only = opts->read_only;
+  kc.auth_failed_terminal = opts->auth_failed_terminal;
   kc.max_frame = opts->max_frame_bytes ? (size_t)opts->max_frame_bytes : 0;
   kc.client = c;
   kc.on_session = on_session;
@@ -877,16 +1048,22 @@ int roost_client_wait_connected(roost_client *c, int32_t timeout_ms) {
     return ROOST_EINVAL;
   if (rc_client_on_loop(c))
     return ROOST_EDEADLK;
-  uint64_t deadline = uv_hrtime() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
+  uint64_t deadline =
+      uv_hrtime() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000ull;
   int rc;
   uv_mutex_lock(&c->mu);
   for (;;) {
-    if (c->state == ROOST_STATE_CONNECTED || c->state == ROOST_STATE_READ_ONLY) {
+    if (c->state == ROOST_STATE_CONNECTED ||
+        c->state == ROOST_STATE_READ_ONLY) {
       rc = ROOST_OK;
       break;
     }
     if (c->state == ROOST_STATE_EXPIRED) {
       rc = ROOST_SESSIONEXPIRED;
+      break;
+    }
+    if (c->state == ROOST_STATE_AUTH_FAILED) {
+      rc = ROOST_AUTHFAILED;
       break;
     }
     if (c->state == ROOST_STATE_CLOSED || c->closed) {

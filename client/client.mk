@@ -21,11 +21,11 @@ CLIENT_PIC_CFLAGS := -fPIC -fvisibility=hidden -DROOST_BUILDING
 LIBROOST_A := $(BUILD)/libroost.a
 LIBROOST_SO := $(BUILD)/libroost.so
 LIBROOST_PC := $(BUILD)/roost.pc
-LIBROOST_LIBS := -luv -lpthread
+LIBROOST_LIBS := -luv -ljansson -lpthread
 
 # Wildcards: a missing source (work in progress) must not break `make`.
 CLIENT_TEST_BIN := $(patsubst tests/unit/client/%.c,$(BUILD)/tests/%,\
-                     $(wildcard tests/unit/client/test_client.c))
+                     $(wildcard tests/unit/client/test_*.c))
 CLIENT_EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,\
                      $(wildcard examples/*.c))
 CLIENT_IT_SRC := $(wildcard tests/integration/libroost_*.c)
@@ -56,13 +56,13 @@ $(LIBROOST_PC): client/client.mk
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: roost' \
 	  'Description: C client library for Roost and Apache ZooKeeper' \
-	  'Version: $(LIBROOST_VERSION)' 'Requires.private: libuv' \
-	  'Libs: -L$${libdir} -lroost' 'Libs.private: -luv -lpthread' \
+	  'Version: $(LIBROOST_VERSION)' 'Requires.private: libuv jansson' \
+	  'Libs: -L$${libdir} -lroost' 'Libs.private: -luv -ljansson -lpthread' \
 	  'Cflags: -I$${includedir}' > $@
 
 # Tests and examples link the static library: the unit tests reach the
 # internal (hidden) symbols, which static linking still resolves.
-$(CLIENT_TEST_BIN): $(BUILD)/obj/tests/unit/client/test_client.o $(LIBROOST_A)
+$(CLIENT_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/client/%.o $(LIBROOST_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LIBROOST_LIBS)
 

@@ -1,4 +1,5 @@
-/* client_int.h — libroost internals shared by the client/ sources and the unit tests.
+/* client_int.h — libroost internals shared by the client/ sources and the unit
+ * tests.
  *
  * Layering inside the library:
  *
@@ -50,24 +51,31 @@ void rc_connstr_free(struct rc_connstr *cs);
 /* Requests */
 
 enum rc_req_kind {
-  RC_REQ_OP = 0,        /* a wire request (frame set) */
-  RC_REQ_AUTH,          /* add_auth: scheme/cred set */
-  RC_REQ_CALL,          /* run fn(client, fn_arg) on the loop thread */
-  RC_REQ_CLOSE,         /* close the client */
-  RC_REQ_NEW_SESSION,   /* start a new session after expiry */
+  RC_REQ_OP = 0,      /* a wire request (frame set) */
+  RC_REQ_AUTH,        /* add_auth: scheme/cred set */
+  RC_REQ_CALL,        /* run fn(client, fn_arg) on the loop thread */
+  RC_REQ_CLOSE,       /* close the client */
+  RC_REQ_NEW_SESSION, /* start a new session after expiry */
 };
 
-enum rc_watch_kind { RC_W_DATA = 0, RC_W_EXIST = 1, RC_W_CHILD = 2 };
+enum rc_watch_kind {
+  RC_W_DATA = 0,
+  RC_W_EXIST = 1,
+  RC_W_CHILD = 2,
+  RC_W_PERSIST = 3,   /* addWatch PERSISTENT: stays after it fires */
+  RC_W_RECURSIVE = 4, /* addWatch PERSISTENT_RECURSIVE: the whole subtree */
+  RC_W_NKINDS = 5,
+};
 
 struct rc_waiter; /* client.c: a blocking caller waiting for a result */
 
 struct rc_req {
   struct rc_req *next;
-  int kind;          /* enum rc_req_kind */
-  int32_t op;        /* wire opcode (RC_REQ_OP) */
-  int rop;           /* enum roost_op of the result */
-  int32_t xid;       /* assigned when written */
-  uint8_t *frame;    /* owned: the whole frame; xid patched at send */
+  int kind;       /* enum rc_req_kind */
+  int32_t op;     /* wire opcode (RC_REQ_OP) */
+  int rop;        /* enum roost_op of the result */
+  int32_t xid;    /* assigned when written */
+  uint8_t *frame; /* owned: the whole frame; xid patched at send */
   size_t frame_len;
   uint64_t submit_ms; /* when it entered the core (unsent timeout) */
   roost_result_cb cb;
@@ -82,6 +90,12 @@ struct rc_req {
   uint8_t *cred;
   size_t cred_len;
   int *multi_ops; /* multi: enum roost_op of each sub-op; owned */
+  /* addWatch mode; removeWatches / checkWatches: roost_watcher_type,
+   * all watchers (watcher == NULL) or the one (watcher, watcher_arg), and
+   * whether to stay local. */
+  int32_t wmode;
+  int wtype;
+  bool wlocal;
   int32_t n_multi_ops;
   /* RC_REQ_CALL */
   void (*fn)(roost_client *c, void *arg);
@@ -111,6 +125,7 @@ struct rc_wtable {
   struct rc_wentry **buckets;
   size_t n_buckets;
   size_t n_entries;
+  size_t n_kind[RC_W_NKINDS]; /* entries per kind */
 };
 
 /* ------------------------------------------------------------------ */
@@ -121,12 +136,12 @@ enum rc_dlv_kind { RC_DLV_REPLY, RC_DLV_WATCH, RC_DLV_SESSION };
 struct rc_dlv {
   struct rc_dlv *next;
   int kind;
-  struct rc_req *req;  /* REPLY: owned */
-  roost_result *res;   /* REPLY: owned */
-  roost_watch_cb wcb;  /* WATCH */
+  struct rc_req *req; /* REPLY: owned */
+  roost_result *res;  /* REPLY: owned */
+  roost_watch_cb wcb; /* WATCH */
   void *warg;
-  int type;            /* WATCH: event type; SESSION: event */
-  char *path;          /* WATCH: client path; owned */
+  int type;   /* WATCH: event type; SESSION: event */
+  char *path; /* WATCH: client path; owned */
 };
 
 /* ------------------------------------------------------------------ */
@@ -138,6 +153,7 @@ enum rc_core_state {
   RC_ST_CONNECTED,
   RC_ST_EXPIRED,
   RC_ST_CLOSED,
+  RC_ST_AUTH_FAILED, /* terminal (cfg.auth_failed_terminal) */
 };
 
 struct rc_auth {
@@ -158,6 +174,7 @@ struct rc_core_config {
   const char *chroot; /* copied; NULL for none */
   int32_t timeout_ms; /* requested session timeout */
   bool read_only;
+  bool auth_failed_terminal;
   size_t max_frame;
   roost_client *client; /* passed to callbacks (may be NULL in tests) */
   /* Session events go here (the client mirrors its state, runs helper
@@ -177,6 +194,8 @@ struct rc_core {
   int state;
   bool announced; /* CONNECTED was delivered; DISCONNECTED owed on loss */
   bool ro;
+  bool seen_rw;     /* a read-write server accepted this session once */
+  int64_t sent_sid; /* the session id of the last ConnectRequest */
   int64_t session_id;
   uint8_t passwd[PROTO_PASSWD_LEN];
   int32_t timeout_ms; /* negotiated; the request's until the first one */
@@ -306,8 +325,8 @@ struct rc_eph {
   bool creating;  /* a create chain is running */
   bool uncertain; /* the last create's outcome is unknown */
   bool connected;
-  bool detached;  /* owner gone: no more callbacks */
-  int refs;       /* owner + operations in flight + armed watches */
+  bool detached; /* owner gone: no more callbacks */
+  int refs;      /* owner + operations in flight + armed watches */
   int parent_step;
   void *owner;
   /* Owner hooks (may be NULL), never called after detach. */
@@ -320,14 +339,25 @@ struct rc_eph {
 int rc_eph_init(struct rc_eph *e, roost_client *c, const char *dir,
                 const char *prefix, const void *data, int32_t data_len,
                 uint64_t *rng);
-void rc_eph_start(struct rc_eph *e);      /* want = true, create if none */
-void rc_eph_remove(struct rc_eph *e);     /* want = false, delete node */
-void rc_eph_detach(struct rc_eph *e);     /* owner lets go (drops its ref) */
+void rc_eph_start(struct rc_eph *e);  /* want = true, create if none */
+void rc_eph_remove(struct rc_eph *e); /* want = false, delete node */
+void rc_eph_detach(struct rc_eph *e); /* owner lets go (drops its ref) */
 void rc_eph_ref(struct rc_eph *e);
 void rc_eph_unref(struct rc_eph *e);
 void rc_eph_free_fields(struct rc_eph *e);
 /* Sequence number of a child name (its last 10 characters). */
 int64_t rc_seq_of(const char *name);
+
+/* Instance payload parser (instance.c): fills the parsed fields and the
+ * weight of *inst from data[0..len) (data need not be NUL-terminated).
+ * Never fails on bad input (parsed = false then); returns ROOST_ENOMEM
+ * only.  Frees whatever parsed fields *inst held before. */
+int rc_instance_parse(roost_instance *inst, const char *data, size_t len);
+/* Frees the parsed fields only. */
+void rc_instance_clear_parsed(roost_instance *inst);
+/* Deep copy of the parsed fields and the weight (d's are overwritten,
+ * not freed). */
+int rc_instance_copy_parsed(roost_instance *d, const roost_instance *s);
 
 /* Result helpers (ops.c). */
 roost_result *rc_result_new(int op, int err);

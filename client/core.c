@@ -251,6 +251,7 @@ static int wt_add(struct rc_wtable *t, int kind, const char *path,
     e->next = t->buckets[i];
     t->buckets[i] = e;
     t->n_entries++;
+    t->n_kind[kind]++;
   }
   for (struct rc_watcher *w = e->watchers; w; w = w->next)
     if (w->cb == cb && w->arg == arg)
@@ -282,6 +283,7 @@ static struct rc_watcher *wt_take(struct rc_wtable *t, int kind,
     return NULL;
   *pp = e->next;
   t->n_entries--;
+  t->n_kind[e->kind]--;
   struct rc_watcher *w = e->watchers;
   free(e->path);
   free(e);
@@ -309,6 +311,111 @@ static void wt_fire_all(struct rc_core *k, int type) {
     }
   }
   t->n_entries = 0;
+  memset(t->n_kind, 0, sizeof t->n_kind);
+}
+
+static struct rc_wentry *wt_find(struct rc_wtable *t, int kind,
+                                 const char *path) {
+  size_t i = hash_path(kind, path) & (t->n_buckets - 1);
+  struct rc_wentry *e = t->buckets[i];
+  while (e && !(e->kind == kind && strcmp(e->path, path) == 0))
+    e = e->next;
+  return e;
+}
+
+/* --- removeWatches / checkWatches (client side of §5.3) ---
+ * Local kinds a roost_watcher_type names, the wire type sent for it (3.8.0
+ * servers know 1-3 only; a persistent watch sits in both of their tables),
+ * and the local kinds a wire type reaches on the server. */
+#define KB(k) (1u << (k))
+static unsigned type_kinds(int type) {
+  switch (type) {
+  case ROOST_WATCHER_CHILDREN:
+    return KB(RC_W_CHILD);
+  case ROOST_WATCHER_DATA:
+    return KB(RC_W_DATA) | KB(RC_W_EXIST);
+  case ROOST_WATCHER_ANY:
+    return KB(RC_W_NKINDS) - 1;
+  case ROOST_WATCHER_PERSISTENT:
+    return KB(RC_W_PERSIST);
+  case ROOST_WATCHER_PERSISTENT_RECURSIVE:
+    return KB(RC_W_RECURSIVE);
+  default:
+    return 0;
+  }
+}
+
+static unsigned wire_kinds(int type) {
+  unsigned pers = KB(RC_W_PERSIST) | KB(RC_W_RECURSIVE);
+  switch (type) {
+  case ROOST_WATCHER_CHILDREN:
+    return KB(RC_W_CHILD) | pers;
+  case ROOST_WATCHER_DATA:
+    return KB(RC_W_DATA) | KB(RC_W_EXIST) | pers;
+  default:
+    return KB(RC_W_NKINDS) - 1;
+  }
+}
+
+static bool watcher_matches(const struct rc_watcher *w,
+                            const struct rc_req *req) {
+  return req->watcher == NULL ||
+         (w->cb == req->watcher && w->arg == req->watcher_arg);
+}
+
+/* Watchers on path in `kinds`; only those req names when `match`. */
+static size_t wt_count(struct rc_core *k, const char *path, unsigned kinds,
+                       const struct rc_req *req, bool match) {
+  size_t n = 0;
+  for (int kind = 0; kind < RC_W_NKINDS; kind++) {
+    if (!(kinds & KB(kind)))
+      continue;
+    struct rc_wentry *e = wt_find(&k->wt, kind, path);
+    for (struct rc_watcher *w = e ? e->watchers : NULL; w; w = w->next)
+      n += !match || watcher_matches(w, req);
+  }
+  return n;
+}
+
+static int removed_event(int kind) {
+  switch (kind) {
+  case RC_W_CHILD:
+    return ROOST_EVENT_CHILD_WATCH_REMOVED;
+  case RC_W_PERSIST:
+  case RC_W_RECURSIVE:
+    return ROOST_EVENT_PERSISTENT_WATCH_REMOVED;
+  default:
+    return ROOST_EVENT_DATA_WATCH_REMOVED;
+  }
+}
+
+/* Takes the watchers req names out of the table and queues their final
+ * *_WATCH_REMOVED call.  Returns how many there were. */
+static size_t wt_remove(struct rc_core *k, const char *path, unsigned kinds,
+                        const struct rc_req *req) {
+  size_t n = 0;
+  for (int kind = 0; kind < RC_W_NKINDS; kind++) {
+    if (!(kinds & KB(kind)))
+      continue;
+    struct rc_wentry *e = wt_find(&k->wt, kind, path);
+    if (e == NULL)
+      continue;
+    struct rc_watcher **pp = &e->watchers;
+    while (*pp) {
+      struct rc_watcher *w = *pp;
+      if (!watcher_matches(w, req)) {
+        pp = &w->next;
+        continue;
+      }
+      *pp = w->next;
+      queue_watch(k, w->cb, w->arg, removed_event(kind), path, strlen(path));
+      free(w);
+      n++;
+    }
+    if (e->watchers == NULL)
+      (void)wt_take(&k->wt, kind, path);
+  }
+  return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -439,6 +546,10 @@ static void write_set_watches(struct rc_core *k) {
   for (size_t i = 0; i < t->n_buckets; i++)
     for (struct rc_wentry *e = t->buckets[i]; e; e = e->next)
       all[m++] = e;
+  /* setWatches2 (3.6+) only when persistent watches need it, so that
+   * older servers keep working for the rest. */
+  bool v2 = t->n_kind[RC_W_PERSIST] + t->n_kind[RC_W_RECURSIVE] > 0;
+  int last = v2 ? RC_W_RECURSIVE : RC_W_CHILD;
   size_t start = 0;
   while (start < m) {
     size_t end = start, bytes = 0;
@@ -448,9 +559,9 @@ static void write_set_watches(struct rc_core *k) {
     }
     size_t mark = proto_frame_begin(&k->out);
     proto_write_int(&k->out, PROTO_XID_SET_WATCHES);
-    proto_write_int(&k->out, PROTO_OP_SETWATCHES);
+    proto_write_int(&k->out, v2 ? PROTO_OP_SETWATCHES2 : PROTO_OP_SETWATCHES);
     proto_write_long(&k->out, k->last_zxid);
-    for (int kind = RC_W_DATA; kind <= RC_W_CHILD; kind++) {
+    for (int kind = RC_W_DATA; kind <= last; kind++) {
       int32_t cnt = 0;
       for (size_t i = start; i < end; i++)
         cnt += all[i]->kind == kind;
@@ -490,7 +601,11 @@ void rc_core_connected(struct rc_core *k, uint64_t now_ms) {
   cr.protocol_version = 0;
   cr.last_zxid_seen = k->last_zxid;
   cr.timeout_ms = k->cfg.timeout_ms;
-  cr.session_id = k->session_id;
+  /* Like the Java client: a session made by a read-only server is not
+   * offered to others until a read-write server accepted one (it only
+   * exists on the read-only server). */
+  cr.session_id = k->seen_rw ? k->session_id : 0;
+  k->sent_sid = cr.session_id;
   cr.passwd.ptr = k->passwd;
   cr.passwd.len = PROTO_PASSWD_LEN;
   cr.has_read_only = true;
@@ -592,6 +707,33 @@ void rc_core_shutdown(struct rc_core *k, int err) {
 /* ------------------------------------------------------------------ */
 /* Submitting */
 
+/* removeWatches / checkWatches look at the local table first, as the Java
+ * client does: nothing matching is NOWATCHER without a round trip; a
+ * removal that would also take the server's watch away from watchers that
+ * stay (or one asked to be local) is done here only.  Returns true when the
+ * request must still go to the server. */
+static bool watches_precheck(struct rc_core *k, struct rc_req *req) {
+  unsigned kinds = type_kinds(req->wtype);
+  size_t mine = wt_count(k, req->watch_path, kinds, req, true);
+  if (mine == 0) {
+    complete_err(k, req, ROOST_NOWATCHER);
+    return false;
+  }
+  if (req->op == PROTO_OP_CHECKWATCHES) {
+    if (req->wlocal)
+      complete_err(k, req, ROOST_OK);
+    return !req->wlocal;
+  }
+  size_t reach =
+      wt_count(k, req->watch_path, wire_kinds(req->wtype), req, false);
+  if (req->wlocal || reach > mine) {
+    (void)wt_remove(k, req->watch_path, kinds, req);
+    complete_err(k, req, ROOST_OK);
+    return false;
+  }
+  return true;
+}
+
 void rc_core_submit(struct rc_core *k, struct rc_req *req, uint64_t now_ms) {
   k->now_ms = now_ms;
   req->submit_ms = now_ms;
@@ -602,6 +744,10 @@ void rc_core_submit(struct rc_core *k, struct rc_req *req, uint64_t now_ms) {
   }
   if (k->state == RC_ST_EXPIRED) {
     complete_err(k, req, ROOST_SESSIONEXPIRED);
+    return;
+  }
+  if (k->state == RC_ST_AUTH_FAILED) {
+    complete_err(k, req, ROOST_AUTHFAILED);
     return;
   }
   if (req->kind == RC_REQ_AUTH) {
@@ -623,6 +769,10 @@ void rc_core_submit(struct rc_core *k, struct rc_req *req, uint64_t now_ms) {
     if (k->state == RC_ST_CONNECTED)
       write_auth(k, a);
     return;
+  }
+  if (req->op == PROTO_OP_REMOVEWATCHES || req->op == PROTO_OP_CHECKWATCHES) {
+    if (!watches_precheck(k, req))
+      return;
   }
   if (k->state == RC_ST_CONNECTED && !k->close_sent) {
     write_req(k, req);
@@ -830,6 +980,48 @@ static int decode_body(struct rc_core *k, int32_t op, struct proto_reader *r,
     if (!read_path_into(k, r, &res->path))
       return ROOST_ENOMEM;
     break;
+  case PROTO_OP_GETEPHEMERALS: {
+    int32_t n = proto_read_vector_count(r);
+    if (proto_reader_err(r))
+      break;
+    res->children = calloc(n > 0 ? (size_t)n : 1, sizeof *res->children);
+    if (res->children == NULL)
+      return ROOST_ENOMEM;
+    for (int32_t i = 0; i < n; i++) {
+      if (!read_path_into(k, r, &res->children[i]))
+        return ROOST_ENOMEM;
+      if (res->children[i] == NULL)
+        return ROOST_EPROTO;
+      res->n_children = i + 1;
+    }
+    break;
+  }
+  case PROTO_OP_GETALLCHILDRENNUMBER:
+    res->count = proto_read_int(r);
+    break;
+  case PROTO_OP_WHOAMI: {
+    int32_t n = proto_read_vector_count(r);
+    if (proto_reader_err(r))
+      break;
+    res->acl = calloc(n > 0 ? (size_t)n : 1, sizeof *res->acl);
+    if (res->acl == NULL)
+      return ROOST_ENOMEM;
+    for (int32_t i = 0; i < n; i++) {
+      struct proto_slice sc = proto_read_buffer(r);
+      struct proto_slice us = proto_read_buffer(r);
+      if (proto_reader_err(r))
+        return ROOST_EPROTO;
+      res->acl[i].scheme = rc_strndup(sc.ptr ? (const char *)sc.ptr : "",
+                                      sc.len > 0 ? (size_t)sc.len : 0);
+      res->acl[i].id = rc_strndup(us.ptr ? (const char *)us.ptr : "",
+                                  us.len > 0 ? (size_t)us.len : 0);
+      res->n_acl = i + 1;
+      if (!res->acl[i].scheme || !res->acl[i].id)
+        return ROOST_ENOMEM;
+    }
+    break;
+  }
+  case PROTO_OP_MULTIREAD:
   case PROTO_OP_MULTI: {
     /* Count first (bounded by the frame), then fill. */
     size_t cap = 8;
@@ -857,12 +1049,22 @@ static int decode_body(struct rc_core *k, int32_t op, struct proto_reader *r,
       if (type == -1) {
         sub->err = proto_read_int(r); /* ErrorResponse repeats err */
         (void)err;
-        if (sub->err != ROOST_OK && sub->err != ROOST_RUNTIMEINCONSISTENCY &&
-            res->err == ROOST_OK)
+        /* multiRead's sub-ops are independent: no overall error. */
+        if (op == PROTO_OP_MULTI && sub->err != ROOST_OK &&
+            sub->err != ROOST_RUNTIMEINCONSISTENCY && res->err == ROOST_OK)
           res->err = sub->err;
         continue;
       }
+      if ((op == PROTO_OP_MULTIREAD) !=
+          (type == PROTO_OP_GETDATA || type == PROTO_OP_GETCHILDREN))
+        return ROOST_EPROTO;
       switch (type) {
+      case PROTO_OP_GETDATA:
+        sub->op = ROOST_OP_GET;
+        break;
+      case PROTO_OP_GETCHILDREN:
+        sub->op = ROOST_OP_GET_CHILDREN;
+        break;
       case PROTO_OP_CREATE:
       case PROTO_OP_CREATE2:
         sub->op = ROOST_OP_CREATE;
@@ -911,12 +1113,16 @@ static void register_watch(struct rc_core *k, struct rc_req *req, int err) {
   case PROTO_OP_GETCHILDREN2:
     kind = err == ROOST_OK ? RC_W_CHILD : -1;
     break;
+  case PROTO_OP_ADDWATCH:
+    if (err == ROOST_OK)
+      kind = req->wmode == ROOST_WATCH_PERSISTENT_RECURSIVE ? RC_W_RECURSIVE
+                                                            : RC_W_PERSIST;
+    break;
   default:
     break;
   }
   if (kind >= 0)
-    (void)wt_add(&k->wt, kind, req->watch_path, req->watcher,
-                 req->watcher_arg);
+    (void)wt_add(&k->wt, kind, req->watch_path, req->watcher, req->watcher_arg);
 }
 
 static void fire_watchers(struct rc_core *k, int kind, int type,
@@ -928,6 +1134,14 @@ static void fire_watchers(struct rc_core *k, int kind, int type,
     free(w);
     w = next;
   }
+}
+
+/* Persistent watchers on `wpath` see the event on `path` and stay. */
+static void fire_persistent(struct rc_core *k, int kind, int type,
+                            const char *wpath, const char *path, size_t n) {
+  struct rc_wentry *e = wt_find(&k->wt, kind, wpath);
+  for (struct rc_watcher *w = e ? e->watchers : NULL; w; w = w->next)
+    queue_watch(k, w->cb, w->arg, type, path, n);
 }
 
 /* §7.8 "How clients map events". */
@@ -957,7 +1171,27 @@ static int handle_notification(struct rc_core *k, struct proto_reader *r) {
     fire_watchers(k, RC_W_CHILD, ev.type, path, n);
     break;
   default:
-    break; /* unknown or client-local types: nothing registered for them */
+    free(path);
+    return ROOST_OK; /* unknown or client-local types: nothing for them */
+  }
+  fire_persistent(k, RC_W_PERSIST, ev.type, path, path, n);
+  /* Recursive watches on the path or any ancestor; they get no
+   * CHILDREN_CHANGED (a child's CREATED/DELETED says it). */
+  if (k->wt.n_kind[RC_W_RECURSIVE] > 0 &&
+      ev.type != PROTO_EVENT_NODE_CHILDREN_CHANGED) {
+    char *pre = rc_strndup(path, n);
+    if (pre == NULL) {
+      free(path);
+      return ROOST_ENOMEM;
+    }
+    fire_persistent(k, RC_W_RECURSIVE, ev.type, "/", path, n);
+    for (size_t i = 2; i <= n; i++) /* i = 1 would be "/" again */
+      if (i == n || path[i] == '/') {
+        pre[i] = '\0';
+        fire_persistent(k, RC_W_RECURSIVE, ev.type, pre, path, n);
+        pre[i] = path[i];
+      }
+    free(pre);
   }
   free(path);
   return ROOST_OK;
@@ -973,7 +1207,7 @@ static int handle_connect_response(struct rc_core *k, const uint8_t *p,
   /* §2.5: Java treats timeout <= 0 as expired, C a session id other than
    * the non-zero one it sent; the server sends both zeros. */
   if (cr.timeout_ms <= 0 || cr.session_id == 0 ||
-      (k->session_id != 0 && cr.session_id != k->session_id)) {
+      (k->sent_sid != 0 && cr.session_id != k->sent_sid)) {
     expire(k);
     return ROOST_OK;
   }
@@ -981,6 +1215,8 @@ static int handle_connect_response(struct rc_core *k, const uint8_t *p,
   memcpy(k->passwd, cr.passwd, sizeof k->passwd);
   k->timeout_ms = cr.timeout_ms;
   k->ro = cr.has_read_only && cr.read_only;
+  if (!k->ro)
+    k->seen_rw = true;
   k->state = RC_ST_CONNECTED;
   k->announced = true;
   /* What the C client sends after the handshake, in its order: auth
@@ -1020,6 +1256,19 @@ static int handle_auth_reply(struct rc_core *k, int32_t err) {
   if (a->pending) {
     complete_err(k, a->pending, err);
     a->pending = NULL;
+  }
+  if (err != ROOST_OK && k->cfg.auth_failed_terminal) {
+    /* The official client's AUTH_FAILED_STATE: nothing more is sent. */
+    k->state = RC_ST_AUTH_FAILED;
+    k->announced = false;
+    fail_queue(k, &k->sent_h, &k->sent_t, ROOST_AUTHFAILED);
+    fail_queue(k, &k->unsent_h, &k->unsent_t, ROOST_AUTHFAILED);
+    k->n_sent = 0;
+    fail_auth_pending(k, ROOST_AUTHFAILED);
+    wt_fire_all(k, ROOST_EVENT_NOT_WATCHING);
+    queue_session(k, ROOST_SESSION_AUTH_FAILED);
+    set_err(k, "authentication failed (terminal)");
+    return ROOST_AUTHFAILED;
   }
   if (err != ROOST_OK) {
     /* The server drops the connection after a failed auth (§5.5); forget
@@ -1083,7 +1332,7 @@ static int handle_frame(struct rc_core *k, const uint8_t *p, size_t n) {
   }
   /* A multi's header err is 0 even when a sub-op failed (§5.4); the kind
    * of each sub-op comes from the request (error results do not say). */
-  if (req->op == PROTO_OP_MULTI)
+  if (req->op == PROTO_OP_MULTI || req->op == PROTO_OP_MULTIREAD)
     for (int32_t i = 0; i < res->n_ops && i < req->n_multi_ops; i++)
       res->ops[i].op = req->multi_ops[i];
   k->sent_h = req->next;
@@ -1095,6 +1344,14 @@ static int handle_frame(struct rc_core *k, const uint8_t *p, size_t n) {
   if (h.zxid > k->last_zxid)
     k->last_zxid = h.zxid;
   register_watch(k, req, res->err);
+  /* Local watchers go when the server let go of its watch (NOWATCHER: it
+   * had none left, e.g. the event fired just before: then nothing is left
+   * here either, the event was delivered first). */
+  if (req->op == PROTO_OP_REMOVEWATCHES &&
+      (res->err == ROOST_OK || res->err == ROOST_NOWATCHER))
+    res->err = wt_remove(k, req->watch_path, type_kinds(req->wtype), req) > 0
+                   ? ROOST_OK
+                   : ROOST_NOWATCHER;
   bool was_close = req->op == PROTO_OP_CLOSESESSION;
   complete(k, req, res);
   if (was_close) {
@@ -1136,8 +1393,7 @@ int rc_core_input(struct rc_core *k, const void *data, size_t len,
       break;
     rc = handle_frame(k, k->in + pos + 4, (size_t)flen);
     pos += 4 + (size_t)flen;
-    if (rc != ROOST_OK || k->state == RC_ST_EXPIRED ||
-        k->state == RC_ST_CLOSED)
+    if (rc != ROOST_OK || k->state == RC_ST_EXPIRED || k->state == RC_ST_CLOSED)
       break;
   }
   memmove(k->in, k->in + pos, k->in_len - pos);

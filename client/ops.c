@@ -137,8 +137,8 @@ static int create_mode(const roost_create_opts *o, int32_t *op,
 /* Takes the writer's bytes as the request frame. */
 static int req_take_frame(struct rc_req *r, struct proto_writer *w) {
   if (proto_writer_err(w)) {
-    int e = proto_writer_err(w) == PROTO_BADARGUMENTS ? ROOST_EINVAL
-                                                       : ROOST_ENOMEM;
+    int e =
+        proto_writer_err(w) == PROTO_BADARGUMENTS ? ROOST_EINVAL : ROOST_ENOMEM;
     proto_writer_free(w);
     return e;
   }
@@ -168,7 +168,7 @@ static int run(roost_client *c, struct rc_req *r, bool block,
     return ROOST_ENOMEM;
   }
   r->waiter = w;
-  bool multi = r->op == PROTO_OP_MULTI;
+  bool multi = r->op == PROTO_OP_MULTI || r->op == PROTO_OP_MULTIREAD;
   int rc = rc_client_submit(c, r);
   if (rc != ROOST_OK) {
     rc_waiter_free(w);
@@ -372,14 +372,156 @@ int roost_get_acl_async(roost_client *c, const char *path, roost_result_cb cb,
   return do_path_op(c, PROTO_OP_GETACL, ROOST_OP_GET_ACL, path, 0, NULL, NULL,
                     false, NULL, cb, arg);
 }
+int roost_get_ephemerals(roost_client *c, const char *prefix,
+                         roost_result **out) {
+  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS, prefix,
+                    0, NULL, NULL, true, out, NULL, NULL);
+}
+int roost_get_ephemerals_async(roost_client *c, const char *prefix,
+                               roost_result_cb cb, void *arg) {
+  return do_path_op(c, PROTO_OP_GETEPHEMERALS, ROOST_OP_GET_EPHEMERALS, prefix,
+                    0, NULL, NULL, false, NULL, cb, arg);
+}
+int roost_get_all_children_number(roost_client *c, const char *path,
+                                  roost_result **out) {
+  return do_path_op(c, PROTO_OP_GETALLCHILDRENNUMBER,
+                    ROOST_OP_GET_ALL_CHILDREN_NUMBER, path, 0, NULL, NULL, true,
+                    out, NULL, NULL);
+}
+int roost_get_all_children_number_async(roost_client *c, const char *path,
+                                        roost_result_cb cb, void *arg) {
+  return do_path_op(c, PROTO_OP_GETALLCHILDRENNUMBER,
+                    ROOST_OP_GET_ALL_CHILDREN_NUMBER, path, 0, NULL, NULL,
+                    false, NULL, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* addWatch, removeWatches, checkWatches, whoAmI */
+
+/* op: ADDWATCH (ival = mode) or REMOVE/CHECKWATCHES (ival = type). */
+static int do_watch_op(roost_client *c, int32_t op, int rop, const char *path,
+                       int32_t ival, roost_watch_cb watcher, void *warg,
+                       bool local, bool block, roost_result_cb cb, void *arg) {
+  if (c == NULL)
+    return ROOST_EINVAL;
+  if (op == PROTO_OP_ADDWATCH
+          ? (watcher == NULL || (ival != ROOST_WATCH_PERSISTENT &&
+                                 ival != ROOST_WATCH_PERSISTENT_RECURSIVE))
+          : (ival < ROOST_WATCHER_CHILDREN ||
+             ival > ROOST_WATCHER_PERSISTENT_RECURSIVE))
+    return ROOST_EINVAL;
+  int rc = check_path(path, false);
+  if (rc != ROOST_OK)
+    return rc;
+  char *sp = rc_core_server_path(rc_client_core(c), path);
+  struct rc_req *r = new_op(op, rop);
+  if (sp == NULL || r == NULL) {
+    free(sp);
+    rc_req_free(r);
+    return ROOST_ENOMEM;
+  }
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = op;
+  if (op == PROTO_OP_ADDWATCH) {
+    req.u.add_watch.path = slice_str(sp);
+    req.u.add_watch.mode = ival;
+    r->wmode = ival;
+  } else {
+    req.u.watches.path = slice_str(sp);
+    /* 3.8 servers know types 1-3; a persistent watch is in both of their
+     * tables, so "any" is what reaches it (core.c decides when to send). */
+    req.u.watches.type = ival > ROOST_WATCHER_ANY ? ROOST_WATCHER_ANY : ival;
+    r->wtype = ival;
+    r->wlocal = local;
+  }
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, &req);
+  rc = req_take_frame(r, &w);
+  if (rc != ROOST_OK) {
+    free(sp);
+    rc_req_free(r);
+    return rc;
+  }
+  r->watcher = watcher;
+  r->watcher_arg = warg;
+  r->watch_path = sp;
+  return run(c, r, block, NULL, cb, arg);
+}
+
+int roost_add_watch(roost_client *c, const char *path, int mode,
+                    roost_watch_cb watcher, void *watcher_arg) {
+  return do_watch_op(c, PROTO_OP_ADDWATCH, ROOST_OP_ADD_WATCH, path, mode,
+                     watcher, watcher_arg, false, true, NULL, NULL);
+}
+int roost_add_watch_async(roost_client *c, const char *path, int mode,
+                          roost_watch_cb watcher, void *watcher_arg,
+                          roost_result_cb cb, void *arg) {
+  return do_watch_op(c, PROTO_OP_ADDWATCH, ROOST_OP_ADD_WATCH, path, mode,
+                     watcher, watcher_arg, false, false, cb, arg);
+}
+int roost_remove_watches(roost_client *c, const char *path, int type,
+                         roost_watch_cb watcher, void *watcher_arg,
+                         bool local) {
+  return do_watch_op(c, PROTO_OP_REMOVEWATCHES, ROOST_OP_REMOVE_WATCHES, path,
+                     type, watcher, watcher_arg, local, true, NULL, NULL);
+}
+int roost_remove_watches_async(roost_client *c, const char *path, int type,
+                               roost_watch_cb watcher, void *watcher_arg,
+                               bool local, roost_result_cb cb, void *arg) {
+  return do_watch_op(c, PROTO_OP_REMOVEWATCHES, ROOST_OP_REMOVE_WATCHES, path,
+                     type, watcher, watcher_arg, local, false, cb, arg);
+}
+int roost_check_watches(roost_client *c, const char *path, int type,
+                        roost_watch_cb watcher, void *watcher_arg, bool local) {
+  return do_watch_op(c, PROTO_OP_CHECKWATCHES, ROOST_OP_CHECK_WATCHES, path,
+                     type, watcher, watcher_arg, local, true, NULL, NULL);
+}
+int roost_check_watches_async(roost_client *c, const char *path, int type,
+                              roost_watch_cb watcher, void *watcher_arg,
+                              bool local, roost_result_cb cb, void *arg) {
+  return do_watch_op(c, PROTO_OP_CHECKWATCHES, ROOST_OP_CHECK_WATCHES, path,
+                     type, watcher, watcher_arg, local, false, cb, arg);
+}
+
+static int do_whoami(roost_client *c, bool block, roost_result **out,
+                     roost_result_cb cb, void *arg) {
+  if (out)
+    *out = NULL;
+  if (c == NULL)
+    return ROOST_EINVAL;
+  struct rc_req *r = new_op(PROTO_OP_WHOAMI, ROOST_OP_WHOAMI);
+  if (r == NULL)
+    return ROOST_ENOMEM;
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_WHOAMI;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, &req);
+  int rc = req_take_frame(r, &w);
+  if (rc != ROOST_OK) {
+    rc_req_free(r);
+    return rc;
+  }
+  return run(c, r, block, out, cb, arg);
+}
+int roost_whoami(roost_client *c, roost_result **out) {
+  return do_whoami(c, true, out, NULL, NULL);
+}
+int roost_whoami_async(roost_client *c, roost_result_cb cb, void *arg) {
+  return do_whoami(c, false, NULL, cb, arg);
+}
+
 int roost_sync(roost_client *c, const char *path) {
-  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL,
-                    true, NULL, NULL, NULL);
+  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL, true,
+                    NULL, NULL, NULL);
 }
 int roost_sync_async(roost_client *c, const char *path, roost_result_cb cb,
                      void *arg) {
-  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL,
-                    false, NULL, cb, arg);
+  return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL, false,
+                    NULL, cb, arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -477,9 +619,9 @@ int roost_set_acl(roost_client *c, const char *path, const roost_acl *acl,
                   int32_t n_acl, int32_t version, roost_result **out) {
   return do_set_acl(c, path, acl, n_acl, version, true, out, NULL, NULL);
 }
-int roost_set_acl_async(roost_client *c, const char *path,
-                        const roost_acl *acl, int32_t n_acl, int32_t version,
-                        roost_result_cb cb, void *arg) {
+int roost_set_acl_async(roost_client *c, const char *path, const roost_acl *acl,
+                        int32_t n_acl, int32_t version, roost_result_cb cb,
+                        void *arg) {
   return do_set_acl(c, path, acl, n_acl, version, false, NULL, cb, arg);
 }
 
@@ -487,8 +629,7 @@ int roost_set_acl_async(roost_client *c, const char *path,
 /* auth */
 
 static int do_auth(roost_client *c, const char *scheme, const void *cred,
-                   size_t cred_len, bool block, roost_result_cb cb,
-                   void *arg) {
+                   size_t cred_len, bool block, roost_result_cb cb, void *arg) {
   if (c == NULL || scheme == NULL || (cred == NULL && cred_len > 0) ||
       cred_len > INT32_MAX)
     return ROOST_EINVAL;
@@ -508,8 +649,8 @@ static int do_auth(roost_client *c, const char *scheme, const void *cred,
   return run(c, r, block, NULL, cb, arg);
 }
 
-int roost_add_auth(roost_client *c, const char *scheme,
-                   const void *credentials, size_t credentials_len) {
+int roost_add_auth(roost_client *c, const char *scheme, const void *credentials,
+                   size_t credentials_len) {
   return do_auth(c, scheme, credentials, credentials_len, true, NULL, NULL);
 }
 int roost_add_auth_async(roost_client *c, const char *scheme,
@@ -558,8 +699,8 @@ void roost_multi_free(roost_multi *m) {
   free(m);
 }
 
-static struct rc_mop *mop_add(roost_multi *m, const char *path,
-                              bool sequential, int *rc) {
+static struct rc_mop *mop_add(roost_multi *m, const char *path, bool sequential,
+                              int *rc) {
   *rc = check_path(path, sequential);
   if (*rc != ROOST_OK)
     return NULL;
@@ -673,6 +814,26 @@ int roost_multi_add_set(roost_multi *m, const char *path, const void *data,
   return ROOST_OK;
 }
 
+static int multi_add_read(roost_multi *m, const char *path, int32_t type,
+                          int rop) {
+  if (m == NULL)
+    return ROOST_EINVAL;
+  int rc;
+  struct rc_mop *o = mop_add(m, path, false, &rc);
+  if (o == NULL)
+    return rc;
+  o->type = type;
+  o->rop = rop;
+  m->n++;
+  return ROOST_OK;
+}
+int roost_multi_add_get(roost_multi *m, const char *path) {
+  return multi_add_read(m, path, PROTO_OP_GETDATA, ROOST_OP_GET);
+}
+int roost_multi_add_get_children(roost_multi *m, const char *path) {
+  return multi_add_read(m, path, PROTO_OP_GETCHILDREN, ROOST_OP_GET_CHILDREN);
+}
+
 int roost_multi_add_check(roost_multi *m, const char *path, int32_t version) {
   if (m == NULL)
     return ROOST_EINVAL;
@@ -687,13 +848,22 @@ int roost_multi_add_check(roost_multi *m, const char *path, int32_t version) {
   return ROOST_OK;
 }
 
-static int do_multi(roost_client *c, const roost_multi *m, bool block,
-                    roost_result **out, roost_result_cb cb, void *arg) {
+static bool mop_is_read(const struct rc_mop *o) {
+  return o->type == PROTO_OP_GETDATA || o->type == PROTO_OP_GETCHILDREN;
+}
+
+static int do_multi(roost_client *c, const roost_multi *m, bool read,
+                    bool block, roost_result **out, roost_result_cb cb,
+                    void *arg) {
   if (out)
     *out = NULL;
   if (c == NULL || m == NULL || m->n > INT32_MAX)
     return ROOST_EINVAL;
-  struct rc_req *r = new_op(PROTO_OP_MULTI, ROOST_OP_MULTI);
+  for (size_t i = 0; i < m->n; i++)
+    if (mop_is_read(&m->ops[i]) != read)
+      return ROOST_EINVAL;
+  int32_t mop = read ? PROTO_OP_MULTIREAD : PROTO_OP_MULTI;
+  struct rc_req *r = new_op(mop, read ? ROOST_OP_MULTI_READ : ROOST_OP_MULTI);
   if (r == NULL)
     return ROOST_ENOMEM;
   r->multi_ops = calloc(m->n ? m->n : 1, sizeof *r->multi_ops);
@@ -705,7 +875,7 @@ static int do_multi(roost_client *c, const roost_multi *m, bool block,
   struct rc_core *k = rc_client_core(c);
   struct proto_writer w;
   proto_writer_init(&w);
-  size_t mark = proto_multi_encode_begin(&w, 0, PROTO_OP_MULTI);
+  size_t mark = proto_multi_encode_begin(&w, 0, mop);
   int rc = ROOST_OK;
   for (size_t i = 0; i < m->n && rc == ROOST_OK; i++) {
     const struct rc_mop *o = &m->ops[i];
@@ -734,6 +904,11 @@ static int do_multi(roost_client *c, const roost_multi *m, bool block,
       mo.u.set_data.data.ptr = o->data;
       mo.u.set_data.data.len = o->data_len;
       mo.u.set_data.version = o->version;
+      break;
+    case PROTO_OP_GETDATA:
+    case PROTO_OP_GETCHILDREN:
+      mo.u.read.path = slice_str(sp);
+      mo.u.read.watch = false;
       break;
     default: { /* creates */
       int32_t op, flags;
@@ -768,9 +943,17 @@ static int do_multi(roost_client *c, const roost_multi *m, bool block,
 
 int roost_multi_commit(roost_client *c, const roost_multi *m,
                        roost_result **out) {
-  return do_multi(c, m, true, out, NULL, NULL);
+  return do_multi(c, m, false, true, out, NULL, NULL);
 }
 int roost_multi_commit_async(roost_client *c, const roost_multi *m,
                              roost_result_cb cb, void *arg) {
-  return do_multi(c, m, false, NULL, cb, arg);
+  return do_multi(c, m, false, false, NULL, cb, arg);
+}
+int roost_multi_read(roost_client *c, const roost_multi *m,
+                     roost_result **out) {
+  return do_multi(c, m, true, true, out, NULL, NULL);
+}
+int roost_multi_read_async(roost_client *c, const roost_multi *m,
+                           roost_result_cb cb, void *arg) {
+  return do_multi(c, m, true, false, NULL, cb, arg);
 }

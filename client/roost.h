@@ -110,14 +110,14 @@ struct uv_loop_s;
   X(INVALIDACL, -114, "invalid acl")                                           \
   X(AUTHFAILED, -115, "authentication failed")                                 \
   X(CLOSING, -116, "zookeeper is closing")                                     \
-  X(NOTHING, -117, "(not error) no server responses to process")              \
+  X(NOTHING, -117, "(not error) no server responses to process")               \
   X(SESSIONMOVED, -118, "session moved to another server")                     \
   X(NOTREADONLY, -119, "state-changing request sent to read-only server")      \
   X(EPHEMERALONLOCALSESSION, -120, "ephemeral node on local session")          \
   X(NOWATCHER, -121, "no watcher")                                             \
   X(REQUESTTIMEOUT, -122, "request timeout")                                   \
   X(RECONFIGDISABLED, -123, "reconfig disabled")                               \
-  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required") \
+  X(SESSIONCLOSEDREQUIRESASLAUTH, -124, "session closed, sasl auth required")  \
   X(QUOTAEXCEEDED, -125, "quota exceeded")                                     \
   X(THROTTLEDOP, -127, "operation throttled")
 
@@ -152,18 +152,21 @@ ROOST_API const char *roost_err_name(int err);
 
 /* Session events (values follow ZooKeeper's KeeperState). */
 enum roost_session_event {
-  ROOST_SESSION_DISCONNECTED = 0,  /* connection lost; reconnecting */
-  ROOST_SESSION_CONNECTED = 3,     /* (re)connected, session valid */
-  ROOST_SESSION_AUTH_FAILED = 4,   /* the server refused an auth packet */
+  ROOST_SESSION_DISCONNECTED = 0, /* connection lost; reconnecting */
+  ROOST_SESSION_CONNECTED = 3,    /* (re)connected, session valid */
+  ROOST_SESSION_AUTH_FAILED = 4,  /* the server refused an auth packet */
   ROOST_SESSION_CONNECTED_READ_ONLY = 5,
-  ROOST_SESSION_CLOSED = 7,        /* roost_client_close finished its work */
-  ROOST_SESSION_EXPIRED = -112,    /* the session is gone for good */
+  ROOST_SESSION_CLOSED = 7,     /* roost_client_close finished its work */
+  ROOST_SESSION_EXPIRED = -112, /* the session is gone for good */
 };
 
 /* Client states (roost_client_state). */
 enum roost_state {
   ROOST_STATE_CONNECTING = 1, /* no connection yet / reconnecting */
   ROOST_STATE_CONNECTED = 3,
+  /* Terminal (options.auth_failed_terminal): the server refused an
+   * identity; every request fails with ROOST_AUTHFAILED from then on. */
+  ROOST_STATE_AUTH_FAILED = 4,
   ROOST_STATE_READ_ONLY = 5,
   ROOST_STATE_CLOSED = 7,
   ROOST_STATE_EXPIRED = -112, /* see roost_client_new_session */
@@ -177,6 +180,10 @@ enum roost_event_type {
   ROOST_EVENT_DELETED = 2,
   ROOST_EVENT_DATA_CHANGED = 3,
   ROOST_EVENT_CHILDREN_CHANGED = 4,
+  /* The watcher's last call after roost_remove_watches took it away. */
+  ROOST_EVENT_DATA_WATCH_REMOVED = 5,
+  ROOST_EVENT_CHILD_WATCH_REMOVED = 6,
+  ROOST_EVENT_PERSISTENT_WATCH_REMOVED = 7,
   ROOST_EVENT_NOT_WATCHING = -2,
 };
 
@@ -188,7 +195,11 @@ typedef void (*roost_session_cb)(roost_client *c, int event, void *arg);
 
 /* Watcher: one-shot, called exactly once if the request that set it
  * succeeded (for roost_exists also when it answered NONODE), never
- * otherwise.  path is relative to the chroot, borrowed for the call. */
+ * otherwise.  path is relative to the chroot, borrowed for the call.
+ * A persistent watcher (roost_add_watch) is called for every event and
+ * finally once with ROOST_EVENT_PERSISTENT_WATCH_REMOVED or
+ * ROOST_EVENT_NOT_WATCHING.  A watcher removed by roost_remove_watches
+ * gets its *_WATCH_REMOVED call instead of the event. */
 typedef void (*roost_watch_cb)(roost_client *c, int type, const char *path,
                                void *arg);
 
@@ -237,6 +248,13 @@ enum roost_op {
   ROOST_OP_SYNC = 9,
   ROOST_OP_CHECK = 13,
   ROOST_OP_MULTI = 14,
+  ROOST_OP_CHECK_WATCHES = 17,
+  ROOST_OP_REMOVE_WATCHES = 18,
+  ROOST_OP_MULTI_READ = 22,
+  ROOST_OP_GET_EPHEMERALS = 103,
+  ROOST_OP_GET_ALL_CHILDREN_NUMBER = 104,
+  ROOST_OP_ADD_WATCH = 106,
+  ROOST_OP_WHOAMI = 107,
   ROOST_OP_AUTH = 100,
   ROOST_OP_CLOSE = -11,
 };
@@ -255,11 +273,18 @@ enum roost_op {
  *   MULTI         ops[n_ops]: one result per sub-op, in order; ops[i].err
  *                 is that sub-op's code (RUNTIMEINCONSISTENCY for ops after
  *                 the one that failed); err is the first failing code.
+ *   MULTI_READ    ops[n_ops]: GET (data, data_len, stat) or GET_CHILDREN
+ *                 (children, no stat) results, each with its own err; err
+ *                 is OK (the reads are independent).
+ *   GET_EPHEMERALS  children: the session's ephemeral node *paths*
+ *   GET_ALL_CHILDREN_NUMBER  count: number of all descendants
+ *   WHOAMI        acl[n_acl]: one (scheme, id) per identity, perms 0
+ *   ADD_WATCH, REMOVE_WATCHES, CHECK_WATCHES   nothing
  * data is always followed by a NUL byte (not counted in data_len) so text
  * can be printed directly.  Every pointer inside is owned by the result. */
 typedef struct roost_result {
-  int err;     /* ROOST_OK or the error of this operation */
-  int op;      /* enum roost_op */
+  int err;      /* ROOST_OK or the error of this operation */
+  int op;       /* enum roost_op */
   int64_t zxid; /* the reply header's zxid (0 for local errors) */
   char *path;
   char *data;
@@ -272,6 +297,7 @@ typedef struct roost_result {
   int32_t n_acl;
   struct roost_result *ops;
   int32_t n_ops;
+  int64_t count; /* GET_ALL_CHILDREN_NUMBER */
 } roost_result;
 
 /* Frees a result returned by a blocking call (NULL is fine).  Never call it
@@ -301,8 +327,14 @@ typedef struct roost_options {
   void *session_arg;
   const roost_auth *auth; /* sent (in order) on every connect; copied */
   size_t n_auth;
-  bool read_only;          /* accept read-only servers */
-  struct uv_loop_s *loop;  /* NULL: own I/O thread (mode a); else mode b */
+  /* Accept read-only servers (canBeReadOnly in the ConnectRequest):
+   * ROOST_SESSION_CONNECTED_READ_ONLY / ROOST_STATE_READ_ONLY while on
+   * one (writes fail with ROOST_NOTREADONLY), the other hosts are asked
+   * "isro" (rw_probe_ms below) and the client moves to one that answers
+   * "rw".  A session made by a read-only server is not offered to a
+   * read-write one (it gets a new session), as in ZooKeeper's client. */
+  bool read_only;
+  struct uv_loop_s *loop; /* NULL: own I/O thread (mode a); else mode b */
   /* After ROOST_SESSION_EXPIRED, start a new session at once instead of
    * waiting for roost_client_new_session().  Off by default: an expired
    * session usually means the application must rebuild its state. */
@@ -310,6 +342,15 @@ typedef struct roost_options {
   uint64_t seed;           /* server shuffle / backoff RNG; 0: from clock */
   int32_t max_pending;     /* outstanding requests bound. 0: 65536 */
   int32_t max_frame_bytes; /* largest server frame accepted. 0: 16 MiB */
+  /* As the official client: an identity the server refuses moves the
+   * client to the terminal ROOST_STATE_AUTH_FAILED (event
+   * ROOST_SESSION_AUTH_FAILED, then no reconnect; requests fail with
+   * ROOST_AUTHFAILED; watchers get NOT_WATCHING).  Off: the identity is
+   * dropped and the client reconnects without it. */
+  bool auth_failed_terminal;
+  /* read_only mode: while on a read-only server, look for a read-write
+   * one ("isro") every this many ms, doubling up to 60 s. 0: 500. */
+  int32_t rw_probe_ms;
 } roost_options;
 
 /* Fills *o with the defaults above (all zero / NULL, timeout 10000). */
@@ -341,8 +382,9 @@ typedef void (*roost_close_cb)(void *arg);
 ROOST_API int roost_client_close_async(roost_client *c, roost_close_cb cb,
                                        void *arg);
 
-/* Waits until the client is connected (ROOST_OK), expired
- * (ROOST_SESSIONEXPIRED), or timeout_ms passed (ROOST_ETIMEDOUT; < 0 waits
+/* Waits until the client is connected (ROOST_OK; read-only counts),
+ * expired (ROOST_SESSIONEXPIRED), in the terminal AUTH_FAILED state
+ * (ROOST_AUTHFAILED), or timeout_ms passed (ROOST_ETIMEDOUT; < 0 waits
  * forever).  Also ROOST_EDEADLK, ROOST_ECLOSED. */
 ROOST_API int roost_client_wait_connected(roost_client *c, int32_t timeout_ms);
 
@@ -376,9 +418,9 @@ enum roost_create_flags {
 };
 
 typedef struct roost_create_opts {
-  int flags;             /* roost_create_flags */
-  int64_t ttl_ms;        /* with ROOST_TTL */
-  const roost_acl *acl;  /* NULL: world:anyone ALL; copied */
+  int flags;            /* roost_create_flags */
+  int64_t ttl_ms;       /* with ROOST_TTL */
+  const roost_acl *acl; /* NULL: world:anyone ALL; copied */
   int32_t n_acl;
 } roost_create_opts;
 
@@ -459,6 +501,81 @@ ROOST_API int roost_add_auth_async(roost_client *c, const char *scheme,
                                    void *arg);
 
 /* ---------------------------------------------------------------------- */
+/* ZooKeeper 3.6+ operations. */
+
+enum roost_watch_mode {
+  ROOST_WATCH_PERSISTENT = 0,           /* the node: every event, kept */
+  ROOST_WATCH_PERSISTENT_RECURSIVE = 1, /* the node and every descendant:
+                                           CREATED, DELETED, DATA_CHANGED
+                                           with the path that changed */
+};
+
+/* addWatch: a persistent watch that stays armed after it fires; it never
+ * fails on a missing node.  It is re-armed after a reconnect (setWatches2)
+ * and a move to another server; changes made while the client had no
+ * connection produce no events (ZooKeeper's rule): re-read after a
+ * ROOST_SESSION_CONNECTED if you keep a cache.  Events on one client come
+ * in the server's order.  Servers older than 3.6 answer UNIMPLEMENTED. */
+ROOST_API int roost_add_watch(roost_client *c, const char *path, int mode,
+                              roost_watch_cb watcher, void *watcher_arg);
+ROOST_API int roost_add_watch_async(roost_client *c, const char *path, int mode,
+                                    roost_watch_cb watcher, void *watcher_arg,
+                                    roost_result_cb cb, void *arg);
+
+/* ZooKeeper's WatcherType. */
+enum roost_watcher_type {
+  ROOST_WATCHER_CHILDREN = 1,
+  ROOST_WATCHER_DATA = 2, /* data and exists watches */
+  ROOST_WATCHER_ANY = 3,
+  ROOST_WATCHER_PERSISTENT = 4,
+  ROOST_WATCHER_PERSISTENT_RECURSIVE = 5,
+};
+
+/* removeWatches: removes the watchers of `type` on path — all of them
+ * (watcher NULL) or those registered as (watcher, watcher_arg).  Each gets
+ * its final *_WATCH_REMOVED call before the completion.  ROOST_NOWATCHER:
+ * none matched (decided locally, or the event fired first: then the
+ * watcher got the event).  The server's watch is removed only when no
+ * other watcher of this client still needs it; local = true never asks
+ * the server (works while disconnected). */
+ROOST_API int roost_remove_watches(roost_client *c, const char *path, int type,
+                                   roost_watch_cb watcher, void *watcher_arg,
+                                   bool local);
+ROOST_API int roost_remove_watches_async(roost_client *c, const char *path,
+                                         int type, roost_watch_cb watcher,
+                                         void *watcher_arg, bool local,
+                                         roost_result_cb cb, void *arg);
+/* checkWatches: OK if such a watcher is set (and, unless local, the server
+ * still has the watch), else ROOST_NOWATCHER.  Removes nothing. */
+ROOST_API int roost_check_watches(roost_client *c, const char *path, int type,
+                                  roost_watch_cb watcher, void *watcher_arg,
+                                  bool local);
+ROOST_API int roost_check_watches_async(roost_client *c, const char *path,
+                                        int type, roost_watch_cb watcher,
+                                        void *watcher_arg, bool local,
+                                        roost_result_cb cb, void *arg);
+
+/* getEphemerals: this session's ephemeral nodes whose path starts with
+ * prefix (a plain string prefix; "/" for all).  Result: children = paths. */
+ROOST_API int roost_get_ephemerals(roost_client *c, const char *prefix,
+                                   roost_result **out);
+ROOST_API int roost_get_ephemerals_async(roost_client *c, const char *prefix,
+                                         roost_result_cb cb, void *arg);
+
+/* getAllChildrenNumber: result count = number of descendants. */
+ROOST_API int roost_get_all_children_number(roost_client *c, const char *path,
+                                            roost_result **out);
+ROOST_API int roost_get_all_children_number_async(roost_client *c,
+                                                  const char *path,
+                                                  roost_result_cb cb,
+                                                  void *arg);
+
+/* whoAmI: the identities of this connection (result acl, perms 0). */
+ROOST_API int roost_whoami(roost_client *c, roost_result **out);
+ROOST_API int roost_whoami_async(roost_client *c, roost_result_cb cb,
+                                 void *arg);
+
+/* ---------------------------------------------------------------------- */
 /* Multi: a small builder, committed atomically. */
 
 typedef struct roost_multi roost_multi;
@@ -478,11 +595,21 @@ ROOST_API int roost_multi_add_set(roost_multi *m, const char *path,
                                   int32_t version);
 ROOST_API int roost_multi_add_check(roost_multi *m, const char *path,
                                     int32_t version);
+/* Reads for roost_multi_read (a builder holds writes or reads, not both:
+ * the other call answers ROOST_EINVAL). */
+ROOST_API int roost_multi_add_get(roost_multi *m, const char *path);
+ROOST_API int roost_multi_add_get_children(roost_multi *m, const char *path);
 /* m is borrowed for the call only (it may be freed or reused after). */
 ROOST_API int roost_multi_commit(roost_client *c, const roost_multi *m,
                                  roost_result **out);
 ROOST_API int roost_multi_commit_async(roost_client *c, const roost_multi *m,
                                        roost_result_cb cb, void *arg);
+/* multiRead: each read on its own (no atomicity, no watches); *out on
+ * ROOST_OK holds one sub-result per read. */
+ROOST_API int roost_multi_read(roost_client *c, const roost_multi *m,
+                               roost_result **out);
+ROOST_API int roost_multi_read_async(roost_client *c, const roost_multi *m,
+                                     roost_result_cb cb, void *arg);
 
 /* ====================================================================== */
 /* Service discovery.
@@ -525,7 +652,11 @@ typedef struct roost_service_watch roost_service_watch;
 typedef void (*roost_service_watch_cb)(roost_service_watch *w, void *arg);
 
 /* Watches /services/<name> (which may not exist yet): keeps a cached list
- * of instances with their data, re-arming child watches.  The cache
+ * of instances with their data.  It uses one persistent recursive watch
+ * on the directory (so a changed payload — a new health status — is seen
+ * too) and falls back to re-armed child watches on servers that answer
+ * addWatch with UNIMPLEMENTED (before 3.6; there payload changes are seen
+ * on the next membership change or reconnect).  The cache
  * survives a loss of the servers: while disconnected it is served as is
  * and flagged stale.  Returns ROOST_OK (*out set), ROOST_EINVAL,
  * ROOST_ENOMEM, ROOST_ECLOSED. */
@@ -536,20 +667,55 @@ ROOST_API int roost_service_watch_new(roost_client *c, const char *name,
  * loop thread. */
 ROOST_API int roost_service_watch_free(roost_service_watch *w);
 
+/* Health of an instance (its payload's "status"; absent: passing). */
+enum roost_health {
+  ROOST_HEALTH_PASSING = 0,
+  ROOST_HEALTH_WARNING = 1,
+  ROOST_HEALTH_CRITICAL = 2,
+};
+
+/* One instance.  The payload is parsed (with jansson) when it is read:
+ *   roost-agent / Consul-like JSON: "name", "id", "address" and/or "host",
+ *     "port", "tags" [strings], "weight", "weights" {"passing","warning"},
+ *     "status", "meta", "checks";
+ *   Curator ServiceDiscovery JSON: "name", "id", "address", "port",
+ *     "sslPort" (passing);
+ *   plain "host:port" or "[v6]:port" text (passing).
+ * Anything else (malformed JSON included) leaves the parsed fields empty,
+ * status passing, weight 1 and parsed = false.  Every pointer is owned by
+ * the instance (roost_instance_clear / roost_instances_free). */
 typedef struct roost_instance {
-  char *name;      /* child name, e.g. "i-0000000007" */
-  char *data;      /* payload, NUL-terminated */
+  char *name; /* child name, e.g. "i-0000000007" */
+  char *data; /* payload, NUL-terminated */
   int32_t data_len;
-  double weight;   /* the JSON "weight" number; 1 if absent or invalid */
+  /* Weight for ROOST_PICK_WEIGHTED: "weights".passing / .warning for a
+   * passing / warning instance when "weights" is there, else "weight";
+   * 1 if absent or invalid, 0 for a critical instance. */
+  double weight;
+  /* --- parsed from data --- */
+  bool parsed;      /* data was understood (JSON object or host:port) */
+  int status;       /* enum roost_health */
+  char *service;    /* "name", or NULL */
+  char *id;         /* "id", or NULL */
+  char *address;    /* "address", else "host", else NULL */
+  int32_t port;     /* "port"; 0 if absent */
+  int32_t ssl_port; /* Curator "sslPort"; 0 if absent */
+  char **tags;      /* "tags" strings */
+  size_t n_tags;
 } roost_instance;
 
-/* Copies the cached list (sorted by name) into *out (free with
- * roost_instances_free(*out, *n)); *stale tells whether the client is
- * disconnected from the servers (or the list was never loaded).  Any
- * thread.  Returns ROOST_OK or ROOST_ENOMEM. */
+/* Copies the cached list (sorted by name), critical instances left out,
+ * into *out (free with roost_instances_free(*out, *n)); *stale tells
+ * whether the client is disconnected from the servers (or the list was
+ * never loaded).  Any thread.  Returns ROOST_OK or ROOST_ENOMEM. */
 ROOST_API int roost_service_instances(roost_service_watch *w,
                                       roost_instance **out, size_t *n,
                                       bool *stale);
+/* Flag for roost_service_list and roost_service_pick's policy. */
+#define ROOST_INCLUDE_CRITICAL 0x100
+/* The same with flags: ROOST_INCLUDE_CRITICAL lists every instance. */
+ROOST_API int roost_service_list(roost_service_watch *w, int flags,
+                                 roost_instance **out, size_t *n, bool *stale);
 ROOST_API void roost_instances_free(roost_instance *v, size_t n);
 
 enum roost_pick_policy {
@@ -557,9 +723,11 @@ enum roost_pick_policy {
   ROOST_PICK_RANDOM = 1,
   ROOST_PICK_WEIGHTED = 2, /* probability proportional to "weight" (> 0) */
 };
-/* Picks one cached instance and copies it into *out (free its fields with
- * roost_instance_clear).  Returns ROOST_OK, ROOST_NONODE (no instance),
- * ROOST_EINVAL, ROOST_ENOMEM.  Any thread. */
+/* Picks one cached instance that is not critical (policy may be OR-ed
+ * with ROOST_INCLUDE_CRITICAL to consider every instance) and copies it
+ * into *out (free its fields with roost_instance_clear).  Returns
+ * ROOST_OK, ROOST_NONODE (no instance), ROOST_EINVAL, ROOST_ENOMEM.  Any
+ * thread. */
 ROOST_API int roost_service_pick(roost_service_watch *w, int policy,
                                  roost_instance *out);
 ROOST_API void roost_instance_clear(roost_instance *inst);

@@ -80,8 +80,8 @@ static void eph_watch_done(roost_client *c, const roost_result *res,
 static void eph_arm_watch(struct rc_eph *e) {
   rc_eph_ref(e); /* operation */
   rc_eph_ref(e); /* watcher */
-  if (roost_exists_async(e->c, e->path, eph_node_watch, e, eph_watch_done,
-                         e) != ROOST_OK) {
+  if (roost_exists_async(e->c, e->path, eph_node_watch, e, eph_watch_done, e) !=
+      ROOST_OK) {
     rc_eph_unref(e);
     rc_eph_unref(e);
   }
@@ -190,8 +190,8 @@ static void eph_do_create(struct rc_eph *e) {
   snprintf(p, n, "%s/%s", e->dir, e->prefix);
   roost_create_opts o = {ROOST_EPHEMERAL | ROOST_SEQUENTIAL, 0, NULL, 0};
   rc_eph_ref(e);
-  int rc = roost_create_async(e->c, p, e->data, e->data_len, &o,
-                              eph_create_done, e);
+  int rc =
+      roost_create_async(e->c, p, e->data, e->data_len, &o, eph_create_done, e);
   free(p);
   if (rc != ROOST_OK) {
     rc_eph_unref(e);
@@ -374,9 +374,8 @@ static void reg_created(struct rc_eph *e, int err) {
 }
 
 static bool name_ok(const char *name) {
-  return name && *name && strchr(name, '/') == NULL &&
-         strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-         strlen(name) < 256;
+  return name && *name && strchr(name, '/') == NULL && strcmp(name, ".") != 0 &&
+         strcmp(name, "..") != 0 && strlen(name) < 256;
 }
 
 static void reg_start(roost_client *c, void *arg) {
@@ -385,9 +384,9 @@ static void reg_start(roost_client *c, void *arg) {
   rc_eph_start(&reg->eph);
 }
 
-int roost_service_register(roost_client *c, const char *name,
-                           const char *json, roost_service_reg_cb cb,
-                           void *arg, roost_service_reg **out) {
+int roost_service_register(roost_client *c, const char *name, const char *json,
+                           roost_service_reg_cb cb, void *arg,
+                           roost_service_reg **out) {
   if (c == NULL || out == NULL || !name_ok(name) || json == NULL)
     return ROOST_EINVAL;
   *out = NULL;
@@ -398,8 +397,8 @@ int roost_service_register(roost_client *c, const char *name,
   snprintf(dir, sizeof dir, RC_SERVICES_ROOT "/%s", name);
   uint64_t seed = (uint64_t)(uintptr_t)reg ^ uv_hrtime();
   size_t jl = strlen(json);
-  if (jl > INT32_MAX || rc_eph_init(&reg->eph, c, dir, "i-", json,
-                                    (int32_t)jl, &seed) != ROOST_OK) {
+  if (jl > INT32_MAX || rc_eph_init(&reg->eph, c, dir, "i-", json, (int32_t)jl,
+                                    &seed) != ROOST_OK) {
     free(reg);
     return ROOST_ENOMEM;
   }
@@ -417,8 +416,7 @@ int roost_service_register(roost_client *c, const char *name,
   return ROOST_OK;
 }
 
-int roost_service_reg_path(roost_service_reg *reg, char *buf,
-                           size_t buf_size) {
+int roost_service_reg_path(roost_service_reg *reg, char *buf, size_t buf_size) {
   if (reg == NULL || buf == NULL)
     return ROOST_EINVAL;
   int rc;
@@ -471,14 +469,16 @@ int roost_service_unregister(roost_service_reg *reg) {
 }
 
 /* ------------------------------------------------------------------ */
-/* Service watch */
+/* Service watch
+ *
+ * Against 3.6+ servers one persistent recursive watch on the directory
+ * says when to re-read: membership (CREATED/DELETED of a child) and
+ * payloads (DATA_CHANGED of a child: its health).  A refresh lists the
+ * children and reads only the payloads that are new or changed.  Servers
+ * without addWatch get the older scheme: a re-armed child watch (plus an
+ * exists watch while the directory is missing). */
 
-struct rc_inst {
-  char *name;
-  char *data;
-  int32_t data_len;
-  double weight;
-};
+enum { SW_MODE_UNKNOWN = 0, SW_MODE_RECURSIVE, SW_MODE_CHILD };
 
 struct roost_service_watch {
   struct rc_hook hook; /* first */
@@ -487,7 +487,7 @@ struct roost_service_watch {
   roost_service_watch_cb cb;
   void *arg;
   uv_mutex_t mu; /* guards v, n, stale, loaded, rr, rng */
-  struct rc_inst *v;
+  roost_instance *v;
   size_t n;
   bool stale;
   bool loaded;
@@ -499,23 +499,51 @@ struct roost_service_watch {
   bool connected;
   bool refreshing;
   bool again;
+  int mode;
+  bool rec_armed;   /* the recursive watch is registered (or being added) */
   bool child_armed; /* a child watch is registered */
   bool exist_armed; /* an exists watch on dir is registered */
   bool arming;      /* the getChildren in flight sets the child watch */
+  bool reload_all;  /* the next refresh re-reads every payload */
+  char **dirty;     /* children whose payload changed since the last list */
+  size_t n_dirty;
   /* refresh in progress */
-  struct rc_inst *nv;
+  roost_instance *nv;
   size_t nn;
   size_t waiting;
 };
 
 static void sw_refresh(roost_service_watch *w);
 
-static void inst_free(struct rc_inst *v, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(v[i].name);
-    free(v[i].data);
-  }
+static void inst_free(roost_instance *v, size_t n) {
+  for (size_t i = 0; v && i < n; i++)
+    roost_instance_clear(&v[i]);
   free(v);
+}
+
+static void dirty_clear(roost_service_watch *w) {
+  for (size_t i = 0; i < w->n_dirty; i++)
+    free(w->dirty[i]);
+  free(w->dirty);
+  w->dirty = NULL;
+  w->n_dirty = 0;
+}
+
+static void dirty_add(roost_service_watch *w, const char *name) {
+  for (size_t i = 0; i < w->n_dirty; i++)
+    if (strcmp(w->dirty[i], name) == 0)
+      return;
+  char **nv = realloc(w->dirty, (w->n_dirty + 1) * sizeof *nv);
+  char *s = rc_strndup(name, strlen(name));
+  if (nv == NULL || s == NULL) {
+    free(s);
+    if (nv)
+      w->dirty = nv;
+    w->reload_all = true; /* cannot remember which: re-read them all */
+    return;
+  }
+  w->dirty = nv;
+  w->dirty[w->n_dirty++] = s;
 }
 
 static void sw_unref(roost_service_watch *w) {
@@ -523,6 +551,7 @@ static void sw_unref(roost_service_watch *w) {
     return;
   inst_free(w->v, w->n);
   inst_free(w->nv, w->nn);
+  dirty_clear(w);
   free(w->dir);
   uv_mutex_destroy(&w->mu);
   free(w);
@@ -533,29 +562,9 @@ static void sw_notify(roost_service_watch *w) {
     w->cb(w, w->arg);
 }
 
-/* The "weight" number of a JSON object, 1 when absent or not a number.
- * Not a JSON parser: it finds the first "weight" key, which is enough for
- * the flat objects service payloads are. */
-static double json_weight(const char *s) {
-  const char *k = s ? strstr(s, "\"weight\"") : NULL;
-  if (k == NULL)
-    return 1.0;
-  k += 8;
-  while (*k == ' ' || *k == '\t' || *k == '\n' || *k == '\r')
-    k++;
-  if (*k != ':')
-    return 1.0;
-  k++;
-  char *end;
-  double d = strtod(k, &end);
-  if (end == k || d != d)
-    return 1.0;
-  return d < 0 ? 0 : d;
-}
-
 static int inst_cmp(const void *a, const void *b) {
-  return strcmp(((const struct rc_inst *)a)->name,
-                ((const struct rc_inst *)b)->name);
+  return strcmp(((const roost_instance *)a)->name,
+                ((const roost_instance *)b)->name);
 }
 
 static void sw_finish(roost_service_watch *w) {
@@ -563,7 +572,7 @@ static void sw_finish(roost_service_watch *w) {
   size_t j = 0;
   for (size_t i = 0; i < w->nn; i++) {
     if (w->nv[i].data == NULL) {
-      free(w->nv[i].name);
+      roost_instance_clear(&w->nv[i]);
       continue;
     }
     w->nv[j++] = w->nv[i];
@@ -572,7 +581,7 @@ static void sw_finish(roost_service_watch *w) {
   if (w->nn > 1)
     qsort(w->nv, w->nn, sizeof *w->nv, inst_cmp);
   uv_mutex_lock(&w->mu);
-  struct rc_inst *old = w->v;
+  roost_instance *old = w->v;
   size_t old_n = w->n;
   w->v = w->nv;
   w->n = w->nn;
@@ -600,11 +609,12 @@ static void sw_get_done(roost_client *c, const roost_result *res, void *arg) {
   struct sw_get *g = arg;
   roost_service_watch *w = g->w;
   if (res->err == ROOST_OK && g->index < w->nn) {
-    struct rc_inst *in = &w->nv[g->index];
-    in->data = rc_strndup(res->data ? res->data : "",
-                          res->data_len > 0 ? (size_t)res->data_len : 0);
-    in->data_len = res->data_len > 0 ? res->data_len : 0;
-    in->weight = json_weight(in->data);
+    roost_instance *in = &w->nv[g->index];
+    size_t len = res->data_len > 0 ? (size_t)res->data_len : 0;
+    in->data = rc_strndup(res->data ? res->data : "", len);
+    in->data_len = (int32_t)len;
+    if (in->data)
+      (void)rc_instance_parse(in, in->data, len); /* OOM: fields empty */
   }
   free(g);
   if (--w->waiting == 0)
@@ -630,6 +640,75 @@ static void sw_exists_done(roost_client *c, const roost_result *res,
   sw_unref(w);
 }
 
+static bool name_in(char **v, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], name) == 0)
+      return true;
+  return false;
+}
+
+/* Fills w->nv from the children names, reusing cached payloads that did
+ * not change and reading the others. */
+static void sw_load(roost_service_watch *w, roost_client *c,
+                    const roost_result *res) {
+  bool reload = w->reload_all;
+  char **dirty = w->dirty;
+  size_t n_dirty = w->n_dirty;
+  w->reload_all = false;
+  w->dirty = NULL;
+  w->n_dirty = 0;
+  w->nv = calloc(res->n_children ? (size_t)res->n_children : 1, sizeof *w->nv);
+  w->nn = 0;
+  w->waiting = 1; /* held until every get was issued */
+  uv_mutex_lock(&w->mu);
+  for (int32_t i = 0; w->nv && i < res->n_children; i++) {
+    roost_instance *in = &w->nv[w->nn];
+    in->name = rc_strndup(res->children[i], strlen(res->children[i]));
+    if (in->name == NULL)
+      continue;
+    w->nn++;
+    bool cached = false;
+    if (!reload && !name_in(dirty, n_dirty, in->name))
+      for (size_t j = 0; j < w->n; j++)
+        if (strcmp(w->v[j].name, in->name) == 0) {
+          in->data = rc_strndup(w->v[j].data, (size_t)w->v[j].data_len);
+          in->data_len = w->v[j].data_len;
+          cached = in->data != NULL &&
+                   rc_instance_copy_parsed(in, &w->v[j]) == ROOST_OK;
+          break;
+        }
+    if (cached)
+      continue;
+    free(in->data);
+    in->data = NULL;
+    size_t pl = strlen(w->dir) + strlen(in->name) + 2;
+    char *p = malloc(pl);
+    struct sw_get *g = malloc(sizeof *g);
+    if (p == NULL || g == NULL) {
+      free(p);
+      free(g);
+      continue;
+    }
+    snprintf(p, pl, "%s/%s", w->dir, in->name);
+    g->w = w;
+    g->index = w->nn - 1;
+    w->refs++;
+    w->waiting++;
+    if (roost_get_async(c, p, NULL, NULL, sw_get_done, g) != ROOST_OK) {
+      w->refs--;
+      w->waiting--;
+      free(g);
+    }
+    free(p);
+  }
+  uv_mutex_unlock(&w->mu);
+  for (size_t i = 0; i < n_dirty; i++)
+    free(dirty[i]);
+  free(dirty);
+  if (--w->waiting == 0)
+    sw_finish(w);
+}
+
 static void sw_children_done(roost_client *c, const roost_result *res,
                              void *arg) {
   roost_service_watch *w = arg;
@@ -640,12 +719,13 @@ static void sw_children_done(roost_client *c, const roost_result *res,
     sw_unref(w);
   }
   if (res->err == ROOST_NONODE) {
-    /* No such service yet: empty list, wait for the directory. */
-    if (!w->exist_armed && !w->detached) {
+    /* No such service yet: empty list, wait for the directory (the
+     * recursive watch sees its creation by itself). */
+    if (w->mode == SW_MODE_CHILD && !w->exist_armed && !w->detached) {
       w->exist_armed = true;
       w->refs += 2;
-      if (roost_exists_async(c, w->dir, sw_exist_watch, w, sw_exists_done,
-                             w) != ROOST_OK) {
+      if (roost_exists_async(c, w->dir, sw_exist_watch, w, sw_exists_done, w) !=
+          ROOST_OK) {
         w->exist_armed = false;
         w->refs -= 2;
       }
@@ -654,55 +734,11 @@ static void sw_children_done(roost_client *c, const roost_result *res,
     sw_finish(w);
   } else if (res->err != ROOST_OK) {
     w->refreshing = false; /* retried on the next CONNECTED */
+    w->reload_all = true;
     if (res->err != ROOST_CONNECTIONLOSS && !w->detached)
       sw_notify(w);
   } else {
-    w->nv = calloc(res->n_children ? (size_t)res->n_children : 1,
-                   sizeof *w->nv);
-    w->nn = 0;
-    w->waiting = 1; /* held until every get was issued */
-    uv_mutex_lock(&w->mu);
-    for (int32_t i = 0; w->nv && i < res->n_children; i++) {
-      struct rc_inst *in = &w->nv[w->nn];
-      in->name = rc_strndup(res->children[i], strlen(res->children[i]));
-      if (in->name == NULL)
-        continue;
-      w->nn++;
-      /* Payloads of known instances come from the cache. */
-      bool cached = false;
-      for (size_t j = 0; j < w->n; j++)
-        if (strcmp(w->v[j].name, in->name) == 0) {
-          in->data = rc_strndup(w->v[j].data, (size_t)w->v[j].data_len);
-          in->data_len = w->v[j].data_len;
-          in->weight = w->v[j].weight;
-          cached = in->data != NULL;
-          break;
-        }
-      if (cached)
-        continue;
-      size_t pl = strlen(w->dir) + strlen(in->name) + 2;
-      char *p = malloc(pl);
-      struct sw_get *g = malloc(sizeof *g);
-      if (p == NULL || g == NULL) {
-        free(p);
-        free(g);
-        continue;
-      }
-      snprintf(p, pl, "%s/%s", w->dir, in->name);
-      g->w = w;
-      g->index = w->nn - 1;
-      w->refs++;
-      w->waiting++;
-      if (roost_get_async(c, p, NULL, NULL, sw_get_done, g) != ROOST_OK) {
-        w->refs--;
-        w->waiting--;
-        free(g);
-      }
-      free(p);
-    }
-    uv_mutex_unlock(&w->mu);
-    if (--w->waiting == 0)
-      sw_finish(w);
+    sw_load(w, c, res);
   }
   sw_unref(w);
 }
@@ -715,7 +751,7 @@ static void sw_refresh(roost_service_watch *w) {
     return;
   }
   w->refreshing = true;
-  bool arm = !w->child_armed;
+  bool arm = w->mode == SW_MODE_CHILD && !w->child_armed;
   w->refs++;
   if (arm) {
     w->child_armed = true;
@@ -756,9 +792,71 @@ static void sw_exist_watch(roost_client *c, int type, const char *path,
   sw_unref(w);
 }
 
+/* The recursive watch: every change under the directory, in order. */
+static void sw_rec_watch(roost_client *c, int type, const char *path,
+                         void *arg) {
+  (void)c;
+  roost_service_watch *w = arg;
+  if (type == ROOST_EVENT_NOT_WATCHING ||
+      type == ROOST_EVENT_PERSISTENT_WATCH_REMOVED) {
+    w->rec_armed = false;
+    sw_unref(w);
+    return;
+  }
+  if (w->detached)
+    return;
+  size_t dl = strlen(w->dir);
+  if (strncmp(path, w->dir, dl) != 0)
+    return;
+  const char *name = path[dl] == '/' ? path + dl + 1 : NULL;
+  if (path[dl] != '\0' && (name == NULL || strchr(name, '/') != NULL))
+    return; /* deeper than an instance node: not ours */
+  if (name && type == ROOST_EVENT_DATA_CHANGED)
+    dirty_add(w, name);
+  sw_refresh(w);
+}
+
+static void sw_addwatch_done(roost_client *c, const roost_result *res,
+                             void *arg) {
+  (void)c;
+  roost_service_watch *w = arg;
+  if (res->err != ROOST_OK) {
+    w->rec_armed = false;
+    sw_unref(w); /* the watcher will never run */
+  }
+  if (res->err == ROOST_UNIMPLEMENTED) {
+    w->mode = SW_MODE_CHILD; /* a server before 3.6 */
+    sw_refresh(w);
+  } else if (res->err == ROOST_OK) {
+    w->mode = SW_MODE_RECURSIVE;
+    sw_refresh(w);
+  }
+  /* Other errors (connection loss): the next CONNECTED tries again. */
+  sw_unref(w);
+}
+
+static void sw_connected(roost_service_watch *w) {
+  /* Changes made while we had no connection fired nothing: re-read every
+   * payload, not only the list. */
+  w->reload_all = true;
+  if (w->mode == SW_MODE_CHILD || w->rec_armed || w->detached) {
+    sw_refresh(w);
+    return;
+  }
+  w->rec_armed = true;
+  w->refs += 2; /* the watcher and the operation */
+  if (roost_add_watch_async(w->c, w->dir, ROOST_WATCH_PERSISTENT_RECURSIVE,
+                            sw_rec_watch, w, sw_addwatch_done, w) != ROOST_OK) {
+    w->rec_armed = false;
+    w->refs -= 2;
+    sw_refresh(w);
+  }
+}
+
 static void sw_hook_session(struct rc_hook *h, int event) {
   roost_service_watch *w = (roost_service_watch *)h;
-  if (event == ROOST_SESSION_DISCONNECTED || event == ROOST_SESSION_EXPIRED) {
+  if (event == ROOST_SESSION_DISCONNECTED || event == ROOST_SESSION_EXPIRED ||
+      event == ROOST_SESSION_AUTH_FAILED) {
     w->connected = false;
     uv_mutex_lock(&w->mu);
     bool was = w->stale;
@@ -769,9 +867,7 @@ static void sw_hook_session(struct rc_hook *h, int event) {
   } else if (event == ROOST_SESSION_CONNECTED ||
              event == ROOST_SESSION_CONNECTED_READ_ONLY) {
     w->connected = true;
-    /* Re-read: setWatches re-armed our watch if the session survived, but
-     * a fresh read is what clears the stale flag honestly. */
-    sw_refresh(w);
+    sw_connected(w);
   }
 }
 
@@ -788,7 +884,7 @@ static void sw_start(roost_client *c, void *arg) {
   rc_client_hook_add(c, &w->hook);
   w->connected = rc_client_core(c)->state == RC_ST_CONNECTED;
   if (w->connected)
-    sw_refresh(w);
+    sw_connected(w);
 }
 
 int roost_service_watch_new(roost_client *c, const char *name,
@@ -830,6 +926,15 @@ int roost_service_watch_new(roost_client *c, const char *name,
 static void sw_stop(roost_client *c, void *arg) {
   roost_service_watch *w = arg;
   rc_client_hook_remove(c, &w->hook);
+  if (w->rec_armed) {
+    /* Its PERSISTENT_WATCH_REMOVED call drops the watcher's reference;
+     * without a connection only our table forgets it (the server's copy
+     * goes with the session or is dropped as unknown). */
+    bool local = rc_client_core(c)->state != RC_ST_CONNECTED;
+    (void)roost_remove_watches_async(c, w->dir,
+                                     ROOST_WATCHER_PERSISTENT_RECURSIVE,
+                                     sw_rec_watch, w, local, NULL, NULL);
+  }
   if (!w->detached) {
     w->detached = true;
     sw_unref(w);
@@ -842,12 +947,13 @@ int roost_service_watch_free(roost_service_watch *w) {
   return rc_client_call_wait(w->c, sw_stop, w);
 }
 
-static int inst_copy(roost_instance *d, const struct rc_inst *s) {
+static int inst_copy(roost_instance *d, const roost_instance *s) {
+  memset(d, 0, sizeof *d);
   d->name = rc_strndup(s->name, strlen(s->name));
   d->data = rc_strndup(s->data, (size_t)s->data_len);
   d->data_len = s->data_len;
-  d->weight = s->weight;
-  if (d->name == NULL || d->data == NULL) {
+  if (d->name == NULL || d->data == NULL ||
+      rc_instance_copy_parsed(d, s) != ROOST_OK) {
     roost_instance_clear(d);
     return ROOST_ENOMEM;
   }
@@ -859,18 +965,21 @@ void roost_instance_clear(roost_instance *inst) {
     return;
   free(inst->name);
   free(inst->data);
+  rc_instance_clear_parsed(inst);
   memset(inst, 0, sizeof *inst);
 }
 
-void roost_instances_free(roost_instance *v, size_t n) {
-  for (size_t i = 0; v && i < n; i++)
-    roost_instance_clear(&v[i]);
-  free(v);
+void roost_instances_free(roost_instance *v, size_t n) { inst_free(v, n); }
+
+static bool eligible(const roost_instance *in, int flags) {
+  return (flags & ROOST_INCLUDE_CRITICAL) ||
+         in->status != ROOST_HEALTH_CRITICAL;
 }
 
-int roost_service_instances(roost_service_watch *w, roost_instance **out,
-                            size_t *n, bool *stale) {
-  if (w == NULL || out == NULL || n == NULL)
+int roost_service_list(roost_service_watch *w, int flags, roost_instance **out,
+                       size_t *n, bool *stale) {
+  if (w == NULL || out == NULL || n == NULL ||
+      (flags & ~ROOST_INCLUDE_CRITICAL))
     return ROOST_EINVAL;
   *out = NULL;
   *n = 0;
@@ -879,12 +988,16 @@ int roost_service_instances(roost_service_watch *w, roost_instance **out,
   if (stale)
     *stale = w->stale || !w->loaded;
   roost_instance *v = calloc(w->n ? w->n : 1, sizeof *v);
+  size_t count = 0;
   if (v == NULL)
     rc = ROOST_ENOMEM;
-  for (size_t i = 0; v && i < w->n; i++)
-    if ((rc = inst_copy(&v[i], &w->v[i])) != ROOST_OK)
+  for (size_t i = 0; v && i < w->n; i++) {
+    if (!eligible(&w->v[i], flags))
+      continue;
+    if ((rc = inst_copy(&v[count], &w->v[i])) != ROOST_OK)
       break;
-  size_t count = w->n;
+    count++;
+  }
   uv_mutex_unlock(&w->mu);
   if (rc != ROOST_OK) {
     roost_instances_free(v, count);
@@ -895,44 +1008,56 @@ int roost_service_instances(roost_service_watch *w, roost_instance **out,
   return ROOST_OK;
 }
 
+int roost_service_instances(roost_service_watch *w, roost_instance **out,
+                            size_t *n, bool *stale) {
+  return roost_service_list(w, 0, out, n, stale);
+}
+
 int roost_service_pick(roost_service_watch *w, int policy,
                        roost_instance *out) {
+  int flags = policy & ROOST_INCLUDE_CRITICAL;
+  policy &= ~ROOST_INCLUDE_CRITICAL;
   if (w == NULL || out == NULL || policy < ROOST_PICK_ROUND_ROBIN ||
       policy > ROOST_PICK_WEIGHTED)
     return ROOST_EINVAL;
   memset(out, 0, sizeof *out);
-  int rc;
   uv_mutex_lock(&w->mu);
-  if (w->n == 0) {
+  size_t *idx = malloc((w->n ? w->n : 1) * sizeof *idx);
+  size_t m = 0;
+  double total = 0;
+  for (size_t i = 0; idx && i < w->n; i++)
+    if (eligible(&w->v[i], flags)) {
+      idx[m++] = i;
+      total += w->v[i].weight;
+    }
+  if (idx == NULL || m == 0) {
     uv_mutex_unlock(&w->mu);
-    return ROOST_NONODE;
+    free(idx);
+    return idx == NULL ? ROOST_ENOMEM : ROOST_NONODE;
   }
-  size_t idx = 0;
+  size_t k = 0;
   if (policy == ROOST_PICK_ROUND_ROBIN) {
-    idx = (size_t)(w->rr++ % w->n);
+    k = (size_t)(w->rr++ % m);
   } else {
-    double total = 0;
-    if (policy == ROOST_PICK_WEIGHTED)
-      for (size_t i = 0; i < w->n; i++)
-        total += w->v[i].weight;
     /* 53 random bits -> [0, 1) */
     double u = (double)(rc_rand(&w->rng) >> 11) / 9007199254740992.0;
     if (policy == ROOST_PICK_RANDOM || total <= 0) {
-      idx = (size_t)(u * (double)w->n);
+      k = (size_t)(u * (double)m);
     } else {
       double x = u * total;
-      for (idx = 0; idx + 1 < w->n; idx++) {
-        if (x < w->v[idx].weight)
+      for (k = 0; k + 1 < m; k++) {
+        if (x < w->v[idx[k]].weight)
           break;
-        x -= w->v[idx].weight;
+        x -= w->v[idx[k]].weight;
       }
-      while (idx > 0 && w->v[idx].weight <= 0) /* rounding at the end */
-        idx--;
+      while (k > 0 && w->v[idx[k]].weight <= 0) /* rounding at the end */
+        k--;
     }
-    if (idx >= w->n)
-      idx = w->n - 1;
+    if (k >= m)
+      k = m - 1;
   }
-  rc = inst_copy(out, &w->v[idx]);
+  int rc = inst_copy(out, &w->v[idx[k]]);
   uv_mutex_unlock(&w->mu);
+  free(idx);
   return rc;
 }

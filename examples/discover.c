@@ -3,7 +3,9 @@
  *   discover HOSTS SERVICE [rr|random|weighted]
  *
  * Prints the instance list every time it changes (and whether it is stale:
- * served from cache while the servers are unreachable), then, once a
+ * served from cache while the servers are unreachable) with each
+ * instance's health, address and weight as the library parsed them from
+ * its JSON payload (critical instances are left out), then, once a
  * second, the instance a client would pick with the given policy.  Stops
  * on SIGINT/SIGTERM.
  *
@@ -24,9 +26,13 @@ static void on_change(roost_service_watch *w, void *arg) {
   bool stale;
   if (roost_service_instances(w, &v, &n, &stale) != ROOST_OK)
     return;
+  static const char *const health[] = {"passing", "warning", "critical"};
   printf("instances %zu%s\n", n, stale ? " (stale)" : "");
+  /* Critical instances are left out; the payload is parsed for us. */
   for (size_t i = 0; i < n; i++)
-    printf("  %s %s\n", v[i].name, v[i].data);
+    printf("  %s %s %s:%d weight %g %s\n", v[i].name,
+           health[v[i].status % 3], v[i].address ? v[i].address : "?",
+           (int)v[i].port, v[i].weight, v[i].data);
   fflush(stdout);
   roost_instances_free(v, n);
 }

@@ -12,4 +12,4 @@ INTEGRATION_ENV += ROOST_SHELL=$(abspath $(ROOST_SH_BIN))
 
 $(ROOST_SH_BIN): $(ROOST_SH_OBJ) $(LIBROOST_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -ledit -luv -lpthread
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -ledit $(LIBROOST_LIBS)

@@ -92,8 +92,7 @@ void shell_print_error(struct shell *sh, int err, const char *path,
     fprintf(stderr, "error: %s: %s\n", roost_err_name(err), msg);
 }
 
-static int usage_error(struct shell *sh, const struct cmd *c,
-                       const char *why) {
+static int usage_error(struct shell *sh, const struct cmd *c, const char *why) {
   if (sh->json) {
     struct sbuf b, m;
     struct jw w;
@@ -211,6 +210,12 @@ static const char *event_name(int type) {
     return "NodeDataChanged";
   case ROOST_EVENT_CHILDREN_CHANGED:
     return "NodeChildrenChanged";
+  case ROOST_EVENT_DATA_WATCH_REMOVED:
+    return "DataWatchRemoved";
+  case ROOST_EVENT_CHILD_WATCH_REMOVED:
+    return "ChildWatchRemoved";
+  case ROOST_EVENT_PERSISTENT_WATCH_REMOVED:
+    return "PersistentWatchRemoved";
   default:
     return "NotWatching";
   }
@@ -246,8 +251,9 @@ static void print_watch_cb(roost_client *c, int type, const char *path,
     return;
   struct shell *sh = arg;
   /* At the prompt, start below the line being edited. */
-  print_event(sh, sh->interactive && !sh->json ? "\nWATCHER: " : "WATCHER: ",
-              type, path);
+  print_event(sh,
+              sh->interactive && !sh->json ? "\nWATCHER: " : "WATCHER: ", type,
+              path);
 }
 
 /* ====================================================================== */
@@ -286,8 +292,8 @@ static bool parse_i64(const char *s, int64_t *out) {
   return true;
 }
 
-static int parse_version(struct shell *sh, const struct cmd *c,
-                         const char *s, int32_t *out) {
+static int parse_version(struct shell *sh, const struct cmd *c, const char *s,
+                         int32_t *out) {
   int64_t v;
   if (s == NULL) {
     *out = -1;
@@ -541,8 +547,8 @@ static int cmd_tree(struct shell *sh, struct args *a) {
 static int cmd_get(struct shell *sh, struct args *a) {
   const char *path = a->pos[0];
   roost_result *res = NULL;
-  int rc = roost_get(sh->client, path, a->flag['w'] ? print_watch_cb : NULL,
-                     sh, &res);
+  int rc = roost_get(sh->client, path, a->flag['w'] ? print_watch_cb : NULL, sh,
+                     &res);
   if (rc != ROOST_OK)
     return op_status(sh, rc, path);
   struct sbuf b;
@@ -570,8 +576,8 @@ static int cmd_get(struct shell *sh, struct args *a) {
 static int cmd_stat(struct shell *sh, struct args *a) {
   const char *path = a->pos[0];
   roost_result *res = NULL;
-  int rc = roost_exists(sh->client, path,
-                        a->flag['w'] ? print_watch_cb : NULL, sh, &res);
+  int rc = roost_exists(sh->client, path, a->flag['w'] ? print_watch_cb : NULL,
+                        sh, &res);
   if (rc != ROOST_OK)
     return op_status(sh, rc, path);
   struct sbuf b;
@@ -614,8 +620,8 @@ static int cmd_create(struct shell *sh, struct args *a) {
     o.flags |= ROOST_TTL;
   }
   roost_result *res = NULL;
-  int rc = roost_create(sh->client, path, data, (int32_t)strlen(data), &o,
-                        &res);
+  int rc =
+      roost_create(sh->client, path, data, (int32_t)strlen(data), &o, &res);
   if (rc != ROOST_OK)
     return op_status(sh, rc, path);
   struct sbuf b;
@@ -642,8 +648,8 @@ static int cmd_set(struct shell *sh, struct args *a) {
   if (st != SHELL_OK)
     return st;
   roost_result *res = NULL;
-  int rc = roost_set(sh->client, path, data, (int32_t)strlen(data), version,
-                     &res);
+  int rc =
+      roost_set(sh->client, path, data, (int32_t)strlen(data), version, &res);
   if (rc != ROOST_OK)
     return op_status(sh, rc, path);
   struct sbuf b;
@@ -789,8 +795,7 @@ static int cmd_getacl(struct shell *sh, struct args *a) {
     sbuf_init(&b);
     for (int32_t i = 0; i < res->n_acl; i++) {
       perms_text(perms, res->acl[i].perms);
-      sbuf_printf(&b, "%s:%s:%s\n", res->acl[i].scheme, res->acl[i].id,
-                  perms);
+      sbuf_printf(&b, "%s:%s:%s\n", res->acl[i].scheme, res->acl[i].id, perms);
     }
     if (a->flag['s'])
       stat_text(&b, &res->stat);
@@ -897,8 +902,7 @@ static int cmd_setacl(struct shell *sh, struct args *a) {
 }
 
 static int cmd_addauth(struct shell *sh, struct args *a) {
-  int rc = roost_add_auth(sh->client, a->pos[0], a->pos[1],
-                          strlen(a->pos[1]));
+  int rc = roost_add_auth(sh->client, a->pos[0], a->pos[1], strlen(a->pos[1]));
   if (rc != ROOST_OK)
     return op_status(sh, rc, NULL);
   return ok_json(sh, "addauth", NULL);
@@ -970,8 +974,8 @@ static void queue_reply_cb(roost_client *c, const roost_result *res,
                            void *arg) {
   (void)c;
   struct watch_arg *wa = arg;
-  struct shell_event e = {.gen = wa->gen, .kind = wa->kind, .reply = true,
-                          .err = res->err};
+  struct shell_event e = {
+      .gen = wa->gen, .kind = wa->kind, .reply = true, .err = res->err};
   if (res->has_stat)
     e.stat = res->stat;
   struct shell *sh = wa->sh;
@@ -1014,8 +1018,8 @@ static int arm_watch(struct shell *sh, const char *path, uint32_t gen,
   int rc = kind == WATCH_KIND_DATA
                ? roost_exists_async(sh->client, path, queue_watch_cb, wa,
                                     queue_reply_cb, wa)
-               : roost_get_children_async(sh->client, path, queue_watch_cb,
-                                          wa, queue_reply_cb, wa);
+               : roost_get_children_async(sh->client, path, queue_watch_cb, wa,
+                                          queue_reply_cb, wa);
   if (rc != ROOST_OK)
     free(wa); /* neither callback will run */
   return rc;
@@ -1140,8 +1144,7 @@ static int watch_apply(struct watch_state *w, const struct shell_event *e) {
 static int cmd_watch(struct shell *sh, struct args *a) {
   const char *path = a->pos[0];
   int64_t limit = 0;
-  if (a->val['n'] != NULL &&
-      (!parse_i64(a->val['n'], &limit) || limit <= 0))
+  if (a->val['n'] != NULL && (!parse_i64(a->val['n'], &limit) || limit <= 0))
     return usage_error(sh, a->cmd, "COUNT must be a positive number");
   uint32_t gen = ++sh->watch_gen;
   struct watch_state w = {.sh = sh, .path = path, .limit = limit};
@@ -1231,6 +1234,220 @@ static int cmd_watch(struct shell *sh, struct args *a) {
   }
   sigaction(SIGINT, &old, NULL);
   return status;
+}
+
+/* --------------------------------------------------------------------- */
+/* addwatch: a persistent (-r: recursive) watch, events printed as they come
+ * through the same queue as `watch`, in the server's order. */
+
+enum { WATCH_KIND_PERSIST = 3 };
+
+static void persist_watch_cb(roost_client *c, int type, const char *path,
+                             void *arg) {
+  (void)c;
+  struct watch_arg *wa = arg;
+  if (type == ROOST_EVENT_NOT_WATCHING ||
+      type == ROOST_EVENT_PERSISTENT_WATCH_REMOVED) {
+    free(wa); /* its last call */
+    return;
+  }
+  struct shell_event e = {.gen = wa->gen, .kind = wa->kind, .type = type};
+  e.path = strdup(path);
+  if (e.path != NULL)
+    evq_push(wa->sh, &e);
+}
+
+/* Waits for queued events of `gen` and prints them until Ctrl-C, the end
+ * of input or `limit` events.  Returns the shell status. */
+static int print_events_loop(struct shell *sh, uint32_t gen, int64_t limit,
+                             bool poll_stdin) {
+  int64_t seen = 0;
+  for (;;) {
+    struct pollfd pf[3] = {{.fd = sh->ev_fd[0], .events = POLLIN},
+                           {.fd = sh->sig_fd[0], .events = POLLIN},
+                           {.fd = STDIN_FILENO, .events = POLLIN}};
+    int n = poll(pf, poll_stdin ? 3 : 2, -1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return op_status(sh, ROOST_ESYS, NULL);
+    if (pf[1].revents) {
+      drain(sh->sig_fd[0]);
+      if (sh->interactive)
+        fputc('\n', stdout);
+      return SHELL_OK;
+    }
+    if (poll_stdin && pf[2].revents) {
+      char buf[256];
+      ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+      if (r <= 0 && !(r < 0 && errno == EINTR))
+        return SHELL_OK;
+    }
+    if (!pf[0].revents)
+      continue;
+    drain(sh->ev_fd[0]);
+    for (;;) {
+      struct shell_event e;
+      pthread_mutex_lock(&sh->evq_mu);
+      bool have = sh->evq_len > 0;
+      if (have) {
+        e = sh->evq[sh->evq_head];
+        sh->evq_head = (sh->evq_head + 1) % SHELL_EVQ_MAX;
+        sh->evq_len--;
+      }
+      size_t dropped = sh->evq_dropped;
+      sh->evq_dropped = 0;
+      pthread_mutex_unlock(&sh->evq_mu);
+      if (dropped > 0)
+        fprintf(stderr, "warning: %zu watch events dropped\n", dropped);
+      if (!have)
+        break;
+      bool mine = e.gen == gen && !e.reply && (limit == 0 || seen < limit);
+      if (mine) {
+        print_event(sh, "", e.type, e.path);
+        seen++;
+      }
+      free(e.path);
+    }
+    if (limit > 0 && seen >= limit)
+      return SHELL_OK;
+  }
+}
+
+static int cmd_addwatch(struct shell *sh, struct args *a) {
+  const char *path = a->pos[0];
+  bool rec = a->flag['r'];
+  int64_t limit = 0;
+  if (a->val['n'] != NULL && (!parse_i64(a->val['n'], &limit) || limit <= 0))
+    return usage_error(sh, a->cmd, "COUNT must be a positive number");
+  struct watch_arg *wa = malloc(sizeof *wa);
+  if (wa == NULL)
+    return op_status(sh, ROOST_ENOMEM, path);
+  uint32_t gen = ++sh->watch_gen;
+  wa->sh = sh;
+  wa->gen = gen;
+  wa->kind = WATCH_KIND_PERSIST;
+  int mode = rec ? ROOST_WATCH_PERSISTENT_RECURSIVE : ROOST_WATCH_PERSISTENT;
+  int rc = roost_add_watch(sh->client, path, mode, persist_watch_cb, wa);
+  if (rc != ROOST_OK) {
+    free(wa); /* never registered: no call will come */
+    return op_status(sh, rc, path);
+  }
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  drain(sh->sig_fd[0]);
+  sigint_fd = sh->sig_fd[1];
+  sigaction(SIGINT, &sa, &old);
+  bool poll_stdin = !sh->script && limit == 0;
+  fflush(stdout);
+  fprintf(stderr, "watching %s%s (Ctrl-C%s to stop)\n", path,
+          rec ? " and its subtree" : "", poll_stdin ? " or end of input" : "");
+  int status = print_events_loop(sh, gen, limit, poll_stdin);
+  sigaction(SIGINT, &old, NULL);
+  /* The watch ends with the command; without a connection only locally. */
+  int type =
+      rec ? ROOST_WATCHER_PERSISTENT_RECURSIVE : ROOST_WATCHER_PERSISTENT;
+  rc =
+      roost_remove_watches(sh->client, path, type, persist_watch_cb, wa, false);
+  if (rc != ROOST_OK && rc != ROOST_NOWATCHER)
+    (void)roost_remove_watches(sh->client, path, type, persist_watch_cb, wa,
+                               true);
+  return status;
+}
+
+static int parse_watcher_type(const char *s) {
+  static const struct {
+    const char *name;
+    int type;
+  } t[] = {{"children", ROOST_WATCHER_CHILDREN},
+           {"data", ROOST_WATCHER_DATA},
+           {"any", ROOST_WATCHER_ANY},
+           {"persistent", ROOST_WATCHER_PERSISTENT},
+           {"recursive", ROOST_WATCHER_PERSISTENT_RECURSIVE}};
+  if (s == NULL)
+    return ROOST_WATCHER_ANY;
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (strcmp(s, t[i].name) == 0)
+      return t[i].type;
+  return -1;
+}
+
+static int cmd_removewatches(struct shell *sh, struct args *a) {
+  const char *path = a->pos[0];
+  int type = parse_watcher_type(a->val['t']);
+  if (type < 0)
+    return usage_error(sh, a->cmd,
+                       "TYPE is children, data, any, persistent or recursive");
+  int rc =
+      roost_remove_watches(sh->client, path, type, NULL, NULL, a->flag['l']);
+  if (rc != ROOST_OK)
+    return op_status(sh, rc, path);
+  return ok_json(sh, "removewatches", path);
+}
+
+static int cmd_getephemerals(struct shell *sh, struct args *a) {
+  const char *prefix = a->n_pos > 0 ? a->pos[0] : "/";
+  roost_result *res = NULL;
+  int rc = roost_get_ephemerals(sh->client, prefix, &res);
+  if (rc != ROOST_OK)
+    return op_status(sh, rc, prefix);
+  shell_sort_names(res->children, (size_t)res->n_children);
+  struct sbuf b;
+  if (sh->json) {
+    struct jw j;
+    json_begin(&j, &b, "getephemerals");
+    jw_key(&j, "prefix");
+    jw_str(&j, prefix);
+    jw_key(&j, "paths");
+    jw_arr(&j);
+    for (int32_t i = 0; i < res->n_children; i++)
+      jw_str(&j, res->children[i]);
+    jw_arr_end(&j);
+    json_end(&j, &b);
+  } else {
+    sbuf_init(&b);
+    for (int32_t i = 0; i < res->n_children; i++)
+      sbuf_printf(&b, "%s\n", res->children[i]);
+    emit_text(&b);
+    sbuf_free(&b);
+  }
+  roost_result_free(res);
+  return SHELL_OK;
+}
+
+static int cmd_whoami(struct shell *sh, struct args *a) {
+  (void)a;
+  roost_result *res = NULL;
+  int rc = roost_whoami(sh->client, &res);
+  if (rc != ROOST_OK)
+    return op_status(sh, rc, NULL);
+  struct sbuf b;
+  if (sh->json) {
+    struct jw j;
+    json_begin(&j, &b, "whoami");
+    jw_key(&j, "identities");
+    jw_arr(&j);
+    for (int32_t i = 0; i < res->n_acl; i++) {
+      jw_obj(&j);
+      jw_key(&j, "scheme");
+      jw_str(&j, res->acl[i].scheme);
+      jw_key(&j, "id");
+      jw_str(&j, res->acl[i].id);
+      jw_obj_end(&j);
+    }
+    jw_arr_end(&j);
+    json_end(&j, &b);
+  } else {
+    sbuf_init(&b);
+    for (int32_t i = 0; i < res->n_acl; i++)
+      sbuf_printf(&b, "%s %s\n", res->acl[i].scheme, res->acl[i].id);
+    emit_text(&b);
+    sbuf_free(&b);
+  }
+  roost_result_free(res);
+  return SHELL_OK;
 }
 
 /* --------------------------------------------------------------------- */
@@ -1359,9 +1576,8 @@ static int cmd_services(struct shell *sh, struct args *a) {
         /* An IPv6 literal gets brackets so the port stays readable. */
         bool v6 = strchr(host, ':') != NULL;
         if (host[0] || port[0])
-          snprintf(r->address, sizeof r->address, "%s%s%s:%s",
-                   v6 ? "[" : "", host[0] ? host : "?", v6 ? "]" : "",
-                   port[0] ? port : "?");
+          snprintf(r->address, sizeof r->address, "%s%s%s:%s", v6 ? "[" : "",
+                   host[0] ? host : "?", v6 ? "]" : "", port[0] ? port : "?");
         else
           snprintf(r->address, sizeof r->address, "-");
         snprintf(r->version, sizeof r->version, "%s",
@@ -1467,17 +1683,26 @@ static const struct cmd commands[] = {
      "bring the server up to date with the leader"},
     {"getacl", cmd_getacl, "s", "", 1, 1, true, "getacl [-s] PATH",
      "print the ACL as scheme:id:perms lines"},
-    {"setacl", cmd_setacl, "", "v", 2, 2, true,
-     "setacl [-v VERSION] PATH ACL",
+    {"setacl", cmd_setacl, "", "v", 2, 2, true, "setacl [-v VERSION] PATH ACL",
      "set the ACL, e.g. world:anyone:r,digest:user:hash:cdrwa,auth::cdrwa"},
     {"addauth", cmd_addauth, "", "", 2, 2, true, "addauth SCHEME AUTH",
      "add an identity, e.g. addauth digest user:password"},
     {"watch", cmd_watch, "", "n", 1, 1, true, "watch [-n COUNT] PATH",
      "print events on PATH as they come (Ctrl-C stops)"},
+    {"addwatch", cmd_addwatch, "r", "n", 1, 1, true,
+     "addwatch [-r] [-n COUNT] PATH",
+     "persistent watch (-r: PATH and its subtree): print every event"},
+    {"removewatches", cmd_removewatches, "l", "t", 1, 1, true,
+     "removewatches [-t TYPE] [-l] PATH",
+     "remove this shell's watches on PATH (TYPE: children, data, any, "
+     "persistent, recursive; -l: locally only)"},
+    {"getephemerals", cmd_getephemerals, "", "", 0, 1, true,
+     "getephemerals [PREFIX]", "this session's ephemeral nodes"},
+    {"whoami", cmd_whoami, "", "", 0, 0, true, "whoami",
+     "the identities of this connection"},
     {"services", cmd_services, "", "", 0, 0, true, "services",
      "list every service under /services with its instances"},
-    {"help", cmd_help, "", "", 0, 1, false, "help [COMMAND]",
-     "this list"},
+    {"help", cmd_help, "", "", 0, 1, false, "help [COMMAND]", "this list"},
     {"quit", cmd_quit, "", "", 0, 0, false, "quit", "leave the shell"},
 };
 
@@ -1642,8 +1867,7 @@ int shell_split(const char *line, int *argc, char ***argv) {
       goto bad;
     sbuf_reset(&w);
     sbuf_add(&w, "", 0); /* an empty '' word is still a word */
-    while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' &&
-           *p != '\n') {
+    while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
       if (*p == '\'') {
         const char *e = strchr(p + 1, '\'');
         if (e == NULL)

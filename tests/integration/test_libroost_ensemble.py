@@ -112,3 +112,25 @@ def test_libroost_survives_kills_of_its_server_and_the_leader(
             assert eph is None
         finally:
             stop_client(z)
+
+
+def test_recursive_watch_moves_to_another_member(ensemble_factory):
+    """A persistent recursive watch follows its session to another member:
+    kill -9 the member the watching client is connected to between two
+    bursts of writes; after the move (setWatches2 on the new member) the
+    events are exactly the history of both bursts, none lost or doubled."""
+    ens = ensemble_factory()
+    ens.wait_serving()
+    p = Proc([prog("libroost_watch"), ens.hosts, "reconnect"])
+    try:
+        line = p.wait_line("ready ", timeout=60)
+        sid = int(line.split()[1], 16)
+        victim = wait_until(lambda: holder_of(ens, sid), 10,
+                            "the server holding session %x" % sid)
+        victim.kill()
+        assert p.finish(120) == 0, p.output()
+        assert "PASSED" in p.output()
+    finally:
+        if p.p.poll() is None:
+            p.p.kill()
+        p.finish(5)

@@ -713,3 +713,76 @@ def test_tmux_line_editing_and_history(server, zk, tmux_shell):
     t.quit()
     zk.delete(p)
     zk.delete(p + "x")
+
+
+def test_addwatch_recursive_prints_every_event(server, zk):
+    """addwatch -r PATH prints every change in the subtree as it comes, in
+    order, with the path that changed (one persistent recursive watch, no
+    re-arming); addwatch without -r sees the node itself, children changes
+    included.  The end of input stops it with status 0."""
+    p = base_path("addw")
+    zk.create(p, b"")
+    sh = ShellProc(server, "addwatch", "-r", p)
+    assert "watching " + p in sh.stderr_line()
+    zk.create(p + "/a", b"1")
+    zk.create(p + "/a/b", b"")
+    zk.set(p + "/a/b", b"2")
+    zk.delete(p + "/a/b")
+    zk.set(p, b"3")
+    want = [["NodeCreated", p + "/a"], ["NodeCreated", p + "/a/b"],
+            ["NodeDataChanged", p + "/a/b"], ["NodeDeleted", p + "/a/b"],
+            ["NodeDataChanged", p]]
+    assert [sh.line().split() for _ in want] == want
+    assert sh.close() == 0
+    sh = ShellProc(server, "addwatch", p)
+    assert "watching " + p in sh.stderr_line()
+    zk.create(p + "/c", b"")
+    zk.set(p + "/a", b"deeper: not seen")
+    zk.set(p, b"4")
+    assert sh.line().split() == ["NodeChildrenChanged", p]
+    assert sh.line().split() == ["NodeDataChanged", p]
+    assert sh.close() == 0
+
+
+def test_addwatch_count_json(server, zk):
+    """-n COUNT stops after COUNT events; --json prints one object each."""
+    p = base_path("addwn")
+    zk.create(p, b"")
+    sh = ShellProc(server, "addwatch", "-r", "-n", "2", p, json_out=True)
+    assert "watching" in sh.stderr_line()
+    zk.create(p + "/x", b"")
+    zk.delete(p + "/x")
+    assert json.loads(sh.line()) == {"event": "NodeCreated",
+                                     "path": p + "/x"}
+    assert json.loads(sh.line()) == {"event": "NodeDeleted",
+                                     "path": p + "/x"}
+    assert sh.close() == 0
+
+
+def test_removewatches_getephemerals_whoami(server):
+    """removewatches removes the shell's own watch (get -w in a script) and
+    prints its removal; a second one is NOWATCHER.  getephemerals lists the
+    session's ephemerals by prefix; whoami shows the ip identity and an
+    added digest one."""
+    p = base_path("rmw")
+    script = "\n".join([
+        "create %s x" % p,
+        "create -e %s/e1" % p,
+        "create -e %s/e2" % p,
+        "get -w %s" % p,
+        "removewatches -t data %s" % p,
+        "getephemerals %s/e" % p,
+        "addauth digest shu:shp",
+        "whoami",
+        "removewatches %s" % p,
+    ]) + "\n"
+    rc, out, err = run(server, stdin=script)
+    assert rc == 1 and "NOWATCHER" in err, (out, err)
+    lines = out.splitlines()
+    assert "WATCHER: DataWatchRemoved " + p in lines, out
+    assert lines.index(p + "/e1") + 1 == lines.index(p + "/e2"), out
+    assert "ip 127.0.0.1" in lines and "digest shu" in lines, out
+    rc, out, err = run(server, "getephemerals", json_out=True)
+    assert rc == 0 and json.loads(out)["paths"] == [], out
+    rc, out, err = run(server, "removewatches", "-t", "bogus", "/")
+    assert rc == 2 and "TYPE is" in err, err

@@ -108,8 +108,8 @@ static void srv_connect_response(struct proto_writer *w, int32_t timeout,
   proto_connect_response_encode_frame(w, &cr);
 }
 
-static size_t srv_reply_begin(struct proto_writer *w, int32_t xid,
-                              int64_t zxid, int32_t err) {
+static size_t srv_reply_begin(struct proto_writer *w, int32_t xid, int64_t zxid,
+                              int32_t err) {
   size_t m = proto_frame_begin(w);
   struct proto_reply_header h = {xid, zxid, err};
   proto_write_reply_header(w, &h);
@@ -190,9 +190,9 @@ static int decode_frames(struct proto_writer *w, struct proto_request *out,
                    ((uint32_t)w->buf[pos + 1] << 16) |
                    ((uint32_t)w->buf[pos + 2] << 8) | w->buf[pos + 3];
     assert_true(pos + 4 + len <= w->len);
-    assert_int_equal(proto_request_decode(w->buf + pos + 4, len, 1 << 20,
-                                          &out[n]),
-                     PROTO_OK);
+    assert_int_equal(
+        proto_request_decode(w->buf + pos + 4, len, 1 << 20, &out[n]),
+        PROTO_OK);
     n++;
     pos += 4 + len;
   }
@@ -256,9 +256,9 @@ static void test_connstr(void **state) {
   rc_connstr_free(&cs);
 
   static const char *bad[] = {
-      "", ":2181", "h:", "h:0", "h:65536", "h:12a", "a,,b", "a,",
-      "h:1/a/", "h:1//a", "h:1/a/../b", "h:1/a/./b", "ho st:1", "[::1",
-      "[]:1", "h:1234567", "[zz]:1", "h:1:2",
+      "",        ":2181", "h:",     "h:0",       "h:65536",    "h:12a",
+      "a,,b",    "a,",    "h:1/a/", "h:1//a",    "h:1/a/../b", "h:1/a/./b",
+      "ho st:1", "[::1",  "[]:1",   "h:1234567", "[zz]:1",     "h:1:2",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = rc_connstr_parse(bad[i], &cs);
@@ -281,8 +281,8 @@ static void test_handshake(void **state) {
   rc_core_connected(&f.k, f.now);
   assert_int_equal(f.k.out.len, 4 + 45);
   struct proto_connect_request cr;
-  assert_int_equal(
-      proto_connect_request_decode(f.k.out.buf + 4, 45, &cr), PROTO_OK);
+  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4, 45, &cr),
+                   PROTO_OK);
   assert_int_equal(cr.session_id, 0);
   assert_int_equal(cr.timeout_ms, 6000);
   assert_int_equal(cr.passwd.len, 16);
@@ -358,8 +358,7 @@ static void test_event_before_reply(void **state) {
   rc_core_drain(&f.k);
   f.rec.n = 0;
   rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETDATA, "/w", on_watch), f.now);
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/w", on_watch),
-                 f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/w", on_watch), f.now);
   struct proto_writer sent;
   out_take(&f, &sent);
   struct proto_request reqs[4];
@@ -422,11 +421,9 @@ static void test_reconnect_keeps_session(void **state) {
   fx_connect(&f, 0x4242);
   rc_core_drain(&f.k);
   f.rec.n = 0;
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_EXISTS, "/missing", on_watch),
-                 f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_EXISTS, "/missing", on_watch), f.now);
   rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETDATA, "/d", on_watch), f.now);
-  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/", on_watch),
-                 f.now);
+  rc_core_submit(&f.k, mkreq(&f, PROTO_OP_GETCHILDREN2, "/", on_watch), f.now);
   struct proto_writer sent;
   out_take(&f, &sent);
   struct proto_request reqs[8];
@@ -454,9 +451,9 @@ static void test_reconnect_keeps_session(void **state) {
   assert_int_equal(f.k.out.len, 0); /* nothing written while disconnected */
   rc_core_connected(&f.k, f.now);
   struct proto_connect_request cr;
-  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4,
-                                                f.k.out.len - 4, &cr),
-                   PROTO_OK);
+  assert_int_equal(
+      proto_connect_request_decode(f.k.out.buf + 4, f.k.out.len - 4, &cr),
+      PROTO_OK);
   assert_int_equal(cr.session_id, 0x4242);
   assert_int_equal(cr.last_zxid_seen, 0x31);
   assert_int_equal(cr.passwd.ptr[0], 0xAB);
@@ -536,9 +533,9 @@ static void test_expiry(void **state) {
   rc_core_new_session(&f.k);
   rc_core_connected(&f.k, f.now);
   struct proto_connect_request cr;
-  assert_int_equal(proto_connect_request_decode(f.k.out.buf + 4,
-                                                f.k.out.len - 4, &cr),
-                   PROTO_OK);
+  assert_int_equal(
+      proto_connect_request_decode(f.k.out.buf + 4, f.k.out.len - 4, &cr),
+      PROTO_OK);
   assert_int_equal(cr.session_id, 0);
   assert_int_equal(cr.last_zxid_seen, 0);
   proto_writer_reset(&f.k.out);
@@ -568,11 +565,13 @@ static void test_malformed_frames(void **state) {
       {"negative length", {0xff, 0xff, 0xff, 0xf0}, 4},
       {"huge length", {0x7f, 0, 0, 0}, 4},
       {"short header", {0, 0, 0, 3, 1, 2, 3}, 7},
-      {"reply to nothing", {0, 0, 0, 16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1,
-                            0, 0, 0, 0}, 20},
-      {"bad notification", {0, 0, 0, 24, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
-                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3,
-                            0x7f, 0, 0, 0}, 32},
+      {"reply to nothing",
+       {0, 0, 0, 16, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
+       20},
+      {"bad notification",
+       {0, 0, 0, 24, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0,    0, 0, 0,
+        0, 0, 0, 0,  0,    0,    0,    1,    0, 0, 0, 3, 0x7f, 0, 0, 0},
+       32},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     struct fx f;
@@ -700,16 +699,16 @@ static void fake_send(struct fake *fk, struct proto_writer *w) {
   uv_write_t *req = malloc(sizeof *req);
   req->data = w->buf;
   uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)w->len);
-  assert_int_equal(uv_write(req, (uv_stream_t *)&fk->conn, &b, 1,
-                            fake_write_done),
-                   0);
+  assert_int_equal(
+      uv_write(req, (uv_stream_t *)&fk->conn, &b, 1, fake_write_done), 0);
   w->buf = NULL;
 }
 
 static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
   (void)s;
   struct fake *fk = h->data;
-  *b = uv_buf_init((char *)fk->buf + fk->len, (unsigned)(sizeof fk->buf - fk->len));
+  *b = uv_buf_init((char *)fk->buf + fk->len,
+                   (unsigned)(sizeof fk->buf - fk->len));
 }
 
 /* Answers the handshake and every getData with "v" (closeSession too). */
@@ -723,8 +722,9 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   }
   fk->len += (size_t)n;
   while (fk->len >= 4) {
-    uint32_t flen = ((uint32_t)fk->buf[0] << 24) | ((uint32_t)fk->buf[1] << 16) |
-                    ((uint32_t)fk->buf[2] << 8) | fk->buf[3];
+    uint32_t flen = ((uint32_t)fk->buf[0] << 24) |
+                    ((uint32_t)fk->buf[1] << 16) | ((uint32_t)fk->buf[2] << 8) |
+                    fk->buf[3];
     if (fk->len < 4 + flen)
       break;
     struct proto_writer w;
@@ -829,6 +829,147 @@ static void test_adapter_on_app_loop(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* addWatch / removeWatches requests as ops.c builds them. */
+static struct rc_req *mkwreq(struct fx *f, int32_t op, const char *path,
+                             int32_t mode_or_type, roost_watch_cb watcher) {
+  struct rc_req *r = rc_req_new(RC_REQ_OP);
+  assert_non_null(r);
+  r->op = op;
+  r->rop = op;
+  r->cb = on_result;
+  r->arg = &f->rec;
+  char *sp = rc_core_server_path(&f->k, path);
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = op;
+  if (op == PROTO_OP_ADDWATCH) {
+    req.u.add_watch.path.ptr = (const uint8_t *)sp;
+    req.u.add_watch.path.len = (int32_t)strlen(sp);
+    req.u.add_watch.mode = mode_or_type;
+    r->wmode = mode_or_type;
+  } else {
+    req.u.watches.path.ptr = (const uint8_t *)sp;
+    req.u.watches.path.len = (int32_t)strlen(sp);
+    req.u.watches.type = mode_or_type > 3 ? 3 : mode_or_type;
+    r->wtype = mode_or_type;
+  }
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, &req);
+  r->frame = w.buf;
+  r->frame_len = w.len;
+  r->watcher = watcher;
+  r->watcher_arg = &f->rec;
+  r->watch_path = sp;
+  return r;
+}
+
+/* Answers the oldest request written with an empty OK body. */
+static void reply_ok_next(struct fx *f, int32_t err) {
+  struct proto_writer sent;
+  out_take(f, &sent);
+  struct proto_request reqs[4];
+  assert_int_equal(decode_frames(&sent, reqs, 4), 1);
+  int32_t xid = reqs[0].hdr.xid;
+  proto_writer_free(&sent);
+  struct proto_writer w;
+  proto_writer_init(&w);
+  srv_err_reply(&w, xid, 0x50, err);
+  feed(f, &w);
+}
+
+static void notify(struct fx *f, int32_t type, const char *path) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_write_notification(&w, -1, type, path, strlen(path));
+  feed(f, &w);
+  rc_core_drain(&f->k);
+}
+
+/* Proves persistent watches stay after firing, recursive ones see every
+ * descendant (never a sibling sharing a name prefix, never
+ * CHILDREN_CHANGED), setWatches2 re-arms both kinds after a reconnect, and
+ * removeWatches is NOWATCHER locally when nothing matches, and otherwise
+ * ends the watcher with PERSISTENT_WATCH_REMOVED before its reply. */
+static void test_persistent_and_recursive_watches(void **state) {
+  (void)state;
+  struct fx f;
+  fx_init(&f, NULL);
+  fx_connect(&f, 0x99);
+  rc_core_drain(&f.k);
+  f.rec.n = 0;
+  rc_core_submit(&f.k,
+                 mkwreq(&f, PROTO_OP_ADDWATCH, "/a",
+                        ROOST_WATCH_PERSISTENT_RECURSIVE, on_watch),
+                 f.now);
+  reply_ok_next(&f, 0);
+  rc_core_submit(
+      &f.k,
+      mkwreq(&f, PROTO_OP_ADDWATCH, "/a/b", ROOST_WATCH_PERSISTENT, on_watch),
+      f.now);
+  reply_ok_next(&f, 0);
+  rc_core_drain(&f.k);
+  assert_int_equal(f.rec.n, 2);
+  f.rec.n = 0;
+  notify(&f, PROTO_EVENT_NODE_CREATED, "/a/b/c");        /* recursive only */
+  notify(&f, PROTO_EVENT_NODE_DATA_CHANGED, "/a/b");     /* both */
+  notify(&f, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/a/b"); /* persistent */
+  notify(&f, PROTO_EVENT_NODE_CHILDREN_CHANGED, "/a");   /* nobody */
+  notify(&f, PROTO_EVENT_NODE_CREATED, "/ab");           /* nobody */
+  notify(&f, PROTO_EVENT_NODE_DELETED, "/a");            /* recursive */
+  assert_int_equal(f.rec.n, 5);
+  assert_string_equal(f.rec.log[0], "watch type=1 path=/a/b/c");
+  assert_string_equal(f.rec.log[1], "watch type=3 path=/a/b");
+  assert_string_equal(f.rec.log[2], "watch type=3 path=/a/b");
+  assert_string_equal(f.rec.log[3], "watch type=4 path=/a/b");
+  assert_string_equal(f.rec.log[4], "watch type=2 path=/a");
+
+  /* Reconnect: one setWatches2 with both lists, relativeZxid kept. */
+  f.now += 100;
+  rc_core_disconnected(&f.k, f.now);
+  rc_core_connected(&f.k, f.now);
+  proto_writer_reset(&f.k.out);
+  struct proto_writer w;
+  proto_writer_init(&w);
+  srv_connect_response(&w, 6000, 0x99, 0xAB);
+  feed(&f, &w);
+  rc_core_drain(&f.k);
+  struct proto_writer sent;
+  out_take(&f, &sent);
+  struct proto_request reqs[4];
+  assert_int_equal(decode_frames(&sent, reqs, 4), 1);
+  assert_int_equal(reqs[0].hdr.type, PROTO_OP_SETWATCHES2);
+  assert_int_equal(reqs[0].u.set_watches.relative_zxid, 0x50);
+  assert_int_equal(reqs[0].u.set_watches.persistent_watches.count, 1);
+  assert_int_equal(reqs[0].u.set_watches.persistent_recursive_watches.count, 1);
+  assert_int_equal(reqs[0].u.set_watches.data_watches.count, 0);
+  proto_writer_free(&sent);
+
+  /* Nothing of that type: NOWATCHER without a round trip. */
+  f.rec.n = 0;
+  rc_core_submit(
+      &f.k,
+      mkwreq(&f, PROTO_OP_REMOVEWATCHES, "/a", ROOST_WATCHER_PERSISTENT, NULL),
+      f.now);
+  assert_int_equal(f.k.out.len, 0);
+  rc_core_drain(&f.k);
+  assert_string_equal(f.rec.log[0], "reply op=18 err=-121");
+  /* The recursive one: the watcher's last call, then the reply. */
+  rc_core_submit(&f.k,
+                 mkwreq(&f, PROTO_OP_REMOVEWATCHES, "/a",
+                        ROOST_WATCHER_PERSISTENT_RECURSIVE, NULL),
+                 f.now);
+  reply_ok_next(&f, 0);
+  rc_core_drain(&f.k);
+  assert_int_equal(f.rec.n, 3);
+  assert_string_equal(f.rec.log[1], "watch type=7 path=/a");
+  assert_string_equal(f.rec.log[2], "reply op=18 err=0");
+  notify(&f, PROTO_EVENT_NODE_CREATED, "/a/x");
+  assert_int_equal(f.rec.n, 3);
+  fx_free(&f); /* the persistent one on /a/b: NOT_WATCHING */
+  assert_string_equal(f.rec.log[f.rec.n - 2], "watch type=-2 path=/a/b");
+}
+
 int main(void) {
   (void)g_unused;
   const struct CMUnitTest tests[] = {
@@ -842,6 +983,7 @@ int main(void) {
       cmocka_unit_test(test_malformed_frames),
       cmocka_unit_test(test_ping_and_dead_connection),
       cmocka_unit_test(test_multi_result),
+      cmocka_unit_test(test_persistent_and_recursive_watches),
       cmocka_unit_test(test_adapter_on_app_loop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
