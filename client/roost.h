@@ -731,6 +731,15 @@ enum roost_pick_policy {
 ROOST_API int roost_service_pick(roost_service_watch *w, int policy,
                                  roost_instance *out);
 ROOST_API void roost_instance_clear(roost_instance *inst);
+/* Parses a payload someone read themselves (a shell, a tool) into the
+ * parsed fields and weight of *out, which must be zeroed or cleared
+ * before; name and data are left NULL.  data need not be NUL-terminated.
+ * Bad input is not an error (out->parsed = false).  ROOST_OK or
+ * ROOST_ENOMEM.  Free with roost_instance_clear. */
+ROOST_API int roost_instance_parse(const char *data, size_t len,
+                                   roost_instance *out);
+/* "passing", "warning" or "critical" for an enum roost_health. */
+ROOST_API const char *roost_health_name(int status);
 
 /* ====================================================================== */
 /* Recipes: leader election and a lock, on ephemeral sequential children of

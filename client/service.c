@@ -971,6 +971,21 @@ void roost_instance_clear(roost_instance *inst) {
 
 void roost_instances_free(roost_instance *v, size_t n) { inst_free(v, n); }
 
+int roost_instance_parse(const char *data, size_t len, roost_instance *out) {
+  return rc_instance_parse(out, data, len);
+}
+
+const char *roost_health_name(int status) {
+  switch (status) {
+  case ROOST_HEALTH_PASSING:
+    return "passing";
+  case ROOST_HEALTH_WARNING:
+    return "warning";
+  default:
+    return "critical";
+  }
+}
+
 static bool eligible(const roost_instance *in, int flags) {
   return (flags & ROOST_INCLUDE_CRITICAL) ||
          in->status != ROOST_HEALTH_CRITICAL;

@@ -1451,31 +1451,37 @@ static int cmd_whoami(struct shell *sh, struct args *a) {
 }
 
 /* --------------------------------------------------------------------- */
-/* services: /services/<name>/<instance> with a JSON payload such as
- * {"host":"10.0.0.7","port":8080,"version":"1.2"} (libroost's
- * roost_service_register layout; "address" is accepted for "host" as
- * Curator writes it). */
+/* services: /services/<name>/<instance>, each payload read by libroost's
+ * instance parser (roost_instance_parse: roost-agent's JSON with health,
+ * Curator's ServiceInstance, libroost's {"host","port"}, or "host:port");
+ * an instance without health data is passing while its node lives. */
 
 struct inst_row {
   char service[256];
   char instance[256];
   char address[320];
-  char version[64];
+  char status[16];
+  char tags[256];
 };
 
-static void instance_fields(const char *d, int32_t len, char *host,
+/* host, port (decimal text, "" if none) and tags ("a,b", "" if none). */
+static void instance_fields(const roost_instance *in, char *host,
                             size_t host_n, char *port, size_t port_n,
-                            char *version, size_t version_n) {
-  host[0] = port[0] = version[0] = '\0';
-  if (data_classify(d, len) != DATA_JSON)
-    return;
-  if (!json_member_text(d, (size_t)len, "host", host, host_n))
-    if (!json_member_text(d, (size_t)len, "address", host, host_n))
-      host[0] = '\0';
-  if (!json_member_text(d, (size_t)len, "port", port, port_n))
+                            char *tags, size_t tags_n) {
+  snprintf(host, host_n, "%s", in->address ? in->address : "");
+  if (in->port > 0)
+    snprintf(port, port_n, "%d", (int)in->port);
+  else
     port[0] = '\0';
-  if (!json_member_text(d, (size_t)len, "version", version, version_n))
-    version[0] = '\0';
+  size_t used = 0;
+  tags[0] = '\0';
+  for (size_t t = 0; t < in->n_tags && used + 1 < tags_n; t++) {
+    int k = snprintf(tags + used, tags_n - used, "%s%s", t ? "," : "",
+                     in->tags[t]);
+    if (k < 0)
+      break;
+    used += (size_t)k;
+  }
 }
 
 static int cmd_services(struct shell *sh, struct args *a) {
@@ -1536,9 +1542,20 @@ static int cmd_services(struct shell *sh, struct args *a) {
         free(ipath);
         break;
       }
-      char host[256], port[32], version[64];
-      instance_fields(d->data, d->data_len, host, sizeof host, port,
-                      sizeof port, version, sizeof version);
+      roost_instance in;
+      memset(&in, 0, sizeof in);
+      if (roost_instance_parse(d->data, d->data_len > 0 ? (size_t)d->data_len
+                                                         : 0,
+                               &in) != ROOST_OK) {
+        status = op_status(sh, ROOST_ENOMEM, ipath);
+        roost_result_free(d);
+        free(ipath);
+        break;
+      }
+      char host[256], port[32], tags[256];
+      instance_fields(&in, host, sizeof host, port, sizeof port, tags,
+                      sizeof tags);
+      const char *health = roost_health_name(in.status);
       if (sh->json) {
         jw_obj(&j);
         jw_key(&j, "instance");
@@ -1553,8 +1570,13 @@ static int cmd_services(struct shell *sh, struct args *a) {
           jw_i64(&j, pv);
         else
           port[0] ? jw_str(&j, port) : jw_null(&j);
-        jw_key(&j, "version");
-        version[0] ? jw_str(&j, version) : jw_null(&j);
+        jw_key(&j, "status");
+        jw_str(&j, health);
+        jw_key(&j, "tags");
+        jw_arr(&j);
+        for (size_t t = 0; t < in.n_tags; t++)
+          jw_str(&j, in.tags[t]);
+        jw_arr_end(&j);
         data_render_json(&j, d->data, d->data_len);
         jw_obj_end(&j);
       } else {
@@ -1563,6 +1585,7 @@ static int cmd_services(struct shell *sh, struct args *a) {
           struct inst_row *nr = realloc(rows, nc * sizeof *nr);
           if (nr == NULL) {
             status = op_status(sh, ROOST_ENOMEM, ipath);
+            roost_instance_clear(&in);
             roost_result_free(d);
             free(ipath);
             break;
@@ -1580,10 +1603,11 @@ static int cmd_services(struct shell *sh, struct args *a) {
                    host[0] ? host : "?", v6 ? "]" : "", port[0] ? port : "?");
         else
           snprintf(r->address, sizeof r->address, "-");
-        snprintf(r->version, sizeof r->version, "%s",
-                 version[0] ? version : "-");
+        snprintf(r->status, sizeof r->status, "%s", health);
+        snprintf(r->tags, sizeof r->tags, "%s", tags[0] ? tags : "-");
       }
       shown++;
+      roost_instance_clear(&in);
       roost_result_free(d);
       free(ipath);
     }
@@ -1605,7 +1629,8 @@ static int cmd_services(struct shell *sh, struct args *a) {
         snprintf(r->service, sizeof r->service, "%s", name);
         snprintf(r->instance, sizeof r->instance, "(none)");
         snprintf(r->address, sizeof r->address, "-");
-        snprintf(r->version, sizeof r->version, "-");
+        snprintf(r->status, sizeof r->status, "-");
+        snprintf(r->tags, sizeof r->tags, "-");
       }
     }
     roost_result_free(ins);
@@ -1622,7 +1647,7 @@ static int cmd_services(struct shell *sh, struct args *a) {
     return status;
   }
   if (status == SHELL_OK) {
-    int ws = 7, wi = 8, wa = 7;
+    int ws = 7, wi = 8, wa = 7, wh = 6;
     for (size_t i = 0; i < n_rows; i++) {
       int l = (int)strlen(rows[i].service);
       ws = l > ws ? l : ws;
@@ -1630,16 +1655,19 @@ static int cmd_services(struct shell *sh, struct args *a) {
       wi = l > wi ? l : wi;
       l = (int)strlen(rows[i].address);
       wa = l > wa ? l : wa;
+      l = (int)strlen(rows[i].status);
+      wh = l > wh ? l : wh;
     }
     sbuf_init(&b);
     if (n_rows == 0) {
       sbuf_adds(&b, "no services under /services\n");
     } else {
-      sbuf_printf(&b, "%-*s  %-*s  %-*s  %s\n", ws, "SERVICE", wi, "INSTANCE",
-                  wa, "ADDRESS", "VERSION");
+      sbuf_printf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", ws, "SERVICE", wi,
+                  "INSTANCE", wa, "ADDRESS", wh, "STATUS", "TAGS");
       for (size_t i = 0; i < n_rows; i++)
-        sbuf_printf(&b, "%-*s  %-*s  %-*s  %s\n", ws, rows[i].service, wi,
-                    rows[i].instance, wa, rows[i].address, rows[i].version);
+        sbuf_printf(&b, "%-*s  %-*s  %-*s  %-*s  %s\n", ws, rows[i].service,
+                    wi, rows[i].instance, wa, rows[i].address, wh,
+                    rows[i].status, rows[i].tags);
     }
     emit_text(&b);
     sbuf_free(&b);

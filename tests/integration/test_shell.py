@@ -387,9 +387,12 @@ def test_acl_round_trip_and_auth(server):
 
 def test_services_lists_registered_instances(server, zk):
     """services lists every service under /services with each instance's
-    node name, host:port and version from its JSON payload, and shows a
-    service without instances; instances registered as ephemeral sequential
-    nodes by another client (kazoo) appear."""
+    node name, host:port, health and tags as libroost's instance parser
+    reads them (libroost's {"host","port"}, Curator's "address", a
+    roost-agent payload with status and tags), and shows a service without
+    instances; instances registered as ephemeral sequential nodes by
+    another client (kazoo) appear, and those without health data are
+    passing."""
     svc = "pay-" + uuid.uuid4().hex[:6]
     empty = "idle-" + uuid.uuid4().hex[:6]
     a = zk.create("/services/%s/i-" % svc,
@@ -398,25 +401,38 @@ def test_services_lists_registered_instances(server, zk):
     b = zk.create("/services/%s/i-" % svc,
                   b'{"address":"fe80::1","port":9090}',
                   ephemeral=True, sequence=True)
+    c = zk.create("/services/%s/i-" % svc,
+                  b'{"name":"%s","id":"c","address":"10.0.0.9","host":'
+                  b'"10.0.0.9","port":7070,"tags":["v2","blue"],"meta":{},'
+                  b'"weight":1,"weights":{"passing":1,"warning":1},'
+                  b'"status":"critical","checks":[]}' % svc.encode(),
+                  ephemeral=True, sequence=True)
     rc, _, err = run(server, "create", "/services/" + empty)
     assert rc == 0, err
     rc, out, err = run(server, "services")
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["SERVICE", "INSTANCE", "ADDRESS", "VERSION"]
+    assert lines[0].split() == ["SERVICE", "INSTANCE", "ADDRESS", "STATUS",
+                                "TAGS"]
     rows = [ln.split() for ln in lines[1:]]
-    assert [svc, a.split("/")[-1], "10.0.0.7:8080", "1.4.2"] in rows, out
-    assert [svc, b.split("/")[-1], "[fe80::1]:9090", "-"] in rows, out
-    assert [empty, "(none)", "-", "-"] in rows, out
+    assert [svc, a.split("/")[-1], "10.0.0.7:8080", "passing", "-"] in rows, out
+    assert [svc, b.split("/")[-1], "[fe80::1]:9090", "passing", "-"] in rows, out
+    assert [svc, c.split("/")[-1], "10.0.0.9:7070", "critical",
+            "v2,blue"] in rows, out
+    assert [empty, "(none)", "-", "-", "-"] in rows, out
 
     rc, out, err = run(server, "services", json_out=True)
     services = {s["name"]: s for s in json.loads(out)["services"]}
     inst = services[svc]["instances"]
     assert [i["instance"] for i in inst] == sorted(
-        [a.split("/")[-1], b.split("/")[-1]])
+        [a.split("/")[-1], b.split("/")[-1], c.split("/")[-1]])
     assert inst[0]["host"] == "10.0.0.7" and inst[0]["port"] == 8080
-    assert inst[0]["version"] == "1.4.2" and inst[0]["data"]["port"] == 8080
+    assert inst[0]["status"] == "passing" and inst[0]["tags"] == []
+    assert inst[0]["data"]["version"] == "1.4.2"
+    assert inst[2]["status"] == "critical" and inst[2]["tags"] == ["v2",
+                                                                  "blue"]
     assert services[empty]["instances"] == []
+    zk.delete(c)
 
     zk.delete(a)
     rc, out, err = run(server, "services")
