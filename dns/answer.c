@@ -47,7 +47,6 @@ struct pick {
   size_t n;
 };
 
-
 struct dns {
   uint8_t zone[DNS_NAME_MAX];
   size_t zone_len;
@@ -121,8 +120,7 @@ static int stat_of(struct tree *t, const char *path, struct proto_stat *st) {
 }
 
 static int cmp_inst(const void *a, const void *b) {
-  return strcmp(((const struct inst *)a)->name,
-                ((const struct inst *)b)->name);
+  return strcmp(((const struct inst *)a)->name, ((const struct inst *)b)->name);
 }
 
 /* Children of path into a fresh array of names (sorted).  Returns the
@@ -435,8 +433,7 @@ static size_t answer_addrs(struct ctx *c, const struct pick *p, uint8_t fam,
 static size_t target_of(struct ctx *c, const struct dns_instance *in,
                         uint8_t out[DNS_NAME_MAX]) {
   if (in->family != 0)
-    return dns_addr_name(in->family, in->addr, c->d->zone, c->d->zone_len,
-                         out);
+    return dns_addr_name(in->family, in->addr, c->d->zone, c->d->zone_len, out);
   int n = dns_name_from_text(in->host, out);
   return n > 0 ? (size_t)n : 0;
 }
@@ -450,8 +447,7 @@ static size_t answer_srv(struct ctx *c, const struct pick *p, size_t start) {
     if (in->port == 0 || tl == 0)
       continue;
     if (dns_builder_srv(&c->b, c->q->qname_orig, c->q->qname_len, c->d->ttl,
-                        in->priority, in->weight, in->port, target,
-                        tl) != 0) {
+                        in->priority, in->weight, in->port, target, tl) != 0) {
       if (!c->tcp)
         dns_builder_set_tc(&c->b);
       c->d->stats.truncated++;
@@ -584,8 +580,7 @@ size_t dns_answer(struct dns *d, struct tree *t, const uint8_t *req,
   if (!tcp) {
     limit = DNS_UDP_MIN;
     if (q.edns)
-      limit = q.edns_payload < d->udp_payload ? q.edns_payload
-                                              : d->udp_payload;
+      limit = q.edns_payload < d->udp_payload ? q.edns_payload : d->udp_payload;
     if (limit < DNS_UDP_MIN)
       limit = DNS_UDP_MIN;
   }
@@ -653,8 +648,7 @@ struct dns *dns_new(const struct dns_config *cfg, char *errmsg,
       continue;
     if (!path_ok(roots[i])) {
       snprintf(errmsg, errmsg_len,
-               "services path '%s': expected an absolute znode path",
-               roots[i]);
+               "services path '%s': expected an absolute znode path", roots[i]);
       dns_free(d);
       return NULL;
     }
@@ -681,6 +675,4 @@ void dns_free(struct dns *d) {
   free(d);
 }
 
-void dns_stats_get(const struct dns *d, struct dns_stats *s) {
-  *s = d->stats;
-}
+void dns_stats_get(const struct dns *d, struct dns_stats *s) { *s = d->stats; }

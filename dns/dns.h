@@ -60,7 +60,7 @@ enum dns_type {
 #define DNS_CLASS_IN 1
 #define DNS_CLASS_ANY 255
 #define DNS_HEADER_LEN 12
-#define DNS_NAME_MAX 255  /* wire length of a name, root label included */
+#define DNS_NAME_MAX 255 /* wire length of a name, root label included */
 #define DNS_LABEL_MAX 63
 #define DNS_UDP_MIN 512   /* RFC 1035 UDP size without EDNS */
 #define DNS_MSG_MAX 65535 /* TCP */
@@ -95,17 +95,17 @@ int dns_name_from_text(const char *text, uint8_t out[DNS_NAME_MAX]);
 struct dns_query {
   uint16_t id;
   uint8_t opcode;
-  bool rd;   /* recursion desired: echoed */
-  bool cd;   /* checking disabled: echoed */
-  uint8_t qname[DNS_NAME_MAX]; /* wire form, lowercased, no pointers */
+  bool rd;                          /* recursion desired: echoed */
+  bool cd;                          /* checking disabled: echoed */
+  uint8_t qname[DNS_NAME_MAX];      /* wire form, lowercased, no pointers */
   uint8_t qname_orig[DNS_NAME_MAX]; /* the same with the case as sent */
   size_t qname_len;
   size_t question_end; /* offset just past the question in the packet */
   uint16_t qtype;
   uint16_t qclass;
-  bool edns;            /* an OPT record was present */
-  uint8_t edns_version; /* of that OPT */
-  bool edns_do;         /* DNSSEC OK bit (we sign nothing) */
+  bool edns;             /* an OPT record was present */
+  uint8_t edns_version;  /* of that OPT */
+  bool edns_do;          /* DNSSEC OK bit (we sign nothing) */
   uint16_t edns_payload; /* advertised UDP size, >= 512 when edns */
 };
 
@@ -137,8 +137,8 @@ struct dns_builder {
   size_t cap;   /* bytes available in buf */
   size_t limit; /* <= cap: records must end at or before this */
   size_t len;
-  uint16_t counts[4]; /* QD, AN, NS, AR */
-  int section;        /* 0..3: where records go now */
+  uint16_t counts[4];                  /* QD, AN, NS, AR */
+  int section;                         /* 0..3: where records go now */
   uint16_t comp_off[DNS_COMPRESS_MAX]; /* names written, for pointers */
   size_t n_comp;
 };
@@ -160,17 +160,15 @@ int dns_builder_rr(struct dns_builder *b, const uint8_t *name, size_t name_len,
                    uint16_t type, uint32_t ttl, const uint8_t *rdata,
                    size_t rdlen);
 /* An SRV record (its target name is compressed too). */
-int dns_builder_srv(struct dns_builder *b, const uint8_t *name,
-                    size_t name_len, uint32_t ttl, uint16_t priority,
-                    uint16_t weight, uint16_t port, const uint8_t *target,
-                    size_t target_len);
+int dns_builder_srv(struct dns_builder *b, const uint8_t *name, size_t name_len,
+                    uint32_t ttl, uint16_t priority, uint16_t weight,
+                    uint16_t port, const uint8_t *target, size_t target_len);
 /* A SOA record for zone apex `zone` (names derived from it). */
-int dns_builder_soa(struct dns_builder *b, const uint8_t *zone,
-                    size_t zone_len, uint32_t ttl, uint32_t serial);
+int dns_builder_soa(struct dns_builder *b, const uint8_t *zone, size_t zone_len,
+                    uint32_t ttl, uint32_t serial);
 /* The OPT pseudo-record (always in the additional section): our UDP
  * payload size and the upper 8 bits of an extended rcode. */
-int dns_builder_opt(struct dns_builder *b, uint16_t payload,
-                    uint8_t ext_rcode);
+int dns_builder_opt(struct dns_builder *b, uint16_t payload, uint8_t ext_rcode);
 /* Set the TC bit / the 4-bit rcode in the header. */
 void dns_builder_set_tc(struct dns_builder *b);
 void dns_builder_set_rcode(struct dns_builder *b, int rcode);
@@ -224,10 +222,10 @@ struct dns_config {
   uint32_t ttl_s;     /* TTL of every answer record, default 0 */
   /* Services roots to read (Roost's layout, Curator's base path); copied.
    * Equal roots are read once. */
-  const char *services_path;       /* default "/services" */
-  const char *curator_base_path;   /* default "/services" */
-  uint16_t udp_payload;            /* our EDNS UDP size, default 1232 */
-  size_t cache_services;           /* bound of the instance cache, 1024 */
+  const char *services_path;     /* default "/services" */
+  const char *curator_base_path; /* default "/services" */
+  uint16_t udp_payload;          /* our EDNS UDP size, default 1232 */
+  size_t cache_services;         /* bound of the instance cache, 1024 */
 };
 
 void dns_config_defaults(struct dns_config *c);
@@ -251,7 +249,7 @@ size_t dns_answer(struct dns *d, struct tree *t, const uint8_t *req,
 
 /* Counters for figures and tests. */
 struct dns_stats {
-  uint64_t queries;   /* answered (not dropped) */
+  uint64_t queries; /* answered (not dropped) */
   uint64_t dropped;
   uint64_t by_rcode[6]; /* NOERROR..REFUSED */
   uint64_t truncated;

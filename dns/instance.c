@@ -69,9 +69,9 @@ static uint16_t weight_of(json_t *o, enum dns_status st) {
   json_int_t w;
   json_t *ws = json_object_get(o, "weights");
   if (json_is_object(ws) &&
-      int_in(json_object_get(ws, st == DNS_STATUS_WARNING ? "warning"
-                                                          : "passing"),
-             0, 65535, &w))
+      int_in(
+          json_object_get(ws, st == DNS_STATUS_WARNING ? "warning" : "passing"),
+          0, 65535, &w))
     return (uint16_t)w;
   if (int_in(json_object_get(o, "weight"), 0, 65535, &w))
     return (uint16_t)w;
@@ -96,9 +96,7 @@ static enum dns_status status_of(json_t *o) {
 static int parse_json(const uint8_t *data, size_t len,
                       struct dns_instance *in) {
   json_error_t err;
-  json_t *o = json_loadb((const char *)data, len,
-                         JSON_REJECT_DUPLICATES,
-                         &err);
+  json_t *o = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &err);
   if (o == NULL)
     return -1;
   int rc = -1;
@@ -166,8 +164,7 @@ static int parse_plain(const uint8_t *data, size_t len,
     he--;
     if (set_host(in, s + hs, he - hs) != 0 || in->family != 6)
       goto bad;
-  } else if (memchr(s, ':', he) != NULL ||
-             set_host(in, s, he) != 0) {
+  } else if (memchr(s, ':', he) != NULL || set_host(in, s, he) != 0) {
     goto bad;
   }
   in->port = (uint16_t)port;

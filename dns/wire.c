@@ -38,8 +38,7 @@ static uint8_t lower(uint8_t c) {
 /* Names. */
 
 static int name_decode(const uint8_t *msg, size_t msg_len, size_t *off,
-                       uint8_t out[DNS_NAME_MAX], size_t *out_len,
-                       bool fold) {
+                       uint8_t out[DNS_NAME_MAX], size_t *out_len, bool fold) {
   size_t pos = *off;
   size_t end_after = 0; /* where the name ends in msg, once known */
   bool jumped = false;
@@ -380,10 +379,9 @@ int dns_builder_rr(struct dns_builder *b, const uint8_t *name, size_t name_len,
   return 0;
 }
 
-int dns_builder_srv(struct dns_builder *b, const uint8_t *name,
-                    size_t name_len, uint32_t ttl, uint16_t priority,
-                    uint16_t weight, uint16_t port, const uint8_t *target,
-                    size_t target_len) {
+int dns_builder_srv(struct dns_builder *b, const uint8_t *name, size_t name_len,
+                    uint32_t ttl, uint16_t priority, uint16_t weight,
+                    uint16_t port, const uint8_t *target, size_t target_len) {
   size_t start = b->len, n_comp = b->n_comp;
   size_t rdl = put_rr_head(b, name, name_len, DNS_TYPE_SRV, DNS_CLASS_IN, ttl);
   if (rdl == 0 || !fits(b, 6))
@@ -409,13 +407,13 @@ undo:
   return -1;
 }
 
-int dns_builder_soa(struct dns_builder *b, const uint8_t *zone,
-                    size_t zone_len, uint32_t ttl, uint32_t serial) {
+int dns_builder_soa(struct dns_builder *b, const uint8_t *zone, size_t zone_len,
+                    uint32_t ttl, uint32_t serial) {
   size_t start = b->len, n_comp = b->n_comp;
   uint8_t mname[DNS_NAME_MAX], rname[DNS_NAME_MAX];
   static const uint8_t ns[] = {2, 'n', 's'};
-  static const uint8_t hm[] = {10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e',
-                               'r'};
+  static const uint8_t hm[] = {10,  'h', 'o', 's', 't', 'm',
+                               'a', 's', 't', 'e', 'r'};
   if (zone_len + sizeof hm > DNS_NAME_MAX)
     return -1;
   memcpy(mname, ns, sizeof ns);

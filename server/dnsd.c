@@ -15,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define DNSD_TCP_MAX_CONNS 256
 #define DNSD_TCP_IDLE_MS 10000
 #define DNSD_TCP_OUT_MAX (1u << 20)
 #define DNSD_IN_MAX (2 + DNS_MSG_MAX)
+#define DNSD_UDP_QUEUE_MAX (1u << 20)
+#define DNSD_UDP_SOCKBUF (4 << 20)
 
 struct dnsd_conn {
   uv_tcp_t tcp;
@@ -40,7 +43,7 @@ struct srv_dns {
   bool udp_open, listener_open;
   struct dnsd_conn *conns;
   size_t n_conns;
-  uint8_t rbuf[DNS_MSG_MAX];   /* UDP datagrams land here */
+  uint8_t rbuf[DNS_MSG_MAX];     /* UDP datagrams land here */
   uint8_t obuf[2 + DNS_MSG_MAX]; /* one answer, TCP length in front */
 };
 
@@ -70,6 +73,11 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof d->rbuf;
 }
 
+static void udp_sent(uv_udp_send_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags) {
   struct srv_dns *d = h->data;
@@ -81,9 +89,36 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   if (n == 0)
     return;
   uv_buf_t out = uv_buf_init((char *)d->obuf, (unsigned)n);
-  /* A full socket buffer drops the answer, as the network may: the
-   * client retries. */
-  (void)uv_udp_try_send(h, &out, 1, addr);
+  int rc = uv_udp_try_send(h, &out, 1, addr);
+  if (rc != UV_EAGAIN)
+    return; /* sent, or an error the client will retry past */
+  /* The socket buffer is full: queue a copy, up to a bound; beyond it
+   * the answer is dropped, as the network may, and the client retries. */
+  if (uv_udp_get_send_queue_size(h) > DNSD_UDP_QUEUE_MAX)
+    return;
+  uv_udp_send_t *req = malloc(sizeof *req + n);
+  if (req == NULL)
+    return;
+  memcpy(req + 1, d->obuf, n);
+  out = uv_buf_init((char *)(req + 1), (unsigned)n);
+  if (uv_udp_send(req, h, &out, 1, addr, udp_sent) != 0)
+    free(req);
+}
+
+/* A burst of queries from many clients queues in the socket: the
+ * default receive buffer (rmem_default, ~200 KiB) holds only a few hundred
+ * datagrams and drops the rest before the loop sees them.  Ask for more;
+ * the FORCE variant passes rmem_max when we may (CAP_NET_ADMIN), else the
+ * kernel clamps the plain request to rmem_max. */
+static void udp_buffers(uv_udp_t *h) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)h, &fd) != 0)
+    return;
+  int size = DNSD_UDP_SOCKBUF;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
 /* ------------------------------------------------------------------ */
@@ -121,8 +156,7 @@ static void write_done(uv_write_t *req, int status) {
 }
 
 static int conn_send(struct dnsd_conn *c, const uint8_t *msg, size_t len) {
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
-      DNSD_TCP_OUT_MAX)
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > DNSD_TCP_OUT_MAX)
     return -1;
   uv_write_t *req = malloc(sizeof *req + 2 + len);
   if (req == NULL)
@@ -206,8 +240,8 @@ static void on_tcp_connection(uv_stream_t *ls, int status) {
 
 static int dns_fail(struct srv *s, char errmsg[SRV_ERRMSG_MAX], int rc,
                     const char *host, int port, const char *what) {
-  snprintf(errmsg, SRV_ERRMSG_MAX, "dns: cannot %s %s:%d: %s", what, host,
-           port, uv_strerror(rc));
+  snprintf(errmsg, SRV_ERRMSG_MAX, "dns: cannot %s %s:%d: %s", what, host, port,
+           uv_strerror(rc));
   srv_dns_stop(s);
   return -1;
 }
@@ -249,8 +283,10 @@ int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   d->udp.data = d;
   d->udp_open = true;
   rc = uv_udp_bind(&d->udp, (const struct sockaddr *)&ss, 0);
-  if (rc == 0)
+  if (rc == 0) {
+    udp_buffers(&d->udp);
     rc = uv_udp_recv_start(&d->udp, udp_alloc, udp_recv);
+  }
   if (rc != 0)
     return dns_fail(s, errmsg, rc, host, cfg->dns_port, "bind UDP");
   uv_tcp_init(&s->loop, &d->listener);

@@ -19,8 +19,8 @@ static inline struct proto_slice fx_s(const char *s) {
 
 /* Applies one prepared request; returns the client's error (0 = ok). */
 static inline int fx_run(struct tree *t, const struct proto_request *req) {
-  struct tree_prep_ctx ctx = {FX_SESSION, 1, tree_last_zxid(t) + 1, 1000,
-                              {NULL, 0}};
+  struct tree_prep_ctx ctx = {
+      FX_SESSION, 1, tree_last_zxid(t) + 1, 1000, {NULL, 0}};
   struct proto_writer w;
   struct tree_out out;
   proto_writer_init(&w);
@@ -57,7 +57,7 @@ static inline struct tree *fx_tree_new(void) {
 /* Create path (flags 0 persistent, 1 ephemeral) with data, world ACL;
  * data NULL = a node without data. */
 static inline int fx_create(struct tree *t, const char *path, const char *data,
-                     int32_t flags) {
+                            int32_t flags) {
   struct proto_writer acl;
   proto_writer_init(&acl);
   struct proto_acl a = {31, {fx_s("world"), fx_s("anyone")}};

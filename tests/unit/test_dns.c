@@ -88,8 +88,8 @@ struct reply {
   uint16_t counts[4];
 };
 
-static void answer(struct dns *d, struct tree *t, const struct msg *q,
-                   bool tcp, struct reply *r) {
+static void answer(struct dns *d, struct tree *t, const struct msg *q, bool tcp,
+                   struct reply *r) {
   r->n = dns_answer(d, t, q->b, q->n, tcp, r->b, sizeof r->b);
   assert_true(r->n >= DNS_HEADER_LEN);
   assert_int_equal(dns_msg_check(r->b, r->n, r->counts), 0);
@@ -112,12 +112,11 @@ static struct tree *web_tree(void) {
                 1),
       0);
   assert_int_equal(fx_create(t, "/services/web/b", "10.0.0.2:8081", 1), 0);
-  assert_int_equal(
-      fx_create(t, "/services/web/c",
-                "{\"address\":\"10.0.0.3\",\"port\":80,\"status\":"
-                "\"critical\"}",
-                1),
-      0);
+  assert_int_equal(fx_create(t, "/services/web/c",
+                             "{\"address\":\"10.0.0.3\",\"port\":80,\"status\":"
+                             "\"critical\"}",
+                             1),
+                   0);
   return t;
 }
 
@@ -137,8 +136,8 @@ static struct dns *new_dns(void) {
  * name as it sits in the message. */
 static void test_name_decode_ok(void **state) {
   (void)state;
-  uint8_t m[] = {3, 'W', 'e', 'b', 5, 'r', 'o', 'o', 's', 't', 0,
-                 1, 'x', 0xC0, 4};
+  uint8_t m[] = {3,   'W', 'e', 'b', 5,   'r',  'o', 'o',
+                 's', 't', 0,   1,   'x', 0xC0, 4};
   uint8_t out[DNS_NAME_MAX];
   size_t off = 0, n;
   assert_int_equal(dns_name_decode(m, sizeof m, &off, out, &n), 0);
@@ -318,14 +317,12 @@ static void test_builder(void **state) {
   assert_int_equal(dns_query_parse(m.b, m.n, &q), DNS_PARSE_OK);
   uint8_t buf[600];
   struct dns_builder b;
-  assert_int_equal(dns_builder_init(&b, buf, sizeof buf, 512, &q, true, 0,
-                                    true),
-                   0);
+  assert_int_equal(
+      dns_builder_init(&b, buf, sizeof buf, 512, &q, true, 0, true), 0);
   size_t after_q = b.len;
   uint8_t a[4] = {10, 0, 0, 1};
-  assert_int_equal(dns_builder_rr(&b, q.qname, q.qname_len, DNS_TYPE_A, 0, a,
-                                  4),
-                   0);
+  assert_int_equal(
+      dns_builder_rr(&b, q.qname, q.qname_len, DNS_TYPE_A, 0, a, 4), 0);
   /* The owner is a 2-byte pointer to the question: 2 + 10 + 4. */
   assert_int_equal(b.len - after_q, 16);
   int n = 1;
@@ -377,12 +374,12 @@ static void test_instance_roost(void **state) {
   dns_instance_clear(&in);
 
   static const char *const bad[] = {
-      "{\"port\":80}",                                  /* no address */
-      "{\"address\":\"bad host!\",\"port\":80}",        /* not a name */
-      "{\"address\":\"a..b\",\"port\":80}",             /* empty label */
-      "{\"address\":\"10.0.0.1\",\"port\":80",          /* not JSON */
-      "[1,2]",                                          /* not an object */
-      "{\"address\":\"a\",\"address\":\"b\"}",          /* duplicate key */
+      "{\"port\":80}",                           /* no address */
+      "{\"address\":\"bad host!\",\"port\":80}", /* not a name */
+      "{\"address\":\"a..b\",\"port\":80}",      /* empty label */
+      "{\"address\":\"10.0.0.1\",\"port\":80",   /* not JSON */
+      "[1,2]",                                   /* not an object */
+      "{\"address\":\"a\",\"address\":\"b\"}",   /* duplicate key */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(
@@ -426,9 +423,9 @@ static void test_instance_plain(void **state) {
     assert_true(in.port > 0);
     dns_instance_clear(&in);
   }
-  const char *bad[] = {"10.0.0.9",  "10.0.0.9:0", "10.0.0.9:65536",
-                       "fe80::1:80", ":80",       "[10.0.0.1]:80",
-                       "a b:80",    "10.0.0.9:8x", ""};
+  const char *bad[] = {"10.0.0.9",   "10.0.0.9:0",  "10.0.0.9:65536",
+                       "fe80::1:80", ":80",         "[10.0.0.1]:80",
+                       "a b:80",     "10.0.0.9:8x", ""};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(
         dns_instance_parse((const uint8_t *)bad[i], strlen(bad[i]), &in), -1);
@@ -563,7 +560,7 @@ static void test_answer_refusals(void **state) {
   put16(&q, 0);
   put16(&q, 0);
   answer(d, t, &q, false, &r);
-  assert_int_equal(r.rcode, 0); /* BADVERS = 16: low bits 0 ... */
+  assert_int_equal(r.rcode, 0);      /* BADVERS = 16: low bits 0 ... */
   assert_int_equal(r.b[r.n - 6], 1); /* ... high bits 1 in the OPT TTL */
   query(&q, 1, "web.service.roost", DNS_TYPE_A, 0);
   answer(d, NULL, &q, false, &r);
