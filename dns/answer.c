@@ -400,12 +400,16 @@ static bool same_addr(const struct dns_instance *a,
          memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16) == 0;
 }
 
-/* Was an equal address at an earlier rotated index of p? */
-static bool seen_before(const struct pick *p, size_t start, size_t k) {
+/* Was an equal address at an earlier rotated index of p (among the
+ * instances with a port only, for SRV glue: the others got none)? */
+static bool seen_before(const struct pick *p, size_t start, size_t k,
+                        bool with_port) {
   const struct dns_instance *in = p->v[(start + k) % p->n];
-  for (size_t j = 0; j < k; j++)
-    if (same_addr(p->v[(start + j) % p->n], in))
+  for (size_t j = 0; j < k; j++) {
+    const struct dns_instance *o = p->v[(start + j) % p->n];
+    if ((!with_port || o->port != 0) && same_addr(o, in))
       return true;
+  }
   return false;
 }
 
@@ -415,7 +419,7 @@ static size_t answer_addrs(struct ctx *c, const struct pick *p, uint8_t fam,
   size_t written = 0;
   for (size_t k = 0; k < p->n; k++) {
     const struct dns_instance *in = p->v[(start + k) % p->n];
-    if (in->family != fam || seen_before(p, start, k))
+    if (in->family != fam || seen_before(p, start, k, false))
       continue;
     if (dns_builder_rr(&c->b, c->q->qname_orig, c->q->qname_len,
                        fam == 4 ? DNS_TYPE_A : DNS_TYPE_AAAA, c->d->ttl,
@@ -460,7 +464,7 @@ static size_t answer_srv(struct ctx *c, const struct pick *p, size_t start) {
   dns_builder_section(&c->b, 3);
   for (size_t k = 0; k < p->n; k++) {
     const struct dns_instance *in = p->v[(start + k) % p->n];
-    if (in->family == 0 || in->port == 0 || seen_before(p, start, k))
+    if (in->family == 0 || in->port == 0 || seen_before(p, start, k, true))
       continue;
     size_t tl = target_of(c, in, target);
     if (dns_builder_rr(&c->b, target, tl,

@@ -661,6 +661,34 @@ static void test_answer_follows_tree(void **state) {
   tree_free(t);
 }
 
+/* One address behind several instances: one A record, one glue record;
+ * an instance without a port gets an A record but no SRV and no glue, and
+ * does not hide the glue of an instance with the same address. */
+static void test_answer_dedupe(void **state) {
+  (void)state;
+  struct tree *t = fx_tree_new();
+  assert_int_equal(fx_create(t, "/services", NULL, 0), 0);
+  assert_int_equal(fx_create(t, "/services/db", NULL, 0), 0);
+  assert_int_equal(
+      fx_create(t, "/services/db/a", "{\"address\":\"10.8.0.1\"}", 1), 0);
+  assert_int_equal(fx_create(t, "/services/db/b", "10.8.0.1:5432", 1), 0);
+  assert_int_equal(fx_create(t, "/services/db/c", "10.8.0.1:5433", 1), 0);
+  struct dns *d = new_dns();
+  struct msg q;
+  static struct reply r;
+  for (uint16_t id = 0; id < 3; id++) { /* every rotation */
+    query(&q, id, "db.service.roost", DNS_TYPE_SRV, 0);
+    answer(d, t, &q, false, &r);
+    assert_int_equal(r.counts[1], 2);
+    assert_int_equal(r.counts[3], 1);
+    query(&q, id, "db.service.roost", DNS_TYPE_A, 0);
+    answer(d, t, &q, false, &r);
+    assert_int_equal(r.counts[1], 1);
+  }
+  dns_free(d);
+  tree_free(t);
+}
+
 /* Curator under another base path, read beside Roost's root. */
 static void test_answer_curator_base(void **state) {
   (void)state;
@@ -710,6 +738,7 @@ int main(void) {
       cmocka_unit_test(test_answer_refusals),
       cmocka_unit_test(test_answer_truncation),
       cmocka_unit_test(test_answer_follows_tree),
+      cmocka_unit_test(test_answer_dedupe),
       cmocka_unit_test(test_answer_curator_base),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,11 +215,17 @@ def check_same(roost_port, nsd_port):
                              % (rtype, a, b))
 
 
-def dnsperf(port, qfile, pid):
+FIXED_QPS = 2000
+
+
+def dnsperf(port, qfile, pid, rate=None):
+    """One dnsperf run: as fast as it goes (rate None) or at a fixed
+    rate (-Q), where latency is the server's rather than the queue's."""
     t0 = cpu_ticks(pid)
+    extra = ["-Q", str(rate)] if rate else []
     out = subprocess.run(
         ["dnsperf", "-s", HOST, "-p", str(port), "-d", qfile, "-l",
-         str(SECONDS), "-c", "4", "-q", "200", "-v"],
+         str(SECONDS), "-c", "4", "-q", "200", "-v"] + extra,
         capture_output=True, text=True, timeout=SECONDS + 60)
     t1 = cpu_ticks(pid)
     lat, qps, done, lost = [], None, 0, 0
@@ -272,11 +278,16 @@ def main():
                 for name, port, pid in (("roost", rport, rp.pid),
                                         ("nsd", nport, np_.pid)):
                     r = dnsperf(port, qfiles[rtype], pid)
+                    f = dnsperf(port, qfiles[rtype], pid, FIXED_QPS)
+                    r["fixed_avg_us"] = f["avg_us"]
+                    r["fixed_p99_us"] = f["p99_us"]
+                    r["lost"] += f["lost"]
                     res.setdefault((name, rtype), []).append(r)
                     print("round %d %-5s %-3s %8.0f q/s  p99 %6.0f us  "
-                          "cpu %5.1f us/q  lost %d" % (
-                              rnd + 1, name, rtype, r["qps"], r["p99_us"],
-                              r["cpu_us"], r["lost"]), flush=True)
+                          "cpu %5.1f us/q  at %d q/s: p99 %5.0f us  lost %d"
+                          % (rnd + 1, name, rtype, r["qps"], r["p99_us"],
+                             r["cpu_us"], FIXED_QPS, r["fixed_p99_us"],
+                             r["lost"]), flush=True)
         report(res)
     finally:
         if z is not None:
@@ -298,10 +309,12 @@ def report(res):
     for rtype in ("SRV", "A"):
         for name in ("roost", "nsd"):
             rs = res[(name, rtype)]
-            rows.append("| %s | %s | %.0f | %.0f | %.0f | %.1f |" % (
-                "Roost (live tree)" if name == "roost" else
-                "NSD (static zone)", rtype, med(rs, "qps"),
-                med(rs, "avg_us"), med(rs, "p99_us"), med(rs, "cpu_us")))
+            rows.append("| %s | %s | %.0f | %.1f | %.0f | %.0f | %.0f | %d |"
+                        % ("Roost (live tree)" if name == "roost" else
+                           "NSD (static zone)", rtype, med(rs, "qps"),
+                           med(rs, "cpu_us"), med(rs, "p99_us"),
+                           med(rs, "fixed_avg_us"), med(rs, "fixed_p99_us"),
+                           sum(r["lost"] for r in rs)))
     ratio = {t: med(res[("roost", t)], "qps") / med(res[("nsd", t)], "qps")
              for t in ("SRV", "A")}
     text = """# DNS benchmark: Roost against NSD
@@ -323,20 +336,26 @@ queries/s per client would cap it); its answers also carry the zone's NS record 
 section and its address in the additional section, which Roost's do not.  SRV answers carry %d SRV records plus
 %d A records in the additional section; A answers %d A records.  dnsperf
 %s: 4 UDP sockets, up to 200 queries in flight, %d s per run, %d round(s)
-alternating the servers; figures are medians over the rounds.  Latency is
-from `dnsperf -v` (every response's latency); CPU per query is the
-server's utime+stime from /proc/<pid>/stat over the run divided by the
-queries answered (clock-tick resolution, %d Hz).
+alternating the servers; figures are medians over the rounds.  Each round
+runs every server and query type twice: as fast as dnsperf goes
+(queries/s, server CPU per query, and p99 latency, which at saturation is
+mostly the time spent queued behind 200 queries in flight), then at a
+fixed %d queries/s (latency of an unsaturated server).  Latency is from
+`dnsperf -v` (every response's latency); CPU per query is the server's
+utime+stime from /proc/<pid>/stat (NSD: with its forked server child)
+over the run divided by the queries answered (clock-tick resolution, %d
+Hz).
 
-| server | query | queries/s | avg latency (us) | p99 latency (us) | server CPU (us/query) |
-|---|---|---|---|---|---|
+| server | query | queries/s | server CPU (us/query) | p99 at saturation (us) | avg at %d q/s (us) | p99 at %d q/s (us) | lost |
+|---|---|---|---|---|---|---|---|
 %s
 
 Roost / NSD queries per second: SRV %.2f, A %.2f (goal: at least 0.5).
 """ % (when, " (BENCH_QUICK=1)" if QUICK else "", SERVICE, N_INSTANCES,
        nsd_ver, N_INSTANCES, N_INSTANCES, N_INSTANCES,
        subprocess.run(["dpkg-query", "-W", "-f=${Version}", "dnsperf"],
-                      capture_output=True, text=True).stdout, SECONDS, ROUNDS, CLK_TCK, "\n".join(rows),
+                      capture_output=True, text=True).stdout, SECONDS,
+       ROUNDS, FIXED_QPS, CLK_TCK, FIXED_QPS, FIXED_QPS, "\n".join(rows),
        ratio["SRV"], ratio["A"])
     path = os.path.join(TOP, "docs", "benchmarks-dns.md")
     with open(path, "w") as f:
