@@ -339,7 +339,7 @@ void dns_builder_section(struct dns_builder *b, int section) {
 
 static void count_rr(struct dns_builder *b) {
   b->counts[b->section]++;
-  wr16(b->buf + 4 + 2 * b->section, b->counts[b->section]);
+  wr16(b->buf + 4 + 2 * (size_t)b->section, b->counts[b->section]);
 }
 
 /* Owner name + fixed fields; returns the offset of RDLENGTH or 0. */
@@ -489,9 +489,10 @@ static int check_rdata(const uint8_t *msg, size_t len,
       return -1;
     return o == end ? 0 : -1;
   case DNS_TYPE_SOA:
-    if (dns_name_decode(msg, len, &o, name, &nl) != 0 ||
-        dns_name_decode(msg, len, &o, name, &nl) != 0)
-      return -1;
+    /* MNAME then RNAME: the same call twice, o moving on. */
+    for (int k = 0; k < 2; k++)
+      if (dns_name_decode(msg, len, &o, name, &nl) != 0)
+        return -1;
     return o + 20 == end ? 0 : -1;
   default:
     return 0;
@@ -505,7 +506,7 @@ int dns_msg_check(const uint8_t *msg, size_t len, uint16_t counts[4]) {
   uint8_t name[DNS_NAME_MAX];
   size_t nl;
   for (int s = 0; s < 4; s++)
-    counts[s] = rd16(msg + 4 + 2 * s);
+    counts[s] = rd16(msg + 4 + 2 * (size_t)s);
   for (uint16_t i = 0; i < counts[0]; i++) {
     if (dns_name_decode(msg, len, &off, name, &nl) != 0 || off + 4 > len)
       return -1;

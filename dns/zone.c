@@ -112,8 +112,9 @@ size_t dns_addr_name(uint8_t family, const uint8_t *addr, const uint8_t *zone,
     out[n++] = (uint8_t)hex[addr[i] >> 4];
     out[n++] = (uint8_t)hex[addr[i] & 0xF];
   }
-  memcpy(out + n, "\4addr", 5);
-  n += 5;
+  static const uint8_t addr_label[5] = {4, 'a', 'd', 'd', 'r'};
+  memcpy(out + n, addr_label, sizeof addr_label);
+  n += sizeof addr_label;
   memcpy(out + n, zone, zone_len);
   return n + zone_len;
 }
