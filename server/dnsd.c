@@ -11,6 +11,7 @@
 #include "dns/dns.h"
 #include "server/server_int.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,12 @@
 #define DNSD_IN_MAX (2 + DNS_MSG_MAX)
 #define DNSD_UDP_QUEUE_MAX (1u << 20)
 #define DNSD_UDP_SOCKBUF (4 << 20)
+/* Datagrams per recvmmsg / sendmmsg; libuv gives each a 64 KiB slot of
+ * the receive buffer.  DNSD_UDP_ANSWER_MAX is above any UDP answer (at
+ * most 1232 bytes, dns.h). */
+#define DNSD_MMSG 16
+#define DNSD_DGRAM_SLOT ((size_t)64 << 10)
+#define DNSD_UDP_ANSWER_MAX 4096
 
 struct dnsd_conn {
   uv_tcp_t tcp;
@@ -35,6 +42,14 @@ struct dnsd_conn {
   bool closing;
 };
 
+/* One UDP answer waiting for the end of its receive batch. */
+struct dnsd_out {
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  size_t len;
+  uint8_t buf[DNSD_UDP_ANSWER_MAX];
+};
+
 struct srv_dns {
   struct srv *s;
   struct dns *dns;
@@ -43,8 +58,10 @@ struct srv_dns {
   bool udp_open, listener_open;
   struct dnsd_conn *conns;
   size_t n_conns;
-  uint8_t rbuf[DNS_MSG_MAX];     /* UDP datagrams land here */
-  uint8_t obuf[2 + DNS_MSG_MAX]; /* one answer, TCP length in front */
+  uint8_t *rbuf; /* DNSD_MMSG slots of DNSD_DGRAM_SLOT bytes: UDP input */
+  struct dnsd_out batch[DNSD_MMSG]; /* UDP answers of one receive batch */
+  size_t n_batch;
+  uint8_t obuf[DNS_MSG_MAX]; /* one TCP answer */
 };
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss) {
@@ -69,8 +86,10 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss) {
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct srv_dns *d = h->data;
   (void)suggested;
+  /* Larger than one 64 KiB slot: libuv reads with recvmmsg, one datagram
+   * per slot. */
   buf->base = (char *)d->rbuf;
-  buf->len = sizeof d->rbuf;
+  buf->len = DNSD_MMSG * DNSD_DGRAM_SLOT;
 }
 
 static void udp_sent(uv_udp_send_t *req, int status) {
@@ -78,31 +97,76 @@ static void udp_sent(uv_udp_send_t *req, int status) {
   free(req);
 }
 
+/* The socket buffer is full: queue a copy, up to a bound; beyond it the
+ * answer is dropped, as the network may, and the client retries. */
+static void udp_queue(uv_udp_t *h, const struct dnsd_out *o) {
+  if (uv_udp_get_send_queue_size(h) > DNSD_UDP_QUEUE_MAX)
+    return;
+  uv_udp_send_t *req = malloc(sizeof *req + o->len);
+  if (req == NULL)
+    return;
+  memcpy(req + 1, o->buf, o->len);
+  uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)o->len);
+  if (uv_udp_send(req, h, &b, 1, (const struct sockaddr *)&o->to, udp_sent) !=
+      0)
+    free(req);
+}
+
+/* Send the answers of one receive batch with as few sendmmsg calls as the
+ * socket takes; what it does not take now is queued. */
+static void udp_flush(struct srv_dns *d) {
+  size_t n = d->n_batch;
+  d->n_batch = 0;
+  uv_os_fd_t fd;
+  if (n == 0 || uv_fileno((uv_handle_t *)&d->udp, &fd) != 0)
+    return;
+  struct mmsghdr msgs[DNSD_MMSG];
+  struct iovec iov[DNSD_MMSG];
+  memset(msgs, 0, sizeof msgs);
+  for (size_t i = 0; i < n; i++) {
+    iov[i].iov_base = d->batch[i].buf;
+    iov[i].iov_len = d->batch[i].len;
+    msgs[i].msg_hdr.msg_name = &d->batch[i].to;
+    msgs[i].msg_hdr.msg_namelen = d->batch[i].to_len;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  size_t sent = 0;
+  while (sent < n) {
+    int r = sendmmsg(fd, msgs + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+    if (r > 0) {
+      sent += (size_t)r;
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      for (; sent < n; sent++)
+        udp_queue(&d->udp, &d->batch[sent]);
+    } else {
+      sent++; /* this one cannot go (unreachable client ...): the next */
+    }
+  }
+}
+
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags) {
   struct srv_dns *d = h->data;
-  (void)flags;
+  if (flags & UV_UDP_MMSG_FREE) {
+    udp_flush(d); /* the end of a recvmmsg batch */
+    return;
+  }
   if (nread <= 0 || addr == NULL)
     return; /* nothing, or a receive error: UDP carries on */
-  size_t n = dns_answer(d->dns, d->s->tree, (const uint8_t *)buf->base,
-                        (size_t)nread, false, d->obuf, sizeof d->obuf);
-  if (n == 0)
-    return;
-  uv_buf_t out = uv_buf_init((char *)d->obuf, (unsigned)n);
-  int rc = uv_udp_try_send(h, &out, 1, addr);
-  if (rc != UV_EAGAIN)
-    return; /* sent, or an error the client will retry past */
-  /* The socket buffer is full: queue a copy, up to a bound; beyond it
-   * the answer is dropped, as the network may, and the client retries. */
-  if (uv_udp_get_send_queue_size(h) > DNSD_UDP_QUEUE_MAX)
-    return;
-  uv_udp_send_t *req = malloc(sizeof *req + n);
-  if (req == NULL)
-    return;
-  memcpy(req + 1, d->obuf, n);
-  out = uv_buf_init((char *)(req + 1), (unsigned)n);
-  if (uv_udp_send(req, h, &out, 1, addr, udp_sent) != 0)
-    free(req);
+  struct dnsd_out *o = &d->batch[d->n_batch];
+  o->len = dns_answer(d->dns, d->s->tree, (const uint8_t *)buf->base,
+                      (size_t)nread, false, o->buf, sizeof o->buf);
+  if (o->len > 0) {
+    o->to_len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+    memcpy(&o->to, addr, o->to_len);
+    d->n_batch++;
+  }
+  if (!(flags & UV_UDP_MMSG_CHUNK) || d->n_batch == DNSD_MMSG)
+    udp_flush(d);
 }
 
 /* A burst of queries from many clients queues in the socket: the
@@ -279,7 +343,16 @@ int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     srv_dns_stop(s);
     return -1;
   }
-  uv_udp_init(&s->loop, &d->udp);
+  d->rbuf = malloc(DNSD_MMSG * DNSD_DGRAM_SLOT);
+  if (d->rbuf == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "dns: out of memory");
+    srv_dns_stop(s);
+    return -1;
+  }
+  /* recvmmsg: one system call reads a burst of queries; their answers
+   * leave together through sendmmsg (udp_flush). */
+  if (uv_udp_init_ex(&s->loop, &d->udp, ss.ss_family | UV_UDP_RECVMMSG) != 0)
+    uv_udp_init(&s->loop, &d->udp);
   d->udp.data = d;
   d->udp_open = true;
   rc = uv_udp_bind(&d->udp, (const struct sockaddr *)&ss, 0);
@@ -323,6 +396,7 @@ void srv_dns_free(struct srv *s) {
     return;
   /* srv_stop closed the handles and the loop ran their callbacks. */
   dns_free(d->dns);
+  free(d->rbuf);
   free(d);
   s->dns = NULL;
 }
