@@ -140,6 +140,7 @@ struct dns_builder {
   uint16_t counts[4];                  /* QD, AN, NS, AR */
   int section;                         /* 0..3: where records go now */
   uint16_t comp_off[DNS_COMPRESS_MAX]; /* names written, for pointers */
+  uint8_t comp_len[DNS_COMPRESS_MAX];  /* their uncompressed wire lengths */
   size_t n_comp;
 };
 

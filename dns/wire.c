@@ -246,14 +246,33 @@ static bool fits(const struct dns_builder *b, size_t n) {
  * the one in msg may use pointers, all of which point backwards). */
 static bool name_at_equals(const uint8_t *msg, size_t msg_len, size_t o,
                            const uint8_t *s, size_t s_len) {
-  uint8_t tmp[DNS_NAME_MAX];
-  size_t tlen, off = o;
-  if (dns_name_decode(msg, msg_len, &off, tmp, &tlen) != 0 || tlen != s_len)
-    return false;
-  for (size_t i = 0; i < s_len; i++)
-    if (tmp[i] != lower(s[i]))
+  /* Walk the name in msg (pointers go backwards: this ends) and compare
+   * as we go, so a mismatch costs only the bytes up to it. */
+  size_t i = 0;
+  for (;;) {
+    if (o >= msg_len || i >= s_len)
       return false;
-  return true;
+    uint8_t c = msg[o];
+    if ((c & 0xC0) == 0xC0) {
+      if (o + 1 >= msg_len)
+        return false;
+      size_t target = (size_t)(c & 0x3F) << 8 | msg[o + 1];
+      if (target >= o)
+        return false;
+      o = target;
+      continue;
+    }
+    if ((c & 0xC0) != 0 || c != s[i] || o + 1 + c > msg_len ||
+        i + 1 + c > s_len)
+      return false;
+    if (c == 0)
+      return i + 1 == s_len;
+    for (size_t k = 1; k <= c; k++)
+      if (lower(msg[o + k]) != lower(s[i + k]))
+        return false;
+    o += 1 + (size_t)c;
+    i += 1 + (size_t)c;
+  }
 }
 
 /* Write name with compression; the name's uncompressed label starts are
@@ -265,7 +284,10 @@ static int put_name(struct dns_builder *b, const uint8_t *name, size_t len) {
   while (name[i] != 0) {
     /* Longest suffix already in the message: a pointer to it. */
     for (size_t k = 0; k < b->n_comp; k++) {
-      if (name_at_equals(b->buf, b->len, b->comp_off[k], name + i, len - i)) {
+      /* The suffix lengths must agree before the bytes are worth
+       * decoding: most candidates stop here. */
+      if (b->comp_len[k] == len - i &&
+          name_at_equals(b->buf, b->len, b->comp_off[k], name + i, len - i)) {
         if (!fits(b, 2)) {
           b->len = start;
           return -1;
@@ -281,8 +303,10 @@ static int put_name(struct dns_builder *b, const uint8_t *name, size_t len) {
       return -1;
     }
     /* Offsets above 0x3FFF cannot be pointed at. */
-    if (b->len <= 0x3FFF && b->n_comp < DNS_COMPRESS_MAX)
+    if (b->len <= 0x3FFF && b->n_comp < DNS_COMPRESS_MAX) {
+      b->comp_len[b->n_comp] = (uint8_t)(len - i);
       b->comp_off[b->n_comp++] = (uint16_t)b->len;
+    }
     memcpy(b->buf + b->len, name + i, 1 + l);
     b->len += 1 + l;
     i += 1 + l;
@@ -395,8 +419,10 @@ int dns_builder_srv(struct dns_builder *b, const uint8_t *name, size_t name_len,
   if (!fits(b, target_len))
     goto undo;
   memcpy(b->buf + b->len, target, target_len);
-  if (b->len <= 0x3FFF && b->n_comp < DNS_COMPRESS_MAX)
+  if (b->len <= 0x3FFF && b->n_comp < DNS_COMPRESS_MAX) {
+    b->comp_len[b->n_comp] = (uint8_t)target_len;
     b->comp_off[b->n_comp++] = (uint16_t)b->len;
+  }
   b->len += target_len;
   wr16(b->buf + rdl, (uint16_t)(b->len - rdl - 2));
   count_rr(b);
