@@ -358,13 +358,12 @@ Reading the figures: with dnsperf and both servers on two shared cores,
 queries per second at saturation are bounded by the load generator and by
 whatever else the machine runs as much as by the server, and the latencies
 (also at the fixed rate) are mostly scheduling delays; the server CPU per
-query is the steadiest comparison.  A profile of Roost under this load
-(perf, release build) puts about 85%% of its time in the kernel's UDP
-receive and send path (one recvmsg and one sendmsg per query) and about
-13%% in roost-server itself (query parsing, the cache check, building the
-answer); answering from the live tree costs little next to the socket
-calls.  Batching with recvmmsg/sendmmsg, as NSD does, is the next step if
-the CPU per query matters.
+query is the steadiest comparison.  Both servers read queries with
+recvmmsg and answer with sendmmsg.  A profile of Roost under this load
+(perf, release build, 7 Dec 2026) puts about 80%% of its time in the
+kernel's UDP path and about 20%% in roost-server itself (query parsing,
+name compression, the cache check, building the answer): answering from
+the live tree costs little next to the socket calls.
 """ % (when, " (BENCH_QUICK=1)" if QUICK else "", load[0], load[1],
        SERVICE, N_INSTANCES,
        nsd_ver, N_INSTANCES, N_INSTANCES, N_INSTANCES,
