@@ -38,7 +38,7 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
             zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
-            libcurl4-openssl-dev libjansson-dev python3-grpcio
+            libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 # `make deb` / `make test-deb` (debian/): the packaging tools.
 DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
@@ -72,8 +72,10 @@ ZKC_TEST_BIN := $(BUILD)/tests/zk_c_client
 EXTRA_BINS :=
 EXTRA_UNIT_BINS :=
 INTEGRATION_ENV :=
-# Static libraries a fragment adds to roost-server's link (before tree/proto).
+# Static libraries a fragment adds to roost-server's link (before tree/proto),
+# and the system libraries they need (-l flags, after the objects).
 SERVER_EXTRA_LIBS :=
+SERVER_LDLIBS :=
 # What `make install` installs (section "Installation" below); a fragment
 # appends its programs and man pages, e.g. for an agent daemon:
 #   INSTALL_SBINS += $(BUILD)/roost-agent     (to $(SBINDIR))
@@ -109,7 +111,7 @@ $(LIBSERVER): $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
 $(SERVER_BIN): $(BUILD)/obj/server/main.o $(LIBSERVER) $(SERVER_EXTRA_LIBS) $(LIBTREE) $(LIBPROTO)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv -lz -llz4 -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv -lz -llz4 -lm $(SERVER_LDLIBS)
 
 $(BUILD)/tests/test_proto: $(BUILD)/obj/tests/unit/test_proto.o $(LIBPROTO)
 	@mkdir -p $(dir $@)
@@ -125,7 +127,7 @@ $(BUILD)/tests/test_pending: $(BUILD)/obj/tests/unit/test_pending.o $(LIBTREE) $
 
 $(BUILD)/tests/test_server: $(BUILD)/obj/tests/unit/test_server.o $(LIBSERVER) $(SERVER_EXTRA_LIBS) $(LIBTREE) $(LIBPROTO)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -luv -lz -llz4 -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -luv -lz -llz4 -lm $(SERVER_LDLIBS)
 
 # The official ZooKeeper C client test program (libzookeeper-mt-dev).
 $(BUILD)/obj/tests/integration/zk_c_client.o: CFLAGS_ALL += -I/usr/include/zookeeper -Wno-strict-prototypes -Wno-missing-prototypes

@@ -370,6 +370,19 @@ static const struct cfg_key cfg_keys[] = {
      INT_MAX, "a positive integer"},
     {"roost.sessionSecret", NULL, CFG_STR, CFG_FIELD(session_secret), 0, 0,
      "32 hexadecimal digits"},
+    /* DNS interface (server/dnsd.c, docs/dns.md). */
+    {"dns.port", NULL, CFG_INT, CFG_FIELD(dns_port), 0, 65535,
+     "an integer from 0 (off) to 65535"},
+    {"dns.address", NULL, CFG_STR, CFG_FIELD(dns_address), 0, 0,
+     "a host name or address shorter than 256 bytes (empty = "
+     "clientPortAddress)"},
+    {"dns.domain", NULL, CFG_STR_NONEMPTY, CFG_FIELD(dns_domain), 0, 0,
+     "a domain name shorter than 256 bytes"},
+    {"dns.ttl", NULL, CFG_INT, CFG_FIELD(dns_ttl_s), 0, INT_MAX,
+     "a number of seconds (0 or more)"},
+    {"dns.curatorBasePath", NULL, CFG_STR_NONEMPTY,
+     CFG_FIELD(dns_curator_base_path), 0, 0,
+     "an absolute znode path shorter than 256 bytes"},
 };
 
 #define CFG_N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -1077,6 +1090,12 @@ void srv_config_defaults(struct srv_config *c) {
   c->session_secret[0] = '\0';
   c->config_path[0] = '\0';
   c->log_level = 2;
+  c->dns_port = 0;
+  c->dns_address[0] = '\0';
+  snprintf(c->dns_domain, sizeof(c->dns_domain), "roost.");
+  c->dns_ttl_s = 0;
+  snprintf(c->dns_curator_base_path, sizeof(c->dns_curator_base_path),
+           "/services");
 }
 
 int srv_config_load(struct srv_config *c, const char *path,

@@ -106,6 +106,15 @@ struct srv_config {
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
                                        default 2 */
+  /* DNS interface (server/dnsd.c, docs/dns.md). */
+  int dns_port;                     /* dns.port, UDP and TCP; 0 = off
+                                       (default) */
+  char dns_address[256];            /* dns.address, "" = clientPortAddress */
+  char dns_domain[256];             /* dns.domain, default "roost." */
+  int dns_ttl_s;                    /* dns.ttl, default 0 */
+  char dns_curator_base_path[256];  /* dns.curatorBasePath: Curator's
+                                       ServiceDiscovery base path, default
+                                       "/services" (Roost's own root) */
 };
 
 /* Fill with the defaults above. */

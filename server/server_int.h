@@ -314,7 +314,17 @@ struct srv {
   struct txlog *sync_log;    /* the log the sync in flight belongs to */
   const uint8_t *cur_payload; /* the request being handled (borrowed) */
   size_t cur_len;
+
+  struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
 };
+
+/* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
+ * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop
+ * closes its handles (srv_stop); srv_dns_free frees the rest after the
+ * loop ran the close callbacks (free_parts). */
+int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+void srv_dns_stop(struct srv *s);
+void srv_dns_free(struct srv *s);
 
 /* session.c */
 void srv_sessions_init(struct srv *s);
