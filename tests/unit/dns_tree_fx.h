@@ -44,7 +44,8 @@ static inline struct tree *fx_tree_new(void) {
   proto_writer_init(&w);
   tree_out_init(&out);
   struct tree_txn_header h = {FX_SESSION, 0, 1, 1000, 0};
-  tree_txn_encode_create_session(&w, &h, 30000);
+  static const uint8_t passwd[PROTO_PASSWD_LEN] = "dns-fixture-pw.";
+  tree_txn_encode_create_session(&w, &h, 30000, passwd);
   if (tree_apply(t, w.buf, w.len, &out) != PROTO_OK) {
     tree_free(t);
     t = NULL;
