@@ -307,15 +307,20 @@ def test_linearizable_under_faults(ensemble_factory):
         assert kinds.get(k, 0) >= 5, (k, kinds)
 
 
-def test_stale_reads_without_sync_are_caught(ensemble_factory):
-    """The planted bug: a client skips sync and reads from a follower
-    whose links are stalled while the majority commits writes.  The
-    follower has not noticed yet (syncLimit is 25 ticks = 5 s here), so
-    it answers from its old state: the reads are stale, and the checker
-    must say so."""
+def stale_reads_through_lone_follower(ensemble_factory, plant=None):
+    """A client reads from a follower whose links are stalled while the
+    majority commits writes (syncLimit 25 ticks = 5 s: the follower has
+    not noticed yet).  plant=None: the client skips sync, the planted bug
+    on the client side; plant="sync-local": the client syncs, but the
+    server is built with a bug that answers sync locally (test builds
+    only, ROOST_TEST_PLANT).  Returns (recorded ops, stale reads seen)."""
     net = Network()
     try:
-        ens = ensemble_factory(route=net.route, syncLimit="25")
+        ens = ensemble_factory(route=net.route, syncLimit="25", start=False)
+        for srv in ens.servers:
+            if plant is not None:
+                srv.extra_env["ROOST_TEST_PLANT"] = plant
+        ens.start()
         leader = ens.wait_serving()
         lone = [s for s in ens.servers if s is not leader][0]
         majority = [s for s in ens.servers if s is not lone]
@@ -331,75 +336,53 @@ def test_stale_reads_without_sync_are_caught(ensemble_factory):
         for i in range(1, 6):
             res = run_op(zm, rec, 1, path, "set", "v%d" % i, -1)
             assert res == ("ok", i), res  # the majority commits
-            # The precondition skipped: no sync before the read.
-            res = run_op(zl, rec, 2, path, "read", sync=False)
+            res = run_op(zl, rec, 2, path, "read", sync=plant is not None)
             if res is not None and res[1][0] != "v%d" % i:
                 stale += 1
-        # With sync the lone member cannot answer stale data (its sync
-        # cannot reach the leader; a timeout records nothing).
-        res = run_op(zl, rec, 3, path, "read")
-        assert res is None or res == ("ok", ("v5", 5)), res
+        if plant is None:
+            # With sync the lone member cannot answer stale data (its sync
+            # cannot reach the leader; a timeout records nothing).
+            res = run_op(zl, rec, 3, path, "read")
+            assert res is None or res == ("ok", ("v5", 5)), res
         net.heal()
         stop_client(zl)
         stop_client(zm)
     finally:
         net.close()
+    return rec.ops, stale
 
-    assert stale >= 3, "the lone member did not answer stale reads " \
-        "(%d); the planted bug was not planted" % stale
-    rep = lz.check(rec.ops)
+
+def assert_stale_flagged(ops, stale, what):
+    assert stale >= 3, "no stale reads (%d): %s was not planted" % (
+        stale, what)
+    rep = lz.check(ops)
     assert not rep.ok, "stale reads were not flagged:\n" + "\n".join(
-        lz.fmt_op(o) for o in rec.ops)
+        lz.fmt_op(o) for o in ops)
     [r] = rep.violations
-    assert r.path == path and r.stuck.kind == "read"
+    assert r.path == "/stale" and r.stuck.kind == "read"
     assert r.stuck.result[1][0] == "v0"
-    print("\nplanted bug caught:\n" + rep.explain(min(o.call
-                                                      for o in rec.ops)))
+    print("\nplanted bug (%s) caught:\n%s" % (
+        what, rep.explain(min(o.call for o in ops))))
+
+
+def test_stale_reads_without_sync_are_caught(ensemble_factory):
+    """The planted bug on the client side: reads without sync from a
+    follower cut off from a majority that commits are stale, and the
+    checker must say so."""
+    ops, stale = stale_reads_through_lone_follower(ensemble_factory)
+    assert_stale_flagged(ops, stale, "a read without sync")
 
 
 def test_planted_server_bug_stale_sync_is_caught(ensemble_factory):
     """A bug planted in the server (test builds only:
-    ROOST_TEST_PLANT=sync-local makes a follower answer a sync from its own
-    state): a client that does sync + read through a follower whose links
-    are stalled while the majority commits gets stale data, and the
+    ROOST_TEST_PLANT=sync-local makes a follower answer a sync from its
+    own state): sync + read through the cut-off follower is stale, and the
     checker must say so.  Without the bug that sync cannot complete (see
-    test_stale_reads_without_sync_are_caught), so this fails if the
-    checker or the run loses its teeth on the server side."""
-    net = Network()
-    try:
-        ens = ensemble_factory(route=net.route, syncLimit="25", start=False)
-        for srv in ens.servers:
-            srv.extra_env["ROOST_TEST_PLANT"] = "sync-local"
-        ens.start()
-        leader = ens.wait_serving()
-        lone = [s for s in ens.servers if s is not leader][0]
-        majority = [s for s in ens.servers if s is not lone]
-        zl = client(lone.hosts)
-        zm = client(",".join(s.hosts for s in majority))
-        rec = Recorder()
-        path = "/planted"
-        assert run_op(zm, rec, 1, path, "create", "v0") == ("ok", None)
-        assert run_op(zl, rec, 2, path, "read") == ("ok", ("v0", 0))
-        net.isolate(lone.myid, "stall")
-        stale = 0
-        for i in range(1, 6):
-            assert run_op(zm, rec, 1, path, "set", "v%d" % i, -1) == (
-                "ok", i)
-            res = run_op(zl, rec, 2, path, "read")  # with sync
-            if res is not None and res[1][0] != "v%d" % i:
-                stale += 1
-        net.heal()
-        stop_client(zl)
-        stop_client(zm)
-    finally:
-        net.close()
-    assert stale >= 3, "the planted server bug gave no stale sync+read " \
-        "(%d): it was not planted" % stale
-    rep = lz.check(rec.ops)
-    assert not rep.ok, "stale sync+reads were not flagged:\n" + "\n".join(
-        lz.fmt_op(o) for o in rec.ops)
-    assert all(r.path == path and r.stuck.kind == "read"
-               for r in rep.violations)
+    the case above), so this fails if the run or the checker loses its
+    teeth on the server side."""
+    ops, stale = stale_reads_through_lone_follower(ensemble_factory,
+                                                   "sync-local")
+    assert_stale_flagged(ops, stale, "sync answered locally by a follower")
 
 
 @pytest.mark.parametrize("fault", ["stall", "pause"])
