@@ -27,13 +27,10 @@ $(DNS_TEST): $(BUILD)/obj/tests/unit/test_dns.o $(LIBDNS) $(LIBTREE) $(LIBPROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -ljansson
 
-# The libFuzzer harness with a small main that replays the checked-in
-# corpus (and any files or directories given), so every build checks it.
-$(BUILD)/obj/tests/fuzz/fuzz_dns_replay.o: tests/fuzz/fuzz_dns.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DFUZZ_DNS_REPLAY_MAIN -c $< -o $@
-
-$(DNS_REPLAY): $(BUILD)/obj/tests/fuzz/fuzz_dns_replay.o $(LIBDNS) $(LIBTREE) $(LIBPROTO)
+# The libFuzzer harness linked with tests/fuzz/replay.c (tools/fuzzreplay.mk
+# builds replay_dns.o) replays the checked-in corpus on every make unit.
+$(DNS_REPLAY): $(BUILD)/obj/tests/fuzz/fuzz_dns.o \
+               $(BUILD)/obj/tests/fuzz/replay_dns.o $(LIBDNS) $(LIBTREE) $(LIBPROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -ljansson
 

@@ -16,11 +16,10 @@
  *
  *   make fuzz-dns FUZZ_SECONDS=60        (clang, see tools/dns.mk)
  *
- * Built with -DFUZZ_DNS_REPLAY_MAIN it is a plain program that runs the
+ * Linked with tests/fuzz/replay.c it is a plain program that runs the
  * checked-in corpus tests/fuzz/corpus_dns (and any files or directories
  * given), which `make unit` does on every test run.
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,61 +137,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-#ifdef FUZZ_DNS_REPLAY_MAIN
-static int run_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return -1;
-  static uint8_t buf[1 << 16];
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
-  LLVMFuzzerTestOneInput(buf, n);
-  return 0;
-}
-
-static int run_path(const char *path, size_t *count) {
-  DIR *dir = opendir(path);
-  if (dir == NULL) {
-    if (run_file(path) != 0)
-      return -1;
-    (*count)++;
-    return 0;
-  }
-  struct dirent *e;
-  char p[4096];
-  int rc = 0;
-  while ((e = readdir(dir)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-    if (run_file(p) != 0)
-      rc = -1;
-    else
-      (*count)++;
-  }
-  closedir(dir);
-  return rc;
-}
-
-int main(int argc, char **argv) {
-  size_t count = 0;
-  int rc = 0;
-  if (argc > 1) {
-    for (int i = 1; i < argc; i++)
-      rc |= run_path(argv[i], &count);
-  } else {
-    const char *src = getenv("ROOST_SRCDIR");
-    char p[4096];
-    snprintf(p, sizeof p, "%s/tests/fuzz/corpus_dns", src ? src : ".");
-    rc = run_path(p, &count);
-  }
+/* Called by tests/fuzz/replay.c once the corpus ran, so that a leak
+ * check sees nothing of ours left. */
+void replay_cleanup(void);
+void replay_cleanup(void) {
   dns_free(g_dns);
   tree_free(g_tree);
-  if (rc != 0 || count == 0) {
-    fprintf(stderr, "fuzz_dns replay: cannot read the corpus\n");
-    return 1;
-  }
-  printf("fuzz_dns replay: %zu inputs ok\n", count);
-  return 0;
+  g_dns = NULL;
+  g_tree = NULL;
 }
-#endif
