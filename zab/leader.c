@@ -12,8 +12,10 @@
  *   Phase 3, broadcast: PROPOSAL to the voters, ACK after their fsync,
  *     COMMIT in zxid order once a quorum (our own durable log counts)
  *     acknowledged, INFORM to observers.
- * Heartbeats: PING every tick; a learner silent for syncLimit ticks is
- * dropped, and a leader left without a quorum of fresh voters steps down. */
+ * Heartbeats: PING every tick (echoing the learner's newest PING); a
+ * learner silent for syncLimit ticks is dropped, and a leader left without
+ * a quorum of fresh voters steps down -- telling its learners (STEPDOWN),
+ * so that they do not wait for their own timers. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,6 +484,14 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
   }
   if (h->phase == H_NONE || m->session != h->session) {
     zab__drop(z, from, m, "no learner connection with that session");
+    zab__refuse(z, from, m);
+    return;
+  }
+  if (m->type == ZAB_MSG_STEPDOWN) {
+    /* The learner left (went looking, or refused our messages). */
+    zab__log_msg(z, 1, "zab %u: learner %u left the session", z->cfg.my_id,
+                 from);
+    memset(h, 0, sizeof *h); /* a lost quorum: at the next tick */
     return;
   }
   h->last_heard_ms = z->now_ms;
@@ -499,6 +509,8 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
     on_confirmed(z, i, m);
     return;
   case ZAB_MSG_PING:
+    if (m->round > h->ping_seen)
+      h->ping_seen = m->round; /* echoed in our next PING */
     return;
   default:
     zab__drop(z, from, m, "not a learner-to-leader message");
@@ -509,7 +521,28 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
 void zab__leader_peer_down(struct zab *z, uint32_t peer) {
   int i = zab__member_index(z, peer);
   memset(&z->ld.h[i], 0, sizeof z->ld.h[i]);
-  /* Losing the quorum is noticed at the next tick. */
+  /* Losing the quorum is noticed at the next tick: a learner still
+   * syncing may complete it by then. */
+}
+
+/* An established leader without a quorum of synced voters cannot commit:
+ * it steps down at once (and says so, zab__go_looking). */
+void zab__leader_check_quorum(struct zab *z) {
+  if (z->ld.established &&
+      count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+    zab__go_looking(z, "lost the quorum of synced followers");
+}
+
+/* Voters synced and heard within the last within_ms, us included. */
+size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
+  size_t n = 1;
+  for (size_t i = 0; i < z->n_members; i++) {
+    const struct zab__handler *h = &z->ld.h[i];
+    if (i != z->my_index && zab__is_voter_index(z, i) &&
+        h->phase == H_SYNCED && z->now_ms - h->last_heard_ms <= within_ms)
+      n++;
+  }
+  return n;
 }
 
 void zab__leader_tick(struct zab *z) {
@@ -531,15 +564,23 @@ void zab__leader_tick(struct zab *z) {
       memset(h, 0, sizeof *h);
     }
   }
-  if (z->ld.established &&
-      count_voters_at_least(z, H_SYNCED) < zab__quorum(z)) {
-    zab__go_looking(z, "lost the quorum of synced followers");
+  zab__leader_check_quorum(z);
+  if (z->role != ZAB_ROLE_LEADING)
     return;
-  }
   if (now >= z->ld.next_ping_ms) {
-    for (size_t i = 0; i < z->n_members; i++)
-      if (z->ld.h[i].phase >= H_SYNCING)
-        send_to(z, i, ZAB_MSG_PING, z->commit_zxid);
+    for (size_t i = 0; i < z->n_members; i++) {
+      const struct zab__handler *h = &z->ld.h[i];
+      if (h->phase < H_SYNCING)
+        continue;
+      /* The echo of the learner's newest PING tells it that we still
+       * hear it: a learner we cannot hear gives us up (one-way). */
+      struct zab_msg m = {.type = ZAB_MSG_PING,
+                          .epoch = z->epoch,
+                          .zxid = z->commit_zxid,
+                          .session = h->session,
+                          .round = h->ping_seen};
+      zab__push_send(z, z->members[i].id, &m);
+    }
     z->ld.next_ping_ms = now + z->cfg.tick_ms;
   }
 }

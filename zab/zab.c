@@ -360,9 +360,44 @@ void zab__trim_window(struct zab *z) {
 /* ------------------------------------------------------------------ */
 /* Role change to LOOKING, from any phase. */
 
+static void send_stepdown(struct zab *z, uint32_t to, uint64_t session) {
+  struct zab_msg m = {
+      .type = ZAB_MSG_STEPDOWN, .epoch = z->epoch, .session = session};
+  zab__push_send(z, to, &m);
+}
+
+/* Tells the other end of every session we hold that it ends now, so that
+ * nobody waits for a timer to find out (ZooKeeper's leader closes its
+ * learner connections when it stops leading; a follower its socket). */
+static void leave_sessions(struct zab *z) {
+  if (z->role == ZAB_ROLE_LEADING) {
+    if (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN)
+      return; /* planted bug: the followers find out by their timers */
+    for (size_t i = 0; i < z->n_members; i++)
+      if (i != z->my_index && z->ld.h[i].phase != H_NONE)
+        send_stepdown(z, z->members[i].id, z->ld.h[i].session);
+  } else if (z->role != ZAB_ROLE_LOOKING && z->ln.session != 0) {
+    send_stepdown(z, z->leader_id, z->ln.session);
+  }
+}
+
+void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m) {
+  if (m->type == ZAB_MSG_FOLLOWERINFO || m->type == ZAB_MSG_NOTIFICATION ||
+      m->type == ZAB_MSG_STEPDOWN || m->session == 0 ||
+      (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN))
+    return;
+  send_stepdown(z, from, m->session);
+}
+
+uint64_t zab__health_ms(const struct zab *z) {
+  uint32_t ticks = (z->cfg.sync_limit + 1) / 2;
+  return (uint64_t)(ticks < 2 ? 2 : ticks) * z->cfg.tick_ms;
+}
+
 void zab__go_looking(struct zab *z, const char *reason) {
   zab__log_msg(z, 1, "zab %u: %s -> looking: %s", z->cfg.my_id,
                zab_role_name(z->role), reason);
+  leave_sessions(z);
   memset(&z->ld, 0, sizeof z->ld);
   memset(&z->ln, 0, sizeof z->ln);
   zab__election_start(z);
@@ -513,6 +548,7 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
     break;
   }
   zab__drop(z, from, m, "not in a quorum phase (looking)");
+  zab__refuse(z, from, m);
 }
 
 int zab_step(struct zab *z, const struct zab_event *ev) {
@@ -549,6 +585,10 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
     break;
   case ZAB_EV_CONFIRM:
     rc = zab__leader_confirm(z, ev->confirm.round_out);
+    break;
+  case ZAB_EV_RESIGN:
+    if (z->role != ZAB_ROLE_LOOKING)
+      zab__go_looking(z, "resigned (shutting down, or told to)");
     break;
   case ZAB_EV_DURABLE: {
     uint64_t last = zab__last_zxid(z);
@@ -626,6 +666,15 @@ void zab_status_get(const struct zab *z, struct zab_status *st) {
     for (size_t i = 0; i < z->n_members; i++)
       if (z->ld.h[i].phase == H_SYNCED)
         st->n_synced_learners++;
+  uint64_t h = zab__health_ms(z), now = z->now_ms;
+  if (z->role == ZAB_ROLE_LEADING)
+    st->healthy = z->ld.established &&
+                  zab__leader_healthy_voters(z, h) >= zab__quorum(z);
+  else if (z->role != ZAB_ROLE_LOOKING)
+    st->healthy = z->serving && now - z->ln.last_heard_ms <= h &&
+                  now - z->ln.last_echo_ms <= h;
+  else
+    st->healthy = false;
 }
 
 const char *zab_errmsg(const struct zab *z) { return z->errmsg; }

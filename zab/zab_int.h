@@ -56,6 +56,7 @@ struct zab__handler {
   uint64_t newleader_zxid; /* what NEWLEADER asked for */
   uint64_t match;          /* durable up to, from ACK/ACKNEWLEADER */
   uint64_t confirmed;      /* highest CONFIRM round it echoed */
+  uint64_t ping_seen;      /* newest learner PING counter heard (echoed) */
   uint64_t last_heard_ms;
   bool uptodate_sent;
 };
@@ -131,6 +132,12 @@ struct zab {
     uint64_t started_ms;
     uint64_t last_heard_ms;
     uint64_t next_ping_ms;
+    /* One-way partitions: our PINGs are numbered and the leader echoes
+     * the newest it heard; last_echo_ms is when the echo last advanced
+     * (a leader that cannot hear us stops advancing it). */
+    uint64_t ping_seq;
+    uint64_t echo_seen;
+    uint64_t last_echo_ms;
   } ln;
 
   /* leader */
@@ -203,6 +210,8 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m);
 void zab__leader_tick(struct zab *z);
 void zab__leader_durable(struct zab *z);
 void zab__leader_peer_down(struct zab *z, uint32_t peer);
+void zab__leader_check_quorum(struct zab *z);
+size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms);
 int zab__leader_confirm(struct zab *z, uint64_t *round_out);
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
                         uint64_t *zxid_out);
@@ -216,7 +225,13 @@ void zab__learner_durable(struct zab *z);
 void zab__learner_peer(struct zab *z, uint32_t peer, bool up);
 uint64_t zab__learner_timeout(const struct zab *z);
 
-/* Back to LOOKING (from any role), with the reason logged. */
+/* Back to LOOKING (from any role), with the reason logged; the other end
+ * of every session we held is told (STEPDOWN) first. */
 void zab__go_looking(struct zab *z, const char *reason);
+/* Answers a message of a session we do not hold with STEPDOWN, so that
+ * its sender stops waiting on us (never a FOLLOWERINFO, a NOTIFICATION or
+ * a STEPDOWN: the first may just be early, the others need no answer). */
+void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m);
+uint64_t zab__health_ms(const struct zab *z);
 
 #endif
