@@ -574,10 +574,15 @@ void zab__leader_tick(struct zab *z) {
         continue;
       /* The echo of the learner's newest PING tells it that we still
        * hear it: a learner we cannot hear gives us up (one-way). */
+      /* prev_zxid: the end of what we sent it (an observer gets only
+       * committed txns), so that a learner whose stream lost its tail
+       * on a connection that stayed up finds out without a next txn. */
       struct zab_msg m = {.type = ZAB_MSG_PING,
                           .epoch = z->epoch,
                           .zxid = z->commit_zxid,
                           .session = h->session,
+                          .prev_zxid = h->observer ? z->commit_zxid
+                                                   : zab__last_zxid(z),
                           .round = h->ping_seen};
       zab__push_send(z, z->members[i].id, &m);
     }

@@ -281,6 +281,11 @@ void zab__learner_on_msg(struct zab *z, uint32_t from,
     on_inform(z, m);
     return;
   case ZAB_MSG_PING:
+    if (m->prev_zxid > zab__last_zxid(z)) {
+      /* The leader sent txns before this PING that never came. */
+      zab__go_looking(z, "leader holds txns we never received");
+      return;
+    }
     if (m->round > z->ln.echo_seen && m->round <= z->ln.ping_seq) {
       z->ln.echo_seen = m->round; /* it still hears us */
       z->ln.last_echo_ms = z->now_ms;
@@ -362,6 +367,12 @@ void zab__learner_tick(struct zab *z) {
     if (z->ln.phase == L_DISCOVERY) {
       send_followerinfo(z); /* the first may have met a closed link */
     } else {
+      if (z->ln.phase == L_BROADCAST && !z->i_am_observer &&
+          z->ln.acked_zxid > z->commit_zxid)
+        /* Not committed a tick later: our ACK may have been lost on a
+         * connection that stayed up (a one-way partition), and the
+         * leader waits for it with nothing else to come.  Again. */
+        send_leader(z, ZAB_MSG_ACK, z->epoch, z->ln.acked_zxid);
       struct zab_msg m = {.type = ZAB_MSG_PING,
                           .epoch = z->epoch,
                           .zxid = z->durable_zxid,

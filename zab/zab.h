@@ -143,7 +143,9 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *   PING (from learner)  round = the learner's ping counter
  *   PING (from leader)   round = the newest learner ping counter the
  *                 leader heard in this session (the echo that tells a
- *                 learner its messages still arrive)
+ *                 learner its messages still arrive); prev_zxid = the last
+ *                 zxid sent to it before this PING (its commit point for
+ *                 an observer): a learner holding less lost something
  *   STEPDOWN      session = the learner session the sender leaves or does
  *                 not hold: a leader that stops leading, a learner that
  *                 stops following, or anyone answering a message of a
