@@ -561,6 +561,8 @@ void zab__leader_tick(struct zab *z) {
     if (now - h->last_heard_ms > lim) {
       zab__log_msg(z, 1, "zab %u: learner %u silent, dropped", z->cfg.my_id,
                    z->members[i].id);
+      /* It may still hear us (a one-way partition): say so. */
+      zab__send_stepdown(z, z->members[i].id, h->session);
       memset(h, 0, sizeof *h);
     }
   }

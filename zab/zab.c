@@ -360,7 +360,9 @@ void zab__trim_window(struct zab *z) {
 /* ------------------------------------------------------------------ */
 /* Role change to LOOKING, from any phase. */
 
-static void send_stepdown(struct zab *z, uint32_t to, uint64_t session) {
+void zab__send_stepdown(struct zab *z, uint32_t to, uint64_t session) {
+  if (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN)
+    return; /* planted bug: everyone finds out by their timers */
   struct zab_msg m = {
       .type = ZAB_MSG_STEPDOWN, .epoch = z->epoch, .session = session};
   zab__push_send(z, to, &m);
@@ -371,22 +373,24 @@ static void send_stepdown(struct zab *z, uint32_t to, uint64_t session) {
  * learner connections when it stops leading; a follower its socket). */
 static void leave_sessions(struct zab *z) {
   if (z->role == ZAB_ROLE_LEADING) {
-    if (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN)
-      return; /* planted bug: the followers find out by their timers */
     for (size_t i = 0; i < z->n_members; i++)
       if (i != z->my_index && z->ld.h[i].phase != H_NONE)
-        send_stepdown(z, z->members[i].id, z->ld.h[i].session);
+        zab__send_stepdown(z, z->members[i].id, z->ld.h[i].session);
   } else if (z->role != ZAB_ROLE_LOOKING && z->ln.session != 0) {
-    send_stepdown(z, z->leader_id, z->ln.session);
+    zab__send_stepdown(z, z->leader_id, z->ln.session);
   }
 }
 
 void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m) {
-  if (m->type == ZAB_MSG_FOLLOWERINFO || m->type == ZAB_MSG_NOTIFICATION ||
-      m->type == ZAB_MSG_STEPDOWN || m->session == 0 ||
-      (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN))
+  /* A FOLLOWERINFO may reach a LOOKING member just before it decides to
+   * lead (the learner decided first): that one waits for the re-send.
+   * One that reaches a member settled on another leader is refused, so
+   * that the learner elects again rather than wait for initLimit. */
+  if ((m->type == ZAB_MSG_FOLLOWERINFO && z->role == ZAB_ROLE_LOOKING) ||
+      m->type == ZAB_MSG_NOTIFICATION || m->type == ZAB_MSG_STEPDOWN ||
+      m->session == 0)
     return;
-  send_stepdown(z, from, m->session);
+  zab__send_stepdown(z, from, m->session);
 }
 
 uint64_t zab__health_ms(const struct zab *z) {

@@ -196,8 +196,8 @@ enum zab_test_bug {
   ZAB_TEST_BUG_EARLY_CURRENT_EPOCH = 1u << 4,
   /* a CONFIRM round counts as confirmed without any echo */
   ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM = 1u << 5,
-  /* a leader that stops leading tells nobody (no STEPDOWN), and nobody
-   * answers a message of a session it does not hold */
+  /* nobody ever sends STEPDOWN: a leader that stops leading tells nobody,
+   * a message of a session its receiver does not hold goes unanswered */
   ZAB_TEST_BUG_SILENT_STEPDOWN = 1u << 6,
 };
 

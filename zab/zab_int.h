@@ -229,9 +229,12 @@ uint64_t zab__learner_timeout(const struct zab *z);
  * of every session we held is told (STEPDOWN) first. */
 void zab__go_looking(struct zab *z, const char *reason);
 /* Answers a message of a session we do not hold with STEPDOWN, so that
- * its sender stops waiting on us (never a FOLLOWERINFO, a NOTIFICATION or
- * a STEPDOWN: the first may just be early, the others need no answer). */
+ * its sender stops waiting on us (never a NOTIFICATION or a STEPDOWN,
+ * which need no answer, nor a FOLLOWERINFO while we are LOOKING: it may
+ * just be early). */
 void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m);
+/* STEPDOWN in session to `to` (none under the planted SILENT_STEPDOWN). */
+void zab__send_stepdown(struct zab *z, uint32_t to, uint64_t session);
 uint64_t zab__health_ms(const struct zab *z);
 
 #endif
