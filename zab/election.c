@@ -74,6 +74,7 @@ void zab__election_start(struct zab *z) {
   z->el.round++;
   memset(z->el.recv, 0, sizeof z->el.recv);
   memset(z->el.outof, 0, sizeof z->el.outof);
+  memset(z->el.early, 0, sizeof z->el.early);
   z->el.finalize_at_ms = 0;
   struct zab__vote none = {0, 0, 0};
   if (z->i_am_observer) {

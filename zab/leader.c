@@ -22,6 +22,7 @@
 #include "zab/zab_int.h"
 
 static void try_decide_epoch(struct zab *z);
+static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m);
 
 static uint64_t limit_ms(const struct zab *z, uint32_t ticks) {
   return (uint64_t)ticks * z->cfg.tick_ms;
@@ -62,6 +63,15 @@ void zab__lead(struct zab *z) {
   z->ld.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
   zab__log_msg(z, 0, "zab %u: leading (discovery)", z->cfg.my_id);
+  /* Learners that decided before us already said hello. */
+  struct zab_msg early[ZAB_MAX_MEMBERS];
+  memcpy(early, z->el.early, sizeof early);
+  memset(z->el.early, 0, sizeof z->el.early);
+  for (size_t i = 0; i < z->n_members && z->role == ZAB_ROLE_LEADING; i++)
+    if (early[i].type == ZAB_MSG_FOLLOWERINFO)
+      on_followerinfo(z, i, &early[i]);
+  if (z->role != ZAB_ROLE_LEADING)
+    return;
   /* Phase 1 needs a quorum of FOLLOWERINFO; ours counts, and in an
    * ensemble of one it is the quorum. */
   try_decide_epoch(z);
@@ -483,6 +493,8 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
     return;
   }
   if (h->phase == H_NONE || m->session != h->session) {
+    if (m->type == ZAB_MSG_STEPDOWN)
+      return; /* a session we no longer hold: nothing to undo */
     zab__drop(z, from, m, "no learner connection with that session");
     zab__refuse(z, from, m);
     return;

@@ -223,6 +223,10 @@ void zab__learner_durable(struct zab *z) {
 
 void zab__learner_on_msg(struct zab *z, uint32_t from,
                          const struct zab_msg *m) {
+  if (m->type == ZAB_MSG_STEPDOWN &&
+      (from != z->leader_id || m->session != z->ln.session))
+    return; /* of a session we no longer hold (late, or a refusal of our
+               old messages): nothing to undo */
   if (from != z->leader_id) {
     zab__drop(z, from, m, "not from the leader we follow");
     zab__refuse(z, from, m);

@@ -551,6 +551,14 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
   case ZAB_ROLE_LOOKING:
     break;
   }
+  if (m->type == ZAB_MSG_FOLLOWERINFO) {
+    z->el.early[fi] = *m; /* see zab__lead */
+    z->el.early[fi].data = NULL;
+    z->el.early[fi].len = 0;
+    return;
+  }
+  if (m->type == ZAB_MSG_STEPDOWN)
+    return; /* of a session we no longer hold: nothing to undo */
   zab__drop(z, from, m, "not in a quorum phase (looking)");
   zab__refuse(z, from, m);
 }

@@ -115,6 +115,10 @@ struct zab {
     uint64_t next_send_ms;
     uint64_t interval_ms;
     uint64_t finalize_at_ms; /* 0 = no quorum yet */
+    /* FOLLOWERINFO that came while we were LOOKING (its sender decided
+     * before us): handled if we then lead, so that the learner need not
+     * wait a tick for its re-send. */
+    struct zab_msg early[ZAB_MAX_MEMBERS];
   } el;
 
   /* learner */
