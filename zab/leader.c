@@ -540,8 +540,7 @@ void zab__leader_peer_down(struct zab *z, uint32_t peer) {
 /* An established leader without a quorum of synced voters cannot commit:
  * it steps down at once (and says so, zab__go_looking). */
 void zab__leader_check_quorum(struct zab *z) {
-  if (z->ld.established &&
-      count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+  if (z->ld.established && count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
     zab__go_looking(z, "lost the quorum of synced followers");
 }
 
@@ -550,8 +549,8 @@ size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
   size_t n = 1;
   for (size_t i = 0; i < z->n_members; i++) {
     const struct zab__handler *h = &z->ld.h[i];
-    if (i != z->my_index && zab__is_voter_index(z, i) &&
-        h->phase == H_SYNCED && z->now_ms - h->last_heard_ms <= within_ms)
+    if (i != z->my_index && zab__is_voter_index(z, i) && h->phase == H_SYNCED &&
+        z->now_ms - h->last_heard_ms <= within_ms)
       n++;
   }
   return n;
@@ -595,8 +594,8 @@ void zab__leader_tick(struct zab *z) {
                           .epoch = z->epoch,
                           .zxid = z->commit_zxid,
                           .session = h->session,
-                          .prev_zxid = h->observer ? z->commit_zxid
-                                                   : zab__last_zxid(z),
+                          .prev_zxid =
+                              h->observer ? z->commit_zxid : zab__last_zxid(z),
                           .round = h->ping_seen};
       zab__push_send(z, z->members[i].id, &m);
     }

@@ -680,8 +680,8 @@ void zab_status_get(const struct zab *z, struct zab_status *st) {
         st->n_synced_learners++;
   uint64_t h = zab__health_ms(z), now = z->now_ms;
   if (z->role == ZAB_ROLE_LEADING)
-    st->healthy = z->ld.established &&
-                  zab__leader_healthy_voters(z, h) >= zab__quorum(z);
+    st->healthy =
+        z->ld.established && zab__leader_healthy_voters(z, h) >= zab__quorum(z);
   else if (z->role != ZAB_ROLE_LOOKING)
     st->healthy = z->serving && now - z->ln.last_heard_ms <= h &&
                   now - z->ln.last_echo_ms <= h;

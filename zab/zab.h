@@ -113,7 +113,7 @@ const char *zab_role_name(enum zab_role role); /* static string */
   X(ACK, 14)          /* broadcast: durable up to zxid              */         \
   X(PING, 15)         /* heartbeat, both ways                       */         \
   X(CONFIRM, 16)      /* leader -> voter: still my follower? (round) */        \
-  X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */ \
+  X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */        \
   X(STEPDOWN, 18)     /* either way: I am not (any more) in session  */
 
 enum zab_msg_type {

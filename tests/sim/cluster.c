@@ -134,9 +134,9 @@ enum ev_kind {
   EV_WRITE,
   EV_FORWARD,
   EV_SLOWDISK,
-  EV_ONEWAY,      /* a one-way partition: one node deaf or unheard */
+  EV_ONEWAY, /* a one-way partition: one node deaf or unheard */
   EV_ONEWAY_HEAL,
-  EV_STEPDOWN,    /* the serving leader resigns; its STEPDOWNs are lost */
+  EV_STEPDOWN, /* the serving leader resigns; its STEPDOWNs are lost */
 };
 
 struct sim_ev {

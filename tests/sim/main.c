@@ -263,7 +263,7 @@ static bool node_follows(struct cluster *c, int node, uint32_t epoch) {
   return ni.role == ZAB_ROLE_FOLLOWING && ni.epoch == epoch;
 }
 
-#define TICKS(n) ((uint64_t)(n) * SIM_TICK_MS)
+#define TICKS(n) ((uint64_t)(n)*SIM_TICK_MS)
 
 /* One-way, the leader deaf: its followers hear it, it hears nobody (the
  * issue 14 iptables cut).  It drops them after syncLimit ticks and steps
@@ -654,7 +654,8 @@ int main(int argc, char **argv) {
            (unsigned long long)grand.sync_snap,
            (unsigned long long)grand.dropped_msgs,
            (unsigned long long)grand.confirmed_reads,
-           (unsigned long long)grand.stepdown_ms, (double)(clock() - t0) / CLOCKS_PER_SEC);
+           (unsigned long long)grand.stepdown_ms,
+           (double)(clock() - t0) / CLOCKS_PER_SEC);
   printf("%d passed, %d failed\n", n_passed, n_failed);
   return n_failed ? 1 : 0;
 }

@@ -106,6 +106,7 @@ def main():
         for _ in range(a.rounds):
             leader = ens.wait_serving(timeout=60)
             rules = drop_rules(ens, leader)
+            t_start = time.monotonic()
             for r in rules:
                 iptables("-A", r)
             time.sleep(a.cut)
@@ -113,21 +114,23 @@ def main():
                 iptables("-D", r)
             rules = []
             events.append(("cut %d %.0f s (inbound)" % (leader.myid, a.cut),
-                           time.monotonic()))
+                           t_start, time.monotonic()))
             time.sleep(a.settle)
             leader = ens.wait_serving(timeout=60)
+            t_start = time.monotonic()
             leader.kill()
             time.sleep(1.0)
             leader.restart()
             events.append(("kill -9 %d, restarted" % leader.myid,
-                           time.monotonic()))
+                           t_start, time.monotonic()))
             time.sleep(a.settle)
             leader = ens.wait_serving(timeout=60)
+            t_start = time.monotonic()
             os.kill(leader.pid, signal.SIGSTOP)
             time.sleep(a.pause)
             os.kill(leader.pid, signal.SIGCONT)
             events.append(("SIGSTOP %d %.0f s" % (leader.myid, a.pause),
-                           time.monotonic()))
+                           t_start, time.monotonic()))
             time.sleep(a.settle)
     finally:
         for r in rules:
@@ -157,10 +160,16 @@ def main():
     print("duplicate acknowledged values: %d; acknowledged values above the "
           "final counter: %d" % (dup, sum(1 for v in values if v > final)))
     times = [t for t, _ in acked]
-    for label, th in events:
+    for label, ts, th in events:
         after = [t for t in times if t >= th]
-        print("%-28s writes resumed %.2f s after the heal" % (
-            label, after[0] - th if after else float("nan")))
+        win = [ts] + [t for t in times if ts <= t <= th + a.settle]
+        gap = max(b - a_ for a_, b in zip(win, win[1:])) if len(win) > 1 \
+            else float("nan")
+        again = [t for t in times if t > ts + 0.5]
+        print("%-26s writes resumed %.2f s after the heal; longest gap "
+              "%.1f s; first write %.1f s after the fault began" % (
+                  label, after[0] - th if after else float("nan"), gap,
+                  again[0] - ts if again else float("nan")))
     gaps = [b - a_ for a_, b in zip(times, times[1:])]
     print("longest gap without an acknowledged write: %.1f s"
           % (max(gaps) if gaps else 0))
