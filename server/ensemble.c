@@ -1662,8 +1662,15 @@ bool srv_ens_write_answered(struct srv_conn *c) {
   return false;
 }
 
+/* New client connections too are taken only while healthy (see
+ * refuse_unhealthy): a client whose write was refused must not be let
+ * straight back in to be refused again, but try another member. */
 bool srv_ens_serving(const struct srv *s) {
-  return s->ens == NULL || s->ens->serving;
+  if (s->ens == NULL)
+    return true;
+  struct zab_status st;
+  zab_status_get(s->ens->zab, &st);
+  return s->ens->serving && st.healthy;
 }
 
 /* Issue 14: a write is taken only by a member that can see it through --
