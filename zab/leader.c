@@ -563,6 +563,7 @@ void zab__leader_tick(struct zab *z) {
     zab__go_looking(z, "no quorum synced within initLimit");
     return;
   }
+  bool dropped = false;
   for (size_t i = 0; i < z->n_members; i++) {
     struct zab__handler *h = &z->ld.h[i];
     if (h->phase == H_NONE)
@@ -570,6 +571,7 @@ void zab__leader_tick(struct zab *z) {
     uint64_t lim = limit_ms(z, h->phase == H_SYNCED ? z->cfg.sync_limit
                                                     : z->cfg.init_limit);
     if (now - h->last_heard_ms > lim) {
+      dropped = true;
       zab__log_msg(z, 1, "zab %u: learner %u silent, dropped", z->cfg.my_id,
                    z->members[i].id);
       /* It may still hear us (a one-way partition): say so. */
@@ -577,7 +579,11 @@ void zab__leader_tick(struct zab *z) {
       memset(h, 0, sizeof *h);
     }
   }
+  /* Every learner silent, none left: we may be the deaf one. */
+  z->quiet =
+      dropped && z->ld.established && count_voters_at_least(z, H_INFO) == 1;
   zab__leader_check_quorum(z);
+  z->quiet = z->quiet && z->role == ZAB_ROLE_LOOKING;
   if (z->role != ZAB_ROLE_LEADING)
     return;
   if (now >= z->ld.next_ping_ms) {

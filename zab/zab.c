@@ -531,6 +531,7 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
     zab__drop(z, from, m, "sender is not another member");
     return;
   }
+  zab__election_heard(z); /* we are not deaf */
   if (m->type == ZAB_MSG_NOTIFICATION) {
     zab__election_on_msg(z, from, m);
     return;
@@ -619,6 +620,8 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
     if (pi < 0 || (size_t)pi == z->my_index)
       return ZAB_EINVAL;
     bool up = ev->type == ZAB_EV_PEER_UP;
+    if (up)
+      zab__election_heard(z);
     if (z->role == ZAB_ROLE_LOOKING) {
       if (up)
         zab__election_peer_up(z, ev->peer.id);

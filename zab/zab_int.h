@@ -159,6 +159,13 @@ struct zab {
     struct zab__handler h[ZAB_MAX_MEMBERS];
   } ld;
 
+  /* Quiet: we stepped down because no learner was heard for syncLimit;
+   * we may be deaf (a one-way partition: our votes are heard, theirs not),
+   * and a deaf member with the best vote would be elected again and again
+   * by the others.  Until we hear anyone, our vote goes out only every
+   * initLimit ticks. */
+  bool quiet;
+
   /* output queue */
   struct zab__qaction *q;
   size_t q_head, q_n, q_cap;
@@ -205,6 +212,7 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m);
 void zab__election_tick(struct zab *z);
 void zab__election_peer_up(struct zab *z, uint32_t peer);
+void zab__election_heard(struct zab *z); /* ends quiet */
 void zab__send_vote(struct zab *z, uint32_t to);
 uint64_t zab__election_timeout(const struct zab *z);
 

@@ -211,6 +211,8 @@ static void run(struct h *h, uint64_t ms) {
 
 /* 0 = zab's default; a test that needs a small flow-control bound sets it. */
 static uint32_t g_max_outstanding;
+/* 0 = 5; a test that needs members with different syncLimits sets them. */
+static uint32_t g_sync_limit[MAXN];
 
 static struct zab_config base_config(struct h *h, int i) {
   struct zab_config c;
@@ -222,7 +224,7 @@ static struct zab_config base_config(struct h *h, int i) {
   c.n_members = (size_t)h->count;
   c.tick_ms = 50;
   c.init_limit = 10;
-  c.sync_limit = 5;
+  c.sync_limit = g_sync_limit[i] ? g_sync_limit[i] : 5;
   c.election_min_ms = 50;
   c.election_max_ms = 400;
   c.finalize_wait_ms = 20;
@@ -1043,6 +1045,34 @@ static void test_oneway_leader_deaf(void **state) {
   h_free(&h);
 }
 
+/* The deaf leader has the best vote (highest id, same history) and steps
+ * down first (its syncLimit is shorter), telling its followers, which
+ * still hear it.  Were it to stand in the next election, they would elect
+ * it again and wait initLimit for a leader that cannot hear them; it
+ * stays quiet instead (it heard nobody), and they elect one of them. */
+static void test_oneway_deaf_leader_not_reelected(void **state) {
+  (void)state;
+  struct h h;
+  g_sync_limit[0] = g_sync_limit[1] = 20;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  h.n[2].deaf = true;
+  run(&h, 7 * 50);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_LOOKING);
+  assert_false(follows(&h, 0, 2, e) || follows(&h, 1, 2, e));
+  run(&h, 300);
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1);
+  assert_true(propose(&h, l, "x") != 0);
+  run(&h, 100);
+  assert_int_equal(h.n[l].n_applied, 1);
+  h.n[2].deaf = false;
+  run(&h, 1500);
+  assert_true(follows(&h, 2, l, h.n[l].epoch));
+  g_sync_limit[0] = g_sync_limit[1] = 0;
+  h_free(&h);
+}
+
 /* One-way the other way round for one follower: the leader does not hear
  * it, it hears the leader.  It stops being healthy (no echo) well before
  * syncLimit, then leaves; the leader keeps its quorum with the other. */
@@ -1134,6 +1164,7 @@ int main(void) {
       cmocka_unit_test(test_stepdown_tells_followers),
       cmocka_unit_test(test_stepdown_refused_ping),
       cmocka_unit_test(test_oneway_leader_deaf),
+      cmocka_unit_test(test_oneway_deaf_leader_not_reelected),
       cmocka_unit_test(test_oneway_follower_unheard),
       cmocka_unit_test(test_lost_ack_and_lost_tail),
   };
