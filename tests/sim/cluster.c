@@ -627,10 +627,15 @@ static void on_role(struct cluster *c, struct node *nd,
   c->owners[c->n_owners++] =
       (struct epoch_owner){a->epoch, nd->idx, nd->incarnation};
   c->tot.elections_won++;
-  /* I5: the new leader's log or snapshot holds every acknowledged write. */
+  /* I5: the new leader's log or snapshot holds every acknowledged write
+   * of the epochs before its own.  (A leader whose last ACKNEWLEADER was
+   * slow on the way may establish an epoch after a newer one committed
+   * writes -- its learner moved on after acking -- and it then lacks
+   * those, rightly: it commits nothing the newer epoch lacks, and can
+   * commit nothing new, as that learner no longer acknowledges it.) */
   for (size_t k = 0; k < c->n_ack; k++) {
     const struct acked *w = &c->ack[k];
-    if (w->pos < nd->disk.snap.pos)
+    if (w->pos < nd->disk.snap.pos || zab_zxid_epoch(w->zxid) >= a->epoch)
       continue;
     const struct ventry *e = disk_find(&nd->disk, w->zxid, NULL);
     if (!e || hash_bytes(e->data, e->len) != w->txn_hash) {
