@@ -422,7 +422,7 @@ static const struct bug bugs[] = {
      ZAB_TEST_BUG_EARLY_CURRENT_EPOCH,
      NULL,
      0,
-     {25726, 29979}},
+     {25726, 29979, 32853}},
     /* Rarer since issue 14: a deposed leader learns within a tick (its
      * old followers refuse its PINGs) instead of after syncLimit, so the
      * window for a stale round is small: about 1 seed in 1000. */
