@@ -1676,8 +1676,33 @@ bool srv_ens_write_answered(struct srv_conn *c) {
   return false;
 }
 
+/* New client connections too are taken only while healthy (see
+ * refuse_unhealthy): a client whose write was refused must not be let
+ * straight back in to be refused again, but try another member. */
 bool srv_ens_serving(const struct srv *s) {
-  return s->ens == NULL || s->ens->serving;
+  if (s->ens == NULL)
+    return true;
+  struct zab_status st;
+  zab_status_get(s->ens->zab, &st);
+  return s->ens->serving && st.healthy;
+}
+
+/* Issue 14: a write is taken only by a member that can see it through --
+ * a leader that heard a quorum lately, a follower whose leader both speaks
+ * and hears it (zab_status.healthy).  Otherwise the connection is closed
+ * before the request is accepted (ConnectionLoss, as ZooKeeper does), so
+ * that the client moves on now instead of when the request fails. */
+static bool refuse_unhealthy(struct srv_conn *c) {
+  struct srv_ens *e = c->srv->ens;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  if (st.healthy)
+    return false;
+  srv_conn_close(c, false, SRV_LOG_INFO,
+                 "write refused: not a healthy %s (leader %u out of reach "
+                 "or without a quorum)",
+                 srv_ens_mode(c->srv), e->leader);
+  return true;
 }
 
 void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
@@ -1691,6 +1716,8 @@ void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                       .len = len,
                       .ids = c->ids,
                       .n_ids = c->n_ids};
+  if (refuse_unhealthy(c))
+    return;
   if (!conn_push_write(c, xid)) {
     srv_conn_close(c, false, SRV_LOG_WARN, "out of memory for a write");
     return;
@@ -1705,6 +1732,8 @@ void srv_ens_close_session(struct srv_conn *c, int32_t xid) {
                       .kind = ENS_REQ_CLOSE,
                       .session = c->session->id,
                       .cxid = xid};
+  if (refuse_unhealthy(c))
+    return;
   conn_block(c, SRV_ENS_WAIT_CLOSE, xid);
   if (!forward(e, &r))
     srv_conn_close(c, false, SRV_LOG_INFO, "no leader to close a session");
@@ -1713,6 +1742,10 @@ void srv_ens_close_session(struct srv_conn *c, int32_t xid) {
 bool srv_ens_create_session(struct srv_conn *c, int64_t id,
                             int32_t timeout_ms) {
   struct srv_ens *e = c->srv->ens;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  if (!st.healthy)
+    return false; /* refused at once, as writes are (refuse_unhealthy) */
   if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) !=
       0)
     return false;
@@ -2275,6 +2308,11 @@ void srv_ens_stop(struct srv *s) {
   struct srv_ens *e = s->ens;
   if (e == NULL || e->stopping)
     return;
+  /* Leave every zab session out loud (STEPDOWN): a leader's followers
+   * elect now rather than when the closed links or syncLimit tell them. */
+  struct zab_event bye = {.type = ZAB_EV_RESIGN};
+  ens_step(e, &bye);
+  srv_ens_flush(s);
   e->stopping = true;
   if (e->listener_open)
     uv_close((uv_handle_t *)&e->listener, NULL);

@@ -74,6 +74,7 @@ void zab__election_start(struct zab *z) {
   z->el.round++;
   memset(z->el.recv, 0, sizeof z->el.recv);
   memset(z->el.outof, 0, sizeof z->el.outof);
+  memset(z->el.early, 0, sizeof z->el.early);
   z->el.finalize_at_ms = 0;
   struct zab__vote none = {0, 0, 0};
   if (z->i_am_observer) {
@@ -82,9 +83,18 @@ void zab__election_start(struct zab *z) {
     struct zab__vote v = self_vote(z);
     set_proposal(z, &v);
   }
-  send_all(z);
-  z->el.interval_ms = z->cfg.election_min_ms;
-  z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
+  if (z->quiet) {
+    zab__log_msg(z, 1,
+                 "zab %u: heard no learner for syncLimit: our vote goes out "
+                 "only every initLimit until someone is heard",
+                 z->cfg.my_id);
+    z->el.interval_ms = (uint64_t)z->cfg.init_limit * z->cfg.tick_ms;
+    z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+  } else {
+    send_all(z);
+    z->el.interval_ms = z->cfg.election_min_ms;
+    z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
+  }
   if (!z->i_am_observer && z->n_voters == 1) {
     /* An ensemble of one (standalone): nobody can send a better vote. */
     struct zab__vote v = z->el.vote;
@@ -229,11 +239,26 @@ void zab__election_tick(struct zab *z) {
   }
   if (z->now_ms >= z->el.next_send_ms) {
     send_all(z);
+    if (z->quiet) {
+      z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+      return;
+    }
     uint64_t next = z->el.interval_ms * 2;
     z->el.interval_ms =
         next > z->cfg.election_max_ms ? z->cfg.election_max_ms : next;
     z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
   }
+}
+
+void zab__election_heard(struct zab *z) {
+  if (!z->quiet)
+    return;
+  z->quiet = false;
+  if (z->role != ZAB_ROLE_LOOKING)
+    return;
+  send_all(z);
+  z->el.interval_ms = z->cfg.election_min_ms;
+  z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
 }
 
 void zab__election_peer_up(struct zab *z, uint32_t peer) {

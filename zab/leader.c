@@ -12,14 +12,17 @@
  *   Phase 3, broadcast: PROPOSAL to the voters, ACK after their fsync,
  *     COMMIT in zxid order once a quorum (our own durable log counts)
  *     acknowledged, INFORM to observers.
- * Heartbeats: PING every tick; a learner silent for syncLimit ticks is
- * dropped, and a leader left without a quorum of fresh voters steps down. */
+ * Heartbeats: PING every tick (echoing the learner's newest PING); a
+ * learner silent for syncLimit ticks is dropped, and a leader left without
+ * a quorum of fresh voters steps down -- telling its learners (STEPDOWN),
+ * so that they do not wait for their own timers. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "zab/zab_int.h"
 
 static void try_decide_epoch(struct zab *z);
+static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m);
 
 static uint64_t limit_ms(const struct zab *z, uint32_t ticks) {
   return (uint64_t)ticks * z->cfg.tick_ms;
@@ -60,6 +63,15 @@ void zab__lead(struct zab *z) {
   z->ld.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
   zab__log_msg(z, 0, "zab %u: leading (discovery)", z->cfg.my_id);
+  /* Learners that decided before us already said hello. */
+  struct zab_msg early[ZAB_MAX_MEMBERS];
+  memcpy(early, z->el.early, sizeof early);
+  memset(z->el.early, 0, sizeof z->el.early);
+  for (size_t i = 0; i < z->n_members && z->role == ZAB_ROLE_LEADING; i++)
+    if (early[i].type == ZAB_MSG_FOLLOWERINFO)
+      on_followerinfo(z, i, &early[i]);
+  if (z->role != ZAB_ROLE_LEADING)
+    return;
   /* Phase 1 needs a quorum of FOLLOWERINFO; ours counts, and in an
    * ensemble of one it is the quorum. */
   try_decide_epoch(z);
@@ -481,7 +493,17 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
     return;
   }
   if (h->phase == H_NONE || m->session != h->session) {
+    if (m->type == ZAB_MSG_STEPDOWN)
+      return; /* a session we no longer hold: nothing to undo */
     zab__drop(z, from, m, "no learner connection with that session");
+    zab__refuse(z, from, m);
+    return;
+  }
+  if (m->type == ZAB_MSG_STEPDOWN) {
+    /* The learner left (went looking, or refused our messages). */
+    zab__log_msg(z, 1, "zab %u: learner %u left the session", z->cfg.my_id,
+                 from);
+    memset(h, 0, sizeof *h); /* a lost quorum: at the next tick */
     return;
   }
   h->last_heard_ms = z->now_ms;
@@ -499,6 +521,8 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
     on_confirmed(z, i, m);
     return;
   case ZAB_MSG_PING:
+    if (m->round > h->ping_seen)
+      h->ping_seen = m->round; /* echoed in our next PING */
     return;
   default:
     zab__drop(z, from, m, "not a learner-to-leader message");
@@ -509,7 +533,27 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
 void zab__leader_peer_down(struct zab *z, uint32_t peer) {
   int i = zab__member_index(z, peer);
   memset(&z->ld.h[i], 0, sizeof z->ld.h[i]);
-  /* Losing the quorum is noticed at the next tick. */
+  /* Losing the quorum is noticed at the next tick: a learner still
+   * syncing may complete it by then. */
+}
+
+/* An established leader without a quorum of synced voters cannot commit:
+ * it steps down at once (and says so, zab__go_looking). */
+void zab__leader_check_quorum(struct zab *z) {
+  if (z->ld.established && count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+    zab__go_looking(z, "lost the quorum of synced followers");
+}
+
+/* Voters synced and heard within the last within_ms, us included. */
+size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
+  size_t n = 1;
+  for (size_t i = 0; i < z->n_members; i++) {
+    const struct zab__handler *h = &z->ld.h[i];
+    if (i != z->my_index && zab__is_voter_index(z, i) && h->phase == H_SYNCED &&
+        z->now_ms - h->last_heard_ms <= within_ms)
+      n++;
+  }
+  return n;
 }
 
 void zab__leader_tick(struct zab *z) {
@@ -519,6 +563,7 @@ void zab__leader_tick(struct zab *z) {
     zab__go_looking(z, "no quorum synced within initLimit");
     return;
   }
+  bool dropped = false;
   for (size_t i = 0; i < z->n_members; i++) {
     struct zab__handler *h = &z->ld.h[i];
     if (h->phase == H_NONE)
@@ -526,20 +571,40 @@ void zab__leader_tick(struct zab *z) {
     uint64_t lim = limit_ms(z, h->phase == H_SYNCED ? z->cfg.sync_limit
                                                     : z->cfg.init_limit);
     if (now - h->last_heard_ms > lim) {
+      dropped = true;
       zab__log_msg(z, 1, "zab %u: learner %u silent, dropped", z->cfg.my_id,
                    z->members[i].id);
+      /* It may still hear us (a one-way partition): say so. */
+      zab__send_stepdown(z, z->members[i].id, h->session);
       memset(h, 0, sizeof *h);
     }
   }
-  if (z->ld.established &&
-      count_voters_at_least(z, H_SYNCED) < zab__quorum(z)) {
-    zab__go_looking(z, "lost the quorum of synced followers");
+  /* Every learner silent, none left: we may be the deaf one. */
+  z->quiet =
+      dropped && z->ld.established && count_voters_at_least(z, H_INFO) == 1;
+  zab__leader_check_quorum(z);
+  z->quiet = z->quiet && z->role == ZAB_ROLE_LOOKING;
+  if (z->role != ZAB_ROLE_LEADING)
     return;
-  }
   if (now >= z->ld.next_ping_ms) {
-    for (size_t i = 0; i < z->n_members; i++)
-      if (z->ld.h[i].phase >= H_SYNCING)
-        send_to(z, i, ZAB_MSG_PING, z->commit_zxid);
+    for (size_t i = 0; i < z->n_members; i++) {
+      const struct zab__handler *h = &z->ld.h[i];
+      if (h->phase < H_SYNCING)
+        continue;
+      /* The echo of the learner's newest PING tells it that we still
+       * hear it: a learner we cannot hear gives us up (one-way). */
+      /* prev_zxid: the end of what we sent it (an observer gets only
+       * committed txns), so that a learner whose stream lost its tail
+       * on a connection that stayed up finds out without a next txn. */
+      struct zab_msg m = {.type = ZAB_MSG_PING,
+                          .epoch = z->epoch,
+                          .zxid = z->commit_zxid,
+                          .session = h->session,
+                          .prev_zxid =
+                              h->observer ? z->commit_zxid : zab__last_zxid(z),
+                          .round = h->ping_seen};
+      zab__push_send(z, z->members[i].id, &m);
+    }
     z->ld.next_ping_ms = now + z->cfg.tick_ms;
   }
 }

@@ -10,7 +10,9 @@
  *   Phase 3, broadcast: append PROPOSALs, ACK once durable (never before),
  *     apply COMMITs in order; observers append and apply INFORMs.
  * A learner that does not finish syncing within initLimit ticks, or then
- * hears nothing from its leader for syncLimit ticks, goes back to LOOKING.
+ * hears nothing from its leader for syncLimit ticks, or hears it but is
+ * not heard (the leader's PINGs stop echoing ours) for syncLimit ticks,
+ * goes back to LOOKING; so does one that gets STEPDOWN in its session.
  *
  * Every message from the leader carries the session id we chose, so a
  * duplicate or a late message from an earlier connection is dropped; inside
@@ -49,7 +51,7 @@ void zab__follow(struct zab *z, uint32_t leader) {
   while (z->ln.session == 0);
   z->ln.phase = L_DISCOVERY;
   z->ln.base_zxid = zab__last_zxid(z);
-  z->ln.started_ms = z->ln.last_heard_ms = z->now_ms;
+  z->ln.started_ms = z->ln.last_heard_ms = z->ln.last_echo_ms = z->now_ms;
   z->ln.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
   send_followerinfo(z);
@@ -221,12 +223,24 @@ void zab__learner_durable(struct zab *z) {
 
 void zab__learner_on_msg(struct zab *z, uint32_t from,
                          const struct zab_msg *m) {
+  if (m->type == ZAB_MSG_STEPDOWN &&
+      (from != z->leader_id || m->session != z->ln.session))
+    return; /* of a session we no longer hold (late, or a refusal of our
+               old messages): nothing to undo */
   if (from != z->leader_id) {
     zab__drop(z, from, m, "not from the leader we follow");
+    zab__refuse(z, from, m);
     return;
   }
   if (m->session != z->ln.session) {
     zab__drop(z, from, m, "from another session with the leader");
+    zab__refuse(z, from, m);
+    return;
+  }
+  if (m->type == ZAB_MSG_STEPDOWN) {
+    /* It stopped leading, or does not hold our session (restarted,
+     * dropped us): waiting for syncLimit would only delay the election. */
+    zab__go_looking(z, "the leader stepped down or refused our session");
     return;
   }
   z->ln.last_heard_ms = z->now_ms;
@@ -270,8 +284,19 @@ void zab__learner_on_msg(struct zab *z, uint32_t from,
     }
     on_inform(z, m);
     return;
-  case ZAB_MSG_COMMIT:
   case ZAB_MSG_PING:
+    if (m->prev_zxid > zab__last_zxid(z)) {
+      /* The leader sent txns before this PING that never came. */
+      zab__go_looking(z, "leader holds txns we never received");
+      return;
+    }
+    if (m->round > z->ln.echo_seen && m->round <= z->ln.ping_seq) {
+      z->ln.echo_seen = m->round; /* it still hears us */
+      z->ln.last_echo_ms = z->now_ms;
+    }
+    commit_known(z, m->zxid);
+    return;
+  case ZAB_MSG_COMMIT:
     commit_known(z, m->zxid);
     return;
   case ZAB_MSG_CONFIRM:
@@ -301,6 +326,7 @@ void zab__learner_on_msg(struct zab *z, uint32_t from,
       return;
     if (!z->ln.uptodate) {
       z->ln.uptodate = true;
+      z->ln.last_echo_ms = z->now_ms; /* the echo rule starts now */
       z->serving = true;
       zab__announce(z);
     }
@@ -334,19 +360,41 @@ void zab__learner_tick(struct zab *z) {
     zab__go_looking(z, "leader silent for syncLimit");
     return;
   }
+  if (z->ln.uptodate &&
+      now - z->ln.last_echo_ms > limit_ms(z, z->cfg.sync_limit)) {
+    /* We hear the leader but it does not hear us (a one-way partition):
+     * it cannot count our ACKs, and nothing would end this but us. */
+    zab__go_looking(z, "the leader has not heard us for syncLimit");
+    return;
+  }
   if (now >= z->ln.next_ping_ms) {
-    if (z->ln.phase == L_DISCOVERY)
+    if (z->ln.phase == L_DISCOVERY) {
       send_followerinfo(z); /* the first may have met a closed link */
-    else
-      send_leader(z, ZAB_MSG_PING, z->epoch, z->durable_zxid);
+    } else {
+      if (z->ln.phase == L_BROADCAST && !z->i_am_observer &&
+          z->ln.acked_zxid > z->commit_zxid)
+        /* Not committed a tick later: our ACK may have been lost on a
+         * connection that stayed up (a one-way partition), and the
+         * leader waits for it with nothing else to come.  Again. */
+        send_leader(z, ZAB_MSG_ACK, z->epoch, z->ln.acked_zxid);
+      struct zab_msg m = {.type = ZAB_MSG_PING,
+                          .epoch = z->epoch,
+                          .zxid = z->durable_zxid,
+                          .session = z->ln.session,
+                          .round = ++z->ln.ping_seq};
+      zab__push_send(z, z->leader_id, &m);
+    }
     z->ln.next_ping_ms = now + z->cfg.tick_ms;
   }
 }
 
 uint64_t zab__learner_timeout(const struct zab *z) {
   uint64_t t = z->ln.next_ping_ms;
+  uint64_t heard = z->ln.last_heard_ms < z->ln.last_echo_ms
+                       ? z->ln.last_heard_ms
+                       : z->ln.last_echo_ms;
   uint64_t d = z->ln.uptodate
-                   ? z->ln.last_heard_ms + limit_ms(z, z->cfg.sync_limit) + 1
+                   ? heard + limit_ms(z, z->cfg.sync_limit) + 1
                    : z->ln.started_ms + limit_ms(z, z->cfg.init_limit) + 1;
   return d < t ? d : t;
 }

@@ -360,9 +360,48 @@ void zab__trim_window(struct zab *z) {
 /* ------------------------------------------------------------------ */
 /* Role change to LOOKING, from any phase. */
 
+void zab__send_stepdown(struct zab *z, uint32_t to, uint64_t session) {
+  if (z->cfg.test_bugs & ZAB_TEST_BUG_SILENT_STEPDOWN)
+    return; /* planted bug: everyone finds out by their timers */
+  struct zab_msg m = {
+      .type = ZAB_MSG_STEPDOWN, .epoch = z->epoch, .session = session};
+  zab__push_send(z, to, &m);
+}
+
+/* Tells the other end of every session we hold that it ends now, so that
+ * nobody waits for a timer to find out (ZooKeeper's leader closes its
+ * learner connections when it stops leading; a follower its socket). */
+static void leave_sessions(struct zab *z) {
+  if (z->role == ZAB_ROLE_LEADING) {
+    for (size_t i = 0; i < z->n_members; i++)
+      if (i != z->my_index && z->ld.h[i].phase != H_NONE)
+        zab__send_stepdown(z, z->members[i].id, z->ld.h[i].session);
+  } else if (z->role != ZAB_ROLE_LOOKING && z->ln.session != 0) {
+    zab__send_stepdown(z, z->leader_id, z->ln.session);
+  }
+}
+
+void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m) {
+  /* A FOLLOWERINFO may reach a LOOKING member just before it decides to
+   * lead (the learner decided first): that one waits for the re-send.
+   * One that reaches a member settled on another leader is refused, so
+   * that the learner elects again rather than wait for initLimit. */
+  if ((m->type == ZAB_MSG_FOLLOWERINFO && z->role == ZAB_ROLE_LOOKING) ||
+      m->type == ZAB_MSG_NOTIFICATION || m->type == ZAB_MSG_STEPDOWN ||
+      m->session == 0)
+    return;
+  zab__send_stepdown(z, from, m->session);
+}
+
+uint64_t zab__health_ms(const struct zab *z) {
+  uint32_t ticks = (z->cfg.sync_limit + 1) / 2;
+  return (uint64_t)(ticks < 2 ? 2 : ticks) * z->cfg.tick_ms;
+}
+
 void zab__go_looking(struct zab *z, const char *reason) {
   zab__log_msg(z, 1, "zab %u: %s -> looking: %s", z->cfg.my_id,
                zab_role_name(z->role), reason);
+  leave_sessions(z);
   memset(&z->ld, 0, sizeof z->ld);
   memset(&z->ln, 0, sizeof z->ln);
   zab__election_start(z);
@@ -492,6 +531,7 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
     zab__drop(z, from, m, "sender is not another member");
     return;
   }
+  zab__election_heard(z); /* we are not deaf */
   if (m->type == ZAB_MSG_NOTIFICATION) {
     zab__election_on_msg(z, from, m);
     return;
@@ -512,7 +552,16 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
   case ZAB_ROLE_LOOKING:
     break;
   }
+  if (m->type == ZAB_MSG_FOLLOWERINFO) {
+    z->el.early[fi] = *m; /* see zab__lead */
+    z->el.early[fi].data = NULL;
+    z->el.early[fi].len = 0;
+    return;
+  }
+  if (m->type == ZAB_MSG_STEPDOWN)
+    return; /* of a session we no longer hold: nothing to undo */
   zab__drop(z, from, m, "not in a quorum phase (looking)");
+  zab__refuse(z, from, m);
 }
 
 int zab_step(struct zab *z, const struct zab_event *ev) {
@@ -550,6 +599,10 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
   case ZAB_EV_CONFIRM:
     rc = zab__leader_confirm(z, ev->confirm.round_out);
     break;
+  case ZAB_EV_RESIGN:
+    if (z->role != ZAB_ROLE_LOOKING)
+      zab__go_looking(z, "resigned (shutting down, or told to)");
+    break;
   case ZAB_EV_DURABLE: {
     uint64_t last = zab__last_zxid(z);
     uint64_t d = ev->durable.zxid < last ? ev->durable.zxid : last;
@@ -567,6 +620,8 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
     if (pi < 0 || (size_t)pi == z->my_index)
       return ZAB_EINVAL;
     bool up = ev->type == ZAB_EV_PEER_UP;
+    if (up)
+      zab__election_heard(z);
     if (z->role == ZAB_ROLE_LOOKING) {
       if (up)
         zab__election_peer_up(z, ev->peer.id);
@@ -626,6 +681,15 @@ void zab_status_get(const struct zab *z, struct zab_status *st) {
     for (size_t i = 0; i < z->n_members; i++)
       if (z->ld.h[i].phase == H_SYNCED)
         st->n_synced_learners++;
+  uint64_t h = zab__health_ms(z), now = z->now_ms;
+  if (z->role == ZAB_ROLE_LEADING)
+    st->healthy =
+        z->ld.established && zab__leader_healthy_voters(z, h) >= zab__quorum(z);
+  else if (z->role != ZAB_ROLE_LOOKING)
+    st->healthy = z->serving && now - z->ln.last_heard_ms <= h &&
+                  now - z->ln.last_echo_ms <= h;
+  else
+    st->healthy = false;
 }
 
 const char *zab_errmsg(const struct zab *z) { return z->errmsg; }

@@ -113,7 +113,8 @@ const char *zab_role_name(enum zab_role role); /* static string */
   X(ACK, 14)          /* broadcast: durable up to zxid              */         \
   X(PING, 15)         /* heartbeat, both ways                       */         \
   X(CONFIRM, 16)      /* leader -> voter: still my follower? (round) */        \
-  X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */
+  X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */        \
+  X(STEPDOWN, 18)     /* either way: I am not (any more) in session  */
 
 enum zab_msg_type {
 #define ZAB_MSG_ENUM(name, value) ZAB_MSG_##name = (value),
@@ -139,6 +140,16 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *   NEWLEADER     zxid = last zxid of the sync stream
  *   ACKNEWLEADER/ACK/PING (from learner) zxid = durable up to
  *   CONFIRM/CONFIRMED  zxid = the leader's confirmation round (echoed)
+ *   PING (from learner)  round = the learner's ping counter
+ *   PING (from leader)   round = the newest learner ping counter the
+ *                 leader heard in this session (the echo that tells a
+ *                 learner its messages still arrive); prev_zxid = the last
+ *                 zxid sent to it before this PING (its commit point for
+ *                 an observer): a learner holding less lost something
+ *   STEPDOWN      session = the learner session the sender leaves or does
+ *                 not hold: a leader that stops leading, a learner that
+ *                 stops following, or anyone answering a message of a
+ *                 session it does not hold (never a FOLLOWERINFO)
  * For sync and broadcast messages, epoch is the leader's epoch.
  * data is *borrowed* (from the decoded buffer or the sender's memory). */
 struct zab_msg {
@@ -185,6 +196,9 @@ enum zab_test_bug {
   ZAB_TEST_BUG_EARLY_CURRENT_EPOCH = 1u << 4,
   /* a CONFIRM round counts as confirmed without any echo */
   ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM = 1u << 5,
+  /* nobody ever sends STEPDOWN: a leader that stops leading tells nobody,
+   * a message of a session its receiver does not hold goes unanswered */
+  ZAB_TEST_BUG_SILENT_STEPDOWN = 1u << 6,
 };
 
 struct zab_member {
@@ -244,6 +258,9 @@ enum zab_event_type {
   ZAB_EV_PEER_UP,   /* the connection to peer came up */
   ZAB_EV_PEER_DOWN, /* the connection to peer went down */
   ZAB_EV_CONFIRM,   /* leader: start a round that proves we still lead */
+  ZAB_EV_RESIGN,    /* leave the current role at once (shutting down, or
+                       told to): tell the other end of every session
+                       (STEPDOWN), then LOOKING */
 };
 
 /* One logged txn handed to zab at load. */
@@ -368,6 +385,14 @@ struct zab_status {
   uint64_t base_zxid;         /* oldest point DIFF can start from */
   uint32_t n_synced_learners; /* leader: learners past NEWLEADER */
   uint64_t n_dropped;         /* peer messages dropped (bad/unexpected) */
+  /* Fit to take writes now: a leader that is established and heard a
+   * quorum of voters (itself included) within the last health_ms; a
+   * learner that is serving and whose leader both spoke and echoed our
+   * PINGs within health_ms.  health_ms = tick * max(2, syncLimit / 2):
+   * well before syncLimit gives up on the other side, so that a member
+   * about to lose its leader or quorum refuses writes instead of taking
+   * ones it can only fail later (time as of the last event). */
+  bool healthy;
   uint64_t n_elections;
   uint64_t n_sync_diff, n_sync_trunc, n_sync_snap; /* as learner */
 };

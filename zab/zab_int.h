@@ -56,6 +56,7 @@ struct zab__handler {
   uint64_t newleader_zxid; /* what NEWLEADER asked for */
   uint64_t match;          /* durable up to, from ACK/ACKNEWLEADER */
   uint64_t confirmed;      /* highest CONFIRM round it echoed */
+  uint64_t ping_seen;      /* newest learner PING counter heard (echoed) */
   uint64_t last_heard_ms;
   bool uptodate_sent;
 };
@@ -114,6 +115,10 @@ struct zab {
     uint64_t next_send_ms;
     uint64_t interval_ms;
     uint64_t finalize_at_ms; /* 0 = no quorum yet */
+    /* FOLLOWERINFO that came while we were LOOKING (its sender decided
+     * before us): handled if we then lead, so that the learner need not
+     * wait a tick for its re-send. */
+    struct zab_msg early[ZAB_MAX_MEMBERS];
   } el;
 
   /* learner */
@@ -131,6 +136,12 @@ struct zab {
     uint64_t started_ms;
     uint64_t last_heard_ms;
     uint64_t next_ping_ms;
+    /* One-way partitions: our PINGs are numbered and the leader echoes
+     * the newest it heard; last_echo_ms is when the echo last advanced
+     * (a leader that cannot hear us stops advancing it). */
+    uint64_t ping_seq;
+    uint64_t echo_seen;
+    uint64_t last_echo_ms;
   } ln;
 
   /* leader */
@@ -147,6 +158,13 @@ struct zab {
     uint64_t confirmed_round; /* last round a quorum echoed (announced) */
     struct zab__handler h[ZAB_MAX_MEMBERS];
   } ld;
+
+  /* Quiet: we stepped down because no learner was heard for syncLimit;
+   * we may be deaf (a one-way partition: our votes are heard, theirs not),
+   * and a deaf member with the best vote would be elected again and again
+   * by the others.  Until we hear anyone, our vote goes out only every
+   * initLimit ticks. */
+  bool quiet;
 
   /* output queue */
   struct zab__qaction *q;
@@ -194,6 +212,7 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m);
 void zab__election_tick(struct zab *z);
 void zab__election_peer_up(struct zab *z, uint32_t peer);
+void zab__election_heard(struct zab *z); /* ends quiet */
 void zab__send_vote(struct zab *z, uint32_t to);
 uint64_t zab__election_timeout(const struct zab *z);
 
@@ -203,6 +222,8 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m);
 void zab__leader_tick(struct zab *z);
 void zab__leader_durable(struct zab *z);
 void zab__leader_peer_down(struct zab *z, uint32_t peer);
+void zab__leader_check_quorum(struct zab *z);
+size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms);
 int zab__leader_confirm(struct zab *z, uint64_t *round_out);
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
                         uint64_t *zxid_out);
@@ -216,7 +237,16 @@ void zab__learner_durable(struct zab *z);
 void zab__learner_peer(struct zab *z, uint32_t peer, bool up);
 uint64_t zab__learner_timeout(const struct zab *z);
 
-/* Back to LOOKING (from any role), with the reason logged. */
+/* Back to LOOKING (from any role), with the reason logged; the other end
+ * of every session we held is told (STEPDOWN) first. */
 void zab__go_looking(struct zab *z, const char *reason);
+/* Answers a message of a session we do not hold with STEPDOWN, so that
+ * its sender stops waiting on us (never a NOTIFICATION or a STEPDOWN,
+ * which need no answer, nor a FOLLOWERINFO while we are LOOKING: it may
+ * just be early). */
+void zab__refuse(struct zab *z, uint32_t from, const struct zab_msg *m);
+/* STEPDOWN in session to `to` (none under the planted SILENT_STEPDOWN). */
+void zab__send_stepdown(struct zab *z, uint32_t to, uint64_t session);
+uint64_t zab__health_ms(const struct zab *z);
 
 #endif

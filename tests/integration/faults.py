@@ -10,6 +10,12 @@ Two kinds of partition:
   (what a switch that drops packets looks like): the members notice only
   through their timeouts (syncLimit ticks of silence).  Bytes held back
   are delivered, in order, after the heal.
+
+and two one-way partitions (issue 14), stalls of one direction only: a
+link carries data one way (its dialler sends, the other end receives), so
+stalling the links *into* a member makes it deaf (it hears nobody, the
+others still hear it: a firewall dropping packets to its peer port), and
+stalling the links *out of* it makes it mute.
 """
 
 import socket
@@ -119,13 +125,23 @@ class Network:
         return [p for (i, j), p in self.proxies.items() if myid in (i, j)]
 
     def isolate(self, myid, how="cut"):
-        for p in self.links_of(myid):
+        """how: 'cut' or 'stall' every link of myid, or stall only the
+        links into it ('deaf': it hears nobody) or out of it ('mute':
+        nobody hears it)."""
+        if how == "deaf":
+            links = [p for (i, j), p in self.proxies.items() if j == myid]
+        elif how == "mute":
+            links = [p for (i, j), p in self.proxies.items() if i == myid]
+        else:
+            links = self.links_of(myid)
+        for p in links:
             if how == "cut":
                 p.cut()
-            elif how == "stall":
+            elif how in ("stall", "deaf", "mute"):
                 p.stall()
             else:
-                raise ValueError("isolate how=%r: 'cut' or 'stall'" % how)
+                raise ValueError("isolate how=%r: 'cut', 'stall', 'deaf' or "
+                                 "'mute'" % how)
 
     def heal(self):
         for p in self.proxies.values():

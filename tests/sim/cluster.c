@@ -134,6 +134,9 @@ enum ev_kind {
   EV_WRITE,
   EV_FORWARD,
   EV_SLOWDISK,
+  EV_ONEWAY, /* a one-way partition: one node deaf or unheard */
+  EV_ONEWAY_HEAL,
+  EV_STEPDOWN, /* the serving leader resigns; its STEPDOWNs are lost */
 };
 
 struct sim_ev {
@@ -169,6 +172,13 @@ struct cluster {
   struct link links[SIM_MAX_NODES][SIM_MAX_NODES];
   int side[SIM_MAX_NODES];
   bool partitioned;
+  /* One-way partitions: deaf[to][from] = what from sends to never
+   * arrives, while the connection stays up (a firewall that drops one
+   * direction's packets, as the issue 14 test did with iptables). */
+  bool deaf[SIM_MAX_NODES][SIM_MAX_NODES];
+  bool oneway;
+  /* While set, STEPDOWN messages are lost ("nobody told"). */
+  bool muzzle_stepdown;
   bool faults, writes;
   uint64_t now, seq, steps;
 
@@ -184,6 +194,7 @@ struct cluster {
 
   uint64_t next_wid;
   uint64_t max_acked_zxid; /* newest zxid acknowledged to a client */
+  uint64_t stepdown_ms;    /* L2: resign to the next commit */
 
   struct sim_totals tot;
   bool failed;
@@ -503,6 +514,12 @@ static void net_send(struct cluster *c, int from, int to,
   struct link *l = link_of(c, from, to);
   if (!l->up)
     return; /* no connection: the bytes go nowhere */
+  if (c->deaf[to][from] ||
+      (c->muzzle_stepdown && m->type == ZAB_MSG_STEPDOWN)) {
+    trace(c, 2, "lost %d->%d %s (one-way / nobody told)", from, to,
+          zab_msg_type_name((int)m->type));
+    return;
+  }
   proto_writer_reset(&c->w);
   int rc = zab_msg_encode(m, &c->w);
   if (rc != ZAB_OK) {
@@ -610,10 +627,15 @@ static void on_role(struct cluster *c, struct node *nd,
   c->owners[c->n_owners++] =
       (struct epoch_owner){a->epoch, nd->idx, nd->incarnation};
   c->tot.elections_won++;
-  /* I5: the new leader's log or snapshot holds every acknowledged write. */
+  /* I5: the new leader's log or snapshot holds every acknowledged write
+   * of the epochs before its own.  (A leader whose last ACKNEWLEADER was
+   * slow on the way may establish an epoch after a newer one committed
+   * writes -- its learner moved on after acking -- and it then lacks
+   * those, rightly: it commits nothing the newer epoch lacks, and can
+   * commit nothing new, as that learner no longer acknowledges it.) */
   for (size_t k = 0; k < c->n_ack; k++) {
     const struct acked *w = &c->ack[k];
-    if (w->pos < nd->disk.snap.pos)
+    if (w->pos < nd->disk.snap.pos || zab_zxid_epoch(w->zxid) >= a->epoch)
       continue;
     const struct ventry *e = disk_find(&nd->disk, w->zxid, NULL);
     if (!e || hash_bytes(e->data, e->len) != w->txn_hash) {
@@ -872,9 +894,9 @@ static void node_start(struct cluster *c, struct node *nd) {
   cfg.my_id = nd->id;
   cfg.members = c->members;
   cfg.n_members = (size_t)c->n;
-  cfg.tick_ms = 50;
+  cfg.tick_ms = SIM_TICK_MS;
   cfg.init_limit = 10;
-  cfg.sync_limit = 5;
+  cfg.sync_limit = SIM_SYNC_LIMIT;
   cfg.election_min_ms = 50;
   cfg.election_max_ms = 800;
   cfg.finalize_wait_ms = 30;
@@ -999,6 +1021,8 @@ uint64_t cluster_write(struct cluster *c, int node) {
     c->tot.refused++;
     return 0;
   }
+  if (c->deaf[l][node])
+    return wid; /* forwarded into a one-way partition: never heard of */
   struct sim_ev ev = mkev(EV_FORWARD, c->now + net_delay(c), l, node);
   ev.gen = link_of(c, node, l)->gen;
   ev.arg = wid;
@@ -1023,6 +1047,8 @@ static void random_partition(struct cluster *c) {
 }
 
 void cluster_heal(struct cluster *c) {
+  memset(c->deaf, 0, sizeof c->deaf);
+  c->oneway = false;
   for (int i = 0; i < c->n; i++)
     c->side[i] = 0;
   for (int a = 0; a < c->n; a++)
@@ -1053,6 +1079,33 @@ void cluster_partition(struct cluster *c, const char *groups) {
   links_update(c);
 }
 
+void cluster_oneway(struct cluster *c, int node, bool inbound) {
+  for (int i = 0; i < c->n; i++) {
+    if (i == node)
+      continue;
+    if (inbound)
+      c->deaf[node][i] = true; /* node hears nobody */
+    else
+      c->deaf[i][node] = true; /* nobody hears node */
+  }
+  c->oneway = true;
+  c->tot.partitions++;
+  trace(c, 1, "ONE-WAY: node %d %s", node,
+        inbound ? "hears nobody" : "is heard by nobody");
+}
+
+bool cluster_resign(struct cluster *c, int node, bool told) {
+  struct node *nd = &c->nodes[node];
+  if (!nd->up)
+    return false;
+  trace(c, 1, "node %d: RESIGN%s", node, told ? "" : " (nobody told)");
+  struct zab_event ev = {.type = ZAB_EV_RESIGN, .now_ms = c->now};
+  c->muzzle_stepdown = !told;
+  node_step(c, nd, &ev, NULL);
+  c->muzzle_stepdown = false;
+  return true;
+}
+
 void cluster_kill(struct cluster *c, int node) {
   node_crash(c, &c->nodes[node]);
 }
@@ -1066,6 +1119,8 @@ void cluster_restart(struct cluster *c, int node) {
 
 /* ------------------------------------------------------------------ */
 /* One step */
+
+static int serving_leader(const struct cluster *c);
 
 static void deliver(struct cluster *c, struct sim_ev *ev) {
   struct node *nd = &c->nodes[ev->node];
@@ -1186,6 +1241,36 @@ static void handle(struct cluster *c, struct sim_ev *ev) {
     break;
   case EV_UNCUT:
     links_update(c);
+    break;
+  case EV_ONEWAY:
+    if (!c->faults)
+      break;
+    if (!c->oneway) {
+      /* Usually the leader (the case that matters), else anyone. */
+      int l = serving_leader(c);
+      int v = l >= 0 && rng_ppm(&c->rng, 700000)
+                  ? l
+                  : (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1);
+      cluster_oneway(c, v, rng_ppm(&c->rng, 500000));
+      schedule(c, mkev(EV_ONEWAY_HEAL, c->now + rng_range(&c->rng, 100, 2500),
+                       -1, -1));
+    }
+    schedule_fault(c, EV_ONEWAY, 3000);
+    break;
+  case EV_ONEWAY_HEAL:
+    memset(c->deaf, 0, sizeof c->deaf);
+    c->oneway = false;
+    trace(c, 1, "ONE-WAY healed");
+    break;
+  case EV_STEPDOWN:
+    if (!c->faults)
+      break;
+    {
+      int l = serving_leader(c);
+      if (l >= 0)
+        cluster_resign(c, l, false);
+      schedule_fault(c, EV_STEPDOWN, 4000);
+    }
     break;
   case EV_WRITE:
     if (!c->writes)
@@ -1323,8 +1408,85 @@ bool cluster_wait_converged(struct cluster *c, uint64_t limit_ms) {
   return false;
 }
 
-bool cluster_check_liveness(struct cluster *c, int n_writes,
-                            uint64_t limit_ms) {
+/* L2: the serving leader resigns and the STEPDOWNs it sends are lost
+ * (nobody told).  Its followers must still find out within a tick (their
+ * next PING is refused) -- followers left to their own syncLimit timer
+ * (the planted bug SILENT_STEPDOWN) take syncLimit ticks -- and a new
+ * leader must commit a write within `ticks` ticks. */
+static bool still_follows(const struct cluster *c, int i, uint32_t leader,
+                          uint32_t epoch) {
+  const struct node *nd = &c->nodes[i];
+  return nd->up && nd->leader == leader && nd->epoch == epoch &&
+         (nd->role == ZAB_ROLE_FOLLOWING || nd->role == ZAB_ROLE_OBSERVING);
+}
+
+static bool check_stepdown_found_out(struct cluster *c, uint32_t ticks) {
+  int l = serving_leader(c);
+  if (l < 0) {
+    fail(c, "liveness L2: no serving leader to resign");
+    return false;
+  }
+  uint32_t old_epoch = c->nodes[l].epoch, old_id = c->nodes[l].id;
+  /* One tick for the next PING, and the refusal's round trip. */
+  uint64_t start = c->now, told_by = start + SIM_TICK_MS + 20;
+  uint64_t end = start + (uint64_t)ticks * SIM_TICK_MS;
+  cluster_resign(c, l, false);
+  uint64_t inflight = 0, inflight_until = 0, next_try = start;
+  while (!c->failed) {
+    if (c->now > told_by) {
+      for (int i = 0; i < c->n; i++) {
+        if (i != l && still_follows(c, i, old_id, old_epoch)) {
+          fail(c,
+               "liveness L2 (a leader that steps down is found out within a "
+               "tick): node %d still follows node %d in epoch %u %llums "
+               "after it resigned, nobody told",
+               i, l, old_epoch, (unsigned long long)(c->now - start));
+          return false;
+        }
+      }
+      told_by = UINT64_MAX; /* checked once */
+    }
+    if (inflight && cluster_write_acked(c, inflight)) {
+      for (size_t k = 0; k < c->n_ack; k++) {
+        if (c->ack[k].wid == inflight &&
+            zab_zxid_epoch(c->ack[k].zxid) <= old_epoch) {
+          fail(c, "liveness L2: write acked in epoch %u, not after %u",
+               zab_zxid_epoch(c->ack[k].zxid), old_epoch);
+          return false;
+        }
+      }
+      c->stepdown_ms = c->now - start;
+      trace(c, 1, "L2: a new leader committed %llums after the resign",
+            (unsigned long long)c->stepdown_ms);
+      return true;
+    }
+    if (inflight && c->now > inflight_until)
+      inflight = 0;
+    if (!inflight && c->now >= next_try) {
+      next_try = c->now + 5;
+      inflight =
+          cluster_write(c, (int)rng_range(&c->rng, 0, (uint64_t)c->n - 1));
+      inflight_until = c->now + 100;
+      if (inflight)
+        continue;
+    }
+    if (c->n_heap == 0 || c->heap[0].at > end)
+      break;
+    cluster_step(c);
+  }
+  if (c->failed)
+    return false;
+  fail(c,
+       "liveness L2 (after a leader steps down, a new leader commits within "
+       "%u ticks = %llums): no write committed %llums after node %d "
+       "resigned, nobody told",
+       ticks, (unsigned long long)ticks * SIM_TICK_MS,
+       (unsigned long long)(c->now - start), l);
+  return false;
+}
+
+bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms,
+                            uint32_t stepdown_ticks) {
   if (c->failed)
     return false;
   c->faults = false;
@@ -1373,13 +1535,14 @@ bool cluster_check_liveness(struct cluster *c, int n_writes,
                            c->nodes[i].epoch, c->nodes[i].serving ? "s" : "-",
                            (unsigned long long)c->nodes[i].st.zxid);
     fail(c,
-         "liveness: %d of %d writes committed and %s converged %llums after "
-         "the faults stopped (leader %d;%s)",
+         "liveness L1 (after the faults stop, a leader serves and writes "
+         "commit everywhere): %d of %d writes committed and %s converged "
+         "%llums after the faults stopped (leader %d;%s)",
          done, n_writes, converged(c) ? "" : "not",
          (unsigned long long)(c->now - start), l, roles);
     return false;
   }
-  return true;
+  return check_stepdown_found_out(c, stepdown_ticks);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1430,6 +1593,8 @@ struct cluster *cluster_new(const struct sim_opts *o) {
     schedule_fault(c, EV_PARTITION, 3000);
     schedule_fault(c, EV_CUT, 1000);
     schedule_fault(c, EV_SLOWDISK, 1500);
+    schedule_fault(c, EV_ONEWAY, 3000);
+    schedule_fault(c, EV_STEPDOWN, 4000);
   }
   return c;
 }
@@ -1487,6 +1652,7 @@ void cluster_node_info(const struct cluster *c, int node,
 void cluster_totals(const struct cluster *c, struct sim_totals *t) {
   *t = c->tot;
   t->steps = c->steps;
+  t->stepdown_ms = c->stepdown_ms;
   t->sim_ms = c->now;
   for (int i = 0; i < c->n; i++) {
     struct sim_node_info ni;

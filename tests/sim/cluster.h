@@ -31,7 +31,10 @@
  *      well-formed (appends in order, SEND_SNAP at the applied point).
  * Liveness: after the faults stop (heal, restart all), a leader is
  * established, every node serves, and fresh writes commit everywhere
- * within a bounded simulated time.
+ * within a bounded simulated time (L1); then the leader resigns without
+ * telling anyone and a new leader commits within a few ticks (L2).
+ * Faults also include one-way partitions (a node deaf, or unheard, while
+ * its connections stay up) and a leader resigning with nobody told.
  */
 #ifndef ROOST_SIM_CLUSTER_H
 #define ROOST_SIM_CLUSTER_H
@@ -41,6 +44,8 @@
 #include <stdint.h>
 
 #define SIM_MAX_NODES 8
+#define SIM_TICK_MS 50   /* every node's zab tick */
+#define SIM_SYNC_LIMIT 5 /* and syncLimit, in ticks */
 
 struct sim_opts {
   uint64_t seed;
@@ -71,10 +76,14 @@ void cluster_free(struct cluster *c);
 bool cluster_step(struct cluster *c);
 /* Steps until simulated time passes ms more, or failure. */
 bool cluster_run_for(struct cluster *c, uint64_t ms);
-/* Stops the faults, heals, restarts every node, then requires a leader,
- * every node serving, and n_writes fresh writes committed everywhere
- * within limit_ms.  Returns false (with a failure message) otherwise. */
-bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms);
+/* Stops the faults, heals, restarts every node, then requires
+ *   L1: a leader, every node serving, and n_writes fresh writes committed
+ *       everywhere within limit_ms;
+ *   L2: then the leader resigns and its STEPDOWNs are lost (nobody told),
+ *       and a new leader must commit a write within stepdown_ticks ticks.
+ * Returns false (with a failure message naming L1 or L2) otherwise. */
+bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms,
+                            uint32_t stepdown_ticks);
 
 bool cluster_failed(const struct cluster *c);
 const char *cluster_failure(const struct cluster *c);
@@ -83,6 +92,13 @@ uint64_t cluster_now(const struct cluster *c);
 
 /* Fixture verbs. */
 void cluster_kill(struct cluster *c, int node);
+/* A one-way partition: inbound = node hears nobody (what the others send
+ * it is lost, connections stay up); else nobody hears node.  Lasts until
+ * cluster_heal. */
+void cluster_oneway(struct cluster *c, int node, bool inbound);
+/* The node leaves its role at once (ZAB_EV_RESIGN); unless told, the
+ * STEPDOWNs it sends are lost: nobody is told. */
+bool cluster_resign(struct cluster *c, int node, bool told);
 void cluster_restart(struct cluster *c, int node);
 /* "{0,1},{2}": nodes in different groups cannot talk; unlisted nodes are
  * alone. */
@@ -120,6 +136,7 @@ struct sim_totals {
   uint64_t steps, sim_ms, writes, acked, refused, crashes, partitions,
       elections_won, sync_diff, sync_trunc, sync_snap, dropped_msgs,
       confirmed_reads;
+  uint64_t stepdown_ms; /* L2: from the resign to the next commit */
 };
 void cluster_totals(const struct cluster *c, struct sim_totals *t);
 

@@ -33,6 +33,7 @@ struct txn {
 struct hnode {
   struct zab *z;
   bool down;         /* no messages in or out */
+  bool deaf, mute;   /* messages to / from it are lost (one-way) */
   bool auto_durable; /* report DURABLE right after each APPEND batch */
   struct txn log[MAXLOG];
   size_t n_log, n_synced;
@@ -113,7 +114,7 @@ static bool drain(struct h *h, int i) {
       }
       nd->sent[m.type]++;
       int to = (int)a.peer - 1;
-      if (nd->down || h->n[to].down)
+      if (nd->down || h->n[to].down || nd->mute || h->n[to].deaf)
         break;
       proto_writer_reset(&h->w);
       assert_int_equal(zab_msg_encode(&m, &h->w), ZAB_OK);
@@ -210,6 +211,8 @@ static void run(struct h *h, uint64_t ms) {
 
 /* 0 = zab's default; a test that needs a small flow-control bound sets it. */
 static uint32_t g_max_outstanding;
+/* 0 = 5; a test that needs members with different syncLimits sets them. */
+static uint32_t g_sync_limit[MAXN];
 
 static struct zab_config base_config(struct h *h, int i) {
   struct zab_config c;
@@ -221,7 +224,7 @@ static struct zab_config base_config(struct h *h, int i) {
   c.n_members = (size_t)h->count;
   c.tick_ms = 50;
   c.init_limit = 10;
-  c.sync_limit = 5;
+  c.sync_limit = g_sync_limit[i] ? g_sync_limit[i] : 5;
   c.election_min_ms = 50;
   c.election_max_ms = 400;
   c.finalize_wait_ms = 20;
@@ -955,6 +958,186 @@ static void test_timeouts(void **state) {
   h_free(&h);
 }
 
+/* ------------------------------------------------------------------ */
+/* Issue 14: stepping down out loud, one-way partitions, health */
+
+static bool follows(struct h *h, int i, int leader, uint32_t epoch) {
+  return h->n[i].role == ZAB_ROLE_FOLLOWING &&
+         h->n[i].leader == (uint32_t)leader + 1 && h->n[i].epoch == epoch;
+}
+
+/* A leader that resigns tells both followers (STEPDOWN in their
+ * sessions): they go looking on delivery, no time passing. */
+static void test_stepdown_tells_followers(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  struct zab_event ev = {.type = ZAB_EV_RESIGN};
+  step(&h, 2, &ev);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_LOOKING);
+  assert_int_equal(h.n[2].sent[ZAB_MSG_STEPDOWN], 2);
+  assert_true(follows(&h, 0, 2, e) && follows(&h, 1, 2, e));
+  deliver_all(&h);
+  assert_int_equal(h.n[0].role, ZAB_ROLE_LOOKING);
+  assert_int_equal(h.n[1].role, ZAB_ROLE_LOOKING);
+  run(&h, 1000);
+  assert_true(leader_of(&h) >= 0);
+  assert_true(h.n[leader_of(&h)].epoch > e);
+  h_free(&h);
+}
+
+/* Nobody told (the STEPDOWNs are lost): the ex-leader refuses the next
+ * PING of each follower, which then goes looking -- within a tick. */
+static void test_stepdown_refused_ping(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  h.n[2].mute = true;
+  struct zab_event ev = {.type = ZAB_EV_RESIGN};
+  step(&h, 2, &ev);
+  deliver_all(&h);
+  h.n[2].mute = false;
+  assert_true(follows(&h, 0, 2, e) && follows(&h, 1, 2, e));
+  int refusals = h.n[2].sent[ZAB_MSG_STEPDOWN];
+  run(&h, 50 + 10);
+  assert_false(follows(&h, 0, 2, e));
+  assert_false(follows(&h, 1, 2, e));
+  assert_true(h.n[2].sent[ZAB_MSG_STEPDOWN] >= refusals + 2);
+  /* A STEPDOWN of another session changes nothing. */
+  run(&h, 1000);
+  int l = leader_of(&h);
+  assert_true(l >= 0);
+  int f = (l + 1) % 3;
+  struct zab_status st = status(&h, f);
+  struct zab_msg m = {.type = ZAB_MSG_STEPDOWN, .session = 12345};
+  struct zab_event me = {.type = ZAB_EV_MESSAGE, .now_ms = h.now};
+  me.message.from = (uint32_t)l + 1;
+  me.message.msg = &m;
+  step(&h, f, &me);
+  assert_true(follows(&h, f, l, st.epoch));
+  h_free(&h);
+}
+
+/* One-way: the leader hears nobody, its followers still hear it.  It
+ * drops them after syncLimit and steps down; they stop seeing their PINGs
+ * echoed and give it up at the same time; the two elect a new leader. */
+static void test_oneway_leader_deaf(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  h.n[2].deaf = true;
+  run(&h, 5 * 50 + 2 * 50);
+  assert_int_not_equal(h.n[2].role, ZAB_ROLE_LEADING);
+  assert_false(follows(&h, 0, 2, e));
+  assert_false(follows(&h, 1, 2, e));
+  run(&h, 1000);
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1);
+  assert_true(propose(&h, l, "x") != 0);
+  run(&h, 100);
+  assert_int_equal(h.n[l].n_applied, 1);
+  h.n[2].deaf = false;
+  run(&h, 1000);
+  assert_true(follows(&h, 2, l, h.n[l].epoch));
+  h_free(&h);
+}
+
+/* The deaf leader has the best vote (highest id, same history) and steps
+ * down first (its syncLimit is shorter), telling its followers, which
+ * still hear it.  Were it to stand in the next election, they would elect
+ * it again and wait initLimit for a leader that cannot hear them; it
+ * stays quiet instead (it heard nobody), and they elect one of them. */
+static void test_oneway_deaf_leader_not_reelected(void **state) {
+  (void)state;
+  struct h h;
+  g_sync_limit[0] = g_sync_limit[1] = 20;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  h.n[2].deaf = true;
+  run(&h, 7 * 50);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_LOOKING);
+  assert_false(follows(&h, 0, 2, e) || follows(&h, 1, 2, e));
+  run(&h, 300);
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1);
+  assert_true(propose(&h, l, "x") != 0);
+  run(&h, 100);
+  assert_int_equal(h.n[l].n_applied, 1);
+  h.n[2].deaf = false;
+  run(&h, 1500);
+  assert_true(follows(&h, 2, l, h.n[l].epoch));
+  g_sync_limit[0] = g_sync_limit[1] = 0;
+  h_free(&h);
+}
+
+/* One-way the other way round for one follower: the leader does not hear
+ * it, it hears the leader.  It stops being healthy (no echo) well before
+ * syncLimit, then leaves; the leader keeps its quorum with the other. */
+static void test_oneway_follower_unheard(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  uint32_t e = h.n[2].epoch;
+  assert_true(status(&h, 0).healthy && status(&h, 2).healthy);
+  h.n[0].mute = true;
+  run(&h, 4 * 50 + 20); /* past health_ms = 3 ticks, before syncLimit */
+  assert_true(follows(&h, 0, 2, e));
+  assert_false(status(&h, 0).healthy);
+  assert_true(status(&h, 1).healthy);
+  assert_true(status(&h, 2).healthy);
+  run(&h, 3 * 50);
+  assert_false(follows(&h, 0, 2, e));
+  assert_int_equal(leader_of(&h), 2);
+  h.n[0].mute = false;
+  run(&h, 1000);
+  assert_true(follows(&h, 0, 2, e));
+  assert_true(status(&h, 0).healthy);
+  /* A leader that hears neither follower is unhealthy before it steps
+   * down: it refuses writes rather than take ones it cannot commit. */
+  h.n[0].mute = h.n[1].mute = true;
+  run(&h, 4 * 50 + 20);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_LEADING);
+  assert_false(status(&h, 2).healthy);
+  h_free(&h);
+}
+
+/* Lost on connections that stayed up: the ACKs of a proposal (re-sent a
+ * tick later while uncommitted), and the tail of a stream (the leader's
+ * PING says what it sent: the follower resyncs). */
+static void test_lost_ack_and_lost_tail(void **state) {
+  (void)state;
+  struct h h;
+  elect3(&h);
+  h.n[0].mute = h.n[1].mute = true;
+  propose(&h, 2, "a");
+  deliver_all(&h);
+  h.n[0].mute = h.n[1].mute = false;
+  assert_int_equal(h.n[2].n_applied, 0);
+  run(&h, 60);
+  assert_int_equal(h.n[2].n_applied, 1);
+  run(&h, 100);
+  assert_int_equal(h.n[0].n_applied, 1);
+  struct zab_status before = status(&h, 0);
+  h.n[0].deaf = h.n[1].deaf = true;
+  uint64_t b = propose(&h, 2, "b");
+  deliver_all(&h);
+  h.n[0].deaf = h.n[1].deaf = false;
+  run(&h, 2000);
+  struct zab_status after = status(&h, 0);
+  assert_true(after.n_sync_diff + after.n_sync_trunc + after.n_sync_snap >
+              before.n_sync_diff + before.n_sync_trunc + before.n_sync_snap);
+  int l = leader_of(&h);
+  assert_true(l >= 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(h.n[i].n_applied, 2);
+    assert_true(h.n[i].applied[1] == b);
+  }
+  h_free(&h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_roundtrip),
@@ -978,6 +1161,12 @@ int main(void) {
       cmocka_unit_test(test_observer),
       cmocka_unit_test(test_bad_peer_messages),
       cmocka_unit_test(test_timeouts),
+      cmocka_unit_test(test_stepdown_tells_followers),
+      cmocka_unit_test(test_stepdown_refused_ping),
+      cmocka_unit_test(test_oneway_leader_deaf),
+      cmocka_unit_test(test_oneway_deaf_leader_not_reelected),
+      cmocka_unit_test(test_oneway_follower_unheard),
+      cmocka_unit_test(test_lost_ack_and_lost_tail),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
