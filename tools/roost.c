@@ -387,7 +387,7 @@ int main(int argc, char **argv) {
       shell_destroy(&sh);
       return SHELL_OK;
     case 'V':
-      printf("roost %s\n", PROTO_ROOST_VERSION);
+      printf("roost %s (ZooKeeper 3.8 client protocol)\n", PROTO_ROOST_VERSION);
       shell_destroy(&sh);
       return SHELL_OK;
     default:
