@@ -337,11 +337,12 @@ static void test_defs_load_dir(void **state) {
   assert_int_equal(d.n, 0);
   unlink(f4);
   /* the same check id in two services */
-  f4 = (free(f4), write_tmp(dir, "c.json",
-                            "{\"services\": [{\"name\": \"c\", \"check\": "
-                            "{\"id\": \"k\", \"ttl\": \"1s\"}}, {\"name\": "
-                            "\"d\", \"check\": {\"id\": \"k\", \"ttl\": "
-                            "\"1s\"}}]}"));
+  free(f4);
+  f4 = write_tmp(dir, "c.json",
+                 "{\"services\": [{\"name\": \"c\", \"check\": "
+                 "{\"id\": \"k\", \"ttl\": \"1s\"}}, {\"name\": "
+                 "\"d\", \"check\": {\"id\": \"k\", \"ttl\": "
+                 "\"1s\"}}]}");
   assert_int_equal(agent_defs_load(dir, &d, NULL, NULL, err, sizeof err),
                    AGENT_EINVAL);
   assert_non_null(strstr(err, "check id"));
