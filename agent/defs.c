@@ -748,6 +748,9 @@ static int load_file(const char *path, struct agent_defs *defs,
       buf = nb;
       cap *= 2;
     }
+    /* buf is not NULL here: the loop runs while it is not, and a failed
+     * realloc leaves it. */
+    // cppcheck-suppress nullPointerArithmeticRedundantCheck
     size_t got = fread(buf + len, 1, cap - len - 1, f);
     len += got;
     if (got == 0) {
