@@ -195,6 +195,32 @@ static struct rc_req *new_op(int32_t op, int rop) {
   return r;
 }
 
+/* The start every path operation shares: the path checked and turned
+ * into the server's path (chroot), a request object for op, and a request
+ * record with its type set.  On ROOST_OK the caller owns *sp and *r; on an
+ * error both are NULL. */
+static int op_begin(roost_client *c, const char *path, bool sequential,
+                    int32_t op, int rop, char **sp, struct rc_req **r,
+                    struct proto_request *req) {
+  *sp = NULL;
+  *r = NULL;
+  int rc = check_path(path, sequential);
+  if (rc != ROOST_OK)
+    return rc;
+  *sp = rc_core_server_path(rc_client_core(c), path);
+  *r = new_op(op, rop);
+  if (*sp == NULL || *r == NULL) {
+    free(*sp);
+    rc_req_free(*r);
+    *sp = NULL;
+    *r = NULL;
+    return ROOST_ENOMEM;
+  }
+  memset(req, 0, sizeof *req);
+  req->hdr.type = op;
+  return ROOST_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* create */
 
@@ -210,21 +236,16 @@ static int do_create(roost_client *c, const char *path, const void *data,
   int rc = create_mode(opts, &op, &flags);
   if (rc != ROOST_OK)
     return rc;
-  rc = check_path(path, opts && (opts->flags & ROOST_SEQUENTIAL));
+  char *sp;
+  struct rc_req *r;
+  struct proto_request req;
+  rc = op_begin(c, path, opts && (opts->flags & ROOST_SEQUENTIAL), op,
+                ROOST_OP_CREATE, &sp, &r, &req);
   if (rc != ROOST_OK)
     return rc;
-  char *sp = rc_core_server_path(rc_client_core(c), path);
-  struct rc_req *r = new_op(op, ROOST_OP_CREATE);
   struct proto_writer aw, w;
   proto_writer_init(&aw);
   proto_writer_init(&w);
-  if (sp == NULL || r == NULL) {
-    rc = ROOST_ENOMEM;
-    goto out;
-  }
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = op;
   req.u.create.path = slice_str(sp);
   req.u.create.data.ptr = data;
   req.u.create.data.len = data_len;
@@ -274,19 +295,12 @@ static int do_path_op(roost_client *c, int32_t op, int rop, const char *path,
     *out = NULL;
   if (c == NULL)
     return ROOST_EINVAL;
-  int rc = check_path(path, false);
+  char *sp;
+  struct rc_req *r;
+  struct proto_request req;
+  int rc = op_begin(c, path, false, op, rop, &sp, &r, &req);
   if (rc != ROOST_OK)
     return rc;
-  char *sp = rc_core_server_path(rc_client_core(c), path);
-  struct rc_req *r = new_op(op, rop);
-  if (sp == NULL || r == NULL) {
-    free(sp);
-    rc_req_free(r);
-    return ROOST_ENOMEM;
-  }
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = op;
   switch (op) {
   case PROTO_OP_DELETE:
     req.u.del.path = slice_str(sp);
@@ -410,19 +424,12 @@ static int do_watch_op(roost_client *c, int32_t op, int rop, const char *path,
           : (ival < ROOST_WATCHER_CHILDREN ||
              ival > ROOST_WATCHER_PERSISTENT_RECURSIVE))
     return ROOST_EINVAL;
-  int rc = check_path(path, false);
+  char *sp;
+  struct rc_req *r;
+  struct proto_request req;
+  int rc = op_begin(c, path, false, op, rop, &sp, &r, &req);
   if (rc != ROOST_OK)
     return rc;
-  char *sp = rc_core_server_path(rc_client_core(c), path);
-  struct rc_req *r = new_op(op, rop);
-  if (sp == NULL || r == NULL) {
-    free(sp);
-    rc_req_free(r);
-    return ROOST_ENOMEM;
-  }
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = op;
   if (op == PROTO_OP_ADDWATCH) {
     req.u.add_watch.path = slice_str(sp);
     req.u.add_watch.mode = ival;
@@ -534,19 +541,13 @@ static int do_set(roost_client *c, const char *path, const void *data,
     *out = NULL;
   if (c == NULL || data_len < -1 || (data == NULL && data_len > 0))
     return ROOST_EINVAL;
-  int rc = check_path(path, false);
+  char *sp;
+  struct rc_req *r;
+  struct proto_request req;
+  int rc = op_begin(c, path, false, PROTO_OP_SETDATA, ROOST_OP_SET, &sp, &r,
+                    &req);
   if (rc != ROOST_OK)
     return rc;
-  char *sp = rc_core_server_path(rc_client_core(c), path);
-  struct rc_req *r = new_op(PROTO_OP_SETDATA, ROOST_OP_SET);
-  if (sp == NULL || r == NULL) {
-    free(sp);
-    rc_req_free(r);
-    return ROOST_ENOMEM;
-  }
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = PROTO_OP_SETDATA;
   req.u.set_data.path = slice_str(sp);
   req.u.set_data.data.ptr = data;
   req.u.set_data.data.len = data_len;
@@ -580,21 +581,16 @@ static int do_set_acl(roost_client *c, const char *path, const roost_acl *acl,
     *out = NULL;
   if (c == NULL || acl == NULL || n_acl <= 0)
     return ROOST_EINVAL;
-  int rc = check_path(path, false);
+  char *sp;
+  struct rc_req *r;
+  struct proto_request req;
+  int rc = op_begin(c, path, false, PROTO_OP_SETACL, ROOST_OP_SET_ACL, &sp,
+                    &r, &req);
   if (rc != ROOST_OK)
     return rc;
-  char *sp = rc_core_server_path(rc_client_core(c), path);
-  struct rc_req *r = new_op(PROTO_OP_SETACL, ROOST_OP_SET_ACL);
   struct proto_writer aw, w;
   proto_writer_init(&aw);
   proto_writer_init(&w);
-  if (sp == NULL || r == NULL) {
-    rc = ROOST_ENOMEM;
-    goto out;
-  }
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = PROTO_OP_SETACL;
   req.u.set_acl.path = slice_str(sp);
   req.u.set_acl.version = version;
   rc = encode_acl(&aw, acl, n_acl, &req.u.set_acl.acl);
