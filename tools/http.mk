@@ -1,0 +1,23 @@
+# tools/http.mk — the http/ module (HTTP/1.1 server on a libuv loop,
+# parsing by Debian's libhttp-parser; README "HTTP") as
+# $(BUILD)/libroost_http.a, linked into roost-server through
+# SERVER_EXTRA_LIBS; its cmocka test tests/unit/test_http.c runs with
+# `make unit`.  Uses BUILD, CFLAGS_ALL, LDFLAGS_ALL from the top Makefile.
+
+HTTP_SRC := $(wildcard http/*.c)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(BUILD)/obj/%.o)
+LIBHTTP := $(BUILD)/libroost_http.a
+
+SERVER_EXTRA_LIBS += $(LIBHTTP)
+SERVER_LDLIBS += -lhttp_parser
+
+$(LIBHTTP): $(HTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+HTTP_TEST := $(BUILD)/tests/test_http
+EXTRA_UNIT_BINS += $(HTTP_TEST)
+
+$(HTTP_TEST): $(BUILD)/obj/tests/unit/test_http.o $(LIBHTTP)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -lhttp_parser -luv
