@@ -383,6 +383,28 @@ static const struct cfg_key cfg_keys[] = {
     {"dns.curatorBasePath", NULL, CFG_STR_NONEMPTY,
      CFG_FIELD(dns_curator_base_path), 0, 0,
      "an absolute znode path shorter than 256 bytes"},
+    /* Admin HTTP server (server/admin.c): ZooKeeper's AdminServer keys
+     * (system properties there, hence the zookeeper. spelling too) and
+     * its Prometheus metrics provider. */
+    {"admin.enableServer", "zookeeper.admin.enableServer", CFG_BOOL,
+     CFG_FIELD(admin_enable), 0, 0, "true or false"},
+    {"admin.serverAddress", "zookeeper.admin.serverAddress", CFG_STR,
+     CFG_FIELD(admin_address), 0, 0,
+     "an address shorter than 256 bytes (empty = clientPortAddress)"},
+    {"admin.serverPort", "zookeeper.admin.serverPort", CFG_INT,
+     CFG_FIELD(admin_port), 0, 65535, "an integer from 0 to 65535"},
+    {"admin.commandURL", "zookeeper.admin.commandURL", CFG_STR_NONEMPTY,
+     CFG_FIELD(admin_command_url), 0, 0,
+     "a URL path starting with '/', shorter than 256 bytes"},
+    {"admin.idleTimeout", "zookeeper.admin.idleTimeout", CFG_INT,
+     CFG_FIELD(admin_idle_timeout_ms), 1, INT_MAX,
+     "a positive number of milliseconds"},
+    {"metricsProvider.className", NULL, CFG_STR, CFG_FIELD(metrics_class), 0, 0,
+     "a class name shorter than 256 bytes"},
+    {"metricsProvider.httpHost", NULL, CFG_STR, CFG_FIELD(metrics_host), 0, 0,
+     "an address shorter than 256 bytes"},
+    {"metricsProvider.httpPort", NULL, CFG_INT, CFG_FIELD(metrics_port), 0,
+     65535, "an integer from 0 to 65535"},
 };
 
 #define CFG_N_KEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -1091,6 +1113,14 @@ void srv_config_defaults(struct srv_config *c) {
   c->config_path[0] = '\0';
   c->log_level = 2;
   c->dns_port = 0;
+  c->admin_enable = true;
+  c->admin_address[0] = '\0';
+  c->admin_port = 8080;
+  snprintf(c->admin_command_url, sizeof(c->admin_command_url), "/commands");
+  c->admin_idle_timeout_ms = 30000;
+  c->metrics_class[0] = '\0';
+  c->metrics_host[0] = '\0';
+  c->metrics_port = 7000;
   c->dns_address[0] = '\0';
   snprintf(c->dns_domain, sizeof(c->dns_domain), "roost.");
   c->dns_ttl_s = 0;
@@ -1224,4 +1254,9 @@ bool srv_config_4lw_allowed(const struct srv_config *c, const char *word) {
     p = end + 1;
   }
   return false;
+}
+
+bool srv_config_prometheus(const struct srv_config *c) {
+  /* org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider */
+  return strstr(c->metrics_class, "PrometheusMetricsProvider") != NULL;
 }

@@ -598,3 +598,19 @@ void srv_fourlw(struct srv_conn *c, const char *word, const uint8_t *arg,
   /* ZooKeeper counts the command as received but not as a sent packet. */
   srv_conn_mark_dirty(c);
 }
+
+void srv_fourlw_text(struct srv *s, const char *word, struct proto_writer *w) {
+  /* The formatters write to a connection's output and read its server
+   * only: a connection that exists for the call. */
+  struct srv_conn tmp;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.srv = s;
+  tmp.out = *w;
+  for (size_t i = 0; i < sizeof fourlw_table / sizeof fourlw_table[0]; i++) {
+    if (strcmp(fourlw_table[i].word, word) == 0) {
+      fourlw_table[i].fn(&tmp);
+      break;
+    }
+  }
+  *w = tmp.out;
+}

@@ -361,7 +361,11 @@ static void sync_done(struct srv *s) {
   s->fsync_sum_us += us;
   if (us > s->fsync_max_us)
     s->fsync_max_us = us;
+  srv_hist_add(&s->metrics->fsync_us, us);
   if (rc == SNAP_OK) {
+    /* Within an epoch zxids count transactions. */
+    if (d > s->durable_zxid && (d >> 32) == (s->durable_zxid >> 32))
+      srv_hist_add(&s->metrics->fsync_txns, (uint64_t)(d - s->durable_zxid));
     s->durable_zxid = d;
     release_holds(s);
     srv_ens_durable(s, d);
@@ -689,6 +693,8 @@ static void on_sigchld(uv_signal_t *h, int signum) {
     s->last_snap_zxid = s->snap_zxid;
     s->last_snap_ms = ms;
     s->snaps_taken++;
+    srv_hist_add(&s->metrics->snapshot_ms, ms);
+    srv_hist_add(&s->metrics->snapshot_bytes, s->last_snap_bytes);
     srv_log(s, SRV_LOG_INFO,
             "snapshot %s written: %" PRIu64 " bytes in %" PRIu64 " ms", p,
             s->last_snap_bytes, ms);

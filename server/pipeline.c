@@ -78,6 +78,7 @@ static void reply_end(struct srv_conn *c, size_t mark, int64_t zxid,
       s->stats.lat_max_us = us;
     s->stats.lat_sum_us += us;
     s->stats.lat_count++;
+    srv_hist_add(&s->metrics->request_us[srv_metric_op_index(c->last_op)], us);
   }
   srv_conn_mark_dirty(c);
 }

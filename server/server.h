@@ -115,6 +115,24 @@ struct srv_config {
   char dns_curator_base_path[256];  /* dns.curatorBasePath: Curator's
                                        ServiceDiscovery base path, default
                                        "/services" (Roost's own root) */
+
+  /* Admin HTTP server (server/admin.c, http/): ZooKeeper's AdminServer
+   * commands, Prometheus /metrics and the console. */
+  bool admin_enable;           /* admin.enableServer, default true */
+  char admin_address[256];     /* admin.serverAddress, "" = the client
+                                  address (ZooKeeper: 0.0.0.0) */
+  int admin_port;              /* admin.serverPort, default 8080 */
+  char admin_command_url[256]; /* admin.commandURL, default
+                                  "/commands" */
+  int admin_idle_timeout_ms;   /* admin.idleTimeout, default 30000 */
+  char metrics_class[256];     /* metricsProvider.className; "" = none.
+                                  ZooKeeper's Prometheus provider class
+                                  turns on /metrics on httpHost:httpPort
+                                  as well */
+  char metrics_host[256];      /* metricsProvider.httpHost, "" = the
+                                  client address */
+  int metrics_port;            /* metricsProvider.httpPort, default
+                                  7000 */
 };
 
 /* Fill with the defaults above. */
@@ -149,6 +167,9 @@ int srv_config_set(struct srv_config *c, const char *key, const char *value,
  * they fit an int and min <= max, and copies data_dir into an empty
  * data_log_dir.  Idempotent.  Returns 0 or -1 with errmsg. */
 int srv_config_finish(struct srv_config *c, char errmsg[SRV_ERRMSG_MAX]);
+
+/* Does metricsProvider.className name ZooKeeper's Prometheus provider? */
+bool srv_config_prometheus(const struct srv_config *c);
 
 /* Is this four-letter word allowed by the whitelist? ("srvr" always is;
  * with "*" every word is; matching is exact and case-sensitive.) */

@@ -316,6 +316,9 @@ struct srv {
   size_t cur_len;
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
+
+  struct srv_admin *admin;     /* admin HTTP server (admin.c); NULL = off */
+  struct srv_metrics *metrics; /* histograms (metrics.c), owned */
 };
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
@@ -516,5 +519,72 @@ void srv_reap(struct srv *s);
 
 /* Figures shared by srvr/mntr. */
 void srv_stats_reset(struct srv *s);
+
+/* ------------------------------------------------------------------ */
+/* metrics.c — Roost's histograms for Prometheus, counted on the loop
+ * thread where the figure arises: an array increment, no lock, no
+ * allocation.  Bucket i counts values <= 2^i (i < SRV_HIST_BUCKETS);
+ * the last slot counts the rest. */
+
+#define SRV_HIST_BUCKETS 26
+#define SRV_METRIC_OPS 43 /* -11..22, 100..107, other */
+
+struct srv_hist {
+  uint64_t b[SRV_HIST_BUCKETS + 1];
+  uint64_t count, sum;
+};
+
+static inline void srv_hist_add(struct srv_hist *h, uint64_t v) {
+  unsigned i = v <= 1 ? 0u : 64u - (unsigned)__builtin_clzll(v - 1);
+  h->b[i < SRV_HIST_BUCKETS ? i : SRV_HIST_BUCKETS]++;
+  h->count++;
+  h->sum += v;
+}
+
+static inline unsigned srv_metric_op_index(int32_t op) {
+  if (op >= -11 && op <= 22)
+    return (unsigned)(op + 11);
+  if (op >= 100 && op <= 107)
+    return (unsigned)(34 + op - 100);
+  return SRV_METRIC_OPS - 1;
+}
+
+struct srv_metrics {
+  struct srv_hist request_us[SRV_METRIC_OPS]; /* per opcode, to the reply */
+  struct srv_hist fsync_us;                   /* each txlog sync */
+  struct srv_hist fsync_txns;                 /* transactions per sync */
+  struct srv_hist snapshot_ms;                /* snapshot child's run */
+  struct srv_hist snapshot_bytes;
+};
+
+/* The Prometheus text exposition (format 0.0.4) of s: every numeric mntr
+ * figure under ZooKeeper's name (without "zk_"), ZooKeeper's summaries
+ * fsynctime and snapshottime, and Roost's histograms.  Appends to w. */
+void srv_metrics_text(struct srv *s, struct proto_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* admin.c — the admin HTTP server (http/): AdminServer commands under
+ * admin.commandURL, /metrics, the console (console.c); and /metrics on
+ * metricsProvider.httpPort.  srv_admin_open never fails the server: a
+ * port it cannot bind is a warning (as in ZooKeeper).  srv_admin_stop
+ * closes its handles (srv_stop), srv_admin_free frees it (free_parts). */
+struct srv_admin;
+int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+void srv_admin_stop(struct srv *s);
+void srv_admin_free(struct srv *s);
+/* Bound port of the admin (metrics=false) or metrics listener, 0 = none. */
+int srv_admin_port(const struct srv *s, bool metrics);
+/* The admin port's HTTP server, where other parts mount their routes
+ * (http_route; e.g. the discovery API's /v1/), or NULL when it is off.
+ * Borrowed until srv_stop. */
+struct http_server;
+struct http_server *srv_admin_http(struct srv *s);
+
+/* console.c — the web console's routes (assets compiled in) on h. */
+void srv_console_routes(struct srv *s, struct http_server *h);
+
+/* fourlw.c: the text of a four-letter word into w (no whitelist check,
+ * no connection): the admin commands and /metrics read the same figures. */
+void srv_fourlw_text(struct srv *s, const char *word, struct proto_writer *w);
 
 #endif /* ROOST_SERVER_INT_H */

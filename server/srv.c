@@ -81,6 +81,9 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 }
 
 static void free_parts(struct srv *s) {
+  srv_admin_free(s);
+  free(s->metrics);
+  s->metrics = NULL;
   srv_dns_free(s);
   srv_ens_free(s);
   srv_persist_free(s);
@@ -109,6 +112,12 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
     return NULL;
   }
   s->cfg = *cfg;
+  s->metrics = calloc(1, sizeof *s->metrics);
+  if (s->metrics == NULL) {
+    free(s);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return NULL;
+  }
   srv_map_init(&s->conn_by_id);
   proto_writer_init(&s->txn);
   tree_out_init(&s->tout);
@@ -162,6 +171,8 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
       s->bound_port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
   }
   if (srv_dns_open(s, errmsg) != 0)
+    goto fail_loop;
+  if (srv_admin_open(s, errmsg) != 0)
     goto fail_loop;
 
   uv_timer_init(&s->loop, &s->tick);
@@ -232,6 +243,7 @@ void srv_stop(struct srv *s) {
   s->stopping = true;
   close_if_open((uv_handle_t *)&s->listener, &s->listener_open);
   srv_dns_stop(s);
+  srv_admin_stop(s);
   srv_conns_close_all(s);
   close_if_open((uv_handle_t *)&s->tick, &s->tick_open);
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);

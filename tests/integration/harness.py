@@ -26,6 +26,18 @@ ZK_CLASSPATH = ":".join([
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/slf4j-log4j12.jar",
     "/usr/share/java/log4j-1.2.jar",
+    # ZooKeeper's AdminServer (Jetty + Jackson, dependencies of Debian's
+    # libzookeeper-java): the admin HTTP cases compare against it.
+    "/usr/share/java/servlet-api.jar",
+    "/usr/share/java/jetty9-server.jar",
+    "/usr/share/java/jetty9-http.jar",
+    "/usr/share/java/jetty9-io.jar",
+    "/usr/share/java/jetty9-util.jar",
+    "/usr/share/java/jetty9-servlet.jar",
+    "/usr/share/java/jetty9-security.jar",
+    "/usr/share/java/jackson-core.jar",
+    "/usr/share/java/jackson-databind.jar",
+    "/usr/share/java/jackson-annotations.jar",
 ])
 
 # Markers in a sanitizer build's output that mean the run failed.
@@ -181,7 +193,8 @@ class Server:
         jvm = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                "-cp", ZK_CLASSPATH,
                "-Dlog4j.configuration=file:" + log4j,
-               "-Dzookeeper.admin.enableServer=false"]
+               "-Dzookeeper.admin.enableServer=%s"
+               % self.cfg.get("admin.enableServer", "false")]
         for key, prop in JVM_PROPERTY_KEYS:
             val = self.cfg.get(key)
             if val is not None:

@@ -176,9 +176,8 @@ static void test_load_debian_example(void **state) {
   assert_int_equal(notices_matching(&ns, "unknown key"), 0);
 }
 
-/* A three-server ensemble file loads: every key Roost uses takes its value
- * and each server.N, limit and admin line gives exactly one
- * "accepted but not used" notice. */
+/* A three-server ensemble file loads: every key Roost uses takes its value,
+ * with no notice (server.N, the limits and admin.* are all used). */
 static void test_load_ensemble(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
   struct notices ns = {0};
@@ -192,9 +191,9 @@ static void test_load_ensemble(void **state) {
   assert_string_equal(c.data_log_dir, "/var/lib/zookeeper-txlog");
   assert_int_equal(c.max_client_cnxns, 100);
   assert_string_equal(c.four_letter_whitelist, "srvr,mntr,ruok");
-  /* autopurge.*, initLimit, syncLimit and server.N are used now. */
-  assert_int_equal(ns.n, 1);
-  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 1);
+  /* autopurge.*, initLimit, syncLimit, server.N and admin.* are used now. */
+  assert_int_equal(ns.n, 0);
+  assert_false(c.admin_enable);
   assert_int_equal(c.n_peers, 3);
   assert_int_equal(c.peers[0].id, 1);
   assert_string_equal(c.peers[0].host, "zk1.example.com");
@@ -203,7 +202,6 @@ static void test_load_ensemble(void **state) {
   assert_false(c.peers[0].observer);
   assert_string_equal(c.peers[2].host, "zk3.example.com");
   assert_int_equal(c.peers[2].quorum_port, 2888);
-  assert_int_equal(notices_matching(&ns, "key 'admin.enableServer'"), 1);
 }
 
 /* server.N lines in ZooKeeper 3.5+'s form carry the client part,
@@ -838,9 +836,8 @@ static void test_zk_keys_accepted(void **state) {
       "peerType",
       "group.1",
       "weight.1",
-      "admin.enableServer",
-      "admin.serverPort",
-      "metricsProvider.className",
+      "admin.portUnification",
+      "metricsProvider.exportJvmInfo",
       "standaloneEnabled",
       "reconfigEnabled",
       "quorumListenOnAllIPs",
