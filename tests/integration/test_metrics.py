@@ -1,0 +1,132 @@
+"""Prometheus /metrics: the text exposition parsed by python3-prometheus-
+client's parser (Debian), ZooKeeper's metric names present with sane
+values after a workload, Roost's histograms consistent, and the same
+exposition on metricsProvider.httpHost:httpPort when zoo.cfg names
+ZooKeeper's Prometheus provider.
+
+Roost only: Debian's ZooKeeper does not ship the Prometheus provider
+(zookeeper-prometheus-metrics is not packaged), so there is no reference
+exposition to run against; the names are ZooKeeper's mntr/Prometheus names.
+"""
+
+import subprocess
+
+import pytest
+from kazoo.client import KazooClient
+from prometheus_client.parser import text_string_to_metric_families
+
+import harness
+from test_admin import curl, wait_http
+
+pytestmark = pytest.mark.roost_only(
+    "Debian's ZooKeeper has no Prometheus metrics provider to compare with")
+
+PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+
+# ZooKeeper metric names a Grafana dashboard for ZooKeeper reads.
+ZK_NAMES = ["znode_count", "watch_count", "ephemerals_count",
+            "num_alive_connections", "outstanding_requests",
+            "approximate_data_size", "avg_latency", "min_latency",
+            "max_latency", "packets_received", "packets_sent",
+            "quorum_size", "global_sessions", "open_file_descriptor_count",
+            "max_file_descriptor_count", "uptime", "fsynctime",
+            "snapshottime"]
+
+
+def scrape(port, path="/metrics"):
+    status, head, body = curl(port, path)
+    assert status == 200, (status, body)
+    assert "text/plain; version=0.0.4" in head
+    fams = {}
+    for fam in text_string_to_metric_families(body):
+        assert fam.name not in fams, "family %s twice" % fam.name
+        fams[fam.name] = fam
+    return fams
+
+
+def value(fams, name, sample=None, **labels):
+    for s in fams[name].samples:
+        if (sample is None or s.name == sample) and all(
+                s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise KeyError((name, sample, labels))
+
+
+def test_metrics_after_workload(server_factory):
+    aport, mport = harness.free_port(), harness.free_port()
+    srv = server_factory(**{"admin.enableServer": "true",
+                            "admin.serverPort": aport,
+                            "metricsProvider.className": PROVIDER,
+                            "metricsProvider.httpPort": mport})
+    wait_http(aport)
+    zk = KazooClient(hosts=srv.hosts, timeout=10)
+    zk.start()
+    try:
+        zk.create("/m", b"")
+        for i in range(50):
+            zk.create("/m/n%d" % i, b"x" * 10)
+        zk.create("/m/eph", b"", ephemeral=True)
+        for i in range(20):
+            zk.get("/m/n%d" % i, watch=lambda e: None)
+        fams = scrape(aport)
+        for name in ZK_NAMES:
+            assert name in fams, name
+        assert value(fams, "znode_count") >= 56
+        assert value(fams, "ephemerals_count") == 1
+        assert value(fams, "watch_count") == 20
+        assert value(fams, "num_alive_connections") >= 1
+        assert value(fams, "packets_received") >= 72
+        assert value(fams, "packets_sent") >= 72
+        assert value(fams, "quorum_size") == 1
+        assert value(fams, "global_sessions") == 1
+        assert value(fams, "approximate_data_size") > 500
+        assert 0 <= value(fams, "min_latency") <= value(fams, "max_latency")
+        assert fams["fsynctime"].type == "summary"
+        assert value(fams, "fsynctime", "fsynctime_count") >= 1
+        # Roost's histograms: per opcode, consistent buckets.
+        lat = fams["roost_request_latency_seconds"]
+        assert lat.type == "histogram"
+        assert value(fams, "roost_request_latency_seconds",
+                     "roost_request_latency_seconds_count",
+                     op="create") == 52
+        assert value(fams, "roost_request_latency_seconds",
+                     "roost_request_latency_seconds_count",
+                     op="getData") == 20
+        inf = value(fams, "roost_request_latency_seconds",
+                    "roost_request_latency_seconds_bucket", op="create",
+                    le="+Inf")
+        assert inf == 52
+        buckets = [s for s in lat.samples
+                   if s.name.endswith("_bucket") and s.labels["op"] == "create"]
+        counts = [s.value for s in buckets]
+        assert counts == sorted(counts)  # cumulative
+        fsync = value(fams, "roost_fsync_latency_seconds",
+                      "roost_fsync_latency_seconds_count")
+        assert fsync >= 1
+        assert value(fams, "roost_fsync_batch_txns",
+                     "roost_fsync_batch_txns_sum") >= 52
+        assert value(fams, "roost_sessions") == 1
+        # The Prometheus provider's port serves the same families.
+        wait_http(mport, "/metrics")
+        fams2 = scrape(mport)
+        assert set(fams2) == set(fams)
+        assert value(fams2, "znode_count") == value(fams, "znode_count")
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def test_metrics_port_only_with_provider(server_factory):
+    aport, mport = harness.free_port(), harness.free_port()
+    server_factory(**{"admin.enableServer": "false",
+                      "admin.serverPort": aport,
+                      "metricsProvider.className": PROVIDER,
+                      "metricsProvider.httpPort": mport})
+    wait_http(mport, "/metrics")
+    assert "znode_count" in scrape(mport)
+    # admin off: only /metrics, nothing else on the provider's port
+    assert curl(mport, "/commands/ruok")[0] == 404
+    out = subprocess.run(["curl", "-s", "--max-time", "2",
+                          "http://%s:%d/" % (harness.HOST, aport)],
+                         capture_output=True)
+    assert out.returncode != 0  # nothing listens on the admin port
