@@ -115,6 +115,8 @@ int http_req_param(const struct http_req *r, const char *name, char *out,
 const char *http_req_header(const struct http_req *r, const char *name);
 const uint8_t *http_req_body(const struct http_req *r, size_t *len);
 bool http_req_is_head(const struct http_req *r);
+/* The client's address as text ("127.0.0.1", "::1"). */
+const char *http_req_peer(const struct http_req *r);
 
 /* Add a response header (copied) before http_respond; at most 8.
  * Returns 0 or -1. */

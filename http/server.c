@@ -77,6 +77,7 @@ struct hconn {
   size_t wlen;
   uv_write_t wreq;
   bool writing, reading, closing, close_after_write, in_dispatch;
+  char peer[64]; /* the client's address */
 };
 
 struct route {
@@ -838,6 +839,14 @@ static void on_accept(uv_stream_t *ls, int status) {
   }
   h->stats.accepted++;
   uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+    else
+      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+  }
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->state = C_IDLE;
@@ -1022,6 +1031,7 @@ const char *http_req_query(const struct http_req *r) {
   return r->query ? r->query : "";
 }
 bool http_req_is_head(const struct http_req *r) { return r->head; }
+const char *http_req_peer(const struct http_req *r) { return r->c->peer; }
 
 const char *http_req_header(const struct http_req *r, const char *name) {
   for (size_t i = 0; i < r->n_headers; i++)

@@ -717,7 +717,7 @@ int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
       snprintf(prefix, sizeof prefix, "%s/", a->url);
       http_route(a->http, prefix, HTTP_ALLOW_GET, on_commands, a);
       http_route(a->http, "/metrics", HTTP_ALLOW_GET, on_metrics, a);
-      /* console routes: console.c (next commit) */
+      srv_console_routes(s, a->http);
     }
   }
   if (prom) {

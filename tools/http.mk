@@ -21,3 +21,23 @@ EXTRA_UNIT_BINS += $(HTTP_TEST)
 $(HTTP_TEST): $(BUILD)/obj/tests/unit/test_http.o $(LIBHTTP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -lhttp_parser -luv
+
+# The web console's assets (server/console/*: HTML, CSS, JS) compiled into
+# roost-server as C arrays (server/console.c serves them; no CDN).
+CONSOLE_ASSETS := $(sort $(wildcard server/console/*))
+CONSOLE_GEN := $(BUILD)/gen/console_assets.c
+CONSOLE_OBJ := $(BUILD)/obj/gen/console_assets.o
+LIBCONSOLE := $(BUILD)/libroost_console.a
+SERVER_EXTRA_LIBS += $(LIBCONSOLE)
+
+$(CONSOLE_GEN): $(CONSOLE_ASSETS) tools/scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/scripts/embed.sh $@ $(CONSOLE_ASSETS)
+
+$(CONSOLE_OBJ): $(CONSOLE_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBCONSOLE): $(CONSOLE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
