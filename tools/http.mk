@@ -41,3 +41,19 @@ $(CONSOLE_OBJ): $(CONSOLE_GEN)
 $(LIBCONSOLE): $(CONSOLE_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+
+# The console's browser test (tests/integration/test_console.py): Debian's
+# chromium driven by puppeteer-core from npm (tests/console/package.json;
+# puppeteer-core downloads no browser).  `make integration` installs them.
+.PHONY: console-deps console-screenshots
+console-deps:
+	@sh tools/scripts/deps.sh chromium nodejs
+	@command -v npm >/dev/null 2>&1 || sh tools/scripts/deps.sh npm
+	@test -d tests/console/node_modules/puppeteer-core || \
+	  (cd tests/console && npm ci --no-audit --no-fund)
+integration: console-deps
+
+# Retake the screenshots docs/console.md shows.
+console-screenshots: console-deps $(SERVER_BIN)
+	ROOST_CONSOLE_SHOTS=$(CURDIR)/docs/img ROOST_SERVER=$(abspath $(SERVER_BIN)) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/test_console.py --target roost

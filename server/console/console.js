@@ -48,8 +48,20 @@ async function renderChildren(path, ul) {
   let j;
   try { j = await getJSON('/api/children?path=' + encodeURIComponent(path)); } catch (e) {
     ul.replaceChildren(el('li', {class: 'err'}, e.message));
+    ul.dataset.sig = '';
     return;
   }
+  // Unchanged: keep the elements (a click in progress keeps its target),
+  // refresh the open subtrees only.
+  const sig = JSON.stringify(j);
+  if (ul.dataset.sig === sig) {
+    for (const li of ul.children) {
+      const p = li.dataset.path;
+      if (p && tree.open.has(p)) await renderChildren(p, li.querySelector(':scope > ul'));
+    }
+    return;
+  }
+  ul.dataset.sig = sig;
   const items = [];
   for (const c of j.children) {
     const p = childPath(path, c.name);
@@ -60,7 +72,7 @@ async function renderChildren(path, ul) {
     const tw = el('span', {class: 'tw', title: hasKids ? 'open' : ''}, hasKids ? (tree.open.has(p) ? '▾' : '▸') : '·');
     if (hasKids) {
       tw.addEventListener('click', () => {
-        if (tree.open.has(p)) { tree.open.delete(p); tw.textContent = '▸'; sub.replaceChildren(); }
+        if (tree.open.has(p)) { tree.open.delete(p); tw.textContent = '▸'; sub.replaceChildren(); sub.dataset.sig = ''; }
         else { tree.open.add(p); tw.textContent = '▾'; renderChildren(p, sub); }
       });
     }
@@ -111,8 +123,12 @@ async function renderNode() {
   let j;
   try { j = await getJSON('/api/node?path=' + encodeURIComponent(path)); } catch (e) {
     box.replaceChildren(el('div', {class: 'err'}, e.message));
+    box.dataset.sig = '';
     return;
   }
+  const sig = JSON.stringify(j) + tree.view;
+  if (box.dataset.sig === sig) return;
+  box.dataset.sig = sig;
   const bytes = decode(j.data_base64 || '');
   const pre = el('pre', {class: 'data', id: 'node-data'}, j.data_null ? '(null)' : dataView(bytes, tree.view));
   const tabs = el('div', {class: 'tabs'});
@@ -238,7 +254,8 @@ function draw(id, lines, colors, unit) {
   const W = c.width, H = c.height, L = 48, B = 18;
   g.clearRect(0, 0, W, H);
   const vals = lines.flat().filter((v) => v !== null && isFinite(v));
-  const max = Math.max(1e-9, ...vals) * 1.15;
+  const top = vals.length ? Math.max(...vals) : 0;
+  const max = top > 0 ? top * 1.15 : 1;
   g.strokeStyle = '#d8dee8'; g.fillStyle = '#6b7686'; g.font = '11px sans-serif';
   for (let i = 0; i <= 4; i++) {
     const y = H - B - (H - B - 8) * i / 4;
@@ -250,7 +267,7 @@ function draw(id, lines, colors, unit) {
     let started = false;
     pts.forEach((v, i) => {
       if (v === null || !isFinite(v)) { started = false; return; }
-      const x = L + (W - L - 6) * i / (HISTORY - 1);
+      const x = L + (W - L - 6) * (HISTORY - pts.length + i) / (HISTORY - 1);
       const y = H - B - (H - B - 8) * v / max;
       if (started) g.lineTo(x, y); else g.moveTo(x, y);
       started = true;
