@@ -285,6 +285,12 @@ static void cmd_monitor(struct srv *s, struct http_req *r, json_t *o) {
     set(o, k, fig_json(f.vals[i]));
   }
   figures_free(&f);
+  if (s->ens != NULL) {
+    int voters = 0;
+    for (int i = 0; i < s->cfg.n_peers; i++)
+      voters += !s->cfg.peers[i].observer;
+    set(o, "quorum_size", json_integer(voters));
+  }
 }
 
 static void cmd_watch_summary(struct srv *s, struct http_req *r, json_t *o) {
@@ -407,6 +413,28 @@ static void cmd_leader(struct srv *s, struct http_req *r, json_t *o) {
   set(o, "leader_ip", json_string(p ? p->host : ""));
 }
 
+/* A member's client address as ZooKeeper shows it: its own is known;
+ * another's only from the ";[addr:]port" part of its server.N line. */
+static void client_addr(const struct srv *s, const struct srv_peer_config *p,
+                        char *out, size_t cap) {
+  if (p->id == s->cfg.server_id)
+    snprintf(out, cap, "%s:%d", s->cfg.client_port_address, s->bound_port);
+  else if (p->client_port)
+    snprintf(out, cap, "%s:%d",
+             p->client_address[0] ? p->client_address : "0.0.0.0",
+             p->client_port);
+  else
+    out[0] = '\0';
+}
+
+static json_t *one_addr(const char *host, int port) {
+  char a[300];
+  snprintf(a, sizeof a, "%s:%d", host, port);
+  json_t *v = json_array();
+  json_array_append_new(v, json_string(a));
+  return v;
+}
+
 static void cmd_voting_view(struct srv *s, struct http_req *r, json_t *o) {
   (void)r;
   json_t *cfg = json_object();
@@ -414,19 +442,12 @@ static void cmd_voting_view(struct srv *s, struct http_req *r, json_t *o) {
     const struct srv_peer_config *p = &s->cfg.peers[i];
     if (p->observer)
       continue;
-    char id[16], a[300], e[300], c[300];
+    char id[16], c[300];
     snprintf(id, sizeof id, "%d", p->id);
-    snprintf(a, sizeof a, "%s:%d", p->host, p->quorum_port);
-    snprintf(e, sizeof e, "%s:%d", p->host, p->election_port);
-    snprintf(c, sizeof c, "%s:%d",
-             p->client_address[0] ? p->client_address : "0.0.0.0",
-             p->client_port ? p->client_port : s->cfg.client_port);
+    client_addr(s, p, c, sizeof c);
     json_t *m = json_object();
-    json_t *aa = json_array(), *ea = json_array();
-    json_array_append_new(aa, json_string(a));
-    json_array_append_new(ea, json_string(e));
-    set(m, "addresses", aa);
-    set(m, "election_addresses", ea);
+    set(m, "server_addresses", one_addr(p->host, p->quorum_port));
+    set(m, "election_addresses", one_addr(p->host, p->election_port));
     set(m, "client_address", json_string(c));
     set(m, "learner_type", json_string("participant"));
     json_object_set_new(cfg, id, m);
@@ -444,15 +465,50 @@ static void cmd_observers(struct srv *s, struct http_req *r, json_t *o) {
   set(o, "observers", a);
 }
 
+/* ZooKeeper's MultipleAddresses object, for one address. */
+static json_t *multi_addr(const char *host, int port) {
+  char a[300], w[64];
+  snprintf(a, sizeof a, "%s:%d", host, port);
+  snprintf(w, sizeof w, "0.0.0.0:%d", port);
+  json_t *m = json_object();
+  json_t *ports = json_array(), *hosts = json_array(), *wild = json_array();
+  json_array_append_new(ports, json_integer(port));
+  json_array_append_new(hosts, json_string(host));
+  json_array_append_new(wild, json_string(w));
+  set(m, "empty", json_false());
+  set(m, "all_addresses", one_addr(host, port));
+  set(m, "all_reachable_addresses", one_addr(host, port));
+  set(m, "one", json_string(a));
+  set(m, "reachable_address", json_string(a));
+  set(m, "wildcard_addresses", wild);
+  set(m, "all_ports", ports);
+  set(m, "all_host_strings", hosts);
+  set(m, "all_reachable_addresses_or_all", one_addr(host, port));
+  set(m, "reachable_or_one", json_string(a));
+  return m;
+}
+
 static void cmd_zabstate(struct srv *s, struct http_req *r, json_t *o) {
   (void)r;
-  if (s->ens == NULL) {
+  const struct srv_peer_config *me = peer(s, s->cfg.server_id);
+  if (s->ens == NULL || me == NULL) {
     set(o, "voting", json_false());
     set(o, "zabstate", json_string(""));
     return;
   }
-  bool observer = strcmp(srv_ens_mode(s), "observer") == 0;
-  set(o, "voting", json_boolean(!observer));
+  int64_t z = tree_last_zxid(s->tree);
+  char hex[32], c[300];
+  snprintf(hex, sizeof hex, "0x%" PRIx64, (uint64_t)z);
+  client_addr(s, me, c, sizeof c);
+  set(o, "myid", json_integer(me->id));
+  set(o, "is_leader", json_boolean(strcmp(srv_ens_mode(s), "leader") == 0));
+  set(o, "quorum_address", multi_addr(me->host, me->quorum_port));
+  set(o, "election_address", multi_addr(me->host, me->election_port));
+  set(o, "client_address", json_string(c));
+  set(o, "voting", json_boolean(!me->observer));
+  set(o, "last_zxid", json_string(hex));
+  set(o, "zab_epoch", json_integer((json_int_t)((uint64_t)z >> 32)));
+  set(o, "zab_counter", json_integer((json_int_t)((uint64_t)z & 0xffffffffu)));
   set(o, "zabstate",
       json_string(srv_ens_serving(s) ? "broadcast" : "election"));
 }

@@ -1786,7 +1786,11 @@ static int cmd_help(struct shell *sh, struct args *a) {
   } else {
     if (only == NULL)
       sbuf_adds(&b, "Data shows as text, pretty JSON, or a hexdump. "
-                    "Paths complete with TAB.\n");
+                    "Paths complete with TAB.\n"
+                    "Each server also serves, on admin.serverPort (8080): "
+                    "a web console at /,\nZooKeeper's AdminServer "
+                    "commands at /commands and Prometheus metrics at\n"
+                    "/metrics (docs/admin.md).\n");
     emit_text(&b);
     sbuf_free(&b);
   }

@@ -302,3 +302,55 @@ def test_port_in_use_is_a_warning(server_factory):
         assert "AdminServer not started" in srv.log_tail()
     finally:
         blocker.close()
+
+
+def test_ensemble_commands(ensemble_factory):
+    ens = ensemble_factory(3, start=False,
+                           **{"admin.enableServer": "true",
+                              "admin.serverAddress": harness.HOST})
+    ports = []
+    for srv in ens.servers:  # a port of its own for each member
+        ports.append(harness.free_port())
+        srv.cfg["admin.serverPort"] = str(ports[-1])
+        with open(srv.cfg_path, "a") as f:
+            f.write("admin.serverPort=%d\n" % ports[-1])
+    ens.start()
+    ens.wait_serving()
+    for p in ports:
+        wait_http(p)
+    leaders = []
+    for srv, port in zip(ens.servers, ports):
+        o = command(port, "leader")
+        check_types(o, {"is_leader": bool, "leader_id": int,
+                        "leader_ip": str}, "leader")
+        assert o["leader_ip"] == harness.HOST
+        leaders.append((o["leader_id"], o["is_leader"], srv.myid))
+        vv = command(port, "voting_view")["current_config"]
+        assert sorted(vv) == ["1", "2", "3"], vv
+        for mid, member in vv.items():
+            check_types(member, {"server_addresses": list,
+                                 "election_addresses": list,
+                                 "client_address": str,
+                                 "learner_type": str}, "voting_view")
+            assert member["learner_type"] == "participant"
+        me = vv[str(srv.myid)]
+        assert me["client_address"] == "%s:%d" % (harness.HOST, srv.port)
+        assert me["server_addresses"] == ["%s:%d" % (
+            harness.HOST, ens.peer_ports[srv.myid - 1])]
+        zs = command(port, "zabstate")
+        check_types(zs, {"myid": int, "is_leader": bool, "voting": bool,
+                         "last_zxid": str, "zab_epoch": int,
+                         "zab_counter": int, "zabstate": str,
+                         "client_address": str, "quorum_address": dict,
+                         "election_address": dict}, "zabstate")
+        assert zs["voting"] is True and zs["zabstate"] == "broadcast", zs
+        assert zs["myid"] == srv.myid
+        assert zs["last_zxid"].startswith("0x")
+        mon = command(port, "monitor")
+        assert mon["server_state"] in ("leader", "follower")
+        assert mon["quorum_size"] == 3
+        assert command(port, "observers")["observers"] == [] or \
+            mon["server_state"] == "leader"
+    ids = {lid for lid, _, _ in leaders}
+    assert len(ids) == 1, leaders  # every member names the same leader
+    assert [me for lid, is_l, me in leaders if is_l] == [ids.pop()]

@@ -38,8 +38,9 @@ static void h_hello(void *arg, struct http_req *r) {
   char body[256];
   char v[64];
   int n = http_req_param(r, "name", v, sizeof v);
-  int len = snprintf(body, sizeof body, "hello %s path=%s q=%s",
-                     n >= 0 ? v : "-", http_req_path(r), http_req_query(r));
+  int len = snprintf(body, sizeof body, "hello %s path=%s q=%s peer=%s",
+                     n >= 0 ? v : "-", http_req_path(r), http_req_query(r),
+                     http_req_peer(r));
   http_req_add_header(r, "X-Test", "1");
   http_respond(r, 200, "text/plain", body, (size_t)len);
 }
@@ -213,7 +214,8 @@ static void test_get_and_keepalive(void **state) {
     assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(r, "Connection: keep-alive"));
     assert_non_null(strstr(r, "X-Test: 1\r\n"));
-    assert_non_null(strstr(r, "hello a b c path=/hello q=name=a%20b+c"));
+    assert_non_null(
+        strstr(r, "hello a b c path=/hello q=name=a%20b+c peer=127.0.0.1"));
     free(r);
   }
   struct http_stats st;
