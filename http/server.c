@@ -77,7 +77,9 @@ struct hconn {
   size_t wlen;
   uv_write_t wreq;
   bool writing, reading, closing, close_after_write, in_dispatch;
-  char peer[64]; /* the client's address */
+  bool resume_queued;        /* on h->resume */
+  struct hconn *resume_next; /* h->resume */
+  char peer[64];             /* the client's address */
 };
 
 struct route {
@@ -96,7 +98,9 @@ struct http_server {
   int ports[HTTP_MAX_LISTENERS];
   int n_listeners;
   uv_timer_t sweep;
-  bool sweep_open, closed;
+  uv_timer_t kick; /* runs h->resume on the next loop turn */
+  bool sweep_open, kick_open, closed;
+  struct hconn *resume; /* answered later: read their next request */
   struct route routes[HTTP_MAX_ROUTES];
   int n_routes;
   struct hconn *conns;
@@ -173,6 +177,12 @@ static void conn_free(struct hconn *c) {
 static void on_conn_closed(uv_handle_t *hd) {
   struct hconn *c = hd->data;
   struct http_server *h = c->h;
+  for (struct hconn **pp = &h->resume; *pp != NULL; pp = &(*pp)->resume_next) {
+    if (*pp == c) {
+      *pp = c->resume_next;
+      break;
+    }
+  }
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -479,6 +489,30 @@ static void fail_conn(struct hconn *c, int status) {
 
 static void conn_process(struct hconn *c);
 
+/* A deferred answer went out: read the connection's next request on the
+ * next loop turn, not inside the handler that answered. */
+static void on_kick(uv_timer_t *t) {
+  struct http_server *h = t->data;
+  while (h->resume != NULL) {
+    struct hconn *c = h->resume;
+    h->resume = c->resume_next;
+    c->resume_queued = false;
+    c->resume_next = NULL;
+    if (!c->closing)
+      conn_process(c);
+  }
+}
+
+static void resume_later(struct hconn *c) {
+  struct http_server *h = c->h;
+  if (c->resume_queued || !h->kick_open)
+    return;
+  c->resume_queued = true;
+  c->resume_next = h->resume;
+  h->resume = c;
+  uv_timer_start(&h->kick, on_kick, 0, 0);
+}
+
 static void req_done(struct hconn *c) {
   struct http_req *r = &c->req;
   bool keep = r->keep_alive;
@@ -495,7 +529,7 @@ static void req_done(struct hconn *c) {
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   if (!c->in_dispatch)
-    conn_process(c);
+    resume_later(c);
 }
 
 void http_respond(struct http_req *r, int status, const char *content_type,
@@ -917,6 +951,10 @@ struct http_server *http_server_new(uv_loop_t *loop,
   uint64_t period = m / 4;
   period = period < 10 ? 10 : period > 1000 ? 1000 : period;
   uv_timer_start(&h->sweep, on_sweep, period, period);
+  uv_timer_init(loop, &h->kick);
+  h->kick.data = h;
+  h->kick_open = true;
+  h->open_handles++;
   /* The sweep alone must not keep a loop alive. */
   uv_unref((uv_handle_t *)&h->sweep);
   return h;
@@ -1003,6 +1041,10 @@ void http_server_close(struct http_server *h) {
   if (h->sweep_open) {
     uv_close((uv_handle_t *)&h->sweep, on_handle_closed);
     h->sweep_open = false;
+  }
+  if (h->kick_open) {
+    uv_close((uv_handle_t *)&h->kick, on_handle_closed);
+    h->kick_open = false;
   }
   for (struct hconn *c = h->conns; c != NULL; c = c->next)
     conn_close(c);

@@ -133,13 +133,9 @@ static struct tree_auth peer_auth(struct http_req *r,
 
 /* parent + "/" + name into out; false when it does not fit. */
 static bool join(char *out, size_t cap, const char *parent, const char *name) {
-  size_t a = strcmp(parent, "/") == 0 ? 0 : strlen(parent), b = strlen(name);
-  if (a + 1 + b + 1 > cap)
-    return false;
-  memcpy(out, parent, a);
-  out[a] = '/';
-  memcpy(out + a + 1, name, b + 1);
-  return true;
+  int n =
+      snprintf(out, cap, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name);
+  return n >= 0 && (size_t)n < cap;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -178,7 +174,8 @@ static void on_children(void *arg, struct http_req *r) {
   json_t *o = json_object();
   json_object_set_new(o, "path", json_string(path));
   json_object_set_new(o, "stat", stat_json(&st));
-  qsort(names, (size_t)got, sizeof *names, cmp_str);
+  if (names != NULL)
+    qsort(names, (size_t)got, sizeof *names, cmp_str);
   json_t *a = json_array();
   for (int32_t i = 0; i < got && i < CONSOLE_MAX_CHILDREN; i++) {
     char child[SRV_PATH_MAX];
@@ -303,6 +300,8 @@ static char **list_children(struct srv *s, const char *path,
 }
 
 static void free_list(char **v, int32_t n) {
+  if (v == NULL)
+    return;
   for (int32_t i = 0; i < n; i++)
     free(v[i]);
   free(v);

@@ -74,7 +74,7 @@ static void h_wait(void *arg, struct http_req *r) {
   http_req_defer(r, on_abort, f);
   char v[16];
   if (http_req_param(r, "ms", v, sizeof v) > 0)
-    uv_timer_start(&f->later, on_later, (uint64_t)atoi(v), 0);
+    uv_timer_start(&f->later, on_later, strtoull(v, NULL, 10), 0);
 }
 
 static struct fx *fx_new(const struct http_limits *lim) {
@@ -174,7 +174,7 @@ static char *cli_recv(struct fx *f, int fd, int want, int timeout_ms,
       const char *cl = strstr(p, "Content-Length: ");
       if (cl == NULL || cl > hend)
         break;
-      size_t blen = (size_t)atol(cl + 16);
+      size_t blen = (size_t)strtoul(cl + 16, NULL, 10);
       if ((size_t)(hend + 4 - buf) + blen > len)
         break;
       done++;
