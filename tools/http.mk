@@ -55,5 +55,5 @@ integration: console-deps
 
 # Retake the screenshots docs/console.md shows.
 console-screenshots: console-deps $(SERVER_BIN)
-	ROOST_CONSOLE_SHOTS=$(CURDIR)/docs/img ROOST_SERVER=$(abspath $(SERVER_BIN)) \
+	CHART_SAMPLES=20 ROOST_CONSOLE_SHOTS=$(CURDIR)/docs/img ROOST_SERVER=$(abspath $(SERVER_BIN)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/test_console.py --target roost

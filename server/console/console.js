@@ -44,47 +44,61 @@ const tree = {open: new Set(['/']), selected: '/', view: 'text'};
 
 function childPath(parent, name) { return (parent === '/' ? '' : parent) + '/' + name; }
 
+// One list item per child, kept across refreshes (updated in place, so a
+// click in progress keeps its target).
+function makeItem(p) {
+  const li = el('li', {'data-path': p});
+  const tw = el('span', {class: 'tw'});
+  const name = el('span', {class: 'name'}, p.slice(p.lastIndexOf('/') + 1));
+  const meta = el('span', {class: 'meta'});
+  const sub = el('ul');
+  tw.addEventListener('click', () => {
+    if (li.dataset.kids !== '1') return;
+    if (tree.open.has(p)) { tree.open.delete(p); sub.replaceChildren(); updateItem(li, null); }
+    else { tree.open.add(p); updateItem(li, null); renderChildren(p, sub); }
+  });
+  name.addEventListener('click', () => select(p));
+  li.append(tw, name, meta, sub);
+  return li;
+}
+
+function updateItem(li, st) {
+  const p = li.dataset.path;
+  const [tw, name, meta] = li.children;
+  if (st) {
+    li.dataset.kids = st.numChildren > 0 ? '1' : '0';
+    meta.textContent = (st.numChildren > 0 ? st.numChildren + ' children · ' : '') + st.dataLength + ' B' +
+      (st.ephemeralOwner ? ' · ephemeral' : '');
+    name.className = 'name' + (p === tree.selected ? ' sel' : '') + (st.ephemeralOwner ? ' eph' : '');
+  }
+  tw.textContent = li.dataset.kids === '1' ? (tree.open.has(p) ? '▾' : '▸') : '·';
+}
+
 async function renderChildren(path, ul) {
   let j;
   try { j = await getJSON('/api/children?path=' + encodeURIComponent(path)); } catch (e) {
     ul.replaceChildren(el('li', {class: 'err'}, e.message));
-    ul.dataset.sig = '';
     return;
   }
-  // Unchanged: keep the elements (a click in progress keeps its target),
-  // refresh the open subtrees only.
-  const sig = JSON.stringify(j);
-  if (ul.dataset.sig === sig) {
-    for (const li of ul.children) {
-      const p = li.dataset.path;
-      if (p && tree.open.has(p)) await renderChildren(p, li.querySelector(':scope > ul'));
-    }
-    return;
+  const have = new Map();
+  for (const li of [...ul.children]) {
+    if (li.dataset.path) have.set(li.dataset.path, li); else li.remove();
   }
-  ul.dataset.sig = sig;
-  const items = [];
-  for (const c of j.children) {
+  const items = j.children.map((c) => {
     const p = childPath(path, c.name);
-    const st = c.stat || {};
-    const hasKids = st.numChildren > 0;
-    const li = el('li', {'data-path': p});
-    const sub = el('ul');
-    const tw = el('span', {class: 'tw', title: hasKids ? 'open' : ''}, hasKids ? (tree.open.has(p) ? '▾' : '▸') : '·');
-    if (hasKids) {
-      tw.addEventListener('click', () => {
-        if (tree.open.has(p)) { tree.open.delete(p); tw.textContent = '▸'; sub.replaceChildren(); sub.dataset.sig = ''; }
-        else { tree.open.add(p); tw.textContent = '▾'; renderChildren(p, sub); }
-      });
-    }
-    const name = el('span', {class: 'name' + (p === tree.selected ? ' sel' : '') + (st.ephemeralOwner ? ' eph' : '')}, c.name);
-    name.addEventListener('click', () => select(p));
-    const meta = el('span', {class: 'meta'}, (hasKids ? st.numChildren + ' children · ' : '') + st.dataLength + ' B' + (st.ephemeralOwner ? ' · ephemeral' : ''));
-    li.append(tw, name, meta, sub);
-    if (hasKids && tree.open.has(p)) renderChildren(p, sub);
-    items.push(li);
+    const li = have.get(p) || makeItem(p);
+    have.delete(p);
+    updateItem(li, c.stat || {numChildren: 0, dataLength: 0});
+    return li;
+  });
+  for (const li of have.values()) li.remove();
+  items.forEach((li, i) => { if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null); });
+  if (j.truncated) ul.append(el('li', {class: 'meta'}, '… more children than shown'));
+  for (const li of items) {
+    const p = li.dataset.path;
+    if (li.dataset.kids === '1' && tree.open.has(p)) await renderChildren(p, li.querySelector(':scope > ul'));
+    else if (!tree.open.has(p)) li.querySelector(':scope > ul').replaceChildren();
   }
-  if (j.truncated) items.push(el('li', {class: 'meta'}, '… more children than shown'));
-  ul.replaceChildren(...items);
 }
 
 function decode(b64) {
@@ -116,6 +130,20 @@ function dataView(bytes, view) {
 
 const PERMS = [[1, 'r'], [2, 'w'], [4, 'c'], [8, 'd'], [16, 'a']];
 
+// The detail pane is built once per node and updated in place.
+function nodeSkeleton(box, path) {
+  const tabs = el('div', {class: 'tabs'});
+  for (const v of ['text', 'json', 'hex']) {
+    tabs.append(el('button', {'data-view': v, onclick: () => { tree.view = v; renderNode(); }},
+                   v === 'json' ? 'pretty JSON' : v));
+  }
+  box.replaceChildren(el('div', {class: 'pane-title', id: 'node-size'}), tabs,
+                      el('pre', {class: 'data', id: 'node-data'}),
+                      el('div', {class: 'pane-title'}, 'Stat'), el('table', {class: 'grid', id: 'node-stat'}),
+                      el('div', {class: 'pane-title'}, 'ACL'), el('table', {class: 'grid', id: 'node-acl'}));
+  box.dataset.path = path;
+}
+
 async function renderNode() {
   const path = tree.selected;
   document.getElementById('node-path').textContent = path;
@@ -123,30 +151,28 @@ async function renderNode() {
   let j;
   try { j = await getJSON('/api/node?path=' + encodeURIComponent(path)); } catch (e) {
     box.replaceChildren(el('div', {class: 'err'}, e.message));
+    box.dataset.path = '';
     box.dataset.sig = '';
     return;
   }
+  if (path !== tree.selected) return; // another node was selected meanwhile
+  if (box.dataset.path !== path) { nodeSkeleton(box, path); box.dataset.sig = ''; }
   const sig = JSON.stringify(j) + tree.view;
   if (box.dataset.sig === sig) return;
   box.dataset.sig = sig;
   const bytes = decode(j.data_base64 || '');
-  const pre = el('pre', {class: 'data', id: 'node-data'}, j.data_null ? '(null)' : dataView(bytes, tree.view));
-  const tabs = el('div', {class: 'tabs'});
-  for (const v of ['text', 'json', 'hex']) {
-    tabs.append(el('button', {class: v === tree.view ? 'on' : '', 'data-view': v, onclick: () => { tree.view = v; renderNode(); }}, v === 'json' ? 'pretty JSON' : v));
-  }
+  document.getElementById('node-size').textContent = 'Data (' + bytes.length + ' bytes)';
+  for (const b of box.querySelectorAll('.tabs button')) b.classList.toggle('on', b.dataset.view === tree.view);
+  document.getElementById('node-data').textContent = j.data_null ? '(null)' : dataView(bytes, tree.view);
   const st = j.stat;
-  const stat = el('table', {class: 'grid', id: 'node-stat'});
-  table(stat, ['field', 'value'], [
+  table(document.getElementById('node-stat'), ['field', 'value'], [
     ['czxid', hex64(st.czxid)], ['mzxid', hex64(st.mzxid)], ['pzxid', hex64(st.pzxid)],
     ['ctime', fmtTime(st.ctime)], ['mtime', fmtTime(st.mtime)],
     ['version', st.version], ['cversion', st.cversion], ['aversion', st.aversion],
     ['ephemeralOwner', st.ephemeralOwner ? hex64(st.ephemeralOwner) : '0 (persistent)'],
     ['dataLength', st.dataLength], ['numChildren', st.numChildren]]);
-  const acl = el('table', {class: 'grid', id: 'node-acl'});
-  table(acl, ['scheme', 'id', 'permissions'], j.acl.map((a) => [a.scheme, a.id, PERMS.filter(([b]) => a.perms & b).map(([, c]) => c).join('')]));
-  box.replaceChildren(el('div', {class: 'pane-title'}, 'Data (' + bytes.length + ' bytes)'), tabs, pre,
-                      el('div', {class: 'pane-title'}, 'Stat'), stat, el('div', {class: 'pane-title'}, 'ACL'), acl);
+  table(document.getElementById('node-acl'), ['scheme', 'id', 'permissions'],
+        j.acl.map((a) => [a.scheme, a.id, PERMS.filter(([b]) => a.perms & b).map(([, c]) => c).join('')]));
 }
 
 function select(path) {
@@ -175,7 +201,10 @@ async function refreshServices() {
   box.replaceChildren(...j.services.map((s) => {
     const t = el('table', {class: 'grid'});
     table(t, ['instance', 'address:port', 'tags', 'health', 'checks'], s.instances.map((i) => {
-      const checks = i.data && i.data.checks ? Object.entries(i.data.checks).map(([k, c]) => k + ': ' + (c.status || '') + (c.output ? ' — ' + c.output : '')).join('\n') : '';
+      // roost-agent writes "checks": [{id, name, type, status, output}] (docs/agent.md).
+      const list = i.data && Array.isArray(i.data.checks) ? i.data.checks : [];
+      const checks = list.map((c) => (c.id || c.name || c.type || 'check') + ': ' + (c.status || '') +
+                                     (c.output ? ' — ' + c.output : '')).join('\n');
       return [i.id, (i.address || '?') + ':' + (i.port || '-'), (i.tags || []).join(', '),
               el('span', {class: 'badge ' + i.status}, i.status), checks];
     }));

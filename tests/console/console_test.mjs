@@ -57,7 +57,8 @@ try {
   await waitText(page, '#node-data', 'db1');
   check((await text(page, '#node-path')) === '/app/config', 'node path shown');
   await page.click('.tabs button[data-view="json"]');
-  await waitText(page, '#node-data', '"port": 5432');
+  // (the text view already holds '"port": 5432': wait for the indentation)
+  await waitText(page, '#node-data', '{\n  "db": {\n    "host": "db1",');
   check((await text(page, '#node-data')).includes('"features": [\n'), 'data as pretty JSON');
   await page.click('.tabs button[data-view="hex"]');
   await waitText(page, '#node-data', '7b 22 64 62');
@@ -87,7 +88,7 @@ try {
   check(svc.includes('127.0.0.1:8081') && svc.includes('127.0.0.1:8082'), 'instances with address:port');
   check(svc.includes('v1, eu'), 'tags');
   check(svc.includes('passing') && svc.includes('critical'), 'health');
-  check(svc.includes('HTTP 500'), "the checks' output");
+  check(svc.includes('payment-http: critical — HTTP 500'), "the checks' output");
   check(svc.includes('1/2 passing'), 'passing count');
   await shot(page, 'services');
 
@@ -105,8 +106,10 @@ try {
 
   // Live charts: samples accumulate without a reload.
   await page.goto(base + '/#charts', {waitUntil: 'networkidle0'});
-  await page.waitForFunction(() => Number(document.getElementById('page-charts').dataset.samples || 0) >= 4,
-                             {timeout: 30000});
+  // CHART_SAMPLES (make console-screenshots: 20) waits for a fuller chart.
+  const want = Number(process.env.CHART_SAMPLES || 4);
+  await page.waitForFunction((n) => Number(document.getElementById('page-charts').dataset.samples || 0) >= n,
+                             {timeout: 30000 + want * 2500}, want);
   const inked = await page.$$eval('canvas', (cs) => cs.map((c) => {
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let n = 0;

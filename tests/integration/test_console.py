@@ -65,7 +65,10 @@ def test_console_in_chromium(server_factory):
                 "name": "payment-service", "id": "i%d" % i,
                 "address": "127.0.0.1", "port": port_, "tags": tags,
                 "status": st,
-                "checks": {"http": {"status": st, "output": out}}}).encode(),
+                # roost-agent's layout (docs/agent.md)
+                "checks": [{"id": "payment-http", "name": "payment /health",
+                            "type": "http", "status": st,
+                            "output": out}]}).encode(),
                 ephemeral=True)
         zk.create("/load", b"")
         zxid = command(port, "server_stats")["server_stats"][
@@ -90,7 +93,7 @@ def test_console_in_chromium(server_factory):
             ["node", os.path.join(CONSOLE_DIR, "console_test.mjs"),
              "http://%s:%d" % (harness.HOST, port), shots,
              "0x%x" % zk.client_id[0]],
-            capture_output=True, text=True, timeout=120, cwd=CONSOLE_DIR)
+            capture_output=True, text=True, timeout=240, cwd=CONSOLE_DIR)
         stop.set()
         t.join()
         assert out.returncode == 0, out.stdout + out.stderr
