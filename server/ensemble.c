@@ -89,7 +89,7 @@
 /* ... and their bytes: well below ENS_MAX_QUEUED, so that a follower's
  * link is not dropped for the proposals in flight. */
 #define ENS_MAX_INFLIGHT_BYTES (16u << 20)
-#define ENS_MAX_TOUCH 4096u    /* session ids per TOUCH frame */
+#define ENS_MAX_TOUCH 4096u /* session ids per TOUCH frame */
 #define ENS_READ_CHUNK (64u << 10)
 
 enum ens_kind {
@@ -142,14 +142,14 @@ struct ens_peer {
 struct ens_tcp {
   uv_tcp_t h;
   struct srv_ens *e;
-  struct ens_peer *peer; /* outgoing: the peer; incoming: NULL */
+  struct ens_peer *peer;       /* outgoing: the peer; incoming: NULL */
   struct ens_tcp *next, *prev; /* incoming list */
   uv_connect_t creq;
   uint32_t from; /* incoming: sender id after HELLO, 0 before */
   bool closing;
   size_t queued; /* bytes handed to uv_write and not completed */
   /* Outgoing: frames of this loop turn, handed to libuv in one uv_write
-   * by srv_ens_flush (the loop's check phase): one write(2) per link per
+   * by zab_flush (the loop's check phase): one write(2) per link per
    * turn instead of one per message. */
   struct proto_writer obuf;
   uint8_t *in;
@@ -186,7 +186,7 @@ struct srv_ens {
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
   bool tpend_stale;
-  bool confirm_wanted; /* see confirm_issued below */
+  bool confirm_wanted;     /* see confirm_issued below */
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
@@ -196,7 +196,7 @@ struct srv_ens {
     uint64_t zxid;
     uint8_t *data;
     uint32_t len;
-  } *pend;
+  } * pend;
   size_t n_pend, cap_pend;
   size_t pend_bytes; /* sum of their lengths */
 
@@ -212,8 +212,6 @@ struct srv_ens {
 
   /* Follower: sessions seen since the last TOUCH. */
   struct srv_map touched;
-  /* createSession in flight: session id -> conn id. */
-  struct srv_map connecting;
   size_t n_sync_waiting;
 
   /* Leader: a sync is answered only after a CONFIRM round that started
@@ -229,10 +227,11 @@ struct srv_ens {
     uint32_t from;
     uint8_t cid[8];
     uint64_t round;
-  } *fsyncs;
+  } * fsyncs;
   size_t n_fsyncs, cap_fsyncs;
 
-  struct proto_writer w; /* scratch for frames */
+  struct proto_writer w;   /* scratch for frames */
+  struct proto_writer txn; /* scratch for the leader's prep */
   uint64_t forwarded, proposed, n_fail;
 };
 
@@ -251,9 +250,7 @@ static uint32_t get32(const uint8_t *p) {
          p[3];
 }
 
-static uint64_t now_ms(const struct srv_ens *e) {
-  return uv_now(&e->s->loop);
-}
+static uint64_t now_ms(const struct srv_ens *e) { return uv_now(&e->s->loop); }
 
 static struct ens_peer *peer_of(struct srv_ens *e, uint32_t id) {
   for (size_t i = 0; i < e->n_peers; i++)
@@ -288,8 +285,7 @@ static void tcp_drop(struct ens_tcp *t, const char *why) {
     struct ens_peer *p = t->peer;
     p->out = NULL;
     if (why != NULL)
-      srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id,
-              why);
+      srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id, why);
     if (p->up) {
       /* Told to zab by ens_step, never from here: a send that fails
        * inside an action must not step zab again. */
@@ -373,8 +369,8 @@ static void link_flush(struct ens_tcp *t) {
   }
 }
 
-void srv_ens_flush(struct srv *s) {
-  struct srv_ens *e = s->ens;
+static void zab_flush(struct srv *s) {
+  struct srv_ens *e = s->rep_state;
   if (e == NULL)
     return;
   for (size_t i = 0; i < e->n_peers; i++)
@@ -417,8 +413,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     t->in = n;
     t->in_cap = nc;
   }
-  *buf = uv_buf_init((char *)t->in + t->in_len,
-                     (unsigned)(t->in_cap - t->in_len));
+  *buf =
+      uv_buf_init((char *)t->in + t->in_len, (unsigned)(t->in_cap - t->in_len));
 }
 
 /* Outgoing links carry nothing back; reading only tells us when the peer
@@ -450,8 +446,8 @@ static void on_connected(uv_connect_t *req, int status) {
   put32(hello + 8, p->e->my_id);
   peer_send(p, ENS_K_HELLO, hello, sizeof hello);
   uv_read_start((uv_stream_t *)&t->h, on_alloc, on_out_read);
-  srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id,
-          p->host, p->port);
+  srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id, p->host,
+          p->port);
   struct zab_event ev = {.type = ZAB_EV_PEER_UP, .peer = {.id = p->id}};
   ens_step(p->e, &ev);
 }
@@ -491,8 +487,8 @@ static void peer_dial(struct ens_peer *p) {
   t->h.data = t;
   t->creq.data = t;
   p->out = t;
-  int rc = uv_tcp_connect(&t->creq, &t->h, (struct sockaddr *)&ss,
-                          on_connected);
+  int rc =
+      uv_tcp_connect(&t->creq, &t->h, (struct sockaddr *)&ss, on_connected);
   if (rc != 0)
     tcp_drop(t, uv_strerror(rc));
 }
@@ -540,8 +536,7 @@ static void send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err);
 
 /* Takes ownership of *r (freed on failure too). */
 static void queue_push(struct srv_ens *e, struct ens_req *r) {
-  if (e->role != ZAB_ROLE_LEADING || !e->serving ||
-      e->q_len == ENS_MAX_QUEUE) {
+  if (e->role != ZAB_ROLE_LEADING || !e->serving || e->q_len == ENS_MAX_QUEUE) {
     send_fail(e, r, PROTO_CONNECTIONLOSS);
     req_free(r);
     return;
@@ -551,8 +546,8 @@ static void queue_push(struct srv_ens *e, struct ens_req *r) {
   ens_step(e, NULL); /* prep and propose it unless a step is running */
 }
 
-static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b,
-                   size_t n, struct ens_tcp *t) {
+static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b, size_t n,
+                   struct ens_tcp *t) {
   struct proto_reader rd;
   proto_reader_init(&rd, b, n, ENS_MAX_FRAME);
   struct ens_req r;
@@ -603,7 +598,13 @@ static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b,
 }
 
 static void conn_fail(struct srv *s, int64_t session, int32_t kind,
-                      int32_t cxid, int32_t err);
+                      int32_t cxid, int32_t err) {
+  srv_commit_fail(s,
+                  kind == ENS_REQ_CREATE  ? SRV_WAIT_CONNECT
+                  : kind == ENS_REQ_CLOSE ? SRV_WAIT_CLOSE
+                                          : SRV_WAIT_WRITE,
+                  session, cxid, err);
+}
 
 static void on_fail(struct srv_ens *e, const uint8_t *b, size_t n,
                     struct ens_tcp *t) {
@@ -697,9 +698,9 @@ static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
   uint64_t cid = (uint64_t)get32(b) << 32 | get32(b + 4);
   int64_t z = (int64_t)((uint64_t)get32(b + 8) << 32 | get32(b + 12));
   struct srv_conn *c = srv_map_get(&e->s->conn_by_id, cid);
-  if (c == NULL || c->ens_wait != SRV_ENS_WAIT_SYNC || c->ens_sync_zxid >= 0)
+  if (c == NULL || c->order.wait != SRV_WAIT_SYNC || c->order.sync_zxid >= 0)
     return;
-  c->ens_sync_zxid = z;
+  c->order.sync_zxid = z;
   sync_check(e);
 }
 
@@ -929,8 +930,8 @@ static void pend_drop_above(struct srv_ens *e, uint64_t above) {
 }
 
 static void log_dir_clear(struct srv *s) {
-  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
-                                           : s->cfg.data_dir;
+  const char *dir =
+      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
   DIR *d = opendir(dir);
   if (d == NULL)
     return;
@@ -1065,78 +1066,27 @@ static void sync_check(struct srv_ens *e) {
     return;
   int64_t applied = tree_last_zxid(s->tree);
   for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
-    if (c->ens_wait != SRV_ENS_WAIT_SYNC)
+    struct srv_order *o = &c->order;
+    if (o->wait != SRV_WAIT_SYNC)
       continue;
     /* On the leader: its round confirmed, everything committed is
      * applied here. */
-    if (c->ens_sync_round != 0 && c->ens_sync_round <= e->confirm_done)
-      c->ens_sync_zxid = 0;
-    if (c->ens_sync_zxid < 0 || c->ens_sync_zxid > applied)
+    if (o->sync_round != 0 && o->sync_round <= e->confirm_done)
+      o->sync_zxid = 0;
+    if (o->sync_zxid < 0 || o->sync_zxid > applied)
       continue;
     e->n_sync_waiting--;
-    srv_reply_sync(c);
+    srv_commit_sync_done(c);
   }
 }
 
+/* zab committed zxid: srv_commit applies and answers; then this
+ * member's own bookkeeping. */
 static void commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                    uint32_t len) {
-  struct srv *s = e->s;
-  struct tree_txn_header h;
-  if (tree_txn_header_decode(d, len, &h) != PROTO_OK) {
-    srv_log(s, SRV_LOG_ERROR, "committed txn 0x%" PRIx64 " does not decode",
-            zxid);
-    abort();
-  }
-  tree_out_reset(&s->tout);
-  int rc = tree_apply(s->tree, d, len, &s->tout);
-  if (rc != PROTO_OK) {
-    srv_log(s, SRV_LOG_ERROR,
-            "committed txn 0x%" PRIx64 " does not apply (%s): stopping so "
-            "that this replica cannot diverge",
-            zxid, proto_strerror(rc));
-    abort();
-  }
+  srv_commit(e->s, (int64_t)zxid, d, len);
   pend_drop_upto(e, zxid);
   tree_pending_applied(e->tpend, (int64_t)zxid);
-  srv_txn_logged(s); /* snapshot cadence */
-  if (h.type == PROTO_OP_CREATESESSION) {
-    struct srv_session *sess = srv_session_get(s, h.session_id);
-    if (sess == NULL)
-      sess = srv_session_add(s, h.session_id,
-                             tree_session_timeout(s->tree, h.session_id));
-    void *v = srv_map_get(&e->connecting, (uint64_t)h.session_id);
-    if (v != NULL) {
-      srv_map_del(&e->connecting, (uint64_t)h.session_id);
-      struct srv_conn *c = srv_map_get(&s->conn_by_id, (uint64_t)(uintptr_t)v);
-      if (c != NULL && sess != NULL && c->ens_wait == SRV_ENS_WAIT_CONNECT &&
-          c->ens_wait_id == h.session_id)
-        srv_connect_done(c, sess, (int64_t)zxid);
-    }
-  } else if (h.type == PROTO_OP_CLOSESESSION) {
-    struct srv_session *sess = srv_session_get(s, h.session_id);
-    struct srv_conn *c = sess != NULL ? sess->conn : NULL;
-    if (sess != NULL)
-      srv_session_remove(s, sess);
-    if (c != NULL && c->ens_wait == SRV_ENS_WAIT_CLOSE &&
-        c->ens_wait_id == h.cxid) {
-      srv_deliver_events(s, &s->tout, -1);
-      srv_reply_write(c, &h, &s->tout, (int64_t)zxid);
-      srv_conn_close(c, true, SRV_LOG_INFO, "client closed session 0x%" PRIx64,
-                     (uint64_t)h.session_id);
-      return;
-    }
-    if (c != NULL)
-      srv_conn_close(c, false, SRV_LOG_INFO, "session 0x%" PRIx64 " expired",
-                     (uint64_t)h.session_id);
-  }
-  srv_deliver_events(s, &s->tout, -1);
-  if (h.type != PROTO_OP_CREATESESSION && h.type != PROTO_OP_CLOSESESSION) {
-    struct srv_session *sess = srv_session_get(s, h.session_id);
-    struct srv_conn *c = sess != NULL ? sess->conn : NULL;
-    if (c != NULL && c->ens_wait == SRV_ENS_WAIT_WRITE &&
-        c->ens_wait_id == h.cxid)
-      srv_reply_write(c, &h, &s->tout, (int64_t)zxid);
-  }
   sync_check(e);
 }
 
@@ -1148,8 +1098,7 @@ static void send_zab(struct srv_ens *e, uint32_t to, const struct zab_msg *m) {
   if (p == NULL)
     return;
   proto_writer_reset(&e->w);
-  if (zab_msg_encode(m, &e->w) != ZAB_OK ||
-      proto_writer_err(&e->w) != PROTO_OK)
+  if (zab_msg_encode(m, &e->w) != ZAB_OK || proto_writer_err(&e->w) != PROTO_OK)
     return;
   peer_send(p, ENS_K_ZAB, e->w.buf, e->w.len);
 }
@@ -1169,7 +1118,8 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   srv_log(s, SRV_LOG_INFO, "role %s, leader %u, epoch %u, %s",
           zab_role_name(a->role), a->leader, a->epoch,
           a->serving ? "serving" : "not serving");
-  if (was_serving && (!a->serving || (was_leader && a->role != ZAB_ROLE_LEADING)))
+  if (was_serving &&
+      (!a->serving || (was_leader && a->role != ZAB_ROLE_LEADING)))
     srv_conns_close_all_clients(s);
   if (!a->serving || a->role != ZAB_ROLE_LEADING) {
     while (e->q_len > 0) {
@@ -1226,8 +1176,7 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
     }
     /* Staged: the turn's appends go out as one frame and one write when
      * the sync that srv_persist_kick starts flushes them. */
-    if (s->log_failed ||
-        txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
+    if (s->log_failed || txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
       /* Never reported durable: zab never ACKs it; as a leader it will
        * lose its quorum and step down. */
       srv_log(s, SRV_LOG_ERROR, "log append of 0x%" PRIx64 " failed: %s",
@@ -1310,9 +1259,9 @@ static void ens_step(struct srv_ens *e, const struct zab_event *ev) {
     }
     have = true;
     if (e->durable_pending >= 0) {
-      cur = (struct zab_event){
-          .type = ZAB_EV_DURABLE,
-          .durable = {.zxid = (uint64_t)e->durable_pending}};
+      cur =
+          (struct zab_event){.type = ZAB_EV_DURABLE,
+                             .durable = {.zxid = (uint64_t)e->durable_pending}};
       e->durable_pending = -1;
       continue;
     }
@@ -1378,8 +1327,7 @@ static void on_timer(uv_timer_t *h) {
 /* ------------------------------------------------------------------ */
 /* leader: prep and propose (many in flight, see may_prep) */
 
-static void send_fail(struct srv_ens *e, const struct ens_req *r,
-                      int32_t err) {
+static void send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err) {
   e->n_fail++;
   if (r->origin == e->my_id) {
     conn_fail(e->s, r->session, r->kind, r->cxid, err);
@@ -1440,11 +1388,11 @@ static int prep_req(struct srv_ens *e, const struct ens_req *r,
       return PROTO_MARSHALLINGERROR;
     h->type = PROTO_OP_CREATESESSION;
     return tree_prep_create_session(s->tree, e->tpend, h, r->timeout_ms,
-                                    r->payload, &s->txn);
+                                    r->payload, &e->txn);
   }
   if (r->kind == ENS_REQ_CLOSE) {
     h->type = PROTO_OP_CLOSESESSION;
-    return tree_prep_close_session(s->tree, e->tpend, h, &s->txn);
+    return tree_prep_close_session(s->tree, e->tpend, h, &e->txn);
   }
   struct proto_request req;
   int rc;
@@ -1467,7 +1415,7 @@ static int prep_req(struct srv_ens *e, const struct ens_req *r,
       .time_ms = h->time_ms,
       .auth = {.ids = r->ids, .n_ids = r->n_ids},
   };
-  return tree_prep_pending(s->tree, e->tpend, &ctx, &req, &s->txn);
+  return tree_prep_pending(s->tree, e->tpend, &ctx, &req, &e->txn);
 }
 
 /* Leader: prep the next queued request against the tree plus the pending
@@ -1487,13 +1435,13 @@ static bool pump_one(struct srv_ens *e) {
   uint64_t zxid = zab_zxid_epoch(st.last_zxid) == st.epoch
                       ? st.last_zxid + 1
                       : zab_zxid(st.epoch, 1);
-  proto_writer_reset(&s->txn);
+  proto_writer_reset(&e->txn);
   struct tree_txn_header h = {.session_id = r.session,
                               .cxid = r.cxid,
                               .zxid = (int64_t)zxid,
                               .time_ms = srv_wall_ms()};
   int rc = prep_req(e, &r, &h);
-  if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK) {
+  if (rc == PROTO_OK && proto_writer_err(&e->txn) != PROTO_OK) {
     rc = PROTO_SYSTEMERROR;
     e->tpend_stale = true; /* recorded, but it will not be proposed */
   }
@@ -1501,8 +1449,8 @@ static bool pump_one(struct srv_ens *e) {
     uint64_t got = 0;
     struct zab_event ev = {.type = ZAB_EV_PROPOSE,
                            .now_ms = now_ms(e),
-                           .propose = {.data = s->txn.buf,
-                                       .len = (uint32_t)s->txn.len,
+                           .propose = {.data = e->txn.buf,
+                                       .len = (uint32_t)e->txn.len,
                                        .zxid_out = &got}};
     int zr = zab_step(e->zab, &ev);
     if (zr == ZAB_OK && got != zxid) {
@@ -1527,54 +1475,16 @@ static bool pump_one(struct srv_ens *e) {
     }
   }
   if (rc != PROTO_OK)
-    send_fail(e, &r, rc == PROTO_UNIMPLEMENTED     ? PROTO_UNIMPLEMENTED
-                     : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
-                                                  : PROTO_SYSTEMERROR);
+    send_fail(e, &r,
+              rc == PROTO_UNIMPLEMENTED    ? PROTO_UNIMPLEMENTED
+              : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
+                                           : PROTO_SYSTEMERROR);
   req_free(&r);
   return true;
 }
 
 /* ------------------------------------------------------------------ */
 /* client side: forward to the leader, or queue locally */
-
-static bool conn_has_cxid(const struct srv_conn *c, int32_t cxid);
-
-static void conn_fail(struct srv *s, int64_t session, int32_t kind,
-                      int32_t cxid, int32_t err) {
-  struct srv_ens *e = s->ens;
-  struct srv_conn *c = NULL;
-  if (kind == ENS_REQ_CREATE) {
-    void *v = srv_map_get(&e->connecting, (uint64_t)session);
-    if (v != NULL) {
-      srv_map_del(&e->connecting, (uint64_t)session);
-      c = srv_map_get(&s->conn_by_id, (uint64_t)(uintptr_t)v);
-    }
-    if (c != NULL)
-      srv_conn_close(c, false, SRV_LOG_INFO,
-                     "createSession not committed (leader lost)");
-    return;
-  }
-  struct srv_session *sess = srv_session_get(s, session);
-  c = sess != NULL ? sess->conn : NULL;
-  if (c == NULL ||
-      (c->ens_wait != SRV_ENS_WAIT_WRITE && c->ens_wait != SRV_ENS_WAIT_CLOSE))
-    return;
-  if (c->ens_wait_id != cxid) {
-    /* A later write of c failed while earlier ones are still on their
-     * way: answering now would answer out of order, so the client loses
-     * the connection instead (and learns the outcome on reconnect). */
-    if (c->ens_wait == SRV_ENS_WAIT_WRITE && conn_has_cxid(c, cxid))
-      srv_conn_close(c, false, SRV_LOG_INFO,
-                     "a pipelined write failed behind others in flight");
-    return;
-  }
-  if (err == PROTO_CONNECTIONLOSS) {
-    srv_conn_close(c, false, SRV_LOG_INFO,
-                   "leader lost with a request in flight");
-    return;
-  }
-  srv_reply_error(c, cxid, err);
-}
 
 static bool forward(struct srv_ens *e, const struct ens_req *r) {
   if (e->role == ZAB_ROLE_LEADING) {
@@ -1629,62 +1539,14 @@ static bool forward(struct srv_ens *e, const struct ens_req *r) {
   return peer_send(p, ENS_K_FWD, w->buf, w->len);
 }
 
-static void conn_block(struct srv_conn *c, enum srv_ens_wait what,
-                       int64_t id) {
-  c->ens_wait = what;
-  c->ens_wait_id = id;
-  c->ens_sync_zxid = -1;
-}
-
-static bool conn_has_cxid(const struct srv_conn *c, int32_t cxid) {
-  for (uint32_t i = 0; i < c->ens_cx_n; i++)
-    if (c->ens_cxids[(c->ens_cx_head + i) % SRV_ENS_CONN_WRITES] == cxid)
-      return true;
-  return false;
-}
-
-/* Records a forwarded write of c; false when out of memory. */
-static bool conn_push_write(struct srv_conn *c, int32_t xid) {
-  if (c->ens_cxids == NULL) {
-    c->ens_cxids = malloc(SRV_ENS_CONN_WRITES * sizeof *c->ens_cxids);
-    if (c->ens_cxids == NULL)
-      return false;
-  }
-  if (c->ens_wait != SRV_ENS_WAIT_WRITE) {
-    c->ens_cx_head = 0;
-    c->ens_cx_n = 0;
-    conn_block(c, SRV_ENS_WAIT_WRITE, xid);
-  }
-  assert(c->ens_cx_n < SRV_ENS_CONN_WRITES);
-  c->ens_cxids[(c->ens_cx_head + c->ens_cx_n) % SRV_ENS_CONN_WRITES] = xid;
-  c->ens_cx_n++;
-  return true;
-}
-
-bool srv_ens_more_writes_ok(const struct srv_conn *c) {
-  return c->ens_wait == SRV_ENS_WAIT_WRITE && c->ens_cx_n < SRV_ENS_CONN_WRITES;
-}
-
-bool srv_ens_write_answered(struct srv_conn *c) {
-  if (c->ens_cx_n > 0) {
-    c->ens_cx_head = (c->ens_cx_head + 1) % SRV_ENS_CONN_WRITES;
-    c->ens_cx_n--;
-  }
-  if (c->ens_cx_n == 0)
-    return true;
-  c->ens_wait_id = c->ens_cxids[c->ens_cx_head];
-  return false;
-}
-
 /* New client connections too are taken only while healthy (see
  * refuse_unhealthy): a client whose write was refused must not be let
  * straight back in to be refused again, but try another member. */
-bool srv_ens_serving(const struct srv *s) {
-  if (s->ens == NULL)
-    return true;
+static bool zab_serving(const struct srv *s) {
+  const struct srv_ens *e = s->rep_state;
   struct zab_status st;
-  zab_status_get(s->ens->zab, &st);
-  return s->ens->serving && st.healthy;
+  zab_status_get(e->zab, &st);
+  return e->serving && st.healthy;
 }
 
 /* Issue 14: a write is taken only by a member that can see it through --
@@ -1693,7 +1555,7 @@ bool srv_ens_serving(const struct srv *s) {
  * before the request is accepted (ConnectionLoss, as ZooKeeper does), so
  * that the client moves on now instead of when the request fails. */
 static bool refuse_unhealthy(struct srv_conn *c) {
-  struct srv_ens *e = c->srv->ens;
+  struct srv_ens *e = c->srv->rep_state;
   struct zab_status st;
   zab_status_get(e->zab, &st);
   if (st.healthy)
@@ -1701,13 +1563,14 @@ static bool refuse_unhealthy(struct srv_conn *c) {
   srv_conn_close(c, false, SRV_LOG_INFO,
                  "write refused: not a healthy %s (leader %u out of reach "
                  "or without a quorum)",
-                 srv_ens_mode(c->srv), e->leader);
+                 c->srv->rep->mode(c->srv), e->leader);
   return true;
 }
 
-void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
-                   size_t len) {
-  struct srv_ens *e = c->srv->ens;
+static void zab_write(struct srv_conn *c, const struct proto_request *req,
+                      const uint8_t *payload, size_t len, uint64_t start_ns) {
+  struct srv_ens *e = c->srv->rep_state;
+  int32_t xid = req->hdr.xid;
   struct ens_req r = {.origin = e->my_id,
                       .kind = ENS_REQ_WRITE,
                       .session = c->session->id,
@@ -1718,7 +1581,7 @@ void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                       .n_ids = c->n_ids};
   if (refuse_unhealthy(c))
     return;
-  if (!conn_push_write(c, xid)) {
+  if (!srv_order_push_write(c, xid, 0, start_ns)) {
     srv_conn_close(c, false, SRV_LOG_WARN, "out of memory for a write");
     return;
   }
@@ -1726,29 +1589,25 @@ void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
     srv_conn_close(c, false, SRV_LOG_INFO, "no leader to forward a write to");
 }
 
-void srv_ens_close_session(struct srv_conn *c, int32_t xid) {
-  struct srv_ens *e = c->srv->ens;
+static void zab_close_session(struct srv_conn *c, int32_t xid) {
+  struct srv_ens *e = c->srv->rep_state;
   struct ens_req r = {.origin = e->my_id,
                       .kind = ENS_REQ_CLOSE,
                       .session = c->session->id,
                       .cxid = xid};
   if (refuse_unhealthy(c))
     return;
-  conn_block(c, SRV_ENS_WAIT_CLOSE, xid);
   if (!forward(e, &r))
     srv_conn_close(c, false, SRV_LOG_INFO, "no leader to close a session");
 }
 
-bool srv_ens_create_session(struct srv_conn *c, int64_t id,
-                            int32_t timeout_ms) {
-  struct srv_ens *e = c->srv->ens;
+static bool zab_create_session(struct srv_conn *c, int64_t id,
+                               int32_t timeout_ms) {
+  struct srv_ens *e = c->srv->rep_state;
   struct zab_status st;
   zab_status_get(e->zab, &st);
   if (!st.healthy)
     return false; /* refused at once, as writes are (refuse_unhealthy) */
-  if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) !=
-      0)
-    return false;
   uint8_t passwd[PROTO_PASSWD_LEN];
   srv_session_new_password(c->srv, id, passwd);
   struct ens_req r = {.origin = e->my_id,
@@ -1757,23 +1616,18 @@ bool srv_ens_create_session(struct srv_conn *c, int64_t id,
                       .timeout_ms = timeout_ms,
                       .payload = passwd,
                       .len = sizeof passwd};
-  conn_block(c, SRV_ENS_WAIT_CONNECT, id);
-  if (!forward(e, &r)) {
-    srv_map_del(&e->connecting, (uint64_t)id);
-    return false;
-  }
-  return true;
+  return forward(e, &r);
 }
 
-void srv_ens_sync(struct srv_conn *c, int32_t xid) {
-  struct srv_ens *e = c->srv->ens;
-  conn_block(c, SRV_ENS_WAIT_SYNC, xid);
+static void zab_sync(struct srv_conn *c, int32_t xid) {
+  struct srv_ens *e = c->srv->rep_state;
+  (void)xid;
   e->n_sync_waiting++;
-  c->ens_sync_round = 0;
+  c->order.sync_round = 0;
   if (e->role == ZAB_ROLE_LEADING) {
     /* Everything committed is applied here already, but answer only once
      * a quorum confirmed (after now) that we still lead. */
-    c->ens_sync_round = e->confirm_issued + 1;
+    c->order.sync_round = e->confirm_issued + 1;
     e->confirm_wanted = true;
     ens_step(e, NULL);
     return;
@@ -1784,7 +1638,7 @@ void srv_ens_sync(struct srv_conn *c, int32_t xid) {
    * state without asking the leader, so sync + read can be stale. */
   const char *plant = getenv("ROOST_TEST_PLANT");
   if (plant != NULL && strcmp(plant, "sync-local") == 0) {
-    c->ens_sync_zxid = 0;
+    c->order.sync_zxid = 0;
     sync_check(e);
     return;
   }
@@ -1799,35 +1653,28 @@ void srv_ens_sync(struct srv_conn *c, int32_t xid) {
   }
 }
 
-void srv_ens_conn_gone(struct srv_conn *c) {
-  struct srv_ens *e = c->srv->ens;
-  free(c->ens_cxids);
-  c->ens_cxids = NULL;
-  c->ens_cx_n = 0;
-  if (e == NULL)
-    return;
-  if (c->ens_wait == SRV_ENS_WAIT_SYNC && e->n_sync_waiting > 0)
+static void zab_conn_gone(struct srv_conn *c) {
+  struct srv_ens *e = c->srv->rep_state;
+  if (c->order.wait == SRV_WAIT_SYNC && e->n_sync_waiting > 0)
     e->n_sync_waiting--;
-  if (c->ens_wait == SRV_ENS_WAIT_CONNECT)
-    srv_map_del(&e->connecting, (uint64_t)c->ens_wait_id);
-  c->ens_wait = SRV_ENS_WAIT_NONE;
 }
 
-void srv_ens_touch(struct srv *s, int64_t session_id) {
-  struct srv_ens *e = s->ens;
-  if (e != NULL && e->role != ZAB_ROLE_LEADING && session_id != 0)
+static void zab_touch(struct srv *s, int64_t session_id) {
+  struct srv_ens *e = s->rep_state;
+  if (e->role != ZAB_ROLE_LEADING && session_id != 0)
     srv_map_put(&e->touched, (uint64_t)session_id, (void *)1);
 }
 
-bool srv_ens_expire(struct srv *s, struct srv_session *sess) {
-  struct srv_ens *e = s->ens;
+static void zab_expire(struct srv *s, struct srv_session *sess) {
+  struct srv_ens *e = s->rep_state;
   /* Keep it out of the heap's head either way; a leader re-checks it
    * when the closeSession commits (it is removed then). */
   srv_session_touch(s, sess);
   if (e->role != ZAB_ROLE_LEADING || !e->serving || sess->closing)
-    return true;
+    return;
   sess->closing = true;
-  srv_log(s, SRV_LOG_INFO, "session 0x%" PRIx64 " expired (timeout %" PRId32
+  srv_log(s, SRV_LOG_INFO,
+          "session 0x%" PRIx64 " expired (timeout %" PRId32
           " ms): proposing closeSession",
           (uint64_t)sess->id, sess->timeout_ms);
   if (sess->conn != NULL)
@@ -1838,11 +1685,10 @@ bool srv_ens_expire(struct srv *s, struct srv_session *sess) {
                       .session = sess->id,
                       .cxid = 0};
   forward(e, &r);
-  return true;
 }
 
-void srv_ens_reap(struct srv *s, const char *path, size_t len) {
-  struct srv_ens *e = s->ens;
+static void zab_reap(struct srv *s, const char *path, size_t len) {
+  struct srv_ens *e = s->rep_state;
   if (e->role != ZAB_ROLE_LEADING || !e->serving)
     return;
   struct ens_req r = {.origin = e->my_id, .kind = ENS_REQ_REAP};
@@ -1856,26 +1702,20 @@ void srv_ens_reap(struct srv *s, const char *path, size_t len) {
   queue_push(e, &r);
 }
 
-void srv_ens_tick(struct srv *s) {
-  if (s->ens != NULL)
-    send_touches(s->ens);
-}
+static void zab_tick(struct srv *s) { send_touches(s->rep_state); }
 
-void srv_ens_durable(struct srv *s, int64_t zxid) {
-  if (s->ens == NULL)
-    return;
+static void zab_durable(struct srv *s, int64_t zxid) {
   struct zab_event ev = {.type = ZAB_EV_DURABLE,
                          .durable = {.zxid = (uint64_t)zxid}};
-  ens_step(s->ens, &ev);
+  ens_step(s->rep_state, &ev);
 }
 
 /* ------------------------------------------------------------------ */
 /* four-letter words */
 
-const char *srv_ens_mode(const struct srv *s) {
-  if (s->ens == NULL)
-    return "standalone";
-  switch (s->ens->role) {
+static const char *zab_mode(const struct srv *s) {
+  const struct srv_ens *e = s->rep_state;
+  switch (e->role) {
   case ZAB_ROLE_LEADING:
     return "leader";
   case ZAB_ROLE_FOLLOWING:
@@ -1887,10 +1727,8 @@ const char *srv_ens_mode(const struct srv *s) {
   }
 }
 
-void srv_ens_mntr(const struct srv *s, struct proto_writer *w) {
-  struct srv_ens *e = s->ens;
-  if (e == NULL)
-    return;
+static void zab_mntr(const struct srv *s, struct proto_writer *w) {
+  const struct srv_ens *e = s->rep_state;
   struct zab_status st;
   zab_status_get(e->zab, &st);
   char b[1024];
@@ -1929,13 +1767,6 @@ void srv_ens_mntr(const struct srv *s, struct proto_writer *w) {
     if (n > 0)
       proto_write_raw(w, b, (size_t)n);
   }
-}
-
-void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid) {
-  *epoch = 0;
-  *zxid = tree_last_zxid(s->tree);
-  if (s->ens != NULL)
-    *epoch = s->ens->epoch;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1980,8 +1811,8 @@ static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   char b[32];
   if (read_small(path, b, sizeof b) < 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX,
-             "server.N lines but no myid file: cannot open '%.400s': %s",
-             path, strerror(errno));
+             "server.N lines but no myid file: cannot open '%.400s': %s", path,
+             strerror(errno));
     return -1;
   }
   char *end;
@@ -1995,9 +1826,9 @@ static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->cfg.server_id = (int)v;
   /* Session ids carry the server id in their top byte (session.c). */
-  s->next_session_id = (int64_t)(((uint64_t)v << 56) |
-                                 ((uint64_t)s->next_session_id &
-                                  ((UINT64_C(1) << 56) - 1)));
+  s->next_session_id =
+      (int64_t)(((uint64_t)v << 56) |
+                ((uint64_t)s->next_session_id & ((UINT64_C(1) << 56) - 1)));
   return 0;
 }
 
@@ -2020,8 +1851,8 @@ struct loaded {
 
 static int collect_log(struct srv *s, int64_t base, struct loaded *L,
                        char errmsg[SRV_ERRMSG_MAX]) {
-  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
-                                           : s->cfg.data_dir;
+  const char *dir =
+      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
   struct dirent **names = NULL;
   int nn = scandir(dir, &names, NULL, alphasort);
   if (nn < 0) {
@@ -2087,8 +1918,7 @@ static int collect_log(struct srv *s, int64_t base, struct loaded *L,
           break;
         }
         memcpy(c, tx, tl);
-        L->ents[L->n++] = (struct zab_entry){(uint64_t)h.zxid, c,
-                                             (uint32_t)tl};
+        L->ents[L->n++] = (struct zab_entry){(uint64_t)h.zxid, c, (uint32_t)tl};
         last = (uint64_t)h.zxid;
       }
       if (rc != 0)
@@ -2113,9 +1943,9 @@ static void zab_log(void *ctx, int level, const char *msg) {
   srv_log(s, level ? SRV_LOG_WARN : SRV_LOG_INFO, "zab: %s", msg);
 }
 
-int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
-  if (s->cfg.n_peers == 0)
-    return 0;
+static const struct srv_replica zab_replica;
+
+int srv_zab_open(struct srv *s, char *errmsg) {
   if (read_myid(s, errmsg) != 0)
     return -1;
   struct srv_ens *e = calloc(1, sizeof *e);
@@ -2123,13 +1953,14 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
     return -1;
   }
-  s->ens = e;
+  s->rep = &zab_replica;
+  s->rep_state = e;
   e->s = s;
   e->my_id = (uint32_t)s->cfg.server_id;
   e->durable_pending = -1;
   srv_map_init(&e->touched);
-  srv_map_init(&e->connecting);
   proto_writer_init(&e->w);
+  proto_writer_init(&e->txn);
   e->queue = calloc(ENS_MAX_QUEUE, sizeof *e->queue);
   e->tpend = tree_pending_new(s->tree);
   if (e->queue == NULL || e->tpend == NULL) {
@@ -2176,8 +2007,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     p->backoff_ms = ENS_RETRY_MIN_MS;
   }
   if (me == NULL) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %u has no server.%u line",
-             e->my_id, e->my_id);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %u has no server.%u line", e->my_id,
+             e->my_id);
     return -1;
   }
   if (client_addr_from_line(s, me, errmsg) != 0)
@@ -2190,8 +2021,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   if (base >= 0) {
     char msg[SNAP_ERRMSG_MAX];
     int64_t z;
-    if (snap_read(s->recovered.snap_file, NULL, &tc, &t, &z, msg,
-                  sizeof msg) != SNAP_OK) {
+    if (snap_read(s->recovered.snap_file, NULL, &tc, &t, &z, msg, sizeof msg) !=
+        SNAP_OK) {
       snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s", msg);
       return -1;
     }
@@ -2255,8 +2086,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   uint32_t acc, cur;
   if (read_epochs(s, &acc, &cur) != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX,
-             "%.400s/epochs is unreadable or malformed", s->cfg.data_dir);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s/epochs is unreadable or malformed",
+             s->cfg.data_dir);
     return -1;
   }
   struct zab_event ev = {.type = ZAB_EV_LOAD,
@@ -2290,8 +2121,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&e->listener, 64, on_peer_connection);
   if (rc != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %.300s:%d: %s",
-             me->host, me->quorum_port, uv_strerror(rc));
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %.300s:%d: %s", me->host,
+             me->quorum_port, uv_strerror(rc));
     return -1;
   }
   for (size_t i = 0; i < e->n_peers; i++) {
@@ -2304,15 +2135,15 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   return 0;
 }
 
-void srv_ens_stop(struct srv *s) {
-  struct srv_ens *e = s->ens;
+static void zab_stop(struct srv *s) {
+  struct srv_ens *e = s->rep_state;
   if (e == NULL || e->stopping)
     return;
   /* Leave every zab session out loud (STEPDOWN): a leader's followers
    * elect now rather than when the closed links or syncLimit tell them. */
   struct zab_event bye = {.type = ZAB_EV_RESIGN};
   ens_step(e, &bye);
-  srv_ens_flush(s);
+  zab_flush(s);
   e->stopping = true;
   if (e->listener_open)
     uv_close((uv_handle_t *)&e->listener, NULL);
@@ -2333,8 +2164,8 @@ void srv_ens_stop(struct srv *s) {
     tcp_drop(e->incoming, NULL);
 }
 
-void srv_ens_free(struct srv *s) {
-  struct srv_ens *e = s->ens;
+static void zab_free(struct srv *s) {
+  struct srv_ens *e = s->rep_state;
   if (e == NULL)
     return;
   while (e->q_len > 0) {
@@ -2348,9 +2179,29 @@ void srv_ens_free(struct srv *s) {
   pend_drop_upto(e, UINT64_MAX);
   free(e->pend);
   srv_map_free(&e->touched);
-  srv_map_free(&e->connecting);
   proto_writer_free(&e->w);
+  proto_writer_free(&e->txn);
   zab_destroy(e->zab);
   free(e);
-  s->ens = NULL;
+  s->rep_state = NULL;
 }
+
+static const struct srv_replica zab_replica = {
+    .name = "zab",
+    .write = zab_write,
+    .create_session = zab_create_session,
+    .close_session = zab_close_session,
+    .expire = zab_expire,
+    .reap = zab_reap,
+    .sync = zab_sync,
+    .touch = zab_touch,
+    .tick = zab_tick,
+    .durable = zab_durable,
+    .serving = zab_serving,
+    .mode = zab_mode,
+    .mntr = zab_mntr,
+    .conn_gone = zab_conn_gone,
+    .flush = zab_flush,
+    .stop = zab_stop,
+    .free = zab_free,
+};
