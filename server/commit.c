@@ -1,5 +1,5 @@
 /* commit.c — the one place a transaction is applied, for both replicas
- * (local.c when its fsync covers the txn, ensemble.c when zab commits it):
+ * (local.c when its fsync covers the txn, ens_driver.c when zab commits it):
  *
  *   tree_apply -> session table (createSession adds, closeSession removes)
  *   -> watch events to every watcher -> the answer to the connection

@@ -300,7 +300,7 @@ static void sync_done(struct srv *s) {
   s->sync_log = NULL;
   if (l != s->log) {
     /* An ensemble resync replaced the log while this fsync ran
-     * (ensemble.c rebase_log): what it made durable is gone. */
+     * (ens_disk.c ens_rebase_log): what it made durable is gone. */
     txlog_close(l);
     return;
   }

@@ -1,7 +1,7 @@
 /* replica.h — the replication seam of server/ (internal to server/).
  *
  * A server holds one replica, chosen at start: the local one (local.c; a
- * standalone server is an ensemble of one) or the zab one (ensemble.c).
+ * standalone server is an ensemble of one) or the zab one (ens_*.c).
  * Both take the same requests and both commit through srv_commit
  * (commit.c), the only place a transaction is applied; nothing outside
  * the two backends asks which one it is.
@@ -68,7 +68,7 @@ struct srv_replica {
 /* local.c: the replica of a standalone server.  Both openers: 0, or -1
  * with errmsg (SRV_ERRMSG_MAX bytes). */
 int srv_local_open(struct srv *s, char *errmsg);
-/* ensemble.c: a member of an ensemble (server.N lines). */
+/* ens_start.c: a member of an ensemble (server.N lines). */
 int srv_zab_open(struct srv *s, char *errmsg);
 
 #endif /* ROOST_SERVER_REPLICA_H */

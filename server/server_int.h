@@ -16,7 +16,7 @@
  *
  * docs/architecture.md draws the chain of files:
  *
- *   conn.c -> dispatch.c -> replica (local.c | ensemble.c) -> commit.c
+ *   conn.c -> dispatch.c -> replica (local.c | ens_*.c) -> commit.c
  *          -> reply.c, order.c, session.c, out.c
  *
  * A request is read and decoded once (conn.c, dispatch.c).  A read is

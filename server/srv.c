@@ -130,7 +130,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   srv_sessions_init(s); /* after the loop: ids use the monotonic clock */
   if (srv_persist_start(s, errmsg) != 0)
     goto fail_loop;
-  /* The replica: server.N lines make an ensemble member (ensemble.c),
+  /* The replica: server.N lines make an ensemble member (ens_start.c),
    * else a standalone server is an ensemble of one (local.c). */
   if ((s->cfg.n_peers > 0 ? srv_zab_open(s, errmsg)
                           : srv_local_open(s, errmsg)) != 0)
