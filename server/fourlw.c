@@ -543,9 +543,7 @@ static void fl_gtmk(struct srv_conn *c) {
 static void fl_hash(struct srv_conn *c) {
   uint8_t d[32];
   tree_digest(c->srv->tree, d);
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | d[i];
+  uint64_t v = proto_load_be64(d);
   wprintf_(&c->out, "%" PRIx64 ": %" PRIu64 "\n",
            (uint64_t)tree_last_zxid(c->srv->tree), v);
 }
@@ -578,10 +576,7 @@ void srv_fourlw(struct srv_conn *c, const char *word, const uint8_t *arg,
              "%s is not executed because it is not in the whitelist.\n", word);
   } else {
     if (arg_len == 8 && strcmp(word, "stmk") == 0) {
-      uint64_t m = 0;
-      for (int i = 0; i < 8; i++)
-        m = m << 8 | arg[i];
-      s->trace_mask = (int64_t)m;
+      s->trace_mask = (int64_t)proto_load_be64(arg);
     }
     bool done = false;
     for (size_t i = 0; i < sizeof fourlw_table / sizeof fourlw_table[0]; i++) {
