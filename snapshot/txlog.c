@@ -22,6 +22,7 @@
  * docs/storage-format.md. */
 #include "snapshot/snap_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -470,8 +471,23 @@ static int reserve_or_fail(struct txlog *l, size_t need, char *errmsg,
   return e;
 }
 
+/* The log's own invariants, at the entry of staging: what is written
+ * lies in the copy kept, the durable point is behind the written one,
+ * which is behind the last staged, and the written end of a segment
+ * within its preallocated size. */
+static void check_log(const struct txlog *l) {
+  assert(l->pend_written <= l->pend_len && l->pend_len <= l->pend_cap);
+  assert(l->durable_zxid <= l->written_zxid || l->written_zxid == 0);
+  assert(l->written_zxid <= l->last_zxid);
+  assert(!l->open || l->open_off <= l->pend_len);
+  assert(l->fd < 0 || l->no_reserve || l->end <= l->alloc_end);
+  (void)l;
+}
+
 int txlog_stage(struct txlog *l, const struct txlog_txn *txn, char *errmsg,
                 size_t errmsg_len) {
+  assert(l != NULL && txn != NULL);
+  check_log(l);
   int rc = append_check(l, errmsg, errmsg_len);
   if (rc != SNAP_OK)
     return rc;
