@@ -6,63 +6,28 @@
 /* ------------------------------------------------------------------ */
 /* persistence of the ensemble */
 
-static int write_file_durably(const char *dir, const char *name,
-                              const void *buf, size_t len) {
-  char path[SRV_PATH_MAX + 64], tmp[SRV_PATH_MAX + 72];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return -errno;
-  int rc = 0;
-  if (write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
-    rc = -errno;
-  close(fd);
-  if (rc == 0 && rename(tmp, path) < 0)
-    rc = -errno;
-  if (rc != 0) {
-    unlink(tmp);
-    return rc;
-  }
-  snap_io_posix()->fsync_dir(NULL, dir);
-  return 0;
-}
-
 void ens_persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur) {
   char b[64];
   int n = snprintf(b, sizeof b, "%u %u\n", acc, cur);
-  int rc = write_file_durably(e->s->cfg.data_dir, "epochs", b, (size_t)n);
-  if (rc != 0) {
+  char err[SNAP_ERRMSG_MAX];
+  if (snap_state_write(e->s->cfg.data_dir, "epochs", NULL, b, (size_t)n, err,
+                       sizeof err) != SNAP_OK) {
     /* zab's contract says durable before the next action: we cannot go
      * on without breaking a promise made to the leader. */
-    srv_log(e->s, SRV_LOG_ERROR, "cannot persist epochs: %s; stopping",
-            strerror(-rc));
+    srv_log(e->s, SRV_LOG_ERROR, "cannot persist epochs: %s; stopping", err);
     abort();
   }
 }
 
-/* Reads a small text file into buf (NUL-terminated).  Returns the bytes
- * read, or -1 with errno. */
-static ssize_t ens_read_small(const char *path, char *buf, size_t size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  ssize_t n = read(fd, buf, size - 1);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  if (n >= 0)
-    buf[n] = 0;
-  return n;
-}
-
 /* "accepted current\n"; a missing file is a fresh server (0 0). */
 int ens_read_epochs(const struct srv *s, uint32_t *acc, uint32_t *cur) {
-  char path[SRV_PATH_MAX + 16], b[64];
-  snprintf(path, sizeof path, "%s/epochs", s->cfg.data_dir);
+  char b[64], err[SNAP_ERRMSG_MAX];
+  size_t len;
   *acc = *cur = 0;
-  if (ens_read_small(path, b, sizeof b) < 0)
-    return errno == ENOENT ? 0 : -1;
+  int rc = snap_state_read(s->cfg.data_dir, "epochs", NULL, b, sizeof b, &len,
+                           err, sizeof err);
+  if (rc != SNAP_OK)
+    return rc == SNAP_ENOENT ? 0 : -1;
   char *end;
   errno = 0;
   unsigned long a = strtoul(b, &end, 10);
@@ -118,26 +83,6 @@ void ens_pend_drop_above(struct srv_ens *e, uint64_t above) {
   }
 }
 
-static void log_dir_clear(struct srv *s) {
-  const char *dir =
-      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
-  DIR *d = opendir(dir);
-  if (d == NULL)
-    return;
-  struct dirent *de;
-  char p[SRV_PATH_MAX + 300];
-  while ((de = readdir(d)) != NULL) {
-    enum snap_file_kind k;
-    int64_t z;
-    if (snap_name_parse(de->d_name, &k, &z) && k == SNAP_FILE_LOG) {
-      snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-      unlink(p);
-    }
-  }
-  closedir(d);
-  snap_io_posix()->fsync_dir(NULL, dir);
-}
-
 /* After TRUNCATE / INSTALL_SNAP: the applied tree goes to a snapshot, the
  * log is emptied and what is still pending (appended, not committed,
  * kept) is logged again; all durably before the next action. */
@@ -162,7 +107,14 @@ void ens_rebase_log(struct srv_ens *e) {
     txlog_close(s->log);
   s->log = NULL;
   s->log_failed = false;
-  log_dir_clear(s);
+  const char *ldir =
+      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
+  if (snap_logs_remove(ldir, NULL, err, sizeof err) != SNAP_OK) {
+    /* A segment left behind would be replayed at the next start over
+     * the snapshot just written: going on could diverge. */
+    srv_log(s, SRV_LOG_ERROR, "%s; stopping", err);
+    abort();
+  }
   if (srv_persist_reopen_log(s) != 0) {
     srv_log(s, SRV_LOG_ERROR, "cannot reopen the log; stopping");
     abort();
