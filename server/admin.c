@@ -132,7 +132,7 @@ static void server_stats(struct srv *s, json_t *o) {
   set(st, "data_dir_size", json_integer((json_int_t)srv_data_dir_bytes(s)));
   set(st, "log_dir_size", json_integer((json_int_t)srv_log_dir_bytes(s)));
   set(st, "provider_null", json_false());
-  set(st, "server_state", json_string(srv_ens_mode(s)));
+  set(st, "server_state", json_string(s->rep->mode(s)));
   set(st, "last_processed_zxid", json_integer(tree_last_zxid(s->tree)));
   set(st, "outstanding_requests",
       json_integer(fig_int(&f, "zk_outstanding_requests")));
@@ -285,7 +285,7 @@ static void cmd_monitor(struct srv *s, struct http_req *r, json_t *o) {
     set(o, k, fig_json(f.vals[i]));
   }
   figures_free(&f);
-  if (s->ens != NULL) {
+  if (s->cfg.n_peers > 0) {
     int voters = 0;
     for (int i = 0; i < s->cfg.n_peers; i++)
       voters += !s->cfg.peers[i].observer;
@@ -399,7 +399,7 @@ static const struct srv_peer_config *peer(const struct srv *s, int id) {
 
 static void cmd_leader(struct srv *s, struct http_req *r, json_t *o) {
   (void)r;
-  if (s->ens == NULL || !srv_ens_serving(s)) {
+  if (s->cfg.n_peers == 0 || !s->rep->serving(s)) {
     set(o, "error", json_string("server is not initialized"));
     return;
   }
@@ -408,7 +408,7 @@ static void cmd_leader(struct srv *s, struct http_req *r, json_t *o) {
   int leader = (int)fig_int(&f, "roost_leader_id");
   figures_free(&f);
   const struct srv_peer_config *p = peer(s, leader);
-  set(o, "is_leader", json_boolean(strcmp(srv_ens_mode(s), "leader") == 0));
+  set(o, "is_leader", json_boolean(strcmp(s->rep->mode(s), "leader") == 0));
   set(o, "leader_id", json_integer(leader));
   set(o, "leader_ip", json_string(p ? p->host : ""));
 }
@@ -491,7 +491,7 @@ static json_t *multi_addr(const char *host, int port) {
 static void cmd_zabstate(struct srv *s, struct http_req *r, json_t *o) {
   (void)r;
   const struct srv_peer_config *me = peer(s, s->cfg.server_id);
-  if (s->ens == NULL || me == NULL) {
+  if (s->cfg.n_peers == 0 || me == NULL) {
     set(o, "voting", json_false());
     set(o, "zabstate", json_string(""));
     return;
@@ -501,7 +501,7 @@ static void cmd_zabstate(struct srv *s, struct http_req *r, json_t *o) {
   snprintf(hex, sizeof hex, "0x%" PRIx64, (uint64_t)z);
   client_addr(s, me, c, sizeof c);
   set(o, "myid", json_integer(me->id));
-  set(o, "is_leader", json_boolean(strcmp(srv_ens_mode(s), "leader") == 0));
+  set(o, "is_leader", json_boolean(strcmp(s->rep->mode(s), "leader") == 0));
   set(o, "quorum_address", multi_addr(me->host, me->quorum_port));
   set(o, "election_address", multi_addr(me->host, me->election_port));
   set(o, "client_address", json_string(c));
@@ -510,7 +510,7 @@ static void cmd_zabstate(struct srv *s, struct http_req *r, json_t *o) {
   set(o, "zab_epoch", json_integer((json_int_t)((uint64_t)z >> 32)));
   set(o, "zab_counter", json_integer((json_int_t)((uint64_t)z & 0xffffffffu)));
   set(o, "zabstate",
-      json_string(srv_ens_serving(s) ? "broadcast" : "election"));
+      json_string(s->rep->serving(s) ? "broadcast" : "election"));
 }
 
 static void cmd_crst(struct srv *s, struct http_req *r, json_t *o) {
