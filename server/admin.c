@@ -774,6 +774,7 @@ int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
       http_route(a->http, prefix, HTTP_ALLOW_GET, on_commands, a);
       http_route(a->http, "/metrics", HTTP_ALLOW_GET, on_metrics, a);
       srv_console_routes(s, a->http);
+      srv_discovery_routes(s, a->http);
     }
   }
   if (prom) {
@@ -808,6 +809,7 @@ void srv_admin_free(struct srv *s) {
     return;
   http_server_free(s->admin->http);
   http_server_free(s->admin->metrics);
+  srv_discovery_free(s);
   free(s->admin);
   s->admin = NULL;
 }

@@ -96,6 +96,10 @@ void srv_deliver_events(struct srv *s, const struct tree_out *out,
                         int64_t zxid) {
   for (size_t i = 0; i < out->n_events; i++) {
     const struct tree_event *ev = &out->events[i];
+    if (ev->watcher == SRV_DISC_WATCHER) {
+      srv_discovery_event(s, ev);
+      continue;
+    }
     struct srv_conn *w = srv_map_get(&s->conn_by_id, ev->watcher);
     if (w == NULL || w->state != SRV_CONN_OPEN)
       continue; /* its connection closed: the watch died with it */

@@ -346,6 +346,7 @@ struct srv {
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
 
   struct srv_admin *admin;     /* admin HTTP server (admin.c); NULL = off */
+  struct srv_disc *disc;       /* discovery API (discovery_http.c) */
   struct srv_metrics *metrics; /* histograms (metrics.c), owned */
 };
 
@@ -630,6 +631,18 @@ struct http_server *srv_admin_http(struct srv *s);
 
 /* console.c — the web console's routes (assets compiled in) on h. */
 void srv_console_routes(struct srv *s, struct http_server *h);
+
+/* discovery_http.c — the HTTP discovery API (/v1/services) on h, with
+ * blocking queries woken by the tree: its watcher id holds persistent
+ * recursive watches on the services roots, and srv_deliver_events hands
+ * it that watcher's events (srv_discovery_event).  srv_discovery_free
+ * after the admin server closed (its waiters were aborted then). */
+#define SRV_DISC_WATCHER UINT64_MAX /* connection ids count up from 1 */
+struct srv_disc;
+struct tree_event;
+void srv_discovery_routes(struct srv *s, struct http_server *h);
+void srv_discovery_event(struct srv *s, const struct tree_event *ev);
+void srv_discovery_free(struct srv *s);
 
 /* fourlw.c: the text of a four-letter word into w (no whitelist check,
  * no connection): the admin commands and /metrics read the same figures. */
