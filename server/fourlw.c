@@ -310,8 +310,8 @@ struct watch_list {
 static void collect_watch(void *arg, uint64_t watcher, const char *path,
                           size_t len) {
   struct watch_list *l = arg;
-  if (l->oom)
-    return;
+  if (l->oom || watcher == SRV_DISC_WATCHER)
+    return; /* the discovery API's own watch is no session's */
   if (l->n == l->cap) {
     size_t ncap = l->cap ? l->cap * 2 : 64;
     struct watch_pair *nv = realloc(l->v, ncap * sizeof *nv);
