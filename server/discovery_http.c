@@ -38,9 +38,15 @@
 #include <string.h>
 
 #define DISC_MAX_WAITERS 1024
-#define DISC_WAIT_DEFAULT_MS (5u * 60u * 1000u)
-#define DISC_WAIT_MAX_MS (10u * 60u * 1000u)
+#define DISC_WAIT_DEFAULT_MS ((int64_t)5 * 60 * 1000)
+#define DISC_WAIT_MAX_MS ((int64_t)10 * 60 * 1000)
 #define DISC_MAX_INSTANCES 10000
+
+struct filter {
+  bool passing;
+  bool has_tag;
+  char tag[256];
+};
 
 struct waiter {
   struct waiter *prev, *next;
@@ -49,6 +55,7 @@ struct waiter {
   uv_timer_t timer;
   int64_t index;
   bool list;      /* /v1/services, else one service */
+  struct filter f;
   char name[256]; /* the service */
 };
 
@@ -177,12 +184,6 @@ static const char *status_name(enum dns_status st) {
          : st == DNS_STATUS_WARNING ? "warning"
                                     : "critical";
 }
-
-struct filter {
-  bool passing;
-  bool has_tag;
-  char tag[256];
-};
 
 /* One instance as JSON, or NULL when the filter drops it. */
 static json_t *instance(struct srv *s, const char *service, const char *path,
@@ -316,13 +317,10 @@ static bool filter_get(struct http_req *r, struct filter *f) {
 }
 
 static void answer(struct srv *s, struct http_req *r, bool list,
-                   const char *name, int64_t idx) {
-  struct filter f;
-  if (!filter_get(r, &f))
-    return;
+                   const char *name, const struct filter *f, int64_t idx) {
   struct tree_identity id;
   struct tree_auth auth = peer_auth(r, &id);
-  json_t *o = list ? list_json(s, &auth) : service_json(s, name, &auth, &f);
+  json_t *o = list ? list_json(s, &auth) : service_json(s, name, &auth, f);
   char *txt =
       json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
   json_decref(o);
@@ -383,9 +381,10 @@ static void waiter_answer(struct waiter *w, int64_t idx) {
   struct srv *s = w->d->s;
   bool list = w->list;
   char name[sizeof w->name];
+  struct filter f = w->f;
   memcpy(name, w->name, sizeof name);
   waiter_end(w);
-  answer(s, r, list, name, idx);
+  answer(s, r, list, name, &f, idx);
 }
 
 static void on_timeout(uv_timer_t *t) {
@@ -416,6 +415,9 @@ static void watch_roots(struct srv_disc *d) {
 static void serve(struct srv_disc *d, struct http_req *r, bool list,
                   const char *name) {
   struct srv *s = d->s;
+  struct filter f;
+  if (!filter_get(r, &f))
+    return;
   char v[32];
   int64_t want = -1;
   int n = http_req_param(r, "index", v, sizeof v);
@@ -433,13 +435,13 @@ static void serve(struct srv_disc *d, struct http_req *r, bool list,
     http_respond_error(r, 400, "wait: a duration such as 30s, 500ms or 5m");
     return;
   }
-  if (wait_ms > (int64_t)DISC_WAIT_MAX_MS)
+  if (wait_ms > DISC_WAIT_MAX_MS)
     wait_ms = DISC_WAIT_MAX_MS;
   int64_t idx = index_of(s, list, name);
   /* No index, index 0, or already different: answer now (Consul also
    * answers at once when the index went backwards). */
   if (want <= 0 || want != idx || wait_ms == 0) {
-    answer(s, r, list, name, idx);
+    answer(s, r, list, name, &f, idx);
     return;
   }
   if (d->n_waiters >= DISC_MAX_WAITERS) {
@@ -457,6 +459,7 @@ static void serve(struct srv_disc *d, struct http_req *r, bool list,
   w->r = r;
   w->index = want;
   w->list = list;
+  w->f = f;
   snprintf(w->name, sizeof w->name, "%s", name);
   w->timer.data = w;
   w->next = d->head;

@@ -129,7 +129,9 @@ def test_unknown_service_and_bad_input(admin):
     assert st == 200 and body == []
     assert int(h["X-Roost-Index"]) >= 1
     for q in ("index=x", "index=-1", "index=1&wait=30", "index=1&wait=s",
-              "index=1&wait=3x", "tag="):
+              "index=1&wait=3x", "tag=",
+              # filters are checked before a query waits
+              "index=%s&wait=30s&tag=" % h["X-Roost-Index"]):
         st, _, body = curl(port, "/v1/services/nothing-here?" + q)
         assert st == 400, (q, st, body)
     st, _, _ = curl(port, "/v1/services/a%2Fb")
