@@ -16,7 +16,9 @@ Protocol semantics: every case runs against Apache ZooKeeper too (make
 test-zk).  ZooKeeper reads readonlymode.enabled only as a JVM property (the
 harness passes it as -D) and makes read-only sessions only with
 localSessionsEnabled=true (without it a read-only ZooKeeper refuses every
-new session), so its ensemble gets that key; Roost refuses the key (its
+new session), so its ensemble gets that key (and
+localSessionsUpgradingEnabled=true, so that a session that creates an
+ephemeral becomes global as every Roost session is); Roost refuses the key (its
 read-write sessions are all global) and makes read-only sessions local
 without it."""
 
@@ -41,6 +43,8 @@ def ro_cfg(target, **extra):
     cfg = {"readonlymode.enabled": "true", "maxSessionTimeout": "20000"}
     if target == "zookeeper":
         cfg["localSessionsEnabled"] = "true"
+        # ... and a session with an ephemeral must become global there.
+        cfg["localSessionsUpgradingEnabled"] = "true"
     cfg.update(extra)
     return cfg
 
@@ -213,3 +217,62 @@ def test_read_only_sessions(ensemble_factory, target):
         assert rep.err == zkraw.OK and st.ephemeralOwner == g.session_id
     finally:
         c.close()
+
+
+def _c_programs():
+    """(name, argv prefix) of the C client programs that are built."""
+    progs = []
+    zkc = os.environ.get("ZKC_READONLY_TEST")
+    if zkc and os.access(zkc, os.X_OK):
+        progs.append(("zk_c_readonly", [zkc]))
+    lr_dir = os.environ.get("LIBROOST_BIN_DIR")
+    lr = os.path.join(lr_dir, "libroost_watch") if lr_dir else None
+    if lr and os.access(lr, os.X_OK):
+        progs.append(("libroost", [lr]))
+    return progs
+
+
+def test_c_clients_read_only_then_read_write(ensemble_factory, target):
+    """The official C client (ZOO_READONLY) and libroost (read_only) on
+    the read-only member: ZOO_READONLY_STATE / ROOST_STATE_READ_ONLY,
+    reads, NotReadOnly for writes; once the quorum is back both are
+    read-write with a new session (they never saw a read-write server, so
+    they do not offer the read-only one) and their writes succeed."""
+    progs = _c_programs()
+    if not progs:
+        pytest.skip("neither ZKC_READONLY_TEST nor LIBROOST_BIN_DIR is set")
+    ens = ensemble_factory(**ro_cfg(target))
+    ens.wait_serving()
+    z = client(ens.hosts)
+    z.create("/roc", b"one")
+    stop_client(z)
+    a = ens.servers[0]
+    lose_quorum(ens, a)
+    procs = []
+    try:
+        for name, argv in progs:
+            if name == "libroost":
+                argv = argv + [ens.hosts, "readonly-ensemble", "/roc"]
+            else:
+                argv = argv + [ens.hosts, "/roc"]
+            procs.append((name, subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True)))
+        for name, p in procs:
+            out = []
+            while True:
+                line = p.stdout.readline()
+                assert line, "%s ended early: %s" % (name, "".join(out))
+                out.append(line)
+                if line.lower().startswith("read-only ") or \
+                        line.startswith("READONLY "):
+                    break
+        quorum_back(ens)
+        for name, p in procs:
+            rest, _ = p.communicate(timeout=150)
+            assert p.returncode == 0, "%s failed:\n%s" % (name, rest)
+    finally:
+        for _, p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
