@@ -276,3 +276,23 @@ def test_c_clients_read_only_then_read_write(ensemble_factory, target):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+@pytest.mark.roost_only("checks that roost-server exits cleanly (status, "
+                        "sanitizer reports) when stopped while read-only "
+                        "with local sessions and watches")
+def test_stop_while_read_only(ensemble_factory, target):
+    ens = ensemble_factory(**ro_cfg(target))
+    ens.wait_serving()
+    a = ens.servers[0]
+    lose_quorum(ens, a)
+    kept = zkraw.Conn(a.host, a.port)
+    kept.handshake(read_only=True)
+    rep, _ = kept.exists("/", watch=True)
+    assert rep.err == zkraw.OK
+    c = zkraw.Conn(a.host, a.port)
+    c.handshake(read_only=True)
+    c.close()  # its local session lives on until a is stopped
+    assert ens.mntr(a).get("roost_read_only") == "1"
+    a.stop()  # raises on a bad exit status or a sanitizer report
+    kept.close()
