@@ -27,21 +27,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void process_input(struct srv_conn *c);
 
-size_t srv_conn_queued_frames(const struct srv_conn *c) {
-  if (c->state != SRV_CONN_OPEN)
-    return 0;
-  size_t n = 0;
-  for (size_t pos = 0; c->in_len - pos >= 4;) {
-    uint32_t len = proto_load_be32(c->in + pos);
-    if (len > (uint32_t)c->srv->cfg.jute_max_buffer ||
-        c->in_len - pos - 4 < len)
-      break;
-    pos += 4 + (size_t)len;
-    n++;
-  }
-  return n;
-}
-
 static void start_reading(struct srv_conn *c) {
   if (c->reading || c->handle_closed || c->state == SRV_CONN_CLOSING)
     return;

@@ -14,7 +14,7 @@ void ens_sync_check(struct srv_ens *e) {
     struct srv_order *o = &c->order;
     if (o->wait != SRV_WAIT_SYNC)
       continue;
-    /* On the leader: its round ens_confirmed, everything committed is
+    /* On the leader: its round confirmed, everything committed is
      * applied here. */
     if (o->sync_round != 0 && o->sync_round <= e->confirm_done)
       o->sync_zxid = 0;
@@ -23,6 +23,30 @@ void ens_sync_check(struct srv_ens *e) {
     e->n_sync_waiting--;
     srv_commit_sync_done(c);
   }
+}
+
+/* Leader: rounds up to e->confirm_done are confirmed; answer the syncs
+ * that waited for them, local and forwarded. */
+void ens_confirmed(struct srv_ens *e) {
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  size_t k = 0;
+  for (size_t i = 0; i < e->n_fsyncs; i++) {
+    struct ens_fsync *f = &e->fsyncs[i];
+    if (f->round > e->confirm_done) {
+      e->fsyncs[k++] = *f;
+      continue;
+    }
+    uint8_t out[16];
+    memcpy(out, f->cid, 8); /* the follower's connection id, echoed */
+    proto_store_be32(out + 8, (uint32_t)(st.commit_zxid >> 32));
+    proto_store_be32(out + 12, (uint32_t)st.commit_zxid);
+    struct ens_peer *p = ens_peer_of(e, f->from);
+    if (p != NULL)
+      ens_peer_send(p, ENS_K_SYNCED, out, sizeof out);
+  }
+  e->n_fsyncs = k;
+  ens_sync_check(e); /* our own clients' syncs */
 }
 
 /* zab committed zxid: srv_commit applies and answers; then this
@@ -176,8 +200,8 @@ void ens_drain(struct srv_ens *e) {
 
 /* The only place zab is stepped.  ev may be NULL: just do the pending
  * work.  Events that arise while actions are performed (an inline fsync's
- * DURABLE, a link that broke during a send, requests queued by a ens_commit)
- * are recorded and handled by the loop here, after the current ens_drain, so
+ * DURABLE, a link that broke during a send, requests queued by a commit)
+ * are recorded and handled by the loop here, after the current drain, so
  * that nothing steps zab from inside one of its actions. */
 void ens_step(struct srv_ens *e, const struct zab_event *ev) {
   if (e->zab == NULL)
@@ -218,6 +242,13 @@ void ens_step(struct srv_ens *e, const struct zab_event *ev) {
         continue;
       }
     }
+    if (e->up_mask != 0) {
+      size_t i = (size_t)__builtin_ctzll(e->up_mask);
+      e->up_mask &= e->up_mask - 1;
+      cur = (struct zab_event){.type = ZAB_EV_PEER_UP,
+                               .peer = {.id = e->peers[i].id}};
+      continue;
+    }
     if (e->down_mask != 0) {
       size_t i = (size_t)__builtin_ctzll(e->down_mask);
       e->down_mask &= e->down_mask - 1;
@@ -226,6 +257,7 @@ void ens_step(struct srv_ens *e, const struct zab_event *ev) {
       continue;
     }
     if (ens_pump_one(e)) {
+      ens_drain(e); /* what the proposal made zab do */
       have = false;
       continue;
     }

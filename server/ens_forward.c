@@ -162,7 +162,7 @@ void ens_sync(struct srv_conn *c, int32_t xid) {
   c->order.sync_round = 0;
   if (e->role == ZAB_ROLE_LEADING) {
     /* Everything committed is applied here already, but answer only once
-     * a quorum ens_confirmed (after now) that we still lead. */
+     * a quorum confirmed (after now) that we still lead. */
     c->order.sync_round = e->confirm_issued + 1;
     e->confirm_wanted = true;
     ens_step(e, NULL);

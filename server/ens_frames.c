@@ -21,16 +21,6 @@ static void on_zab_frame(struct srv_ens *e, uint32_t from, const uint8_t *b,
   ens_step(e, &ev);
 }
 
-void ens_req_free(struct ens_req *r) {
-  free(r->payload);
-  for (size_t i = 0; i < r->n_ids; i++) {
-    free((void *)r->ids[i].scheme);
-    free((void *)r->ids[i].id);
-  }
-  free(r->ids);
-  memset(r, 0, sizeof *r);
-}
-
 static char *slice_dup(struct proto_slice sl) {
   size_t n = sl.len > 0 ? (size_t)sl.len : 0;
   char *p = malloc(n + 1);
@@ -105,15 +95,6 @@ static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b, size_t n,
   ens_queue_push(e, &r);
 }
 
-void ens_conn_fail(struct srv *s, int64_t session, int32_t kind, int32_t cxid,
-                   int32_t err) {
-  srv_commit_fail(s,
-                  kind == ENS_REQ_CREATE  ? SRV_WAIT_CONNECT
-                  : kind == ENS_REQ_CLOSE ? SRV_WAIT_CLOSE
-                                          : SRV_WAIT_WRITE,
-                  session, cxid, err);
-}
-
 static void on_fail(struct srv_ens *e, const uint8_t *b, size_t n,
                     struct ens_tcp *t) {
   struct proto_reader rd;
@@ -170,30 +151,6 @@ static void on_sync(struct srv_ens *e, uint32_t from, const uint8_t *b,
   f->round = e->confirm_issued + 1;
   e->confirm_wanted = true;
   ens_step(e, NULL);
-}
-
-/* Leader: rounds up to e->confirm_done are ens_confirmed; answer the syncs
- * that waited for them, local and forwarded. */
-void ens_confirmed(struct srv_ens *e) {
-  struct zab_status st;
-  zab_status_get(e->zab, &st);
-  size_t k = 0;
-  for (size_t i = 0; i < e->n_fsyncs; i++) {
-    struct ens_fsync *f = &e->fsyncs[i];
-    if (f->round > e->confirm_done) {
-      e->fsyncs[k++] = *f;
-      continue;
-    }
-    uint8_t out[16];
-    memcpy(out, f->cid, 8); /* the follower's connection id, echoed */
-    proto_store_be32(out + 8, (uint32_t)(st.commit_zxid >> 32));
-    proto_store_be32(out + 12, (uint32_t)st.commit_zxid);
-    struct ens_peer *p = ens_peer_of(e, f->from);
-    if (p != NULL)
-      ens_peer_send(p, ENS_K_SYNCED, out, sizeof out);
-  }
-  e->n_fsyncs = k;
-  ens_sync_check(e); /* our own clients' syncs */
 }
 
 static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,

@@ -205,6 +205,10 @@ struct srv_ens {
   bool confirm_wanted;     /* see confirm_issued below */
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
+  uint64_t up_mask;        /* peers[i] whose PEER_UP is due */
+  /* The driver's timer callback (ens_on_timer): the links start the timer
+   * at 0 ms to have ens_step tell zab what they saw. */
+  uv_timer_cb wake;
 
   /* Txns appended but not committed yet, in zxid order, owned: they are
    * logged again after a TRUNCATE or INSTALL_SNAP empties the log. */
@@ -234,7 +238,7 @@ struct srv_ens {
    * after it arrived was echoed by a quorum (zab): a leader that was
    * replaced without noticing yet (stalled, paused) must not answer a
    * sync from its stale tree.  Rounds of this leadership: the last one
-   * started, the last one a quorum ens_confirmed; confirm_wanted: start one
+   * started, the last one a quorum confirmed; confirm_wanted: start one
    * at the next ens_step. */
   uint64_t confirm_issued, confirm_done; /* (confirm_wanted: above) */
   /* Followers' SYNCs waiting for a round (the follower's conn id, 8
@@ -282,12 +286,8 @@ void ens_tcp_drop(struct ens_tcp *t, const char *why);
 void ens_flush(struct srv *s);
 
 /* ens_frames.c */
-void ens_confirmed(struct srv_ens *e);
-void ens_conn_fail(struct srv *s, int64_t session, int32_t kind, int32_t cxid,
-                   int32_t err);
 void ens_on_peer_connection(uv_stream_t *l, int status);
 void ens_queue_push(struct srv_ens *e, struct ens_req *r);
-void ens_req_free(struct ens_req *r);
 
 /* ens_disk.c */
 void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
@@ -303,6 +303,7 @@ bool ens_ser_cb(void *arg, const void *buf, size_t len);
 void ens_sessions_reload(struct srv *s);
 
 /* ens_driver.c */
+void ens_confirmed(struct srv_ens *e);
 void ens_commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                 uint32_t len);
 void ens_drain(struct srv_ens *e);
@@ -312,6 +313,9 @@ void ens_send_touches(struct srv_ens *e);
 void ens_sync_check(struct srv_ens *e);
 
 /* ens_leader.c */
+void ens_conn_fail(struct srv *s, int64_t session, int32_t kind, int32_t cxid,
+                   int32_t err);
+void ens_req_free(struct ens_req *r);
 uint64_t ens_inflight(const struct srv_ens *e);
 bool ens_pump_one(struct srv_ens *e);
 void ens_send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err);

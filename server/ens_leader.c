@@ -2,6 +2,25 @@
  * the pending records and propose it, many in flight. */
 #include "server/ens_int.h"
 
+void ens_req_free(struct ens_req *r) {
+  free(r->payload);
+  for (size_t i = 0; i < r->n_ids; i++) {
+    free((void *)r->ids[i].scheme);
+    free((void *)r->ids[i].id);
+  }
+  free(r->ids);
+  memset(r, 0, sizeof *r);
+}
+
+void ens_conn_fail(struct srv *s, int64_t session, int32_t kind, int32_t cxid,
+                   int32_t err) {
+  srv_commit_fail(s,
+                  kind == ENS_REQ_CREATE  ? SRV_WAIT_CONNECT
+                  : kind == ENS_REQ_CLOSE ? SRV_WAIT_CLOSE
+                                          : SRV_WAIT_WRITE,
+                  session, cxid, err);
+}
+
 /* ------------------------------------------------------------------ */
 /* leader: prep and propose (many in flight, see may_prep) */
 
@@ -142,7 +161,7 @@ bool ens_pump_one(struct srv_ens *e) {
     } else {
       e->tpend_stale = true;
     }
-    ens_drain(e);
+    /* ens_step drains what the proposal made zab do. */
     if (zr == ZAB_ENOMEM) {
       srv_log(s, SRV_LOG_ERROR, "zab out of memory; stopping");
       abort();

@@ -30,7 +30,7 @@ void ens_tcp_drop(struct ens_tcp *t, const char *why) {
       p->up = false;
       e->down_mask |= UINT64_C(1) << (size_t)(p - e->peers);
       if (!e->in_step && e->timer_open)
-        uv_timer_start(&e->timer, ens_on_timer, 0, 0);
+        uv_timer_start(&e->timer, e->wake, 0, 0);
     }
     retry_later(p);
   } else {
@@ -186,8 +186,12 @@ static void on_connected(uv_connect_t *req, int status) {
   uv_read_start((uv_stream_t *)&t->h, ens_on_alloc, on_out_read);
   srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id, p->host,
           p->port);
-  struct zab_event ev = {.type = ZAB_EV_PEER_UP, .peer = {.id = p->id}};
-  ens_step(p->e, &ev);
+  /* Told to zab by ens_step (the driver), at once: the links never step
+   * zab themselves. */
+  struct srv_ens *e = p->e;
+  e->up_mask |= UINT64_C(1) << (size_t)(p - e->peers);
+  if (!e->in_step && e->timer_open)
+    uv_timer_start(&e->timer, e->wake, 0, 0);
 }
 
 int ens_resolve(const char *host, int port, struct sockaddr_storage *ss) {

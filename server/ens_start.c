@@ -194,6 +194,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   e->s = s;
   e->my_id = (uint32_t)s->cfg.server_id;
   e->durable_pending = -1;
+  e->wake = ens_on_timer;
   srv_map_init(&e->touched);
   proto_writer_init(&e->w);
   proto_writer_init(&e->txn);

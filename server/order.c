@@ -147,6 +147,21 @@ struct srv_conn *srv_connecting_take(struct srv *s, int64_t session) {
                                                                         : NULL;
 }
 
+size_t srv_conn_queued_frames(const struct srv_conn *c) {
+  if (c->state != SRV_CONN_OPEN)
+    return 0;
+  size_t n = 0;
+  for (size_t pos = 0; c->in_len - pos >= 4;) {
+    uint32_t len = proto_load_be32(c->in + pos);
+    if (len > (uint32_t)c->srv->cfg.jute_max_buffer ||
+        c->in_len - pos - 4 < len)
+      break;
+    pos += 4 + (size_t)len;
+    n++;
+  }
+  return n;
+}
+
 void srv_order_forget(struct srv_conn *c) {
   struct srv_order *o = &c->order;
   struct srv *s = c->srv;

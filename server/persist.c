@@ -352,7 +352,8 @@ static void on_sync_poll(uv_poll_t *h, int status, int events) {
   } else {
     close_syncer_poll(s);
   }
-  srv_flush_all(s);
+  /* What the commits answered goes out at this turn's check phase
+   * (srv_flush_all), right after the poll phase that ran us. */
 }
 
 /* Hand a token to the fsync thread.  false: no thread (run it inline). */
@@ -470,7 +471,7 @@ static void on_retry(uv_timer_t *t) {
           "; writes accepted again",
           (uint64_t)d);
   s->rep->durable(s, d);
-  srv_flush_all(s);
+  s->turn_end(s); /* a timer: the check phase comes only after a poll */
 }
 
 bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }

@@ -326,6 +326,9 @@ struct srv {
   /* Connections whose wait ended (order.c): conn.c reads on from them at
    * the end of the loop turn. */
   struct srv_conn *ready;
+  /* srv_flush_all, set by srv_new: for a lower file's timer callback,
+   * whose output would otherwise wait for the next poll. */
+  void (*turn_end)(struct srv *s);
 
   /* The replication seam (replica.h): the local replica or the zab one,
    * chosen at start.  rep_state is the backend's own. */
@@ -408,9 +411,6 @@ void srv_on_connection(uv_stream_t *listener, int status);
  * this turn logged, the connections whose wait ended read on, then every
  * dirty connection's output is written. */
 void srv_flush_all(struct srv *s);
-/* Complete request frames read but not yet processed (a throttled or
- * waiting connection has some). */
-size_t srv_conn_queued_frames(const struct srv_conn *c);
 
 /* order.c: what a connection waits for, its ring of unanswered writes,
  * and the list of connections whose wait ended.  Pure bookkeeping: calls
@@ -441,6 +441,9 @@ const struct srv_order_slot *srv_order_answered(struct srv_conn *c);
 /* Put c on srv.ready (it may read on); srv_order_ready_pop takes one. */
 void srv_order_ready(struct srv_conn *c);
 struct srv_conn *srv_order_ready_pop(struct srv *s);
+/* Complete request frames read but not yet processed (a throttled or
+ * waiting connection has some). */
+size_t srv_conn_queued_frames(const struct srv_conn *c);
 /* Forget c's order (closing): frees the ring and the sync path. */
 void srv_order_forget(struct srv_conn *c);
 /* createSession in flight: session id -> conn id, so that the commit
