@@ -161,8 +161,15 @@ static bool node_name_eq(const void *item, const void *key) {
 
 struct tnode *tree_node_child(const struct tnode *parent, const char *name,
                               size_t len) {
+  if (!parent->x)
+    return NULL;
   struct name_key k = {name, len};
-  return otab_get(&parent->kids, tree_hash_bytes(name, len), node_name_eq, &k);
+  return otab_get(&parent->x->kids, tree_hash_bytes(name, len), node_name_eq,
+                  &k);
+}
+
+uint32_t tree_node_name_hash(const struct tnode *n) {
+  return tree_hash_bytes(n->name, n->name_len);
 }
 
 /* Lookup only: no validation (an invalid path simply is not found). */
@@ -188,18 +195,20 @@ struct tnode *tree_node_lookup(const struct tree *t, const char *path,
 }
 
 void tree_node_stat(const struct tnode *n, struct proto_stat *s) {
+  uint32_t kids = tree_node_nkids(n);
+  int64_t owner = tree_node_owner(n);
   s->czxid = n->czxid;
-  s->mzxid = n->mzxid;
+  s->mzxid = tree_node_mzxid(n);
   s->ctime = n->ctime;
-  s->mtime = n->mtime;
-  s->version = n->version;
+  s->mtime = tree_node_mtime(n);
+  s->version = tree_node_version(n);
   /* §4.2: 2 * creations - children, in 32-bit wrap-around arithmetic. */
-  s->cversion = (int32_t)(2u * (uint32_t)n->cversion - n->kids.n);
-  s->aversion = n->aversion;
-  s->ephemeral_owner = tree_owner_is_session(n->owner) ? n->owner : 0;
+  s->cversion = (int32_t)(2u * (uint32_t)tree_node_cversion(n) - kids);
+  s->aversion = tree_node_aversion(n);
+  s->ephemeral_owner = tree_owner_is_session(owner) ? owner : 0;
   s->data_length = n->data_len > 0 ? n->data_len : 0;
-  s->num_children = (int32_t)n->kids.n;
-  s->pzxid = n->pzxid;
+  s->num_children = (int32_t)kids;
+  s->pzxid = tree_node_pzxid(n);
 }
 
 size_t tree_node_path_len(const struct tnode *n) {
@@ -224,29 +233,48 @@ void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
   }
 }
 
-struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len) {
-  struct tnode *n = tree_malloc(t, sizeof *n + len + 1);
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
+                              const uint8_t *data, int32_t data_len) {
+  size_t dlen = data_len > 0 ? (size_t)data_len : 0;
+  struct tnode *n = tree_malloc(t, TREE_NODE_HDR + len + dlen);
   if (!n)
     return NULL;
-  memset(n, 0, sizeof *n);
+  memset(n, 0, TREE_NODE_HDR);
   memcpy(n->name, name, len);
-  n->name[len] = 0;
   n->name_len = (uint32_t)len;
-  n->hash = tree_hash_bytes(name, len);
-  n->data_len = -1;
+  if (dlen)
+    memcpy(n->name + len, data, dlen);
+  n->data_len = data_len < 0 ? -1 : data_len;
   return n;
+}
+
+struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n) {
+  if (n->x)
+    return n->x;
+  struct tnode_ext *x = tree_malloc(t, sizeof *x);
+  if (!x)
+    return NULL;
+  memset(x, 0, sizeof *x);
+  x->mzxid = x->pzxid = n->czxid;
+  x->mtime = n->ctime;
+  x->icap = n->data_len > 0 ? (uint32_t)n->data_len : 0;
+  n->x = x;
+  return x;
 }
 
 void tree_node_free(struct tnode *n) {
   if (!n)
     return;
-  free(n->data);
-  otab_free(&n->kids);
+  if (n->x) {
+    free(n->x->xdata);
+    otab_free(&n->x->kids);
+    free(n->x);
+  }
   free(n);
 }
 
 static uint32_t node_hash(const void *item) {
-  return ((const struct tnode *)item)->hash;
+  return tree_node_name_hash(item);
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,16 +282,16 @@ static uint32_t node_hash(const void *item) {
 
 static bool add_builtin(struct tree *t, struct tnode *parent, const char *name,
                         uint32_t acl, struct tnode **out) {
-  struct tnode *n = tree_node_alloc(t, name, strlen(name));
-  if (!n || !otab_reserve(t, &parent->kids, parent->kids.n + 1, node_hash)) {
+  struct tnode *n = tree_node_alloc(t, name, strlen(name), NULL, 0);
+  struct tnode_ext *px = tree_node_ext(t, parent);
+  if (!n || !px || !otab_reserve(t, &px->kids, px->kids.n + 1, node_hash)) {
     tree_node_free(n);
     return false;
   }
   n->parent = parent;
-  n->data_len = 0;
   n->acl = acl;
   tree_acl_ref(t, acl);
-  otab_put(&parent->kids, n, n->hash);
+  otab_put(&px->kids, n, node_hash(n));
   t->n_nodes++;
   t->data_size += tree_node_path_len(n);
   if (out)
@@ -295,10 +323,9 @@ struct tree *tree_new(const struct tree_config *cfg) {
     goto fail;
   if (tree_acl_intern(t, read, sizeof read, &acl_read) != PROTO_OK)
     goto fail;
-  t->root = tree_node_alloc(t, "", 0);
+  t->root = tree_node_alloc(t, "", 0, NULL, 0);
   if (!t->root)
     goto fail;
-  t->root->data_len = 0;
   t->root->acl = acl_all;
   tree_acl_ref(t, acl_all);
   t->n_nodes = 1;
@@ -320,12 +347,26 @@ fail:
 /* Slot index of n in its parent's table (to resume iteration after
  * climbing back up without a stack). */
 static uint32_t slot_of(const struct tnode *n) {
-  const struct otab *o = &n->parent->kids;
+  const struct otab *o = &n->parent->x->kids;
   uint32_t mask = o->cap - 1;
-  uint32_t i = n->hash & mask;
+  uint32_t i = tree_node_name_hash(n) & mask;
   while (o->slots[i] != n)
     i = (i + 1) & mask;
   return i;
+}
+
+/* The first child in n's table at slot `start` or later, and its slot. */
+static struct tnode *next_kid(const struct tnode *n, uint32_t start,
+                              uint32_t *slot) {
+  if (!n->x)
+    return NULL;
+  const struct otab *o = &n->x->kids;
+  for (uint32_t i = start; i < o->cap; i++)
+    if (o->slots[i]) {
+      *slot = i;
+      return o->slots[i];
+    }
+  return NULL;
 }
 
 static void free_subtree(struct tnode *root) {
@@ -336,12 +377,8 @@ static void free_subtree(struct tnode *root) {
   struct tnode *n = root;
   uint32_t start = 0;
   while (n) {
-    struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       n = c;
       start = 0;
@@ -351,7 +388,7 @@ static void free_subtree(struct tnode *root) {
     if (n != root) {
       p = n->parent;
       uint32_t i = slot_of(n);
-      p->kids.slots[i] = NULL; /* no freed pointer stays in the table */
+      p->x->kids.slots[i] = NULL; /* no freed pointer stays in the table */
       start = i + 1;
     }
     tree_node_free(n);
@@ -375,6 +412,7 @@ void tree_free(struct tree *t) {
   tree_watch_table_free(&t->watches);
   tree_acl_table_free(&t->acls);
   free(t->undo);
+  free(t->ubytes);
   free(t->trig);
   otab_free(&t->reapable);
   free(t->ops);
@@ -388,7 +426,10 @@ int tree_test_set_cversion(struct tree *t, const char *path, int32_t cversion) {
   struct tnode *n = tree_node_lookup(t, path, strlen(path));
   if (!n)
     return PROTO_NONODE;
-  n->cversion = cversion;
+  struct tnode_ext *x = tree_node_ext(t, n);
+  if (!x)
+    return PROTO_SYSTEMERROR;
+  x->cversion = cversion;
   return PROTO_OK;
 }
 
@@ -497,15 +538,23 @@ static void node_digest(const struct tree *t, const struct tnode *n,
   }
   put64(b, UINT64_MAX); /* end of path */
   tree_sha256_update(&c, b, 8);
-  int64_t f[] = {n->czxid,    n->mzxid,    n->pzxid,   n->ctime,
-                 n->mtime,    n->owner,    n->version, n->cversion,
-                 n->aversion, n->data_len, n->kids.n};
+  int64_t f[] = {n->czxid,
+                 tree_node_mzxid(n),
+                 tree_node_pzxid(n),
+                 n->ctime,
+                 tree_node_mtime(n),
+                 tree_node_owner(n),
+                 tree_node_version(n),
+                 tree_node_cversion(n),
+                 tree_node_aversion(n),
+                 n->data_len,
+                 tree_node_nkids(n)};
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     put64(b, (uint64_t)f[i]);
     tree_sha256_update(&c, b, 8);
   }
   if (n->data_len > 0)
-    tree_sha256_update(&c, n->data, (size_t)n->data_len);
+    tree_sha256_update(&c, tree_node_data(n), (size_t)n->data_len);
   const struct acl_list *l = tree_acl_get(t, n->acl);
   put64(b, l->blob_len);
   tree_sha256_update(&c, b, 8);
@@ -522,12 +571,8 @@ void tree_digest(const struct tree *t, uint8_t out[32]) {
   uint32_t start = 0;
   node_digest(t, n, nodes);
   for (;;) {
-    const struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    const struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       node_digest(t, c, nodes);
       n = c;
@@ -624,7 +669,7 @@ int tree_get_data(struct tree *t, const char *path, size_t len,
     return rc;
   if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_DATA))
     return PROTO_SYSTEMERROR;
-  proto_write_buffer(reply, n->data, n->data_len);
+  proto_write_buffer(reply, tree_node_data(n), n->data_len);
   struct proto_stat st;
   tree_node_stat(n, &st);
   proto_write_stat(reply, &st);
@@ -643,9 +688,10 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
     return rc;
   if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_CHILD))
     return PROTO_SYSTEMERROR;
-  proto_write_int(reply, (int32_t)n->kids.n);
-  for (uint32_t i = 0; i < n->kids.cap; i++) {
-    const struct tnode *c = n->kids.slots[i];
+  const struct otab *kids = tree_node_kids(n);
+  proto_write_int(reply, (int32_t)tree_node_nkids(n));
+  for (uint32_t i = 0; kids && i < kids->cap; i++) {
+    const struct tnode *c = kids->slots[i];
     if (c)
       proto_write_string(reply, c->name, c->name_len);
   }
@@ -699,19 +745,15 @@ static uint64_t count_descendants(const struct tnode *top) {
   const struct tnode *n = top;
   uint32_t start = 0;
   for (;;) {
-    const struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    const struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       k++;
-      if (c->kids.n) {
+      if (tree_node_nkids(c)) {
         n = c;
         start = 0;
       } else {
-        start = slot_of(c) + 1; /* a leaf: no need to step into it */
+        start = slot + 1; /* a leaf: no need to step into it */
       }
       continue;
     }
@@ -825,19 +867,20 @@ int tree_multi_read(struct tree *t, const struct proto_multi_req *m,
 
 static bool reap_due(const struct tree *t, const struct tnode *n,
                      int64_t now_ms, int64_t max_never_used_ms) {
-  if (n->kids.n)
+  if (tree_node_nkids(n))
     return false;
   /* Elapsed time since the last data change, 0 if the clock is behind. */
-  uint64_t elapsed =
-      now_ms > n->mtime ? (uint64_t)now_ms - (uint64_t)n->mtime : 0;
-  if (tree_owner_is_container(n->owner)) {
-    if (n->cversion > 0) /* stored cversion: it had a child once */
+  int64_t mtime = tree_node_mtime(n);
+  uint64_t elapsed = now_ms > mtime ? (uint64_t)now_ms - (uint64_t)mtime : 0;
+  int64_t owner = tree_node_owner(n);
+  if (tree_owner_is_container(owner)) {
+    if (tree_node_cversion(n) > 0) /* stored cversion: it had a child once */
       return true;
     return max_never_used_ms > 0 && elapsed > (uint64_t)max_never_used_ms;
   }
   if (!t->cfg.extended_types)
     return false; /* not a TTL node unless extended types are on */
-  uint64_t ttl = (uint64_t)n->owner & (uint64_t)TREE_TTL_MAX;
+  uint64_t ttl = (uint64_t)owner & (uint64_t)TREE_TTL_MAX;
   return ttl != 0 && elapsed > ttl;
 }
 

@@ -56,24 +56,76 @@ uint32_t tree_hash_bytes(const void *p, size_t n);
 uint32_t tree_hash_u64(uint64_t v);
 
 /* ------------------------------------------------------------------ */
-/* Nodes.  One allocation per node holding the fixed fields and the name
- * (NUL-terminated); the data has its own allocation; children are an
- * otab of node pointers that exists only once the node had a child. */
-struct tnode {
-  struct tnode *parent; /* NULL for the root */
-  struct otab kids;     /* struct tnode *, hashed by name */
-  uint8_t *data;        /* NULL when data_len <= 0 */
-  int64_t czxid, mzxid, pzxid, ctime, mtime;
+/* Nodes.  One allocation per node: the fields every node needs, its name
+ * (no NUL) and, right after the name, its data as created.  Everything
+ * that a node only needs once something happened to it (a child, a
+ * setData, a setACL, an owner) lives in a struct tnode_ext allocated then;
+ * without one, those fields have the values of a fresh node (see the
+ * accessors below), so a written-once leaf costs its name, its data and
+ * 44 bytes.  Both structs are internal: snapshots and the digest read the
+ * fields through the accessors, so their meaning does not change.
+ *
+ * Data lives inline (up to icap bytes: the length the node was created
+ * with) or, once a setData made it longer, in x->xdata. */
+struct tnode_ext {
+  struct otab kids; /* struct tnode *, hashed by name */
+  uint8_t *xdata;   /* the data when it is longer than icap, else NULL */
+  int64_t mzxid, pzxid, mtime;
   int64_t owner; /* stored ephemeralOwner (session / container / TTL) */
   int32_t version;
   int32_t cversion; /* stored: child creations only (§4.2) */
   int32_t aversion;
+  uint32_t icap; /* bytes of inline data room */
+};
+
+struct tnode {
+  struct tnode *parent; /* NULL for the root */
+  struct tnode_ext *x;  /* NULL while every field below has its default */
+  int64_t czxid, ctime;
   int32_t data_len; /* -1 = null data */
   uint32_t acl;     /* index into the ACL table */
-  uint32_t hash;    /* of the name */
   uint32_t name_len;
-  char name[];
+  char name[]; /* name_len bytes, then the inline data */
 };
+
+/* Bytes of a node allocation before its name. */
+#define TREE_NODE_HDR offsetof(struct tnode, name)
+
+static inline int64_t tree_node_mzxid(const struct tnode *n) {
+  return n->x ? n->x->mzxid : n->czxid;
+}
+static inline int64_t tree_node_pzxid(const struct tnode *n) {
+  return n->x ? n->x->pzxid : n->czxid;
+}
+static inline int64_t tree_node_mtime(const struct tnode *n) {
+  return n->x ? n->x->mtime : n->ctime;
+}
+static inline int64_t tree_node_owner(const struct tnode *n) {
+  return n->x ? n->x->owner : 0;
+}
+static inline int32_t tree_node_version(const struct tnode *n) {
+  return n->x ? n->x->version : 0;
+}
+static inline int32_t tree_node_cversion(const struct tnode *n) {
+  return n->x ? n->x->cversion : 0;
+}
+static inline int32_t tree_node_aversion(const struct tnode *n) {
+  return n->x ? n->x->aversion : 0;
+}
+static inline uint32_t tree_node_nkids(const struct tnode *n) {
+  return n->x ? n->x->kids.n : 0;
+}
+/* The children table, or NULL when the node never had an extension (then
+ * it has no children). */
+static inline const struct otab *tree_node_kids(const struct tnode *n) {
+  return n->x ? &n->x->kids : NULL;
+}
+static inline uint8_t *tree_node_data(const struct tnode *n) {
+  if (n->x && n->x->xdata)
+    return n->x->xdata;
+  return (uint8_t *)(uintptr_t)(n->name + n->name_len);
+}
+uint32_t tree_node_name_hash(const struct tnode *n);
 
 struct tnode *tree_node_lookup(const struct tree *t, const char *path,
                                size_t len);
@@ -84,7 +136,13 @@ void tree_node_stat(const struct tnode *n, struct proto_stat *s);
 size_t tree_node_path_len(const struct tnode *n);
 /* Writes the full path (no NUL) into buf, which has path_len bytes. */
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len);
-struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len);
+/* A node with the name and data_len bytes of data (data_len < 0: null
+ * data), every other field zero.  NULL when out of memory. */
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
+                              const uint8_t *data, int32_t data_len);
+/* The node's extension, made (with the default values) when it has none.
+ * NULL when out of memory; the node is unchanged then. */
+struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n);
 void tree_node_free(struct tnode *n);
 
 /* ------------------------------------------------------------------ */
@@ -333,6 +391,8 @@ struct tree {
   /* apply scratch */
   struct undo *undo;
   size_t n_undo, cap_undo;
+  uint8_t *ubytes; /* inline data a setData overwrote, until commit */
+  size_t n_ubytes, cap_ubytes;
   struct trigger *trig;
   size_t n_trig, cap_trig;
   struct txop *ops;
