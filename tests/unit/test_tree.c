@@ -2613,6 +2613,165 @@ static void test_oom_reap_and_persistent(void **state) {
   assert_true(done);
 }
 
+/* ------------------------------------------------------------------ */
+/* Node layout: data inline, in an outside buffer after a longer setData,
+ * back inline after a shorter one, rollbacks of each, and a digest and
+ * snapshot stream that equal what the layout before extensions produced
+ * (the golden values were computed with that code): the digest keeps its
+ * meaning and older snapshots stay loadable. */
+
+static void expect_data(struct fx *f, const char *path, const char *want) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  assert_int_equal(tree_get_data(f->t, path, strlen(path), 0, NULL, &w),
+                   PROTO_OK);
+  struct proto_reader r;
+  proto_reader_init(&r, w.buf, w.len, PROTO_DEFAULT_MAX_BUFFER);
+  struct proto_slice d = proto_read_buffer(&r);
+  if (!want) {
+    assert_int_equal(d.len, -1);
+  } else {
+    assert_int_equal(d.len, (int32_t)strlen(want));
+    assert_memory_equal(d.ptr, want, strlen(want));
+  }
+  proto_writer_free(&w);
+}
+
+struct golden_sink {
+  struct tree_sha256 c;
+  uint8_t *buf;
+  size_t len, cap, at;
+};
+static bool golden_write(void *arg, const void *p, size_t n) {
+  struct golden_sink *g = arg;
+  tree_sha256_update(&g->c, p, n);
+  if (g->len + n > g->cap) {
+    g->cap = (g->len + n) * 2;
+    g->buf = realloc(g->buf, g->cap);
+    assert_non_null(g->buf);
+  }
+  memcpy(g->buf + g->len, p, n);
+  g->len += n;
+  return true;
+}
+static long golden_read(void *arg, void *p, size_t cap) {
+  struct golden_sink *g = arg;
+  size_t n = g->len - g->at < cap ? g->len - g->at : cap;
+  memcpy(p, g->buf + g->at, n);
+  g->at += n;
+  return (long)n;
+}
+static void hex32(const uint8_t h[32], char out[65]) {
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static void test_node_layout_golden(void **state) {
+  (void)state;
+  struct fx *f = fx_new(true);
+  session_open(f, SID);
+  session_open(f, 0x200);
+  static const struct acl_spec ro = {1, "world", "anyone"};
+  assert_int_equal(create(f, "/a", 0), PROTO_OK);
+  assert_int_equal(create(f, "/a/e", 1), PROTO_OK); /* ephemeral */
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATE, "/n", NULL_SLICE, 0, open_acl(f), 0),
+      PROTO_OK);
+  assert_int_equal(create_full(f, PROTO_OP_CREATECONTAINER, "/c", S("cc"), 4,
+                               open_acl(f), 0),
+                   PROTO_OK);
+  assert_int_equal(
+      create_full(f, PROTO_OP_CREATETTL, "/t", S("tt"), 5, open_acl(f), 5000),
+      PROTO_OK);
+  assert_int_equal(create(f, "/c/k", 0), PROTO_OK);
+  assert_int_equal(create(f, "/leaf", 0), PROTO_OK); /* never changed */
+  f->time_ms += 7;
+  /* Longer than created: an outside buffer; shorter: inline again. */
+  assert_int_equal(set_data(f, "/a", "longer than the one byte", 0), PROTO_OK);
+  expect_data(f, "/a", "longer than the one byte");
+  assert_int_equal(set_data(f, "/a", "", 1), PROTO_OK);
+  expect_data(f, "/a", "");
+  assert_int_equal(set_data(f, "/a", "z", 2), PROTO_OK);
+  expect_data(f, "/a", "z");
+  assert_int_equal(set_data(f, "/n", "abc", 0), PROTO_OK); /* from null */
+  expect_data(f, "/n", "abc");
+  assert_int_equal(set_acl(f, "/c/k", acls(f, 1, &ro), 0), PROTO_OK);
+  /* Rollbacks: a multi that overwrites inline data, moves data to an
+   * outside buffer and back, fails at each of its allocations in turn;
+   * every failure leaves the tree (data included) as it was. */
+  struct mb m = multi_begin(f);
+  multi_set_data(&m, "/a", "y", 3);
+  multi_set_data(&m, "/a", "now much longer than before", 4);
+  multi_set_data(&m, "/n", "q", 1);
+  multi_set_data(&m, "/leaf", "e", 0);
+  multi_set_data(&m, "/leaf", "f", 1);
+  multi_create(f, &m, PROTO_OP_CREATE, "/a/x", 0);
+  proto_multi_encode_end(m.w, m.mark);
+  struct proto_request req;
+  assert_int_equal(proto_request_decode(m.w->buf + 4, m.w->len - 4,
+                                        PROTO_DEFAULT_MAX_BUFFER, &req),
+                   PROTO_OK);
+  struct tree_prep_ctx ctx = {SID, 1, ++f->zxid, f->time_ms, {NULL, 0}};
+  proto_writer_reset(&f->txn);
+  assert_int_equal(tree_prep(f->t, &ctx, &req, &f->txn), PROTO_OK);
+  uint8_t before[32], after[32];
+  tree_digest(f->t, before);
+  int failures = 0;
+  for (long k = 0;; k++) {
+    tree_test_fail_alloc(f->t, k);
+    int rc = apply_txn(f);
+    tree_test_fail_alloc(f->t, -1);
+    if (rc == PROTO_OK)
+      break;
+    assert_int_equal(rc, PROTO_SYSTEMERROR);
+    failures++;
+    tree_digest(f->t, after);
+    assert_memory_equal(before, after, 32);
+    expect_data(f, "/a", "z");
+    expect_data(f, "/n", "abc");
+    expect_data(f, "/leaf", "d");
+  }
+  assert_true(failures >= 3);
+  assert_int_equal(f->out.err, 0);
+  expect_data(f, "/a", "now much longer than before");
+  expect_data(f, "/n", "q");
+  expect_data(f, "/leaf", "f");
+  assert_int_equal(set_data(f, "/leaf", "d", 2), PROTO_OK);
+  assert_int_equal(create(f, "/gone", 0), PROTO_OK);
+  assert_int_equal(del(f, "/gone", -1), PROTO_OK);
+  expect_data(f, "/leaf", "d");
+
+  uint8_t d[32], s[32], d2[32];
+  char dh[65], sh[65];
+  tree_digest(f->t, d);
+  struct golden_sink g;
+  memset(&g, 0, sizeof g);
+  tree_sha256_init(&g.c);
+  assert_int_equal(tree_serialize(f->t, golden_write, &g), PROTO_OK);
+  tree_sha256_final(&g.c, s);
+  hex32(d, dh);
+  hex32(s, sh);
+  assert_string_equal(
+      dh, "59a0fcf48393cc4f1a5d1edee1fccfc521f031f96a3805874e40e8a41b1f8304");
+  assert_string_equal(
+      sh, "25fa395b000dda06a236cb97ac53af5364fcc782b32ec57d856a88ceb65a83ae");
+  /* Loaded back: the same digest and data. */
+  struct tree_config cfg = {.extended_types = true};
+  int err;
+  char msg[128];
+  struct tree *t = tree_load(&cfg, golden_read, &g, &err, msg, sizeof msg);
+  assert_non_null(t);
+  tree_digest(t, d2);
+  assert_memory_equal(d, d2, 32);
+  tree_free(f->t);
+  f->t = t;
+  expect_data(f, "/a", "now much longer than before");
+  expect_data(f, "/leaf", "d");
+  expect_data(f, "/c/k", "d");
+  free(g.buf);
+  fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_initial_tree),
@@ -2663,6 +2822,7 @@ int main(void) {
       cmocka_unit_test(test_event_acl),
       cmocka_unit_test(test_set_watches_event_acl),
       cmocka_unit_test(test_oom_reap_and_persistent),
+      cmocka_unit_test(test_node_layout_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
