@@ -56,22 +56,25 @@ uint32_t tree_ptr_hash(const void *p) { return tree_hash_u64((uintptr_t)p); }
 /* ------------------------------------------------------------------ */
 /* otab */
 
-static uint32_t min_cap_for(uint32_t n) {
-  uint32_t cap = 4;
-  while ((uint64_t)cap * 3 / 4 < n)
-    cap *= 2;
-  return cap;
+/* Capacities are not powers of two (a slot costs 8 bytes, and doubling
+ * leaves tables a quarter to five eighths empty): the home slot is the
+ * hash scaled to the capacity, tables grow by half and stay at most three
+ * quarters full, and otab_fit packs a table that will mostly be read. */
+static uint32_t home(uint32_t hash, uint32_t cap) {
+  return (uint32_t)(((uint64_t)hash * cap) >> 32);
+}
+static uint32_t next_slot(uint32_t i, uint32_t cap) {
+  return i + 1 == cap ? 0 : i + 1;
 }
 
-bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
-                  otab_hash_fn hash) {
-  if (n_total <= (uint64_t)o->cap * 3 / 4 && o->cap)
-    return true;
-  if (n_total > (UINT32_C(1) << 30))
-    return false;
-  uint32_t cap = min_cap_for(n_total);
-  if (cap < o->cap * 2)
-    cap = o->cap * 2;
+/* Smallest capacity that holds n at three quarters full. */
+static uint32_t min_cap_for(uint32_t n) {
+  uint64_t cap = ((uint64_t)n * 4 + 2) / 3;
+  return cap < 4 ? 4 : (uint32_t)cap;
+}
+
+static bool rehash(struct tree *t, struct otab *o, uint32_t cap,
+                   otab_hash_fn hash) {
   void **s = tree_malloc(t, (size_t)cap * sizeof *s);
   if (!s)
     return false;
@@ -80,9 +83,9 @@ bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
     void *it = o->slots[i];
     if (!it)
       continue;
-    uint32_t j = hash(it) & (cap - 1);
+    uint32_t j = home(hash(it), cap);
     while (s[j])
-      j = (j + 1) & (cap - 1);
+      j = next_slot(j, cap);
     s[j] = it;
   }
   free(o->slots);
@@ -91,43 +94,65 @@ bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
   return true;
 }
 
+bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
+                  otab_hash_fn hash) {
+  if (o->cap && n_total <= (uint64_t)o->cap * 3 / 4)
+    return true;
+  if (n_total > (UINT32_C(1) << 30))
+    return false;
+  uint32_t cap = min_cap_for(n_total);
+  if (cap < o->cap + o->cap / 2)
+    cap = o->cap + o->cap / 2;
+  return rehash(t, o, cap, hash);
+}
+
+void otab_fit(struct tree *t, struct otab *o, otab_hash_fn hash) {
+  uint32_t cap = min_cap_for(o->n);
+  if (o->n && cap + cap / 8 < o->cap)
+    (void)rehash(t, o, cap, hash); /* without memory it stays as it is */
+}
+
 void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
                const void *key) {
   if (!o->cap)
     return NULL;
-  uint32_t mask = o->cap - 1;
-  for (uint32_t i = hash & mask; o->slots[i]; i = (i + 1) & mask)
+  for (uint32_t i = home(hash, o->cap); o->slots[i]; i = next_slot(i, o->cap))
     if (eq(o->slots[i], key))
       return o->slots[i];
   return NULL;
 }
 
 void otab_put(struct otab *o, void *item, uint32_t hash) {
-  uint32_t mask = o->cap - 1;
-  uint32_t i = hash & mask;
+  uint32_t i = home(hash, o->cap);
   while (o->slots[i])
-    i = (i + 1) & mask;
+    i = next_slot(i, o->cap);
   o->slots[i] = item;
   o->n++;
+}
+
+uint32_t otab_slot(const struct otab *o, const void *item, uint32_t hash) {
+  uint32_t i = home(hash, o->cap);
+  while (o->slots[i] != item)
+    i = next_slot(i, o->cap);
+  return i;
 }
 
 bool otab_del(struct otab *o, const void *item, otab_hash_fn hash) {
   if (!o->cap)
     return false;
-  uint32_t mask = o->cap - 1;
-  uint32_t i = hash(item) & mask;
+  uint32_t i = home(hash(item), o->cap);
   while (o->slots[i] && o->slots[i] != item)
-    i = (i + 1) & mask;
+    i = next_slot(i, o->cap);
   if (!o->slots[i])
     return false;
   /* Backward shift: pull later members of the probe run into the hole
    * when their home slot does not lie cyclically in (hole, j]. */
   uint32_t j = i;
   for (;;) {
-    j = (j + 1) & mask;
+    j = next_slot(j, o->cap);
     if (!o->slots[j])
       break;
-    uint32_t k = hash(o->slots[j]) & mask;
+    uint32_t k = home(hash(o->slots[j]), o->cap);
     bool move = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
     if (move) {
       o->slots[i] = o->slots[j];
@@ -347,12 +372,7 @@ fail:
 /* Slot index of n in its parent's table (to resume iteration after
  * climbing back up without a stack). */
 static uint32_t slot_of(const struct tnode *n) {
-  const struct otab *o = &n->parent->x->kids;
-  uint32_t mask = o->cap - 1;
-  uint32_t i = tree_node_name_hash(n) & mask;
-  while (o->slots[i] != n)
-    i = (i + 1) & mask;
-  return i;
+  return otab_slot(&n->parent->x->kids, n, tree_node_name_hash(n));
 }
 
 /* The first child in n's table at slot `start` or later, and its slot. */
@@ -379,6 +399,13 @@ static void free_subtree(struct tnode *root) {
   while (n) {
     uint32_t slot;
     struct tnode *c = next_kid(n, start, &slot);
+    if (c && !tree_node_nkids(c)) {
+      /* A leaf: freed from here, without finding its slot again. */
+      n->x->kids.slots[slot] = NULL;
+      tree_node_free(c);
+      start = slot + 1;
+      continue;
+    }
     if (c) {
       n = c;
       start = 0;
@@ -393,6 +420,33 @@ static void free_subtree(struct tnode *root) {
     }
     tree_node_free(n);
     n = p;
+  }
+}
+
+void tree_fit_tables(struct tree *t) {
+  /* Pre-order, fitting a node's table before walking it, so the slot
+   * indices the walk resumes from stay valid. */
+  struct tnode *n = t->root;
+  uint32_t start = 0;
+  if (n->x)
+    otab_fit(t, &n->x->kids, node_hash);
+  for (;;) {
+    uint32_t slot;
+    struct tnode *c = next_kid(n, start, &slot);
+    if (c) {
+      if (c->x && c->x->kids.n) {
+        otab_fit(t, &c->x->kids, node_hash);
+        n = c;
+        start = 0;
+      } else {
+        start = slot + 1;
+      }
+      continue;
+    }
+    if (!n->parent)
+      return;
+    start = slot_of(n) + 1;
+    n = n->parent;
   }
 }
 
@@ -575,8 +629,12 @@ void tree_digest(const struct tree *t, uint8_t out[32]) {
     const struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       node_digest(t, c, nodes);
-      n = c;
-      start = 0;
+      if (tree_node_nkids(c)) {
+        n = c;
+        start = 0;
+      } else {
+        start = slot + 1; /* a leaf: no need to step into it */
+      }
       continue;
     }
     if (!n->parent)

@@ -770,8 +770,9 @@ static bool load_node(void *arg, struct scan_state *s,
     x->cversion = sn->cversion;
     x->aversion = sn->aversion;
     /* Children go into a table sized from the record's count, up to a
-     * bound (the count is not trusted); past it the table grows. */
-    uint32_t want = sn->n_children < (1u << 14) ? sn->n_children : (1u << 14);
+     * bound (the count is not trusted; tree_fit_tables shrinks a table a
+     * false count made too large); past it the table grows. */
+    uint32_t want = sn->n_children < (1u << 20) ? sn->n_children : (1u << 20);
     if (want && !otab_reserve(t, &x->kids, want, l_node_hash))
       goto oom;
   }
@@ -871,6 +872,8 @@ struct tree *tree_load(const struct tree_config *cfg, tree_read_cb read_cb,
     *err = rc;
     return NULL;
   }
+  /* Tables grew while the nodes came in; most will mostly be read. */
+  tree_fit_tables(l.t);
   *err = PROTO_OK;
   return l.t;
 }

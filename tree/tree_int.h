@@ -29,9 +29,10 @@ static inline bool tree_owner_is_session(int64_t o) {
 /* ------------------------------------------------------------------ */
 /* Open-addressing table of item pointers (linear probing, backward-shift
  * deletion, so no tombstones).  The caller supplies the hash of an item;
- * lookups compare with a callback.  Capacity is a power of two, load kept
- * at or below 3/4.  Growth is separate from insertion (otab_reserve) so an
- * insert after a successful reserve cannot fail: apply relies on it. */
+ * lookups compare with a callback.  Any capacity (home slot = hash scaled
+ * to it), load kept at or below 3/4.  Growth is separate from insertion
+ * (otab_reserve) so an insert after a successful reserve cannot fail: apply
+ * relies on it. */
 struct otab {
   void **slots;
   uint32_t cap;
@@ -48,6 +49,12 @@ void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
                const void *key);
 /* Capacity must have been reserved. */
 void otab_put(struct otab *o, void *item, uint32_t hash);
+/* Slot index of an item that is in the table. */
+uint32_t otab_slot(const struct otab *o, const void *item, uint32_t hash);
+/* Shrink the table to the smallest capacity that holds its items (a
+ * table filled once and then mostly read, e.g. after a snapshot load).
+ * Without memory it stays as it is. */
+void otab_fit(struct tree *t, struct otab *o, otab_hash_fn hash);
 /* Remove this exact item; returns false if absent. */
 bool otab_del(struct otab *o, const void *item, otab_hash_fn hash);
 void otab_free(struct otab *o);
@@ -144,6 +151,8 @@ struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
  * NULL when out of memory; the node is unchanged then. */
 struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n);
 void tree_node_free(struct tnode *n);
+/* otab_fit every child table (after a snapshot load). */
+void tree_fit_tables(struct tree *t);
 
 /* ------------------------------------------------------------------ */
 /* ACLs: interned lists (one copy per distinct list, refcounted). */

@@ -2772,6 +2772,93 @@ static void test_node_layout_golden(void **state) {
   fx_free(f);
 }
 
+/* ------------------------------------------------------------------ */
+/* otab: any capacity, growth by half, backward-shift deletion across the
+ * wrap-around, otab_fit.  A shadow array says what must be found; half the
+ * items share a few hash values, so long probe runs wrap and shift. */
+
+struct oitem {
+  uint32_t id, hash;
+};
+static uint32_t oitem_hash(const void *p) {
+  return ((const struct oitem *)p)->hash;
+}
+static bool oitem_eq(const void *p, const void *key) {
+  return ((const struct oitem *)p)->id == *(const uint32_t *)key;
+}
+
+static void otab_check(const struct otab *o, const struct oitem *v,
+                       const bool *in, size_t n) {
+  uint32_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    const void *got = otab_get(o, v[i].hash, oitem_eq, &v[i].id);
+    assert_ptr_equal(got, in[i] ? &v[i] : NULL);
+    count += in[i];
+  }
+  assert_int_equal(o->n, count);
+  assert_true((uint64_t)o->n * 4 <= (uint64_t)o->cap * 3);
+}
+
+static void test_otab(void **state) {
+  (void)state;
+  struct tree *t = tree_new(NULL);
+  assert_non_null(t);
+  enum { N = 3000 };
+  struct oitem *v = calloc(N, sizeof *v);
+  bool *in = calloc(N, sizeof *in);
+  assert_non_null(v);
+  assert_non_null(in);
+  for (uint32_t i = 0; i < N; i++) {
+    v[i].id = i;
+    /* Odd ids collide on eight hash values, the highest of them so their
+     * runs wrap past the last slot. */
+    v[i].hash = i % 2 ? UINT32_MAX - (i % 8) : tree_hash_u64(i);
+  }
+  struct otab o = {0};
+  uint64_t x = 12345;
+  bool pow2_only = true;
+  for (int step = 0; step < 20000; step++) {
+    x = x * 6364136223846793005u + 1442695040888963407u;
+    uint32_t i = (uint32_t)(x >> 33) % N;
+    if (in[i]) {
+      assert_true(otab_del(&o, &v[i], oitem_hash));
+      in[i] = false;
+    } else {
+      assert_true(otab_reserve(t, &o, o.n + 1, oitem_hash));
+      otab_put(&o, &v[i], v[i].hash);
+      in[i] = true;
+    }
+    if ((o.cap & (o.cap - 1)) != 0)
+      pow2_only = false;
+    if (step % 1000 == 0)
+      otab_check(&o, v, in, N);
+  }
+  otab_check(&o, v, in, N);
+  assert_false(pow2_only);
+  /* Delete most, then fit: smaller, same items. */
+  for (uint32_t i = 0; i < N; i++)
+    if (in[i] && i % 5) {
+      assert_true(otab_del(&o, &v[i], oitem_hash));
+      in[i] = false;
+    }
+  uint32_t before = o.cap;
+  otab_fit(t, &o, oitem_hash);
+  assert_true(o.cap < before);
+  otab_check(&o, v, in, N);
+  /* Full again after the fit: it grows. */
+  for (uint32_t i = 0; i < N; i++)
+    if (!in[i]) {
+      assert_true(otab_reserve(t, &o, o.n + 1, oitem_hash));
+      otab_put(&o, &v[i], v[i].hash);
+      in[i] = true;
+    }
+  otab_check(&o, v, in, N);
+  otab_free(&o);
+  free(v);
+  free(in);
+  tree_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_initial_tree),
@@ -2823,6 +2910,7 @@ int main(void) {
       cmocka_unit_test(test_set_watches_event_acl),
       cmocka_unit_test(test_oom_reap_and_persistent),
       cmocka_unit_test(test_node_layout_golden),
+      cmocka_unit_test(test_otab),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
