@@ -261,7 +261,7 @@ void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
 struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
                               const uint8_t *data, int32_t data_len) {
   size_t dlen = data_len > 0 ? (size_t)data_len : 0;
-  struct tnode *n = tree_malloc(t, TREE_NODE_HDR + len + dlen);
+  struct tnode *n = tree_slab_alloc(t, TREE_NODE_HDR + len + dlen);
   if (!n)
     return NULL;
   memset(n, 0, TREE_NODE_HDR);
@@ -276,7 +276,7 @@ struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
 struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n) {
   if (n->x)
     return n->x;
-  struct tnode_ext *x = tree_malloc(t, sizeof *x);
+  struct tnode_ext *x = tree_slab_alloc(t, sizeof *x);
   if (!x)
     return NULL;
   memset(x, 0, sizeof *x);
@@ -287,15 +287,16 @@ struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n) {
   return x;
 }
 
-void tree_node_free(struct tnode *n) {
+void tree_node_free(struct tree *t, struct tnode *n) {
   if (!n)
     return;
+  size_t size = tree_node_size(n);
   if (n->x) {
     free(n->x->xdata);
     otab_free(&n->x->kids);
-    free(n->x);
+    tree_slab_free(t, n->x, sizeof *n->x);
   }
-  free(n);
+  tree_slab_free(t, n, size);
 }
 
 static uint32_t node_hash(const void *item) {
@@ -310,7 +311,7 @@ static bool add_builtin(struct tree *t, struct tnode *parent, const char *name,
   struct tnode *n = tree_node_alloc(t, name, strlen(name), NULL, 0);
   struct tnode_ext *px = tree_node_ext(t, parent);
   if (!n || !px || !otab_reserve(t, &px->kids, px->kids.n + 1, node_hash)) {
-    tree_node_free(n);
+    tree_node_free(t, n);
     return false;
   }
   n->parent = parent;
@@ -389,7 +390,7 @@ static struct tnode *next_kid(const struct tnode *n, uint32_t start,
   return NULL;
 }
 
-static void free_subtree(struct tnode *root) {
+static void free_subtree(struct tree *t, struct tnode *root) {
   /* Iterative post-order using parent pointers: trees can be deep.  The
    * scan of a node's table resumes after the child just freed (found
    * again by its hash), so a node with a million children is freed in one
@@ -402,7 +403,7 @@ static void free_subtree(struct tnode *root) {
     if (c && !tree_node_nkids(c)) {
       /* A leaf: freed from here, without finding its slot again. */
       n->x->kids.slots[slot] = NULL;
-      tree_node_free(c);
+      tree_node_free(t, c);
       start = slot + 1;
       continue;
     }
@@ -418,7 +419,7 @@ static void free_subtree(struct tnode *root) {
       p->x->kids.slots[i] = NULL; /* no freed pointer stays in the table */
       start = i + 1;
     }
-    tree_node_free(n);
+    tree_node_free(t, n);
     n = p;
   }
 }
@@ -454,7 +455,7 @@ void tree_free(struct tree *t) {
   if (!t)
     return;
   if (t->root)
-    free_subtree(t->root);
+    free_subtree(t, t->root);
   for (uint32_t i = 0; i < t->sessions.cap; i++) {
     struct tsession *s = t->sessions.slots[i];
     if (s) {
@@ -465,6 +466,7 @@ void tree_free(struct tree *t) {
   otab_free(&t->sessions);
   tree_watch_table_free(&t->watches);
   tree_acl_table_free(&t->acls);
+  tree_slab_fini(&t->slab);
   free(t->undo);
   free(t->ubytes);
   free(t->trig);

@@ -812,7 +812,7 @@ static bool load_node(void *arg, struct scan_state *s,
     l->n_set = sn->depth + 1;
   return true;
 oom:
-  tree_node_free(n);
+  tree_node_free(t, n);
   sr_sys(r, "out of memory");
   return false;
 }
@@ -835,7 +835,7 @@ static void strip_tree(struct tree *t) {
     }
     struct tnode *p = n->parent;
     tree_acl_unref(t, n->acl);
-    tree_node_free(n);
+    tree_node_free(t, n);
     n = p;
   }
   t->root = NULL;

@@ -143,6 +143,12 @@ void tree_node_stat(const struct tnode *n, struct proto_stat *s);
 size_t tree_node_path_len(const struct tnode *n);
 /* Writes the full path (no NUL) into buf, which has path_len bytes. */
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len);
+/* Bytes of n's allocation (tree_node_free gives them back). */
+static inline size_t tree_node_size(const struct tnode *n) {
+  size_t icap = n->x ? n->x->icap : n->data_len > 0 ? (size_t)n->data_len : 0;
+  return TREE_NODE_HDR + n->name_len + icap;
+}
+
 /* A node with the name and data_len bytes of data (data_len < 0: null
  * data), every other field zero.  NULL when out of memory. */
 struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
@@ -150,7 +156,7 @@ struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
 /* The node's extension, made (with the default values) when it has none.
  * NULL when out of memory; the node is unchanged then. */
 struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n);
-void tree_node_free(struct tnode *n);
+void tree_node_free(struct tree *t, struct tnode *n);
 /* otab_fit every child table (after a snapshot load). */
 void tree_fit_tables(struct tree *t);
 
@@ -373,6 +379,27 @@ int tree_pending_merge(struct tree *t, struct tree_pending *p,
                        bool alive, int64_t zxid);
 
 /* ------------------------------------------------------------------ */
+/* Small-object allocator (tree/slab.c): nodes and extensions, without
+ * malloc's per-block header and 16-byte rounding. */
+#define TREE_SLAB_MAX 512u
+struct tree_slab_class {
+  void *free; /* freed objects, linked through their first 8 bytes */
+  uint8_t *bump;
+  size_t left;
+};
+struct tree_slab {
+  struct tree_slab_class cls[TREE_SLAB_MAX / 8 + 1];
+  void **chunks;
+  size_t n_chunks, cap_chunks;
+};
+/* n bytes, 8-aligned; larger than TREE_SLAB_MAX from malloc.  Counts as
+ * an allocation for tree_test_fail_alloc.  NULL when out of memory. */
+void *tree_slab_alloc(struct tree *t, size_t n);
+/* Give back p, allocated with the same n. */
+void tree_slab_free(struct tree *t, void *p, size_t n);
+void tree_slab_fini(struct tree_slab *s);
+
+/* ------------------------------------------------------------------ */
 /* Apply scratch (reused across calls to avoid allocating per txn). */
 struct undo;
 struct trigger;
@@ -386,6 +413,7 @@ struct tree {
   uint64_t data_size; /* sum of path lengths + data lengths */
   int64_t last_zxid;
   struct acl_table acls;
+  struct tree_slab slab;
   struct otab sessions; /* struct tsession * */
   struct watch_table watches;
   /* Container and TTL nodes (struct tnode *, by pointer), the reaper's

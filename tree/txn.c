@@ -401,7 +401,7 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
 oom:
-  tree_node_free(n);
+  tree_node_free(t, n);
   return PROTO_SYSTEMERROR;
 }
 
@@ -578,7 +578,7 @@ static void rollback(struct tree *t) {
       t->n_nodes--;
       t->data_size -= u->path_len + data_bytes(n);
       tree_acl_unref(t, n->acl);
-      tree_node_free(n);
+      tree_node_free(t, n);
       break;
     case U_DELETE:
       /* Removal never shrinks a table, so re-insertion has room. */
@@ -625,7 +625,7 @@ static void commit_frees(struct tree *t) {
     switch (u->kind) {
     case U_DELETE:
       tree_acl_unref(t, u->node->acl);
-      tree_node_free(u->node);
+      tree_node_free(t, u->node);
       break;
     case U_SETDATA:
       if (u->old_xdata != u->new_xdata)

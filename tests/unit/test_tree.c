@@ -2859,6 +2859,49 @@ static void test_otab(void **state) {
   tree_free(t);
 }
 
+/* The slab: a freed object serves the next allocation of its class (and
+ * only of its class), sizes above TREE_SLAB_MAX come from malloc, objects
+ * are 8-aligned and do not overlap, and the fail hook counts slab
+ * allocations too.  (A use after free in a slab object is reported by
+ * AddressSanitizer as use-after-poison: the free objects are poisoned.) */
+static void test_slab(void **state) {
+  (void)state;
+  struct tree *t = tree_new(NULL);
+  assert_non_null(t);
+  enum { K = 5000 };
+  uint8_t **v = calloc(K, sizeof *v);
+  assert_non_null(v);
+  for (size_t i = 0; i < K; i++) {
+    size_t n = 1 + i % 700; /* both sides of TREE_SLAB_MAX */
+    v[i] = tree_slab_alloc(t, n);
+    assert_non_null(v[i]);
+    assert_int_equal((uintptr_t)v[i] % 8, 0);
+    memset(v[i], (int)(i & 0xFF), n);
+  }
+  for (size_t i = 0; i < K; i++) {
+    size_t n = 1 + i % 700;
+    for (size_t j = 0; j < n; j++)
+      assert_int_equal(v[i][j], (uint8_t)(i & 0xFF)); /* no overlap */
+  }
+  /* 100 and 104 bytes share a class; 112 does not. */
+  uint8_t *a = tree_slab_alloc(t, 100);
+  tree_slab_free(t, a, 100);
+  uint8_t *b = tree_slab_alloc(t, 112);
+  assert_ptr_not_equal(a, b);
+  uint8_t *c = tree_slab_alloc(t, 104);
+  assert_ptr_equal(a, c);
+  tree_slab_free(t, b, 112);
+  tree_slab_free(t, c, 104);
+  tree_test_fail_alloc(t, 0);
+  assert_null(tree_slab_alloc(t, 64));
+  assert_null(tree_slab_alloc(t, 4096));
+  tree_test_fail_alloc(t, -1);
+  for (size_t i = 0; i < K; i++)
+    tree_slab_free(t, v[i], 1 + i % 700);
+  free(v);
+  tree_free(t); /* the chunks; LeakSanitizer checks the large ones went */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_initial_tree),
@@ -2911,6 +2954,7 @@ int main(void) {
       cmocka_unit_test(test_oom_reap_and_persistent),
       cmocka_unit_test(test_node_layout_golden),
       cmocka_unit_test(test_otab),
+      cmocka_unit_test(test_slab),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
