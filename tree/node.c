@@ -186,11 +186,11 @@ static bool node_name_eq(const void *item, const void *key) {
 
 struct tnode *tree_node_child(const struct tnode *parent, const char *name,
                               size_t len) {
-  if (!parent->x)
+  if (!tree_node_x(parent))
     return NULL;
   struct name_key k = {name, len};
-  return otab_get(&parent->x->kids, tree_hash_bytes(name, len), node_name_eq,
-                  &k);
+  return otab_get(&tree_node_x(parent)->kids, tree_hash_bytes(name, len),
+                  node_name_eq, &k);
 }
 
 uint32_t tree_node_name_hash(const struct tnode *n) {
@@ -237,21 +237,21 @@ void tree_node_stat(const struct tnode *n, struct proto_stat *s) {
 }
 
 size_t tree_node_path_len(const struct tnode *n) {
-  if (!n->parent)
+  if (!tree_node_parent(n))
     return 1;
   size_t len = 0;
-  for (; n->parent; n = n->parent)
+  for (; tree_node_parent(n); n = tree_node_parent(n))
     len += 1 + n->name_len;
   return len;
 }
 
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
-  if (!n->parent) {
+  if (!tree_node_parent(n)) {
     buf[0] = '/';
     return;
   }
   size_t end = path_len;
-  for (; n->parent; n = n->parent) {
+  for (; tree_node_parent(n); n = tree_node_parent(n)) {
     end -= n->name_len;
     memcpy(buf + end, n->name, n->name_len);
     buf[--end] = '/';
@@ -261,6 +261,8 @@ void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
 struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
                               const uint8_t *data, int32_t data_len) {
   size_t dlen = data_len > 0 ? (size_t)data_len : 0;
+  if (len > INT32_MAX) /* name_len has 31 bits; paths are far shorter */
+    return NULL;
   struct tnode *n = tree_slab_alloc(t, TREE_NODE_HDR + len + dlen);
   if (!n)
     return NULL;
@@ -274,16 +276,19 @@ struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
 }
 
 struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n) {
-  if (n->x)
-    return n->x;
-  struct tnode_ext *x = tree_slab_alloc(t, sizeof *x);
+  struct tnode_ext *x = tree_node_x(n);
+  if (x)
+    return x;
+  x = tree_slab_alloc(t, sizeof *x);
   if (!x)
     return NULL;
   memset(x, 0, sizeof *x);
+  x->parent = tree_node_parent(n);
   x->mzxid = x->pzxid = n->czxid;
   x->mtime = n->ctime;
   x->icap = n->data_len > 0 ? (uint32_t)n->data_len : 0;
-  n->x = x;
+  n->up.x = x;
+  n->has_x = 1;
   return x;
 }
 
@@ -291,10 +296,11 @@ void tree_node_free(struct tree *t, struct tnode *n) {
   if (!n)
     return;
   size_t size = tree_node_size(n);
-  if (n->x) {
-    free(n->x->xdata);
-    otab_free(&n->x->kids);
-    tree_slab_free(t, n->x, sizeof *n->x);
+  struct tnode_ext *x = tree_node_x(n);
+  if (x) {
+    free(x->xdata);
+    otab_free(&x->kids);
+    tree_slab_free(t, x, sizeof *x);
   }
   tree_slab_free(t, n, size);
 }
@@ -314,7 +320,7 @@ static bool add_builtin(struct tree *t, struct tnode *parent, const char *name,
     tree_node_free(t, n);
     return false;
   }
-  n->parent = parent;
+  tree_node_set_parent(n, parent);
   n->acl = acl;
   tree_acl_ref(t, acl);
   otab_put(&px->kids, n, node_hash(n));
@@ -373,15 +379,16 @@ fail:
 /* Slot index of n in its parent's table (to resume iteration after
  * climbing back up without a stack). */
 static uint32_t slot_of(const struct tnode *n) {
-  return otab_slot(&n->parent->x->kids, n, tree_node_name_hash(n));
+  return otab_slot(&tree_node_x(tree_node_parent(n))->kids, n,
+                   tree_node_name_hash(n));
 }
 
 /* The first child in n's table at slot `start` or later, and its slot. */
 static struct tnode *next_kid(const struct tnode *n, uint32_t start,
                               uint32_t *slot) {
-  if (!n->x)
+  if (!tree_node_x(n))
     return NULL;
-  const struct otab *o = &n->x->kids;
+  const struct otab *o = &tree_node_x(n)->kids;
   for (uint32_t i = start; i < o->cap; i++)
     if (o->slots[i]) {
       *slot = i;
@@ -402,7 +409,7 @@ static void free_subtree(struct tree *t, struct tnode *root) {
     struct tnode *c = next_kid(n, start, &slot);
     if (c && !tree_node_nkids(c)) {
       /* A leaf: freed from here, without finding its slot again. */
-      n->x->kids.slots[slot] = NULL;
+      tree_node_x(n)->kids.slots[slot] = NULL;
       tree_node_free(t, c);
       start = slot + 1;
       continue;
@@ -414,9 +421,10 @@ static void free_subtree(struct tree *t, struct tnode *root) {
     }
     struct tnode *p = NULL;
     if (n != root) {
-      p = n->parent;
+      p = tree_node_parent(n);
       uint32_t i = slot_of(n);
-      p->x->kids.slots[i] = NULL; /* no freed pointer stays in the table */
+      tree_node_x(p)->kids.slots[i] =
+          NULL; /* no freed pointer stays in the table */
       start = i + 1;
     }
     tree_node_free(t, n);
@@ -429,14 +437,14 @@ void tree_fit_tables(struct tree *t) {
    * indices the walk resumes from stay valid. */
   struct tnode *n = t->root;
   uint32_t start = 0;
-  if (n->x)
-    otab_fit(t, &n->x->kids, node_hash);
+  if (tree_node_x(n))
+    otab_fit(t, &tree_node_x(n)->kids, node_hash);
   for (;;) {
     uint32_t slot;
     struct tnode *c = next_kid(n, start, &slot);
     if (c) {
-      if (c->x && c->x->kids.n) {
-        otab_fit(t, &c->x->kids, node_hash);
+      if (tree_node_x(c) && tree_node_x(c)->kids.n) {
+        otab_fit(t, &tree_node_x(c)->kids, node_hash);
         n = c;
         start = 0;
       } else {
@@ -444,10 +452,10 @@ void tree_fit_tables(struct tree *t) {
       }
       continue;
     }
-    if (!n->parent)
+    if (!tree_node_parent(n))
       return;
     start = slot_of(n) + 1;
-    n = n->parent;
+    n = tree_node_parent(n);
   }
 }
 
@@ -587,7 +595,8 @@ static void node_digest(const struct tree *t, const struct tnode *n,
   struct tree_sha256 c;
   tree_sha256_init(&c);
   uint8_t b[8];
-  for (const struct tnode *p = n; p->parent; p = p->parent) {
+  for (const struct tnode *p = n; tree_node_parent(p);
+       p = tree_node_parent(p)) {
     put64(b, p->name_len);
     tree_sha256_update(&c, b, 8);
     tree_sha256_update(&c, p->name, p->name_len);
@@ -639,10 +648,10 @@ void tree_digest(const struct tree *t, uint8_t out[32]) {
       }
       continue;
     }
-    if (!n->parent)
+    if (!tree_node_parent(n))
       break;
     start = slot_of(n) + 1;
-    n = n->parent;
+    n = tree_node_parent(n);
   }
   for (uint32_t i = 0; i < t->sessions.cap; i++) {
     const struct tsession *s = t->sessions.slots[i];
@@ -820,7 +829,7 @@ static uint64_t count_descendants(const struct tnode *top) {
     if (n == top)
       return k;
     start = slot_of(n) + 1;
-    n = n->parent;
+    n = tree_node_parent(n);
   }
 }
 

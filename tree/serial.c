@@ -725,7 +725,7 @@ static bool load_node(void *arg, struct scan_state *s,
      * them): comparing with the previous sibling finds duplicates without
      * a lookup in what may be a table of a million children. */
     struct tnode *prev = sn->depth < l->n_set ? l->stack[sn->depth] : NULL;
-    if (prev && prev->parent == parent) {
+    if (prev && tree_node_parent(prev) == parent) {
       size_t m = prev->name_len < name_len ? prev->name_len : name_len;
       int c = memcmp(prev->name, name, m);
       if (c > 0 || (c == 0 && prev->name_len >= name_len)) {
@@ -794,8 +794,8 @@ static bool load_node(void *arg, struct scan_state *s,
   n->acl = l->acl_map[sn->acl];
   tree_acl_ref(t, n->acl);
   if (parent) {
-    n->parent = parent;
-    otab_put(&parent->x->kids, n, tree_node_name_hash(n));
+    tree_node_set_parent(n, parent);
+    otab_put(&tree_node_x(parent)->kids, n, tree_node_name_hash(n));
   } else {
     t->root = n;
   }
@@ -823,17 +823,17 @@ static void strip_tree(struct tree *t) {
   struct tnode *n = t->root;
   while (n) {
     struct tnode *c = NULL;
-    for (uint32_t i = 0; n->x && i < n->x->kids.cap; i++)
-      if (n->x->kids.slots[i]) {
-        c = n->x->kids.slots[i];
-        n->x->kids.slots[i] = NULL;
+    for (uint32_t i = 0; tree_node_x(n) && i < tree_node_x(n)->kids.cap; i++)
+      if (tree_node_x(n)->kids.slots[i]) {
+        c = tree_node_x(n)->kids.slots[i];
+        tree_node_x(n)->kids.slots[i] = NULL;
         break;
       }
     if (c) {
       n = c;
       continue;
     }
-    struct tnode *p = n->parent;
+    struct tnode *p = tree_node_parent(n);
     tree_acl_unref(t, n->acl);
     tree_node_free(t, n);
     n = p;

@@ -75,8 +75,9 @@ uint32_t tree_hash_u64(uint64_t v);
  * Data lives inline (up to icap bytes: the length the node was created
  * with) or, once a setData made it longer, in x->xdata. */
 struct tnode_ext {
-  struct otab kids; /* struct tnode *, hashed by name */
-  uint8_t *xdata;   /* the data when it is longer than icap, else NULL */
+  struct tnode *parent; /* moved here from the node's up */
+  struct otab kids;     /* struct tnode *, hashed by name */
+  uint8_t *xdata;       /* the data when it is longer than icap, else NULL */
   int64_t mzxid, pzxid, mtime;
   int64_t owner; /* stored ephemeralOwner (session / container / TTL) */
   int32_t version;
@@ -86,50 +87,69 @@ struct tnode_ext {
 };
 
 struct tnode {
-  struct tnode *parent; /* NULL for the root */
-  struct tnode_ext *x;  /* NULL while every field below has its default */
+  /* The parent (NULL for the root) while the node has no extension, then
+   * the extension (it holds the parent): one word for both, has_x says
+   * which.  Read it with tree_node_parent / tree_node_x. */
+  union {
+    struct tnode *parent;
+    struct tnode_ext *x;
+  } up;
   int64_t czxid, ctime;
-  int32_t data_len; /* -1 = null data */
-  uint32_t acl;     /* index into the ACL table */
-  uint32_t name_len;
+  int32_t data_len;       /* -1 = null data */
+  uint32_t acl;           /* index into the ACL table */
+  uint32_t name_len : 31; /* paths are shorter than jute.maxbuffer */
+  uint32_t has_x : 1;
   char name[]; /* name_len bytes, then the inline data */
 };
+
+static inline struct tnode_ext *tree_node_x(const struct tnode *n) {
+  return n->has_x ? n->up.x : NULL;
+}
+static inline struct tnode *tree_node_parent(const struct tnode *n) {
+  return n->has_x ? n->up.x->parent : n->up.parent;
+}
+static inline void tree_node_set_parent(struct tnode *n, struct tnode *p) {
+  if (n->has_x)
+    n->up.x->parent = p;
+  else
+    n->up.parent = p;
+}
 
 /* Bytes of a node allocation before its name. */
 #define TREE_NODE_HDR offsetof(struct tnode, name)
 
 static inline int64_t tree_node_mzxid(const struct tnode *n) {
-  return n->x ? n->x->mzxid : n->czxid;
+  return tree_node_x(n) ? tree_node_x(n)->mzxid : n->czxid;
 }
 static inline int64_t tree_node_pzxid(const struct tnode *n) {
-  return n->x ? n->x->pzxid : n->czxid;
+  return tree_node_x(n) ? tree_node_x(n)->pzxid : n->czxid;
 }
 static inline int64_t tree_node_mtime(const struct tnode *n) {
-  return n->x ? n->x->mtime : n->ctime;
+  return tree_node_x(n) ? tree_node_x(n)->mtime : n->ctime;
 }
 static inline int64_t tree_node_owner(const struct tnode *n) {
-  return n->x ? n->x->owner : 0;
+  return tree_node_x(n) ? tree_node_x(n)->owner : 0;
 }
 static inline int32_t tree_node_version(const struct tnode *n) {
-  return n->x ? n->x->version : 0;
+  return tree_node_x(n) ? tree_node_x(n)->version : 0;
 }
 static inline int32_t tree_node_cversion(const struct tnode *n) {
-  return n->x ? n->x->cversion : 0;
+  return tree_node_x(n) ? tree_node_x(n)->cversion : 0;
 }
 static inline int32_t tree_node_aversion(const struct tnode *n) {
-  return n->x ? n->x->aversion : 0;
+  return tree_node_x(n) ? tree_node_x(n)->aversion : 0;
 }
 static inline uint32_t tree_node_nkids(const struct tnode *n) {
-  return n->x ? n->x->kids.n : 0;
+  return tree_node_x(n) ? tree_node_x(n)->kids.n : 0;
 }
 /* The children table, or NULL when the node never had an extension (then
  * it has no children). */
 static inline const struct otab *tree_node_kids(const struct tnode *n) {
-  return n->x ? &n->x->kids : NULL;
+  return tree_node_x(n) ? &tree_node_x(n)->kids : NULL;
 }
 static inline uint8_t *tree_node_data(const struct tnode *n) {
-  if (n->x && n->x->xdata)
-    return n->x->xdata;
+  if (tree_node_x(n) && tree_node_x(n)->xdata)
+    return tree_node_x(n)->xdata;
   return (uint8_t *)(uintptr_t)(n->name + n->name_len);
 }
 uint32_t tree_node_name_hash(const struct tnode *n);
@@ -145,7 +165,9 @@ size_t tree_node_path_len(const struct tnode *n);
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len);
 /* Bytes of n's allocation (tree_node_free gives them back). */
 static inline size_t tree_node_size(const struct tnode *n) {
-  size_t icap = n->x ? n->x->icap : n->data_len > 0 ? (size_t)n->data_len : 0;
+  size_t icap = tree_node_x(n)    ? tree_node_x(n)->icap
+                : n->data_len > 0 ? (size_t)n->data_len
+                                  : 0;
   return TREE_NODE_HDR + n->name_len + icap;
 }
 

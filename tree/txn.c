@@ -374,13 +374,13 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   u->p_cversion = px->cversion;
   u->p_pzxid = px->pzxid;
   u->path_len = len;
-  n->parent = parent;
+  tree_node_set_parent(n, parent);
   n->czxid = a->h->zxid;
   n->ctime = a->h->time_ms;
-  if (n->x) {
-    n->x->mzxid = n->x->pzxid = a->h->zxid;
-    n->x->mtime = a->h->time_ms;
-    n->x->owner = owner;
+  if (tree_node_x(n)) {
+    tree_node_x(n)->mzxid = tree_node_x(n)->pzxid = a->h->zxid;
+    tree_node_x(n)->mtime = a->h->time_ms;
+    tree_node_x(n)->owner = owner;
   }
   otab_put(&px->kids, n, node_hash(n));
   px->cversion = op->parent_cversion;
@@ -408,12 +408,12 @@ oom:
 /* Remove a childless node; its path is already in the arena at off. */
 static int del_node(struct actx *a, struct tnode *n, size_t off, size_t len) {
   struct tree *t = a->t;
-  if (!n->parent)
+  struct tnode *parent = tree_node_parent(n);
+  if (!parent)
     return PROTO_BADARGUMENTS;
   if (tree_node_nkids(n))
     return PROTO_NOTEMPTY;
-  struct tnode *parent = n->parent;
-  struct tnode_ext *px = parent->x; /* it has a child: it has one */
+  struct tnode_ext *px = tree_node_x(parent); /* it has a child: it has one */
   int64_t owner = tree_node_owner(n);
   size_t poff, plen = len - 1 - n->name_len;
   if (plen == 0 && !arena_add(a->out, "/", 1, &poff))
@@ -448,7 +448,7 @@ static int do_delete(struct actx *a, const struct txop *op) {
   struct tnode *n = tree_node_lookup(a->t, path, len);
   if (!n)
     return PROTO_NONODE;
-  if (!n->parent)
+  if (!tree_node_parent(n))
     return PROTO_BADARGUMENTS;
   if (op->type == PROTO_OP_DELETECONTAINER) {
     if (tree_node_nkids(n))
@@ -565,9 +565,9 @@ static void rollback(struct tree *t) {
     struct tnode *n = u->node;
     switch (u->kind) {
     case U_CREATE:
-      otab_del(&n->parent->x->kids, n, node_hash);
-      n->parent->x->cversion = u->p_cversion;
-      n->parent->x->pzxid = u->p_pzxid;
+      otab_del(&tree_node_x(tree_node_parent(n))->kids, n, node_hash);
+      tree_node_x(tree_node_parent(n))->cversion = u->p_cversion;
+      tree_node_x(tree_node_parent(n))->pzxid = u->p_pzxid;
       if (tree_owner_is_session(tree_node_owner(n))) {
         struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s && otab_del(&s->eph, n, tree_ptr_hash))
@@ -582,8 +582,8 @@ static void rollback(struct tree *t) {
       break;
     case U_DELETE:
       /* Removal never shrinks a table, so re-insertion has room. */
-      otab_put(&n->parent->x->kids, n, node_hash(n));
-      n->parent->x->pzxid = u->p_pzxid;
+      otab_put(&tree_node_x(tree_node_parent(n))->kids, n, node_hash(n));
+      tree_node_x(tree_node_parent(n))->pzxid = u->p_pzxid;
       if (tree_owner_is_session(tree_node_owner(n))) {
         struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s) {
@@ -599,19 +599,19 @@ static void rollback(struct tree *t) {
     case U_SETDATA:
       t->data_size -= data_bytes(n);
       free(u->new_xdata);
-      n->x->xdata = u->old_xdata;
+      tree_node_x(n)->xdata = u->old_xdata;
       if (u->saved != SIZE_MAX)
         memcpy(n->name + n->name_len, t->ubytes + u->saved, (size_t)u->old_len);
       n->data_len = u->old_len;
       t->data_size += data_bytes(n);
-      n->x->version = u->old_version;
-      n->x->mzxid = u->old_mzxid;
-      n->x->mtime = u->old_mtime;
+      tree_node_x(n)->version = u->old_version;
+      tree_node_x(n)->mzxid = u->old_mzxid;
+      tree_node_x(n)->mtime = u->old_mtime;
       break;
     case U_SETACL:
       tree_acl_unref(t, n->acl);
       n->acl = u->old_acl;
-      n->x->aversion = u->old_aversion;
+      tree_node_x(n)->aversion = u->old_aversion;
       break;
     }
   }

@@ -435,8 +435,8 @@ static void test_stat_set_data_acl(void **state) {
   assert_int_equal(s.version, 1);
   /* Version wrap-around: the stored version goes through -1. */
   struct tnode *n = tree_node_lookup(f->t, "/n", 2);
-  assert_non_null(n->x); /* a setData gave it an extension */
-  n->x->version = INT32_MAX;
+  assert_non_null(tree_node_x(n)); /* a setData gave it an extension */
+  tree_node_x(n)->version = INT32_MAX;
   assert_int_equal(set_data(f, "/n", "x", INT32_MAX), PROTO_OK);
   assert_int_equal(stat_of(f, "/n").version, INT32_MIN);
   fx_free(f);
