@@ -823,10 +823,11 @@ static void strip_tree(struct tree *t) {
   struct tnode *n = t->root;
   while (n) {
     struct tnode *c = NULL;
-    for (uint32_t i = 0; tree_node_x(n) && i < tree_node_x(n)->kids.cap; i++)
-      if (tree_node_x(n)->kids.slots[i]) {
-        c = tree_node_x(n)->kids.slots[i];
-        tree_node_x(n)->kids.slots[i] = NULL;
+    struct tnode_ext *x = tree_node_x(n);
+    for (uint32_t i = 0; x && i < x->kids.cap; i++)
+      if (x->kids.slots[i]) {
+        c = x->kids.slots[i];
+        x->kids.slots[i] = NULL;
         break;
       }
     if (c) {

@@ -377,10 +377,11 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   tree_node_set_parent(n, parent);
   n->czxid = a->h->zxid;
   n->ctime = a->h->time_ms;
-  if (tree_node_x(n)) {
-    tree_node_x(n)->mzxid = tree_node_x(n)->pzxid = a->h->zxid;
-    tree_node_x(n)->mtime = a->h->time_ms;
-    tree_node_x(n)->owner = owner;
+  struct tnode_ext *x = tree_node_x(n);
+  if (x) {
+    x->mzxid = x->pzxid = a->h->zxid;
+    x->mtime = a->h->time_ms;
+    x->owner = owner;
   }
   otab_put(&px->kids, n, node_hash(n));
   px->cversion = op->parent_cversion;
@@ -563,11 +564,15 @@ static void rollback(struct tree *t) {
   while (t->n_undo > 0) {
     struct undo *u = &t->undo[--t->n_undo];
     struct tnode *n = u->node;
+    /* Every undo but a create's has the node's extension (setData and
+     * setACL made one) or the parent's (it had this child). */
+    struct tnode_ext *x = tree_node_x(n), *px;
     switch (u->kind) {
     case U_CREATE:
-      otab_del(&tree_node_x(tree_node_parent(n))->kids, n, node_hash);
-      tree_node_x(tree_node_parent(n))->cversion = u->p_cversion;
-      tree_node_x(tree_node_parent(n))->pzxid = u->p_pzxid;
+      px = tree_node_x(tree_node_parent(n));
+      otab_del(&px->kids, n, node_hash);
+      px->cversion = u->p_cversion;
+      px->pzxid = u->p_pzxid;
       if (tree_owner_is_session(tree_node_owner(n))) {
         struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s && otab_del(&s->eph, n, tree_ptr_hash))
@@ -582,8 +587,9 @@ static void rollback(struct tree *t) {
       break;
     case U_DELETE:
       /* Removal never shrinks a table, so re-insertion has room. */
-      otab_put(&tree_node_x(tree_node_parent(n))->kids, n, node_hash(n));
-      tree_node_x(tree_node_parent(n))->pzxid = u->p_pzxid;
+      px = tree_node_x(tree_node_parent(n));
+      otab_put(&px->kids, n, node_hash(n));
+      px->pzxid = u->p_pzxid;
       if (tree_owner_is_session(tree_node_owner(n))) {
         struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s) {
@@ -599,19 +605,19 @@ static void rollback(struct tree *t) {
     case U_SETDATA:
       t->data_size -= data_bytes(n);
       free(u->new_xdata);
-      tree_node_x(n)->xdata = u->old_xdata;
+      x->xdata = u->old_xdata;
       if (u->saved != SIZE_MAX)
         memcpy(n->name + n->name_len, t->ubytes + u->saved, (size_t)u->old_len);
       n->data_len = u->old_len;
       t->data_size += data_bytes(n);
-      tree_node_x(n)->version = u->old_version;
-      tree_node_x(n)->mzxid = u->old_mzxid;
-      tree_node_x(n)->mtime = u->old_mtime;
+      x->version = u->old_version;
+      x->mzxid = u->old_mzxid;
+      x->mtime = u->old_mtime;
       break;
     case U_SETACL:
       tree_acl_unref(t, n->acl);
       n->acl = u->old_acl;
-      tree_node_x(n)->aversion = u->old_aversion;
+      x->aversion = u->old_aversion;
       break;
     }
   }
