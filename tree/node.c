@@ -1,6 +1,7 @@
 /* Nodes, lookup, the tree object, stats, digest, sessions (read side). */
 #include "tree/tree_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,12 +79,14 @@ static bool rehash(struct tree *t, struct otab *o, uint32_t cap,
   void **s = tree_malloc(t, (size_t)cap * sizeof *s);
   if (!s)
     return false;
-  memset(s, 0, (size_t)cap * sizeof *s);
+  for (uint32_t i = 0; i < cap; i++)
+    s[i] = NULL;
   for (uint32_t i = 0; i < o->cap; i++) {
     void *it = o->slots[i];
     if (!it)
       continue;
     uint32_t j = home(hash(it), cap);
+    assert(j < cap);
     while (s[j])
       j = next_slot(j, cap);
     s[j] = it;

@@ -105,8 +105,8 @@ static int cmp_nodes(const void *x, const void *y) {
 }
 
 static const struct tnode **sorted_kids(const struct tnode *n) {
-  /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
   const struct otab *o = tree_node_kids(n);
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
   const struct tnode **v = malloc((size_t)o->n * sizeof *v);
   if (!v)
     return NULL;

@@ -5,6 +5,7 @@
 
 #include "tree/tree.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,10 +105,12 @@ struct tnode {
 };
 
 static inline struct tnode_ext *tree_node_x(const struct tnode *n) {
+  assert(!n->has_x || n->up.x);
   return n->has_x ? n->up.x : NULL;
 }
 static inline struct tnode *tree_node_parent(const struct tnode *n) {
-  return n->has_x ? n->up.x->parent : n->up.parent;
+  struct tnode_ext *x = tree_node_x(n);
+  return x ? x->parent : n->up.parent;
 }
 static inline void tree_node_set_parent(struct tnode *n, struct tnode *p) {
   if (n->has_x)
