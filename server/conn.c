@@ -19,16 +19,41 @@
  * Output produced *for* a connection by others (watch events) cannot be
  * throttled that way; past SRV_OUT_HARD_BYTES the connection is closed.
  *
+ * Output budget (roost.outputBudgetMB): the cap above is per connection,
+ * so many slow consumers could still hold gigabytes.  Every connection's
+ * unsent bytes are summed in srv.ov.out_bytes (account()); while the sum
+ * exceeds the budget, a connection holding more than SRV_OUT_BUDGET_FLOOR
+ * is paused like a throttled one after its current frame, so the heaviest
+ * stop first and a client whose replies leave at once is never paused.
+ * The total stays below the budget plus, per connection, the floor and
+ * one reply.
+ *
+ * A paused connection's pings are not read, so the tick counts a paused
+ * connection whose output drained since the last tick as heard from
+ * (srv_conns_tick): a live client that reads slowly keeps its session; a
+ * dead one drains nothing and expires.
+ *
+ * Accepting: the listener is polled and accepted by hand rather than with
+ * uv_listen, because libuv, out of descriptors, accepts and closes the
+ * pending connections itself without telling the server.  Here the same
+ * spare-descriptor trick counts them (zk_connection_rejected) and logs
+ * once per SRV_ACCEPT_LOG_INTERVAL_MS.
+ *
  * Closing: srv_conn_close detaches the connection from its session and from
  * watch delivery at once, then either flushes and closes or closes now.  The
  * memory is freed in the uv_close callback. */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void on_close(uv_handle_t *h);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -37,6 +62,24 @@ static void process_input(struct srv_conn *c);
 
 size_t srv_conn_pending_bytes(const struct srv_conn *c) {
   return c->out.len + (c->writing ? c->wbuf.len : 0);
+}
+
+/* Bring c's share of srv.ov.out_bytes up to date.  Called wherever its
+ * output grows or shrinks in conn.c; output others append (events,
+ * answers from the ensemble) is counted when it is flushed, within the
+ * loop turn. */
+static void account(struct srv_conn *c) {
+  struct srv_overload *ov = &c->srv->ov;
+  size_t now = c->handle_closed ? 0 : srv_conn_pending_bytes(c);
+  assert(ov->out_bytes >= c->acct);
+  ov->out_bytes = ov->out_bytes - c->acct + now;
+  c->acct = now;
+  if (ov->out_bytes > ov->out_peak)
+    ov->out_peak = ov->out_bytes;
+}
+
+static bool over_budget(const struct srv *s) {
+  return s->ov.out_budget > 0 && s->ov.out_bytes > s->ov.out_budget;
 }
 
 static uint32_t be32(const uint8_t *p) {
@@ -97,6 +140,7 @@ static void close_handle(struct srv_conn *c) {
   if (c->handle_closed)
     return;
   c->handle_closed = true;
+  account(c); /* to zero: a closed connection's bytes are no one's load */
   dirty_unlink(c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -151,6 +195,7 @@ static void on_close(uv_handle_t *h) {
   struct srv_conn *c = h->data;
   struct srv *s = c->srv;
   dirty_unlink(c);
+  account(c);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -199,12 +244,28 @@ void srv_conns_close_all(struct srv *s) {
       srv_conn_close(c, false, SRV_LOG_DEBUG, "server shutting down");
 }
 
+/* A paused connection whose peer took bytes since the last tick is alive
+ * though its pings wait unread: count it as heard from. */
+static void paused_alive(struct srv_conn *c) {
+  size_t wq = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+  bool progress = c->drained || wq < c->wq_mark;
+  c->drained = false;
+  c->wq_mark = wq;
+  if (!c->throttled || !progress || c->state != SRV_CONN_OPEN ||
+      c->session == NULL)
+    return;
+  c->srv->ov.drain_touches++;
+  srv_session_touch(c->srv, c->session);
+  srv_ens_touch(c->srv, c->session->id);
+}
+
 void srv_conns_tick(struct srv *s, int64_t now) {
   struct srv_conn *next;
   for (struct srv_conn *c = s->conns; c != NULL; c = next) {
     next = c->next; /* closing never unlinks before on_close */
     if (c->handle_closed)
       continue;
+    paused_alive(c);
     if (c->state == SRV_CONN_HANDSHAKE &&
         now - c->accepted_loop_ms >= SRV_SESSIONLESS_TIMEOUT_MS) {
       s->stats.sessionless_expired++;
@@ -241,6 +302,8 @@ static void on_write(uv_write_t *req, int status) {
                    uv_strerror(status));
     return;
   }
+  c->drained = true;
+  account(c);
   if (c->out.len > 0) {
     conn_flush(c);
     return;
@@ -257,6 +320,7 @@ static void output_drained(struct srv_conn *c) {
   }
   if (c->throttled && srv_conn_pending_bytes(c) < SRV_OUT_LOW_BYTES) {
     c->throttled = false;
+    c->budget_paused = false;
     srv_log(c->srv, SRV_LOG_DEBUG,
             "connection %s:%d drained its output; reading again", c->ip,
             c->port);
@@ -267,6 +331,7 @@ static void output_drained(struct srv_conn *c) {
 }
 
 static void conn_flush(struct srv_conn *c) {
+  account(c);
   if (c->writing || c->handle_closed || c->out.len == 0)
     return;
   if (proto_writer_err(&c->out) != PROTO_OK) {
@@ -298,6 +363,8 @@ static void conn_flush(struct srv_conn *c) {
     for (size_t i = 0; i < c->n_holds; i++)
       c->holds[i].off -= sent;
     rel -= sent;
+    c->drained = true;
+    account(c);
     if (rel == 0) {
       if (c->out.len > 0)
         return; /* the rest waits for its fsync */
@@ -339,6 +406,7 @@ static void conn_flush(struct srv_conn *c) {
     return;
   }
   c->writing = true;
+  account(c);
 }
 
 void srv_flush_all(struct srv *s) {
@@ -424,6 +492,38 @@ static void process_input(struct srv_conn *c) {
     start_reading(c);
 }
 
+/* After each frame: stop reading a connection whose unsent output passed
+ * its own cap, or that holds more than the floor while all connections
+ * together are over the budget. */
+static void pause_if_heavy(struct srv_conn *c) {
+  struct srv *s = c->srv;
+  account(c);
+  size_t pending = srv_conn_pending_bytes(c);
+  bool own = pending > SRV_OUT_HIGH_BYTES;
+  if (!own && !(pending > SRV_OUT_BUDGET_FLOOR && over_budget(s)))
+    return;
+  c->throttled = true;
+  c->budget_paused = !own;
+  s->ov.pauses++;
+  if (!own)
+    s->ov.budget_pauses++;
+  conn_stop_reading(c);
+  /* Once at INFO per connection: a bulk reader cycles through this on
+   * every drain. */
+  if (own)
+    srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
+            "connection %s:%d has %zu bytes of unsent output; not reading "
+            "until it drains",
+            c->ip, c->port, pending);
+  else
+    srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
+            "connection %s:%d has %zu bytes of unsent output and all "
+            "connections %zu (roost.outputBudgetMB=%d); not reading until "
+            "it drains",
+            c->ip, c->port, pending, s->ov.out_bytes, s->cfg.output_budget_mb);
+  c->throttle_logged = true;
+}
+
 static void process_frames(struct srv_conn *c) {
   struct srv *s = c->srv;
   size_t pos = 0;
@@ -482,20 +582,7 @@ static void process_frames(struct srv_conn *c) {
       srv_handle_request(c, payload, (size_t)n, uv_hrtime());
     if (c->state == SRV_CONN_CLOSING)
       return; /* whatever followed is discarded (§7.12 closeSession) */
-    if (srv_conn_pending_bytes(c) > SRV_OUT_HIGH_BYTES) {
-      c->throttled = true;
-      if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-      }
-      /* Once at INFO per connection: a bulk reader cycles through this
-       * on every drain. */
-      srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
-              "connection %s:%d has %zu bytes of unsent output; not reading "
-              "until it drains",
-              c->ip, c->port, srv_conn_pending_bytes(c));
-      c->throttle_logged = true;
-    }
+    pause_if_heavy(c);
   }
   if (pos > 0) {
     memmove(c->in, c->in + pos, c->in_len - pos);
@@ -539,21 +626,19 @@ static size_t conns_from(const struct srv *s, const char *ip) {
   return n;
 }
 
-void srv_on_connection(uv_stream_t *listener, int status) {
-  struct srv *s = listener->data;
-  if (status < 0) {
-    srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(status));
-    return;
-  }
+/* Takes an accepted descriptor (closes it on failure). */
+static void accept_fd(struct srv *s, int fd) {
   struct srv_conn *c = calloc(1, sizeof *c);
   if (c == NULL) {
     srv_log(s, SRV_LOG_ERROR, "out of memory accepting a connection");
-    return; /* the pending connection stays in the backlog */
+    close(fd);
+    return;
   }
   c->srv = s;
   proto_writer_init(&c->out);
   proto_writer_init(&c->wbuf);
   if (uv_tcp_init(&s->loop, &c->tcp) != 0) {
+    close(fd);
     free(c);
     return;
   }
@@ -573,9 +658,10 @@ void srv_on_connection(uv_stream_t *listener, int status) {
   s->conns = c;
   s->n_conns++;
 
-  int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+  int rc = uv_tcp_open(&c->tcp, fd);
   if (rc != 0) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(rc));
+    close(fd);
     c->state = SRV_CONN_CLOSING;
     close_handle(c);
     return;
@@ -617,4 +703,162 @@ void srv_on_connection(uv_stream_t *listener, int status) {
     return;
   }
   c->reading = true;
+}
+
+static void on_accept_retry(uv_timer_t *t);
+
+/* Out of descriptors: the pending connection cannot be accepted, and left
+ * in the backlog it would wake the poll forever.  Give back the spare
+ * descriptor, accept and close what waits, take the spare again. */
+static void reject_for_fds(struct srv *s, int err) {
+  struct srv_overload *ov = &s->ov;
+  uint64_t n = 0;
+  if (ov->reserve_fd >= 0) {
+    close(ov->reserve_fd);
+    ov->reserve_fd = -1;
+    for (;;) {
+      int fd = accept4(ov->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED)
+          continue;
+        break;
+      }
+      close(fd);
+      n++;
+    }
+    ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  ov->fd_rejected += n;
+  ov->fd_unlogged += n;
+  s->stats.connection_rejected += n;
+  int64_t now = (int64_t)uv_now(&s->loop);
+  if (ov->fd_logged_ms < 0 ||
+      now - ov->fd_logged_ms >= SRV_ACCEPT_LOG_INTERVAL_MS) {
+    srv_log(s, SRV_LOG_WARN,
+            "accept: %s; closed %" PRIu64 " new connection(s) at once "
+            "(%" PRIu64 " since start; next report in %d s at the earliest)",
+            strerror(err), ov->fd_unlogged, ov->fd_rejected,
+            SRV_ACCEPT_LOG_INTERVAL_MS / 1000);
+    ov->fd_unlogged = 0;
+    ov->fd_logged_ms = now;
+  }
+  if (ov->reserve_fd < 0 && ov->accept_poll_open) {
+    /* No spare: the backlog stays; look again a little later rather than
+     * spin on a listener that is always readable. */
+    uv_poll_stop(&ov->accept_poll);
+    uv_timer_start(&ov->accept_retry, on_accept_retry, 100, 0);
+  }
+}
+
+static void on_listener(uv_poll_t *h, int status, int events);
+
+static void on_accept_retry(uv_timer_t *t) {
+  struct srv *s = t->data;
+  struct srv_overload *ov = &s->ov;
+  if (ov->reserve_fd < 0)
+    ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (ov->accept_poll_open && !s->stopping)
+    uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+}
+
+static void on_listener(uv_poll_t *h, int status, int events) {
+  (void)events;
+  struct srv *s = h->data;
+  if (status < 0) {
+    srv_log(s, SRV_LOG_WARN, "listener: %s", uv_strerror(status));
+    return;
+  }
+  /* A bounded batch per wake-up: the poll is level-triggered, and the
+   * connections already open get their turn in between. */
+  for (int i = 0; i < 64 && !s->stopping; i++) {
+    int fd = accept4(s->ov.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accept_fd(s, fd);
+      continue;
+    }
+    int err = errno;
+    if (err == EINTR || err == ECONNABORTED)
+      continue;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      reject_for_fds(s, err);
+      return;
+    }
+    srv_log(s, SRV_LOG_WARN, "accept failed: %s", strerror(err));
+    return;
+  }
+}
+
+int srv_listen(struct srv *s, int backlog) {
+  struct srv_overload *ov = &s->ov;
+  uv_os_fd_t fd;
+  int rc = uv_fileno((const uv_handle_t *)&s->listener, &fd);
+  if (rc != 0)
+    return rc;
+  if (listen(fd, backlog) != 0)
+    return uv_translate_sys_error(errno);
+  ov->out_budget = s->cfg.output_budget_mb > 0
+                       ? (size_t)s->cfg.output_budget_mb << 20
+                       : 0; /* a config not from srv_config_defaults */
+  ov->listen_fd = fd;
+  ov->fd_logged_ms = -1;
+  ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_timer_init(&s->loop, &ov->accept_retry);
+  ov->accept_retry.data = s;
+  ov->accept_retry_open = true; /* from here on srv_listen_stop closes
+                                   reserve_fd */
+  rc = uv_poll_init_socket(&s->loop, &ov->accept_poll, fd);
+  if (rc != 0)
+    return rc;
+  ov->accept_poll.data = s;
+  ov->accept_poll_open = true;
+  return uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+}
+
+void srv_listen_stop(struct srv *s) {
+  struct srv_overload *ov = &s->ov;
+  if (ov->accept_poll_open)
+    uv_close((uv_handle_t *)&ov->accept_poll, NULL);
+  ov->accept_poll_open = false;
+  if (ov->accept_retry_open) {
+    uv_close((uv_handle_t *)&ov->accept_retry, NULL);
+    if (ov->reserve_fd >= 0)
+      close(ov->reserve_fd);
+    ov->reserve_fd = -1;
+  }
+  ov->accept_retry_open = false;
+}
+
+void srv_overload_mntr(struct srv *s, struct proto_writer *w) {
+  struct srv_overload *ov = &s->ov;
+  size_t paused = 0, budget_paused = 0;
+  for (const struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+    if (c->handle_closed || !c->throttled)
+      continue;
+    paused++;
+    if (c->budget_paused)
+      budget_paused++;
+  }
+  char line[1024];
+  int n = snprintf(line, sizeof line,
+                   "roost_output_budget_bytes\t%zu\n"
+                   "roost_unsent_bytes\t%zu\n"
+                   "roost_unsent_bytes_peak\t%zu\n"
+                   "roost_paused_connections\t%zu\n"
+                   "roost_budget_paused_connections\t%zu\n"
+                   "roost_output_pauses\t%" PRIu64 "\n"
+                   "roost_output_budget_pauses\t%" PRIu64 "\n"
+                   "roost_paused_drain_touches\t%" PRIu64 "\n"
+                   "roost_connection_rejected_no_fd\t%" PRIu64 "\n"
+                   "roost_expiry_handled\t%" PRIu64 "\n"
+                   "roost_expiry_turns\t%" PRIu64 "\n"
+                   "roost_expiry_max_per_turn\t%zu\n",
+                   ov->out_budget, ov->out_bytes, ov->out_peak, paused,
+                   budget_paused, ov->pauses, ov->budget_pauses,
+                   ov->drain_touches, ov->fd_rejected, ov->expired,
+                   ov->expire_turns, ov->expire_max_turn);
+  if (n > 0)
+    proto_write_raw(w, (const uint8_t *)line,
+                    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

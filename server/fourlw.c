@@ -239,6 +239,7 @@ static void fl_mntr(struct srv_conn *c) {
            s->stats.bytes_received);
   srv_persist_mntr(s, w);
   srv_ens_mntr(s, w);
+  srv_overload_mntr(s, w);
 }
 
 static void fl_conf(struct srv_conn *c) {
@@ -527,8 +528,7 @@ static void fl_isro(struct srv_conn *c) {
 }
 /* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {
-  wprintf_(&c->out,
-           "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
+  wprintf_(&c->out, "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
            srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
 /* ZooKeeper's trace mask: kept and reported as ZooKeeper does (decimal);

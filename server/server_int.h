@@ -59,6 +59,17 @@
   (1u << 20) /* buffers above this are given back                              \
                  once idle */
 #define SRV_MAX_IDENTITIES 32
+/* Output budget (roost.outputBudgetMB, conn.c): while the unsent replies of
+ * all connections exceed it, a connection holding more than this much is
+ * not read; lighter ones (a client whose replies leave as fast as they are
+ * made) go on. */
+#define SRV_OUT_BUDGET_FLOOR (64u << 10)
+/* accept(2) out of descriptors: at most one log line per interval. */
+#define SRV_ACCEPT_LOG_INTERVAL_MS 10000
+/* Session expiry: sessions closed per loop turn at most (session.c), and
+ * the time a turn may spend on them; the rest waits for the next turn. */
+#define SRV_EXPIRE_PER_TURN 256
+#define SRV_EXPIRE_TURN_NS (2u * 1000u * 1000u)
 
 /* ------------------------------------------------------------------ */
 /* log.c — one line per message on stderr: time, level, text. */
@@ -162,6 +173,10 @@ struct srv_conn {
   bool first4_checked;  /* the 4lw test on the first bytes was done */
   bool throttle_logged; /* the first throttle was logged at INFO */
   bool processing;      /* inside process_input (conn.c) */
+  bool budget_paused;   /* throttled by the server-wide output budget */
+  size_t acct;          /* bytes of it counted in srv.ov.out_bytes */
+  bool drained;         /* bytes left for the peer since the last tick */
+  size_t wq_mark;       /* libuv's write queue at the last tick */
 
   char ip[64]; /* textual peer address */
   int port;
@@ -190,18 +205,18 @@ struct srv_conn {
   int64_t ens_wait_id; /* cxid (WRITE: the oldest), or the session id */
   int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
   uint32_t ens_cx_head, ens_cx_n;
-  int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
+  int64_t ens_sync_zxid;   /* SYNC: the leader's commit point, -1 unknown */
   uint64_t ens_sync_round; /* SYNC on the leader: the confirm round, or 0 */
-  char *ens_path;        /* SYNC: the path to echo (owned) */
+  char *ens_path;          /* SYNC: the path to echo (owned) */
   size_t ens_path_len;
-  bool ens_ro;           /* CONNECT: the request's readOnly flag */
+  bool ens_ro; /* CONNECT: the request's readOnly flag */
 
   /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
    * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
   struct srv_hold {
     size_t off;
     int64_t zxid;
-  } *holds;
+  } * holds;
   size_t n_holds, cap_holds;
 
   /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
@@ -231,6 +246,35 @@ struct srv_stats {
   uint64_t auth_failed;
   uint64_t connection_rejected;
   uint64_t sessionless_expired;
+};
+
+/* Overload protection (conn.c, session.c): the output budget, accepting
+ * without descriptors, and spreading mass expiry over loop turns. */
+struct srv_overload {
+  size_t out_bytes;  /* unsent reply bytes of all connections */
+  size_t out_peak;   /* the most out_bytes has been */
+  size_t out_budget; /* roost.outputBudgetMB in bytes */
+  uint64_t pauses;   /* connections paused (per-connection cap or budget) */
+  uint64_t budget_pauses; /* of those, by the budget */
+  uint64_t drain_touches; /* session touches of paused connections that
+                             drained */
+  /* The listener is polled and accepted by hand (libuv closes connections
+   * it cannot accept without telling us). */
+  uv_poll_t accept_poll;
+  uv_timer_t accept_retry;
+  bool accept_poll_open;
+  bool accept_retry_open;
+  int listen_fd;
+  int reserve_fd;       /* spare descriptor, -1 when spent */
+  uint64_t fd_rejected; /* closed at once for lack of descriptors */
+  uint64_t fd_unlogged; /* of those, not yet in a log line */
+  int64_t fd_logged_ms; /* loop time of the last such line, -1 never */
+  /* Mass expiry. */
+  uv_idle_t expire_idle; /* runs while due sessions remain */
+  bool expire_idle_open;
+  uint64_t expired;       /* sessions expired (standalone / proposed) */
+  uint64_t expire_turns;  /* loop turns that expired at least one */
+  size_t expire_max_turn; /* the most sessions one turn expired */
 };
 
 struct srv {
@@ -274,10 +318,10 @@ struct srv {
   struct txlog_sync *sync_tok;
   int64_t durable_zxid; /* every zxid <= this is on disk */
   uint64_t append_failures;
-  uint64_t rng;           /* per-server RNG (snapshot randomisation) */
-  uint64_t snap_txns;     /* logged since the last snapshot started */
-  uint64_t snap_at;       /* threshold: snapCount/2 + random share */
-  int64_t snap_zxid;      /* of the snapshot being written */
+  uint64_t rng;       /* per-server RNG (snapshot randomisation) */
+  uint64_t snap_txns; /* logged since the last snapshot started */
+  uint64_t snap_at;   /* threshold: snapCount/2 + random share */
+  int64_t snap_zxid;  /* of the snapshot being written */
   uint64_t snap_start_ns;
   int64_t snap_roll_zxid; /* the log was rolled after this zxid */
   uint64_t snaps_taken, snaps_failed;
@@ -286,7 +330,7 @@ struct srv {
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
   uint64_t sync_start_ns;
   uint64_t recovery_ms;
-  int64_t hold_zxid; /* srv_deliver_events holds each event for it */
+  int64_t hold_zxid;         /* srv_deliver_events holds each event for it */
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
@@ -309,13 +353,15 @@ struct srv {
 
   struct srv_stats stats;
 
-  struct srv_ens *ens;       /* ensemble member (ensemble.c); NULL
-                                standalone */
-  struct txlog *sync_log;    /* the log the sync in flight belongs to */
+  struct srv_ens *ens;        /* ensemble member (ensemble.c); NULL
+                                 standalone */
+  struct txlog *sync_log;     /* the log the sync in flight belongs to */
   const uint8_t *cur_payload; /* the request being handled (borrowed) */
   size_t cur_len;
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
+
+  struct srv_overload ov;
 };
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
@@ -349,8 +395,12 @@ struct srv_session *srv_session_get(const struct srv *s, int64_t id);
 void srv_session_touch(struct srv *s, struct srv_session *sess);
 /* Forget a session (after its closeSession txn); detaches its conn. */
 void srv_session_remove(struct srv *s, struct srv_session *sess);
-/* Expire every session whose deadline is <= now (loop time). */
+/* Expire the sessions whose deadline is <= now (loop time), at most
+ * SRV_EXPIRE_PER_TURN of them; the rest go on the following loop turns. */
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms);
+/* The handle that continues a mass expiry (srv_new / srv_stop). */
+void srv_sessions_start(struct srv *s);
+void srv_sessions_stop(struct srv *s);
 /* Run a closeSession transaction for sess (expiry or the client's
  * request) and deliver its events; removes the session.  cxid is the
  * request's xid (0 for expiry).  Returns the txn's zxid, or -1 if the
@@ -360,7 +410,13 @@ int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
                               int32_t cxid);
 
 /* conn.c */
-void srv_on_connection(uv_stream_t *listener, int status);
+/* listen(2) on the bound listener and accept on the loop.  Returns 0 or a
+ * libuv error. */
+int srv_listen(struct srv *s, int backlog);
+/* srv_stop: stop accepting (before the listener closes). */
+void srv_listen_stop(struct srv *s);
+/* The overload lines of mntr (output budget, pauses, accept, expiry). */
+void srv_overload_mntr(struct srv *s, struct proto_writer *w);
 /* Close a connection.  flush=true: send what is queued, then close (as
  * ZooKeeper does); flush=false: drop the output, close now.  reason
  * (printf-style) is logged at `level` when not NULL.  Idempotent. */
@@ -455,8 +511,7 @@ bool srv_ens_serving(const struct srv *s);
 void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                    size_t len);
 void srv_ens_close_session(struct srv_conn *c, int32_t xid);
-bool srv_ens_create_session(struct srv_conn *c, int64_t id,
-                            int32_t timeout_ms);
+bool srv_ens_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms);
 void srv_ens_sync(struct srv_conn *c, int32_t xid);
 /* The leader proposes closeSession; others only push the deadline. */
 bool srv_ens_expire(struct srv *s, struct srv_session *sess);

@@ -9,6 +9,16 @@
  * (which a tiny tickTime would blow up).  A touch that keeps the deadline
  * (the common case: several requests within one tick) costs nothing.
  *
+ * Mass expiry: sessions that share a deadline (thousands of clients lost
+ * at once) are closed at most SRV_EXPIRE_PER_TURN, or SRV_EXPIRE_TURN_NS
+ * of work, per loop turn; an idle handle brings the loop back for the
+ * rest right after it has polled for I/O, so other clients wait for one
+ * batch, not for all of them.  Each close is the same transaction as
+ * before (ephemerals deleted, watches fired, in an ensemble proposed by
+ * the leader).  A session that is heard from while it waits for its turn
+ * lives on, as if heard just before its deadline: nothing of its expiry
+ * has happened yet for anyone to observe.
+ *
  * Passwords are never stored: password(id) = SipHash-2-4 under a random
  * per-server key, which persist.c keeps in dataDir/session.secret, so a
  * client resumes its session with id and password after a restart. */
@@ -224,8 +234,36 @@ int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
   return h.zxid;
 }
 
+static bool expiry_due(const struct srv *s, int64_t now_loop_ms) {
+  return s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms;
+}
+
+static void on_expire_idle(uv_idle_t *h) {
+  struct srv *s = h->data;
+  srv_sessions_expire(s, (int64_t)uv_now(&s->loop));
+  /* The check handle flushes after this turn's poll. */
+}
+
+void srv_sessions_start(struct srv *s) {
+  uv_idle_init(&s->loop, &s->ov.expire_idle);
+  s->ov.expire_idle.data = s;
+  s->ov.expire_idle_open = true;
+}
+
+void srv_sessions_stop(struct srv *s) {
+  if (s->ov.expire_idle_open)
+    uv_close((uv_handle_t *)&s->ov.expire_idle, NULL);
+  s->ov.expire_idle_open = false;
+}
+
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
-  while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms) {
+  size_t n = 0;
+  uint64_t t0 = uv_hrtime();
+  while (expiry_due(s, now_loop_ms)) {
+    if (n == SRV_EXPIRE_PER_TURN ||
+        (n % 16 == 15 && uv_hrtime() - t0 > SRV_EXPIRE_TURN_NS))
+      break;
+    n++;
     struct srv_session *sess = s->heap[0];
     if (s->ens != NULL) {
       /* The leader's to expire, by proposing closeSession. */
@@ -242,6 +280,18 @@ void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
                      "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
     srv_session_close_txn(s, sess, 0);
   }
+  if (n > 0) {
+    s->ov.expired += n;
+    s->ov.expire_turns++;
+    if (n > s->ov.expire_max_turn)
+      s->ov.expire_max_turn = n;
+  }
+  if (!s->ov.expire_idle_open || s->stopping)
+    return;
+  if (expiry_due(s, now_loop_ms))
+    uv_idle_start(&s->ov.expire_idle, on_expire_idle);
+  else
+    uv_idle_stop(&s->ov.expire_idle);
 }
 
 void srv_sessions_touch_all(struct srv *s) {
