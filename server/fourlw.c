@@ -528,7 +528,8 @@ static void fl_isro(struct srv_conn *c) {
 }
 /* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {
-  wprintf_(&c->out, "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
+  wprintf_(&c->out,
+           "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
            srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
 /* ZooKeeper's trace mask: kept and reported as ZooKeeper does (decimal);
