@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -707,6 +708,36 @@ static void accept_fd(struct srv *s, int fd) {
 
 static void on_accept_retry(uv_timer_t *t);
 
+/* Count n connections closed at once for lack of descriptors; log at most
+ * once per SRV_ACCEPT_LOG_INTERVAL_MS. */
+static void note_fd_rejects(struct srv *s, uint64_t n, const char *why) {
+  struct srv_overload *ov = &s->ov;
+  ov->fd_rejected += n;
+  ov->fd_unlogged += n;
+  s->stats.connection_rejected += n;
+  int64_t now = (int64_t)uv_now(&s->loop);
+  if (ov->fd_logged_ms >= 0 &&
+      now - ov->fd_logged_ms < SRV_ACCEPT_LOG_INTERVAL_MS)
+    return;
+  srv_log(s, SRV_LOG_WARN,
+          "accept: %s; %" PRIu64 " new connection(s) closed at once since "
+          "the last report (%" PRIu64 " since start; next report in %d s "
+          "at the earliest)",
+          why, ov->fd_unlogged, ov->fd_rejected,
+          SRV_ACCEPT_LOG_INTERVAL_MS / 1000);
+  ov->fd_unlogged = 0;
+  ov->fd_logged_ms = now;
+}
+
+/* accept(2) gives the lowest free descriptor, so fd >= limit - headroom
+ * means fewer than SRV_FD_HEADROOM are left for the server's own files. */
+static bool fd_in_headroom(int fd) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return false;
+  return (rlim_t)fd + SRV_FD_HEADROOM >= rl.rlim_cur;
+}
+
 /* Out of descriptors: the pending connection cannot be accepted, and left
  * in the backlog it would wake the poll forever.  Give back the spare
  * descriptor, accept and close what waits, take the spare again. */
@@ -728,20 +759,7 @@ static void reject_for_fds(struct srv *s, int err) {
     }
     ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
-  ov->fd_rejected += n;
-  ov->fd_unlogged += n;
-  s->stats.connection_rejected += n;
-  int64_t now = (int64_t)uv_now(&s->loop);
-  if (ov->fd_logged_ms < 0 ||
-      now - ov->fd_logged_ms >= SRV_ACCEPT_LOG_INTERVAL_MS) {
-    srv_log(s, SRV_LOG_WARN,
-            "accept: %s; closed %" PRIu64 " new connection(s) at once "
-            "(%" PRIu64 " since start; next report in %d s at the earliest)",
-            strerror(err), ov->fd_unlogged, ov->fd_rejected,
-            SRV_ACCEPT_LOG_INTERVAL_MS / 1000);
-    ov->fd_unlogged = 0;
-    ov->fd_logged_ms = now;
-  }
+  note_fd_rejects(s, n, strerror(err));
   if (ov->reserve_fd < 0 && ov->accept_poll_open) {
     /* No spare: the backlog stays; look again a little later rather than
      * spin on a listener that is always readable. */
@@ -772,6 +790,16 @@ static void on_listener(uv_poll_t *h, int status, int events) {
    * connections already open get their turn in between. */
   for (int i = 0; i < 64 && !s->stopping; i++) {
     int fd = accept4(s->ov.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && fd_in_headroom(fd)) {
+      close(fd);
+      char why[128];
+      snprintf(why, sizeof why,
+               "descriptors nearly exhausted (the last %d of RLIMIT_NOFILE "
+               "are kept for the server's files)",
+               SRV_FD_HEADROOM);
+      note_fd_rejects(s, 1, why);
+      continue;
+    }
     if (fd >= 0) {
       accept_fd(s, fd);
       continue;

@@ -66,6 +66,10 @@
 #define SRV_OUT_BUDGET_FLOOR (64u << 10)
 /* accept(2) out of descriptors: at most one log line per interval. */
 #define SRV_ACCEPT_LOG_INTERVAL_MS 10000
+/* Descriptors clients may not take: kept for the server's own files (log
+ * segments, the directory fsync, snapshots, peers), which would otherwise
+ * fail once clients hold every descriptor. */
+#define SRV_FD_HEADROOM 32
 /* Session expiry: sessions closed per loop turn at most (session.c), and
  * the time a turn may spend on them; the rest waits for the next turn. */
 #define SRV_EXPIRE_PER_TURN 256
