@@ -281,6 +281,9 @@ void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
     srv_session_close_txn(s, sess, 0);
   }
   if (n > 0) {
+    uint64_t took = uv_hrtime() - t0;
+    if (took > s->ov.expire_max_turn_ns)
+      s->ov.expire_max_turn_ns = took;
     s->ov.expired += n;
     s->ov.expire_turns++;
     if (n > s->ov.expire_max_turn)
