@@ -592,9 +592,11 @@ def test_mass_expiry_spread_over_turns(server_factory):
     before = [x[1] for x in lat if x[0] < dl - 0.05]
     print("\nmass expiry: %d sessions (500 with an ephemeral) opened in "
           "%.1f s, expiring in one tick, "
-          "closed over %d loop turns (at most %d in one); probe getData ms "
+          "closed over %d loop turns (at most %d in one, the longest "
+          "%s us); probe getData ms "
           "before: p99 %s max %s (n=%d); during: p50 %s p99 %s max %s (n=%d)"
           % (n, (t_done - t_open) / 1000.0, turns, max_turn,
+             m.get("roost_expiry_max_turn_us", "?"),
              ms(percentile(before, 99)),
              ms(max(before) if before else 0), len(before),
              ms(percentile(during, 50)), ms(percentile(during, 99)),
