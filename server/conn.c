@@ -52,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -245,15 +247,36 @@ void srv_conns_close_all(struct srv *s) {
       srv_conn_close(c, false, SRV_LOG_DEBUG, "server shutting down");
 }
 
+/* Bytes handed to libuv or the kernel that the peer has not acknowledged
+ * yet.  It shrinks only as the peer takes them (a new uv_write that makes
+ * it grow completes a previous one first, which sets c->drained).  The
+ * write queue alone is not enough: libuv refills the socket only when the
+ * kernel reports room, which with a large send buffer and a slow reader
+ * can be longer than a session timeout. */
+static size_t unacked(const struct srv_conn *c) {
+  size_t n = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+#ifdef SIOCOUTQ
+  uv_os_fd_t fd;
+  int q = 0;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
+      ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
+    n += (size_t)q;
+#endif
+  return n;
+}
+
 /* A paused connection whose peer took bytes since the last tick is alive
  * though its pings wait unread: count it as heard from. */
 static void paused_alive(struct srv_conn *c) {
-  size_t wq = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
-  bool progress = c->drained || wq < c->wq_mark;
+  if (!c->throttled) {
+    c->drained = false;
+    return;
+  }
+  size_t q = unacked(c);
+  bool progress = c->drained || q < c->wq_mark;
   c->drained = false;
-  c->wq_mark = wq;
-  if (!c->throttled || !progress || c->state != SRV_CONN_OPEN ||
-      c->session == NULL)
+  c->wq_mark = q;
+  if (!progress || c->state != SRV_CONN_OPEN || c->session == NULL)
     return;
   c->srv->ov.drain_touches++;
   srv_session_touch(c->srv, c->session);
@@ -505,6 +528,8 @@ static void pause_if_heavy(struct srv_conn *c) {
     return;
   c->throttled = true;
   c->budget_paused = !own;
+  c->drained = false; /* progress is judged from here on (paused_alive) */
+  c->wq_mark = unacked(c);
   s->ov.pauses++;
   if (!own)
     s->ov.budget_pauses++;

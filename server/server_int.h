@@ -180,7 +180,7 @@ struct srv_conn {
   bool budget_paused;   /* throttled by the server-wide output budget */
   size_t acct;          /* bytes of it counted in srv.ov.out_bytes */
   bool drained;         /* bytes left for the peer since the last tick */
-  size_t wq_mark;       /* libuv's write queue at the last tick */
+  size_t wq_mark;       /* unacknowledged output at the last tick (conn.c) */
 
   char ip[64]; /* textual peer address */
   int port;

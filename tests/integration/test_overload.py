@@ -240,8 +240,8 @@ def test_slow_reader_keeps_session(server_factory):
             allowed += rate * step
             allowed -= c.read(int(allowed))
             assert not c.eof, ("the server closed the slow reader's "
-                               "connection after %.1f s" %
-                               (time.monotonic() - t0))
+                               "connection after %.1f s; log:\n%s" %
+                               (time.monotonic() - t0, srv.log_tail(20)))
             if time.monotonic() - last_ping >= timeout_ms / 3000.0:
                 c.sock.sendall(zkraw.request(zkraw.XID_PING, zkraw.OP_PING))
                 last_ping = time.monotonic()
