@@ -493,7 +493,7 @@ def test_accept_out_of_fds_logged_and_counted(server_factory):
 # 4. Mass expiry.
 
 
-def _open_sessions(srv, n, timeout_ms, batch, ephemerals):
+def _open_sessions(srv, n, timeout_ms, batch, ephemerals, prefix="e"):
     """Open n sessions, each on its own connection, and drop the
     connections (no closeSession): they expire together later.  The first
     `ephemerals` sessions each create one ephemeral under /mass.  Returns
@@ -523,7 +523,7 @@ def _open_sessions(srv, n, timeout_ms, batch, ephemerals):
             idx = done + i
             if idx < ephemerals:
                 s.sendall(zkraw.request(1, zkraw.OP_CREATE, zkraw.create_req(
-                    "/mass/e%05d" % idx, b"", flags=1)))
+                    "/mass/%s%05d" % (prefix, idx), b"", flags=1)))
         for i, s in enumerate(socks):
             if done + i < ephemerals:
                 buf = b""
@@ -605,3 +605,50 @@ def test_mass_expiry_spread_over_turns(server_factory):
     assert int(m["roost_expiry_handled"]) >= n
     assert max_turn <= 256
     assert turns >= n // 256
+
+
+@ROOST_ONLY
+def test_mass_expiry_in_an_ensemble(ensemble_factory):
+    """The same expiry through zab: the leader proposes the closeSessions a
+    batch per loop turn; every member deletes the ephemerals and fires the
+    watches."""
+    from ens_util import assert_trees_equal, mntr as ens_mntr
+
+    n, eph, timeout_ms = 3000, 300, 8000
+    raise_nofile(8192)
+    ens = ensemble_factory(n=3, tickTime=2000, maxClientCnxns=0)
+    leader = ens.wait_serving(timeout=30)
+    servers = ens.servers
+    with zkraw.session(leader.host, leader.port) as admin:
+        assert admin.create("/mass")[0].err == 0
+    watchers = [zkraw.session(s.host, s.port, timeout_ms=30000)
+                for s in servers]
+    base = int(ens_mntr(ens, leader)["zk_global_sessions"])
+    # Sessions on every member in turn; a tenth of them own an ephemeral.
+    per = n // len(servers)
+    for k, srv in enumerate(servers):
+        ids = _open_sessions(srv, per, timeout_ms, batch=300,
+                             ephemerals=eph // len(servers), prefix="m%d-" % k)
+        assert len(ids) == per
+    for w in watchers:
+        rep, kids = w.get_children("/mass", watch=True)
+        assert rep.err == 0 and len(kids) == eph
+    deadline = time.monotonic() + 60
+    for srv in servers:
+        while int(ens_mntr(ens, srv)["zk_global_sessions"]) > base:
+            assert time.monotonic() < deadline, "sessions did not expire"
+            time.sleep(0.25)
+    for w in watchers:
+        ev = w.next_event(timeout=10)
+        assert ev.path == "/mass"
+        rep, kids = w.get_children("/mass")
+        assert rep.err == 0 and kids == []
+        w.close()
+    assert_trees_equal(servers)
+    m = ens_mntr(ens, leader)
+    print("\nensemble mass expiry: %d sessions, leader handled them over %s "
+          "loop turns (at most %s in one, the longest %s us)"
+          % (n, m["roost_expiry_turns"],
+             m["roost_expiry_max_per_turn"], m["roost_expiry_max_turn_us"]))
+    assert int(m["roost_expiry_max_per_turn"]) <= 256
+    assert int(m["roost_expiry_handled"]) >= n
