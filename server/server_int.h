@@ -73,7 +73,7 @@
 /* Session expiry: sessions closed per loop turn at most (session.c), and
  * the time a turn may spend on them; the rest waits for the next turn. */
 #define SRV_EXPIRE_PER_TURN 256
-#define SRV_EXPIRE_TURN_NS (2u * 1000u * 1000u)
+#define SRV_EXPIRE_TURN_NS UINT64_C(2000000)
 
 /* ------------------------------------------------------------------ */
 /* log.c — one line per message on stderr: time, level, text. */
@@ -178,14 +178,14 @@ struct srv_conn {
   bool throttle_logged; /* the first throttle was logged at INFO */
   bool processing;      /* inside process_input (conn.c) */
   bool budget_paused;   /* throttled by the server-wide output budget */
-  size_t acct;          /* bytes of it counted in srv.ov.out_bytes */
   bool drained;         /* bytes left for the peer since the last tick */
-  size_t wq_mark;       /* unacknowledged output at the last tick (conn.c) */
 
   char ip[64]; /* textual peer address */
   int port;
   int64_t accepted_loop_ms;
   int64_t closing_loop_ms;
+  size_t acct;    /* bytes of its output counted in srv.ov.out_bytes */
+  size_t wq_mark; /* unacknowledged output at the last tick (conn.c) */
 
   /* Input: bytes read, not yet consumed.  Bounded by one frame
    * (jute.maxbuffer + 4) plus one read chunk. */
