@@ -263,16 +263,11 @@ static void test_behaviour_keys(void **state) {
 
   (void)state;
   static const char *const refused[] = {
-      "skipACL=yes\n",
-      "zookeeper.skipACL=YES\n",
-      "leaderServes=no\n",
-      "syncEnabled=false\n",
-      "localSessionsEnabled=true\n",
-      "enforceQuota=true\n",
-      "sessionRequireClientSASLAuth=true\n",
-      "enforce.auth.enabled=true\n",
-      "reconfigEnabled=true\n",
-      "maxCnxns=100\n",
+      "skipACL=yes\n",          "zookeeper.skipACL=YES\n",
+      "leaderServes=no\n",      "syncEnabled=false\n",
+      "localSessionsEnabled=true\n", "enforceQuota=true\n",
+      "sessionRequireClientSASLAuth=true\n", "enforce.auth.enabled=true\n",
+      "reconfigEnabled=true\n", "maxCnxns=100\n",
       "maxCnxns=x\n",
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
@@ -281,8 +276,8 @@ static void test_behaviour_keys(void **state) {
     assert_int_equal(load_text(&c, refused[i], NULL, errmsg, NULL, 0), -1);
     assert_non_null(strstr(errmsg, "is not supported by Roost"));
     char key[64];
-    snprintf(key, sizeof key, "key '%.*s'", (int)strcspn(refused[i], "="),
-             refused[i]);
+    snprintf(key, sizeof key, "key '%.*s'",
+             (int)strcspn(refused[i], "="), refused[i]);
     assert_non_null(strstr(errmsg, key));
   }
   srv_config_defaults(&c);
@@ -291,7 +286,7 @@ static void test_behaviour_keys(void **state) {
                              "localSessionsEnabled=false\nenforceQuota=false\n"
                              "reconfigEnabled=false\nmaxCnxns=0\n",
                              &ns, errmsg, NULL, 0),
-                   0);
+               0);
   assert_int_equal(notices_matching(&ns, "is accepted but not used"), 7);
 }
 
