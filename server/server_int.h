@@ -280,6 +280,7 @@ struct srv_overload {
   uint64_t expire_turns;  /* loop turns that expired at least one */
   size_t expire_max_turn; /* the most sessions one turn expired */
   uint64_t expire_max_turn_ns; /* the longest a turn spent expiring */
+  uint64_t expire_max_turn_cpu_ns; /* of CPU time (without preemption) */
 };
 
 struct srv {
