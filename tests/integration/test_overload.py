@@ -39,9 +39,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOAK = os.environ.get("ROOST_OVERLOAD_SOAK") == "1"
 MIB = 1 << 20
 
-ROOST_ONLY = pytest.mark.roost_only(
-    "Roost's own overload mechanisms, observed through its roost_* mntr "
-    "lines and log lines")
+# Spelt out on each case as pytest.mark.roost_only so that test_docs.py,
+# which reads the markers from the source, sees them.
+ROOST_ONLY = ("Roost's own overload mechanisms, observed through its roost_* "
+              "mntr lines and log lines")
 
 
 def mntr(srv):
@@ -195,7 +196,7 @@ class Sampler(threading.Thread):
 # 1. A paused connection that drains keeps its session.
 
 
-@ROOST_ONLY
+@pytest.mark.roost_only(ROOST_ONLY)
 def test_slow_reader_keeps_session(server_factory):
     rate = 200 * 1000  # bytes per second
     node = 512 * 1024
@@ -300,7 +301,7 @@ def test_slow_reader_keeps_session(server_factory):
 # 2. A server-wide output budget.
 
 
-@ROOST_ONLY
+@pytest.mark.roost_only(ROOST_ONLY)
 def test_output_budget_bounds_slow_consumers(server_factory):
     budget_mb, n_cons, node = 8, 32, 64 * 1024
     per_conn_req = 300  # 19 MiB each: past the per-connection cap
@@ -439,7 +440,7 @@ def _lowest_free_fd(pid):
     return n
 
 
-@ROOST_ONLY
+@pytest.mark.roost_only(ROOST_ONLY)
 def test_accept_out_of_fds_logged_and_counted(server_factory):
     srv = server_factory(maxClientCnxns=0)
     base_socks = _sock_count(srv.pid)
@@ -537,7 +538,7 @@ def _open_sessions(srv, n, timeout_ms, batch, ephemerals, prefix="e"):
     return ids
 
 
-@ROOST_ONLY
+@pytest.mark.roost_only(ROOST_ONLY)
 def test_mass_expiry_spread_over_turns(server_factory):
     n, timeout_ms = 20000, 2000
     raise_nofile(8192)
@@ -611,7 +612,7 @@ def test_mass_expiry_spread_over_turns(server_factory):
     assert turns >= n // 256
 
 
-@ROOST_ONLY
+@pytest.mark.roost_only(ROOST_ONLY)
 def test_mass_expiry_in_an_ensemble(ensemble_factory):
     """The same expiry through zab: the leader proposes the closeSessions a
     batch per loop turn; every member deletes the ephemerals and fires the
