@@ -9,15 +9,16 @@
  * (which a tiny tickTime would blow up).  A touch that keeps the deadline
  * (the common case: several requests within one tick) costs nothing.
  *
+ * Expiry only hands a due session to the replica (replica.h), which
+ * closes it through a closeSession transaction; srv_commit removes it.
+ *
  * Mass expiry: sessions that share a deadline (thousands of clients lost
  * at once) are closed at most SRV_EXPIRE_PER_TURN, or SRV_EXPIRE_TURN_NS
  * of work, per loop turn; an idle handle brings the loop back for the
  * rest right after it has polled for I/O, so other clients wait for one
- * batch, not for all of them.  Each close is the same transaction as
- * before (ephemerals deleted, watches fired, in an ensemble proposed by
- * the leader).  A session that is heard from while it waits for its turn
- * lives on, as if heard just before its deadline: nothing of its expiry
- * has happened yet for anyone to observe.
+ * batch, not for all of them.  A session that is heard from while it
+ * waits for its turn lives on, as if heard just before its deadline:
+ * nothing of its expiry has happened yet for anyone to observe.
  *
  * Passwords are never stored: password(id) = SipHash-2-4 under a random
  * per-server key, which persist.c keeps in dataDir/session.secret, so a
@@ -203,38 +204,6 @@ void srv_session_remove(struct srv *s, struct srv_session *sess) {
   free(sess);
 }
 
-int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
-                              int32_t cxid) {
-  struct tree_txn_header h = {
-      .session_id = sess->id,
-      .cxid = cxid,
-      .zxid = tree_last_zxid(s->tree) + 1,
-      .time_ms = srv_wall_ms(),
-      .type = PROTO_OP_CLOSESESSION,
-  };
-  int64_t id = sess->id;
-  proto_writer_reset(&s->txn);
-  tree_txn_encode_close_session(&s->txn, &h);
-  int rc = srv_txn_commit(s);
-  if (rc != PROTO_OK) {
-    /* Not logged (disk full, failed log): the session stays, in the tree
-     * and here; expiry tries again a tick later. */
-    srv_log(s, SRV_LOG_WARN,
-            "closeSession of session 0x%" PRIx64 " not logged (%s); will "
-            "retry",
-            (uint64_t)id, proto_strerror(rc));
-    int64_t tick = s->cfg.tick_time_ms > 0 ? s->cfg.tick_time_ms : 1;
-    int64_t now = (int64_t)uv_now(&s->loop);
-    int64_t d = (now / tick + 1) * tick;
-    sess->expire_ms = d > sess->expire_ms ? d : sess->expire_ms + tick;
-    heap_down(s, sess->heap_index);
-    return -1;
-  }
-  srv_session_remove(s, sess);
-  srv_deliver_events_held(s, &s->tout, h.zxid);
-  return h.zxid;
-}
-
 /* The loop thread's CPU time: a turn's work without the time the machine
  * gave to others meanwhile (for mntr). */
 static uint64_t thread_cpu_ns(void) {
@@ -275,21 +244,9 @@ void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
         (n % 16 == 15 && uv_hrtime() - t0 > SRV_EXPIRE_TURN_NS))
       break;
     n++;
-    struct srv_session *sess = s->heap[0];
-    if (s->ens != NULL) {
-      /* The leader's to expire, by proposing closeSession. */
-      srv_ens_expire(s, sess);
-      continue;
-    }
-    srv_log(s, SRV_LOG_INFO,
-            "session 0x%" PRIx64 " expired (timeout %" PRId32 " ms)",
-            (uint64_t)sess->id, sess->timeout_ms);
-    /* §7.12: the expired session's connection is closed with no message;
-     * close it first so none of the txn's events reach it. */
-    if (sess->conn != NULL)
-      srv_conn_close(sess->conn, false, SRV_LOG_INFO,
-                     "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
-    srv_session_close_txn(s, sess, 0);
+    /* The replica moves its deadline (or removes it): the heap's head
+     * changes every round. */
+    s->rep->expire(s, s->heap[0]);
   }
   if (n > 0) {
     uint64_t took = uv_hrtime() - t0;
