@@ -77,8 +77,9 @@
  * segments, the directory fsync, snapshots, peers), which would otherwise
  * fail once clients hold every descriptor. */
 #define SRV_FD_HEADROOM 32
-/* Session expiry: sessions closed per loop turn at most (session.c), and
- * the time a turn may spend on them; the rest waits for the next turn. */
+/* Session expiry: due sessions handed to the replica's expire per loop
+ * turn at most (session.c), and the time a turn may spend on them; the
+ * rest waits for the next turn. */
 #define SRV_EXPIRE_PER_TURN 256
 #define SRV_EXPIRE_TURN_NS UINT64_C(2000000)
 
@@ -295,10 +296,10 @@ struct srv_overload {
   /* Mass expiry. */
   uv_idle_t expire_idle; /* runs while due sessions remain */
   bool expire_idle_open;
-  uint64_t expired;            /* due sessions handed to rep->expire */
-  uint64_t expire_turns;       /* loop turns that expired at least one */
-  size_t expire_max_turn;      /* the most sessions one turn expired */
-  uint64_t expire_max_turn_ns; /* the longest a turn spent expiring */
+  uint64_t expired;                /* due sessions handed to rep->expire */
+  uint64_t expire_turns;           /* loop turns that expired at least one */
+  size_t expire_max_turn;          /* the most sessions one turn expired */
+  uint64_t expire_max_turn_ns;     /* the longest a turn spent expiring */
   uint64_t expire_max_turn_cpu_ns; /* of CPU time (without preemption) */
 };
 
