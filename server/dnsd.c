@@ -12,6 +12,7 @@
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,6 +373,38 @@ int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   srv_log(s, SRV_LOG_INFO, "dns: serving %s on %s:%d (udp, tcp)",
           cfg->dns_domain, host, cfg->dns_port);
   return 0;
+}
+
+void srv_dns_metrics(const struct srv *s, struct proto_writer *w) {
+  const struct srv_dns *d = s->dns;
+  if (d == NULL)
+    return;
+  struct dns_stats st;
+  dns_stats_get(d->dns, &st);
+  static const char *const rcodes[6] = {"NOERROR",  "FORMERR", "SERVFAIL",
+                                        "NXDOMAIN", "NOTIMP",  "REFUSED"};
+  char line[160];
+  int n =
+      snprintf(line, sizeof line, "# TYPE roost_dns_queries_total counter\n");
+  proto_write_raw(w, line, (size_t)n);
+  for (int i = 0; i < 6; i++) {
+    n = snprintf(line, sizeof line,
+                 "roost_dns_queries_total{rcode=\"%s\"} %" PRIu64 "\n",
+                 rcodes[i], st.by_rcode[i]);
+    proto_write_raw(w, line, (size_t)n);
+  }
+  const struct {
+    const char *name;
+    uint64_t v;
+  } c[] = {{"roost_dns_dropped_total", st.dropped},
+           {"roost_dns_truncated_total", st.truncated},
+           {"roost_dns_cache_hits_total", st.cache_hits},
+           {"roost_dns_cache_misses_total", st.cache_misses}};
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    n = snprintf(line, sizeof line, "# TYPE %s counter\n%s %" PRIu64 "\n",
+                 c[i].name, c[i].name, c[i].v);
+    proto_write_raw(w, line, (size_t)n);
+  }
 }
 
 static void owner_closed(uv_handle_t *h) { (void)h; }

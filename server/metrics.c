@@ -97,6 +97,36 @@ static int32_t op_of_index(unsigned i) {
   return i < 34 ? (int32_t)i - 11 : (int32_t)(i - 34 + 100);
 }
 
+/* The admin HTTP server's own counters (hostile or idle clients show
+ * here before anywhere else). */
+static void http_counters(struct srv *s, struct proto_writer *w) {
+  struct http_server *h = srv_admin_http(s);
+  if (h == NULL)
+    return;
+  struct http_stats st;
+  http_server_stats(h, &st);
+  out(w,
+      "# TYPE roost_http_requests_total counter\nroost_http_requests_total "
+      "%" PRIu64 "\n",
+      st.requests);
+  out(w,
+      "# TYPE roost_http_client_errors_total counter\n"
+      "roost_http_client_errors_total %" PRIu64 "\n",
+      st.client_errors);
+  out(w,
+      "# TYPE roost_http_connections_rejected_total counter\n"
+      "roost_http_connections_rejected_total %" PRIu64 "\n",
+      st.rejected);
+  out(w,
+      "# TYPE roost_http_timeouts_total counter\nroost_http_timeouts_total "
+      "%" PRIu64 "\n",
+      st.timeouts);
+  out(w,
+      "# TYPE roost_http_open_connections gauge\n"
+      "roost_http_open_connections %zu\n",
+      st.open_conns);
+}
+
 void srv_metrics_text(struct srv *s, struct proto_writer *w) {
   mntr_gauges(s, w);
   const struct srv_metrics *m = s->metrics;
@@ -135,4 +165,6 @@ void srv_metrics_text(struct srv *s, struct proto_writer *w) {
   out(w,
       "# TYPE roost_client_connections gauge\nroost_client_connections %zu\n",
       conns);
+  srv_dns_metrics(s, w);
+  http_counters(s, w);
 }

@@ -413,6 +413,8 @@ struct srv {
 int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
 void srv_dns_stop(struct srv *s);
 void srv_dns_free(struct srv *s);
+/* The DNS interface's counters in Prometheus text (nothing when off). */
+void srv_dns_metrics(const struct srv *s, struct proto_writer *w);
 
 /* session.c: the session table and the expiry heap.  Nothing here
  * writes a transaction: expiry hands due sessions to the replica. */

@@ -130,3 +130,37 @@ def test_metrics_port_only_with_provider(server_factory):
                           "http://%s:%d/" % (harness.HOST, aport)],
                          capture_output=True)
     assert out.returncode != 0  # nothing listens on the admin port
+
+
+def test_dns_and_http_counters(server_factory):
+    """The DNS interface's and the admin HTTP server's own counters: a
+    scraper sees queries by rcode and the HTTP server's bad requests."""
+    import dns.message
+    import dns.query
+    aport, dport = harness.free_port(), harness.free_port()
+    srv = server_factory(**{"admin.enableServer": "true",
+                            "admin.serverPort": aport,
+                            "dns.port": dport})
+    wait_http(aport)
+    zk = KazooClient(hosts=srv.hosts, timeout=10)
+    zk.start()
+    try:
+        zk.create("/services/web/a", b'{"address": "127.0.0.1", "port": 80}',
+                  makepath=True)
+        for name, n in (("web.service.roost.", 3), ("nope.service.roost.", 2),
+                        ("example.com.", 1)):
+            for _ in range(n):
+                q = dns.message.make_query(name, "SRV")
+                dns.query.udp(q, harness.HOST, port=dport, timeout=5)
+        assert curl(aport, "/no/such/route")[0] == 404
+        fams = scrape(aport)
+        assert value(fams, "roost_dns_queries", rcode="NOERROR") == 3
+        assert value(fams, "roost_dns_queries", rcode="NXDOMAIN") == 2
+        assert value(fams, "roost_dns_queries", rcode="REFUSED") == 1
+        assert value(fams, "roost_dns_dropped") == 0
+        assert value(fams, "roost_http_requests") >= 2
+        assert value(fams, "roost_http_client_errors") >= 1
+        assert value(fams, "roost_http_open_connections") >= 0
+    finally:
+        zk.stop()
+        zk.close()
