@@ -81,6 +81,8 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   bool same_leadership = was_leader && was_serving &&
                          a->role == ZAB_ROLE_LEADING && a->serving &&
                          a->epoch == e->epoch;
+  if (!same_leadership)
+    e->pt_len = 0; /* proposals of another leadership: not ours to time */
   e->role = a->role;
   e->leader = a->leader;
   e->epoch = a->epoch;
@@ -169,6 +171,7 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
     ens_persist_epochs(e, a->accepted_epoch, a->current_epoch);
     break;
   case ZAB_ACT_COMMIT:
+    ens_prop_time_commit(e, a->zxid);
     ens_commit(e, a->zxid, a->data, a->len);
     break;
   case ZAB_ACT_ROLE:

@@ -179,6 +179,8 @@ struct ens_wreq {
   uint8_t *data; /* owned */
 };
 
+#define ENS_PROP_TIMES 4096
+
 struct srv_ens {
   struct srv *s;
   struct zab *zab;
@@ -229,6 +231,13 @@ struct srv_ens {
    * txn was not proposed, so tpend must be cleared before the next prep. */
   struct tree_pending *tpend;
   uint64_t last_proposed;
+  /* Leader: when each proposal in flight was made, oldest first, for
+   * the commit latency histogram (propose -> quorum).  Full: the oldest
+   * is dropped unmeasured. */
+  struct ens_prop_time {
+    uint64_t zxid, ns;
+  } prop_times[ENS_PROP_TIMES];
+  size_t pt_head, pt_len;
 
   /* Follower: sessions seen since the last TOUCH. */
   struct srv_map touched;
@@ -304,6 +313,9 @@ void ens_sessions_reload(struct srv *s);
 
 /* ens_driver.c */
 void ens_confirmed(struct srv_ens *e);
+/* ens_leader.c: the commit latency clock (struct srv_ens.prop_times). */
+void ens_prop_time_push(struct srv_ens *e, uint64_t zxid);
+void ens_prop_time_commit(struct srv_ens *e, uint64_t zxid);
 void ens_commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                 uint32_t len);
 void ens_drain(struct srv_ens *e);

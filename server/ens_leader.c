@@ -22,6 +22,28 @@ void ens_conn_fail(struct srv *s, int64_t session, int32_t kind, int32_t cxid,
 }
 
 /* ------------------------------------------------------------------ */
+void ens_prop_time_push(struct srv_ens *e, uint64_t zxid) {
+  if (e->pt_len == ENS_PROP_TIMES) {
+    e->pt_head = (e->pt_head + 1) % ENS_PROP_TIMES;
+    e->pt_len--;
+  }
+  struct ens_prop_time *p =
+      &e->prop_times[(e->pt_head + e->pt_len) % ENS_PROP_TIMES];
+  p->zxid = zxid;
+  p->ns = uv_hrtime();
+  e->pt_len++;
+}
+
+void ens_prop_time_commit(struct srv_ens *e, uint64_t zxid) {
+  while (e->pt_len > 0 && e->prop_times[e->pt_head].zxid <= zxid) {
+    const struct ens_prop_time *p = &e->prop_times[e->pt_head];
+    if (p->zxid == zxid && e->s->metrics != NULL)
+      srv_hist_add(&e->s->metrics->commit_us, (uv_hrtime() - p->ns) / 1000);
+    e->pt_head = (e->pt_head + 1) % ENS_PROP_TIMES;
+    e->pt_len--;
+  }
+}
+
 /* leader: prep and propose (many in flight, see may_prep) */
 
 void ens_send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err) {
@@ -158,6 +180,7 @@ bool ens_pump_one(struct srv_ens *e) {
     if (zr == ZAB_OK) {
       e->proposed++;
       e->last_proposed = got;
+      ens_prop_time_push(e, got);
     } else {
       e->tpend_stale = true;
     }

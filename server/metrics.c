@@ -148,6 +148,8 @@ void srv_metrics_text(struct srv *s, struct proto_writer *w) {
     first = false;
   }
   hist(w, "roost_fsync_latency_seconds", "", &m->fsync_us, 1e6, true);
+  if (s->cfg.n_peers > 0)
+    hist(w, "roost_commit_latency_seconds", "", &m->commit_us, 1e6, true);
   hist(w, "roost_fsync_batch_txns", "", &m->fsync_txns, 1.0, true);
   hist(w, "roost_snapshot_duration_seconds", "", &m->snapshot_ms, 1e3, true);
   hist(w, "roost_snapshot_size_bytes", "", &m->snapshot_bytes, 1.0, true);

@@ -690,6 +690,7 @@ struct srv_metrics {
   struct srv_hist fsync_txns;                 /* transactions per sync */
   struct srv_hist snapshot_ms;                /* snapshot child's run */
   struct srv_hist snapshot_bytes;
+  struct srv_hist commit_us; /* ensemble leader: propose -> commit */
 };
 
 /* The Prometheus text exposition (format 0.0.4) of s: every numeric mntr

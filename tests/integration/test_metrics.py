@@ -164,3 +164,44 @@ def test_dns_and_http_counters(server_factory):
     finally:
         zk.stop()
         zk.close()
+
+
+def test_commit_latency_on_the_leader(ensemble_factory):
+    """roost_commit_latency_seconds times each proposal to its commit on
+    the leader (the quorum's round trip plus fsyncs); followers propose
+    nothing and count nothing."""
+    from test_admin import command
+    ens = ensemble_factory(3, start=False,
+                           **{"admin.enableServer": "true",
+                              "admin.serverAddress": harness.HOST})
+    ports = []
+    for srv in ens.servers:
+        ports.append(harness.free_port())
+        srv.cfg["admin.serverPort"] = str(ports[-1])
+        with open(srv.cfg_path, "a") as f:
+            f.write("admin.serverPort=%d\n" % ports[-1])
+    ens.start()
+    ens.wait_serving()
+    for p in ports:
+        wait_http(p)
+    zk = KazooClient(hosts=ens.hosts, timeout=10)
+    zk.start()
+    try:
+        zk.create("/lat", b"")
+        for i in range(30):
+            zk.create("/lat/n%d" % i, b"x")
+        counts = {}
+        for p in ports:
+            fams = scrape(p)
+            lead = command(p, "leader")["is_leader"]
+            n = value(fams, "roost_commit_latency_seconds",
+                      "roost_commit_latency_seconds_count")
+            counts[lead] = counts.get(lead, 0) + n
+            inf = value(fams, "roost_commit_latency_seconds",
+                        "roost_commit_latency_seconds_bucket", le="+Inf")
+            assert inf == n
+        assert counts[True] >= 31, counts
+        assert counts.get(False, 0) == 0, counts
+    finally:
+        zk.stop()
+        zk.close()
