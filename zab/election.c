@@ -39,7 +39,8 @@ void zab__send_vote(struct zab *z, uint32_t to) {
                       .zxid = z->el.vote.zxid,
                       .leader = z->el.vote.leader,
                       .round = z->el.round,
-                      .state = z->role};
+                      .state = z->role,
+                      .prev_zxid = zab__conf_eff(z)->version};
   zab__push_send(z, to, &m);
 }
 
@@ -51,7 +52,7 @@ static void send_all(struct zab *z) {
 
 static void set_proposal(struct zab *z, const struct zab__vote *v) {
   z->el.vote = *v;
-  if (!z->i_am_observer)
+  if (z->i_vote)
     z->el.recv[z->my_index] =
         (struct zab__heard){true, *v, z->el.round, ZAB_ROLE_LOOKING};
 }
@@ -70,6 +71,8 @@ void zab__election_start(struct zab *z) {
   z->epoch = 0;
   z->serving = false;
   zab__announce(z);
+  if (z->removed)
+    return; /* stopped for good: no votes, no timers */
   z->stats.n_elections++;
   z->el.round++;
   memset(z->el.recv, 0, sizeof z->el.recv);
@@ -77,8 +80,9 @@ void zab__election_start(struct zab *z) {
   memset(z->el.early, 0, sizeof z->el.early);
   z->el.finalize_at_ms = 0;
   struct zab__vote none = {0, 0, 0};
-  if (z->i_am_observer) {
-    z->el.vote = none; /* observers never stand; they ask who leads */
+  if (!z->i_vote) {
+    /* Observers and joiners never stand; they ask who leads. */
+    z->el.vote = none;
   } else {
     struct zab__vote v = self_vote(z);
     set_proposal(z, &v);
@@ -95,33 +99,37 @@ void zab__election_start(struct zab *z) {
     z->el.interval_ms = z->cfg.election_min_ms;
     z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
   }
-  if (!z->i_am_observer && z->n_voters == 1) {
+  bool alone[ZAB_MAX_MEMBERS] = {false};
+  alone[z->my_index] = true;
+  if (z->i_vote && zab__quorum_in(z, alone)) {
     /* An ensemble of one (standalone): nobody can send a better vote. */
     struct zab__vote v = z->el.vote;
     decide(z, &v);
   }
 }
 
-static size_t count_equal(const struct zab *z, const struct zab__heard *set,
-                          const struct zab__vote *v) {
-  size_t n = 0;
+/* Whether the votes in `set` equal to v are a quorum (of every
+ * configuration a decision needs, see config.c). */
+static bool quorum_equal(const struct zab *z, const struct zab__heard *set,
+                         const struct zab__vote *v) {
+  bool agree[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++)
-    if (set[i].valid && zab__is_voter_index(z, i) &&
-        vote_equal(&set[i].vote, v))
-      n++;
-  return n;
+    agree[i] = set[i].valid && vote_equal(&set[i].vote, v);
+  return zab__quorum_in(z, agree);
 }
 
-/* Voters that settled (FOLLOWING/LEADING) on leader id L. */
-static size_t count_settled_on(const struct zab *z, uint32_t leader) {
-  size_t n = 0;
+/* Whether the voters settled (FOLLOWING/LEADING) on leader id L are a
+ * quorum.  (A member that missed a change learns it from the versions in
+ * the notifications instead: zab__conf_heard_version and the rule for a
+ * leader under a newer configuration.) */
+static bool quorum_settled_on(const struct zab *z, uint32_t leader) {
+  bool agree[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++) {
     const struct zab__heard *h = &z->el.outof[i];
-    if (h->valid && zab__is_voter_index(z, i) && h->vote.leader == leader &&
-        (h->state == ZAB_ROLE_FOLLOWING || h->state == ZAB_ROLE_LEADING))
-      n++;
+    agree[i] = h->valid && h->vote.leader == leader &&
+               (h->state == ZAB_ROLE_FOLLOWING || h->state == ZAB_ROLE_LEADING);
   }
-  return n;
+  return zab__quorum_in(z, agree);
 }
 
 /* ZooKeeper's checkLeader: never follow a leader that has not said it
@@ -146,9 +154,21 @@ static void decide(struct zab *z, const struct zab__vote *v) {
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
   int pi = zab__member_index(z, from);
+  zab__conf_heard_version(z, m->prev_zxid);
+  if (z->role == ZAB_ROLE_LOOKING && m->state == ZAB_ROLE_LEADING &&
+      m->leader == from && m->prev_zxid > zab__conf_eff(z)->version) {
+    /* A leader under a configuration newer than ours (we missed the
+     * change, or joined before it): follow it and learn.  Safe, as every
+     * choice of the election is: discovery decides. */
+    struct zab__vote v = {m->leader, m->zxid, m->epoch};
+    z->el.round = m->round > z->el.round ? m->round : z->el.round;
+    decide(z, &v);
+    return;
+  }
   if (!zab__is_voter_index(z, (size_t)pi)) {
-    /* An observer asks who leads: a voter answers with where it stands. */
-    if (!z->i_am_observer)
+    /* An observer or a joiner asks who leads: a voter answers with where
+     * it stands. */
+    if (z->i_vote)
       zab__send_vote(z, from);
     return;
   }
@@ -171,12 +191,11 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   }
   struct zab__vote v = {m->leader, m->zxid, m->epoch};
 
-  if (z->i_am_observer) {
+  if (!z->i_vote) {
     if (!settled)
       return;
     z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
-    if (count_settled_on(z, v.leader) >= zab__quorum(z) &&
-        check_leader(z, v.leader, m->round))
+    if (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round))
       decide(z, &v);
     return;
   }
@@ -200,7 +219,7 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
       send_all(z);
     }
     z->el.recv[pi] = (struct zab__heard){true, v, m->round, m->state};
-    if (count_equal(z, z->el.recv, &z->el.vote) >= zab__quorum(z)) {
+    if (quorum_equal(z, z->el.recv, &z->el.vote)) {
       if (z->el.finalize_at_ms == 0)
         z->el.finalize_at_ms = z->now_ms + z->cfg.finalize_wait_ms;
     } else {
@@ -213,15 +232,14 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   if (m->round == z->el.round) {
     z->el.recv[pi] = (struct zab__heard){true, v, m->round, m->state};
     z->el.outof[pi] = z->el.recv[pi];
-    if (count_equal(z, z->el.recv, &v) >= zab__quorum(z) &&
+    if (quorum_equal(z, z->el.recv, &v) &&
         check_leader(z, v.leader, m->round)) {
       decide(z, &v);
       return;
     }
   }
   z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
-  if (count_settled_on(z, v.leader) >= zab__quorum(z) &&
-      check_leader(z, v.leader, m->round)) {
+  if (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round)) {
     z->el.round = m->round;
     decide(z, &v);
   }
@@ -231,7 +249,7 @@ void zab__election_tick(struct zab *z) {
   if (z->el.finalize_at_ms && z->now_ms >= z->el.finalize_at_ms) {
     /* No better vote arrived while we waited: the quorum stands. */
     z->el.finalize_at_ms = 0;
-    if (count_equal(z, z->el.recv, &z->el.vote) >= zab__quorum(z)) {
+    if (quorum_equal(z, z->el.recv, &z->el.vote)) {
       struct zab__vote v = z->el.vote;
       decide(z, &v);
       return;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
 #include "zab/zab_int.h"
 
 static void try_decide_epoch(struct zab *z);
@@ -80,12 +81,22 @@ void zab__lead(struct zab *z) {
 /* ------------------------------------------------------------------ */
 /* Phase 1: discovery */
 
-static size_t count_voters_at_least(const struct zab *z,
-                                    enum zab__hphase phase) {
-  size_t n = 1; /* us */
+/* Whether we and the learners past `phase` on a follower stream are a
+ * quorum (of every configuration a decision needs; config.c). */
+static bool quorum_at_least(const struct zab *z, enum zab__hphase phase) {
+  bool set[ZAB_MAX_MEMBERS] = {false};
+  for (size_t i = 0; i < z->n_members; i++)
+    set[i] =
+        i == z->my_index || (z->ld.h[i].phase >= phase && !z->ld.h[i].observer);
+  return zab__quorum_in(z, set);
+}
+
+/* Voting learners holding a session with us (quiet rule). */
+static size_t count_voter_learners(const struct zab *z) {
+  size_t n = 0;
   for (size_t i = 0; i < z->n_members; i++)
     if (i != z->my_index && zab__is_voter_index(z, i) &&
-        z->ld.h[i].phase >= phase)
+        z->ld.h[i].phase >= H_INFO)
       n++;
   return n;
 }
@@ -94,7 +105,7 @@ static void start_sync(struct zab *z, size_t i);
 static void try_epoch_quorum(struct zab *z);
 
 static void try_decide_epoch(struct zab *z) {
-  if (z->ld.epoch_decided || count_voters_at_least(z, H_INFO) < zab__quorum(z))
+  if (z->ld.epoch_decided || !quorum_at_least(z, H_INFO))
     return;
   uint32_t max = z->accepted_epoch;
   for (size_t i = 0; i < z->n_members; i++)
@@ -139,8 +150,7 @@ static void try_persist_current(struct zab *z) {
 }
 
 static void try_epoch_quorum(struct zab *z) {
-  if (!z->ld.epoch_decided || z->ld.epoch_acked ||
-      count_voters_at_least(z, H_ACKED) < zab__quorum(z))
+  if (!z->ld.epoch_decided || z->ld.epoch_acked || !quorum_at_least(z, H_ACKED))
     return;
   z->ld.epoch_acked = true;
   /* Everything in our log now is the history this epoch starts from; it is
@@ -158,8 +168,11 @@ static void try_epoch_quorum(struct zab *z) {
 
 static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m) {
   struct zab__handler *h = &z->ld.h[i];
-  if (m->observer != z->members[i].observer) {
-    zab__drop(z, z->members[i].id, m, "observer flag disagrees with config");
+  /* The learner says which stream it wants (observers: committed txns
+   * only; followers, voting or not: proposals, and they ACK).  Only a
+   * follower stream counts toward a quorum, and only for a voter. */
+  if (m->observer && zab__is_voter_index(z, i)) {
+    zab__drop(z, z->members[i].id, m, "a voter asks for an observer stream");
     return;
   }
   if (m->session == 0) {
@@ -223,6 +236,29 @@ static void on_ackepoch(struct zab *z, size_t i, const struct zab_msg *m) {
 /* ------------------------------------------------------------------ */
 /* Phase 2: synchronisation */
 
+/* Before a SNAP: the committed configuration its state holds (ours, as
+ * of our commit point), which the learner cannot read from opaque state.
+ * The static configuration (version 0) is every server's already. */
+static void send_config(struct zab *z, size_t i) {
+  if (z->cur.version == 0)
+    return;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  if (zab_conf_encode(z->cur.m, z->cur.n, &w) != ZAB_OK) {
+    z->oom = true;
+    proto_writer_free(&w);
+    return;
+  }
+  struct zab_msg m = {.type = ZAB_MSG_CONFIG,
+                      .epoch = z->epoch,
+                      .zxid = z->cur.version,
+                      .session = z->ld.h[i].session,
+                      .data = w.buf,
+                      .len = (uint32_t)w.len};
+  zab__push_send(z, z->members[i].id, &m);
+  proto_writer_free(&w);
+}
+
 /* Sends the learner what makes its log a prefix of ours: DIFF when its last
  * zxid is in our log, TRUNC to the newest zxid of ours below it when it has
  * txns we lack, SNAP when it is behind our window; then our txns after that
@@ -251,6 +287,7 @@ static void start_sync(struct zab *z, size_t i) {
     }
   } else {
     marker = z->commit_zxid;
+    send_config(z, i);
     struct zab_msg m = {.type = ZAB_MSG_SNAP,
                         .epoch = z->epoch,
                         .zxid = marker,
@@ -279,7 +316,7 @@ static void try_establish(struct zab *z) {
     return;
   if (!z->ld.current_persisted || z->durable_zxid < z->ld.established_zxid)
     return; /* our own log must be durable to count */
-  if (count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+  if (!quorum_at_least(z, H_SYNCED))
     return;
   z->ld.established = true;
   z->serving = true;
@@ -354,25 +391,49 @@ static void commit_upto(struct zab *z, uint64_t c) {
   zab__commit_to(z, c);
 }
 
-static void try_commit(struct zab *z) {
-  if (!z->ld.established)
-    return;
+/* The highest zxid a quorum of one configuration's voters holds. */
+static uint64_t quorum_point(const struct zab *z, const bool *voter) {
   uint64_t v[ZAB_MAX_MEMBERS] = {0};
   size_t n = 0;
   for (size_t i = 0; i < z->n_members; i++) {
-    if (!zab__is_voter_index(z, i))
+    if (!voter[i])
       continue;
     if (i == z->my_index)
       v[n++] = z->durable_zxid;
     else
-      v[n++] = z->ld.h[i].phase == H_SYNCED ? z->ld.h[i].match : 0;
+      v[n++] = z->ld.h[i].phase == H_SYNCED && !z->ld.h[i].observer
+                   ? z->ld.h[i].match
+                   : 0;
   }
+  if (n == 0)
+    return 0;
   qsort(v, n, sizeof v[0], cmp_desc);
-  uint64_t c = v[zab__quorum(z) - 1];
-  uint64_t last = zab__last_zxid(z);
-  if (c > last)
-    c = last;
-  commit_upto(z, c);
+  return v[n / 2];
+}
+
+/* Commits what a quorum of every needed configuration holds: while a
+ * change is pending, the old configuration's AND the new one's; once it
+ * committed, the new one's alone (hence the loop). */
+static void try_commit(struct zab *z) {
+  while (z->ld.established && z->role == ZAB_ROLE_LEADING) {
+    uint64_t c = quorum_point(z, z->voter_a);
+    if (z->has_b) {
+      uint64_t b = quorum_point(z, z->voter_b);
+      if (z->cfg.test_bugs & ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY)
+        c = b; /* planted bug: the old configuration is not asked */
+      else if (b < c)
+        c = b;
+    }
+    uint64_t last = zab__last_zxid(z);
+    if (c > last)
+      c = last;
+    if (c <= z->commit_zxid)
+      return;
+    uint64_t version = z->cur.version;
+    commit_upto(z, c);
+    if (z->cur.version == version)
+      return; /* no change took effect: nothing more can commit */
+  }
 }
 
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
@@ -381,6 +442,11 @@ int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
     return ZAB_NOTLEADER;
   if (len > z->cfg.max_txn_bytes)
     return ZAB_TOOBIG;
+  bool is_config = false;
+  struct zab__conf nc;
+  int crc = zab__conf_check_proposal(z, data, len, &is_config, &nc);
+  if (crc != ZAB_OK)
+    return crc;
   size_t outstanding =
       zab__log_count(&z->log) - zab__log_upper(&z->log, z->commit_zxid);
   if (outstanding >= z->cfg.max_outstanding)
@@ -399,6 +465,7 @@ int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
   struct zab_action a = {.type = ZAB_ACT_APPEND, .zxid = zxid};
   zab__push(z, &a, data, len);
   size_t k = zab__log_count(&z->log) - 1;
+  zab__conf_appended(z, zab__log_at(&z->log, k));
   for (size_t i = 0; i < z->n_members; i++)
     if (z->ld.h[i].phase >= H_SYNCING && !z->ld.h[i].observer)
       send_entry(z, i, k, ZAB_MSG_PROPOSAL);
@@ -420,12 +487,12 @@ static void try_confirmed(struct zab *z) {
          (!zab__is_voter_index(z, c) || z->ld.h[c].phase != H_SYNCED)) ||
         r <= best)
       continue;
-    size_t n = 1; /* us */
+    bool set[ZAB_MAX_MEMBERS] = {false};
     for (size_t i = 0; i < z->n_members; i++)
-      if (i != z->my_index && zab__is_voter_index(z, i) &&
-          z->ld.h[i].phase == H_SYNCED && z->ld.h[i].confirmed >= r)
-        n++;
-    if (n >= zab__quorum(z) ||
+      set[i] = i == z->my_index ||
+               (z->ld.h[i].phase == H_SYNCED && !z->ld.h[i].observer &&
+                z->ld.h[i].confirmed >= r);
+    if (zab__quorum_in(z, set) ||
         (z->cfg.test_bugs & ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM))
       best = r; /* (the planted bug: our own round is enough) */
   }
@@ -540,20 +607,20 @@ void zab__leader_peer_down(struct zab *z, uint32_t peer) {
 /* An established leader without a quorum of synced voters cannot commit:
  * it steps down at once (and says so, zab__go_looking). */
 void zab__leader_check_quorum(struct zab *z) {
-  if (z->ld.established && count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+  if (z->ld.established && !quorum_at_least(z, H_SYNCED))
     zab__go_looking(z, "lost the quorum of synced followers");
 }
 
-/* Voters synced and heard within the last within_ms, us included. */
-size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
-  size_t n = 1;
+/* Whether the learners synced and heard within the last within_ms, with
+ * us, are a quorum. */
+bool zab__leader_healthy(const struct zab *z, uint64_t within_ms) {
+  bool set[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++) {
     const struct zab__handler *h = &z->ld.h[i];
-    if (i != z->my_index && zab__is_voter_index(z, i) && h->phase == H_SYNCED &&
-        z->now_ms - h->last_heard_ms <= within_ms)
-      n++;
+    set[i] = i == z->my_index || (h->phase == H_SYNCED && !h->observer &&
+                                  z->now_ms - h->last_heard_ms <= within_ms);
   }
-  return n;
+  return zab__quorum_in(z, set);
 }
 
 void zab__leader_tick(struct zab *z) {
@@ -580,8 +647,7 @@ void zab__leader_tick(struct zab *z) {
     }
   }
   /* Every learner silent, none left: we may be the deaf one. */
-  z->quiet =
-      dropped && z->ld.established && count_voters_at_least(z, H_INFO) == 1;
+  z->quiet = dropped && z->ld.established && count_voter_learners(z) == 0;
   zab__leader_check_quorum(z);
   z->quiet = z->quiet && z->role == ZAB_ROLE_LOOKING;
   if (z->role != ZAB_ROLE_LEADING)

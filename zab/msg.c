@@ -33,7 +33,8 @@ static bool type_known(int32_t t) {
 }
 
 static bool type_has_data(int32_t t) {
-  return t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM;
+  return t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM ||
+         t == ZAB_MSG_CONFIG;
 }
 
 int zab_msg_encode(const struct zab_msg *m, struct proto_writer *w) {
