@@ -137,6 +137,10 @@ void zab__conf_refresh(struct zab *z) {
     z->voter_b[i] = b && conf_votes(b, z->members[i].id);
   }
   z->i_vote = z->voter_a[z->my_index] || z->voter_b[z->my_index];
+  /* Like ZooKeeper, only voters of the committed configuration are
+   * candidates: a member of a pending change that others have not seen
+   * would get votes from nobody but those who saw it. */
+  z->i_stand = z->voter_a[z->my_index];
   bool obs = false;
   z->i_am_observer = zab__conf_member(a, z->cfg.my_id, &obs) && obs &&
                      !z->voter_b[z->my_index];
@@ -169,6 +173,8 @@ bool zab__quorum_in(const struct zab *z, const bool *set) {
 
 static void set_pending(struct zab *z, const struct zab__entry *e) {
   struct zab__conf c;
+  if (e->zxid <= z->cur.version)
+    return; /* older than what we know committed (given at load) */
   if (!zab__conf_parse(z, e->data, e->len, &c, e->zxid) ||
       !conf_valid(c.m, c.n))
     return; /* the leader refuses those; nothing to follow */
@@ -292,7 +298,7 @@ void zab__conf_after_step(struct zab *z) {
   else if ((z->role == ZAB_ROLE_OBSERVING && !z->i_am_observer) ||
            (z->role == ZAB_ROLE_FOLLOWING && z->i_am_observer))
     zab__go_looking(z, "role changed: joining again");
-  else if (z->role == ZAB_ROLE_LOOKING && !z->i_vote &&
+  else if (z->role == ZAB_ROLE_LOOKING && !z->i_stand &&
            z->el.vote.leader == z->cfg.my_id)
     zab__go_looking(z, "no longer a voter: withdrawing our vote");
 }

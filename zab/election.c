@@ -80,7 +80,7 @@ void zab__election_start(struct zab *z) {
   memset(z->el.early, 0, sizeof z->el.early);
   z->el.finalize_at_ms = 0;
   struct zab__vote none = {0, 0, 0};
-  if (!z->i_vote) {
+  if (!z->i_stand) {
     /* Observers and joiners never stand; they ask who leads. */
     z->el.vote = none;
   } else {
@@ -101,7 +101,7 @@ void zab__election_start(struct zab *z) {
   }
   bool alone[ZAB_MAX_MEMBERS] = {false};
   alone[z->my_index] = true;
-  if (z->i_vote && zab__quorum_in(z, alone)) {
+  if (z->i_stand && zab__quorum_in(z, alone)) {
     /* An ensemble of one (standalone): nobody can send a better vote. */
     struct zab__vote v = z->el.vote;
     decide(z, &v);
@@ -121,7 +121,11 @@ static bool quorum_equal(const struct zab *z, const struct zab__heard *set,
 /* Whether the voters settled (FOLLOWING/LEADING) on leader id L are a
  * quorum.  (A member that missed a change learns it from the versions in
  * the notifications instead: zab__conf_heard_version and the rule for a
- * leader under a newer configuration.) */
+ * leader under a newer configuration.)  With a change pending we count
+ * ourselves too: the change may be one that did not survive (the others
+ * elected a leader without it), and its members other than us may never
+ * settle on anyone; joining lets the leader truncate it.  Safe: the
+ * election only picks a candidate. */
 static bool quorum_settled_on(const struct zab *z, uint32_t leader) {
   bool agree[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++) {
@@ -129,6 +133,8 @@ static bool quorum_settled_on(const struct zab *z, uint32_t leader) {
     agree[i] = h->valid && h->vote.leader == leader &&
                (h->state == ZAB_ROLE_FOLLOWING || h->state == ZAB_ROLE_LEADING);
   }
+  if (z->has_b)
+    agree[z->my_index] = true;
   return zab__quorum_in(z, agree);
 }
 
@@ -151,15 +157,39 @@ static void decide(struct zab *z, const struct zab__vote *v) {
     zab__follow(z, v->leader);
 }
 
+/* With reconfiguration, a server that does not vote in its own view (a
+ * joiner, an observer) may vote in a change it has not seen yet: a leader
+ * with that change pending needs its vote, and it cannot know.  So it
+ * supports the best candidate it hears of in the current round, as a
+ * voter would (never itself); its vote counts only where it votes. */
+static void support_best(struct zab *z, uint32_t from, const struct zab_msg *m,
+                         const struct zab__vote *v) {
+  if (m->round < z->el.round) {
+    zab__send_vote(z, from);
+    return;
+  }
+  if (m->round == z->el.round && z->el.vote.leader != 0 &&
+      !vote_better(v, &z->el.vote))
+    return;
+  z->el.round = m->round;
+  z->el.vote = *v;
+  send_all(z);
+  if (!zab__is_voter_index(z, (size_t)zab__member_index(z, from)))
+    zab__send_vote(z, from);
+}
+
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
   int pi = zab__member_index(z, from);
   zab__conf_heard_version(z, m->prev_zxid);
-  if (z->role == ZAB_ROLE_LOOKING && m->state == ZAB_ROLE_LEADING &&
-      m->leader == from && m->prev_zxid > zab__conf_eff(z)->version) {
-    /* A leader under a configuration newer than ours (we missed the
-     * change, or joined before it): follow it and learn.  Safe, as every
-     * choice of the election is: discovery decides. */
+  if (z->role == ZAB_ROLE_LOOKING &&
+      (m->state == ZAB_ROLE_LEADING || m->state == ZAB_ROLE_FOLLOWING) &&
+      m->leader != 0 && m->leader != z->cfg.my_id &&
+      m->prev_zxid > zab__conf_eff(z)->version) {
+    /* A server settled under a configuration newer than ours (we missed
+     * the change, or joined before it): follow its leader and learn --
+     * we may not even know the voters of that configuration.  Safe, as
+     * every choice of the election is: discovery decides. */
     struct zab__vote v = {m->leader, m->zxid, m->epoch};
     z->el.round = m->round > z->el.round ? m->round : z->el.round;
     decide(z, &v);
@@ -167,8 +197,10 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   }
   if (!zab__is_voter_index(z, (size_t)pi)) {
     /* An observer or a joiner asks who leads: a voter answers with where
-     * it stands. */
-    if (z->i_vote)
+     * it stands; with reconfiguration, so does any settled server (the
+     * asker may be a member that missed changes, whose voters are gone). */
+    if (z->i_vote || (z->cfg.config_of && z->role != ZAB_ROLE_LOOKING &&
+                      m->state == ZAB_ROLE_LOOKING))
       zab__send_vote(z, from);
     return;
   }
@@ -184,16 +216,19 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   }
   int li = zab__member_index(z, m->leader);
   bool settled = m->state != ZAB_ROLE_LOOKING;
-  if (li < 0 || !zab__is_voter_index(z, (size_t)li)) {
+  if (li < 0 || !z->voter_a[li]) {
     /* A LOOKING observer-less vote (leader 0) is never sent by a voter. */
     zab__drop(z, from, m, "vote for a non-voter");
     return;
   }
   struct zab__vote v = {m->leader, m->zxid, m->epoch};
 
-  if (!z->i_vote) {
-    if (!settled)
+  if (!z->i_stand) {
+    if (!settled) {
+      if (z->cfg.config_of)
+        support_best(z, from, m, &v);
       return;
+    }
     z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
     if (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round))
       decide(z, &v);

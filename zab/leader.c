@@ -170,11 +170,9 @@ static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m) {
   struct zab__handler *h = &z->ld.h[i];
   /* The learner says which stream it wants (observers: committed txns
    * only; followers, voting or not: proposals, and they ACK).  Only a
-   * follower stream counts toward a quorum, and only for a voter. */
-  if (m->observer && zab__is_voter_index(z, i)) {
-    zab__drop(z, z->members[i].id, m, "a voter asks for an observer stream");
-    return;
-  }
+   * follower stream counts toward a quorum, and only for a voter.  A
+   * voter of ours asking for an observer stream has not seen the change
+   * that made it one: it learns it from the stream and joins again. */
   if (m->session == 0) {
     zab__drop(z, z->members[i].id, m, "session 0 is reserved");
     return;
@@ -238,9 +236,10 @@ static void on_ackepoch(struct zab *z, size_t i, const struct zab_msg *m) {
 
 /* Before a SNAP: the committed configuration its state holds (ours, as
  * of our commit point), which the learner cannot read from opaque state.
- * The static configuration (version 0) is every server's already. */
+ * The SNAP names its version (prev_zxid), so that a SNAP whose CONFIG was
+ * lost is refused rather than installed under the wrong membership. */
 static void send_config(struct zab *z, size_t i) {
-  if (z->cur.version == 0)
+  if (!z->cfg.config_of)
     return;
   struct proto_writer w;
   proto_writer_init(&w);
@@ -291,7 +290,8 @@ static void start_sync(struct zab *z, size_t i) {
     struct zab_msg m = {.type = ZAB_MSG_SNAP,
                         .epoch = z->epoch,
                         .zxid = marker,
-                        .session = h->session};
+                        .session = h->session,
+                        .prev_zxid = z->cfg.config_of ? z->cur.version : 0};
     zab__push_send_snap(z, z->members[i].id, &m);
   }
   for (size_t k = zab__log_upper(l, marker); k < zab__log_count(l); k++) {

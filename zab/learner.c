@@ -138,6 +138,12 @@ static void on_snap(struct zab *z, const struct zab_msg *m) {
     zab__go_looking(z, "SNAP older than our commit point");
     return;
   }
+  if (z->cfg.config_of &&
+      (!z->ln.have_snap_conf || z->ln.snap_conf.version != m->prev_zxid ||
+       m->prev_zxid > m->zxid)) {
+    zab__go_looking(z, "SNAP without the configuration its state holds");
+    return;
+  }
   struct zab_action a = {.type = ZAB_ACT_INSTALL_SNAP, .zxid = m->zxid};
   zab__push(z, &a, m->data, m->len);
   zab__log_reset(&z->log, m->zxid);

@@ -506,8 +506,7 @@ static int on_load(struct zab *z, const struct zab_event *ev) {
   if (applied > prev)
     return ZAB_EINVAL;
   if (ev->load.n_members > 0) {
-    if (!ev->load.members || ev->load.n_members > ZAB_MAX_MEMBERS ||
-        ev->load.config_version > applied)
+    if (!ev->load.members || ev->load.n_members > ZAB_MAX_MEMBERS)
       return ZAB_EINVAL;
     struct zab_member tmp[ZAB_MAX_MEMBERS];
     size_t n = 0;

@@ -136,7 +136,9 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *   LEADERINFO    epoch = the new epoch
  *   ACKEPOCH      epoch = currentEpoch, zxid = last logged
  *   DIFF/TRUNC    zxid = the point the learner's log agrees with mine
- *   SNAP          zxid = what the state covers, data = the state
+ *   SNAP          zxid = what the state covers, data = the state,
+ *                 prev_zxid = the version of the configuration it holds
+ *                 (with reconfiguration; its CONFIG came right before)
  *   PROPOSAL/INFORM  zxid, data = the txn, prev_zxid = the zxid right
  *                 before it in the leader's log (the learner appends only
  *                 onto exactly that: a lost message becomes a detected gap)
@@ -316,8 +318,10 @@ struct zab_event {
       const struct zab_entry *entries;
       size_t n_entries;
       /* The committed configuration the state holds (as of
-       * applied_zxid) and its version; n_members 0: none was ever
-       * committed, the static one of zab_config applies. */
+       * applied_zxid) and its version -- or a newer committed one (an
+       * operator's dynamic configuration file for a server that missed
+       * changes); n_members 0: none was ever committed, the static one
+       * of zab_config applies. */
       const struct zab_member *members;
       size_t n_members;
       uint64_t config_version;

@@ -107,6 +107,7 @@ struct zab {
   bool has_b;
   bool voter_a[ZAB_MAX_MEMBERS], voter_b[ZAB_MAX_MEMBERS];
   bool i_vote;        /* we vote in a needed configuration */
+  bool i_stand;       /* we vote in the committed one: we may be elected */
   bool i_am_observer; /* observer in the committed configuration */
   bool was_member;    /* member of the committed configuration we knew */
   bool removed;       /* a committed change removed us: terminal */

@@ -507,7 +507,7 @@ static const char *bug_flag_name(uint32_t flag) {
 static void run_seeds(uint64_t first, uint64_t count, uint64_t steps,
                       uint32_t bug, int verbose, int force_voters) {
   for (uint64_t s = first; s < first + count; s++) {
-    char why[600];
+    char why[900];
     bool safety;
     if (run_seed(s, steps, bug, verbose, force_voters, false, &safety, why,
                  sizeof why)) {
@@ -547,7 +547,7 @@ static void run_bug_checks(uint64_t steps) {
     while (n_regress < 4 && b->regress[n_regress])
       n_regress++;
     for (int k = 0; k < n_regress; k++) {
-      char why[600];
+      char why[900];
       bool safety;
       if (!run_seed(b->regress[k], steps, 0, 0, 0, true, &safety, why,
                     sizeof why)) {
@@ -559,14 +559,14 @@ static void run_bug_checks(uint64_t steps) {
     for (int k = 0; k < n_regress + b->max_seeds && !caught && !wrong; k++) {
       uint64_t s =
           k < n_regress ? b->regress[k] : (uint64_t)(k - n_regress + 1);
-      char why[600];
+      char why[900];
       bool safety;
       if (run_seed(s, steps, b->flag, 0, 0, true, &safety, why, sizeof why))
         continue;
       if (names_check(why, b->expect)) {
         caught = true;
-        printf("ok   planted bug %s caught by %s at %sseed %llu: %s\n",
-               b->name, b->expect, k < n_regress ? "regression " : "",
+        printf("ok   planted bug %s caught by %s at %sseed %llu: %s\n", b->name,
+               b->expect, k < n_regress ? "regression " : "",
                (unsigned long long)s, why);
       } else {
         wrong = true;
@@ -650,6 +650,8 @@ int main(int argc, char **argv) {
       verbose = 1;
     } else if (!strcmp(a, "-vv")) {
       verbose = 2;
+    } else if (!strcmp(a, "-vvv")) {
+      verbose = 3; /* and zab's own log */
     } else {
       usage();
       return 2;

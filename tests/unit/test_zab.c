@@ -1436,8 +1436,10 @@ static void test_reconfig_load(void **state) {
   ev.load.n_entries = 3;
   ev.load.members = mem;
   ev.load.n_members = 2;
-  ev.load.config_version = Z(1, 5); /* after applied: refused */
+  struct zab_member bad[2] = {{1, false}, {1, false}};
+  ev.load.members = bad; /* not a configuration */
   assert_int_equal(zab_step(z, &ev), ZAB_EINVAL);
+  ev.load.members = mem;
   ev.load.config_version = Z(1, 1);
   assert_int_equal(zab_step(z, &ev), ZAB_OK);
   struct zab_status st;
