@@ -243,6 +243,29 @@ void zab__conf_heard_version(struct zab *z, uint64_t version) {
   z->conf_changed = true;
 }
 
+/* A NOTIFICATION brought its sender's committed configuration: if newer
+ * than ours, it is in force (committed somewhere means committed).  Our
+ * commit point may be behind it; the txn that made it, if in our log, is
+ * simply not pending. */
+void zab__conf_heard_config(struct zab *z, uint64_t version,
+                            const uint8_t *data, uint32_t len) {
+  if (!z->cfg.config_of || len == 0 || version <= zab__conf_eff(z)->version)
+    return;
+  struct zab__conf c;
+  if (zab_conf_decode(data, len, c.m, &c.n) != ZAB_OK)
+    return;
+  c.version = version;
+  z->cur = c;
+  if (z->pending_zxid <= version) {
+    z->pending_zxid = 0;
+    z->pending_committed = false;
+  }
+  zab__conf_refresh(z);
+  z->conf_changed = true;
+  zab__log_msg(z, 0, "zab %u: learned configuration %llx from a vote",
+               z->cfg.my_id, (unsigned long long)version);
+}
+
 /* The leader's checks before it proposes a txn. */
 int zab__conf_check_proposal(struct zab *z, const uint8_t *data, uint32_t len,
                              bool *is_config, struct zab__conf *out) {
@@ -298,9 +321,12 @@ void zab__conf_after_step(struct zab *z) {
   else if ((z->role == ZAB_ROLE_OBSERVING && !z->i_am_observer) ||
            (z->role == ZAB_ROLE_FOLLOWING && z->i_am_observer))
     zab__go_looking(z, "role changed: joining again");
-  else if (z->role == ZAB_ROLE_LOOKING && !z->i_stand &&
-           z->el.vote.leader == z->cfg.my_id)
-    zab__go_looking(z, "no longer a voter: withdrawing our vote");
+  else if (z->role == ZAB_ROLE_LOOKING && z->el.vote.leader != 0 &&
+           (zab__member_index(z, z->el.vote.leader) < 0 ||
+            !z->voter_a[zab__member_index(z, z->el.vote.leader)]))
+    /* Our candidate (maybe we) no longer votes: the others would drop
+     * our notifications and never see our round.  Start again. */
+    zab__go_looking(z, "our candidate is no longer a voter");
 }
 
 size_t zab_config_get(const struct zab *z, struct zab_member *out, size_t max,

@@ -14,6 +14,7 @@
  * here costs time, never data. */
 #include <string.h>
 
+#include "proto/proto.h"
 #include "zab/zab_int.h"
 
 static struct zab__vote self_vote(const struct zab *z) {
@@ -34,14 +35,27 @@ static bool vote_equal(const struct zab__vote *a, const struct zab__vote *b) {
 }
 
 void zab__send_vote(struct zab *z, uint32_t to) {
+  const struct zab__conf *c = zab__conf_eff(z);
   struct zab_msg m = {.type = ZAB_MSG_NOTIFICATION,
                       .epoch = z->el.vote.epoch,
                       .zxid = z->el.vote.zxid,
                       .leader = z->el.vote.leader,
                       .round = z->el.round,
                       .state = z->role,
-                      .prev_zxid = zab__conf_eff(z)->version};
+                      .prev_zxid = c->version};
+  /* Our committed configuration goes with the vote, as ZooKeeper's
+   * notifications carry theirs: a server that missed changes learns the
+   * membership from anyone (its own voters may all be gone). */
+  struct proto_writer w;
+  proto_writer_init(&w);
+  if (z->cfg.config_of && c->version != 0) {
+    if (zab_conf_encode(c->m, c->n, &w) != ZAB_OK)
+      z->oom = true;
+    m.data = w.buf;
+    m.len = (uint32_t)w.len;
+  }
   zab__push_send(z, to, &m);
+  proto_writer_free(&w);
 }
 
 static void send_all(struct zab *z) {
@@ -162,26 +176,25 @@ static void decide(struct zab *z, const struct zab__vote *v) {
  * with that change pending needs its vote, and it cannot know.  So it
  * supports the best candidate it hears of in the current round, as a
  * voter would (never itself); its vote counts only where it votes. */
-static void support_best(struct zab *z, uint32_t from, const struct zab_msg *m,
+static void support_best(struct zab *z, const struct zab_msg *m,
                          const struct zab__vote *v) {
-  if (m->round < z->el.round) {
-    zab__send_vote(z, from);
+  if (m->round < z->el.round ||
+      (m->round == z->el.round && z->el.vote.leader != 0 &&
+       !vote_better(v, &z->el.vote)))
     return;
-  }
-  if (m->round == z->el.round && z->el.vote.leader != 0 &&
-      !vote_better(v, &z->el.vote))
-    return;
+  /* No immediate send: voters answer a non-voter's every notification,
+   * and an answer in another round would start a storm.  Our periodic
+   * re-send carries it. */
   z->el.round = m->round;
   z->el.vote = *v;
-  send_all(z);
-  if (!zab__is_voter_index(z, (size_t)zab__member_index(z, from)))
-    zab__send_vote(z, from);
 }
 
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
   int pi = zab__member_index(z, from);
   zab__conf_heard_version(z, m->prev_zxid);
+  if (z->role == ZAB_ROLE_LOOKING)
+    zab__conf_heard_config(z, m->prev_zxid, m->data, m->len);
   if (z->role == ZAB_ROLE_LOOKING &&
       (m->state == ZAB_ROLE_LEADING || m->state == ZAB_ROLE_FOLLOWING) &&
       m->leader != 0 && m->leader != z->cfg.my_id &&
@@ -226,7 +239,7 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   if (!z->i_stand) {
     if (!settled) {
       if (z->cfg.config_of)
-        support_best(z, from, m, &v);
+        support_best(z, m, &v);
       return;
     }
     z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};

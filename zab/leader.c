@@ -64,6 +64,13 @@ void zab__lead(struct zab *z) {
   z->ld.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
   zab__log_msg(z, 0, "zab %u: leading (discovery)", z->cfg.my_id);
+  if (z->cfg.config_of)
+    /* Members of a pending change that did not vote for us (joiners,
+     * observers being promoted) follow only a leader that says it leads:
+     * say so now rather than when their backed-off re-send comes. */
+    for (size_t i = 0; i < z->n_members; i++)
+      if (i != z->my_index && zab__is_voter_index(z, i))
+        zab__send_vote(z, z->members[i].id);
   /* Learners that decided before us already said hello. */
   struct zab_msg early[ZAB_MAX_MEMBERS];
   memcpy(early, z->el.early, sizeof early);

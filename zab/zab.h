@@ -158,7 +158,8 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *                 session it does not hold (never a FOLLOWERINFO)
  *   NOTIFICATION  prev_zxid = the version of the sender's committed
  *                 configuration (the zxid of the txn that made it, 0 for
- *                 the static one)
+ *                 the static one); data = that configuration
+ *                 (zab_conf_encode) when its version is not 0, else none
  *   CONFIG        zxid = the configuration's version, data = its members
  *                 (zab_conf_encode); sent right before a SNAP, whose state
  *                 holds exactly that configuration

@@ -222,6 +222,8 @@ void zab__conf_rescan(struct zab *z);
 void zab__conf_committed(struct zab *z, const struct zab__entry *e);
 void zab__conf_after_step(struct zab *z);
 void zab__conf_heard_version(struct zab *z, uint64_t version);
+void zab__conf_heard_config(struct zab *z, uint64_t version,
+                            const uint8_t *data, uint32_t len);
 int zab__conf_check_proposal(struct zab *z, const uint8_t *data, uint32_t len,
                              bool *is_config, struct zab__conf *out);
 

@@ -469,6 +469,12 @@ static bool run_seed(uint64_t seed, uint64_t steps, uint32_t bug, int verbose,
   sim_opts_for_seed(&o, seed);
   o.test_bugs = bug;
   o.verbose = verbose;
+  if (bug && bug != ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY) {
+    /* The other planted bugs and their regression seeds date from before
+     * reconfiguration: their worlds are the ones they were found in. */
+    o.reconfigs = false;
+    o.n_spares = 0;
+  }
   if (force_voters)
     o.n_voters = force_voters;
   struct cluster *c = cluster_new(&o);
