@@ -306,7 +306,7 @@ void zab__conf_after_step(struct zab *z) {
   bool obs = false;
   bool member = zab__conf_member(c, z->cfg.my_id, &obs);
   if (!member && z->was_member) {
-    /* Removed: stop serving for good, and say so to every session. */
+    /* Removed: stop serving, and say so to every session. */
     z->removed = true;
     zab__go_looking(z, "removed from the configuration");
     zab__log_msg(z, 1, "zab %u: removed by configuration %llx; stopped",

@@ -85,8 +85,15 @@ void zab__election_start(struct zab *z) {
   z->epoch = 0;
   z->serving = false;
   zab__announce(z);
-  if (z->removed)
-    return; /* stopped for good: no votes, no timers */
+  if (z->removed) {
+    /* Stopped: we neither vote nor follow; we only ask, every initLimit,
+     * so that a newer configuration that names us again reaches us. */
+    z->el.vote = (struct zab__vote){0, 0, 0};
+    z->el.interval_ms = (uint64_t)z->cfg.init_limit * z->cfg.tick_ms;
+    z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+    z->el.finalize_at_ms = 0;
+    return;
+  }
   z->stats.n_elections++;
   z->el.round++;
   memset(z->el.recv, 0, sizeof z->el.recv);
@@ -178,9 +185,10 @@ static void decide(struct zab *z, const struct zab__vote *v) {
  * voter would (never itself); its vote counts only where it votes. */
 static void support_best(struct zab *z, const struct zab_msg *m,
                          const struct zab__vote *v) {
-  if (m->round < z->el.round ||
-      (m->round == z->el.round && z->el.vote.leader != 0 &&
-       !vote_better(v, &z->el.vote)))
+  /* Our rounds mean nothing (we never decide from LOOKING votes): take
+   * the voters' round, or theirs would never meet ours. */
+  if (m->round == z->el.round && z->el.vote.leader != 0 &&
+      !vote_better(v, &z->el.vote))
     return;
   /* No immediate send: voters answer a non-voter's every notification,
    * and an answer in another round would start a storm.  Our periodic
@@ -243,7 +251,13 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
       return;
     }
     z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
-    if (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round))
+    /* With reconfiguration a non-voter follows a server that says it
+     * leads at once: that leader may need us for a pending change and
+     * cannot wait for a quorum of settled voters to tell us (it has an
+     * initLimit; the election only picks a candidate either way). */
+    if ((z->cfg.config_of && m->state == ZAB_ROLE_LEADING &&
+         m->leader == from) ||
+        (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round)))
       decide(z, &v);
     return;
   }
@@ -291,6 +305,27 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
     z->el.round = m->round;
     decide(z, &v);
   }
+}
+
+void zab__election_removed_tick(struct zab *z) {
+  if (z->now_ms < z->el.next_send_ms)
+    return;
+  send_all(z);
+  z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+}
+
+/* A removed server heard a vote: a newer configuration naming it makes
+ * it a member again (re-added without a restart, as ZooKeeper allows). */
+void zab__election_removed_msg(struct zab *z, const struct zab_msg *m) {
+  zab__conf_heard_config(z, m->prev_zxid, m->data, m->len);
+  z->conf_changed = false;
+  if (!zab__conf_member(zab__conf_eff(z), z->cfg.my_id, NULL))
+    return;
+  z->removed = false;
+  z->was_member = true;
+  zab__log_msg(z, 1, "zab %u: added again by configuration %llx", z->cfg.my_id,
+               (unsigned long long)zab__conf_eff(z)->version);
+  zab__election_start(z);
 }
 
 void zab__election_tick(struct zab *z) {

@@ -559,8 +559,11 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
     return;
   }
   if (z->removed) {
-    /* Stopped for good: end whatever session the sender thinks it has. */
-    if (m->type != ZAB_MSG_NOTIFICATION)
+    /* Stopped: end whatever session the sender thinks it has; votes may
+     * bring a configuration that names us again. */
+    if (m->type == ZAB_MSG_NOTIFICATION)
+      zab__election_removed_msg(z, m);
+    else
       zab__refuse(z, from, m);
     return;
   }
@@ -607,6 +610,10 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
   if (z->oom)
     return ZAB_ENOMEM;
   int rc = ZAB_OK;
+  if (z->removed && ev->type == ZAB_EV_TICK) {
+    zab__election_removed_tick(z);
+    return ZAB_OK;
+  }
   if (z->removed && ev->type != ZAB_EV_MESSAGE && ev->type != ZAB_EV_DURABLE)
     return ev->type == ZAB_EV_PROPOSE || ev->type == ZAB_EV_CONFIRM
                ? ZAB_NOTLEADER
@@ -688,8 +695,10 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
 }
 
 uint64_t zab_next_timeout_ms(const struct zab *z) {
-  if (!z->loaded || z->removed)
+  if (!z->loaded)
     return UINT64_MAX;
+  if (z->removed)
+    return z->el.next_send_ms;
   switch (z->role) {
   case ZAB_ROLE_LOOKING:
     return zab__election_timeout(z);

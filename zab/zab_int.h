@@ -110,7 +110,8 @@ struct zab {
   bool i_stand;       /* we vote in the committed one: we may be elected */
   bool i_am_observer; /* observer in the committed configuration */
   bool was_member;    /* member of the committed configuration we knew */
-  bool removed;       /* a committed change removed us: terminal */
+  bool removed;       /* a committed change removed us: we stop serving
+                         and voting until a newer one names us again */
   bool conf_changed;  /* activated during this step: check our role */
 
   uint64_t rng;
@@ -261,6 +262,8 @@ void zab__election_start(struct zab *z);
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m);
 void zab__election_tick(struct zab *z);
+void zab__election_removed_tick(struct zab *z);
+void zab__election_removed_msg(struct zab *z, const struct zab_msg *m);
 void zab__election_peer_up(struct zab *z, uint32_t peer);
 void zab__election_heard(struct zab *z); /* ends quiet */
 void zab__send_vote(struct zab *z, uint32_t to);
