@@ -418,6 +418,14 @@ static uint64_t quorum_point(const struct zab *z, const bool *voter) {
   return v[n / 2];
 }
 
+/* The zxid right before the pending change in our log. */
+static uint64_t before_pending(const struct zab *z) {
+  size_t k;
+  if (!zab__log_find(&z->log, z->pending_zxid, &k))
+    return UINT64_MAX;
+  return k ? zab__log_at(&z->log, k - 1)->zxid : z->log.base;
+}
+
 /* Commits what a quorum of every needed configuration holds: while a
  * change is pending, the old configuration's AND the new one's; once it
  * committed, the new one's alone (hence the loop). */
@@ -426,10 +434,11 @@ static void try_commit(struct zab *z) {
     uint64_t c = quorum_point(z, z->voter_a);
     if (z->has_b) {
       uint64_t b = quorum_point(z, z->voter_b);
-      if (z->cfg.test_bugs & ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY)
-        c = b; /* planted bug: the old configuration is not asked */
-      else if (b < c)
+      if (b < c)
         c = b;
+      if ((z->cfg.test_bugs & ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY) &&
+          b >= z->pending_zxid && c >= before_pending(z))
+        c = b; /* planted bug: the change needs only the new quorum */
     }
     uint64_t last = zab__last_zxid(z);
     if (c > last)
