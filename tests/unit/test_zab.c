@@ -115,6 +115,8 @@ static bool drain(struct h *h, int i) {
       }
       nd->sent[m.type]++;
       int to = (int)a.peer - 1;
+      if (to < 0 || to >= h->count)
+        break; /* a peer outside the harness (test_bad_peer_messages) */
       if (nd->down || h->n[to].down || nd->mute || h->n[to].deaf)
         break;
       proto_writer_reset(&h->w);
