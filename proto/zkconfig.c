@@ -64,8 +64,8 @@ static void trim(const char **p, size_t *n) {
     (*p)++;
     (*n)--;
   }
-  while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' ||
-                    (*p)[*n - 1] == '\r'))
+  while (*n > 0 &&
+         ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' || (*p)[*n - 1] == '\r'))
     (*n)--;
 }
 
@@ -182,8 +182,8 @@ static int parse_server_line(const char *p, size_t n, struct proto_zkserver *s,
   if (kn <= 7 || memcmp(k, "server.", 7) != 0 ||
       !parse_u64(k + 7, kn - 7, 10, UINT32_MAX, &id) || id == 0)
     return bad(why, "expected server.<id>=");
-  return proto_zkserver_parse((uint32_t)id, eq + 1, n - (size_t)(eq + 1 - p),
-                              s, why);
+  return proto_zkserver_parse((uint32_t)id, eq + 1, n - (size_t)(eq + 1 - p), s,
+                              why);
 }
 
 static int add_server(struct proto_zkconfig *c, const struct proto_zkserver *s,

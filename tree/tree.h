@@ -209,6 +209,21 @@ void tree_txn_encode_create_session(struct proto_writer *w,
 void tree_txn_encode_close_session(struct proto_writer *w,
                                    const struct tree_txn_header *h);
 
+/* Dynamic reconfiguration (ZooKeeper 3.5+): a committed membership change
+ * is a txn of type PROTO_OP_RECONFIG whose body is a SetDataTxn on
+ * /zookeeper/config (data: the configuration's text, proto_zkconfig_format,
+ * whose "version=" is the zxid of this txn; version -1, as ZooKeeper
+ * writes it).  Applying it sets the node's data, mzxid, mtime and version
+ * (-1) and fires its data watches, like a setData. */
+#define TREE_CONFIG_PATH "/zookeeper/config"
+void tree_txn_encode_reconfig(struct proto_writer *w,
+                              const struct tree_txn_header *h,
+                              const char *config, size_t len);
+/* Whether txn is a reconfig txn; if so *data and *data_len borrow its
+ * configuration text (for zab's config_of callback: pure). */
+bool tree_txn_reconfig_data(const void *txn, size_t len, const char **data,
+                            size_t *data_len);
+
 /* Read just the header of an encoded transaction.  Returns PROTO_OK or
  * PROTO_MARSHALLINGERROR. */
 int tree_txn_header_decode(const void *txn, size_t len,
