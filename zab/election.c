@@ -17,6 +17,8 @@
 #include "proto/proto.h"
 #include "zab/zab_int.h"
 
+#include <assert.h>
+
 static struct zab__vote self_vote(const struct zab *z) {
   return (struct zab__vote){z->cfg.my_id, zab__last_zxid(z), z->current_epoch};
 }
@@ -199,6 +201,7 @@ static void support_best(struct zab *z, const struct zab_msg *m,
 
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
+  zab__check(z);
   int pi = zab__member_index(z, from);
   zab__conf_heard_version(z, m->prev_zxid);
   if (z->role == ZAB_ROLE_LOOKING)
@@ -329,6 +332,8 @@ void zab__election_removed_msg(struct zab *z, const struct zab_msg *m) {
 }
 
 void zab__election_tick(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_LOOKING);
   if (z->el.finalize_at_ms && z->now_ms >= z->el.finalize_at_ms) {
     /* No better vote arrived while we waited: the quorum stands. */
     z->el.finalize_at_ms = 0;
