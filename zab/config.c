@@ -327,6 +327,10 @@ void zab__conf_after_step(struct zab *z) {
     /* Our candidate (maybe we) no longer votes: the others would drop
      * our notifications and never see our round.  Start again. */
     zab__go_looking(z, "our candidate is no longer a voter");
+  else if (z->role == ZAB_ROLE_LOOKING && z->i_stand && z->el.vote.leader == 0)
+    /* We became a voter while looking (a change we held turned out
+     * committed): stand, or a quorum may lack our vote. */
+    zab__go_looking(z, "now a voter: standing");
 }
 
 size_t zab_config_get(const struct zab *z, struct zab_member *out, size_t max,
