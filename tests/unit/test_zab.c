@@ -1463,6 +1463,58 @@ static void test_reconfig_load(void **state) {
   h_free(&h);
 }
 
+/* A removed member asks every initLimit; when a newer configuration names
+ * it again (learned from the answer to its vote), it is a member again and
+ * follows, without a restart. */
+static void test_reconfig_removed_member_readded(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 4);
+  start_joiner(&h, 3);
+  uint64_t v = propose(&h, 2, "C124"); /* removes the leader, id 3 */
+  run(&h, 300);
+  assert_true(status(&h, 2).removed);
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1 || l == 3);
+  uint64_t v2 = propose(&h, l, "C1234");
+  assert_true(v2 > v);
+  run(&h, 1500); /* initLimit is 500 ms */
+  struct zab_status st = status(&h, 2);
+  assert_false(st.removed);
+  assert_true(st.member && st.voter && st.config_version == v2);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_FOLLOWING);
+  assert_true(h.n[2].serving);
+  h_free(&h);
+}
+
+/* A NOTIFICATION's optional data: absent is -1, never an empty buffer
+ * (one message, one encoding). */
+static void test_codec_notification_config(void **state) {
+  (void)state;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct zab_msg m = sample(ZAB_MSG_NOTIFICATION), d;
+  const char *why;
+  assert_int_equal(zab_msg_encode(&m, &w), ZAB_OK);
+  assert_int_equal(w.len, ZAB_MSG_HEADER_SIZE);
+  assert_int_equal(zab_msg_decode(w.buf, w.len, 64, &d, &why), ZAB_OK);
+  assert_int_equal(d.len, 0);
+  static const uint8_t cfg[] = {0, 0, 0, 1, 0, 0, 0, 7, 0};
+  m.data = cfg;
+  m.len = sizeof cfg;
+  proto_writer_reset(&w);
+  assert_int_equal(zab_msg_encode(&m, &w), ZAB_OK);
+  assert_int_equal(zab_msg_decode(w.buf, w.len, 64, &d, &why), ZAB_OK);
+  assert_int_equal(d.len, sizeof cfg);
+  /* data length 0 where absent must be -1 */
+  uint8_t b[ZAB_MSG_HEADER_SIZE];
+  memcpy(b, w.buf, ZAB_MSG_HEADER_SIZE);
+  b[53] = b[54] = b[55] = b[56] = 0;
+  assert_int_equal(zab_msg_decode(b, sizeof b, 64, &d, &why), ZAB_BADMSG);
+  assert_string_equal(why, "empty optional data (absent is -1)");
+  proto_writer_free(&w);
+}
+
 /* The member list codec refuses what is no configuration. */
 static void test_conf_codec(void **state) {
   (void)state;
@@ -1529,6 +1581,8 @@ int main(void) {
       cmocka_unit_test(test_reconfig_snap_carries_config),
       cmocka_unit_test(test_reconfig_load),
       cmocka_unit_test(test_conf_codec),
+      cmocka_unit_test(test_reconfig_removed_member_readded),
+      cmocka_unit_test(test_codec_notification_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
