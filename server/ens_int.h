@@ -325,4 +325,8 @@ void ens_touch(struct srv *s, int64_t session_id);
 void ens_write(struct srv_conn *c, const struct proto_request *req,
                const uint8_t *payload, size_t len, uint64_t start_ns);
 
+/* ens_config.c: writes the member's configuration into /zookeeper/config
+ * of s->tree (ZooKeeper's text, version=0).  0, or -1 out of memory. */
+int ens_config_node_init(struct srv *s);
+
 #endif /* ROOST_SERVER_ENS_INT_H */

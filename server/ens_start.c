@@ -243,6 +243,10 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   }
   tree_free(s->tree);
   s->tree = t;
+  if (ens_config_node_init(s) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
   ens_sessions_reload(s);
   struct loaded L = {0};
   if (collect_log(s, base, &L, errmsg) != 0) {

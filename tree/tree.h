@@ -219,6 +219,13 @@ void tree_txn_encode_close_session(struct proto_writer *w,
 void tree_txn_encode_reconfig(struct proto_writer *w,
                               const struct tree_txn_header *h,
                               const char *config, size_t len);
+/* What a member writes into /zookeeper/config when it starts (ZooKeeper's
+ * initConfigInZKDatabase: local, not a txn): its configuration's text,
+ * version -1, mzxid = the configuration's version.  mtime is 0, not the
+ * wall clock ZooKeeper uses, so that every replica's tree stays the same.
+ * No watch fires.  Returns PROTO_OK or PROTO_SYSTEMERROR. */
+int tree_config_init(struct tree *t, const char *text, size_t len,
+                     int64_t version);
 /* Whether txn is a reconfig txn; if so *data and *data_len borrow its
  * configuration text (for zab's config_of callback: pure). */
 bool tree_txn_reconfig_data(const void *txn, size_t len, const char **data,

@@ -1787,3 +1787,27 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
   }
   return PROTO_OK;
 }
+
+int tree_config_init(struct tree *t, const char *text, size_t len,
+                     int64_t version) {
+  struct tnode *n =
+      tree_node_lookup(t, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH));
+  if (!n || len > INT32_MAX)
+    return PROTO_SYSTEMERROR;
+  uint8_t *d = NULL;
+  if (len > 0) {
+    d = tree_malloc(t, len);
+    if (!d)
+      return PROTO_SYSTEMERROR;
+    memcpy(d, text, len);
+  }
+  t->data_size -= data_bytes(n);
+  free(n->data);
+  n->data = d;
+  n->data_len = (int32_t)len;
+  t->data_size += data_bytes(n);
+  n->version = -1;
+  n->mzxid = version;
+  n->mtime = 0;
+  return PROTO_OK;
+}
