@@ -2669,6 +2669,19 @@ static void test_reconfig_txn(void **state) {
   proto_write_int(&f->txn, -1);
   assert_false(tree_txn_reconfig_data(f->txn.buf, f->txn.len, &d, &dl));
   assert_int_equal(apply_txn(f), PROTO_MARSHALLINGERROR);
+  /* At start a member writes its configuration there (no txn, no
+   * watch): version -1, mzxid = the configuration's version, mtime 0. */
+  assert_int_equal(read_data(f, TREE_CONFIG_PATH, 9), PROTO_OK);
+  static const char init[] = "server.1=h:1:2:participant\nversion=0";
+  assert_int_equal(tree_config_init(f->t, init, strlen(init), 0x500000001ll),
+                   PROTO_OK);
+  st = stat_of(f, TREE_CONFIG_PATH);
+  assert_int_equal(st.version, -1);
+  assert_int_equal(st.mzxid, 0x500000001ll);
+  assert_int_equal(st.mtime, 0);
+  assert_int_equal(st.data_length, (int32_t)strlen(init));
+  assert_int_equal(tree_config_init(f->t, NULL, 0, 0), PROTO_OK);
+  assert_int_equal(stat_of(f, TREE_CONFIG_PATH).data_length, 0);
   fx_free(f);
 }
 
