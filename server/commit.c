@@ -20,13 +20,26 @@ static int64_t last_zxid(const struct srv *s) {
   return tree_last_zxid(s->tree);
 }
 
-/* c's awaited answer went out: its order moves on, answering the errors
- * queued behind it that are this server's own. */
+/* c's awaited answer went out: its order moves on, answering what waited
+ * behind it and is this server's to answer: errors, and reads, now,
+ * between the commit just answered and the next. */
 static void answered(struct srv_conn *c) {
   const struct srv_order_slot *next;
-  while ((next = srv_order_answered(c)) != NULL)
-    srv_reply_simple(c, next->cxid, last_zxid(c->srv), next->err,
-                     next->start_ns);
+  while ((next = srv_order_answered(c)) != NULL) {
+    if (next->frame == NULL) {
+      srv_reply_simple(c, next->cxid, last_zxid(c->srv), next->err,
+                       next->start_ns);
+      continue;
+    }
+    /* Ours now: closing c while answering frees its ring. */
+    struct srv_order_slot *h = (struct srv_order_slot *)next;
+    uint8_t *f = h->frame;
+    h->frame = NULL;
+    c->srv->read_now(c, f, h->frame_len, h->start_ns);
+    free(f);
+    if (c->state == SRV_CONN_CLOSING)
+      return;
+  }
 }
 
 static void answer_txn(struct srv_conn *c, const struct tree_txn_header *h,

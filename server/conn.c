@@ -122,8 +122,10 @@ static bool may_take(const struct srv_conn *c, const uint8_t *payload,
                      size_t n) {
   if (c->order.wait == SRV_WAIT_NONE || c->state != SRV_CONN_OPEN)
     return true;
-  bool write = n >= 8 && srv_op_is_write((int32_t)proto_load_be32(payload + 4));
-  return srv_order_may_take(c, write);
+  int32_t op = n >= 8 ? (int32_t)proto_load_be32(payload + 4) : 0;
+  /* A read may wait in the ring behind writes (dispatch.c). */
+  bool ringed = n >= 8 && (srv_op_is_write(op) || srv_op_is_read(op));
+  return srv_order_may_take(c, ringed);
 }
 
 static void process_frames(struct srv_conn *c) {

@@ -526,8 +526,28 @@ bool srv_op_is_write(int32_t op) {
   return e != NULL && e->kind == OP_WRITE;
 }
 
+bool srv_op_is_read(int32_t op) {
+  const struct op_entry *e = op_lookup(op);
+  return e != NULL && e->kind == OP_READ;
+}
+
 void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
                         uint64_t start_ns) {
+  if (len >= 8 && c->order.wait == SRV_WAIT_WRITE && c->session != NULL &&
+      srv_op_is_read((int32_t)proto_load_be32(payload + 4))) {
+    /* Behind this session's unanswered writes: it must see them, and
+     * only them, so it is answered between their commits and the next
+     * (commit.c). */
+    if (!srv_order_push_read(c, (int32_t)proto_load_be32(payload), payload, len,
+                             start_ns))
+      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for a read");
+    return;
+  }
+  srv_dispatch_now(c, payload, len, start_ns);
+}
+
+void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
+                      uint64_t start_ns) {
   struct srv *s = c->srv;
   if (len < 8) {
     srv_conn_close(c, false, SRV_LOG_WARN,

@@ -1,15 +1,20 @@
 /* order.c — per-connection order: the one answer to "why is this
  * connection not being read".
  *
- * A session's requests are answered in the order sent (§3.5).  Reads are
- * answered at once; a write is answered at commit, so while a connection
- * has a write (createSession, closeSession, sync) unanswered, it waits:
- *   - further writes may overtake the wait, up to SRV_CONN_WRITES in the
- *     ring (they are answered in the order committed, which is theirs:
- *     the replica proposes one connection's writes in order);
- *   - anything else (a read, a ping, a sync) waits until the ring is
- *     empty: conn.c stops reading, and its frames stay in its input
- *     buffer, bounded by one read chunk plus one frame.
+ * A session's requests are answered in the order sent (§3.5), and each
+ * sees exactly the writes sent before it.  A write (createSession,
+ * closeSession, sync) is answered at commit, so while a connection has
+ * one unanswered, it waits:
+ *   - further writes may follow, up to SRV_CONN_WRITES in the ring (they
+ *     are answered in the order committed, which is theirs: the replica
+ *     proposes one connection's writes in order);
+ *   - so may reads: a read behind unanswered writes takes a slot with a
+ *     copy of its frame and is answered when it reaches the head, right
+ *     after the commit of the write before it and before the next commit
+ *     (commit.c), so it sees that write and not the next;
+ *   - anything else (a ping, a sync, closeSession, auth, ...) waits until
+ *     the ring is empty: conn.c stops reading, and its frames stay in its
+ *     input buffer, bounded by one read chunk plus one frame.
  * A write this server answers itself (refused by a failed log, or whose
  * body does not decode) takes a slot too, with its error, and is answered
  * when it reaches the head.
@@ -23,6 +28,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void check_ring(const struct srv_order *o) {
   /* Invariants of the ring: a WRITE wait has 1..SRV_CONN_WRITES slots and
@@ -72,6 +78,22 @@ bool srv_order_push_write(struct srv_conn *c, int32_t cxid, int32_t err,
   return true;
 }
 
+bool srv_order_push_read(struct srv_conn *c, int32_t xid,
+                         const uint8_t *payload, size_t len,
+                         uint64_t start_ns) {
+  struct srv_order *o = &c->order;
+  assert(o->wait == SRV_WAIT_WRITE && o->n > 0 && o->n < SRV_CONN_WRITES);
+  uint8_t *f = malloc(len ? len : 1);
+  if (f == NULL)
+    return false;
+  memcpy(f, payload, len);
+  o->ring[(o->head + o->n) % SRV_CONN_WRITES] = (struct srv_order_slot){
+      .cxid = xid, .start_ns = start_ns, .frame = f, .frame_len = len};
+  o->n++;
+  check_ring(o);
+  return true;
+}
+
 bool srv_order_waits_for(const struct srv_conn *c, enum srv_wait what,
                          int64_t id) {
   return c->order.wait == what && c->order.wait_id == id;
@@ -116,14 +138,16 @@ const struct srv_order_slot *srv_order_answered(struct srv_conn *c) {
   check_ring(o);
   if (o->wait == SRV_WAIT_WRITE) {
     assert(o->n > 0);
+    free(o->ring[o->head].frame); /* a read's copy, unless taken */
+    o->ring[o->head].frame = NULL;
     o->head = (o->head + 1) % SRV_CONN_WRITES;
     o->n--;
     if (o->n > 0) {
-      const struct srv_order_slot *h = &o->ring[o->head];
+      struct srv_order_slot *h = &o->ring[o->head];
       o->wait_id = h->cxid;
       /* Room again in the ring: a write may be read. */
       srv_order_ready(c);
-      return h->err != 0 ? h : NULL;
+      return h->err != 0 || h->frame != NULL ? h : NULL;
     }
   }
   o->wait = SRV_WAIT_NONE;
@@ -167,6 +191,8 @@ void srv_order_forget(struct srv_conn *c) {
   struct srv *s = c->srv;
   if (o->wait == SRV_WAIT_CONNECT)
     srv_map_del(&s->connecting, (uint64_t)o->wait_id);
+  for (uint32_t i = 0; o->ring != NULL && i < o->n; i++)
+    free(o->ring[(o->head + i) % SRV_CONN_WRITES].frame);
   free(o->ring);
   o->ring = NULL;
   o->n = 0;

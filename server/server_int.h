@@ -155,11 +155,15 @@ struct srv_order {
   int64_t wait_id; /* cxid (WRITE: the oldest), or the session id */
   /* WRITE: the unanswered writes in request order; err != 0 marks one this
    * server answers itself (a refused or undecodable write) when it reaches
-   * the head. */
+   * the head, frame != NULL a read that waits for the writes before it
+   * (handled when it reaches the head, between the commits of the writes
+   * before and after it). */
   struct srv_order_slot {
     int32_t cxid;
     int32_t err;
     uint64_t start_ns; /* when it was read (latency figures) */
+    uint8_t *frame;    /* a waiting read's payload (owned), or NULL */
+    size_t frame_len;
   } * ring;
   uint32_t head, n;
   int64_t sync_zxid;   /* SYNC: the leader's commit point, -1 unknown */
@@ -326,6 +330,10 @@ struct srv {
   /* srv_flush_all, set by srv_new: for a lower file's timer callback,
    * whose output would otherwise wait for the next poll. */
   void (*turn_end)(struct srv *s);
+  /* srv_dispatch_now, set by srv_new: commit.c answers a read that waited
+   * in a connection's ring when its turn comes. */
+  void (*read_now)(struct srv_conn *c, const uint8_t *payload, size_t len,
+                   uint64_t start_ns);
 
   /* The replication seam (replica.h): the local replica or the zab one,
    * chosen at start.  rep_state is the backend's own. */
@@ -410,10 +418,15 @@ void srv_flush_all(struct srv *s);
 /* order.c: what a connection waits for, its ring of unanswered writes,
  * and the list of connections whose wait ended.  Pure bookkeeping: calls
  * no other file of server/. */
-/* May the next frame, of this kind, be handled now?  A write may overtake
+/* May the next frame, of this kind, be handled now?  A write, or a read
+ * (which then waits in the ring, srv_order_push_read), may follow
  * unanswered writes while the ring has room; nothing else may overtake a
  * wait. */
 bool srv_order_may_take(const struct srv_conn *c, bool is_write);
+/* A read behind c's unanswered writes: its payload is copied into the
+ * ring; false when out of memory. */
+bool srv_order_push_read(struct srv_conn *c, int32_t xid,
+                         const uint8_t *payload, size_t len, uint64_t start_ns);
 /* Wait for one answer (CONNECT, CLOSE, SYNC) with this id. */
 void srv_order_block(struct srv_conn *c, enum srv_wait what, int64_t id);
 /* Records a write of c (err != 0: answered by this server when it reaches
@@ -430,8 +443,9 @@ bool srv_order_has_write(const struct srv_conn *c, int32_t cxid);
 const struct srv_order_slot *srv_order_head(const struct srv_conn *c);
 /* The awaited answer was sent: drop it (WRITE: the oldest write) and end
  * the wait when nothing is left; the connection goes on srv.ready.
- * Returns the next slot when it is one this server answers itself (then
- * answer it and call again), else NULL. */
+ * Returns the next slot when it is one this server answers itself (an
+ * error, or a waiting read: take its frame, answer it, call again), else
+ * NULL. */
 const struct srv_order_slot *srv_order_answered(struct srv_conn *c);
 /* Put c on srv.ready (it may read on); srv_order_ready_pop takes one. */
 void srv_order_ready(struct srv_conn *c);
@@ -491,8 +505,13 @@ void srv_commit_sync_done(struct srv_conn *c);
 void srv_handle_connect(struct srv_conn *c, const uint8_t *payload, size_t len);
 void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
                         uint64_t start_ns);
-/* Is this opcode a write (goes to the replica)? */
+/* Is this opcode a write (goes to the replica)?  A read (may wait in the
+ * ring behind writes)? */
 bool srv_op_is_write(int32_t op);
+bool srv_op_is_read(int32_t op);
+/* Handle a request that waited in the ring, now: it is at the head. */
+void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
+                      uint64_t start_ns);
 
 /* persist.c: the log, its fsync thread, snapshots, recovery. */
 /* Recover the tree from dataDir (snapshot + log), load or create the

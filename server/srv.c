@@ -111,6 +111,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->cfg = *cfg;
   s->turn_end = srv_flush_all;
+  s->read_now = srv_dispatch_now;
   srv_map_init(&s->conn_by_id);
   srv_map_init(&s->connecting);
   tree_out_init(&s->commit_out);

@@ -1230,6 +1230,31 @@ static void test_order_own_errors_in_turn(void **state) {
   order_teardown(&s, &c);
 }
 
+
+static void test_order_reads_wait_between_writes(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  const uint8_t frame[8] = {0, 0, 0, 2, 0, 0, 0, 4};
+  assert_true(srv_order_push_write(&c, 1, 0, 0));
+  assert_true(srv_order_may_take(&c, true));
+  assert_true(srv_order_push_read(&c, 2, frame, sizeof frame, 0));
+  assert_true(srv_order_push_write(&c, 3, 0, 0));
+  assert_true(srv_order_push_read(&c, 4, frame, sizeof frame, 0));
+  /* Write 1 answered: the read behind it is next, with its frame. */
+  const struct srv_order_slot *next = srv_order_answered(&c);
+  assert_non_null(next);
+  assert_int_equal(next->cxid, 2);
+  assert_int_equal(next->frame_len, sizeof frame);
+  assert_memory_equal(next->frame, frame, sizeof frame);
+  /* Answered too: write 3 is awaited now. */
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_waits_for(&c, SRV_WAIT_WRITE, 3));
+  /* Closing with a read still in the ring frees its copy (ASan). */
+  order_teardown(&s, &c);
+}
+
 static void test_order_connect_forgotten(void **state) {
   (void)state;
   struct srv s;
@@ -1293,6 +1318,7 @@ int main(void) {
       cmocka_unit_test(test_order_ring_full),
       cmocka_unit_test(test_order_own_errors_in_turn),
       cmocka_unit_test(test_order_connect_forgotten),
+      cmocka_unit_test(test_order_reads_wait_between_writes),
       cmocka_unit_test(test_finish_explicit),
       cmocka_unit_test(test_finish_min_above_max),
       cmocka_unit_test(test_finish_bad_tick),
