@@ -331,6 +331,10 @@ static const struct cfg_key cfg_keys[] = {
      "-1 or a positive integer"},
     {"globalOutstandingLimit", NULL, CFG_INT,
      CFG_FIELD(global_outstanding_limit), 1, INT_MAX, "a positive integer"},
+    {"reconfigEnabled", NULL, CFG_BOOL, CFG_FIELD(reconfig_enabled), 0, 0,
+     "true or false"},
+    {"dynamicConfigFile", NULL, CFG_STR, CFG_FIELD(dynamic_config_file), 0, 0,
+     "a path shorter than 4096 bytes"},
     {"extendedTypesEnabled", "zookeeper.extendedTypesEnabled", CFG_BOOL,
      CFG_FIELD(extended_types), 0, 0, "true or false"},
     /* A system property in ZooKeeper (-Dzookeeper.DigestAuthenticationProvider
@@ -399,8 +403,6 @@ static const char *const cfg_zk_exact[] = {
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "standaloneEnabled",
-    "reconfigEnabled",
-    "dynamicConfigFile",
     "secureClientPort",
     "secureClientPortAddress",
     "observerMasterPort",
@@ -525,7 +527,6 @@ static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
     {"sessionRequireClientSASLAuth", "true",
      "clients would have to authenticate with SASL"},
     {"enforce.auth.enabled", "true", "clients would have to authenticate"},
-    {"reconfigEnabled", "true", "dynamic reconfiguration would be enabled"},
     {"maxCnxns", "!0", "the total of client connections would be capped"},
 };
 
@@ -675,8 +676,8 @@ static int cfg_parse_client_part(const char *s, struct srv_peer_config *p) {
  *          [;[clientAddr:]clientPort]
  * (QuorumPeerConfig's syntax).  The client part of this member's own line
  * gives its client port and address when clientPort / clientPortAddress
- * are not set (srv_config_member checks they agree when both are).  A repeated id
- * replaces the earlier line. */
+ * are not set (srv_config_member checks they agree when both are).  A repeated
+ * id replaces the earlier line. */
 static int cfg_parse_server(struct srv_config *c, const char *key,
                             const char *idstr, const char *value,
                             const struct cfg_where *w, char *errmsg) {

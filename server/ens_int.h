@@ -329,4 +329,17 @@ void ens_write(struct srv_conn *c, const struct proto_request *req,
  * of s->tree (ZooKeeper's text, version=0).  0, or -1 out of memory. */
 int ens_config_node_init(struct srv *s);
 
+/* ens_reconfig.c: the leader's prep of a reconfig request (auth, fromConfig,
+ * the next configuration) into txn at header h: PROTO_OK, or the error to
+ * answer (NOAUTH, BADVERSION, BADARGUMENTS, SYSTEMERROR).  zab's
+ * config_of.  After a commit: links to new servers, dynamicConfigFile. */
+int ens_reconfig_prep(struct srv_ens *e, const struct proto_request *req,
+                      const struct tree_auth *auth,
+                      const struct tree_txn_header *h,
+                      struct proto_writer *txn);
+bool ens_config_of(void *ctx, const uint8_t *txn, uint32_t len,
+                   struct zab_member *out, size_t *n_out);
+void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,
+                            uint32_t len);
+
 #endif /* ROOST_SERVER_ENS_INT_H */

@@ -284,6 +284,10 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   zc.election_max_ms = 2000;
   zc.finalize_wait_ms = 100;
   zc.seed = s->rng ^ ((uint64_t)e->my_id << 32);
+  if (s->cfg.reconfig_enabled) {
+    zc.config_of = ens_config_of;
+    zc.config_ctx = e;
+  }
   zc.log_cb = zab_log;
   zc.log_ctx = s;
   const char *why = NULL;

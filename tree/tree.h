@@ -340,6 +340,11 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
                       const struct tree_auth *auth, struct proto_writer *reply);
 int tree_get_acl(struct tree *t, const char *path, size_t len,
                  const struct tree_auth *auth, struct proto_writer *reply);
+/* Whether auth holds perm on path's ACL (a "super" identity always
+ * does): PROTO_OK, PROTO_NOAUTH or PROTO_NONODE.  For the reconfig
+ * opcode's authorization (WRITE on /zookeeper/config). */
+int tree_check_perm(struct tree *t, const char *path, size_t len, int32_t perm,
+                    const struct tree_auth *auth);
 /* getAllChildrenNumber (104): GetAllChildrenNumberResponse {int}, the
  * number of descendants of the node (recursively).  For "/" this is
  * ZooKeeper's "node map size minus 2": every node but the root, so the
