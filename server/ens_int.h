@@ -181,6 +181,7 @@ struct srv_ens {
   struct srv *s;
   struct zab *zab;
   uint32_t my_id;
+  int my_quorum_port; /* told in HELLO, so a joiner can be dialled back */
   struct ens_peer peers[SRV_MAX_PEERS];
   size_t n_peers; /* others, not us */
   uv_tcp_t listener;
@@ -337,6 +338,8 @@ int ens_reconfig_prep(struct srv_ens *e, const struct proto_request *req,
                       const struct tree_auth *auth,
                       const struct tree_txn_header *h,
                       struct proto_writer *txn);
+void ens_peer_add(struct srv_ens *e, uint32_t id, const char *host, int port,
+                  bool observer);
 bool ens_config_of(void *ctx, const uint8_t *txn, uint32_t len,
                    struct zab_member *out, size_t *n_out);
 void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,

@@ -96,24 +96,33 @@ bool ens_config_of(void *ctx, const uint8_t *txn, uint32_t len,
   return ok;
 }
 
-/* A peer the new configuration names that we had no link to: dial it. */
-static void add_peer(struct srv_ens *e, const struct proto_zkserver *z) {
-  struct ens_peer *p = ens_peer_of(e, z->id);
+/* A server we had no link to (named by a committed configuration, or a
+ * joiner that said HELLO with its port): dial it.  Known: its role and
+ * address are updated (a member replaced on a new port). */
+void ens_peer_add(struct srv_ens *e, uint32_t id, const char *host, int port,
+                  bool observer) {
+  struct ens_peer *p = ens_peer_of(e, id);
   if (p != NULL) {
-    p->observer = z->observer;
+    p->observer = observer;
+    if (port != p->port || strcmp(host, p->host) != 0) {
+      snprintf(p->host, sizeof p->host, "%s", host);
+      p->port = port;
+      if (p->out != NULL)
+        ens_tcp_drop(p->out, "the server moved");
+    }
     return;
   }
-  if (e->n_peers == SRV_MAX_PEERS || e->n_peers >= 64) {
-    srv_log(e->s, SRV_LOG_WARN, "no room for a link to server %u", z->id);
+  if (id == e->my_id || e->n_peers >= SRV_MAX_PEERS) {
+    srv_log(e->s, SRV_LOG_WARN, "no room for a link to server %u", id);
     return;
   }
   p = &e->peers[e->n_peers++];
   memset(p, 0, sizeof *p);
   p->e = e;
-  p->id = z->id;
-  p->observer = z->observer;
-  snprintf(p->host, sizeof p->host, "%s", z->host);
-  p->port = z->quorum_port;
+  p->id = id;
+  p->observer = observer;
+  snprintf(p->host, sizeof p->host, "%s", host);
+  p->port = port;
   p->backoff_ms = ENS_RETRY_MIN_MS;
   if (!e->listener_open)
     return; /* still starting: srv_zab_open dials every peer at its end */
@@ -162,7 +171,8 @@ void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,
           c->n);
   for (size_t i = 0; i < c->n; i++)
     if (c->s[i].id != e->my_id)
-      add_peer(e, &c->s[i]);
+      ens_peer_add(e, c->s[i].id, c->s[i].host, c->s[i].quorum_port,
+                   c->s[i].observer);
   /* Links to removed servers stay: zab sends them nothing but a removed
    * server may be named again later, and a link costs little. */
   write_dynamic_file(e->s, d, n);

@@ -220,6 +220,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
     p->backoff_ms = ENS_RETRY_MIN_MS;
   }
   assert(me != NULL); /* srv_config_member found our server.N line */
+  e->my_quorum_port = me->quorum_port;
 
   /* State: the newest snapshot; the log after it goes to zab. */
   int64_t base = s->recovered.snap_zxid;

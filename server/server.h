@@ -38,7 +38,7 @@ struct srv_peer_config {
   int quorum_port;
   int election_port;
   bool observer;
-  int client_port;          /* ";[clientAddr:]clientPort" part, 0 = none */
+  int client_port;         /* ";[clientAddr:]clientPort" part, 0 = none */
   char client_address[256]; /* its clientAddr, "" = none */
 };
 
@@ -62,65 +62,65 @@ struct srv_config {
   int client_port_listen_backlog;   /* clientPortListenBacklog, default -1
                                        (the OS default) */
   int global_outstanding_limit;     /* globalOutstandingLimit, default 1000 */
-  bool reconfig_enabled;            /* reconfigEnabled, default false:
-                                       the reconfig opcode answers
-                                       ReconfigDisabled */
-  char dynamic_config_file[SRV_PATH_MAX]; /* dynamicConfigFile, "" = none:
-                                       rewritten (ZooKeeper's text) when
-                                       a reconfiguration commits */
-  bool extended_types;                    /* zookeeper.extendedTypesEnabled /
-                                             extendedTypesEnabled, default false */
-  char super_digest[256];          /* zookeeper.DigestAuthenticationProvider
-                                      .superDigest ("super:<base64 sha1>"),
-                                      "" = none: an addauth digest whose
-                                      identity equals it also gets "super",
-                                      which passes every ACL check */
-  int reap_interval_ms;            /* znode.container.checkIntervalMs,
-                                      default 60000 */
-  int reap_max_per_minute;         /* znode.container.maxPerMinute, default
-                                      10000 */
-  int reap_max_never_used_ms;      /* znode.container.maxNeverUsedIntervalMs,
-                                      default 0 = never (3.8) */
-  int snap_count;                  /* snapCount, default 100000: a snapshot
-                                      after snapCount/2 + a random share of
-                                      snapCount/2 transactions */
-  bool force_sync;                 /* forceSync, default yes; "no" skips
-                                      fsync (tests only: a power loss or
-                                      kernel crash loses acknowledged
-                                      writes) */
-  int pre_alloc_kb;                /* preAllocSize (KiB), default 1024; 0 = off
-                                      (ZooKeeper: 65536) */
-  int autopurge_snap_retain_count; /* autopurge.snapRetainCount, default 3
-                                      (at least 3 are kept) */
-  int autopurge_purge_interval_h;  /* autopurge.purgeInterval (hours),
-                                      default 0 = never */
-  int server_id;                   /* from dataDir/myid (ensemble); 0
-                                      standalone */
+  bool extended_types;              /* zookeeper.extendedTypesEnabled /
+                                       extendedTypesEnabled, default false */
+  char super_digest[256];           /* zookeeper.DigestAuthenticationProvider
+                                       .superDigest ("super:<base64 sha1>"),
+                                       "" = none: an addauth digest whose
+                                       identity equals it also gets "super",
+                                       which passes every ACL check */
+  int reap_interval_ms;             /* znode.container.checkIntervalMs,
+                                       default 60000 */
+  int reap_max_per_minute;          /* znode.container.maxPerMinute, default
+                                       10000 */
+  int reap_max_never_used_ms;       /* znode.container.maxNeverUsedIntervalMs,
+                                       default 0 = never (3.8) */
+  int snap_count;                   /* snapCount, default 100000: a snapshot
+                                       after snapCount/2 + a random share of
+                                       snapCount/2 transactions */
+  bool force_sync;                  /* forceSync, default yes; "no" skips
+                                       fsync (tests only: a power loss or
+                                       kernel crash loses acknowledged
+                                       writes) */
+  int pre_alloc_kb;                 /* preAllocSize (KiB), default 1024; 0 = off
+                                       (ZooKeeper: 65536) */
+  int autopurge_snap_retain_count;  /* autopurge.snapRetainCount, default 3
+                                       (at least 3 are kept) */
+  int autopurge_purge_interval_h;   /* autopurge.purgeInterval (hours),
+                                       default 0 = never */
+  int server_id;                    /* from dataDir/myid (ensemble); 0
+                                       standalone */
   struct srv_peer_config peers[SRV_MAX_PEERS]; /* server.N lines, in file
                                                   order; none = standalone */
   int n_peers;
-  int init_limit;                 /* initLimit (ticks), default 10 */
-  int sync_limit;                 /* syncLimit (ticks), default 5 */
-  int sync_diff_window;           /* roost.syncDiffWindow: committed txns
-                                     a leader keeps for DIFF, default 500 */
-  char session_secret[80];        /* roost.sessionSecret, optional: 32
-                                     hex digits, the key of the passwords
-                                     of sessions this member creates;
-                                     "" = the dataDir/session.secret key.
-                                     Passwords are replicated, so members
-                                     need not share it. */
-  char config_path[SRV_PATH_MAX]; /* the file loaded, "" if none */
-  int log_level;                  /* 0 error, 1 warn, 2 info, 3 debug;
-                                     default 2 */
+  int init_limit;                   /* initLimit (ticks), default 10 */
+  int sync_limit;                   /* syncLimit (ticks), default 5 */
+  int sync_diff_window;             /* roost.syncDiffWindow: committed txns
+                                       a leader keeps for DIFF, default 500 */
+  char session_secret[80];          /* roost.sessionSecret, optional: 32
+                                       hex digits, the key of the passwords
+                                       of sessions this member creates;
+                                       "" = the dataDir/session.secret key.
+                                       Passwords are replicated, so members
+                                       need not share it. */
+  char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
+  int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
+                                       default 2 */
   /* DNS interface (server/dnsd.c, docs/dns.md). */
-  int dns_port;                    /* dns.port, UDP and TCP; 0 = off
-                                      (default) */
-  char dns_address[256];           /* dns.address, "" = clientPortAddress */
-  char dns_domain[256];            /* dns.domain, default "roost." */
-  int dns_ttl_s;                   /* dns.ttl, default 0 */
-  char dns_curator_base_path[256]; /* dns.curatorBasePath: Curator's
-                                      ServiceDiscovery base path, default
-                                      "/services" (Roost's own root) */
+  int dns_port;                     /* dns.port, UDP and TCP; 0 = off
+                                       (default) */
+  char dns_address[256];            /* dns.address, "" = clientPortAddress */
+  char dns_domain[256];             /* dns.domain, default "roost." */
+  int dns_ttl_s;                    /* dns.ttl, default 0 */
+  char dns_curator_base_path[256];  /* dns.curatorBasePath: Curator's
+                                       ServiceDiscovery base path, default
+                                       "/services" (Roost's own root) */
+
+  /* reconfigEnabled, default false: the reconfig opcode answers
+   * ReconfigDisabled.  dynamicConfigFile ("" = none): rewritten in
+   * ZooKeeper's text when a reconfiguration commits. */
+  bool reconfig_enabled;
+  char dynamic_config_file[SRV_PATH_MAX];
 };
 
 /* Fill with the defaults above. */

@@ -10,6 +10,7 @@ up); the write stall during each change is printed (figures, not checks)."""
 
 import base64
 import hashlib
+import os
 import re
 import statistics
 import sys
@@ -18,6 +19,7 @@ import time
 
 import pytest
 
+import harness
 import zkraw as z
 from kazoo.client import KazooClient
 from kazoo.exceptions import (BadVersionError, ConnectionLoss,
@@ -299,3 +301,83 @@ def test_reconfig_errors(ensemble_factory):
     finally:
         stop_client(plain)
         stop_client(zk)
+
+
+def start_joiners(ens, ids, target, base_dir):
+    """Servers `ids` started as joiners, as ZooKeeper's procedure has it:
+    each one's configuration is the running ensemble's server.N lines plus
+    its own.  Returns {id: (Server, its server.N spec)}."""
+    lines = {}
+    for i, srv in enumerate(ens.servers):
+        lines[i + 1] = "127.0.0.1:%d:%d;127.0.0.1:%d" % (
+            ens.peer_ports[i], ens.elect_ports[i], srv.port)
+    out = {}
+    for j in ids:
+        port = harness.free_port()
+        spec = "127.0.0.1:%d:%d;127.0.0.1:%d" % (
+            harness.free_port(), harness.free_port(), port)
+        cfg = {"tickTime": "200", "initLimit": "10", "syncLimit": "5",
+               "clientPort": None, "clientPortAddress": None}
+        cfg.update(RECONFIG_CFG)
+        for k, v in lines.items():
+            cfg["server.%d" % k] = v
+        cfg["server.%d" % j] = spec
+        srv = harness.Server(target, base_dir, cfg,
+                             roost_bin=os.environ.get("ROOST_SERVER"),
+                             port=port)
+        with open(os.path.join(srv.data_dir, "myid"), "w") as f:
+            f.write("%d\n" % j)
+        srv.myid = j
+        out[j] = (srv, spec)
+    for srv, _ in out.values():
+        srv.start(wait=False)
+    return out
+
+
+def test_reconfig_grow_3_to_5(ensemble_factory, target, _server_base_dir):
+    """Two servers started as joiners (not in the ensemble's configuration)
+    follow as non-voting learners; joining them makes five voters once they
+    have caught up (until then: NewConfigNoQuorum, retried); every member,
+    the new ones included, then has the same /zookeeper/config, and a write
+    through a new member is seen everywhere."""
+    ens = reconfig_ens(ensemble_factory, 3)
+    zk = super_client(ens.servers[0].hosts)
+    joiners = {}
+    try:
+        zk.retry(zk.create, "/before", b"x")
+        joiners = start_joiners(ens, (4, 5), target, _server_base_dir)
+        joining = ",".join("server.%d=%s" % (j, spec)
+                           for j, (_, spec) in joiners.items())
+        stall = Stall(ens.servers[1].hosts)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+
+        def try_join():
+            try:
+                return zk.reconfig(joining=joining, leaving=None,
+                                   new_members=None)
+            except NewConfigNoQuorumError:
+                return None  # the joiners have not caught up yet
+        data, _ = wait_until(try_join, 60, "the joiners to be accepted",
+                             interval=0.2)
+        t1 = time.monotonic()
+        stall.report("3->5 (joining 4,5; from the first try)", t0, t1)
+        new, nv = parse_any(data.decode())
+        assert sorted(new) == [1, 2, 3, 4, 5]
+        for srv, _ in joiners.values():
+            c = client(srv.hosts)
+            try:
+                c.retry(c.sync, "/")
+                got, st = config_of(c)
+                assert got == data.decode() and st.mzxid == nv
+                assert c.retry(c.exists, "/before") is not None
+                c.retry(c.create, "/from-%d" % srv.myid, b"y")
+            finally:
+                stop_client(c)
+        zk.retry(zk.sync, "/")
+        assert zk.retry(zk.exists, "/from-4") is not None
+        assert zk.retry(zk.exists, "/from-5") is not None
+    finally:
+        stop_client(zk)
+        for srv, _ in joiners.values():
+            srv.stop()
