@@ -342,6 +342,12 @@ void ens_peer_add(struct srv_ens *e, uint32_t id, const char *host, int port,
                   bool observer);
 bool ens_config_of(void *ctx, const uint8_t *txn, uint32_t len,
                    struct zab_member *out, size_t *n_out);
+/* At start: the newest committed configuration this member knows (its
+ * state's /zookeeper/config, else the dynamicConfigFile), into out (at
+ * most ZAB_MAX_MEMBERS) with links added for its servers.  false: none
+ * but the static one (or reconfigEnabled is off). */
+bool ens_reconfig_load(struct srv_ens *e, struct zab_member *out, size_t *n,
+                       uint64_t *version);
 void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,
                             uint32_t len);
 

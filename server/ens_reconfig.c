@@ -178,3 +178,57 @@ void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,
   write_dynamic_file(e->s, d, n);
   free(c);
 }
+
+/* The text of the dynamicConfigFile (malloc'd, *n bytes), NULL if none. */
+static char *read_dynamic_file(const char *path, size_t *n) {
+  FILE *f = path[0] ? fopen(path, "r") : NULL;
+  if (f == NULL)
+    return NULL;
+  char *buf = malloc(64 * 1024);
+  size_t got = buf ? fread(buf, 1, 64 * 1024 - 1, f) : 0;
+  fclose(f);
+  if (buf)
+    buf[got] = '\0';
+  *n = got;
+  return buf;
+}
+
+bool ens_reconfig_load(struct srv_ens *e, struct zab_member *out, size_t *n,
+                       uint64_t *version) {
+  struct srv *s = e->s;
+  if (!s->cfg.reconfig_enabled)
+    return false;
+  struct proto_zkconfig *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    return false;
+  /* the state's own (a snapshot taken after a change), else the file */
+  bool found = current_config(s, c) == PROTO_OK && c->version > 0;
+  if (!found) {
+    size_t len = 0;
+    char *text = read_dynamic_file(s->cfg.dynamic_config_file, &len);
+    while (text && len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+      len--;
+    found =
+        text && proto_zkconfig_parse(text, len, c, NULL) == PROTO_OK &&
+        c->version > 0 &&
+        tree_config_init(s->tree, text, len, (int64_t)c->version) == PROTO_OK;
+    free(text);
+  }
+  if (found) {
+    srv_log(s, SRV_LOG_INFO,
+            "configuration 0x%" PRIx64 " (%zu servers) from the %s", c->version,
+            c->n,
+            s->cfg.dynamic_config_file[0] ? "state or dynamicConfigFile"
+                                          : "state");
+    for (size_t i = 0; i < c->n && i < ZAB_MAX_MEMBERS; i++) {
+      out[i] = (struct zab_member){c->s[i].id, c->s[i].observer};
+      if (c->s[i].id != e->my_id)
+        ens_peer_add(e, c->s[i].id, c->s[i].host, c->s[i].quorum_port,
+                     c->s[i].observer);
+    }
+    *n = c->n < ZAB_MAX_MEMBERS ? c->n : ZAB_MAX_MEMBERS;
+    *version = c->version;
+  }
+  free(c);
+  return found;
+}

@@ -244,7 +244,17 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   }
   tree_free(s->tree);
   s->tree = t;
-  if (ens_config_node_init(s) != 0) {
+  /* Without a dynamicConfigFile, one in the dataDir: a member that
+   * restarts must start from the last committed membership (the static
+   * lines may name servers that are gone). */
+  if (s->cfg.reconfig_enabled && s->cfg.dynamic_config_file[0] == '\0')
+    snprintf(s->cfg.dynamic_config_file, sizeof s->cfg.dynamic_config_file,
+             "%.4000s/zoo.cfg.dynamic", s->cfg.data_dir);
+  struct zab_member dyn[ZAB_MAX_MEMBERS];
+  size_t n_dyn = 0;
+  uint64_t dyn_version = 0;
+  bool have_dyn = ens_reconfig_load(e, dyn, &n_dyn, &dyn_version);
+  if (!have_dyn && ens_config_node_init(s) != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
     return -1;
   }
@@ -313,7 +323,10 @@ int srv_zab_open(struct srv *s, char *errmsg) {
                                   .applied_zxid = (uint64_t)base,
                                   .base_zxid = (uint64_t)base,
                                   .entries = L.ents,
-                                  .n_entries = L.n}};
+                                  .n_entries = L.n,
+                                  .members = have_dyn ? dyn : NULL,
+                                  .n_members = have_dyn ? n_dyn : 0,
+                                  .config_version = dyn_version}};
   uv_timer_init(&s->loop, &e->timer);
   e->timer.data = e;
   e->timer_open = true;

@@ -435,3 +435,41 @@ def test_reconfig_zkcli(ensemble_factory):
     assert sorted(members) == sorted(keep + [6]) and v3 > v2
     members, v4 = cli_config(zkcli_super(srv, "reconfig -remove 6"))
     assert sorted(members) == keep and v4 > v3
+
+
+def test_reconfig_survives_restart(ensemble_factory):
+    """After 5 -> 2 (leaving 3,4,5), every member is stopped and only the
+    two remaining ones restart: two of the five static lines are no quorum,
+    so they must start from the committed configuration (Roost: the
+    dynamic configuration file it writes in the dataDir; ZooKeeper: its
+    zoo.cfg.dynamic.N), elect, serve, and hold the configuration and the
+    writes."""
+    ens = reconfig_ens(ensemble_factory, 5)
+    zk = super_client(",".join(s.hosts for s in ens.servers[:2]))
+    try:
+        try:
+            data, _ = zk.reconfig(joining=None, leaving="3,4,5",
+                                  new_members=None)
+        except ConnectionLoss:  # ZooKeeper, when the leader was among them
+            data = wait_until(lambda: removed_config(zk, 5), 30,
+                              "the change committed")
+        assert sorted(parse_any(data.decode())[0]) == [1, 2]
+        zk.retry(zk.create, "/kept", b"x")
+    finally:
+        stop_client(zk)
+    for srv in ens.servers:
+        srv.stop()
+    two = ens.servers[:2]
+    for srv in two:
+        srv.restart(wait=False)
+    for srv in two:
+        srv.wait_ready()
+    ens.wait_serving(timeout=60, servers=two)
+    zk = super_client(",".join(s.hosts for s in two))
+    try:
+        got, _ = config_of(zk)
+        assert parse_any(got)[0] == parse_any(data.decode())[0]
+        assert zk.retry(zk.exists, "/kept") is not None
+        zk.retry(zk.create, "/after-restart", b"y")
+    finally:
+        stop_client(zk)
