@@ -3,8 +3,8 @@
  * 3.5+'s text ("server.N=host:port:port:participant[;host:port]" lines,
  * then "version=0" for a static configuration), so that any client can
  * read and watch the membership -- as ZooKeeper's initConfigInZKDatabase
- * does.  Dynamic reconfiguration itself (the reconfig opcode) is not
- * wired into the server yet: see docs/zab.md, "Reconfiguration". */
+ * does.  A member that knows a newer committed configuration (its state,
+ * its dynamicConfigFile) starts from that instead (ens_reconfig.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

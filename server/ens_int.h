@@ -9,6 +9,8 @@
  *   ens_leader.c   the leader's queue: prep against pending, propose
  *   ens_forward.c  the replica's requests: forward to the leader or queue
  *   ens_start.c    start-up (recovery into zab), shutdown, mode, mntr
+ *   ens_reconfig.c the reconfig opcode at the leader, zab's config_of, what
+ *                  a committed change does (links, dynamicConfigFile)
  * roost-server as a member of an ensemble (issue 7): the peer transport,
  * the libuv driver of zab/, and the write path across servers.
  * docs/ensemble.md has the operator's view; this comment the design.
