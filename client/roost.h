@@ -255,6 +255,7 @@ enum roost_op {
   ROOST_OP_GET_ALL_CHILDREN_NUMBER = 104,
   ROOST_OP_ADD_WATCH = 106,
   ROOST_OP_WHOAMI = 107,
+  ROOST_OP_RECONFIG = 16,
   ROOST_OP_AUTH = 100,
   ROOST_OP_CLOSE = -11,
 };
@@ -576,6 +577,20 @@ ROOST_API int roost_get_all_children_number_async(roost_client *c,
 ROOST_API int roost_whoami(roost_client *c, roost_result **out);
 ROOST_API int roost_whoami_async(roost_client *c, roost_result_cb cb,
                                  void *arg);
+
+/* reconfig (ZooKeeper 3.5+ dynamic reconfiguration; the server needs
+ * reconfigEnabled=true and the caller the super user or WRITE on
+ * /zookeeper/config).  Incremental: joining ("server.N=host:port:port
+ * [:role];[host:]port", comma-separated) and/or leaving (ids, comma-
+ * separated); or non-incremental: new_members (the whole list).  NULL
+ * for an absent part.  from_config: the configuration version the change
+ * applies to (BADVERSION otherwise), -1 for any.  The result (op
+ * ROOST_OP_RECONFIG) has data = the new configuration's text and stat =
+ * /zookeeper/config's.  Errors as ZooKeeper's: RECONFIGDISABLED, NOAUTH,
+ * BADVERSION, NEWCONFIGNOQUORUM, RECONFIGINPROGRESS, BADARGUMENTS. */
+ROOST_API int roost_reconfig(roost_client *c, const char *joining,
+                             const char *leaving, const char *new_members,
+                             int64_t from_config, roost_result **out);
 
 /* ---------------------------------------------------------------------- */
 /* Multi: a small builder, committed atomically. */

@@ -480,3 +480,37 @@ def test_reconfig_survives_restart(ensemble_factory):
         zk.retry(zk.create, "/after-restart", b"y")
     finally:
         stop_client(zk)
+
+
+def test_reconfig_roost_shell(ensemble_factory):
+    """The roost shell's reconfig (-r remove, -a add, -v from version), as
+    the super user: it prints the committed configuration; a stale -v is
+    refused with BadVersion and a non-zero exit."""
+    shell = os.environ.get("ROOST_SHELL")
+    if not shell or not os.access(shell, os.X_OK):
+        pytest.skip("ROOST_SHELL not set or not executable")
+    ens = reconfig_ens(ensemble_factory, 5)
+    leader = ens.wait_serving(timeout=30).myid
+    others = [s.myid for s in ens.servers if s.myid != leader]
+    srv = ens.servers[others[0] - 1]
+
+    def sh(*lines):
+        r = subprocess.run([shell, "-s", srv.hosts],
+                           input="addauth digest %s\n%s\n"
+                           % (SUPER, "\n".join(lines)),
+                           capture_output=True, text=True, timeout=60)
+        assert "Sanitizer" not in r.stderr and "runtime error:" not in \
+            r.stderr, r.stderr
+        return r.returncode, r.stdout, r.stderr
+
+    rc, out, err = sh("reconfig -r %d" % others[3])
+    assert rc == 0, (out, err)
+    assert "Committed new configuration" in out
+    members, v1 = cli_config(out)
+    assert sorted(members) == sorted(set(range(1, 6)) - {others[3]})
+    rc, out, err = sh("reconfig -v %x -r %d" % (v1 + 1, others[2]))
+    assert rc != 0 and "version" in (out + err).lower(), (out, err)
+    rc, out, err = sh("reconfig -v %x -r %d" % (v1, others[2]))
+    assert rc == 0, (out, err)
+    members, v2 = cli_config(out)
+    assert others[2] not in members and v2 > v1
