@@ -398,6 +398,21 @@ ROOST_API int roost_client_new_session(roost_client *c);
 /* Snapshot of the state (enum roost_state), session id (0 if none), the
  * negotiated timeout (0 before the first connect).  Any thread. */
 ROOST_API int roost_client_state(roost_client *c);
+
+/* ZooKeeper's updateServerList: hosts ("host:port,...", no chroot: the
+ * client's stays) replaces the server list, e.g. from /zookeeper/config
+ * after a reconfiguration.  The session is kept: the connection stays
+ * when the new list names its server, otherwise the client moves to one
+ * of the new servers (no probabilistic rebalancing as ZooKeeper's).  Not
+ * from a callback (ROOST_EDEADLK).  ROOST_OK, ROOST_ECONNSTR,
+ * ROOST_ENOMEM. */
+ROOST_API int roost_update_server_list(roost_client *c, const char *hosts);
+/* The same from a configuration's text (the data of /zookeeper/config or
+ * of roost_reconfig's result): the client address of each server.N line.
+ * ROOST_ECONNSTR when it does not parse or names no client address. */
+ROOST_API int roost_update_server_list_from_config(roost_client *c,
+                                                   const char *config,
+                                                   size_t len);
 ROOST_API int64_t roost_client_session_id(roost_client *c);
 ROOST_API int32_t roost_client_session_timeout(roost_client *c);
 

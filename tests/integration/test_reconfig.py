@@ -514,3 +514,30 @@ def test_reconfig_roost_shell(ensemble_factory):
     assert rc == 0, (out, err)
     members, v2 = cli_config(out)
     assert others[2] not in members and v2 > v1
+
+
+def test_reconfig_libroost_moves_session(ensemble_factory):
+    """libroost connected to one follower removes that follower with
+    roost_reconfig and hands the reply to
+    roost_update_server_list_from_config: the session moves to a server of
+    the new configuration (same id, its ephemeral node kept, writes go)."""
+    d = os.environ.get("LIBROOST_BIN_DIR")
+    prog = os.path.join(d or "", "libroost_reconfig")
+    if not d or not os.access(prog, os.X_OK):
+        pytest.skip("LIBROOST_BIN_DIR/libroost_reconfig not built")
+    ens = reconfig_ens(ensemble_factory, 5)
+    leader = ens.wait_serving(timeout=30)
+    x = next(s for s in ens.servers if s is not leader)
+    r = subprocess.run([prog, x.hosts, SUPER, str(x.myid)],
+                       capture_output=True, text=True, timeout=120)
+    assert "Sanitizer" not in r.stderr and "runtime error:" not in r.stderr, \
+        r.stderr
+    assert r.returncode == 0 and r.stdout.startswith("OK "), (r.stdout,
+                                                              r.stderr)
+    zk = super_client(leader.hosts)
+    try:
+        assert zk.retry(zk.exists, "/rc-after") is not None
+        text, _ = config_of(zk)
+        assert x.myid not in parse_any(text)[0]
+    finally:
+        stop_client(zk)
