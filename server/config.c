@@ -372,6 +372,11 @@ static const struct cfg_key cfg_keys[] = {
      "a positive integer"},
     {"roost.syncDiffWindow", NULL, CFG_INT, CFG_FIELD(sync_diff_window), 1,
      INT_MAX, "a positive integer"},
+    /* ZooKeeper reads it only as the JVM property -Dreadonlymode.enabled
+     * (in its zoo.cfg the key would become zookeeper.readonlymode.enabled,
+     * which nothing reads); Roost has no JVM, so zoo.cfg carries it. */
+    {"readonlymode.enabled", NULL, CFG_BOOL, CFG_FIELD(read_only_mode), 0, 0,
+     "true or false"},
     {"roost.sessionSecret", NULL, CFG_STR, CFG_FIELD(session_secret), 0, 0,
      "32 hexadecimal digits"},
     /* DNS interface (server/dnsd.c, docs/dns.md). */
@@ -1088,6 +1093,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->init_limit = 10;
   c->sync_limit = 5;
   c->sync_diff_window = 500;
+  c->read_only_mode = false;
   c->session_secret[0] = '\0';
   c->config_path[0] = '\0';
   c->log_level = 2;

@@ -97,6 +97,9 @@ struct srv_config {
   int sync_limit;                   /* syncLimit (ticks), default 5 */
   int sync_diff_window;             /* roost.syncDiffWindow: committed txns
                                        a leader keeps for DIFF, default 500 */
+  /* readonlymode.enabled (a JVM property in ZooKeeper), default false: a
+   * member without a quorum serves canBeReadOnly clients read-only. */
+  bool read_only_mode;
   char session_secret[80];          /* roost.sessionSecret, optional: 32
                                        hex digits, the key of the passwords
                                        of sessions this member creates;

@@ -132,6 +132,9 @@ struct srv_session {
   size_t heap_index;     /* position in srv.heap */
   struct srv_conn *conn; /* borrowed; NULL when no connection holds it */
   bool closing;          /* ensemble leader: closeSession proposed */
+  /* Made by a member in read-only mode: known to it alone, in no tree and
+   * no log (ZooKeeper's local session); its connection is read-only. */
+  bool read_only;
 };
 
 /* What a connection waits for before its next frame that is not a write
@@ -383,6 +386,8 @@ void srv_session_remove(struct srv *s, struct srv_session *sess);
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms);
 /* Every deadline starts again from now (a new leader). */
 void srv_sessions_touch_all(struct srv *s);
+/* Forget every read-only session (a member leaving read-only mode). */
+void srv_sessions_remove_read_only(struct srv *s);
 
 /* out.c: a connection's output and its closing.  Calls nothing above
  * it: a connection that drained after back-pressure goes on srv.ready
@@ -499,6 +504,17 @@ void srv_answer_error(struct srv_conn *c, int32_t xid, int32_t err,
                       uint64_t start_ns);
 /* The sync c waits for is answered. */
 void srv_commit_sync_done(struct srv_conn *c);
+/* The sync c waits for is refused with err (NotReadOnly). */
+void srv_commit_sync_refused(struct srv_conn *c, int32_t err);
+/* Sessions that no transaction makes or ends: a read-only member's
+ * (replica.h, ZooKeeper's local sessions).  open: session id, which a
+ * connection waits CONNECT for, is made and that connection answered;
+ * false when out of memory (the connection is closed).  end: sess is
+ * forgotten; its connection gets the answer to its closeSession when it
+ * asked for the end, else is closed (why: logged). */
+bool srv_commit_local_open(struct srv *s, int64_t id, int32_t timeout_ms);
+void srv_commit_local_end(struct srv *s, struct srv_session *sess,
+                          const char *why);
 
 /* dispatch.c: the handshake and the requests of an open session, decoded
  * once; the op table says whether an op is a read, a write or local. */

@@ -212,3 +212,29 @@ void srv_sessions_touch_all(struct srv *s) {
     srv_session_touch(s, sess);
   }
 }
+
+void srv_sessions_remove_read_only(struct srv *s) {
+  /* Removing changes the map: collect first (out of memory: one at a
+   * time, each found by a search from the start). */
+  for (;;) {
+    size_t n = 0, m = 0, i = 0;
+    uint64_t k;
+    void *v;
+    while (srv_map_next(&s->sessions, &i, &k, &v))
+      n += ((struct srv_session *)v)->read_only;
+    if (n == 0)
+      return;
+    struct srv_session **ro = malloc(n * sizeof *ro);
+    for (i = 0; srv_map_next(&s->sessions, &i, &k, &v) && m < n;)
+      if (((struct srv_session *)v)->read_only) {
+        if (ro == NULL) {
+          srv_session_remove(s, v);
+          break;
+        }
+        ro[m++] = v;
+      }
+    for (i = 0; i < m; i++)
+      srv_session_remove(s, ro[i]);
+    free(ro);
+  }
+}

@@ -655,6 +655,7 @@ static const struct bad_case bad_cases[] = {
     {"extendedTypesEnabled", "1", "true or false"},
     {"extendedTypesEnabled", "", "true or false"},
     {"zookeeper.extendedTypesEnabled", "yes", "true or false"},
+    {"readonlymode.enabled", "on", "true or false"},
     {"dataDir", "", "a non-empty path shorter than 4096 bytes"},
     {"clientPortAddress", "", "a host name or address"},
     {"clientPortAddress", "127.0.0.1 ::1", "a host name or address"},
@@ -831,6 +832,11 @@ static void test_bool_values(void **state) {
   assert_int_equal(set_key(&c, "extendedTypesEnabled", "FALSE", NULL, errmsg),
                    0);
   assert_false(c.extended_types);
+  /* Read-only mode: off unless asked for, as ZooKeeper's property. */
+  assert_false(c.read_only_mode);
+  assert_int_equal(set_key(&c, "readonlymode.enabled", "true", NULL, errmsg),
+                   0);
+  assert_true(c.read_only_mode);
 }
 
 /* ------------------------------------------------------------------ */
