@@ -1847,20 +1847,26 @@ int tree_config_init(struct tree *t, const char *text, size_t len,
       tree_node_lookup(t, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH));
   if (!n || len > INT32_MAX)
     return PROTO_SYSTEMERROR;
+  struct tnode_ext *x = tree_node_ext(t, n);
+  if (!x)
+    return PROTO_SYSTEMERROR;
+  /* as do_set_data: inline when it fits the node's room, else a buffer */
   uint8_t *d = NULL;
-  if (len > 0) {
+  if (len > x->icap) {
     d = tree_malloc(t, len);
     if (!d)
       return PROTO_SYSTEMERROR;
     memcpy(d, text, len);
   }
   t->data_size -= data_bytes(n);
-  free(n->data);
-  n->data = d;
+  free(x->xdata);
+  if (!d && len)
+    memcpy((uint8_t *)n->name + n->name_len, text, len);
+  x->xdata = d;
   n->data_len = (int32_t)len;
   t->data_size += data_bytes(n);
-  n->version = -1;
-  n->mzxid = version;
-  n->mtime = 0;
+  x->version = -1;
+  x->mzxid = version;
+  x->mtime = 0;
   return PROTO_OK;
 }
