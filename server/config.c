@@ -379,6 +379,8 @@ static const struct cfg_key cfg_keys[] = {
      "true or false"},
     {"roost.sessionSecret", NULL, CFG_STR, CFG_FIELD(session_secret), 0, 0,
      "32 hexadecimal digits"},
+    {"roost.outputBudgetMB", NULL, CFG_INT, CFG_FIELD(output_budget_mb), 1,
+     1 << 20, "a number of MiB from 1 to 1048576"},
     /* DNS interface (server/dnsd.c, docs/dns.md). */
     {"dns.port", NULL, CFG_INT, CFG_FIELD(dns_port), 0, 65535,
      "an integer from 0 (off) to 65535"},
@@ -1078,6 +1080,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->four_letter_all = false;
   c->client_port_listen_backlog = -1;
   c->global_outstanding_limit = 1000;
+  c->output_budget_mb = 128;
   c->extended_types = false;
   c->super_digest[0] = '\0';
   c->reap_interval_ms = 60000;

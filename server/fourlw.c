@@ -239,6 +239,7 @@ static void fl_mntr(struct srv_conn *c) {
            s->stats.bytes_received);
   srv_persist_mntr(s, w);
   s->rep->mntr(s, w);
+  srv_overload_mntr(s, w);
 }
 
 static void fl_conf(struct srv_conn *c) {

@@ -62,6 +62,9 @@ struct srv_config {
   int client_port_listen_backlog;   /* clientPortListenBacklog, default -1
                                        (the OS default) */
   int global_outstanding_limit;     /* globalOutstandingLimit, default 1000 */
+  int output_budget_mb;             /* roost.outputBudgetMB: unsent replies
+                                       of all connections together, default
+                                       128 (conn.c) */
   bool extended_types;              /* zookeeper.extendedTypesEnabled /
                                        extendedTypesEnabled, default false */
   char super_digest[256];           /* zookeeper.DigestAuthenticationProvider
