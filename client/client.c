@@ -1119,3 +1119,87 @@ int32_t roost_client_session_timeout(roost_client *c) {
   uv_mutex_unlock(&c->mu);
   return v;
 }
+
+/* ------------------------------------------------------------------ */
+/* updateServerList */
+
+struct upd_hosts {
+  const char *hosts;
+  int rc;
+};
+
+static bool same_host(const struct rc_host *a, const struct rc_host *b) {
+  return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* Loop thread: the new list replaces the old (the chroot stays).  A
+ * connection to a server the new list still names is kept; otherwise it
+ * is dropped and the session moves to one of the new servers. */
+static void update_hosts(roost_client *c, void *arg) {
+  struct upd_hosts *u = arg;
+  struct rc_connstr ns;
+  u->rc = rc_connstr_parse(u->hosts, &ns);
+  if (u->rc != ROOST_OK)
+    return;
+  free(ns.chroot);
+  size_t keep = SIZE_MAX;
+  if (c->conn != NULL)
+    for (size_t i = 0; i < ns.n_hosts; i++)
+      if (same_host(&ns.hosts[i], &c->cs.hosts[c->cur_host]))
+        keep = i;
+  for (size_t i = 0; i < c->cs.n_hosts; i++)
+    free(c->cs.hosts[i].host);
+  free(c->cs.hosts);
+  c->cs.hosts = ns.hosts;
+  c->cs.n_hosts = ns.n_hosts;
+  c->tried_in_round = 0;
+  c->probe_host = 0;
+  if (keep != SIZE_MAX) {
+    c->cur_host = keep;
+    c->next_host = keep + 1;
+    return;
+  }
+  c->cur_host = 0;
+  c->next_host = rc_rand(&c->rng) % ns.n_hosts;
+  drop_conn(c);
+}
+
+int roost_update_server_list(roost_client *c, const char *hosts) {
+  if (c == NULL || hosts == NULL)
+    return ROOST_EINVAL;
+  struct upd_hosts u = {hosts, ROOST_OK};
+  int rc = rc_client_call_wait(c, update_hosts, &u);
+  return rc != ROOST_OK ? rc : u.rc;
+}
+
+int roost_update_server_list_from_config(roost_client *c, const char *config,
+                                         size_t len) {
+  if (c == NULL || config == NULL)
+    return ROOST_EINVAL;
+  struct proto_zkconfig *z = calloc(1, sizeof *z);
+  size_t cap = 64 * (sizeof z->s[0].client_host + 8);
+  char *hosts = malloc(cap);
+  int rc = z && hosts ? ROOST_OK : ROOST_ENOMEM;
+  if (rc == ROOST_OK && proto_zkconfig_parse(config, len, z, NULL) != PROTO_OK)
+    rc = ROOST_ECONNSTR;
+  size_t used = 0;
+  for (size_t i = 0; rc == ROOST_OK && i < z->n; i++) {
+    const struct proto_zkserver *s = &z->s[i];
+    if (!s->has_client)
+      continue;
+    /* a wildcard client address means "the server's own host" */
+    const char *h = strcmp(s->client_host, "0.0.0.0") == 0 ? s->host
+                                                           : s->client_host;
+    bool v6 = strchr(h, ':') != NULL;
+    used += (size_t)snprintf(hosts + used, cap - used, "%s%s%s%s:%u",
+                             used ? "," : "", v6 ? "[" : "", h, v6 ? "]" : "",
+                             s->client_port);
+  }
+  if (rc == ROOST_OK && used == 0)
+    rc = ROOST_ECONNSTR; /* no client addresses in the configuration */
+  if (rc == ROOST_OK)
+    rc = roost_update_server_list(c, hosts);
+  free(hosts);
+  free(z);
+  return rc;
+}

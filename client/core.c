@@ -904,7 +904,8 @@ static int decode_body(struct rc_core *k, int32_t op, struct proto_reader *r,
   case PROTO_OP_SETACL:
     read_stat_into(r, res);
     break;
-  case PROTO_OP_GETDATA: {
+  case PROTO_OP_GETDATA:
+  case PROTO_OP_RECONFIG: { /* ZooKeeper answers it as a getData */
     struct proto_slice d = proto_read_buffer(r);
     read_stat_into(r, res);
     if (proto_reader_err(r))

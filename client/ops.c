@@ -521,6 +521,40 @@ int roost_whoami_async(roost_client *c, roost_result_cb cb, void *arg) {
   return do_whoami(c, false, NULL, cb, arg);
 }
 
+static struct proto_slice opt_slice(const char *s) {
+  struct proto_slice v = {.ptr = (const uint8_t *)s,
+                          .len = s ? (int32_t)strlen(s) : -1};
+  return v;
+}
+
+int roost_reconfig(roost_client *c, const char *joining, const char *leaving,
+                   const char *new_members, int64_t from_config,
+                   roost_result **out) {
+  if (out)
+    *out = NULL;
+  if (c == NULL)
+    return ROOST_EINVAL;
+  struct rc_req *r = new_op(PROTO_OP_RECONFIG, ROOST_OP_RECONFIG);
+  if (r == NULL)
+    return ROOST_ENOMEM;
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_RECONFIG;
+  req.u.reconfig.joining = opt_slice(joining);
+  req.u.reconfig.leaving = opt_slice(leaving);
+  req.u.reconfig.new_members = opt_slice(new_members);
+  req.u.reconfig.cur_config_id = from_config;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, &req);
+  int rc = req_take_frame(r, &w);
+  if (rc != ROOST_OK) {
+    rc_req_free(r);
+    return rc;
+  }
+  return run(c, r, true, out, NULL, NULL);
+}
+
 int roost_sync(roost_client *c, const char *path) {
   return do_path_op(c, PROTO_OP_SYNC, ROOST_OP_SYNC, path, 0, NULL, NULL, true,
                     NULL, NULL, NULL);

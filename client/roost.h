@@ -255,6 +255,7 @@ enum roost_op {
   ROOST_OP_GET_ALL_CHILDREN_NUMBER = 104,
   ROOST_OP_ADD_WATCH = 106,
   ROOST_OP_WHOAMI = 107,
+  ROOST_OP_RECONFIG = 16,
   ROOST_OP_AUTH = 100,
   ROOST_OP_CLOSE = -11,
 };
@@ -397,6 +398,21 @@ ROOST_API int roost_client_new_session(roost_client *c);
 /* Snapshot of the state (enum roost_state), session id (0 if none), the
  * negotiated timeout (0 before the first connect).  Any thread. */
 ROOST_API int roost_client_state(roost_client *c);
+
+/* ZooKeeper's updateServerList: hosts ("host:port,...", no chroot: the
+ * client's stays) replaces the server list, e.g. from /zookeeper/config
+ * after a reconfiguration.  The session is kept: the connection stays
+ * when the new list names its server, otherwise the client moves to one
+ * of the new servers (no probabilistic rebalancing as ZooKeeper's).  Not
+ * from a callback (ROOST_EDEADLK).  ROOST_OK, ROOST_ECONNSTR,
+ * ROOST_ENOMEM. */
+ROOST_API int roost_update_server_list(roost_client *c, const char *hosts);
+/* The same from a configuration's text (the data of /zookeeper/config or
+ * of roost_reconfig's result): the client address of each server.N line.
+ * ROOST_ECONNSTR when it does not parse or names no client address. */
+ROOST_API int roost_update_server_list_from_config(roost_client *c,
+                                                   const char *config,
+                                                   size_t len);
 ROOST_API int64_t roost_client_session_id(roost_client *c);
 ROOST_API int32_t roost_client_session_timeout(roost_client *c);
 
@@ -576,6 +592,20 @@ ROOST_API int roost_get_all_children_number_async(roost_client *c,
 ROOST_API int roost_whoami(roost_client *c, roost_result **out);
 ROOST_API int roost_whoami_async(roost_client *c, roost_result_cb cb,
                                  void *arg);
+
+/* reconfig (ZooKeeper 3.5+ dynamic reconfiguration; the server needs
+ * reconfigEnabled=true and the caller the super user or WRITE on
+ * /zookeeper/config).  Incremental: joining ("server.N=host:port:port
+ * [:role];[host:]port", comma-separated) and/or leaving (ids, comma-
+ * separated); or non-incremental: new_members (the whole list).  NULL
+ * for an absent part.  from_config: the configuration version the change
+ * applies to (BADVERSION otherwise), -1 for any.  The result (op
+ * ROOST_OP_RECONFIG) has data = the new configuration's text and stat =
+ * /zookeeper/config's.  Errors as ZooKeeper's: RECONFIGDISABLED, NOAUTH,
+ * BADVERSION, NEWCONFIGNOQUORUM, RECONFIGINPROGRESS, BADARGUMENTS. */
+ROOST_API int roost_reconfig(roost_client *c, const char *joining,
+                             const char *leaving, const char *new_members,
+                             int64_t from_config, roost_result **out);
 
 /* ---------------------------------------------------------------------- */
 /* Multi: a small builder, committed atomically. */

@@ -490,6 +490,50 @@ struct proto_sasl_req {
   struct proto_slice token;
 };
 
+/* ZooKeeper's dynamic configuration (proto/zkconfig.c): the data of
+ * /zookeeper/config ("server.<id>=host:port:port:participant;host:port"
+ * lines, then "version=<hex>"), and what a reconfig request makes of it. */
+#define PROTO_ZKCONFIG_MAX 64
+struct proto_zkserver {
+  uint32_t id;
+  char host[128]; /* quorum/election host, without IPv6 brackets */
+  uint16_t quorum_port, election_port;
+  bool observer;
+  bool has_client;
+  char client_host[128];
+  uint16_t client_port;
+};
+struct proto_zkconfig {
+  size_t n;
+  struct proto_zkserver s[PROTO_ZKCONFIG_MAX]; /* sorted by id */
+  uint64_t version;                            /* the change's zxid */
+  bool has_version;
+};
+/* One server spec ("host:port:port[:role][;[host:]port]").  Returns
+ * PROTO_OK or PROTO_BADARGUMENTS with *why (static) set. */
+int proto_zkserver_parse(uint32_t id, const char *spec, size_t len,
+                         struct proto_zkserver *out, const char **why);
+/* Lines (or ','-separated entries) of "server.<id>=spec" and "version=hex";
+ * '#' comments and blank lines skipped.  PROTO_OK or PROTO_BADARGUMENTS
+ * (unknown key, duplicate id, bad spec, more than PROTO_ZKCONFIG_MAX). */
+int proto_zkconfig_parse(const char *text, size_t len,
+                         struct proto_zkconfig *out, const char **why);
+/* Writes ZooKeeper's text of c into buf (NUL-terminated when it fits);
+ * returns the length it needs, like snprintf. */
+size_t proto_zkconfig_format(const struct proto_zkconfig *c, char *buf,
+                             size_t cap);
+
+/* The next configuration a reconfig request asks for: newMembers (when
+ * present) replaces cur; otherwise cur minus `leaving` (ids) plus
+ * `joining` (server.<id>=spec, client address required; an id already
+ * there is replaced).  At least min_voters participants (ZooKeeper: 2 with
+ * standaloneEnabled, else 1).  out->version is left 0 (the zxid of the
+ * change sets it).  PROTO_OK or PROTO_BADARGUMENTS with *why. */
+int proto_zkconfig_reconfig(const struct proto_zkconfig *cur,
+                            const struct proto_reconfig_req *req,
+                            size_t min_voters, struct proto_zkconfig *out,
+                            const char **why);
+
 /* A multi / multiRead body: validated, iterate with proto_multi_iter. */
 struct proto_multi_req {
   struct proto_slice raw; /* from the first MultiHeader to the terminator */

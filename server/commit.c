@@ -12,6 +12,8 @@
  * undecodable, a sync) are here too. */
 #include "server/server_int.h"
 
+#include <string.h>
+
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -48,8 +50,14 @@ static void answer_txn(struct srv_conn *c, const struct tree_txn_header *h,
   uint64_t start_ns = head != NULL ? head->start_ns : 0;
   size_t mark = srv_reply_begin(c, h->cxid, zxid, out->err);
   c->last_op = h->type; /* the answered op, not the last one read */
-  if (out->err == PROTO_OK && h->type != PROTO_OP_CLOSESESSION)
+  if (out->err == PROTO_OK && h->type == PROTO_OP_RECONFIG) {
+    /* ZooKeeper answers a reconfig as a getData of /zookeeper/config: the
+     * new configuration's text and the node's Stat */
+    tree_get_data(c->srv->tree, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH), 0,
+                  NULL, &c->out);
+  } else if (out->err == PROTO_OK && h->type != PROTO_OP_CLOSESESSION) {
     tree_reply_encode(out, &c->out);
+  }
   srv_reply_end(c, mark, zxid, start_ns);
   answered(c);
 }

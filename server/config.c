@@ -331,6 +331,10 @@ static const struct cfg_key cfg_keys[] = {
      "-1 or a positive integer"},
     {"globalOutstandingLimit", NULL, CFG_INT,
      CFG_FIELD(global_outstanding_limit), 1, INT_MAX, "a positive integer"},
+    {"reconfigEnabled", NULL, CFG_BOOL, CFG_FIELD(reconfig_enabled), 0, 0,
+     "true or false"},
+    {"dynamicConfigFile", NULL, CFG_STR, CFG_FIELD(dynamic_config_file), 0, 0,
+     "a path shorter than 4096 bytes"},
     {"extendedTypesEnabled", "zookeeper.extendedTypesEnabled", CFG_BOOL,
      CFG_FIELD(extended_types), 0, 0, "true or false"},
     /* A system property in ZooKeeper (-Dzookeeper.DigestAuthenticationProvider
@@ -428,8 +432,6 @@ static const char *const cfg_zk_exact[] = {
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "standaloneEnabled",
-    "reconfigEnabled",
-    "dynamicConfigFile",
     "secureClientPort",
     "secureClientPortAddress",
     "observerMasterPort",
@@ -554,7 +556,6 @@ static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
     {"sessionRequireClientSASLAuth", "true",
      "clients would have to authenticate with SASL"},
     {"enforce.auth.enabled", "true", "clients would have to authenticate"},
-    {"reconfigEnabled", "true", "dynamic reconfiguration would be enabled"},
     {"maxCnxns", "!0", "the total of client connections would be capped"},
 };
 

@@ -274,9 +274,14 @@ static void op_refuse(struct srv_conn *c, const struct proto_request *req,
                  req->hdr.type);
 }
 
+/* reconfig (16): with reconfigEnabled, an ensemble member hands it to the
+ * replica like a write (the leader checks and proposes it, ens_reconfig.c);
+ * otherwise ReconfigDisabled, as ZooKeeper without reconfigEnabled.  A
+ * standalone server has no membership to change: ReconfigDisabled too. */
 static void op_reconfig(struct srv_conn *c, const struct proto_request *req,
                         uint64_t start_ns) {
-  srv_reply_simple(c, req->hdr.xid, last_zxid(c->srv), PROTO_RECONFIGDISABLED,
+  struct srv *s = c->srv;
+  srv_reply_simple(c, req->hdr.xid, last_zxid(s), PROTO_RECONFIGDISABLED,
                    start_ns);
 }
 
@@ -588,7 +593,9 @@ void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
     srv_answer_error(c, req.hdr.xid, PROTO_MARSHALLINGERROR, start_ns);
     return;
   }
-  if (e->kind == OP_WRITE)
+  bool reconfig = req.hdr.type == PROTO_OP_RECONFIG &&
+                  s->cfg.reconfig_enabled && s->cfg.n_peers > 0;
+  if (e->kind == OP_WRITE || reconfig)
     s->rep->write(c, &req, payload, len, start_ns);
   else
     e->fn(c, &req, start_ns);

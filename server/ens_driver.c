@@ -54,6 +54,7 @@ void ens_confirmed(struct srv_ens *e) {
 void ens_commit(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                 uint32_t len) {
   srv_commit(e->s, (int64_t)zxid, d, len);
+  ens_reconfig_committed(e, d, len);
   ens_pend_drop_upto(e, zxid);
   tree_pending_applied(e->tpend, (int64_t)zxid);
   ens_sync_check(e);

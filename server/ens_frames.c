@@ -169,6 +169,25 @@ static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
   ens_sync_check(e);
 }
 
+/* A server we do not know said HELLO with its quorum port: with
+ * reconfiguration it may be a joiner (ZooKeeper's joiners connect to the
+ * leader before a change names them), so dial it back at the address it
+ * came from; zab decides what it may do (a non-voting learner). */
+static void join_hello(struct ens_tcp *t, uint32_t id, uint16_t port) {
+  struct sockaddr_storage ss;
+  int n = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (port == 0 || uv_tcp_getpeername(&t->h, (struct sockaddr *)&ss, &n) != 0)
+    return;
+  if (ss.ss_family == AF_INET)
+    uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+  else
+    uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+  srv_log(t->e->s, SRV_LOG_INFO, "server %u (%s:%u) says HELLO: a joiner", id,
+          host, port);
+  ens_peer_add(t->e, id, host, port, false);
+}
+
 /* Incoming link: HELLO first, then frames. */
 static void in_frames(struct ens_tcp *t) {
   struct srv_ens *e = t->e;
@@ -189,20 +208,24 @@ static void in_frames(struct ens_tcp *t) {
     size_t len = n - 1;
     pos += 4 + n;
     if (t->from == 0) {
-      uint32_t id = len == 12 ? proto_load_be32(b + 8) : 0;
-      if (kind != ENS_K_HELLO || len != 12 || proto_load_be32(b) != ENS_MAGIC ||
+      bool ok_len = len == 12 || len == 14;
+      uint32_t id = ok_len ? proto_load_be32(b + 8) : 0;
+      if (kind != ENS_K_HELLO || !ok_len || proto_load_be32(b) != ENS_MAGIC ||
           proto_load_be32(b + 4) != ENS_VERSION) {
         char r[128];
         snprintf(r, sizeof r,
                  "no valid HELLO (not a Roost peer, or peer protocol version "
                  "%u where this server speaks %u)",
-                 len == 12 && proto_load_be32(b) == ENS_MAGIC
+                 ok_len && proto_load_be32(b) == ENS_MAGIC
                      ? proto_load_be32(b + 4)
                      : 0,
                  ENS_VERSION);
         ens_tcp_drop(t, r);
         return;
       }
+      if (id != e->my_id && id != 0 && ens_peer_of(e, id) == NULL &&
+          len == 14 && e->s->cfg.reconfig_enabled)
+        join_hello(t, id, proto_load_be16(b + 12));
       if (id == e->my_id || ens_peer_of(e, id) == NULL) {
         char r[96];
         snprintf(r, sizeof r, "HELLO from unknown server id %u", id);

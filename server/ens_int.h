@@ -9,6 +9,8 @@
  *   ens_leader.c   the leader's queue: prep against pending, propose
  *   ens_forward.c  the replica's requests: forward to the leader or queue
  *   ens_start.c    start-up (recovery into zab), shutdown, mode, mntr
+ *   ens_reconfig.c the reconfig opcode at the leader, zab's config_of, what
+ *                  a committed change does (links, dynamicConfigFile)
  *   ens_ro.c       read-only mode (readonlymode.enabled): a member without
  *                  a quorum serves canBeReadOnly clients from its tree
  * roost-server as a member of an ensemble (issue 7): the peer transport,
@@ -185,6 +187,7 @@ struct srv_ens {
   struct srv *s;
   struct zab *zab;
   uint32_t my_id;
+  int my_quorum_port; /* told in HELLO, so a joiner can be dialled back */
   struct ens_peer peers[SRV_MAX_PEERS];
   size_t n_peers; /* others, not us */
   uv_tcp_t listener;
@@ -354,5 +357,30 @@ void ens_tick(struct srv *s);
 void ens_touch(struct srv *s, int64_t session_id);
 void ens_write(struct srv_conn *c, const struct proto_request *req,
                const uint8_t *payload, size_t len, uint64_t start_ns);
+
+/* ens_config.c: writes the member's configuration into /zookeeper/config
+ * of s->tree (ZooKeeper's text, version=0).  0, or -1 out of memory. */
+int ens_config_node_init(struct srv *s);
+
+/* ens_reconfig.c: the leader's prep of a reconfig request (auth, fromConfig,
+ * the next configuration) into txn at header h: PROTO_OK, or the error to
+ * answer (NOAUTH, BADVERSION, BADARGUMENTS, SYSTEMERROR).  zab's
+ * config_of.  After a commit: links to new servers, dynamicConfigFile. */
+int ens_reconfig_prep(struct srv_ens *e, const struct proto_request *req,
+                      const struct tree_auth *auth,
+                      const struct tree_txn_header *h,
+                      struct proto_writer *txn);
+void ens_peer_add(struct srv_ens *e, uint32_t id, const char *host, int port,
+                  bool observer);
+bool ens_config_of(void *ctx, const uint8_t *txn, uint32_t len,
+                   struct zab_member *out, size_t *n_out);
+/* At start: the newest committed configuration this member knows (its
+ * state's /zookeeper/config, else the dynamicConfigFile), into out (at
+ * most ZAB_MAX_MEMBERS) with links added for its servers.  false: none
+ * but the static one (or reconfigEnabled is off). */
+bool ens_reconfig_load(struct srv_ens *e, struct zab_member *out, size_t *n,
+                       uint64_t *version);
+void ens_reconfig_committed(struct srv_ens *e, const uint8_t *txn,
+                            uint32_t len);
 
 #endif /* ROOST_SERVER_ENS_INT_H */

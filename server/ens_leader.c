@@ -127,6 +127,11 @@ static int prep_req(struct srv_ens *e, const struct ens_req *r,
   }
   if (rc != PROTO_OK)
     return rc;
+  if (req.hdr.type == PROTO_OP_RECONFIG) {
+    struct tree_auth auth = {.ids = r->ids, .n_ids = r->n_ids};
+    h->type = PROTO_OP_RECONFIG;
+    return ens_reconfig_prep(e, &req, &auth, h, &e->txn);
+  }
   struct tree_prep_ctx ctx = {
       .session_id = h->session_id,
       .cxid = h->cxid,
@@ -191,14 +196,22 @@ bool ens_pump_one(struct srv_ens *e) {
     }
     if (zr != ZAB_OK) {
       srv_log(s, SRV_LOG_WARN, "propose failed: %s", zab_strerror(zr));
-      rc = PROTO_CONNECTIONLOSS;
+      /* a reconfiguration zab refused: ZooKeeper's answers */
+      rc = zr == ZAB_RECONFIG_BUSY ? PROTO_RECONFIGINPROGRESS
+           : zr == ZAB_NOQUORUM    ? PROTO_NEWCONFIGNOQUORUM
+           : zr == ZAB_BADCONFIG   ? PROTO_BADARGUMENTS
+                                   : PROTO_CONNECTIONLOSS;
     }
   }
   if (rc != PROTO_OK)
     ens_send_fail(e, &r,
-                  rc == PROTO_UNIMPLEMENTED    ? PROTO_UNIMPLEMENTED
-                  : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
-                                               : PROTO_SYSTEMERROR);
+                  rc == PROTO_UNIMPLEMENTED || rc == PROTO_CONNECTIONLOSS ||
+                          rc == PROTO_RECONFIGINPROGRESS ||
+                          rc == PROTO_NEWCONFIGNOQUORUM ||
+                          rc == PROTO_BADARGUMENTS || rc == PROTO_NOAUTH ||
+                          rc == PROTO_BADVERSION
+                      ? rc
+                      : PROTO_SYSTEMERROR);
   ens_req_free(&r);
   return true;
 }

@@ -178,11 +178,14 @@ static void on_connected(uv_connect_t *req, int status) {
   uv_tcp_nodelay(&t->h, 1);
   p->backoff_ms = ENS_RETRY_MIN_MS;
   p->up = true;
-  uint8_t hello[12];
+  /* With reconfiguration, HELLO also names our quorum port: a member that
+   * does not know us yet (we are joining) can dial us back. */
+  uint8_t hello[14];
   proto_store_be32(hello, ENS_MAGIC);
   proto_store_be32(hello + 4, ENS_VERSION);
   proto_store_be32(hello + 8, p->e->my_id);
-  ens_peer_send(p, ENS_K_HELLO, hello, sizeof hello);
+  proto_store_be16(hello + 12, (uint16_t)p->e->my_quorum_port);
+  ens_peer_send(p, ENS_K_HELLO, hello, p->e->s->cfg.reconfig_enabled ? 14 : 12);
   uv_read_start((uv_stream_t *)&t->h, ens_on_alloc, on_out_read);
   srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id, p->host,
           p->port);

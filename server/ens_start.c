@@ -223,6 +223,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
     p->backoff_ms = ENS_RETRY_MIN_MS;
   }
   assert(me != NULL); /* srv_config_member found our server.N line */
+  e->my_quorum_port = me->quorum_port;
 
   /* State: the newest snapshot; the log after it goes to zab. */
   int64_t base = s->recovered.snap_zxid;
@@ -246,6 +247,20 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   }
   tree_free(s->tree);
   s->tree = t;
+  /* Without a dynamicConfigFile, one in the dataDir: a member that
+   * restarts must start from the last committed membership (the static
+   * lines may name servers that are gone). */
+  if (s->cfg.reconfig_enabled && s->cfg.dynamic_config_file[0] == '\0')
+    snprintf(s->cfg.dynamic_config_file, sizeof s->cfg.dynamic_config_file,
+             "%.4000s/zoo.cfg.dynamic", s->cfg.data_dir);
+  struct zab_member dyn[ZAB_MAX_MEMBERS];
+  size_t n_dyn = 0;
+  uint64_t dyn_version = 0;
+  bool have_dyn = ens_reconfig_load(e, dyn, &n_dyn, &dyn_version);
+  if (!have_dyn && ens_config_node_init(s) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
   ens_sessions_reload(s);
   struct loaded L = {0};
   if (collect_log(s, base, &L, errmsg) != 0) {
@@ -283,6 +298,10 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   zc.election_max_ms = 2000;
   zc.finalize_wait_ms = 100;
   zc.seed = s->rng ^ ((uint64_t)e->my_id << 32);
+  if (s->cfg.reconfig_enabled) {
+    zc.config_of = ens_config_of;
+    zc.config_ctx = e;
+  }
   zc.log_cb = zab_log;
   zc.log_ctx = s;
   const char *why = NULL;
@@ -307,7 +326,10 @@ int srv_zab_open(struct srv *s, char *errmsg) {
                                   .applied_zxid = (uint64_t)base,
                                   .base_zxid = (uint64_t)base,
                                   .entries = L.ents,
-                                  .n_entries = L.n}};
+                                  .n_entries = L.n,
+                                  .members = have_dyn ? dyn : NULL,
+                                  .n_members = have_dyn ? n_dyn : 0,
+                                  .config_version = dyn_version}};
   uv_timer_init(&s->loop, &e->timer);
   e->timer.data = e;
   e->timer_open = true;

@@ -163,7 +163,9 @@ static void on_close(uv_handle_t *h) {
 void srv_conns_close_all_clients(struct srv *s) {
   for (struct srv_conn *c = s->conns; c != NULL; c = c->next)
     if (c->state != SRV_CONN_CLOSING)
-      srv_conn_close(c, false, SRV_LOG_INFO,
+      /* flush: replies of txns committed just before (the commit of a
+       * reconfiguration that removed the leader) still reach clients */
+      srv_conn_close(c, true, SRV_LOG_INFO,
                      "this server stopped serving (leader change)");
 }
 

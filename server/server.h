@@ -139,6 +139,11 @@ struct srv_config {
                                   client address */
   int metrics_port;            /* metricsProvider.httpPort, default
                                   7000 */
+  /* reconfigEnabled, default false: the reconfig opcode answers
+   * ReconfigDisabled.  dynamicConfigFile ("" = none): rewritten in
+   * ZooKeeper's text when a reconfiguration commits. */
+  bool reconfig_enabled;
+  char dynamic_config_file[SRV_PATH_MAX];
 };
 
 /* Fill with the defaults above. */

@@ -1417,6 +1417,43 @@ static int cmd_getephemerals(struct shell *sh, struct args *a) {
   return SHELL_OK;
 }
 
+/* reconfig: ZooKeeper's dynamic reconfiguration (zkCli's -add/-remove/
+ * -members/-v as -a/-r/-m/-v); prints the new configuration. */
+static int cmd_reconfig(struct shell *sh, struct args *a) {
+  const char *add = a->val['a'], *rm = a->val['r'], *mem = a->val['m'];
+  if (!add && !rm && !mem)
+    return usage_error(sh, a->cmd, "reconfig: -a, -r or -m is needed");
+  int64_t from = -1;
+  if (a->val['v']) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(a->val['v'], &end, 16);
+    if (errno || end == a->val['v'] || *end)
+      return usage_error(sh, a->cmd, "reconfig: -v takes a hex version");
+    from = (int64_t)v;
+  }
+  roost_result *res = NULL;
+  int rc = roost_reconfig(sh->client, add, rm, mem, from, &res);
+  if (rc != ROOST_OK)
+    return op_status(sh, rc, "/zookeeper/config");
+  struct sbuf b;
+  if (sh->json) {
+    struct jw j;
+    json_begin(&j, &b, "reconfig");
+    data_render_json(&j, res->data, res->data_len);
+    stat_json(&j, &res->stat);
+    json_end(&j, &b);
+  } else {
+    sbuf_init(&b);
+    sbuf_printf(&b, "Committed new configuration:\n");
+    data_render_text(&b, res->data, res->data_len);
+    emit_text(&b);
+    sbuf_free(&b);
+  }
+  roost_result_free(res);
+  return SHELL_OK;
+}
+
 static int cmd_whoami(struct shell *sh, struct args *a) {
   (void)a;
   roost_result *res = NULL;
@@ -1728,6 +1765,10 @@ static const struct cmd commands[] = {
      "getephemerals [PREFIX]", "this session's ephemeral nodes"},
     {"whoami", cmd_whoami, "", "", 0, 0, true, "whoami",
      "the identities of this connection"},
+    {"reconfig", cmd_reconfig, "", "armv", 0, 0, true,
+     "reconfig [-a SERVERS] [-r IDS] [-m SERVERS] [-v VERSION]",
+     "change the ensemble's membership (-a add server.N=..., -r remove ids, "
+     "-m the whole new list, -v only from that hex config version)"},
     {"services", cmd_services, "", "", 0, 0, true, "services",
      "list every service under /services with its instances"},
     {"help", cmd_help, "", "", 0, 1, false, "help [COMMAND]", "this list"},

@@ -775,6 +775,15 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
   return PROTO_OK;
 }
 
+int tree_check_perm(struct tree *t, const char *path, size_t len, int32_t perm,
+                    const struct tree_auth *auth) {
+  struct tnode *n = tree_node_lookup(t, path, len);
+  if (!n)
+    return PROTO_NONODE;
+  return tree_acl_check(tree_acl_get(t, n->acl), perm, auth) ? PROTO_OK
+                                                             : PROTO_NOAUTH;
+}
+
 int tree_get_acl(struct tree *t, const char *path, size_t len,
                  const struct tree_auth *auth, struct proto_writer *reply) {
   struct tnode *n = tree_node_lookup(t, path, len);

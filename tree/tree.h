@@ -209,6 +209,28 @@ void tree_txn_encode_create_session(struct proto_writer *w,
 void tree_txn_encode_close_session(struct proto_writer *w,
                                    const struct tree_txn_header *h);
 
+/* Dynamic reconfiguration (ZooKeeper 3.5+): a committed membership change
+ * is a txn of type PROTO_OP_RECONFIG whose body is a SetDataTxn on
+ * /zookeeper/config (data: the configuration's text, proto_zkconfig_format,
+ * whose "version=" is the zxid of this txn; version -1, as ZooKeeper
+ * writes it).  Applying it sets the node's data, mzxid, mtime and version
+ * (-1) and fires its data watches, like a setData. */
+#define TREE_CONFIG_PATH "/zookeeper/config"
+void tree_txn_encode_reconfig(struct proto_writer *w,
+                              const struct tree_txn_header *h,
+                              const char *config, size_t len);
+/* What a member writes into /zookeeper/config when it starts (ZooKeeper's
+ * initConfigInZKDatabase: local, not a txn): its configuration's text,
+ * version -1, mzxid = the configuration's version.  mtime is 0, not the
+ * wall clock ZooKeeper uses, so that every replica's tree stays the same.
+ * No watch fires.  Returns PROTO_OK or PROTO_SYSTEMERROR. */
+int tree_config_init(struct tree *t, const char *text, size_t len,
+                     int64_t version);
+/* Whether txn is a reconfig txn; if so *data and *data_len borrow its
+ * configuration text (for zab's config_of callback: pure). */
+bool tree_txn_reconfig_data(const void *txn, size_t len, const char **data,
+                            size_t *data_len);
+
 /* Read just the header of an encoded transaction.  Returns PROTO_OK or
  * PROTO_MARSHALLINGERROR. */
 int tree_txn_header_decode(const void *txn, size_t len,
@@ -318,6 +340,11 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
                       const struct tree_auth *auth, struct proto_writer *reply);
 int tree_get_acl(struct tree *t, const char *path, size_t len,
                  const struct tree_auth *auth, struct proto_writer *reply);
+/* Whether auth holds perm on path's ACL (a "super" identity always
+ * does): PROTO_OK, PROTO_NOAUTH or PROTO_NONODE.  For the reconfig
+ * opcode's authorization (WRITE on /zookeeper/config). */
+int tree_check_perm(struct tree *t, const char *path, size_t len, int32_t perm,
+                    const struct tree_auth *auth);
 /* getAllChildrenNumber (104): GetAllChildrenNumberResponse {int}, the
  * number of descendants of the node (recursively).  For "/" this is
  * ZooKeeper's "node map size minus 2": every node but the root, so the

@@ -92,6 +92,17 @@ void tree_txn_encode_close_session(struct proto_writer *w,
   header_write(w, &hh);
 }
 
+void tree_txn_encode_reconfig(struct proto_writer *w,
+                              const struct tree_txn_header *h,
+                              const char *config, size_t len) {
+  struct tree_txn_header hh = *h;
+  hh.type = PROTO_OP_RECONFIG;
+  header_write(w, &hh);
+  proto_write_string(w, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH));
+  proto_write_buffer(w, config, (int32_t)len);
+  proto_write_int(w, -1); /* ZooKeeper's SetDataTxn version for it */
+}
+
 static void header_read(struct proto_reader *r, struct tree_txn_header *h) {
   h->session_id = proto_read_long(r);
   h->cxid = proto_read_int(r);
@@ -146,9 +157,15 @@ static int body_read(struct proto_reader *r, int32_t type, struct txop *op) {
     op->path = proto_read_buffer(r);
     break;
   case PROTO_OP_SETDATA:
+  case PROTO_OP_RECONFIG: /* a SetDataTxn on /zookeeper/config */
     op->path = proto_read_buffer(r);
     op->data = proto_read_buffer(r);
     op->version = proto_read_int(r);
+    if (type == PROTO_OP_RECONFIG &&
+        !(op->path.len == (int32_t)strlen(TREE_CONFIG_PATH) &&
+          memcmp(op->path.ptr, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH)) ==
+              0))
+      return PROTO_MARSHALLINGERROR;
     break;
   case PROTO_OP_SETACL:
     op->path = proto_read_buffer(r);
@@ -168,6 +185,23 @@ static int body_read(struct proto_reader *r, int32_t type, struct txop *op) {
   if (proto_reader_err(r) || op->path.len < 0)
     return PROTO_MARSHALLINGERROR;
   return PROTO_OK;
+}
+
+bool tree_txn_reconfig_data(const void *txn, size_t len, const char **data,
+                            size_t *data_len) {
+  struct proto_reader r;
+  proto_reader_init(&r, txn, len, len);
+  struct tree_txn_header h;
+  header_read(&r, &h);
+  if (proto_reader_err(&r) || h.type != PROTO_OP_RECONFIG)
+    return false;
+  struct txop op;
+  if (body_read(&r, h.type, &op) != PROTO_OK ||
+      proto_reader_remaining(&r) != 0 || op.data.len < 0)
+    return false;
+  *data = (const char *)op.data.ptr;
+  *data_len = (size_t)op.data.len;
+  return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -540,6 +574,7 @@ static int do_op(struct actx *a, const struct txop *op, size_t ri) {
   case PROTO_OP_DELETECONTAINER:
     return do_delete(a, op);
   case PROTO_OP_SETDATA:
+  case PROTO_OP_RECONFIG:
     return do_set_data(a, op, ri);
   case PROTO_OP_SETACL:
     return do_set_acl(a, op, ri);
@@ -1803,5 +1838,35 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
         return PROTO_SYSTEMERROR;
     }
   }
+  return PROTO_OK;
+}
+
+int tree_config_init(struct tree *t, const char *text, size_t len,
+                     int64_t version) {
+  struct tnode *n =
+      tree_node_lookup(t, TREE_CONFIG_PATH, strlen(TREE_CONFIG_PATH));
+  if (!n || len > INT32_MAX)
+    return PROTO_SYSTEMERROR;
+  struct tnode_ext *x = tree_node_ext(t, n);
+  if (!x)
+    return PROTO_SYSTEMERROR;
+  /* as do_set_data: inline when it fits the node's room, else a buffer */
+  uint8_t *d = NULL;
+  if (len > x->icap) {
+    d = tree_malloc(t, len);
+    if (!d)
+      return PROTO_SYSTEMERROR;
+    memcpy(d, text, len);
+  }
+  t->data_size -= data_bytes(n);
+  free(x->xdata);
+  if (!d && len)
+    memcpy((uint8_t *)n->name + n->name_len, text, len);
+  x->xdata = d;
+  n->data_len = (int32_t)len;
+  t->data_size += data_bytes(n);
+  x->version = -1;
+  x->mzxid = version;
+  x->mtime = 0;
   return PROTO_OK;
 }

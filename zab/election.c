@@ -14,6 +14,7 @@
  * here costs time, never data. */
 #include <string.h>
 
+#include "proto/proto.h"
 #include "zab/zab_int.h"
 
 #include <assert.h>
@@ -36,13 +37,27 @@ static bool vote_equal(const struct zab__vote *a, const struct zab__vote *b) {
 }
 
 void zab__send_vote(struct zab *z, uint32_t to) {
+  const struct zab__conf *c = zab__conf_eff(z);
   struct zab_msg m = {.type = ZAB_MSG_NOTIFICATION,
                       .epoch = z->el.vote.epoch,
                       .zxid = z->el.vote.zxid,
                       .leader = z->el.vote.leader,
                       .round = z->el.round,
-                      .state = z->role};
+                      .state = z->role,
+                      .prev_zxid = c->version};
+  /* Our committed configuration goes with the vote, as ZooKeeper's
+   * notifications carry theirs: a server that missed changes learns the
+   * membership from anyone (its own voters may all be gone). */
+  struct proto_writer w;
+  proto_writer_init(&w);
+  if (z->cfg.config_of && c->version != 0) {
+    if (zab_conf_encode(c->m, c->n, &w) != ZAB_OK)
+      z->oom = true;
+    m.data = w.buf;
+    m.len = (uint32_t)w.len;
+  }
   zab__push_send(z, to, &m);
+  proto_writer_free(&w);
 }
 
 static void send_all(struct zab *z) {
@@ -53,7 +68,7 @@ static void send_all(struct zab *z) {
 
 static void set_proposal(struct zab *z, const struct zab__vote *v) {
   z->el.vote = *v;
-  if (!z->i_am_observer)
+  if (z->i_vote)
     z->el.recv[z->my_index] =
         (struct zab__heard){true, *v, z->el.round, ZAB_ROLE_LOOKING};
 }
@@ -72,6 +87,15 @@ void zab__election_start(struct zab *z) {
   z->epoch = 0;
   z->serving = false;
   zab__announce(z);
+  if (z->removed) {
+    /* Stopped: we neither vote nor follow; we only ask, every initLimit,
+     * so that a newer configuration that names us again reaches us. */
+    z->el.vote = (struct zab__vote){0, 0, 0};
+    z->el.interval_ms = (uint64_t)z->cfg.init_limit * z->cfg.tick_ms;
+    z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+    z->el.finalize_at_ms = 0;
+    return;
+  }
   z->stats.n_elections++;
   z->el.round++;
   memset(z->el.recv, 0, sizeof z->el.recv);
@@ -79,8 +103,9 @@ void zab__election_start(struct zab *z) {
   memset(z->el.early, 0, sizeof z->el.early);
   z->el.finalize_at_ms = 0;
   struct zab__vote none = {0, 0, 0};
-  if (z->i_am_observer) {
-    z->el.vote = none; /* observers never stand; they ask who leads */
+  if (!z->i_stand) {
+    /* Observers and joiners never stand; they ask who leads. */
+    z->el.vote = none;
   } else {
     struct zab__vote v = self_vote(z);
     set_proposal(z, &v);
@@ -97,33 +122,43 @@ void zab__election_start(struct zab *z) {
     z->el.interval_ms = z->cfg.election_min_ms;
     z->el.next_send_ms = z->now_ms + jitter(z, z->el.interval_ms);
   }
-  if (!z->i_am_observer && z->n_voters == 1) {
+  bool alone[ZAB_MAX_MEMBERS] = {false};
+  alone[z->my_index] = true;
+  if (z->i_stand && zab__quorum_in(z, alone)) {
     /* An ensemble of one (standalone): nobody can send a better vote. */
     struct zab__vote v = z->el.vote;
     decide(z, &v);
   }
 }
 
-static size_t count_equal(const struct zab *z, const struct zab__heard *set,
-                          const struct zab__vote *v) {
-  size_t n = 0;
+/* Whether the votes in `set` equal to v are a quorum (of every
+ * configuration a decision needs, see config.c). */
+static bool quorum_equal(const struct zab *z, const struct zab__heard *set,
+                         const struct zab__vote *v) {
+  bool agree[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++)
-    if (set[i].valid && zab__is_voter_index(z, i) &&
-        vote_equal(&set[i].vote, v))
-      n++;
-  return n;
+    agree[i] = set[i].valid && vote_equal(&set[i].vote, v);
+  return zab__quorum_in(z, agree);
 }
 
-/* Voters that settled (FOLLOWING/LEADING) on leader id L. */
-static size_t count_settled_on(const struct zab *z, uint32_t leader) {
-  size_t n = 0;
+/* Whether the voters settled (FOLLOWING/LEADING) on leader id L are a
+ * quorum.  (A member that missed a change learns it from the versions in
+ * the notifications instead: zab__conf_heard_version and the rule for a
+ * leader under a newer configuration.)  With a change pending we count
+ * ourselves too: the change may be one that did not survive (the others
+ * elected a leader without it), and its members other than us may never
+ * settle on anyone; joining lets the leader truncate it.  Safe: the
+ * election only picks a candidate. */
+static bool quorum_settled_on(const struct zab *z, uint32_t leader) {
+  bool agree[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++) {
     const struct zab__heard *h = &z->el.outof[i];
-    if (h->valid && zab__is_voter_index(z, i) && h->vote.leader == leader &&
-        (h->state == ZAB_ROLE_FOLLOWING || h->state == ZAB_ROLE_LEADING))
-      n++;
+    agree[i] = h->valid && h->vote.leader == leader &&
+               (h->state == ZAB_ROLE_FOLLOWING || h->state == ZAB_ROLE_LEADING);
   }
-  return n;
+  if (z->has_b)
+    agree[z->my_index] = true;
+  return zab__quorum_in(z, agree);
 }
 
 /* ZooKeeper's checkLeader: never follow a leader that has not said it
@@ -145,13 +180,51 @@ static void decide(struct zab *z, const struct zab__vote *v) {
     zab__follow(z, v->leader);
 }
 
+/* With reconfiguration, a server that does not vote in its own view (a
+ * joiner, an observer) may vote in a change it has not seen yet: a leader
+ * with that change pending needs its vote, and it cannot know.  So it
+ * supports the best candidate it hears of in the current round, as a
+ * voter would (never itself); its vote counts only where it votes. */
+static void support_best(struct zab *z, const struct zab_msg *m,
+                         const struct zab__vote *v) {
+  /* Our rounds mean nothing (we never decide from LOOKING votes): take
+   * the voters' round, or theirs would never meet ours. */
+  if (m->round == z->el.round && z->el.vote.leader != 0 &&
+      !vote_better(v, &z->el.vote))
+    return;
+  /* No immediate send: voters answer a non-voter's every notification,
+   * and an answer in another round would start a storm.  Our periodic
+   * re-send carries it. */
+  z->el.round = m->round;
+  z->el.vote = *v;
+}
+
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
   zab__check(z);
   int pi = zab__member_index(z, from);
+  zab__conf_heard_version(z, m->prev_zxid);
+  if (z->role == ZAB_ROLE_LOOKING)
+    zab__conf_heard_config(z, m->prev_zxid, m->data, m->len);
+  if (z->role == ZAB_ROLE_LOOKING &&
+      (m->state == ZAB_ROLE_LEADING || m->state == ZAB_ROLE_FOLLOWING) &&
+      m->leader != 0 && m->leader != z->cfg.my_id &&
+      m->prev_zxid > zab__conf_eff(z)->version) {
+    /* A server settled under a configuration newer than ours (we missed
+     * the change, or joined before it): follow its leader and learn --
+     * we may not even know the voters of that configuration.  Safe, as
+     * every choice of the election is: discovery decides. */
+    struct zab__vote v = {m->leader, m->zxid, m->epoch};
+    z->el.round = m->round > z->el.round ? m->round : z->el.round;
+    decide(z, &v);
+    return;
+  }
   if (!zab__is_voter_index(z, (size_t)pi)) {
-    /* An observer asks who leads: a voter answers with where it stands. */
-    if (!z->i_am_observer)
+    /* An observer or a joiner asks who leads: a voter answers with where
+     * it stands; with reconfiguration, so does any settled server (the
+     * asker may be a member that missed changes, whose voters are gone). */
+    if (z->i_vote || (z->cfg.config_of && z->role != ZAB_ROLE_LOOKING &&
+                      m->state == ZAB_ROLE_LOOKING))
       zab__send_vote(z, from);
     return;
   }
@@ -167,19 +240,27 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   }
   int li = zab__member_index(z, m->leader);
   bool settled = m->state != ZAB_ROLE_LOOKING;
-  if (li < 0 || !zab__is_voter_index(z, (size_t)li)) {
+  if (li < 0 || !z->voter_a[li]) {
     /* A LOOKING observer-less vote (leader 0) is never sent by a voter. */
     zab__drop(z, from, m, "vote for a non-voter");
     return;
   }
   struct zab__vote v = {m->leader, m->zxid, m->epoch};
 
-  if (z->i_am_observer) {
-    if (!settled)
+  if (!z->i_stand) {
+    if (!settled) {
+      if (z->cfg.config_of)
+        support_best(z, m, &v);
       return;
+    }
     z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
-    if (count_settled_on(z, v.leader) >= zab__quorum(z) &&
-        check_leader(z, v.leader, m->round))
+    /* With reconfiguration a non-voter follows a server that says it
+     * leads at once: that leader may need us for a pending change and
+     * cannot wait for a quorum of settled voters to tell us (it has an
+     * initLimit; the election only picks a candidate either way). */
+    if ((z->cfg.config_of && m->state == ZAB_ROLE_LEADING &&
+         m->leader == from) ||
+        (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round)))
       decide(z, &v);
     return;
   }
@@ -203,7 +284,7 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
       send_all(z);
     }
     z->el.recv[pi] = (struct zab__heard){true, v, m->round, m->state};
-    if (count_equal(z, z->el.recv, &z->el.vote) >= zab__quorum(z)) {
+    if (quorum_equal(z, z->el.recv, &z->el.vote)) {
       if (z->el.finalize_at_ms == 0)
         z->el.finalize_at_ms = z->now_ms + z->cfg.finalize_wait_ms;
     } else {
@@ -216,18 +297,38 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
   if (m->round == z->el.round) {
     z->el.recv[pi] = (struct zab__heard){true, v, m->round, m->state};
     z->el.outof[pi] = z->el.recv[pi];
-    if (count_equal(z, z->el.recv, &v) >= zab__quorum(z) &&
+    if (quorum_equal(z, z->el.recv, &v) &&
         check_leader(z, v.leader, m->round)) {
       decide(z, &v);
       return;
     }
   }
   z->el.outof[pi] = (struct zab__heard){true, v, m->round, m->state};
-  if (count_settled_on(z, v.leader) >= zab__quorum(z) &&
-      check_leader(z, v.leader, m->round)) {
+  if (quorum_settled_on(z, v.leader) && check_leader(z, v.leader, m->round)) {
     z->el.round = m->round;
     decide(z, &v);
   }
+}
+
+void zab__election_removed_tick(struct zab *z) {
+  if (z->now_ms < z->el.next_send_ms)
+    return;
+  send_all(z);
+  z->el.next_send_ms = z->now_ms + z->el.interval_ms;
+}
+
+/* A removed server heard a vote: a newer configuration naming it makes
+ * it a member again (re-added without a restart, as ZooKeeper allows). */
+void zab__election_removed_msg(struct zab *z, const struct zab_msg *m) {
+  zab__conf_heard_config(z, m->prev_zxid, m->data, m->len);
+  z->conf_changed = false;
+  if (!zab__conf_member(zab__conf_eff(z), z->cfg.my_id, NULL))
+    return;
+  z->removed = false;
+  z->was_member = true;
+  zab__log_msg(z, 1, "zab %u: added again by configuration %llx", z->cfg.my_id,
+               (unsigned long long)zab__conf_eff(z)->version);
+  zab__election_start(z);
 }
 
 void zab__election_tick(struct zab *z) {
@@ -236,7 +337,7 @@ void zab__election_tick(struct zab *z) {
   if (z->el.finalize_at_ms && z->now_ms >= z->el.finalize_at_ms) {
     /* No better vote arrived while we waited: the quorum stands. */
     z->el.finalize_at_ms = 0;
-    if (count_equal(z, z->el.recv, &z->el.vote) >= zab__quorum(z)) {
+    if (quorum_equal(z, z->el.recv, &z->el.vote)) {
       struct zab__vote v = z->el.vote;
       decide(z, &v);
       return;

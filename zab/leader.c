@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
 #include "zab/zab_int.h"
 
 #include <assert.h>
@@ -65,6 +66,13 @@ void zab__lead(struct zab *z) {
   z->ld.next_ping_ms = z->now_ms + z->cfg.tick_ms;
   zab__announce(z);
   zab__log_msg(z, 0, "zab %u: leading (discovery)", z->cfg.my_id);
+  if (z->cfg.config_of)
+    /* Members of a pending change that did not vote for us (joiners,
+     * observers being promoted) follow only a leader that says it leads:
+     * say so now rather than when their backed-off re-send comes. */
+    for (size_t i = 0; i < z->n_members; i++)
+      if (i != z->my_index && zab__is_voter_index(z, i))
+        zab__send_vote(z, z->members[i].id);
   /* Learners that decided before us already said hello. */
   struct zab_msg early[ZAB_MAX_MEMBERS];
   memcpy(early, z->el.early, sizeof early);
@@ -82,12 +90,22 @@ void zab__lead(struct zab *z) {
 /* ------------------------------------------------------------------ */
 /* Phase 1: discovery */
 
-static size_t count_voters_at_least(const struct zab *z,
-                                    enum zab__hphase phase) {
-  size_t n = 1; /* us */
+/* Whether we and the learners past `phase` on a follower stream are a
+ * quorum (of every configuration a decision needs; config.c). */
+static bool quorum_at_least(const struct zab *z, enum zab__hphase phase) {
+  bool set[ZAB_MAX_MEMBERS] = {false};
+  for (size_t i = 0; i < z->n_members; i++)
+    set[i] =
+        i == z->my_index || (z->ld.h[i].phase >= phase && !z->ld.h[i].observer);
+  return zab__quorum_in(z, set);
+}
+
+/* Voting learners holding a session with us (quiet rule). */
+static size_t count_voter_learners(const struct zab *z) {
+  size_t n = 0;
   for (size_t i = 0; i < z->n_members; i++)
     if (i != z->my_index && zab__is_voter_index(z, i) &&
-        z->ld.h[i].phase >= phase)
+        z->ld.h[i].phase >= H_INFO)
       n++;
   return n;
 }
@@ -96,7 +114,7 @@ static void start_sync(struct zab *z, size_t i);
 static void try_epoch_quorum(struct zab *z);
 
 static void try_decide_epoch(struct zab *z) {
-  if (z->ld.epoch_decided || count_voters_at_least(z, H_INFO) < zab__quorum(z))
+  if (z->ld.epoch_decided || !quorum_at_least(z, H_INFO))
     return;
   uint32_t max = z->accepted_epoch;
   for (size_t i = 0; i < z->n_members; i++)
@@ -141,8 +159,7 @@ static void try_persist_current(struct zab *z) {
 }
 
 static void try_epoch_quorum(struct zab *z) {
-  if (!z->ld.epoch_decided || z->ld.epoch_acked ||
-      count_voters_at_least(z, H_ACKED) < zab__quorum(z))
+  if (!z->ld.epoch_decided || z->ld.epoch_acked || !quorum_at_least(z, H_ACKED))
     return;
   z->ld.epoch_acked = true;
   /* Everything in our log now is the history this epoch starts from; it is
@@ -160,10 +177,11 @@ static void try_epoch_quorum(struct zab *z) {
 
 static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m) {
   struct zab__handler *h = &z->ld.h[i];
-  if (m->observer != z->members[i].observer) {
-    zab__drop(z, z->members[i].id, m, "observer flag disagrees with config");
-    return;
-  }
+  /* The learner says which stream it wants (observers: committed txns
+   * only; followers, voting or not: proposals, and they ACK).  Only a
+   * follower stream counts toward a quorum, and only for a voter.  A
+   * voter of ours asking for an observer stream has not seen the change
+   * that made it one: it learns it from the stream and joins again. */
   if (m->session == 0) {
     zab__drop(z, z->members[i].id, m, "session 0 is reserved");
     return;
@@ -225,6 +243,30 @@ static void on_ackepoch(struct zab *z, size_t i, const struct zab_msg *m) {
 /* ------------------------------------------------------------------ */
 /* Phase 2: synchronisation */
 
+/* Before a SNAP: the committed configuration its state holds (ours, as
+ * of our commit point), which the learner cannot read from opaque state.
+ * The SNAP names its version (prev_zxid), so that a SNAP whose CONFIG was
+ * lost is refused rather than installed under the wrong membership. */
+static void send_config(struct zab *z, size_t i) {
+  if (!z->cfg.config_of)
+    return;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  if (zab_conf_encode(z->cur.m, z->cur.n, &w) != ZAB_OK) {
+    z->oom = true;
+    proto_writer_free(&w);
+    return;
+  }
+  struct zab_msg m = {.type = ZAB_MSG_CONFIG,
+                      .epoch = z->epoch,
+                      .zxid = z->cur.version,
+                      .session = z->ld.h[i].session,
+                      .data = w.buf,
+                      .len = (uint32_t)w.len};
+  zab__push_send(z, z->members[i].id, &m);
+  proto_writer_free(&w);
+}
+
 /* Sends the learner what makes its log a prefix of ours: DIFF when its last
  * zxid is in our log, TRUNC to the newest zxid of ours below it when it has
  * txns we lack, SNAP when it is behind our window; then our txns after that
@@ -253,10 +295,12 @@ static void start_sync(struct zab *z, size_t i) {
     }
   } else {
     marker = z->commit_zxid;
+    send_config(z, i);
     struct zab_msg m = {.type = ZAB_MSG_SNAP,
                         .epoch = z->epoch,
                         .zxid = marker,
-                        .session = h->session};
+                        .session = h->session,
+                        .prev_zxid = z->cfg.config_of ? z->cur.version : 0};
     zab__push_send_snap(z, z->members[i].id, &m);
   }
   for (size_t k = zab__log_upper(l, marker); k < zab__log_count(l); k++) {
@@ -281,7 +325,7 @@ static void try_establish(struct zab *z) {
     return;
   if (!z->ld.current_persisted || z->durable_zxid < z->ld.established_zxid)
     return; /* our own log must be durable to count */
-  if (count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+  if (!quorum_at_least(z, H_SYNCED))
     return;
   z->ld.established = true;
   z->serving = true;
@@ -356,25 +400,58 @@ static void commit_upto(struct zab *z, uint64_t c) {
   zab__commit_to(z, c);
 }
 
-static void try_commit(struct zab *z) {
-  if (!z->ld.established)
-    return;
+/* The highest zxid a quorum of one configuration's voters holds. */
+static uint64_t quorum_point(const struct zab *z, const bool *voter) {
   uint64_t v[ZAB_MAX_MEMBERS] = {0};
   size_t n = 0;
   for (size_t i = 0; i < z->n_members; i++) {
-    if (!zab__is_voter_index(z, i))
+    if (!voter[i])
       continue;
     if (i == z->my_index)
       v[n++] = z->durable_zxid;
     else
-      v[n++] = z->ld.h[i].phase == H_SYNCED ? z->ld.h[i].match : 0;
+      v[n++] = z->ld.h[i].phase == H_SYNCED && !z->ld.h[i].observer
+                   ? z->ld.h[i].match
+                   : 0;
   }
+  if (n == 0)
+    return 0;
   qsort(v, n, sizeof v[0], cmp_desc);
-  uint64_t c = v[zab__quorum(z) - 1];
-  uint64_t last = zab__last_zxid(z);
-  if (c > last)
-    c = last;
-  commit_upto(z, c);
+  return v[n / 2];
+}
+
+/* The zxid right before the pending change in our log. */
+static uint64_t before_pending(const struct zab *z) {
+  size_t k;
+  if (!zab__log_find(&z->log, z->pending_zxid, &k))
+    return UINT64_MAX;
+  return k ? zab__log_at(&z->log, k - 1)->zxid : z->log.base;
+}
+
+/* Commits what a quorum of every needed configuration holds: while a
+ * change is pending, the old configuration's AND the new one's; once it
+ * committed, the new one's alone (hence the loop). */
+static void try_commit(struct zab *z) {
+  while (z->ld.established && z->role == ZAB_ROLE_LEADING) {
+    uint64_t c = quorum_point(z, z->voter_a);
+    if (z->has_b) {
+      uint64_t b = quorum_point(z, z->voter_b);
+      if (b < c)
+        c = b;
+      if ((z->cfg.test_bugs & ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY) &&
+          b >= z->pending_zxid && c >= before_pending(z))
+        c = b; /* planted bug: the change needs only the new quorum */
+    }
+    uint64_t last = zab__last_zxid(z);
+    if (c > last)
+      c = last;
+    if (c <= z->commit_zxid)
+      return;
+    uint64_t version = z->cur.version;
+    commit_upto(z, c);
+    if (z->cur.version == version)
+      return; /* no change took effect: nothing more can commit */
+  }
 }
 
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
@@ -384,6 +461,11 @@ int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
     return ZAB_NOTLEADER;
   if (len > z->cfg.max_txn_bytes)
     return ZAB_TOOBIG;
+  bool is_config = false;
+  struct zab__conf nc;
+  int crc = zab__conf_check_proposal(z, data, len, &is_config, &nc);
+  if (crc != ZAB_OK)
+    return crc;
   size_t outstanding =
       zab__log_count(&z->log) - zab__log_upper(&z->log, z->commit_zxid);
   if (outstanding >= z->cfg.max_outstanding)
@@ -402,6 +484,7 @@ int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
   struct zab_action a = {.type = ZAB_ACT_APPEND, .zxid = zxid};
   zab__push(z, &a, data, len);
   size_t k = zab__log_count(&z->log) - 1;
+  zab__conf_appended(z, zab__log_at(&z->log, k));
   for (size_t i = 0; i < z->n_members; i++)
     if (z->ld.h[i].phase >= H_SYNCING && !z->ld.h[i].observer)
       send_entry(z, i, k, ZAB_MSG_PROPOSAL);
@@ -423,12 +506,12 @@ static void try_confirmed(struct zab *z) {
          (!zab__is_voter_index(z, c) || z->ld.h[c].phase != H_SYNCED)) ||
         r <= best)
       continue;
-    size_t n = 1; /* us */
+    bool set[ZAB_MAX_MEMBERS] = {false};
     for (size_t i = 0; i < z->n_members; i++)
-      if (i != z->my_index && zab__is_voter_index(z, i) &&
-          z->ld.h[i].phase == H_SYNCED && z->ld.h[i].confirmed >= r)
-        n++;
-    if (n >= zab__quorum(z) ||
+      set[i] = i == z->my_index ||
+               (z->ld.h[i].phase == H_SYNCED && !z->ld.h[i].observer &&
+                z->ld.h[i].confirmed >= r);
+    if (zab__quorum_in(z, set) ||
         (z->cfg.test_bugs & ZAB_TEST_BUG_CONFIRM_WITHOUT_QUORUM))
       best = r; /* (the planted bug: our own round is enough) */
   }
@@ -547,20 +630,20 @@ void zab__leader_peer_down(struct zab *z, uint32_t peer) {
 /* An established leader without a quorum of synced voters cannot commit:
  * it steps down at once (and says so, zab__go_looking). */
 void zab__leader_check_quorum(struct zab *z) {
-  if (z->ld.established && count_voters_at_least(z, H_SYNCED) < zab__quorum(z))
+  if (z->ld.established && !quorum_at_least(z, H_SYNCED))
     zab__go_looking(z, "lost the quorum of synced followers");
 }
 
-/* Voters synced and heard within the last within_ms, us included. */
-size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
-  size_t n = 1;
+/* Whether the learners synced and heard within the last within_ms, with
+ * us, are a quorum. */
+bool zab__leader_healthy(const struct zab *z, uint64_t within_ms) {
+  bool set[ZAB_MAX_MEMBERS] = {false};
   for (size_t i = 0; i < z->n_members; i++) {
     const struct zab__handler *h = &z->ld.h[i];
-    if (i != z->my_index && zab__is_voter_index(z, i) && h->phase == H_SYNCED &&
-        z->now_ms - h->last_heard_ms <= within_ms)
-      n++;
+    set[i] = i == z->my_index || (h->phase == H_SYNCED && !h->observer &&
+                                  z->now_ms - h->last_heard_ms <= within_ms);
   }
-  return n;
+  return zab__quorum_in(z, set);
 }
 
 void zab__leader_tick(struct zab *z) {
@@ -589,8 +672,7 @@ void zab__leader_tick(struct zab *z) {
     }
   }
   /* Every learner silent, none left: we may be the deaf one. */
-  z->quiet =
-      dropped && z->ld.established && count_voters_at_least(z, H_INFO) == 1;
+  z->quiet = dropped && z->ld.established && count_voter_learners(z) == 0;
   zab__leader_check_quorum(z);
   z->quiet = z->quiet && z->role == ZAB_ROLE_LOOKING;
   if (z->role != ZAB_ROLE_LEADING)

@@ -130,6 +130,7 @@ static void on_trunc(struct zab *z, const struct zab_msg *m) {
   if (!(z->cfg.test_bugs & ZAB_TEST_BUG_SKIP_TRUNC))
     zab__push(z, &a, NULL, 0);
   zab__log_truncate(&z->log, t);
+  zab__conf_rescan(z); /* a change that did not survive is not pending */
   if (z->durable_zxid > t)
     z->durable_zxid = t;
 }
@@ -139,6 +140,12 @@ static void on_snap(struct zab *z, const struct zab_msg *m) {
     zab__go_looking(z, "SNAP older than our commit point");
     return;
   }
+  if (z->cfg.config_of &&
+      (!z->ln.have_snap_conf || z->ln.snap_conf.version != m->prev_zxid ||
+       m->prev_zxid > m->zxid)) {
+    zab__go_looking(z, "SNAP without the configuration its state holds");
+    return;
+  }
   struct zab_action a = {.type = ZAB_ACT_INSTALL_SNAP, .zxid = m->zxid};
   zab__push(z, &a, m->data, m->len);
   zab__log_reset(&z->log, m->zxid);
@@ -146,6 +153,24 @@ static void on_snap(struct zab *z, const struct zab_msg *m) {
   z->durable_zxid = m->zxid;
   z->stats.n_sync_snap++;
   z->ln.synced = true;
+  /* The state holds the configuration the leader sent before it. */
+  if (z->ln.have_snap_conf && z->ln.snap_conf.version > z->cur.version) {
+    z->cur = z->ln.snap_conf;
+    z->conf_changed = true;
+  }
+  zab__conf_rescan(z);
+  zab__conf_refresh(z);
+}
+
+static void on_config(struct zab *z, const struct zab_msg *m) {
+  struct zab__conf *c = &z->ln.snap_conf;
+  if (z->ln.phase != L_SYNC || z->ln.synced ||
+      zab_conf_decode(m->data, m->len, c->m, &c->n) != ZAB_OK) {
+    zab__drop(z, z->leader_id, m, "CONFIG not expected now, or invalid");
+    return;
+  }
+  c->version = m->zxid;
+  z->ln.have_snap_conf = true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -190,6 +215,7 @@ static bool append(struct zab *z, const struct zab_msg *m) {
   }
   struct zab_action a = {.type = ZAB_ACT_APPEND, .zxid = m->zxid};
   zab__push(z, &a, m->data, m->len);
+  zab__conf_appended(z, zab__log_at(&z->log, zab__log_count(&z->log) - 1));
   return true;
 }
 
@@ -256,6 +282,10 @@ void zab__learner_on_msg(struct zab *z, uint32_t from,
   }
   if (z->ln.phase == L_DISCOVERY || m->epoch != z->epoch) {
     zab__drop(z, from, m, "before LEADERINFO or from another epoch");
+    return;
+  }
+  if (m->type == ZAB_MSG_CONFIG) {
+    on_config(z, m);
     return;
   }
   bool header = m->type == ZAB_MSG_DIFF || m->type == ZAB_MSG_TRUNC ||

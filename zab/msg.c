@@ -33,13 +33,20 @@ static bool type_known(int32_t t) {
 }
 
 static bool type_has_data(int32_t t) {
-  return t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM;
+  return t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM ||
+         t == ZAB_MSG_CONFIG;
+}
+
+/* A NOTIFICATION carries its sender's committed configuration when it
+ * has one other than the static (reconfiguration); none otherwise. */
+static bool type_may_have_data(int32_t t) {
+  return type_has_data(t) || t == ZAB_MSG_NOTIFICATION;
 }
 
 int zab_msg_encode(const struct zab_msg *m, struct proto_writer *w) {
   if (!type_known((int32_t)m->type))
     return ZAB_EINVAL;
-  if (!type_has_data((int32_t)m->type) && m->len != 0)
+  if (!type_may_have_data((int32_t)m->type) && m->len != 0)
     return ZAB_EINVAL;
   if (m->len > (uint32_t)INT32_MAX || (m->len > 0 && m->data == NULL))
     return ZAB_EINVAL;
@@ -53,7 +60,7 @@ int zab_msg_encode(const struct zab_msg *m, struct proto_writer *w) {
   proto_write_long(w, (int64_t)m->round);
   proto_write_int(w, (int32_t)m->state);
   proto_write_bool(w, m->observer);
-  if (type_has_data((int32_t)m->type))
+  if (type_has_data((int32_t)m->type) || m->len > 0)
     proto_write_buffer(w, m->data, (int32_t)m->len);
   else
     proto_write_buffer(w, NULL, -1);
@@ -111,8 +118,10 @@ int zab_msg_decode(const void *buf, size_t len, size_t max_data,
     return bad(reason, "data length out of bounds");
   if (type_has_data(type) && d.len < 0)
     return bad(reason, "missing data");
-  if (!type_has_data(type) && d.len != -1)
+  if (!type_may_have_data(type) && d.len != -1)
     return bad(reason, "data on a type without data");
+  if (!type_has_data(type) && d.len == 0)
+    return bad(reason, "empty optional data (absent is -1)");
   if (proto_reader_remaining(&r) != 0)
     return bad(reason, "trailing bytes");
   out->type = (enum zab_msg_type)type;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
 #include "zab/zab_int.h"
 
 /* ------------------------------------------------------------------ */
@@ -108,12 +109,6 @@ int zab__member_index(const struct zab *z, uint32_t id) {
   return -1;
 }
 
-bool zab__is_voter_index(const struct zab *z, size_t i) {
-  return !z->members[i].observer;
-}
-
-size_t zab__quorum(const struct zab *z) { return z->n_voters / 2 + 1; }
-
 /* A txn log is a history: counters are consecutive inside an epoch and a
  * new epoch starts at counter 1.  Checking this on every append is what
  * turns a lost, duplicated or reordered message into a detected gap. */
@@ -181,7 +176,7 @@ int zab__log_append(struct zab__log *l, uint64_t zxid, const uint8_t *data,
       return ZAB_ENOMEM;
     memcpy(copy, data, len);
   }
-  l->e[l->n++] = (struct zab__entry){zxid, copy, len};
+  l->e[l->n++] = (struct zab__entry){zxid, copy, len, false};
   l->bytes += len;
   return ZAB_OK;
 }
@@ -339,6 +334,8 @@ void zab__commit_to(struct zab *z, uint64_t zxid) {
       break;
     struct zab_action a = {.type = ZAB_ACT_COMMIT, .zxid = e->zxid};
     zab__push(z, &a, e->data, e->len);
+    z->commit_zxid = e->zxid;
+    zab__conf_committed(z, e);
   }
   z->commit_zxid = zxid;
   zab__trim_window(z);
@@ -455,8 +452,8 @@ int zab_create(const struct zab_config *c, struct zab **out, const char **why) {
     if (c->members[i].id == c->my_id)
       me = (int)i;
   }
-  if (me < 0)
-    return config_bad(why, "my_id is not a member");
+  if (c->my_id == 0)
+    return config_bad(why, "my_id 0 is reserved");
   if (voters == 0)
     return config_bad(why, "no voting member");
 
@@ -464,12 +461,13 @@ int zab_create(const struct zab_config *c, struct zab **out, const char **why) {
   if (!z)
     return ZAB_ENOMEM;
   z->cfg = *c;
-  memcpy(z->members, c->members, c->n_members * sizeof *c->members);
-  z->cfg.members = z->members;
-  z->n_members = c->n_members;
-  z->my_index = (size_t)me;
-  z->n_voters = voters;
-  z->i_am_observer = c->members[me].observer;
+  z->cfg.members = NULL; /* copied into cur; not kept */
+  z->cur.n = c->n_members;
+  memcpy(z->cur.m, c->members, c->n_members * sizeof *c->members);
+  /* We are always in the peer table, as a member or as a joiner. */
+  z->my_index = (size_t)zab__peer_index(z, c->my_id, true);
+  zab__conf_refresh(z);
+  z->was_member = me >= 0;
   z->rng = c->seed ^ ((uint64_t)c->my_id << 32);
   z->role = ZAB_ROLE_LOOKING;
   snprintf(z->errmsg, sizeof z->errmsg, "ok");
@@ -507,14 +505,40 @@ static int on_load(struct zab *z, const struct zab_event *ev) {
   }
   if (applied > prev)
     return ZAB_EINVAL;
+  if (ev->load.n_members > 0) {
+    if (!ev->load.members || ev->load.n_members > ZAB_MAX_MEMBERS)
+      return ZAB_EINVAL;
+    struct zab_member tmp[ZAB_MAX_MEMBERS];
+    size_t n = 0;
+    struct proto_writer w;
+    proto_writer_init(&w);
+    int rc = zab_conf_encode(ev->load.members, ev->load.n_members, &w);
+    if (rc == ZAB_OK)
+      rc = zab_conf_decode(w.buf, w.len, tmp, &n); /* validates */
+    proto_writer_free(&w);
+    if (rc != ZAB_OK)
+      return rc == ZAB_ENOMEM ? ZAB_ENOMEM : ZAB_EINVAL;
+    z->cur.n = n;
+    memcpy(z->cur.m, tmp, n * sizeof *tmp);
+    z->cur.version = ev->load.config_version;
+  }
   zab__log_reset(&z->log, base);
+  z->commit_zxid = applied;
   for (size_t i = 0; i < ev->load.n_entries; i++) {
     const struct zab_entry *e = &ev->load.entries[i];
     if (zab__log_append(&z->log, e->zxid, e->data, e->len) != ZAB_OK) {
       zab__log_reset(&z->log, 0);
       return ZAB_ENOMEM;
     }
+    struct zab__entry *le = zab__log_at(&z->log, zab__log_count(&z->log) - 1);
+    zab__conf_appended(z, le);
+    if (le->config && le->zxid <= applied)
+      zab__conf_committed(z, le); /* in the state already */
   }
+  z->conf_changed = false;
+  bool obs;
+  z->was_member = zab__conf_member(&z->cur, z->cfg.my_id, &obs);
+  zab__conf_refresh(z);
   z->accepted_epoch = ev->load.accepted_epoch;
   z->current_epoch = ev->load.current_epoch;
   z->commit_zxid = applied;
@@ -526,9 +550,21 @@ static int on_load(struct zab *z, const struct zab_event *ev) {
 }
 
 static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
-  int fi = zab__member_index(z, from);
+  /* A sender we do not know yet is a joiner (or a member of a
+   * configuration we have not seen): it gets a slot in the peer table. */
+  int fi = zab__peer_index(z, from, true);
   if (fi < 0 || (size_t)fi == z->my_index) {
-    zab__drop(z, from, m, "sender is not another member");
+    zab__drop(z, from, m,
+              fi < 0 ? "peer table full" : "sender is not another member");
+    return;
+  }
+  if (z->removed) {
+    /* Stopped: end whatever session the sender thinks it has; votes may
+     * bring a configuration that names us again. */
+    if (m->type == ZAB_MSG_NOTIFICATION)
+      zab__election_removed_msg(z, m);
+    else
+      zab__refuse(z, from, m);
     return;
   }
   zab__election_heard(z); /* we are not deaf */
@@ -589,6 +625,14 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
     return ZAB_ENOMEM;
   zab__check(z);
   int rc = ZAB_OK;
+  if (z->removed && ev->type == ZAB_EV_TICK) {
+    zab__election_removed_tick(z);
+    return ZAB_OK;
+  }
+  if (z->removed && ev->type != ZAB_EV_MESSAGE && ev->type != ZAB_EV_DURABLE)
+    return ev->type == ZAB_EV_PROPOSE || ev->type == ZAB_EV_CONFIRM
+               ? ZAB_NOTLEADER
+               : ZAB_OK;
   switch (ev->type) {
   case ZAB_EV_LOAD:
     break;
@@ -631,7 +675,7 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
   }
   case ZAB_EV_PEER_UP:
   case ZAB_EV_PEER_DOWN: {
-    int pi = zab__member_index(z, ev->peer.id);
+    int pi = zab__peer_index(z, ev->peer.id, true);
     if (pi < 0 || (size_t)pi == z->my_index)
       return ZAB_EINVAL;
     bool up = ev->type == ZAB_EV_PEER_UP;
@@ -651,6 +695,7 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
   default:
     return ZAB_EINVAL;
   }
+  zab__conf_after_step(z);
   zab__announce(z);
   if (z->oom) {
     /* Something could not be queued or kept: the actions queued so far are
@@ -667,6 +712,8 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
 uint64_t zab_next_timeout_ms(const struct zab *z) {
   if (!z->loaded)
     return UINT64_MAX;
+  if (z->removed)
+    return z->el.next_send_ms;
   switch (z->role) {
   case ZAB_ROLE_LOOKING:
     return zab__election_timeout(z);
@@ -697,9 +744,14 @@ void zab_status_get(const struct zab *z, struct zab_status *st) {
       if (z->ld.h[i].phase == H_SYNCED)
         st->n_synced_learners++;
   uint64_t h = zab__health_ms(z), now = z->now_ms;
+  st->config_version = z->cur.version;
+  st->pending_config = z->pending_zxid;
+  st->removed = z->removed;
+  bool obs = false;
+  st->member = zab__conf_member(&z->cur, z->cfg.my_id, &obs);
+  st->voter = st->member && !obs;
   if (z->role == ZAB_ROLE_LEADING)
-    st->healthy =
-        z->ld.established && zab__leader_healthy_voters(z, h) >= zab__quorum(z);
+    st->healthy = z->ld.established && zab__leader_healthy(z, h);
   else if (z->role != ZAB_ROLE_LOOKING)
     st->healthy = z->serving && now - z->ln.last_heard_ms <= h &&
                   now - z->ln.last_echo_ms <= h;

@@ -70,7 +70,10 @@ static inline uint32_t zab_zxid_counter(uint64_t zxid) {
   X(BADMSG, -5, "malformed peer message")                                      \
   X(TOOBIG, -6, "transaction or message too large")                            \
   X(STATE, -7, "not valid in the current state")                               \
-  X(EPOCHEND, -8, "zxid counter exhausted in this epoch")
+  X(EPOCHEND, -8, "zxid counter exhausted in this epoch")                      \
+  X(RECONFIG_BUSY, -9, "a reconfiguration is already in progress")             \
+  X(NOQUORUM, -10, "the new configuration has no synced quorum")               \
+  X(BADCONFIG, -11, "invalid configuration")
 
 enum zab_err {
 #define ZAB_ERR_ENUM(name, value, msg) ZAB_##name = (value),
@@ -114,7 +117,8 @@ const char *zab_role_name(enum zab_role role); /* static string */
   X(PING, 15)         /* heartbeat, both ways                       */         \
   X(CONFIRM, 16)      /* leader -> voter: still my follower? (round) */        \
   X(CONFIRMED, 17)    /* voter -> leader: yes, for that round        */        \
-  X(STEPDOWN, 18)     /* either way: I am not (any more) in session  */
+  X(STEPDOWN, 18)     /* either way: I am not (any more) in session  */        \
+  X(CONFIG, 19)       /* sync: the membership a SNAP's state holds   */
 
 enum zab_msg_type {
 #define ZAB_MSG_ENUM(name, value) ZAB_MSG_##name = (value),
@@ -132,7 +136,9 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *   LEADERINFO    epoch = the new epoch
  *   ACKEPOCH      epoch = currentEpoch, zxid = last logged
  *   DIFF/TRUNC    zxid = the point the learner's log agrees with mine
- *   SNAP          zxid = what the state covers, data = the state
+ *   SNAP          zxid = what the state covers, data = the state,
+ *                 prev_zxid = the version of the configuration it holds
+ *                 (with reconfiguration; its CONFIG came right before)
  *   PROPOSAL/INFORM  zxid, data = the txn, prev_zxid = the zxid right
  *                 before it in the leader's log (the learner appends only
  *                 onto exactly that: a lost message becomes a detected gap)
@@ -150,6 +156,13 @@ const char *zab_msg_type_name(int type); /* "PROPOSAL", or "UNKNOWN" */
  *                 not hold: a leader that stops leading, a learner that
  *                 stops following, or anyone answering a message of a
  *                 session it does not hold (never a FOLLOWERINFO)
+ *   NOTIFICATION  prev_zxid = the version of the sender's committed
+ *                 configuration (the zxid of the txn that made it, 0 for
+ *                 the static one); data = that configuration
+ *                 (zab_conf_encode) when its version is not 0, else none
+ *   CONFIG        zxid = the configuration's version, data = its members
+ *                 (zab_conf_encode); sent right before a SNAP, whose state
+ *                 holds exactly that configuration
  * For sync and broadcast messages, epoch is the leader's epoch.
  * data is *borrowed* (from the decoded buffer or the sender's memory). */
 struct zab_msg {
@@ -199,6 +212,9 @@ enum zab_test_bug {
   /* nobody ever sends STEPDOWN: a leader that stops leading tells nobody,
    * a message of a session its receiver does not hold goes unanswered */
   ZAB_TEST_BUG_SILENT_STEPDOWN = 1u << 6,
+  /* a configuration change commits with a quorum of the new configuration
+   * only (ZooKeeper's rule needs the old one's too) */
+  ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY = 1u << 7,
 };
 
 struct zab_member {
@@ -206,28 +222,43 @@ struct zab_member {
   bool observer;
 };
 
+/* Reconfiguration (ZooKeeper 3.5's dynamic reconfiguration).  The
+ * membership is replicated: a configuration change is an ordinary txn of
+ * the driver's own format that this callback recognises.  It must be pure
+ * (no I/O): given a txn's bytes, return true and fill out[0..*n_out) (at
+ * most ZAB_MAX_MEMBERS) if the txn sets a new membership, false otherwise.
+ * The configuration's version is the zxid of that txn.  NULL: the
+ * membership is fixed.  See docs/zab.md, "Reconfiguration". */
+typedef bool (*zab_config_of_cb)(void *ctx, const uint8_t *txn, uint32_t len,
+                                 struct zab_member *out, size_t *n_out);
+
 /* Log callback: level 0 = info, 1 = warning (e.g. a dropped message, with
  * the reason).  msg is borrowed for the call. */
 typedef void (*zab_log_cb)(void *ctx, int level, const char *msg);
 
 struct zab_config {
   uint32_t my_id;
-  const struct zab_member *members; /* copied; must contain my_id */
-  size_t n_members;                 /* 1 .. ZAB_MAX_MEMBERS */
-  uint32_t tick_ms;                 /* heartbeat period */
-  uint32_t init_limit;              /* ticks allowed for discovery + sync */
-  uint32_t sync_limit;              /* ticks of silence tolerated after */
-  uint32_t election_min_ms;         /* first notification re-send */
-  uint32_t election_max_ms;         /* re-send interval cap (doubles) */
-  uint32_t finalize_wait_ms;        /* wait for a better vote */
-  uint32_t diff_window_txns;        /* committed txns kept for DIFF */
-  size_t diff_window_bytes;         /* and their bytes, whichever is less */
-  uint32_t max_outstanding;         /* uncommitted proposals at a leader */
-  uint32_t max_txn_bytes;           /* largest txn accepted */
-  uint64_t seed;                    /* election jitter, session ids */
-  uint32_t test_bugs;               /* enum zab_test_bug bits; 0 */
-  zab_log_cb log_cb;                /* may be NULL */
+  /* The static configuration (version 0), copied.  my_id need not be in
+   * it: such a server is a joiner that follows as a non-voting learner
+   * until a committed configuration names it. */
+  const struct zab_member *members;
+  size_t n_members;          /* 1 .. ZAB_MAX_MEMBERS */
+  uint32_t tick_ms;          /* heartbeat period */
+  uint32_t init_limit;       /* ticks allowed for discovery + sync */
+  uint32_t sync_limit;       /* ticks of silence tolerated after */
+  uint32_t election_min_ms;  /* first notification re-send */
+  uint32_t election_max_ms;  /* re-send interval cap (doubles) */
+  uint32_t finalize_wait_ms; /* wait for a better vote */
+  uint32_t diff_window_txns; /* committed txns kept for DIFF */
+  size_t diff_window_bytes;  /* and their bytes, whichever is less */
+  uint32_t max_outstanding;  /* uncommitted proposals at a leader */
+  uint32_t max_txn_bytes;    /* largest txn accepted */
+  uint64_t seed;             /* election jitter, session ids */
+  uint32_t test_bugs;        /* enum zab_test_bug bits; 0 */
+  zab_log_cb log_cb;         /* may be NULL */
   void *log_ctx;
+  zab_config_of_cb config_of; /* may be NULL: no reconfiguration */
+  void *config_ctx;
 };
 
 #define ZAB_MAX_MEMBERS 64
@@ -287,6 +318,14 @@ struct zab_event {
       uint64_t base_zxid;
       const struct zab_entry *entries;
       size_t n_entries;
+      /* The committed configuration the state holds (as of
+       * applied_zxid) and its version -- or a newer committed one (an
+       * operator's dynamic configuration file for a server that missed
+       * changes); n_members 0: none was ever committed, the static one
+       * of zab_config applies. */
+      const struct zab_member *members;
+      size_t n_members;
+      uint64_t config_version;
     } load;
     struct {
       uint32_t from;
@@ -320,7 +359,13 @@ struct zab_event {
  *   CONFIRM:    ZAB_NOTLEADER (not the established leader)
  *   PROPOSE:    ZAB_NOTLEADER (not the established leader), ZAB_BUSY
  *               (max_outstanding reached), ZAB_TOOBIG, ZAB_EPOCHEND (the
- *               leader steps down so a new epoch starts), ZAB_ENOMEM
+ *               leader steps down so a new epoch starts), ZAB_ENOMEM;
+ *               for a configuration change (config_of says so):
+ *               ZAB_RECONFIG_BUSY (another change is not committed yet),
+ *               ZAB_BADCONFIG (no voter, id 0, duplicate ids),
+ *               ZAB_NOQUORUM (the voters of the new configuration synced
+ *               with this leader, itself included, are not a quorum of
+ *               it: new members must have caught up before they count)
  * A bad or unexpected peer message is not an error of the call: it is
  * dropped, counted and logged with its reason (ZAB_OK is returned).
  * ZAB_ENOMEM from any event means the object is dead: perform the actions
@@ -395,8 +440,28 @@ struct zab_status {
   bool healthy;
   uint64_t n_elections;
   uint64_t n_sync_diff, n_sync_trunc, n_sync_snap; /* as learner */
+  /* Reconfiguration */
+  uint64_t config_version; /* of the committed configuration */
+  uint64_t pending_config; /* zxid of an uncommitted change in the log */
+  bool voter;              /* in the committed configuration */
+  bool member;             /* voter or observer in it */
+  bool removed; /* a committed change removed us: we stopped for good */
 };
 void zab_status_get(const struct zab *z, struct zab_status *st);
+
+/* The committed configuration: copies up to max members into out, returns
+ * how many it has (may be > max) and its version in *version. */
+size_t zab_config_get(const struct zab *z, struct zab_member *out, size_t max,
+                      uint64_t *version);
+
+/* zab's own encoding of a member list (CONFIG messages; a driver may use it
+ * inside its txns too): per member, int id and byte observer, big-endian.
+ * encode returns ZAB_OK or ZAB_ENOMEM; decode returns ZAB_OK or
+ * ZAB_BADCONFIG (length, id 0, duplicates, no voter, too many). */
+int zab_conf_encode(const struct zab_member *m, size_t n,
+                    struct proto_writer *w);
+int zab_conf_decode(const uint8_t *buf, size_t len, struct zab_member *out,
+                    size_t *n_out);
 
 /* The reason for the last dropped message or step-down (never NULL). */
 const char *zab_errmsg(const struct zab *z);

@@ -11,6 +11,15 @@ struct zab__entry {
   uint64_t zxid;
   uint8_t *data; /* owned */
   uint32_t len;
+  bool config; /* a configuration change (cfg.config_of said so) */
+};
+
+/* A membership and its version (the zxid of the txn that set it; 0 for the
+ * static configuration). */
+struct zab__conf {
+  uint64_t version;
+  size_t n;
+  struct zab_member m[ZAB_MAX_MEMBERS];
 };
 
 /* The in-memory log: history up to base is in the driver's snapshot; the
@@ -76,13 +85,34 @@ struct zab__qaction {
 };
 
 struct zab {
-  /* configuration (members copied) */
   struct zab_config cfg;
+  /* The peer table: every server id we know (of a configuration, or a
+   * joiner that spoke to us), us included.  Indexes are stable (entries
+   * are never removed); election and leader state is indexed by them.
+   * Only .id is meaningful: roles come from the configurations below. */
   struct zab_member members[ZAB_MAX_MEMBERS];
   size_t n_members;
   size_t my_index;
-  size_t n_voters;
-  bool i_am_observer;
+
+  /* Membership (config.c).  cur: the committed configuration (as of
+   * commit_zxid); next: the newest configuration change in our log above
+   * the commit point, if pending_zxid != 0.  While one is pending every
+   * quorum decision needs a quorum of both (ZooKeeper's rule); once we
+   * know it committed (its version came in a NOTIFICATION),
+   * pending_committed makes next alone count.  voter_a/voter_b: which
+   * peer indexes vote in the configurations a decision needs. */
+  struct zab__conf cur, next;
+  uint64_t pending_zxid;
+  bool pending_committed;
+  bool has_b;
+  bool voter_a[ZAB_MAX_MEMBERS], voter_b[ZAB_MAX_MEMBERS];
+  bool i_vote;        /* we vote in a needed configuration */
+  bool i_stand;       /* we vote in the committed one: we may be elected */
+  bool i_am_observer; /* observer in the committed configuration */
+  bool was_member;    /* member of the committed configuration we knew */
+  bool removed;       /* a committed change removed us: we stop serving
+                         and voting until a newer one names us again */
+  bool conf_changed;  /* activated during this step: check our role */
 
   uint64_t rng;
   uint64_t now_ms;
@@ -142,6 +172,9 @@ struct zab {
     uint64_t ping_seq;
     uint64_t echo_seen;
     uint64_t last_echo_ms;
+    /* CONFIG received before a SNAP in this session */
+    bool have_snap_conf;
+    struct zab__conf snap_conf;
   } ln;
 
   /* leader */
@@ -176,6 +209,25 @@ struct zab {
   char errmsg[256];
 };
 
+/* config.c */
+int zab__peer_index(struct zab *z, uint32_t id, bool add);
+void zab__conf_refresh(struct zab *z);
+bool zab__quorum_in(const struct zab *z, const bool *set);
+/* the effective committed configuration (next once known committed) */
+const struct zab__conf *zab__conf_eff(const struct zab *z);
+bool zab__conf_member(const struct zab__conf *c, uint32_t id, bool *observer);
+bool zab__conf_parse(struct zab *z, const uint8_t *data, uint32_t len,
+                     struct zab__conf *out, uint64_t version);
+void zab__conf_appended(struct zab *z, struct zab__entry *e);
+void zab__conf_rescan(struct zab *z);
+void zab__conf_committed(struct zab *z, const struct zab__entry *e);
+void zab__conf_after_step(struct zab *z);
+void zab__conf_heard_version(struct zab *z, uint64_t version);
+void zab__conf_heard_config(struct zab *z, uint64_t version,
+                            const uint8_t *data, uint32_t len);
+int zab__conf_check_proposal(struct zab *z, const uint8_t *data, uint32_t len,
+                             bool *is_config, struct zab__conf *out);
+
 /* zab.c */
 void zab__log_msg(struct zab *z, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -183,7 +235,6 @@ void zab__drop(struct zab *z, uint32_t from, const struct zab_msg *m,
                const char *reason);
 uint64_t zab__rand(struct zab *z);
 int zab__member_index(const struct zab *z, uint32_t id);
-size_t zab__quorum(const struct zab *z);
 bool zab__is_voter_index(const struct zab *z, size_t i);
 void zab__push_send(struct zab *z, uint32_t to, const struct zab_msg *m);
 void zab__push_send_snap(struct zab *z, uint32_t to, const struct zab_msg *m);
@@ -214,6 +265,8 @@ void zab__election_start(struct zab *z);
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m);
 void zab__election_tick(struct zab *z);
+void zab__election_removed_tick(struct zab *z);
+void zab__election_removed_msg(struct zab *z, const struct zab_msg *m);
 void zab__election_peer_up(struct zab *z, uint32_t peer);
 void zab__election_heard(struct zab *z); /* ends quiet */
 void zab__send_vote(struct zab *z, uint32_t to);
@@ -226,7 +279,7 @@ void zab__leader_tick(struct zab *z);
 void zab__leader_durable(struct zab *z);
 void zab__leader_peer_down(struct zab *z, uint32_t peer);
 void zab__leader_check_quorum(struct zab *z);
-size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms);
+bool zab__leader_healthy(const struct zab *z, uint64_t within_ms);
 int zab__leader_confirm(struct zab *z, uint64_t *round_out);
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
                         uint64_t *zxid_out);

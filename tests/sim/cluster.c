@@ -60,6 +60,9 @@ struct model {
   uint64_t pos; /* txns applied */
   uint64_t zxid;
   uint64_t digest;
+  /* the committed configuration the state holds (masks of node indexes) */
+  uint64_t conf_version;
+  uint32_t voters, observers;
 };
 
 struct ventry {
@@ -107,6 +110,7 @@ struct node {
   } conf[32];
   int n_conf;
   uint64_t applies_since_snap;
+  bool ever_started;
   /* zab counters of earlier incarnations, for the totals */
   uint64_t old_diff, old_trunc, old_snap, old_dropped;
 };
@@ -137,6 +141,7 @@ enum ev_kind {
   EV_ONEWAY, /* a one-way partition: one node deaf or unheard */
   EV_ONEWAY_HEAL,
   EV_STEPDOWN, /* the serving leader resigns; its STEPDOWNs are lost */
+  EV_RECONFIG, /* a membership change at the serving leader */
 };
 
 struct sim_ev {
@@ -149,12 +154,17 @@ struct sim_ev {
   size_t len;
 };
 
+/* gov_old/gov_new: the voters whose quorum must hold the txn -- the
+ * configuration in force at its position, and for a configuration change
+ * also the new one. */
 struct hist {
   uint64_t zxid, txn_hash, digest;
+  uint32_t gov_old, gov_new;
 };
 
 struct acked {
   uint64_t wid, zxid, txn_hash, pos;
+  uint32_t gov_old, gov_new;
 };
 
 struct epoch_owner {
@@ -168,7 +178,11 @@ struct cluster {
   struct rng rng;
   int n;
   struct node nodes[SIM_MAX_NODES];
-  struct zab_member members[SIM_MAX_NODES];
+  struct zab_member members[SIM_MAX_NODES]; /* the static configuration */
+  int n_static;
+  /* the configuration committed last in the common history */
+  uint64_t g_version;
+  uint32_t g_voters, g_observers;
   struct link links[SIM_MAX_NODES][SIM_MAX_NODES];
   int side[SIM_MAX_NODES];
   bool partitioned;
@@ -198,7 +212,7 @@ struct cluster {
 
   struct sim_totals tot;
   bool failed;
-  char failure[512];
+  char failure[800];
   struct proto_writer w;
 };
 
@@ -226,7 +240,7 @@ static void fail(struct cluster *c, const char *fmt, ...) {
   if (c->failed)
     return;
   c->failed = true;
-  char msg[400];
+  char msg[700];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -307,10 +321,50 @@ static struct sim_ev mkev(enum ev_kind kind, uint64_t at, int node, int peer) {
 /* ------------------------------------------------------------------ */
 /* The common history and the model (I2, I3, I4) */
 
-static void model_apply(struct model *m, uint64_t zxid, uint64_t txn_hash) {
+/* The sim's configuration txns: 'C' then zab_conf_encode's bytes. */
+static bool sim_config_of(void *ctx, const uint8_t *txn, uint32_t len,
+                          struct zab_member *out, size_t *n_out) {
+  (void)ctx;
+  if (len < 1 || txn[0] != 'C')
+    return false;
+  if (zab_conf_decode(txn + 1, len - 1, out, n_out) != ZAB_OK)
+    *n_out = 0; /* a change, but no valid configuration: refused */
+  return true;
+}
+
+static void conf_masks(const struct zab_member *m, size_t n, uint32_t *voters,
+                       uint32_t *observers) {
+  *voters = *observers = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (m[i].id == 0 || m[i].id > SIM_MAX_NODES)
+      continue;
+    if (m[i].observer)
+      *observers |= 1u << (m[i].id - 1);
+    else
+      *voters |= 1u << (m[i].id - 1);
+  }
+}
+
+static size_t masks_members(uint32_t voters, uint32_t observers,
+                            struct zab_member *out) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < SIM_MAX_NODES; i++)
+    if ((voters | observers) & (1u << i))
+      out[n++] = (struct zab_member){i + 1, (observers >> i) & 1u};
+  return n;
+}
+
+static void model_apply(struct model *m, uint64_t zxid, const uint8_t *data,
+                        uint32_t len) {
   m->pos++;
   m->zxid = zxid;
-  m->digest = mix(m->digest, mix(zxid, txn_hash));
+  m->digest = mix(m->digest, mix(zxid, hash_bytes(data, len)));
+  struct zab_member mem[ZAB_MAX_MEMBERS];
+  size_t n = 0;
+  if (sim_config_of(NULL, data, len, mem, &n) && n > 0) {
+    conf_masks(mem, n, &m->voters, &m->observers);
+    m->conf_version = zxid;
+  }
 }
 
 /* I4: a node at position pos must have the digest the history has there. */
@@ -346,7 +400,8 @@ static void apply_commit(struct cluster *c, struct node *nd, uint64_t zxid,
   }
   uint64_t th = hash_bytes(data, len);
   uint64_t pos = nd->st.pos;
-  model_apply(&nd->st, zxid, th);
+  uint32_t gov_old = nd->st.voters;
+  model_apply(&nd->st, zxid, data, len);
   if (pos < c->n_h) {
     const struct hist *h = &c->h[pos];
     if (h->zxid != zxid || h->txn_hash != th) {
@@ -360,7 +415,16 @@ static void apply_commit(struct cluster *c, struct node *nd, uint64_t zxid,
     }
   } else {
     c->h = grow(c->h, &c->cap_h, c->n_h + 1, sizeof *c->h);
-    c->h[c->n_h++] = (struct hist){zxid, th, nd->st.digest};
+    c->h[c->n_h++] =
+        (struct hist){zxid, th, nd->st.digest, gov_old, nd->st.voters};
+    if (nd->st.conf_version == zxid) {
+      c->g_version = zxid;
+      c->g_voters = nd->st.voters;
+      c->g_observers = nd->st.observers;
+      c->tot.reconfigs_committed++;
+      trace(c, 1, "configuration %llx committed: voters %x observers %x",
+            (unsigned long long)zxid, nd->st.voters, nd->st.observers);
+    }
   }
   check_model(c, nd, &nd->st, "after apply");
 }
@@ -424,18 +488,39 @@ static bool durable_on(const struct node *nd, const struct acked *a) {
          hash_bytes(e->data, e->len) == a->txn_hash;
 }
 
-static int quorum(const struct cluster *c) { return c->o.n_voters / 2 + 1; }
-
-static void check_acked_durable(struct cluster *c, const struct acked *a) {
+static int durable_among(const struct cluster *c, const struct acked *a,
+                         uint32_t voters) {
   int n = 0;
   for (int i = 0; i < c->n; i++)
-    if (!c->nodes[i].observer && durable_on(&c->nodes[i], a))
+    if ((voters >> i) & 1u && durable_on(&c->nodes[i], a))
       n++;
-  if (n < quorum(c))
+  return n;
+}
+
+static int popcount(uint32_t x) { return __builtin_popcount(x); }
+
+/* I5 (I8 for the old configuration of a change): durable on a quorum of
+ * every configuration that governs it. */
+static void check_acked_durable(struct cluster *c, const struct acked *a) {
+  int q_old = popcount(a->gov_old) / 2 + 1,
+      q_new = popcount(a->gov_new) / 2 + 1;
+  int n_old = durable_among(c, a, a->gov_old);
+  int n_new = durable_among(c, a, a->gov_new);
+  bool change = a->gov_old != a->gov_new;
+  if (n_old < q_old)
     fail(c,
-         "I5 acknowledged write %llu (zxid %llx) is durable on %d voters, "
-         "a quorum is %d",
-         (unsigned long long)a->wid, (unsigned long long)a->zxid, n, quorum(c));
+         "%s acknowledged %s %llu (zxid %llx) is durable on %d voters of the "
+         "%sconfiguration (%x), a quorum is %d",
+         change ? "I8" : "I5", change ? "configuration change" : "write",
+         (unsigned long long)a->wid, (unsigned long long)a->zxid, n_old,
+         change ? "old " : "", a->gov_old, q_old);
+  else if (n_new < q_new)
+    fail(c,
+         "%s acknowledged %s %llu (zxid %llx) is durable on %d voters of the "
+         "new configuration (%x), a quorum is %d",
+         change ? "I8" : "I5", change ? "configuration change" : "write",
+         (unsigned long long)a->wid, (unsigned long long)a->zxid, n_new,
+         a->gov_new, q_new);
 }
 
 static void check_all_acked_durable(struct cluster *c) {
@@ -667,8 +752,10 @@ static void on_commit_action(struct cluster *c, struct node *nd,
       continue;
     c->ack = grow(c->ack, &c->cap_ack, c->n_ack + 1, sizeof *c->ack);
     struct acked *w = &c->ack[c->n_ack++];
-    *w = (struct acked){nd->pend[k].wid, a->zxid, hash_bytes(a->data, a->len),
-                        nd->st.pos - 1};
+    const struct hist *hh = &c->h[nd->st.pos - 1];
+    *w = (struct acked){
+        nd->pend[k].wid, a->zxid,     hash_bytes(a->data, a->len),
+        nd->st.pos - 1,  hh->gov_old, hh->gov_new};
     c->tot.acked++;
     if (a->zxid > c->max_acked_zxid)
       c->max_acked_zxid = a->zxid;
@@ -730,6 +817,8 @@ static void confirm_at(struct cluster *c, struct node *nd) {
   node_drain(c, nd);
 }
 
+#define SNAP_BYTES 40
+
 static void perform(struct cluster *c, struct node *nd,
                     const struct zab_action *a) {
   struct vdisk *d = &nd->disk;
@@ -755,14 +844,17 @@ static void perform(struct cluster *c, struct node *nd,
       return;
     }
     /* The state, padded so that snapshots are not all tiny. */
-    uint8_t buf[24 + 64];
+    uint8_t buf[SNAP_BYTES + 64];
     memset(buf, 0xab, sizeof buf);
     memcpy(buf, &nd->st.pos, 8);
     memcpy(buf + 8, &nd->st.zxid, 8);
     memcpy(buf + 16, &nd->st.digest, 8);
+    memcpy(buf + 24, &nd->st.conf_version, 8);
+    memcpy(buf + 32, &nd->st.voters, 4);
+    memcpy(buf + 36, &nd->st.observers, 4);
     struct zab_msg m = a->msg;
     m.data = buf;
-    m.len = (uint32_t)(24 + nd->st.pos % 64);
+    m.len = (uint32_t)(SNAP_BYTES + nd->st.pos % 64);
     net_send(c, nd->idx, to, &m);
     return;
   }
@@ -798,13 +890,16 @@ static void perform(struct cluster *c, struct node *nd,
   }
   case ZAB_ACT_INSTALL_SNAP: {
     struct model m;
-    if (a->len < 24) {
+    if (a->len < SNAP_BYTES) {
       fail(c, "I6 node %d: INSTALL_SNAP of %u bytes", nd->idx, a->len);
       return;
     }
     memcpy(&m.pos, a->data, 8);
     memcpy(&m.zxid, a->data + 8, 8);
     memcpy(&m.digest, a->data + 16, 8);
+    memcpy(&m.conf_version, a->data + 24, 8);
+    memcpy(&m.voters, a->data + 32, 4);
+    memcpy(&m.observers, a->data + 36, 4);
     if (m.zxid != a->zxid) {
       fail(c, "I6 node %d: INSTALL_SNAP zxid %llx, state says %llx", nd->idx,
            (unsigned long long)a->zxid, (unsigned long long)m.zxid);
@@ -888,12 +983,24 @@ static void node_step(struct cluster *c, struct node *nd,
 /* ------------------------------------------------------------------ */
 /* Node lifecycle */
 
-static void node_start(struct cluster *c, struct node *nd) {
+static void zab_trace(void *ctx, int level, const char *msg) {
+  trace(ctx, 3, "%s%s", level ? "(warn) " : "", msg);
+}
+
+/* operator: the node is given the configuration committed last (what an
+ * operator writes into a server's dynamic configuration file when it adds
+ * it, or restarts one that missed changes). */
+static void node_start(struct cluster *c, struct node *nd, bool operator) {
   struct zab_config cfg;
   zab_config_defaults(&cfg);
   cfg.my_id = nd->id;
   cfg.members = c->members;
-  cfg.n_members = (size_t)c->n;
+  cfg.n_members = (size_t)c->n_static;
+  cfg.config_of = c->o.reconfigs ? sim_config_of : NULL;
+  if (c->o.verbose >= 3) {
+    cfg.log_cb = zab_trace;
+    cfg.log_ctx = c;
+  }
   cfg.tick_ms = SIM_TICK_MS;
   cfg.init_limit = 10;
   cfg.sync_limit = SIM_SYNC_LIMIT;
@@ -911,6 +1018,7 @@ static void node_start(struct cluster *c, struct node *nd) {
     return;
   }
   nd->up = true;
+  nd->ever_started = true;
   nd->incarnation++;
   nd->timer_at = 0;
   nd->fsync_scheduled = false;
@@ -932,6 +1040,16 @@ static void node_start(struct cluster *c, struct node *nd) {
   ev.load.base_zxid = nd->disk.log_base;
   ev.load.entries = es;
   ev.load.n_entries = nd->disk.n;
+  struct zab_member mem[SIM_MAX_NODES];
+  const struct model *sm = &nd->disk.snap;
+  if (operator&& c->g_version> sm->conf_version) {
+    ev.load.n_members = masks_members(c->g_voters, c->g_observers, mem);
+    ev.load.config_version = c->g_version;
+  } else if (sm->conf_version != 0) {
+    ev.load.n_members = masks_members(sm->voters, sm->observers, mem);
+    ev.load.config_version = sm->conf_version;
+  }
+  ev.load.members = ev.load.n_members ? mem : NULL;
   node_step(c, nd, &ev, NULL);
   free(es);
   links_update(c);
@@ -966,6 +1084,9 @@ static void node_crash(struct cluster *c, struct node *nd) {
 /* ------------------------------------------------------------------ */
 /* Clients */
 
+static bool propose_bytes(struct cluster *c, struct node *nd, uint64_t wid,
+                          const uint8_t *buf, uint32_t len, int *rc_out);
+
 static bool propose_at(struct cluster *c, struct node *nd, uint64_t wid) {
   if (!nd->up || nd->role != ZAB_ROLE_LEADING || !nd->serving)
     return false;
@@ -977,6 +1098,11 @@ static bool propose_at(struct cluster *c, struct node *nd, uint64_t wid) {
                        : (uint32_t)rng_range(&c->rng, 0, 40);
   for (uint32_t i = 0; i < extra; i++)
     buf[len++] = (uint8_t)rng_next(&c->rng);
+  return propose_bytes(c, nd, wid, buf, len, NULL);
+}
+
+static bool propose_bytes(struct cluster *c, struct node *nd, uint64_t wid,
+                          const uint8_t *buf, uint32_t len, int *rc_out) {
   uint64_t zxid = 0;
   struct zab_event ev = {.type = ZAB_EV_PROPOSE, .now_ms = c->now};
   ev.propose.data = buf;
@@ -992,6 +1118,8 @@ static bool propose_at(struct cluster *c, struct node *nd, uint64_t wid) {
   } else if (rc == ZAB_ENOMEM) {
     fail(c, "node %d: out of memory", nd->idx);
   }
+  if (rc_out)
+    *rc_out = rc;
   node_drain(c, nd);
   return rc == ZAB_OK;
 }
@@ -1028,6 +1156,133 @@ uint64_t cluster_write(struct cluster *c, int node) {
   ev.arg = wid;
   schedule(c, ev);
   return wid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Membership changes */
+
+static bool node_removed(const struct node *nd) {
+  if (!nd->up)
+    return false;
+  struct zab_status st;
+  zab_status_get(nd->z, &st);
+  return st.removed;
+}
+
+uint64_t cluster_reconfig(struct cluster *c, int node, uint32_t voters,
+                          uint32_t observers, int *rc) {
+  struct node *nd = &c->nodes[node];
+  uint64_t wid = ++c->next_wid;
+  c->tot.reconfigs++;
+  *rc = ZAB_NOTLEADER;
+  uint8_t buf[1 + 4 + 5 * SIM_MAX_NODES];
+  struct zab_member mem[SIM_MAX_NODES];
+  size_t n = masks_members(voters, observers & ~voters, mem);
+  proto_writer_reset(&c->w);
+  buf[0] = 'C';
+  if (zab_conf_encode(mem, n, &c->w) != ZAB_OK || c->w.len + 1 > sizeof buf)
+    abort();
+  memcpy(buf + 1, c->w.buf, c->w.len);
+  uint32_t len = (uint32_t)c->w.len + 1;
+  if (nd->up && nd->role == ZAB_ROLE_LEADING && nd->serving &&
+      propose_bytes(c, nd, wid, buf, len, rc)) {
+    trace(c, 1, "node %d: reconfig %llu proposed: voters %x observers %x", node,
+          (unsigned long long)wid, voters, observers);
+    return wid;
+  }
+  c->tot.reconfigs_refused++;
+  trace(c, 1, "node %d: reconfig refused: %s", node, zab_err_name(*rc));
+  return 0;
+}
+
+void cluster_start_joiner(struct cluster *c, int node) {
+  struct node *nd = &c->nodes[node];
+  if (nd->up)
+    return;
+  trace(c, 1, "node %d: START (joiner, told configuration %llx)", node,
+        (unsigned long long)c->g_version);
+  node_start(c, nd, true);
+}
+
+void cluster_config(const struct cluster *c, uint32_t *voters,
+                    uint32_t *observers, uint64_t *version) {
+  *voters = c->g_voters;
+  *observers = c->g_observers;
+  *version = c->g_version;
+}
+
+static int pick_bit(struct cluster *c, uint32_t mask) {
+  int n = popcount(mask);
+  if (n == 0)
+    return -1;
+  int k = (int)rng_range(&c->rng, 0, (uint64_t)n - 1);
+  for (int i = 0; i < SIM_MAX_NODES; i++)
+    if ((mask >> i) & 1u && k-- == 0)
+      return i;
+  return -1;
+}
+
+/* A random change at the serving leader: add a server that follows as a
+ * joiner (starting one first if none does), remove one (the leader too),
+ * replace one (a non-incremental change), or turn a voter into an observer
+ * or back.  Voters stay between 2 and 5. */
+static void random_reconfig(struct cluster *c) {
+  int l = -1;
+  for (int i = 0; i < c->n; i++)
+    if (c->nodes[i].up && c->nodes[i].role == ZAB_ROLE_LEADING &&
+        c->nodes[i].serving)
+      l = i;
+  if (l < 0)
+    return;
+  struct zab_member mem[ZAB_MAX_MEMBERS];
+  uint64_t version;
+  size_t n = zab_config_get(c->nodes[l].z, mem, ZAB_MAX_MEMBERS, &version);
+  uint32_t v, o;
+  conf_masks(mem, n, &v, &o);
+  uint32_t all = (1u << c->n) - 1, outside = all & ~(v | o), joiners = 0;
+  for (int i = 0; i < c->n; i++)
+    if ((outside >> i) & 1u && c->nodes[i].up && !node_removed(&c->nodes[i]))
+      joiners |= 1u << i;
+  int op = (int)rng_range(&c->rng, 0, 4);
+  if ((op == 0 || op == 3) && joiners == 0) {
+    int s = pick_bit(c, outside & ~joiners);
+    if (s >= 0 && !c->nodes[s].up)
+      cluster_start_joiner(c, s); /* added by a later change */
+    return;
+  }
+  int a = -1, r = -1;
+  switch (op) {
+  case 0: /* add a voter or an observer */
+    a = pick_bit(c, joiners);
+    if (popcount(v) < 5 && rng_ppm(&c->rng, 700000))
+      v |= 1u << a;
+    else
+      o |= 1u << a;
+    break;
+  case 1: /* remove a voter or an observer, maybe the leader */
+    r = pick_bit(c, popcount(v) > 2 ? v | o : o);
+    if (r < 0)
+      return;
+    v &= ~(1u << r);
+    o &= ~(1u << r);
+    break;
+  case 2: /* voter <-> observer */
+    r = pick_bit(c, popcount(v) > 2 ? v | o : o);
+    if (r < 0 || (((o >> r) & 1u) && popcount(v) >= 5))
+      return;
+    v ^= 1u << r;
+    o ^= 1u << r;
+    break;
+  case 3: /* replace a voter by a joiner, in one change */
+    a = pick_bit(c, joiners);
+    r = pick_bit(c, v);
+    v = (v & ~(1u << r)) | 1u << a;
+    break;
+  default: /* re-propose the same membership (a no-op change) */
+    break;
+  }
+  int rc;
+  cluster_reconfig(c, l, v, o, &rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1113,7 +1368,7 @@ void cluster_kill(struct cluster *c, int node) {
 void cluster_restart(struct cluster *c, int node) {
   if (!c->nodes[node].up) {
     trace(c, 1, "node %d: RESTART", node);
-    node_start(c, &c->nodes[node]);
+    node_start(c, &c->nodes[node], false);
   }
 }
 
@@ -1272,6 +1527,12 @@ static void handle(struct cluster *c, struct sim_ev *ev) {
       schedule_fault(c, EV_STEPDOWN, 4000);
     }
     break;
+  case EV_RECONFIG:
+    if (!c->faults)
+      break;
+    random_reconfig(c);
+    schedule_fault(c, EV_RECONFIG, 1200);
+    break;
   case EV_WRITE:
     if (!c->writes)
       break;
@@ -1385,10 +1646,16 @@ static bool converged(const struct cluster *c) {
   zab_status_get(c->nodes[l].z, &st);
   if (st.commit_zxid != target || st.last_zxid != target)
     return false; /* leader still has something in flight */
+  struct zab_member mem[ZAB_MAX_MEMBERS];
+  uint32_t v = ~0u, o = 0;
+  if (c->o.reconfigs) {
+    size_t n = zab_config_get(c->nodes[l].z, mem, ZAB_MAX_MEMBERS, NULL);
+    conf_masks(mem, n, &v, &o);
+  }
   for (int i = 0; i < c->n; i++) {
     const struct node *nd = &c->nodes[i];
-    if (!nd->up)
-      continue;
+    if (!nd->up || !(((v | o) >> i) & 1u))
+      continue; /* a server outside the configuration need not serve */
     if (!nd->serving || nd->st.zxid != target ||
         (i != l && nd->leader != c->nodes[l].id))
       return false;
@@ -1494,8 +1761,16 @@ bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms,
   for (int i = 0; i < c->n; i++)
     c->nodes[i].slow_disk = false;
   cluster_heal(c);
+  /* Removed servers stopped for good; the operator restarts them, and
+   * gives every server it restarts the current configuration. */
+  for (int i = 0; c->o.reconfigs && i < c->n; i++)
+    if (node_removed(&c->nodes[i]))
+      node_crash(c, &c->nodes[i]);
   for (int i = 0; i < c->n; i++)
-    cluster_restart(c, i);
+    if (!c->o.reconfigs)
+      cluster_restart(c, i);
+    else if (c->nodes[i].ever_started)
+      cluster_start_joiner(c, i);
   uint64_t start = c->now, end = c->now + limit_ms;
   int done = 0;
   uint64_t inflight = 0, inflight_until = 0;
@@ -1526,14 +1801,24 @@ bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms,
     return false;
   if (done < n_writes || !converged(c)) {
     int l = serving_leader(c);
-    char roles[256];
+    char roles[400];
     size_t off = 0;
-    for (int i = 0; i < c->n && off < sizeof roles - 40; i++)
+    for (int i = 0; i < c->n && off < sizeof roles - 60; i++) {
+      struct sim_node_info ni;
+      cluster_node_info(c, i, &ni);
       off +=
           (size_t)snprintf(roles + off, sizeof roles - off, " %d:%s/%u/%s@%llx",
                            i, zab_role_name((enum zab_role)c->nodes[i].role),
                            c->nodes[i].epoch, c->nodes[i].serving ? "s" : "-",
                            (unsigned long long)c->nodes[i].st.zxid);
+      if (c->o.reconfigs)
+        off += (size_t)snprintf(roles + off, sizeof roles - off, "/c%llx%s",
+                                (unsigned long long)ni.config_version,
+                                ni.removed  ? "R"
+                                : ni.voter  ? "v"
+                                : ni.member ? "o"
+                                            : "-");
+    }
     fail(c,
          "liveness L1 (after the faults stop, a leader serves and writes "
          "commit everywhere): %d of %d writes committed and %s converged "
@@ -1542,6 +1827,12 @@ bool cluster_check_liveness(struct cluster *c, int n_writes, uint64_t limit_ms,
          (unsigned long long)(c->now - start), l, roles);
     return false;
   }
+  /* With an even number of voters (only reconfiguration makes one), the
+   * followers can split 2-2 between two candidates that both look best
+   * to someone (the resigned leader stands again), and a split is only
+   * resolved when the learners' initLimit (10 ticks) runs out. */
+  if (c->o.reconfigs && popcount(c->g_voters) % 2 == 0)
+    stepdown_ticks += 10;
   return check_stepdown_found_out(c, stepdown_ticks);
 }
 
@@ -1559,6 +1850,8 @@ void sim_opts_for_seed(struct sim_opts *o, uint64_t seed) {
   /* Small windows make SNAP common; large ones make DIFF common. */
   o->diff_window_txns = rng_ppm(&r, 500000) ? 8 : 200;
   o->confirms = seed % 3 == 0;
+  o->reconfigs = seed % 7 == 4 || seed % 7 == 6;
+  o->n_spares = o->reconfigs ? 2 : 0;
 }
 
 struct cluster *cluster_new(const struct sim_opts *o) {
@@ -1567,7 +1860,10 @@ struct cluster *cluster_new(const struct sim_opts *o) {
     abort();
   c->o = *o;
   c->rng.s = o->seed;
-  c->n = o->n_voters + o->n_observers;
+  c->n_static = o->n_voters + o->n_observers;
+  if (c->n_static > SIM_MAX_NODES)
+    c->n_static = SIM_MAX_NODES;
+  c->n = c->n_static + o->n_spares;
   if (c->n > SIM_MAX_NODES)
     c->n = SIM_MAX_NODES;
   c->faults = o->faults;
@@ -1580,8 +1876,18 @@ struct cluster *cluster_new(const struct sim_opts *o) {
     c->nodes[i].id = (uint32_t)i + 1;
     c->nodes[i].observer = c->members[i].observer;
   }
-  /* Nodes boot within the first 100 ms, not all at once. */
+  for (int i = 0; i < c->n_static; i++)
+    if (c->members[i].observer)
+      c->g_observers |= 1u << i;
+    else
+      c->g_voters |= 1u << i;
   for (int i = 0; i < c->n; i++) {
+    c->nodes[i].disk.snap.voters = c->g_voters;
+    c->nodes[i].disk.snap.observers = c->g_observers;
+  }
+  /* Nodes boot within the first 100 ms, not all at once; spares only
+   * when a change adds them. */
+  for (int i = 0; i < c->n_static; i++) {
     struct sim_ev ev = mkev(EV_RESTART, rng_range(&c->rng, 0, 100), i, -1);
     ev.gen = c->nodes[i].incarnation;
     schedule(c, ev);
@@ -1595,6 +1901,8 @@ struct cluster *cluster_new(const struct sim_opts *o) {
     schedule_fault(c, EV_SLOWDISK, 1500);
     schedule_fault(c, EV_ONEWAY, 3000);
     schedule_fault(c, EV_STEPDOWN, 4000);
+    if (o->reconfigs)
+      schedule_fault(c, EV_RECONFIG, 1200);
   }
   return c;
 }
@@ -1637,6 +1945,7 @@ void cluster_node_info(const struct cluster *c, int node,
   out->applied_zxid = nd->st.zxid;
   out->applied_count = nd->st.pos;
   out->log_len = nd->disk.n;
+  out->config_version = nd->st.conf_version;
   out->n_sync_diff = nd->old_diff;
   out->n_sync_trunc = nd->old_trunc;
   out->n_sync_snap = nd->old_snap;
@@ -1646,6 +1955,10 @@ void cluster_node_info(const struct cluster *c, int node,
     out->n_sync_diff += st.n_sync_diff;
     out->n_sync_trunc += st.n_sync_trunc;
     out->n_sync_snap += st.n_sync_snap;
+    out->member = st.member;
+    out->voter = st.voter;
+    out->removed = st.removed;
+    out->config_version = st.config_version;
   }
 }
 

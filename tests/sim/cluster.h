@@ -29,6 +29,12 @@
  *   I6 epochs never go back on a disk, currentEpoch <= acceptedEpoch;
  *      nothing is truncated below what a node applied; zab's actions are
  *      well-formed (appends in order, SEND_SNAP at the applied point).
+ *   I8 a configuration change acknowledged to its client is durable on a
+ *      quorum of the old configuration AND of the new one (and stays so):
+ *      any decision under the old one and any under the new one share a
+ *      server, so no two quorums can decide different values across the
+ *      change (I5 checks every other write against the configuration in
+ *      force at its position in the history).
  * Liveness: after the faults stop (heal, restart all), a leader is
  * established, every node serves, and fresh writes commit everywhere
  * within a bounded simulated time (L1); then the leader resigns without
@@ -60,6 +66,13 @@ struct sim_opts {
    * trajectories they had before rounds existed, which the regression
    * seeds of the planted bugs depend on. */
   bool confirms;
+  /* Dynamic reconfiguration: spare nodes outside the initial
+   * configuration, and random membership changes at the leader (add,
+   * remove -- the leader too --, replace, voter <-> observer) among the
+   * other faults.  On for seeds that are 4 or 6 mod 7, which leaves the
+   * trajectories of every regression seed as they were. */
+  bool reconfigs;
+  int n_spares;
   int verbose; /* 1: events; 2: every message */
 };
 
@@ -117,8 +130,23 @@ bool cluster_write_acked(const struct cluster *c, uint64_t id);
 /* Runs until every up node has applied everything the leader committed. */
 bool cluster_wait_converged(struct cluster *c, uint64_t limit_ms);
 
+/* Membership changes.  Masks are over node indexes (bit i = node i, whose
+ * zab id is i + 1).  cluster_reconfig proposes the configuration at node
+ * (the serving leader) as a client's request; returns its write id (> 0)
+ * or 0 with *rc the zab error (RECONFIG_BUSY, NOQUORUM, NOTLEADER...). */
+uint64_t cluster_reconfig(struct cluster *c, int node, uint32_t voters,
+                          uint32_t observers, int *rc);
+/* Starts a node that is down as a fresh joiner that knows the current
+ * committed configuration (what an operator does when adding a server). */
+void cluster_start_joiner(struct cluster *c, int node);
+/* The configuration committed last in the common history. */
+void cluster_config(const struct cluster *c, uint32_t *voters,
+                    uint32_t *observers, uint64_t *version);
+
 struct sim_node_info {
   bool up;
+  bool member, voter, removed;
+  uint64_t config_version;
   int role; /* enum zab_role */
   uint32_t epoch;
   bool serving;
@@ -135,7 +163,7 @@ uint64_t cluster_history_len(const struct cluster *c);
 struct sim_totals {
   uint64_t steps, sim_ms, writes, acked, refused, crashes, partitions,
       elections_won, sync_diff, sync_trunc, sync_snap, dropped_msgs,
-      confirmed_reads;
+      confirmed_reads, reconfigs, reconfigs_committed, reconfigs_refused;
   uint64_t stepdown_ms; /* L2: from the resign to the next commit */
 };
 void cluster_totals(const struct cluster *c, struct sim_totals *t);

@@ -33,6 +33,7 @@ static int n_passed, n_failed;
 
 struct fx {
   char why[512];
+  char note[128]; /* a figure to print with "ok" */
 };
 
 #define CLUSTER_KILL(i) cluster_kill(c, (i))
@@ -343,27 +344,203 @@ static bool fx_stepdown_untold(struct cluster *c, struct fx *t) {
   return true;
 }
 
+/* ------------------------------------------------------------------ */
+/* Reconfiguration fixtures (two spare nodes outside the configuration) */
+
+/* Proposes the membership at the serving leader, retrying refusals
+ * (another change in flight, new members not synced yet) for up to 3 s,
+ * and waits for the change to be acknowledged.  Returns its write id. */
+static uint64_t reconfig(struct cluster *c, uint32_t voters,
+                         uint32_t observers) {
+  for (int tries = 0; tries < 150; tries++) {
+    int l = cluster_wait_leader(c, 1000), rc = 0;
+    uint64_t id = l >= 0 ? cluster_reconfig(c, l, voters, observers, &rc) : 0;
+    if (id != 0)
+      return cluster_wait_acked(c, &id, 1, 3000) ? id : 0;
+    cluster_run_for(c, 20);
+  }
+  return 0;
+}
+
+static bool node_member(struct cluster *c, int node, bool *voter,
+                        bool *removed) {
+  struct sim_node_info ni;
+  cluster_node_info(c, node, &ni);
+  *voter = ni.voter;
+  *removed = ni.removed;
+  return ni.member;
+}
+
+/* 3 -> 5 voters: two servers join as non-voting learners, catch up, and
+ * are added in one change; then the five commit with two of them down and
+ * not with three. */
+static bool fx_rc_grow(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  EXPECT(write_n(c, 0, 5));
+  cluster_start_joiner(c, 3);
+  cluster_start_joiner(c, 4);
+  /* Joiners are not members yet (CONVERGED does not wait for them). */
+  struct sim_node_info n3, n4;
+  for (int k = 0; k < 100; k++) {
+    cluster_node_info(c, 3, &n3);
+    cluster_node_info(c, 4, &n4);
+    if (n3.serving && n4.serving)
+      break;
+    CLUSTER_RUN(20);
+  }
+  EXPECT(n3.serving && n4.serving && !n3.member && !n4.member);
+  EXPECT(node_stat(c, 3, 'n') == 5 && node_stat(c, 4, 'n') == 5);
+  EXPECT(reconfig(c, 0x1f, 0) != 0);
+  EXPECT(CLUSTER_CONVERGED());
+  bool v, r;
+  for (int i = 0; i < 5; i++)
+    EXPECT(node_member(c, i, &v, &r) && v);
+  CLUSTER_KILL(0);
+  CLUSTER_KILL(1);
+  int l = CLUSTER_LEADER();
+  EXPECT(l >= 2);
+  EXPECT(write_n(c, l, 3));
+  CLUSTER_KILL(l == 2 ? 3 : 2);
+  CLUSTER_RUN(1000);
+  EXPECT(cluster_wait_leader(c, 2000) < 0);
+  return true;
+}
+
+/* 5 -> 3: two members removed stop serving (and say so); the three
+ * commit with one of them down. */
+static bool fx_rc_shrink(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 4);
+  EXPECT(write_n(c, 0, 3));
+  EXPECT(reconfig(c, 0x07, 0) != 0); /* removes 3 and 4, the leader too */
+  CLUSTER_RUN(200);
+  bool v, r;
+  EXPECT(!node_member(c, 3, &v, &r) && r);
+  EXPECT(!node_member(c, 4, &v, &r) && r);
+  struct sim_node_info ni;
+  cluster_node_info(c, 4, &ni);
+  EXPECT(!ni.serving && ni.role == ZAB_ROLE_LOOKING);
+  int l = CLUSTER_LEADER();
+  EXPECT(l >= 0 && l <= 2);
+  CLUSTER_KILL(l == 0 ? 1 : 0);
+  l = CLUSTER_LEADER();
+  EXPECT(l >= 0 && l <= 2);
+  EXPECT(write_n(c, l, 3));
+  return true;
+}
+
+/* Replacing the leader by a new server in one change: the leader commits
+ * it, hands over, and a new leader commits within a few ticks. */
+static bool fx_rc_replace_leader(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  cluster_start_joiner(c, 3);
+  EXPECT(CLUSTER_CONVERGED());
+  EXPECT(reconfig(c, 0x0b, 0) != 0); /* {0,1,3} */
+  uint64_t t0 = cluster_now(c);      /* the change is acknowledged */
+  int l = CLUSTER_LEADER();
+  EXPECT(l == 0 || l == 1 || l == 3);
+  EXPECT(write_n(c, l, 1));
+  uint64_t stall = cluster_now(c) - t0;
+  EXPECT(stall <= TICKS(6));
+  snprintf(t->note, sizeof t->note,
+           " (next write %llums after the change, simulated; tick %dms)",
+           (unsigned long long)stall, SIM_TICK_MS);
+  bool v, r;
+  EXPECT(!node_member(c, 2, &v, &r) && r);
+  EXPECT(CLUSTER_CONVERGED());
+  return true;
+}
+
+/* A change proposed by a leader cut off from the majority right after:
+ * it cannot commit (no old quorum), the majority elects and commits
+ * without it, and after the heal the old leader's change is truncated. */
+static bool fx_rc_partition(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  cluster_start_joiner(c, 3);
+  EXPECT(CLUSTER_CONVERGED());
+  int rc;
+  CLUSTER_PARTITION({0, 1}, {2, 3});
+  uint64_t id = cluster_reconfig(c, 2, 0x0f, 0, &rc);
+  EXPECT(id != 0); /* still leads for syncLimit ticks */
+  CLUSTER_RUN(1500);
+  EXPECT(!cluster_write_acked(c, id));
+  int l = CLUSTER_LEADER();
+  EXPECT(l == 0 || l == 1);
+  EXPECT(write_n(c, l, 3));
+  CLUSTER_HEAL();
+  EXPECT(CLUSTER_CONVERGED());
+  uint32_t v, o;
+  uint64_t ver;
+  cluster_config(c, &v, &o, &ver);
+  EXPECT(v == 0x07 && ver == 0); /* the change did not survive */
+  EXPECT(!cluster_write_acked(c, id));
+  return true;
+}
+
+/* The leader crashes right after proposing a change: whatever the new
+ * leader does with it (commit it, or drop it), every server ends with the
+ * same configuration and history, and writes go on. */
+static bool fx_rc_leader_crash(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  cluster_start_joiner(c, 3);
+  EXPECT(CLUSTER_CONVERGED());
+  int rc;
+  EXPECT(cluster_reconfig(c, 2, 0x0b, 0, &rc) != 0); /* {0,1,3} */
+  CLUSTER_RUN(3);
+  CLUSTER_KILL(2);
+  int l = CLUSTER_LEADER();
+  EXPECT(l >= 0);
+  EXPECT(write_n(c, l, 3));
+  CLUSTER_RESTART(2);
+  EXPECT(CLUSTER_CONVERGED());
+  return true;
+}
+
+/* A voter becomes an observer and back. */
+static bool fx_rc_observer(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  cluster_start_joiner(c, 3);
+  EXPECT(CLUSTER_CONVERGED());
+  EXPECT(reconfig(c, 0x0e, 0x01) != 0); /* 0 observes; 1,2,3 vote */
+  EXPECT(CLUSTER_CONVERGED());
+  struct sim_node_info ni;
+  cluster_node_info(c, 0, &ni);
+  EXPECT(ni.role == ZAB_ROLE_OBSERVING && ni.serving && !ni.voter);
+  EXPECT(write_n(c, 0, 2)); /* through the observer */
+  EXPECT(reconfig(c, 0x0f, 0) != 0);
+  EXPECT(CLUSTER_CONVERGED());
+  cluster_node_info(c, 0, &ni);
+  EXPECT(ni.role == ZAB_ROLE_FOLLOWING && ni.voter);
+  return true;
+}
+
 struct fixture {
   const char *name;
   bool (*fn)(struct cluster *, struct fx *);
   int voters, observers;
   uint32_t window;
+  bool reconfigs;
 };
 
 static const struct fixture fixtures[] = {
-    {"elect", fx_elect, 3, 0, 200},
-    {"writes_replicate", fx_writes_replicate, 3, 0, 200},
-    {"leader_crash", fx_leader_crash, 3, 0, 200},
-    {"minority_leader_trunc", fx_minority_leader, 3, 0, 200},
-    {"sync_diff", fx_sync_diff, 3, 0, 200},
-    {"sync_snap", fx_sync_snap, 3, 0, 8},
-    {"observer", fx_observer, 3, 1, 200},
-    {"five", fx_five, 5, 0, 200},
-    {"full_restart", fx_full_restart, 3, 0, 200},
-    {"oneway_leader_deaf", fx_oneway_leader_deaf, 3, 0, 200},
-    {"oneway_leader_unheard", fx_oneway_leader_unheard, 3, 0, 200},
-    {"stepdown_told", fx_stepdown_told, 3, 0, 200},
-    {"stepdown_untold", fx_stepdown_untold, 3, 0, 200},
+    {"elect", fx_elect, 3, 0, 200, false},
+    {"writes_replicate", fx_writes_replicate, 3, 0, 200, false},
+    {"leader_crash", fx_leader_crash, 3, 0, 200, false},
+    {"minority_leader_trunc", fx_minority_leader, 3, 0, 200, false},
+    {"sync_diff", fx_sync_diff, 3, 0, 200, false},
+    {"sync_snap", fx_sync_snap, 3, 0, 8, false},
+    {"observer", fx_observer, 3, 1, 200, false},
+    {"five", fx_five, 5, 0, 200, false},
+    {"full_restart", fx_full_restart, 3, 0, 200, false},
+    {"oneway_leader_deaf", fx_oneway_leader_deaf, 3, 0, 200, false},
+    {"oneway_leader_unheard", fx_oneway_leader_unheard, 3, 0, 200, false},
+    {"stepdown_told", fx_stepdown_told, 3, 0, 200, false},
+    {"stepdown_untold", fx_stepdown_untold, 3, 0, 200, false},
+    {"reconfig_grow_3_to_5", fx_rc_grow, 3, 0, 200, true},
+    {"reconfig_shrink_5_to_3", fx_rc_shrink, 5, 0, 200, true},
+    {"reconfig_replace_leader", fx_rc_replace_leader, 3, 0, 200, true},
+    {"reconfig_partition", fx_rc_partition, 3, 0, 200, true},
+    {"reconfig_leader_crash", fx_rc_leader_crash, 3, 0, 200, true},
+    {"reconfig_observer_and_back", fx_rc_observer, 3, 0, 200, true},
 };
 
 static void run_fixtures(int verbose, const char *only) {
@@ -378,9 +555,11 @@ static void run_fixtures(int verbose, const char *only) {
     o.faults = false;
     o.writes = false;
     o.diff_window_txns = f->window;
+    o.reconfigs = f->reconfigs;
+    o.n_spares = f->reconfigs ? 2 : 0;
     o.verbose = verbose;
     struct cluster *c = cluster_new(&o);
-    struct fx t = {{0}};
+    struct fx t = {{0}, {0}};
     bool ok = f->fn(c, &t);
     if (ok && cluster_failed(c)) {
       ok = false;
@@ -388,7 +567,7 @@ static void run_fixtures(int verbose, const char *only) {
     }
     if (ok) {
       n_passed++;
-      printf("ok   fixture %s\n", f->name);
+      printf("ok   fixture %s%s\n", f->name, t.note);
     } else {
       n_failed++;
       printf("FAIL fixture %s: %s\n", f->name, t.why);
@@ -437,6 +616,13 @@ static const struct bug bugs[] = {
      {1200, 2565, 4404, 4602}},
     /* Safe but slow: only the liveness check L2 may catch it. */
     {"SILENT_STEPDOWN", ZAB_TEST_BUG_SILENT_STEPDOWN, "liveness L2", 3, {0}},
+    /* A configuration change committed on the new configuration's quorum
+     * alone (only seeds 4 and 6 mod 7 change the membership). */
+    {"RECONFIG_NEW_QUORUM_ONLY",
+     ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY,
+     "I8",
+     60,
+     {0}},
 };
 
 static struct sim_totals grand;
@@ -456,6 +642,9 @@ static void add_totals(const struct sim_totals *t) {
   grand.sync_snap += t->sync_snap;
   grand.dropped_msgs += t->dropped_msgs;
   grand.confirmed_reads += t->confirmed_reads;
+  grand.reconfigs += t->reconfigs;
+  grand.reconfigs_committed += t->reconfigs_committed;
+  grand.reconfigs_refused += t->reconfigs_refused;
   if (t->stepdown_ms > grand.stepdown_ms)
     grand.stepdown_ms = t->stepdown_ms; /* the slowest L2 recovery */
 }
@@ -469,6 +658,12 @@ static bool run_seed(uint64_t seed, uint64_t steps, uint32_t bug, int verbose,
   sim_opts_for_seed(&o, seed);
   o.test_bugs = bug;
   o.verbose = verbose;
+  if (bug && bug != ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY) {
+    /* The other planted bugs and their regression seeds date from before
+     * reconfiguration: their worlds are the ones they were found in. */
+    o.reconfigs = false;
+    o.n_spares = 0;
+  }
   if (force_voters)
     o.n_voters = force_voters;
   struct cluster *c = cluster_new(&o);
@@ -507,7 +702,7 @@ static const char *bug_flag_name(uint32_t flag) {
 static void run_seeds(uint64_t first, uint64_t count, uint64_t steps,
                       uint32_t bug, int verbose, int force_voters) {
   for (uint64_t s = first; s < first + count; s++) {
-    char why[600];
+    char why[900];
     bool safety;
     if (run_seed(s, steps, bug, verbose, force_voters, false, &safety, why,
                  sizeof why)) {
@@ -547,7 +742,7 @@ static void run_bug_checks(uint64_t steps) {
     while (n_regress < 4 && b->regress[n_regress])
       n_regress++;
     for (int k = 0; k < n_regress; k++) {
-      char why[600];
+      char why[900];
       bool safety;
       if (!run_seed(b->regress[k], steps, 0, 0, 0, true, &safety, why,
                     sizeof why)) {
@@ -559,14 +754,14 @@ static void run_bug_checks(uint64_t steps) {
     for (int k = 0; k < n_regress + b->max_seeds && !caught && !wrong; k++) {
       uint64_t s =
           k < n_regress ? b->regress[k] : (uint64_t)(k - n_regress + 1);
-      char why[600];
+      char why[900];
       bool safety;
       if (run_seed(s, steps, b->flag, 0, 0, true, &safety, why, sizeof why))
         continue;
       if (names_check(why, b->expect)) {
         caught = true;
-        printf("ok   planted bug %s caught by %s at %sseed %llu: %s\n",
-               b->name, b->expect, k < n_regress ? "regression " : "",
+        printf("ok   planted bug %s caught by %s at %sseed %llu: %s\n", b->name,
+               b->expect, k < n_regress ? "regression " : "",
                (unsigned long long)s, why);
       } else {
         wrong = true;
@@ -650,6 +845,8 @@ int main(int argc, char **argv) {
       verbose = 1;
     } else if (!strcmp(a, "-vv")) {
       verbose = 2;
+    } else if (!strcmp(a, "-vvv")) {
+      verbose = 3; /* and zab's own log */
     } else {
       usage();
       return 2;
@@ -674,7 +871,8 @@ int main(int argc, char **argv) {
     printf("totals: %llu steps, %llus simulated, %llu writes (%llu acked, "
            "%llu refused), %llu crashes, %llu partitions, %llu leaders, "
            "syncs diff/trunc/snap %llu/%llu/%llu, %llu messages dropped by "
-           "zab, %llu confirmed reads, slowest L2 recovery %llums, %.1fs\n",
+           "zab, %llu confirmed reads, %llu membership changes (%llu "
+           "committed, %llu refused), slowest L2 recovery %llums, %.1fs\n",
            (unsigned long long)grand.steps,
            (unsigned long long)(grand.sim_ms / 1000),
            (unsigned long long)grand.writes, (unsigned long long)grand.acked,
@@ -686,6 +884,9 @@ int main(int argc, char **argv) {
            (unsigned long long)grand.sync_snap,
            (unsigned long long)grand.dropped_msgs,
            (unsigned long long)grand.confirmed_reads,
+           (unsigned long long)grand.reconfigs,
+           (unsigned long long)grand.reconfigs_committed,
+           (unsigned long long)grand.reconfigs_refused,
            (unsigned long long)grand.stepdown_ms,
            (double)(clock() - t0) / CLOCKS_PER_SEC);
   printf("%d passed, %d failed\n", n_passed, n_failed);

@@ -1697,6 +1697,129 @@ static void test_four_letter_words(void **state) {
     assert_null(proto_four_letter_word((int32_t)no[i]));
 }
 
+/* ------------------------------------------------------------------ */
+/* ZooKeeper's dynamic configuration text */
+
+static struct proto_slice sl(const char *s) {
+  struct proto_slice x = {(const uint8_t *)s, s ? (int32_t)strlen(s) : -1};
+  return x;
+}
+
+/* The text ZooKeeper 3.5+ puts in /zookeeper/config parses and formats
+ * back byte for byte (servers by id, IPv6 bracketed, no newline after the
+ * version). */
+static void test_zkconfig_roundtrip(void **state) {
+  (void)state;
+  static const char text[] =
+      "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n"
+      "server.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182\n"
+      "server.3=[::1]:2890:3890:observer;[::1]:2183\n"
+      "version=100000000";
+  struct proto_zkconfig *c = malloc(sizeof *c);
+  assert_non_null(c);
+  const char *why;
+  assert_int_equal(proto_zkconfig_parse(text, strlen(text), c, &why), PROTO_OK);
+  assert_int_equal(c->n, 3);
+  assert_true(c->has_version && c->version == 0x100000000ull);
+  assert_string_equal(c->s[2].host, "::1");
+  assert_true(c->s[2].observer && !c->s[0].observer);
+  assert_int_equal(c->s[1].client_port, 2182);
+  char buf[1024];
+  size_t n = proto_zkconfig_format(c, buf, sizeof buf);
+  assert_int_equal(n, strlen(text));
+  assert_string_equal(buf, text);
+  /* Too small a buffer: the length it needs, truncated text. */
+  char small[8];
+  assert_int_equal(proto_zkconfig_format(c, small, sizeof small), n);
+  assert_int_equal(strlen(small), 7);
+  /* Shorthands: no role is a participant, a bare client port binds the
+   * wildcard address; entries may be ','-separated, out of order. */
+  static const char loose[] =
+      " server.2 = h2:1:2;2182 , server.1=h1:3:4:observer";
+  assert_int_equal(proto_zkconfig_parse(loose, strlen(loose), c, &why),
+                   PROTO_OK);
+  assert_int_equal(c->n, 2);
+  assert_int_equal(c->s[0].id, 1);
+  proto_zkconfig_format(c, buf, sizeof buf);
+  assert_string_equal(buf, "server.1=h1:3:4:observer\n"
+                           "server.2=h2:1:2:participant;0.0.0.0:2182\n"
+                           "version=0");
+  free(c);
+}
+
+static void test_zkconfig_rejects(void **state) {
+  (void)state;
+  static const char *const bad[] = {
+      "server.1=h:1",                   /* one port */
+      "server.1=h:1:2:leader",          /* role */
+      "server.1=h:0:2",                 /* port 0 */
+      "server.1=h:1:70000",             /* port range */
+      "server.1=h1:1:2|h2:1:2",         /* multiple addresses */
+      "server.1=h:1:2\nserver.1=h:3:4", /* duplicate id */
+      "server.0=h:1:2",                 /* id 0 */
+      "group.1=1:2:3",                  /* hierarchical quorums */
+      "server.x=h:1:2",                 /* id */
+      "version=xyz",                    /* hex */
+      "server.1=[::1:1:2",              /* unclosed bracket */
+      "server.1=h:1:2;h:",              /* client port */
+      "server.1=:1:2",                  /* empty host */
+  };
+  struct proto_zkconfig *c = malloc(sizeof *c);
+  assert_non_null(c);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *why = NULL;
+    assert_int_equal(proto_zkconfig_parse(bad[i], strlen(bad[i]), c, &why),
+                     PROTO_BADARGUMENTS);
+    assert_non_null(why);
+  }
+  free(c);
+}
+
+/* reconfig: incremental (leaving ids, joining specs that need a client
+ * address; an id that joins again is replaced) and non-incremental
+ * (newMembers is the next configuration), with the voter minimum. */
+static void test_zkconfig_reconfig(void **state) {
+  (void)state;
+  static const char text[] = "server.1=a:1:2;11\nserver.2=b:1:2;12\n"
+                             "server.3=c:1:2;13\nversion=5";
+  struct proto_zkconfig *cur = malloc(sizeof *cur), *nx = malloc(sizeof *nx);
+  assert_non_null(cur);
+  assert_non_null(nx);
+  const char *why;
+  assert_int_equal(proto_zkconfig_parse(text, strlen(text), cur, &why),
+                   PROTO_OK);
+  struct proto_reconfig_req r = {sl("server.4=d:1:2:observer;14"), sl("3"),
+                                 sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 2, nx, &why), PROTO_OK);
+  assert_int_equal(nx->n, 3);
+  assert_true(nx->s[2].id == 4 && nx->s[2].observer && nx->version == 0);
+  r = (struct proto_reconfig_req){sl("server.2=b:1:2:observer;12"), sl(NULL),
+                                  sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 1, nx, &why), PROTO_OK);
+  assert_true(nx->n == 3 && nx->s[1].observer);
+  r = (struct proto_reconfig_req){sl("server.4=d:1:2"), sl(NULL), sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 1, nx, &why),
+                   PROTO_BADARGUMENTS); /* no client address */
+  r = (struct proto_reconfig_req){sl(NULL), sl("two"), sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 1, nx, &why),
+                   PROTO_BADARGUMENTS);
+  r = (struct proto_reconfig_req){sl(NULL), sl("1,2"), sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 2, nx, &why),
+                   PROTO_BADARGUMENTS); /* one voter left, 2 required */
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 1, nx, &why), PROTO_OK);
+  assert_int_equal(nx->n, 1);
+  r = (struct proto_reconfig_req){
+      sl(NULL), sl(NULL), sl("server.7=g:1:2;17,server.8=h:1:2;18"), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 2, nx, &why), PROTO_OK);
+  assert_true(nx->n == 2 && nx->s[0].id == 7 && nx->s[1].id == 8);
+  /* No list at all: the same membership again. */
+  r = (struct proto_reconfig_req){sl(NULL), sl(NULL), sl(NULL), -1};
+  assert_int_equal(proto_zkconfig_reconfig(cur, &r, 2, nx, &why), PROTO_OK);
+  assert_int_equal(nx->n, 3);
+  free(cur);
+  free(nx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_err_map),
@@ -1733,6 +1856,9 @@ int main(void) {
       cmocka_unit_test(test_multi_encode_unknown_subop),
       cmocka_unit_test(test_path_validate),
       cmocka_unit_test(test_four_letter_words),
+      cmocka_unit_test(test_zkconfig_roundtrip),
+      cmocka_unit_test(test_zkconfig_rejects),
+      cmocka_unit_test(test_zkconfig_reconfig),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

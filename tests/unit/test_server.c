@@ -270,7 +270,6 @@ static void test_behaviour_keys(void **state) {
       "enforceQuota=true\n",
       "sessionRequireClientSASLAuth=true\n",
       "enforce.auth.enabled=true\n",
-      "reconfigEnabled=true\n",
       "maxCnxns=100\n",
       "maxCnxns=x\n",
   };
@@ -291,7 +290,8 @@ static void test_behaviour_keys(void **state) {
                              "reconfigEnabled=false\nmaxCnxns=0\n",
                              &ns, errmsg, NULL, 0),
                    0);
-  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 7);
+  /* reconfigEnabled is used now (issue 20): no notice for it */
+  assert_int_equal(notices_matching(&ns, "is accepted but not used"), 6);
 }
 
 /* roost.outputBudgetMB (conn.c): a number of MiB from 1 to 1048576; other
@@ -881,14 +881,12 @@ static void test_zk_keys_accepted(void **state) {
       "admin.portUnification",
       "metricsProvider.exportJvmInfo",
       "standaloneEnabled",
-      "reconfigEnabled",
       "quorumListenOnAllIPs",
       "secureClientPort",
       "secureClientPortAddress",
       "ssl.keyStore.location",
       "sslQuorum",
       "portUnification",
-      "dynamicConfigFile",
       "localSessionsEnabled",
       "localSessionsUpgradingEnabled",
       "leaderServes",
@@ -931,6 +929,29 @@ static void test_zk_keys_accepted(void **state) {
     assert_int_equal(ns.n, 1);
     assert_string_equal(ns.msg[0], want);
   }
+}
+
+/* reconfigEnabled (default false) and dynamicConfigFile are read, with no
+ * notice; reconfigEnabled takes only true/false. */
+static void test_reconfig_keys(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "";
+  struct notices ns = {0};
+  struct srv_config c;
+  (void)state;
+  srv_config_defaults(&c);
+  assert_false(c.reconfig_enabled);
+  assert_string_equal(c.dynamic_config_file, "");
+  assert_int_equal(load_text(&c,
+                             "reconfigEnabled=true\n"
+                             "dynamicConfigFile=/tmp/zoo.cfg.dynamic\n",
+                             &ns, errmsg, NULL, 0),
+                   0);
+  assert_true(c.reconfig_enabled);
+  assert_string_equal(c.dynamic_config_file, "/tmp/zoo.cfg.dynamic");
+  assert_int_equal(ns.n, 0);
+  srv_config_defaults(&c);
+  assert_int_equal(
+      load_text(&c, "reconfigEnabled=maybe\n", NULL, errmsg, NULL, 0), -1);
 }
 
 /* The super digest (both spellings) and the container manager's three
@@ -1263,7 +1284,6 @@ static void test_order_own_errors_in_turn(void **state) {
   order_teardown(&s, &c);
 }
 
-
 static void test_order_reads_wait_between_writes(void **state) {
   (void)state;
   struct srv s;
@@ -1342,6 +1362,7 @@ int main(void) {
       cmocka_unit_test(test_bool_values),
       cmocka_unit_test(test_zk_keys_accepted),
       cmocka_unit_test(test_super_digest_and_reaper_keys),
+      cmocka_unit_test(test_reconfig_keys),
       cmocka_unit_test(test_unknown_keys),
       cmocka_unit_test(test_bad_indexed_keys),
       cmocka_unit_test(test_4lw_list),

@@ -2614,6 +2614,79 @@ static void test_oom_reap_and_persistent(void **state) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Dynamic reconfiguration: the /zookeeper/config node */
+
+/* A reconfig txn (SetDataTxn on /zookeeper/config, version -1) sets the
+ * node's data, mzxid, mtime and version -1 as ZooKeeper does, fires its
+ * data watch, and is recognised (with its text) by
+ * tree_txn_reconfig_data; anything else is not, and a reconfig txn on
+ * another path is refused. */
+static void test_reconfig_txn(void **state) {
+  (void)state;
+  struct fx *f = fx_new(false);
+  session_open(f, SID);
+  assert_int_equal(read_data(f, TREE_CONFIG_PATH, 7), PROTO_OK);
+  static const char cfg[] =
+      "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n"
+      "version=100000002";
+  struct tree_txn_header h = {0, 0, ++f->zxid, 4242, 0};
+  proto_writer_reset(&f->txn);
+  tree_txn_encode_reconfig(&f->txn, &h, cfg, strlen(cfg));
+  const char *d = NULL;
+  size_t dl = 0;
+  assert_true(tree_txn_reconfig_data(f->txn.buf, f->txn.len, &d, &dl));
+  assert_int_equal(dl, strlen(cfg));
+  assert_memory_equal(d, cfg, dl);
+  assert_int_equal(apply_txn(f), PROTO_OK);
+  assert_int_equal(f->out.txn_type, PROTO_OP_RECONFIG);
+  assert_int_equal(f->out.n_events, 1);
+  expect_event(f, 0, 7, PROTO_EVENT_NODE_DATA_CHANGED, TREE_CONFIG_PATH);
+  struct proto_stat st = stat_of(f, TREE_CONFIG_PATH);
+  assert_int_equal(st.version, -1);
+  assert_int_equal(st.mzxid, f->zxid);
+  assert_int_equal(st.mtime, 4242);
+  assert_int_equal(st.data_length, (int32_t)strlen(cfg));
+  /* Readable by anyone: world READ. */
+  struct proto_writer w;
+  proto_writer_init(&w);
+  assert_int_equal(tree_get_data(f->t, TREE_CONFIG_PATH,
+                                 strlen(TREE_CONFIG_PATH), 0, NULL, &w),
+                   PROTO_OK);
+  assert_int_equal(w.len, 4 + strlen(cfg) + PROTO_STAT_SIZE);
+  assert_memory_equal(w.buf + 4, cfg, strlen(cfg));
+  proto_writer_free(&w);
+  /* A setData txn is no reconfig; a reconfig elsewhere is refused. */
+  assert_int_equal(set_data(f, "/zookeeper", "x", -1), PROTO_OK);
+  assert_false(tree_txn_reconfig_data(f->txn.buf, f->txn.len, &d, &dl));
+  proto_writer_reset(&f->txn);
+  h.zxid = ++f->zxid;
+  h.type = PROTO_OP_RECONFIG;
+  proto_write_long(&f->txn, h.session_id);
+  proto_write_int(&f->txn, h.cxid);
+  proto_write_long(&f->txn, h.zxid);
+  proto_write_long(&f->txn, h.time_ms);
+  proto_write_int(&f->txn, PROTO_OP_RECONFIG);
+  proto_write_string(&f->txn, "/zookeeper", 10);
+  proto_write_buffer(&f->txn, "x", 1);
+  proto_write_int(&f->txn, -1);
+  assert_false(tree_txn_reconfig_data(f->txn.buf, f->txn.len, &d, &dl));
+  assert_int_equal(apply_txn(f), PROTO_MARSHALLINGERROR);
+  /* At start a member writes its configuration there (no txn, no
+   * watch): version -1, mzxid = the configuration's version, mtime 0. */
+  assert_int_equal(read_data(f, TREE_CONFIG_PATH, 9), PROTO_OK);
+  static const char init[] = "server.1=h:1:2:participant\nversion=0";
+  assert_int_equal(tree_config_init(f->t, init, strlen(init), 0x500000001ll),
+                   PROTO_OK);
+  st = stat_of(f, TREE_CONFIG_PATH);
+  assert_int_equal(st.version, -1);
+  assert_int_equal(st.mzxid, 0x500000001ll);
+  assert_int_equal(st.mtime, 0);
+  assert_int_equal(st.data_length, (int32_t)strlen(init));
+  assert_int_equal(tree_config_init(f->t, NULL, 0, 0), PROTO_OK);
+  assert_int_equal(stat_of(f, TREE_CONFIG_PATH).data_length, 0);
+  fx_free(f);
+}
+
 /* Node layout: data inline, in an outside buffer after a longer setData,
  * back inline after a shorter one, rollbacks of each, and a digest and
  * snapshot stream that equal what the layout before extensions produced
@@ -2904,6 +2977,7 @@ static void test_slab(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_reconfig_txn),
       cmocka_unit_test(test_initial_tree),
       cmocka_unit_test(test_stat_create),
       cmocka_unit_test(test_stat_delete),

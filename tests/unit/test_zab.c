@@ -60,6 +60,7 @@ struct h {
   struct hnode n[MAXN];
   struct zab_member members[MAXN];
   int count;
+  int n_static; /* members in the static configuration (0: count) */
   uint64_t now;
   struct qmsg q[MAXQ];
   size_t q_head, q_n;
@@ -114,6 +115,8 @@ static bool drain(struct h *h, int i) {
       }
       nd->sent[m.type]++;
       int to = (int)a.peer - 1;
+      if (to < 0 || to >= h->count)
+        break; /* a peer outside the harness (test_bad_peer_messages) */
       if (nd->down || h->n[to].down || nd->mute || h->n[to].deaf)
         break;
       proto_writer_reset(&h->w);
@@ -214,6 +217,24 @@ static uint32_t g_max_outstanding;
 /* 0 = 5; a test that needs members with different syncLimits sets them. */
 static uint32_t g_sync_limit[MAXN];
 
+/* The harness's configuration txns: "C" then member ids, each digit one
+ * id, an 'o' after an id making it an observer ("C124o"). */
+static bool conf_of(void *ctx, const uint8_t *txn, uint32_t len,
+                    struct zab_member *out, size_t *n_out) {
+  (void)ctx;
+  if (len < 1 || txn[0] != 'C')
+    return false;
+  size_t k = 0;
+  for (uint32_t i = 1; i < len && k < ZAB_MAX_MEMBERS; i++) {
+    if (txn[i] >= '0' && txn[i] <= '9')
+      out[k++] = (struct zab_member){(uint32_t)(txn[i] - '0'), false};
+    else if (txn[i] == 'o' && k > 0)
+      out[k - 1].observer = true;
+  }
+  *n_out = k;
+  return true;
+}
+
 static struct zab_config base_config(struct h *h, int i) {
   struct zab_config c;
   zab_config_defaults(&c);
@@ -221,7 +242,8 @@ static struct zab_config base_config(struct h *h, int i) {
     c.max_outstanding = g_max_outstanding;
   c.my_id = (uint32_t)i + 1;
   c.members = h->members;
-  c.n_members = (size_t)h->count;
+  c.n_members = (size_t)(h->n_static ? h->n_static : h->count);
+  c.config_of = conf_of;
   c.tick_ms = 50;
   c.init_limit = 10;
   c.sync_limit = g_sync_limit[i] ? g_sync_limit[i] : 5;
@@ -324,7 +346,8 @@ static struct zab_msg sample(enum zab_msg_type t) {
                       .round = 0x8000000000000001ull,
                       .state = ZAB_ROLE_OBSERVING,
                       .observer = true};
-  if (t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM) {
+  if (t == ZAB_MSG_SNAP || t == ZAB_MSG_PROPOSAL || t == ZAB_MSG_INFORM ||
+      t == ZAB_MSG_CONFIG) {
     m.data = payload;
     m.len = sizeof payload;
   }
@@ -486,9 +509,12 @@ static void test_config_rejects(void **state) {
   c.n_members = 3;
   struct zab *z;
   const char *why;
-  c.my_id = 9;
+  c.my_id = 0;
   assert_int_equal(zab_create(&c, &z, &why), ZAB_EINVAL);
-  assert_string_equal(why, "my_id is not a member");
+  assert_string_equal(why, "my_id 0 is reserved");
+  c.my_id = 9; /* not a member: a joiner, which is fine */
+  assert_int_equal(zab_create(&c, &z, &why), ZAB_OK);
+  zab_destroy(z);
   c.my_id = 1;
   m[1].id = 1;
   assert_int_equal(zab_create(&c, &z, &why), ZAB_EINVAL);
@@ -526,8 +552,10 @@ static void test_config_rejects(void **state) {
   assert_int_equal(zab_step(z, &load), ZAB_OK);
   assert_int_equal(zab_step(z, &load), ZAB_STATE);
   struct zab_event up = {.type = ZAB_EV_PEER_UP};
-  up.peer.id = 77;
+  up.peer.id = 0;
   assert_int_equal(zab_step(z, &up), ZAB_EINVAL);
+  up.peer.id = 77; /* an unknown peer is a joiner */
+  assert_int_equal(zab_step(z, &up), ZAB_OK);
   zab_destroy(z);
 }
 
@@ -925,7 +953,7 @@ static void test_bad_peer_messages(void **state) {
   assert_int_equal(zab_step(h.n[0].z, &ev), ZAB_OK);
   assert_false(drain(&h, 0));
   assert_int_equal(status(&h, 0).n_dropped, dropped + 1);
-  assert_non_null(strstr(zab_errmsg(h.n[0].z), "not another member"));
+  assert_non_null(strstr(zab_errmsg(h.n[0].z), "not from the leader"));
   /* From the leader but another session: dropped, role unchanged. */
   ev.message.from = 3;
   assert_int_equal(zab_step(h.n[0].z, &ev), ZAB_OK);
@@ -1138,6 +1166,383 @@ static void test_lost_ack_and_lost_tail(void **state) {
   h_free(&h);
 }
 
+/* ------------------------------------------------------------------ */
+/* Reconfiguration */
+
+static int propose_rc(struct h *h, int i, const char *s, uint64_t *zxid) {
+  struct zab_event ev = {.type = ZAB_EV_PROPOSE, .now_ms = h->now};
+  ev.propose.data = (const uint8_t *)s;
+  ev.propose.len = (uint32_t)strlen(s);
+  ev.propose.zxid_out = zxid;
+  int rc = zab_step(h->n[i].z, &ev);
+  drain(h, i);
+  return rc;
+}
+
+/* Three voters (ids 1-3, leader 3) with nodes 4.. of the harness started
+ * as joiners: their static configuration is the three, without them. */
+static void elect3_with_joiners(struct h *h, int total) {
+  h_init(h, total, 0);
+  h->n_static = 3;
+  for (int i = 3; i < total; i++)
+    h->n[i].down = true;
+  for (int i = 0; i < 3; i++)
+    h_start(h, i, 0, 0, 0, 0, NULL, 0, 0);
+  run(h, 1000);
+  assert_int_equal(leader_of(h), 2);
+}
+
+static void start_joiner(struct h *h, int i) {
+  h->n[i].down = false;
+  h_start(h, i, 0, 0, 0, 0, NULL, 0, 0);
+  run(h, 500);
+}
+
+static bool applied(struct h *h, int i, uint64_t zxid) {
+  for (size_t k = 0; k < h->n[i].n_applied; k++)
+    if (h->n[i].applied[k] == zxid)
+      return true;
+  return false;
+}
+
+/* A joiner follows as a non-voting learner (synced, serving, not a
+ * member); once the change naming it commits, every server has the new
+ * configuration at the change's zxid (its version), the joiner votes, and
+ * the larger ensemble commits with one of its four down, not with two. */
+static void test_reconfig_add(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 4);
+  start_joiner(&h, 3);
+  assert_int_equal(h.n[3].role, ZAB_ROLE_FOLLOWING);
+  assert_true(h.n[3].serving);
+  assert_false(status(&h, 3).member);
+  uint64_t a = propose(&h, 2, "a");
+  run(&h, 100);
+  assert_true(applied(&h, 3, a)); /* it catches up before it counts */
+  uint64_t v = propose(&h, 2, "C1234");
+  run(&h, 100);
+  for (int i = 0; i < 4; i++) {
+    struct zab_status st = status(&h, i);
+    assert_true(st.config_version == v);
+    assert_true(st.voter && st.member && !st.removed);
+    assert_int_equal(st.pending_config, 0);
+  }
+  struct zab_member m[8];
+  uint64_t ver;
+  assert_int_equal(zab_config_get(h.n[0].z, m, 8, &ver), 4);
+  assert_true(ver == v && m[3].id == 4 && !m[3].observer);
+  /* Four voters: a quorum is three. */
+  h.n[0].down = true;
+  uint64_t b = propose(&h, 2, "b");
+  run(&h, 100);
+  assert_true(applied(&h, 3, b) && applied(&h, 2, b));
+  h.n[1].down = true;
+  uint64_t c = propose(&h, 2, "c");
+  run(&h, 100);
+  assert_false(applied(&h, 2, c));
+  h_free(&h);
+}
+
+/* The leader refuses a change while one is uncommitted
+ * (RECONFIG_BUSY), one whose voters are not synced with it (NOQUORUM:
+ * members must catch up first), and one that is no configuration
+ * (BADCONFIG); a follower refuses any (NOTLEADER). */
+static void test_reconfig_errors(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 5);
+  uint64_t z = 0;
+  assert_int_equal(propose_rc(&h, 2, "C345", &z), ZAB_NOQUORUM);
+  assert_int_equal(propose_rc(&h, 2, "C", &z), ZAB_BADCONFIG);
+  assert_int_equal(propose_rc(&h, 2, "C1o2o", &z), ZAB_BADCONFIG);
+  assert_int_equal(propose_rc(&h, 2, "C113", &z), ZAB_BADCONFIG);
+  assert_int_equal(propose_rc(&h, 0, "C12", &z), ZAB_NOTLEADER);
+  start_joiner(&h, 3);
+  start_joiner(&h, 4);
+  for (int i = 0; i < 5; i++)
+    h.n[i].auto_durable = false; /* nothing commits for now */
+  assert_int_equal(propose_rc(&h, 2, "C345", &z), ZAB_OK);
+  assert_true(status(&h, 2).pending_config == z);
+  uint64_t z2 = 0;
+  assert_int_equal(propose_rc(&h, 2, "C12", &z2), ZAB_RECONFIG_BUSY);
+  /* An ordinary write is fine meanwhile. */
+  assert_int_equal(propose_rc(&h, 2, "w", &z2), ZAB_OK);
+  h_free(&h);
+}
+
+/* ZooKeeper's rule: a change commits only with a quorum of the old
+ * configuration AND of the new.  Replacing {1,2,3} by {3,4,5}: the new
+ * members' ACKs (and the leader's) are not enough while neither 1 nor 2
+ * has it durably; one of them makes it commit.  Writes proposed after the
+ * change wait with it.  The removed member stops for good. */
+static void test_reconfig_needs_old_and_new_quorum(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 5);
+  start_joiner(&h, 3);
+  start_joiner(&h, 4);
+  h.n[0].auto_durable = h.n[1].auto_durable = false;
+  uint64_t v = propose(&h, 2, "C345");
+  uint64_t w = propose(&h, 2, "after");
+  run(&h, 100);
+  assert_false(applied(&h, 2, v) || applied(&h, 2, w));
+  assert_true(status(&h, 2).pending_config == v);
+  durable(&h, 0);
+  deliver_all(&h);
+  assert_true(applied(&h, 2, v) && applied(&h, 2, w));
+  run(&h, 100);
+  assert_true(status(&h, 3).config_version == v);
+  /* Removed: node 1 stops for good and says so. */
+  struct zab_status st = status(&h, 0);
+  assert_true(st.removed && !st.member && !st.serving);
+  assert_int_equal(st.role, ZAB_ROLE_LOOKING);
+  /* It only asks, every initLimit (10 ticks of 50 ms). */
+  assert_true(zab_next_timeout_ms(h.n[0].z) >= h.now + 400);
+  uint64_t z = 0;
+  assert_int_equal(propose_rc(&h, 0, "x", &z), ZAB_NOTLEADER);
+  h_free(&h);
+}
+
+/* The planted bug commits the change on the new configuration's ACKs
+ * alone: the old voters 1 and 2 never had it. */
+static void test_reconfig_planted_bug_commits_on_new_quorum(void **state) {
+  (void)state;
+  struct h h;
+  h_init(&h, 5, 0);
+  h.n_static = 3;
+  for (int i = 3; i < 5; i++)
+    h.n[i].down = true;
+  for (int i = 0; i < 3; i++) {
+    struct zab_config c = base_config(&h, i);
+    c.test_bugs = ZAB_TEST_BUG_RECONFIG_NEW_QUORUM_ONLY;
+    const char *why;
+    assert_int_equal(zab_create(&c, &h.n[i].z, &why), ZAB_OK);
+    struct zab_event ev = {.type = ZAB_EV_LOAD};
+    step(&h, i, &ev);
+  }
+  run(&h, 1000);
+  assert_int_equal(leader_of(&h), 2);
+  start_joiner(&h, 3);
+  start_joiner(&h, 4);
+  h.n[0].auto_durable = h.n[1].auto_durable = false;
+  uint64_t v = propose(&h, 2, "C345");
+  run(&h, 100);
+  assert_true(applied(&h, 2, v)); /* wrong: no old quorum has it */
+  h_free(&h);
+}
+
+/* Removing the leader: it commits the change, hands over (steps down,
+ * telling its followers) and stops; the remaining voters elect a leader
+ * at once -- well within syncLimit -- and write. */
+static void test_reconfig_remove_leader(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 4);
+  start_joiner(&h, 3);
+  uint64_t v = propose(&h, 2, "C124");
+  deliver_all(&h);
+  assert_true(applied(&h, 2, v));
+  struct zab_status st = status(&h, 2);
+  assert_true(st.removed && st.role == ZAB_ROLE_LOOKING);
+  run(&h, 200); /* syncLimit is 5 x 50 ms = 250 ms */
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1 || l == 3);
+  assert_int_equal(l, 3); /* same history: the highest id wins */
+  uint64_t a = propose(&h, l, "after");
+  run(&h, 100);
+  assert_true(applied(&h, 0, a) && applied(&h, 1, a));
+  assert_false(applied(&h, 2, a));
+  h_free(&h);
+}
+
+/* A participant becomes an observer and back: each committed change
+ * makes it join again with the other kind of stream; meanwhile the
+ * others keep committing with the right quorum. */
+static void test_reconfig_observer_and_back(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 4);
+  start_joiner(&h, 3);
+  uint64_t v = propose(&h, 2, "C1234o");
+  run(&h, 300);
+  assert_true(status(&h, 3).config_version == v);
+  assert_int_equal(h.n[3].role, ZAB_ROLE_OBSERVING);
+  assert_true(h.n[3].serving);
+  assert_false(status(&h, 3).voter);
+  uint64_t v2 = propose(&h, 2, "C1234");
+  run(&h, 300);
+  assert_true(status(&h, 3).config_version == v2);
+  assert_int_equal(h.n[3].role, ZAB_ROLE_FOLLOWING);
+  assert_true(status(&h, 3).voter);
+  /* Demote voter 1 to an observer: it rejoins observing. */
+  uint64_t v3 = propose(&h, 2, "C1o234");
+  run(&h, 300);
+  assert_true(status(&h, 0).config_version == v3);
+  assert_int_equal(h.n[0].role, ZAB_ROLE_OBSERVING);
+  uint64_t a = propose(&h, 2, "a");
+  run(&h, 100);
+  assert_true(applied(&h, 0, a));
+  h_free(&h);
+}
+
+/* A server that joins after the change and is behind the DIFF window gets
+ * the configuration its SNAP's state holds (CONFIG before SNAP). */
+static void test_reconfig_snap_carries_config(void **state) {
+  (void)state;
+  struct h h;
+  h_init(&h, 5, 0);
+  h.n_static = 3;
+  for (int i = 3; i < 5; i++)
+    h.n[i].down = true;
+  for (int i = 0; i < 3; i++)
+    h_start(&h, i, 0, 0, 0, 0, NULL, 0, 2);
+  run(&h, 1000);
+  assert_int_equal(leader_of(&h), 2);
+  h.n[3].down = false;
+  h_start(&h, 3, 0, 0, 0, 0, NULL, 0, 2);
+  run(&h, 300);
+  uint64_t v = propose(&h, 2, "C1234");
+  run(&h, 100);
+  for (int k = 0; k < 5; k++)
+    propose(&h, 2, "w");
+  run(&h, 100);
+  h.n[4].down = false;
+  h_start(&h, 4, 0, 0, 0, 0, NULL, 0, 2);
+  run(&h, 300);
+  assert_int_equal(h.n[4].n_install, 1);
+  assert_true(status(&h, 4).config_version == v);
+  assert_false(status(&h, 4).member);
+  h_free(&h);
+}
+
+/* LOAD: the configuration the state holds comes with the event; a change
+ * logged above the applied point is pending; a committed one below it is
+ * in force. */
+static void test_reconfig_load(void **state) {
+  (void)state;
+  struct h h;
+  h_init(&h, 3, 0);
+  struct zab_config c = base_config(&h, 0);
+  const char *why;
+  struct zab *z;
+  assert_int_equal(zab_create(&c, &z, &why), ZAB_OK);
+  const uint8_t c12[] = "C12", w[] = "w";
+  struct zab_entry es[3] = {{Z(1, 1), c12, 3},
+                            {Z(1, 2), w, 1},
+                            {Z(1, 3), (const uint8_t *)"C123", 4}};
+  struct zab_member mem[2] = {{1, false}, {2, false}};
+  struct zab_event ev = {.type = ZAB_EV_LOAD};
+  ev.load.accepted_epoch = ev.load.current_epoch = 1;
+  ev.load.applied_zxid = Z(1, 2);
+  ev.load.entries = es;
+  ev.load.n_entries = 3;
+  ev.load.members = mem;
+  ev.load.n_members = 2;
+  struct zab_member bad[2] = {{1, false}, {1, false}};
+  ev.load.members = bad; /* not a configuration */
+  assert_int_equal(zab_step(z, &ev), ZAB_EINVAL);
+  ev.load.members = mem;
+  ev.load.config_version = Z(1, 1);
+  assert_int_equal(zab_step(z, &ev), ZAB_OK);
+  struct zab_status st;
+  zab_status_get(z, &st);
+  assert_true(st.config_version == Z(1, 1));
+  assert_true(st.pending_config == Z(1, 3));
+  assert_true(st.voter);
+  zab_destroy(z);
+  /* Without a configuration in the event, the committed change in the
+   * log below the applied point is in force. */
+  assert_int_equal(zab_create(&c, &z, &why), ZAB_OK);
+  ev.load.n_members = 0;
+  ev.load.members = NULL;
+  assert_int_equal(zab_step(z, &ev), ZAB_OK);
+  zab_status_get(z, &st);
+  assert_true(st.config_version == Z(1, 1));
+  zab_destroy(z);
+  h_free(&h);
+}
+
+/* A removed member asks every initLimit; when a newer configuration names
+ * it again (learned from the answer to its vote), it is a member again and
+ * follows, without a restart. */
+static void test_reconfig_removed_member_readded(void **state) {
+  (void)state;
+  struct h h;
+  elect3_with_joiners(&h, 4);
+  start_joiner(&h, 3);
+  uint64_t v = propose(&h, 2, "C124"); /* removes the leader, id 3 */
+  run(&h, 300);
+  assert_true(status(&h, 2).removed);
+  int l = leader_of(&h);
+  assert_true(l == 0 || l == 1 || l == 3);
+  uint64_t v2 = propose(&h, l, "C1234");
+  assert_true(v2 > v);
+  run(&h, 1500); /* initLimit is 500 ms */
+  struct zab_status st = status(&h, 2);
+  assert_false(st.removed);
+  assert_true(st.member && st.voter && st.config_version == v2);
+  assert_int_equal(h.n[2].role, ZAB_ROLE_FOLLOWING);
+  assert_true(h.n[2].serving);
+  h_free(&h);
+}
+
+/* A NOTIFICATION's optional data: absent is -1, never an empty buffer
+ * (one message, one encoding). */
+static void test_codec_notification_config(void **state) {
+  (void)state;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct zab_msg m = sample(ZAB_MSG_NOTIFICATION), d;
+  const char *why;
+  assert_int_equal(zab_msg_encode(&m, &w), ZAB_OK);
+  assert_int_equal(w.len, ZAB_MSG_HEADER_SIZE);
+  assert_int_equal(zab_msg_decode(w.buf, w.len, 64, &d, &why), ZAB_OK);
+  assert_int_equal(d.len, 0);
+  static const uint8_t cfg[] = {0, 0, 0, 1, 0, 0, 0, 7, 0};
+  m.data = cfg;
+  m.len = sizeof cfg;
+  proto_writer_reset(&w);
+  assert_int_equal(zab_msg_encode(&m, &w), ZAB_OK);
+  assert_int_equal(zab_msg_decode(w.buf, w.len, 64, &d, &why), ZAB_OK);
+  assert_int_equal(d.len, sizeof cfg);
+  /* data length 0 where absent must be -1 */
+  uint8_t b[ZAB_MSG_HEADER_SIZE];
+  memcpy(b, w.buf, ZAB_MSG_HEADER_SIZE);
+  b[53] = b[54] = b[55] = b[56] = 0;
+  assert_int_equal(zab_msg_decode(b, sizeof b, 64, &d, &why), ZAB_BADMSG);
+  assert_string_equal(why, "empty optional data (absent is -1)");
+  proto_writer_free(&w);
+}
+
+/* The member list codec refuses what is no configuration. */
+static void test_conf_codec(void **state) {
+  (void)state;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  struct zab_member m[3] = {{1, false}, {7, true}, {3, false}}, out[64];
+  size_t n;
+  assert_int_equal(zab_conf_encode(m, 3, &w), ZAB_OK);
+  assert_int_equal(w.len, 4 + 3 * 5);
+  assert_int_equal(zab_conf_decode(w.buf, w.len, out, &n), ZAB_OK);
+  assert_int_equal(n, 3);
+  assert_true(out[1].id == 7 && out[1].observer && !out[2].observer);
+  assert_int_equal(zab_conf_decode(w.buf, w.len - 1, out, &n), ZAB_BADCONFIG);
+  assert_int_equal(zab_conf_decode(w.buf, 3, out, &n), ZAB_BADCONFIG);
+  uint8_t b[64];
+  memcpy(b, w.buf, w.len);
+  b[8] = 2; /* observer byte not 0/1 */
+  assert_int_equal(zab_conf_decode(b, w.len, out, &n), ZAB_BADCONFIG);
+  memcpy(b, w.buf, w.len);
+  b[12] = 1; /* id 7 -> 1: duplicate */
+  assert_int_equal(zab_conf_decode(b, w.len, out, &n), ZAB_BADCONFIG);
+  m[0].observer = m[2].observer = true; /* no voter */
+  proto_writer_reset(&w);
+  assert_int_equal(zab_conf_encode(m, 3, &w), ZAB_OK);
+  assert_int_equal(zab_conf_decode(w.buf, w.len, out, &n), ZAB_BADCONFIG);
+  proto_writer_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_codec_roundtrip),
@@ -1167,6 +1572,17 @@ int main(void) {
       cmocka_unit_test(test_oneway_deaf_leader_not_reelected),
       cmocka_unit_test(test_oneway_follower_unheard),
       cmocka_unit_test(test_lost_ack_and_lost_tail),
+      cmocka_unit_test(test_reconfig_add),
+      cmocka_unit_test(test_reconfig_errors),
+      cmocka_unit_test(test_reconfig_needs_old_and_new_quorum),
+      cmocka_unit_test(test_reconfig_planted_bug_commits_on_new_quorum),
+      cmocka_unit_test(test_reconfig_remove_leader),
+      cmocka_unit_test(test_reconfig_observer_and_back),
+      cmocka_unit_test(test_reconfig_snap_carries_config),
+      cmocka_unit_test(test_reconfig_load),
+      cmocka_unit_test(test_conf_codec),
+      cmocka_unit_test(test_reconfig_removed_member_readded),
+      cmocka_unit_test(test_codec_notification_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
