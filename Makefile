@@ -38,7 +38,8 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
             zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
-            libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython
+            libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython \
+            libssl-dev openssl
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 # `make deb` / `make test-deb` (debian/): the packaging tools.
 DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
