@@ -164,6 +164,7 @@ static void on_close(uv_handle_t *h) {
     srv_map_del(&s->conn_by_id, c->id);
     tree_watches_drop(s->tree, c->id);
   }
+  srv_tls_conn_free(c);
   for (size_t i = 0; i < c->n_ids; i++) {
     free((char *)c->ids[i].scheme);
     free((char *)c->ids[i].id);
@@ -250,7 +251,9 @@ static void on_write(uv_write_t *req, int status) {
 
 /* Everything queued so far has left: close if that was all we waited for,
  * or resume a connection that its output had throttled. */
-static void output_drained(struct srv_conn *c) {
+static void output_drained(struct srv_conn *c) { srv_conn_output_drained(c); }
+
+void srv_conn_output_drained(struct srv_conn *c) {
   if (c->close_after_flush) {
     close_handle(c);
     return;
@@ -267,6 +270,10 @@ static void output_drained(struct srv_conn *c) {
 }
 
 static void conn_flush(struct srv_conn *c) {
+  if (c->tls != NULL) {
+    srv_tls_flush(c); /* tlsport.c: encrypts, then writes */
+    return;
+  }
   if (c->writing || c->handle_closed || c->out.len == 0)
     return;
   if (proto_writer_err(&c->out) != PROTO_OK) {
@@ -367,6 +374,10 @@ void srv_flush_all(struct srv *s) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   struct srv_conn *c = h->data;
+  if (c->tls != NULL) {
+    srv_tls_alloc(c, buf); /* ciphertext; decrypted into c->in */
+    return;
+  }
   if (c->in_cap - c->in_len < SRV_READ_CHUNK) {
     size_t ncap = c->in_len + SRV_READ_CHUNK;
     uint8_t *n = realloc(c->in, ncap);
@@ -396,6 +407,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == SRV_CONN_CLOSING)
     return;
+  if (c->tls != NULL) {
+    if (srv_tls_on_read(c, buf->base, (size_t)nread) == 0)
+      process_input(c);
+    return;
+  }
   c->in_len += (size_t)nread;
   c->srv->stats.bytes_received += (uint64_t)nread;
   process_input(c);
@@ -582,6 +598,10 @@ void srv_on_connection(uv_stream_t *listener, int status) {
   }
   peer_address(c);
   uv_tcp_nodelay(&c->tcp, 1);
+  if (srv_tls_conn_attach(c, listener) != 0) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
+    return;
+  }
 
   if (s->stopping) {
     srv_conn_close(c, false, SRV_LOG_INFO, "server shutting down");

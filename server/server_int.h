@@ -182,6 +182,8 @@ struct srv_conn {
 
   struct srv_session *session; /* borrowed */
 
+  struct tls_conn *tls; /* owned; NULL on the plain port (tlsport.c) */
+
   /* Ensemble (ensemble.c): the request(s) in flight, if any.  Writes are
    * pipelined: while only writes are unanswered, further writes are
    * forwarded at once (up to SRV_ENS_CONN_WRITES); any other request waits
@@ -190,18 +192,18 @@ struct srv_conn {
   int64_t ens_wait_id; /* cxid (WRITE: the oldest), or the session id */
   int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
   uint32_t ens_cx_head, ens_cx_n;
-  int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
+  int64_t ens_sync_zxid;   /* SYNC: the leader's commit point, -1 unknown */
   uint64_t ens_sync_round; /* SYNC on the leader: the confirm round, or 0 */
-  char *ens_path;        /* SYNC: the path to echo (owned) */
+  char *ens_path;          /* SYNC: the path to echo (owned) */
   size_t ens_path_len;
-  bool ens_ro;           /* CONNECT: the request's readOnly flag */
+  bool ens_ro; /* CONNECT: the request's readOnly flag */
 
   /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
    * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
   struct srv_hold {
     size_t off;
     int64_t zxid;
-  } *holds;
+  } * holds;
   size_t n_holds, cap_holds;
 
   /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
@@ -274,10 +276,10 @@ struct srv {
   struct txlog_sync *sync_tok;
   int64_t durable_zxid; /* every zxid <= this is on disk */
   uint64_t append_failures;
-  uint64_t rng;           /* per-server RNG (snapshot randomisation) */
-  uint64_t snap_txns;     /* logged since the last snapshot started */
-  uint64_t snap_at;       /* threshold: snapCount/2 + random share */
-  int64_t snap_zxid;      /* of the snapshot being written */
+  uint64_t rng;       /* per-server RNG (snapshot randomisation) */
+  uint64_t snap_txns; /* logged since the last snapshot started */
+  uint64_t snap_at;   /* threshold: snapCount/2 + random share */
+  int64_t snap_zxid;  /* of the snapshot being written */
   uint64_t snap_start_ns;
   int64_t snap_roll_zxid; /* the log was rolled after this zxid */
   uint64_t snaps_taken, snaps_failed;
@@ -286,7 +288,7 @@ struct srv {
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
   uint64_t sync_start_ns;
   uint64_t recovery_ms;
-  int64_t hold_zxid; /* srv_deliver_events holds each event for it */
+  int64_t hold_zxid;         /* srv_deliver_events holds each event for it */
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
@@ -309,14 +311,41 @@ struct srv {
 
   struct srv_stats stats;
 
-  struct srv_ens *ens;       /* ensemble member (ensemble.c); NULL
-                                standalone */
-  struct txlog *sync_log;    /* the log the sync in flight belongs to */
+  struct srv_ens *ens;        /* ensemble member (ensemble.c); NULL
+                                 standalone */
+  struct txlog *sync_log;     /* the log the sync in flight belongs to */
   const uint8_t *cur_payload; /* the request being handled (borrowed) */
   size_t cur_len;
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
+  struct srv_tls *tls; /* secure client port (tlsport.c); NULL when none */
 };
+
+/* tlsport.c — the secure client port (secureClientPort): its listener,
+ * the TLS context (reloaded when the store files change) and the
+ * transport of a TLS connection, which conn.c calls where it reads and
+ * writes the socket.  A verified client certificate gives the connection
+ * the identity ("x509", subject DN), and ("super", DN) when the DN is
+ * zookeeper.X509AuthenticationProvider.superUser.
+ * srv_tls_open binds when secureClientPort is set (0, or -1 with errmsg);
+ * srv_tls_stop closes its handles; srv_tls_free frees the rest after the
+ * loop ran the close callbacks. */
+int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+void srv_tls_stop(struct srv *s);
+void srv_tls_free(struct srv *s);
+/* The bound secure port, or -1. */
+int srv_tls_bound_port(const struct srv *s);
+/* A connection accepted on `listener`: make it a TLS one when that is the
+ * secure listener.  0, or -1 when out of memory (the caller closes c). */
+int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener);
+/* conn.c's transport hooks for a connection with c->tls set: the read
+ * buffer (ciphertext), what was read (decrypted into c->in; returns -1
+ * when it closed c), and flushing c->out (encrypted and written). */
+void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf);
+int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
+void srv_tls_flush(struct srv_conn *c);
+/* on_close: frees c->tls. */
+void srv_tls_conn_free(struct srv_conn *c);
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
  * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop
@@ -377,6 +406,9 @@ size_t srv_conn_pending_bytes(const struct srv_conn *c);
 /* Complete request frames read but not yet processed (only a throttled
  * connection has any). */
 size_t srv_conn_queued_frames(const struct srv_conn *c);
+/* Everything queued has left: close a closing connection, resume a
+ * throttled one (the end of every write, plain or TLS). */
+void srv_conn_output_drained(struct srv_conn *c);
 /* Close every connection (shutdown). */
 void srv_conns_close_all(struct srv *s);
 /* Tick work: sessionless timeouts and stuck closing connections. */
@@ -455,8 +487,7 @@ bool srv_ens_serving(const struct srv *s);
 void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                    size_t len);
 void srv_ens_close_session(struct srv_conn *c, int32_t xid);
-bool srv_ens_create_session(struct srv_conn *c, int64_t id,
-                            int32_t timeout_ms);
+bool srv_ens_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms);
 void srv_ens_sync(struct srv_conn *c, int32_t xid);
 /* The leader proposes closeSession; others only push the deadline. */
 bool srv_ens_expire(struct srv *s, struct srv_session *sess);

@@ -82,6 +82,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 
 static void free_parts(struct srv *s) {
   srv_dns_free(s);
+  srv_tls_free(s);
   srv_ens_free(s);
   srv_persist_free(s);
   if (s->tree != NULL)
@@ -163,6 +164,8 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   }
   if (srv_dns_open(s, errmsg) != 0)
     goto fail_loop;
+  if (srv_tls_open(s, errmsg) != 0)
+    goto fail_loop;
 
   uv_timer_init(&s->loop, &s->tick);
   s->tick.data = s;
@@ -232,6 +235,7 @@ void srv_stop(struct srv *s) {
   s->stopping = true;
   close_if_open((uv_handle_t *)&s->listener, &s->listener_open);
   srv_dns_stop(s);
+  srv_tls_stop(s);
   srv_conns_close_all(s);
   close_if_open((uv_handle_t *)&s->tick, &s->tick_open);
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);

@@ -1,0 +1,340 @@
+/* tlsport.c — the secure client port: ZooKeeper's secureClientPort with
+ * its ssl.* settings, side by side with the plain clientPort.
+ *
+ * A connection accepted here is an ordinary struct srv_conn whose bytes
+ * pass through a struct tls_conn (tls/): reads land in one ciphertext
+ * buffer shared by every TLS connection (libuv calls alloc, read and the
+ * read callback back to back on the loop thread) and are decrypted into
+ * c->in, where conn.c frames them as usual; a flush encrypts what c->out
+ * may release (the held replies of persist.c stay behind) and writes the
+ * ciphertext from c->wbuf, with the same one-write-in-flight rule as
+ * plain connections.  Back-pressure counts the same bytes (c->out, and
+ * c->wbuf while it is written).
+ *
+ * A handshake that fails (untrusted or expired certificate, no
+ * certificate under clientAuth=need, garbage, a plain client on this
+ * port) closes the connection with one WARN line naming peer and reason;
+ * no session exists before the handshake completes, because frames only
+ * come out of a completed one.  A handshake that stalls is cut by the
+ * sessionless timeout like any connection without a ConnectRequest.
+ *
+ * The store files are checked once a second; a change loads a new
+ * context for new connections while established ones keep theirs. */
+#include "server/server_int.h"
+
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TLS_RELOAD_CHECK_MS 1000
+
+struct srv_tls {
+  uv_tcp_t listener;
+  uv_timer_t reload;
+  bool listener_open, reload_open;
+  int bound_port;
+  struct tls_ctx *ctx;
+  char rbuf[SRV_READ_CHUNK]; /* ciphertext of the read in progress */
+};
+
+static void on_reload(uv_timer_t *t) {
+  struct srv *s = t->data;
+  char err[TLS_ERRMSG_MAX];
+  int rc = tls_ctx_reload(s->tls->ctx, err);
+  if (rc > 0)
+    srv_log(s, SRV_LOG_INFO,
+            "TLS: the key or trust store changed; new connections get "
+            "certificate sha256 %s",
+            tls_ctx_cert_fingerprint(s->tls->ctx));
+  else if (rc < 0)
+    srv_log(s, SRV_LOG_WARN,
+            "TLS: the changed stores could not be loaded (%s); still using "
+            "the previous ones",
+            err);
+}
+
+int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  const struct srv_config *cfg = &s->cfg;
+  if (cfg->secure_client_port < 0)
+    return 0;
+  struct srv_tls *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
+  s->tls = t;
+  char err[TLS_ERRMSG_MAX];
+  if (tls_ctx_new(&cfg->tls, TLS_ROLE_SERVER, "ssl.", &t->ctx, err) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "secureClientPort: %.480s", err);
+    return -1;
+  }
+  const char *host = cfg->secure_client_port_address[0] != '\0'
+                         ? cfg->secure_client_port_address
+                         : cfg->client_port_address;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char port[16];
+  snprintf(port, sizeof port, "%d", cfg->secure_client_port);
+  int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+  if (rc != 0 || res == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "secureClientPortAddress '%s': %s", host,
+             rc != 0 ? gai_strerror(rc) : "no address");
+    return -1;
+  }
+  uv_tcp_init(&s->loop, &t->listener);
+  t->listener.data = s;
+  t->listener_open = true;
+  rc = uv_tcp_bind(&t->listener, res->ai_addr, 0);
+  freeaddrinfo(res);
+  int backlog = cfg->client_port_listen_backlog > 0
+                    ? cfg->client_port_listen_backlog
+                    : SOMAXCONN;
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&t->listener, backlog, srv_on_connection);
+  if (rc != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s", host,
+             cfg->secure_client_port, uv_strerror(rc));
+    return -1;
+  }
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  t->bound_port = cfg->secure_client_port;
+  if (uv_tcp_getsockname(&t->listener, (struct sockaddr *)&bound, &blen) == 0) {
+    if (bound.ss_family == AF_INET)
+      t->bound_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    else if (bound.ss_family == AF_INET6)
+      t->bound_port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+  }
+  uv_timer_init(&s->loop, &t->reload);
+  t->reload.data = s;
+  t->reload_open = true;
+  uv_timer_start(&t->reload, on_reload, TLS_RELOAD_CHECK_MS,
+                 TLS_RELOAD_CHECK_MS);
+  srv_log(s, SRV_LOG_INFO,
+          "TLS: secure client port %s:%d (clientAuth=%s, certificate sha256 "
+          "%s)",
+          host, t->bound_port,
+          cfg->tls.client_auth[0] ? cfg->tls.client_auth : "need",
+          tls_ctx_cert_fingerprint(t->ctx));
+  return 0;
+}
+
+int srv_tls_bound_port(const struct srv *s) {
+  return s->tls != NULL ? s->tls->bound_port : -1;
+}
+
+void srv_tls_stop(struct srv *s) {
+  struct srv_tls *t = s->tls;
+  if (t == NULL)
+    return;
+  if (t->listener_open && !uv_is_closing((uv_handle_t *)&t->listener))
+    uv_close((uv_handle_t *)&t->listener, NULL);
+  t->listener_open = false;
+  if (t->reload_open && !uv_is_closing((uv_handle_t *)&t->reload))
+    uv_close((uv_handle_t *)&t->reload, NULL);
+  t->reload_open = false;
+}
+
+void srv_tls_free(struct srv *s) {
+  if (s->tls == NULL)
+    return;
+  tls_ctx_free(s->tls->ctx);
+  free(s->tls);
+  s->tls = NULL;
+}
+
+int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener) {
+  struct srv_tls *t = c->srv->tls;
+  if (t == NULL || listener != (uv_stream_t *)&t->listener)
+    return 0;
+  c->tls = tls_conn_new(t->ctx, NULL);
+  return c->tls != NULL ? 0 : -1;
+}
+
+void srv_tls_conn_free(struct srv_conn *c) {
+  tls_conn_free(c->tls);
+  c->tls = NULL;
+}
+
+void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf) {
+  *buf = uv_buf_init(c->srv->tls->rbuf, sizeof c->srv->tls->rbuf);
+}
+
+/* Send what the engine has (a handshake alert) straight to the socket,
+ * best effort, before the connection is closed without flushing. */
+static void send_alert(struct srv_conn *c) {
+  char b[1024];
+  size_t n = tls_conn_take_out(c->tls, b, sizeof b);
+  if (n > 0 && !c->writing) {
+    uv_buf_t ub = uv_buf_init(b, (unsigned)n);
+    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+  }
+}
+
+static bool add_identity(struct srv_conn *c, const char *scheme,
+                         const char *id) {
+  if (c->n_ids >= SRV_MAX_IDENTITIES)
+    return false;
+  char *sc = strdup(scheme), *i2 = strdup(id);
+  if (sc == NULL || i2 == NULL) {
+    free(sc);
+    free(i2);
+    return false;
+  }
+  c->ids[c->n_ids].scheme = sc;
+  c->ids[c->n_ids].id = i2;
+  c->n_ids++;
+  return true;
+}
+
+/* The handshake just completed: the certificate's identity. */
+static int handshake_done(struct srv_conn *c) {
+  struct srv *s = c->srv;
+  char dn[1024];
+  int n = tls_conn_peer_dn(c->tls, dn, sizeof dn);
+  if (n > 0) {
+    const char *su = s->cfg.x509_super_user;
+    if (!add_identity(c, "x509", dn) || (su[0] != '\0' && strcmp(dn, su) == 0 &&
+                                         !add_identity(c, "super", dn))) {
+      srv_conn_close(c, false, SRV_LOG_ERROR,
+                     "out of memory for its certificate identity");
+      return -1;
+    }
+  }
+  srv_log(s, SRV_LOG_DEBUG,
+          "TLS connection %s:%d (id %" PRIu64 "): %s %s, client certificate %s",
+          c->ip, c->port, c->id, tls_conn_protocol(c->tls),
+          tls_conn_cipher(c->tls), n > 0 ? dn : "none");
+  return 0;
+}
+
+int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n) {
+  c->srv->stats.bytes_received += (uint64_t)n;
+  bool was_done = tls_conn_handshake_done(c->tls);
+  if (tls_conn_feed(c->tls, data, n) != TLS_OK) {
+    send_alert(c);
+    srv_conn_close(c, false, SRV_LOG_WARN, "TLS handshake failed: %s",
+                   tls_conn_errmsg(c->tls));
+    return -1;
+  }
+  if (!was_done && tls_conn_handshake_done(c->tls) && handshake_done(c) != 0)
+    return -1;
+  /* Drain every plaintext byte: nothing may wait inside the engine while
+   * the connection is throttled, since no read would come to fetch it.
+   * At most one read's worth (SRV_READ_CHUNK of ciphertext) comes out. */
+  for (;;) {
+    if (c->in_cap - c->in_len < SRV_READ_CHUNK) {
+      size_t ncap = c->in_len + SRV_READ_CHUNK;
+      uint8_t *nb = realloc(c->in, ncap);
+      if (nb == NULL) {
+        srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory reading");
+        return -1;
+      }
+      c->in = nb;
+      c->in_cap = ncap;
+    }
+    ssize_t r = tls_conn_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+    if (r > 0) {
+      c->in_len += (size_t)r;
+      continue;
+    }
+    if (r == TLS_EOF) {
+      srv_conn_close(c, false, SRV_LOG_DEBUG, "client closed the TLS session");
+      return -1;
+    }
+    if (r < 0) {
+      send_alert(c);
+      srv_conn_close(c, false, SRV_LOG_WARN, "TLS %s failed: %s",
+                     was_done ? "read" : "handshake", tls_conn_errmsg(c->tls));
+      return -1;
+    }
+    break;
+  }
+  if (tls_conn_pending_out(c->tls) > 0)
+    srv_conn_mark_dirty(c); /* handshake records, session tickets */
+  return 0;
+}
+
+static void on_tls_write(uv_write_t *req, int status) {
+  struct srv_conn *c = req->data;
+  c->writing = false;
+  proto_writer_reset(&c->wbuf);
+  if (c->wbuf.cap > SRV_KEEP_BUF_BYTES) {
+    proto_writer_free(&c->wbuf);
+    proto_writer_init(&c->wbuf);
+  }
+  if (status == UV_ECANCELED || c->handle_closed)
+    return;
+  if (status < 0) {
+    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s",
+                   uv_strerror(status));
+    return;
+  }
+  srv_tls_flush(c);
+}
+
+void srv_tls_flush(struct srv_conn *c) {
+  if (c->writing || c->handle_closed)
+    return;
+  if (proto_writer_err(&c->out) != PROTO_OK) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
+    return;
+  }
+  size_t rel = c->out.len > 0 ? srv_conn_releasable(c) : 0;
+  if (rel > 0) {
+    if (tls_conn_write(c->tls, c->out.buf, rel) != TLS_OK) {
+      srv_conn_close(c, false, SRV_LOG_WARN, "TLS write failed: %s",
+                     tls_conn_errmsg(c->tls));
+      return;
+    }
+    memmove(c->out.buf, c->out.buf + rel, c->out.len - rel);
+    c->out.len -= rel;
+    for (size_t i = 0; i < c->n_holds; i++)
+      c->holds[i].off -= rel;
+  }
+  size_t n = tls_conn_pending_out(c->tls);
+  if (n == 0) {
+    if (c->out.len == 0)
+      srv_conn_output_drained(c);
+    return;
+  }
+  proto_writer_reset(&c->wbuf);
+  uint8_t *dst = proto_writer_reserve(&c->wbuf, n);
+  if (dst == NULL) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
+    return;
+  }
+  c->wbuf.len = tls_conn_take_out(c->tls, dst, n);
+  /* As conn.c: the socket first, uv_write only for what it refuses. */
+  uv_buf_t tb = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
+  int w = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
+  if (w == UV_EAGAIN || w == UV_ENOSYS)
+    w = 0;
+  if (w < 0) {
+    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(w));
+    return;
+  }
+  size_t sent = (size_t)w;
+  if (sent == c->wbuf.len) {
+    proto_writer_reset(&c->wbuf);
+    if (c->out.len == 0)
+      srv_conn_output_drained(c);
+    return;
+  }
+  memmove(c->wbuf.buf, c->wbuf.buf + sent, c->wbuf.len - sent);
+  c->wbuf.len -= sent;
+  uv_buf_t b = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
+  c->wreq.data = c;
+  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
+  if (rc != 0) {
+    proto_writer_reset(&c->wbuf);
+    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(rc));
+    return;
+  }
+  c->writing = true;
+}
