@@ -89,7 +89,7 @@
 /* ... and their bytes: well below ENS_MAX_QUEUED, so that a follower's
  * link is not dropped for the proposals in flight. */
 #define ENS_MAX_INFLIGHT_BYTES (16u << 20)
-#define ENS_MAX_TOUCH 4096u /* session ids per TOUCH frame */
+#define ENS_MAX_TOUCH 4096u    /* session ids per TOUCH frame */
 #define ENS_READ_CHUNK (64u << 10)
 
 enum ens_kind {
@@ -142,7 +142,7 @@ struct ens_peer {
 struct ens_tcp {
   uv_tcp_t h;
   struct srv_ens *e;
-  struct ens_peer *peer;       /* outgoing: the peer; incoming: NULL */
+  struct ens_peer *peer; /* outgoing: the peer; incoming: NULL */
   struct ens_tcp *next, *prev; /* incoming list */
   uv_connect_t creq;
   uint32_t from; /* incoming: sender id after HELLO, 0 before */
@@ -186,7 +186,7 @@ struct srv_ens {
    * DURABLE); those wait until the current drain is done. */
   bool in_step;
   bool tpend_stale;
-  bool confirm_wanted;     /* see confirm_issued below */
+  bool confirm_wanted; /* see confirm_issued below */
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
 
@@ -196,7 +196,7 @@ struct srv_ens {
     uint64_t zxid;
     uint8_t *data;
     uint32_t len;
-  } * pend;
+  } *pend;
   size_t n_pend, cap_pend;
   size_t pend_bytes; /* sum of their lengths */
 
@@ -229,7 +229,7 @@ struct srv_ens {
     uint32_t from;
     uint8_t cid[8];
     uint64_t round;
-  } * fsyncs;
+  } *fsyncs;
   size_t n_fsyncs, cap_fsyncs;
 
   struct proto_writer w; /* scratch for frames */
@@ -251,7 +251,9 @@ static uint32_t get32(const uint8_t *p) {
          p[3];
 }
 
-static uint64_t now_ms(const struct srv_ens *e) { return uv_now(&e->s->loop); }
+static uint64_t now_ms(const struct srv_ens *e) {
+  return uv_now(&e->s->loop);
+}
 
 static struct ens_peer *peer_of(struct srv_ens *e, uint32_t id) {
   for (size_t i = 0; i < e->n_peers; i++)
@@ -286,7 +288,8 @@ static void tcp_drop(struct ens_tcp *t, const char *why) {
     struct ens_peer *p = t->peer;
     p->out = NULL;
     if (why != NULL)
-      srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id, why);
+      srv_log(e->s, SRV_LOG_INFO, "link to server %u dropped: %s", p->id,
+              why);
     if (p->up) {
       /* Told to zab by ens_step, never from here: a send that fails
        * inside an action must not step zab again. */
@@ -414,8 +417,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     t->in = n;
     t->in_cap = nc;
   }
-  *buf =
-      uv_buf_init((char *)t->in + t->in_len, (unsigned)(t->in_cap - t->in_len));
+  *buf = uv_buf_init((char *)t->in + t->in_len,
+                     (unsigned)(t->in_cap - t->in_len));
 }
 
 /* Outgoing links carry nothing back; reading only tells us when the peer
@@ -447,8 +450,8 @@ static void on_connected(uv_connect_t *req, int status) {
   put32(hello + 8, p->e->my_id);
   peer_send(p, ENS_K_HELLO, hello, sizeof hello);
   uv_read_start((uv_stream_t *)&t->h, on_alloc, on_out_read);
-  srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id, p->host,
-          p->port);
+  srv_log(p->e->s, SRV_LOG_INFO, "link to server %u (%s:%d) up", p->id,
+          p->host, p->port);
   struct zab_event ev = {.type = ZAB_EV_PEER_UP, .peer = {.id = p->id}};
   ens_step(p->e, &ev);
 }
@@ -488,8 +491,8 @@ static void peer_dial(struct ens_peer *p) {
   t->h.data = t;
   t->creq.data = t;
   p->out = t;
-  int rc =
-      uv_tcp_connect(&t->creq, &t->h, (struct sockaddr *)&ss, on_connected);
+  int rc = uv_tcp_connect(&t->creq, &t->h, (struct sockaddr *)&ss,
+                          on_connected);
   if (rc != 0)
     tcp_drop(t, uv_strerror(rc));
 }
@@ -537,7 +540,8 @@ static void send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err);
 
 /* Takes ownership of *r (freed on failure too). */
 static void queue_push(struct srv_ens *e, struct ens_req *r) {
-  if (e->role != ZAB_ROLE_LEADING || !e->serving || e->q_len == ENS_MAX_QUEUE) {
+  if (e->role != ZAB_ROLE_LEADING || !e->serving ||
+      e->q_len == ENS_MAX_QUEUE) {
     send_fail(e, r, PROTO_CONNECTIONLOSS);
     req_free(r);
     return;
@@ -547,8 +551,8 @@ static void queue_push(struct srv_ens *e, struct ens_req *r) {
   ens_step(e, NULL); /* prep and propose it unless a step is running */
 }
 
-static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b, size_t n,
-                   struct ens_tcp *t) {
+static void on_fwd(struct srv_ens *e, uint32_t from, const uint8_t *b,
+                   size_t n, struct ens_tcp *t) {
   struct proto_reader rd;
   proto_reader_init(&rd, b, n, ENS_MAX_FRAME);
   struct ens_req r;
@@ -925,8 +929,8 @@ static void pend_drop_above(struct srv_ens *e, uint64_t above) {
 }
 
 static void log_dir_clear(struct srv *s) {
-  const char *dir =
-      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
+  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
+                                           : s->cfg.data_dir;
   DIR *d = opendir(dir);
   if (d == NULL)
     return;
@@ -1145,7 +1149,8 @@ static void send_zab(struct srv_ens *e, uint32_t to, const struct zab_msg *m) {
   if (p == NULL)
     return;
   proto_writer_reset(&e->w);
-  if (zab_msg_encode(m, &e->w) != ZAB_OK || proto_writer_err(&e->w) != PROTO_OK)
+  if (zab_msg_encode(m, &e->w) != ZAB_OK ||
+      proto_writer_err(&e->w) != PROTO_OK)
     return;
   peer_send(p, ENS_K_ZAB, e->w.buf, e->w.len);
 }
@@ -1165,8 +1170,7 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   srv_log(s, SRV_LOG_INFO, "role %s, leader %u, epoch %u, %s",
           zab_role_name(a->role), a->leader, a->epoch,
           a->serving ? "serving" : "not serving");
-  if (was_serving &&
-      (!a->serving || (was_leader && a->role != ZAB_ROLE_LEADING)))
+  if (was_serving && (!a->serving || (was_leader && a->role != ZAB_ROLE_LEADING)))
     srv_conns_close_all_clients(s);
   if (!a->serving || a->role != ZAB_ROLE_LEADING) {
     while (e->q_len > 0) {
@@ -1223,7 +1227,8 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
     }
     /* Staged: the turn's appends go out as one frame and one write when
      * the sync that srv_persist_kick starts flushes them. */
-    if (s->log_failed || txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
+    if (s->log_failed ||
+        txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
       /* Never reported durable: zab never ACKs it; as a leader it will
        * lose its quorum and step down. */
       srv_log(s, SRV_LOG_ERROR, "log append of 0x%" PRIx64 " failed: %s",
@@ -1306,9 +1311,9 @@ static void ens_step(struct srv_ens *e, const struct zab_event *ev) {
     }
     have = true;
     if (e->durable_pending >= 0) {
-      cur =
-          (struct zab_event){.type = ZAB_EV_DURABLE,
-                             .durable = {.zxid = (uint64_t)e->durable_pending}};
+      cur = (struct zab_event){
+          .type = ZAB_EV_DURABLE,
+          .durable = {.zxid = (uint64_t)e->durable_pending}};
       e->durable_pending = -1;
       continue;
     }
@@ -1374,7 +1379,8 @@ static void on_timer(uv_timer_t *h) {
 /* ------------------------------------------------------------------ */
 /* leader: prep and propose (many in flight, see may_prep) */
 
-static void send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err) {
+static void send_fail(struct srv_ens *e, const struct ens_req *r,
+                      int32_t err) {
   e->n_fail++;
   if (r->origin == e->my_id) {
     conn_fail(e->s, r->session, r->kind, r->cxid, err);
@@ -1522,10 +1528,9 @@ static bool pump_one(struct srv_ens *e) {
     }
   }
   if (rc != PROTO_OK)
-    send_fail(e, &r,
-              rc == PROTO_UNIMPLEMENTED    ? PROTO_UNIMPLEMENTED
-              : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
-                                           : PROTO_SYSTEMERROR);
+    send_fail(e, &r, rc == PROTO_UNIMPLEMENTED     ? PROTO_UNIMPLEMENTED
+                     : rc == PROTO_CONNECTIONLOSS ? PROTO_CONNECTIONLOSS
+                                                  : PROTO_SYSTEMERROR);
   req_free(&r);
   return true;
 }
@@ -1625,7 +1630,8 @@ static bool forward(struct srv_ens *e, const struct ens_req *r) {
   return peer_send(p, ENS_K_FWD, w->buf, w->len);
 }
 
-static void conn_block(struct srv_conn *c, enum srv_ens_wait what, int64_t id) {
+static void conn_block(struct srv_conn *c, enum srv_ens_wait what,
+                       int64_t id) {
   c->ens_wait = what;
   c->ens_wait_id = id;
   c->ens_sync_zxid = -1;
@@ -1741,7 +1747,8 @@ bool srv_ens_create_session(struct srv_conn *c, int64_t id,
   zab_status_get(e->zab, &st);
   if (!st.healthy)
     return false; /* refused at once, as writes are (refuse_unhealthy) */
-  if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) != 0)
+  if (srv_map_put(&e->connecting, (uint64_t)id, (void *)(uintptr_t)c->id) !=
+      0)
     return false;
   uint8_t passwd[PROTO_PASSWD_LEN];
   srv_session_new_password(c->srv, id, passwd);
@@ -1821,8 +1828,7 @@ bool srv_ens_expire(struct srv *s, struct srv_session *sess) {
   if (e->role != ZAB_ROLE_LEADING || !e->serving || sess->closing)
     return true;
   sess->closing = true;
-  srv_log(s, SRV_LOG_INFO,
-          "session 0x%" PRIx64 " expired (timeout %" PRId32
+  srv_log(s, SRV_LOG_INFO, "session 0x%" PRIx64 " expired (timeout %" PRId32
           " ms): proposing closeSession",
           (uint64_t)sess->id, sess->timeout_ms);
   if (sess->conn != NULL)
@@ -1975,8 +1981,8 @@ static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   char b[32];
   if (read_small(path, b, sizeof b) < 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX,
-             "server.N lines but no myid file: cannot open '%.400s': %s", path,
-             strerror(errno));
+             "server.N lines but no myid file: cannot open '%.400s': %s",
+             path, strerror(errno));
     return -1;
   }
   char *end;
@@ -1990,9 +1996,9 @@ static int read_myid(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->cfg.server_id = (int)v;
   /* Session ids carry the server id in their top byte (session.c). */
-  s->next_session_id =
-      (int64_t)(((uint64_t)v << 56) |
-                ((uint64_t)s->next_session_id & ((UINT64_C(1) << 56) - 1)));
+  s->next_session_id = (int64_t)(((uint64_t)v << 56) |
+                                 ((uint64_t)s->next_session_id &
+                                  ((UINT64_C(1) << 56) - 1)));
   return 0;
 }
 
@@ -2015,8 +2021,8 @@ struct loaded {
 
 static int collect_log(struct srv *s, int64_t base, struct loaded *L,
                        char errmsg[SRV_ERRMSG_MAX]) {
-  const char *dir =
-      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
+  const char *dir = s->cfg.data_log_dir[0] ? s->cfg.data_log_dir
+                                           : s->cfg.data_dir;
   struct dirent **names = NULL;
   int nn = scandir(dir, &names, NULL, alphasort);
   if (nn < 0) {
@@ -2082,7 +2088,8 @@ static int collect_log(struct srv *s, int64_t base, struct loaded *L,
           break;
         }
         memcpy(c, tx, tl);
-        L->ents[L->n++] = (struct zab_entry){(uint64_t)h.zxid, c, (uint32_t)tl};
+        L->ents[L->n++] = (struct zab_entry){(uint64_t)h.zxid, c,
+                                             (uint32_t)tl};
         last = (uint64_t)h.zxid;
       }
       if (rc != 0)
@@ -2170,8 +2177,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     p->backoff_ms = ENS_RETRY_MIN_MS;
   }
   if (me == NULL) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %u has no server.%u line", e->my_id,
-             e->my_id);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %u has no server.%u line",
+             e->my_id, e->my_id);
     return -1;
   }
   if (client_addr_from_line(s, me, errmsg) != 0)
@@ -2185,8 +2192,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   if (base >= 0) {
     char msg[SNAP_ERRMSG_MAX];
     int64_t z;
-    if (snap_read(s->recovered.snap_file, NULL, &tc, &t, &z, msg, sizeof msg) !=
-        SNAP_OK) {
+    if (snap_read(s->recovered.snap_file, NULL, &tc, &t, &z, msg,
+                  sizeof msg) != SNAP_OK) {
       snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s", msg);
       return -1;
     }
@@ -2250,8 +2257,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   uint32_t acc, cur;
   if (read_epochs(s, &acc, &cur) != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s/epochs is unreadable or malformed",
-             s->cfg.data_dir);
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "%.400s/epochs is unreadable or malformed", s->cfg.data_dir);
     return -1;
   }
   struct zab_event ev = {.type = ZAB_EV_LOAD,
@@ -2285,8 +2292,8 @@ int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&e->listener, 64, on_peer_connection);
   if (rc != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %.300s:%d: %s", me->host,
-             me->quorum_port, uv_strerror(rc));
+    snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %.300s:%d: %s",
+             me->host, me->quorum_port, uv_strerror(rc));
     return -1;
   }
   for (size_t i = 0; i < e->n_peers; i++) {

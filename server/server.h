@@ -40,7 +40,7 @@ struct srv_peer_config {
   int quorum_port;
   int election_port;
   bool observer;
-  int client_port;          /* ";[clientAddr:]clientPort" part, 0 = none */
+  int client_port;         /* ";[clientAddr:]clientPort" part, 0 = none */
   char client_address[256]; /* its clientAddr, "" = none */
 };
 
@@ -95,37 +95,37 @@ struct srv_config {
   struct srv_peer_config peers[SRV_MAX_PEERS]; /* server.N lines, in file
                                                   order; none = standalone */
   int n_peers;
-  int init_limit;                 /* initLimit (ticks), default 10 */
-  int sync_limit;                 /* syncLimit (ticks), default 5 */
-  int sync_diff_window;           /* roost.syncDiffWindow: committed txns
-                                     a leader keeps for DIFF, default 500 */
-  char session_secret[80];        /* roost.sessionSecret, optional: 32
-                                     hex digits, the key of the passwords
-                                     of sessions this member creates;
-                                     "" = the dataDir/session.secret key.
-                                     Passwords are replicated, so members
-                                     need not share it. */
-  char config_path[SRV_PATH_MAX]; /* the file loaded, "" if none */
-  int log_level;                  /* 0 error, 1 warn, 2 info, 3 debug;
-                                     default 2 */
+  int init_limit;                   /* initLimit (ticks), default 10 */
+  int sync_limit;                   /* syncLimit (ticks), default 5 */
+  int sync_diff_window;             /* roost.syncDiffWindow: committed txns
+                                       a leader keeps for DIFF, default 500 */
+  char session_secret[80];          /* roost.sessionSecret, optional: 32
+                                       hex digits, the key of the passwords
+                                       of sessions this member creates;
+                                       "" = the dataDir/session.secret key.
+                                       Passwords are replicated, so members
+                                       need not share it. */
+  char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
+  int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
+                                       default 2 */
   /* TLS (server/tlsport.c, tls/, README.md "TLS"). */
-  int secure_client_port; /* secureClientPort, -1 = none (default),
-                             0 = any free port */
+  int secure_client_port;           /* secureClientPort, -1 = none
+                                       (default), 0 = any free port */
   char secure_client_port_address[256]; /* secureClientPortAddress, "" =
                                            clientPortAddress */
-  struct tls_options tls;               /* ssl.* */
-  char x509_super_user[1024];           /* zookeeper.X509AuthenticationProvider
-                                           .superUser: a client certificate
-                                           subject DN that also gets "super" */
+  struct tls_options tls;           /* ssl.* */
+  char x509_super_user[1024];       /* zookeeper.X509AuthenticationProvider
+                                       .superUser: a client certificate's
+                                       subject DN that also gets "super" */
   /* DNS interface (server/dnsd.c, docs/dns.md). */
-  int dns_port;                    /* dns.port, UDP and TCP; 0 = off
-                                      (default) */
-  char dns_address[256];           /* dns.address, "" = clientPortAddress */
-  char dns_domain[256];            /* dns.domain, default "roost." */
-  int dns_ttl_s;                   /* dns.ttl, default 0 */
-  char dns_curator_base_path[256]; /* dns.curatorBasePath: Curator's
-                                      ServiceDiscovery base path, default
-                                      "/services" (Roost's own root) */
+  int dns_port;                     /* dns.port, UDP and TCP; 0 = off
+                                       (default) */
+  char dns_address[256];            /* dns.address, "" = clientPortAddress */
+  char dns_domain[256];             /* dns.domain, default "roost." */
+  int dns_ttl_s;                    /* dns.ttl, default 0 */
+  char dns_curator_base_path[256];  /* dns.curatorBasePath: Curator's
+                                       ServiceDiscovery base path, default
+                                       "/services" (Roost's own root) */
 };
 
 /* Fill with the defaults above. */

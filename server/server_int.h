@@ -192,18 +192,18 @@ struct srv_conn {
   int64_t ens_wait_id; /* cxid (WRITE: the oldest), or the session id */
   int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
   uint32_t ens_cx_head, ens_cx_n;
-  int64_t ens_sync_zxid;   /* SYNC: the leader's commit point, -1 unknown */
+  int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
   uint64_t ens_sync_round; /* SYNC on the leader: the confirm round, or 0 */
-  char *ens_path;          /* SYNC: the path to echo (owned) */
+  char *ens_path;        /* SYNC: the path to echo (owned) */
   size_t ens_path_len;
-  bool ens_ro; /* CONNECT: the request's readOnly flag */
+  bool ens_ro;           /* CONNECT: the request's readOnly flag */
 
   /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
    * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
   struct srv_hold {
     size_t off;
     int64_t zxid;
-  } * holds;
+  } *holds;
   size_t n_holds, cap_holds;
 
   /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
@@ -276,10 +276,10 @@ struct srv {
   struct txlog_sync *sync_tok;
   int64_t durable_zxid; /* every zxid <= this is on disk */
   uint64_t append_failures;
-  uint64_t rng;       /* per-server RNG (snapshot randomisation) */
-  uint64_t snap_txns; /* logged since the last snapshot started */
-  uint64_t snap_at;   /* threshold: snapCount/2 + random share */
-  int64_t snap_zxid;  /* of the snapshot being written */
+  uint64_t rng;           /* per-server RNG (snapshot randomisation) */
+  uint64_t snap_txns;     /* logged since the last snapshot started */
+  uint64_t snap_at;       /* threshold: snapCount/2 + random share */
+  int64_t snap_zxid;      /* of the snapshot being written */
   uint64_t snap_start_ns;
   int64_t snap_roll_zxid; /* the log was rolled after this zxid */
   uint64_t snaps_taken, snaps_failed;
@@ -288,7 +288,7 @@ struct srv {
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
   uint64_t sync_start_ns;
   uint64_t recovery_ms;
-  int64_t hold_zxid;         /* srv_deliver_events holds each event for it */
+  int64_t hold_zxid; /* srv_deliver_events holds each event for it */
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
@@ -311,9 +311,9 @@ struct srv {
 
   struct srv_stats stats;
 
-  struct srv_ens *ens;        /* ensemble member (ensemble.c); NULL
-                                 standalone */
-  struct txlog *sync_log;     /* the log the sync in flight belongs to */
+  struct srv_ens *ens;       /* ensemble member (ensemble.c); NULL
+                                standalone */
+  struct txlog *sync_log;    /* the log the sync in flight belongs to */
   const uint8_t *cur_payload; /* the request being handled (borrowed) */
   size_t cur_len;
 
@@ -487,7 +487,8 @@ bool srv_ens_serving(const struct srv *s);
 void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
                    size_t len);
 void srv_ens_close_session(struct srv_conn *c, int32_t xid);
-bool srv_ens_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms);
+bool srv_ens_create_session(struct srv_conn *c, int64_t id,
+                            int32_t timeout_ms);
 void srv_ens_sync(struct srv_conn *c, int32_t xid);
 /* The leader proposes closeSession; others only push the deadline. */
 bool srv_ens_expire(struct srv *s, struct srv_session *sess);
