@@ -26,6 +26,10 @@ ZK_CLASSPATH = ":".join([
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/slf4j-log4j12.jar",
     "/usr/share/java/log4j-1.2.jar",
+    # The Netty connection factory (TLS, test_tls.py) needs netty-codec,
+    # which zookeeper.jar's manifest leaves out (libnetty-java, a
+    # dependency of libzookeeper-java, ships it).
+    "/usr/share/java/netty-codec.jar",
 ])
 
 # Markers in a sanitizer build's output that mean the run failed.

@@ -1,0 +1,337 @@
+"""TLS on the secure client port (issue 19): ZooKeeper's secureClientPort
+and ssl.* keys, side by side with the plain port, with real clients.
+
+Certificates are made at test time by tests/tls/mkcerts.sh (a CA, server
+certificates, two clients, an untrusted CA, an expired and a wrong-host
+certificate).  The same cases run against Apache ZooKeeper 3.8 (make
+test-zk) through its Netty connection factory with the same zoo.cfg keys
+(serverCnxnFactory, authProvider.x509), except where marked with the
+reason.
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import shutil
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
+from kazoo.security import make_acl
+
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MKCERTS = os.path.join(HERE, "..", "tls", "mkcerts.sh")
+NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
+CLIENT1_DN = "CN=client1,O=Roost"
+CLIENT2_DN = "CN=client2,O=Roost"
+
+
+@pytest.fixture(scope="session")
+def certs():
+    d = tempfile.mkdtemp(prefix="roost-tls-it-")
+    subprocess.run(["sh", MKCERTS, d], check=True, stdout=subprocess.DEVNULL)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cert(certs, name):
+    return os.path.join(certs, name)
+
+
+@pytest.fixture
+def tls_server(server_factory, certs):
+    """factory(**cfg) -> a server with a secure client port (srv.tls_port)
+    using server-keystore.pem and trusting ca.pem unless cfg says
+    otherwise."""
+    def factory(**extra):
+        port = harness.free_port()
+        cfg = {
+            "secureClientPort": port,
+            "serverCnxnFactory": NETTY,
+            "authProvider.x509": X509_PROVIDER,
+            "ssl.keyStore.location": cert(certs, "server-keystore.pem"),
+            "ssl.trustStore.location": cert(certs, "ca.pem"),
+        }
+        cfg.update(extra)
+        srv = server_factory(**cfg)
+        srv.tls_port = port
+        wait_port(port)
+        return srv
+    return factory
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((harness.HOST, port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "port %d never opened" % port
+            time.sleep(0.1)
+
+
+def kazoo(srv, certs, name="client1", ca="ca.pem", timeout=15.0):
+    """A started kazoo client over TLS (name=None: no client cert)."""
+    kw = {}
+    if name is not None:
+        kw = {"certfile": cert(certs, name + ".pem"),
+              "keyfile": cert(certs, name + ".key")}
+    k = KazooClient(hosts="%s:%d" % (harness.HOST, srv.tls_port),
+                    use_ssl=True, ca=cert(certs, ca), timeout=10.0, **kw)
+    k.start(timeout=timeout)
+    return k
+
+
+def kazoo_refused(srv, certs, name, ca="ca.pem"):
+    k = KazooClient(hosts="%s:%d" % (harness.HOST, srv.tls_port),
+                    use_ssl=True, ca=cert(certs, ca), timeout=4.0,
+                    certfile=cert(certs, name + ".pem") if name else None,
+                    keyfile=cert(certs, name + ".key") if name else None,
+                    connection_retry={"max_tries": 1, "delay": 0.1})
+    try:
+        with pytest.raises(Exception):
+            k.start(timeout=4.0)
+    finally:
+        k.stop()
+        k.close()
+
+
+def handshake(port, certs, name="client1", server_hostname="localhost",
+              ca="ca.pem"):
+    """A TLS handshake with Python's ssl (hostname checked); returns the
+    server's certificate (DER) or raises ssl.SSLError."""
+    ctx = ssl.create_default_context(cafile=cert(certs, ca))
+    if name:
+        ctx.load_cert_chain(cert(certs, name + ".pem"), cert(certs, name + ".key"))
+    with socket.create_connection((harness.HOST, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
+            der = s.getpeercert(binary_form=True)
+            # TLS 1.3: a refused client certificate shows on the first read.
+            s.settimeout(0.5)
+            try:
+                s.recv(1)
+            except socket.timeout:
+                pass
+            return der
+
+
+def pem_to_der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def log_has(srv, needle, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while needle not in srv.log_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+# ----------------------------------------------------------------------
+
+
+def test_kazoo_over_tls_beside_the_plain_port(tls_server, certs):
+    """kazoo (use_ssl, certfile, keyfile, ca) works on the secure port, the
+    plain port keeps serving, and both see the same tree."""
+    srv = tls_server()
+    k = kazoo(srv, certs)
+    plain = KazooClient(hosts=srv.hosts, timeout=10.0)
+    plain.start(timeout=15)
+    try:
+        k.create("/tls-a", b"over tls")
+        assert plain.get("/tls-a")[0] == b"over tls"
+        seen = []
+        assert k.exists("/tls-b", watch=seen.append) is None
+        plain.create("/tls-b", b"x" * 200000)  # a large value, many records
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen and seen[0].path == "/tls-b"
+        assert k.get("/tls-b")[0] == b"x" * 200000
+        assert sorted(k.get_children("/")) == sorted(plain.get_children("/"))
+    finally:
+        k.stop()
+        plain.stop()
+
+
+def test_pkcs12_key_store(tls_server, certs):
+    """A PKCS12 key store (ssl.keyStore.type=PKCS12 with its password)."""
+    srv = tls_server(**{"ssl.keyStore.location": cert(certs, "server.p12"),
+                        "ssl.keyStore.password": "secret",
+                        "ssl.keyStore.type": "PKCS12"})
+    k = kazoo(srv, certs)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+
+
+@pytest.mark.parametrize("client,ca,why", [
+    ("rogue", "ca.pem", "certificate verify failed: unable to get local issuer"),
+    ("expired", "ca.pem", "certificate verify failed: certificate has expired"),
+    (None, "ca.pem", "peer did not return a certificate"),
+], ids=["untrusted-ca", "expired", "no-cert-need"])
+def test_bad_client_certificate_refused(tls_server, certs, target, client, ca,
+                                        why):
+    """A client certificate from an untrusted CA, an expired one, or none
+    under clientAuth=need: no connection, no session, a clear log line."""
+    srv = tls_server()
+    kazoo_refused(srv, certs, client, ca)
+    if target == "roost":
+        assert log_has(srv, "TLS handshake failed: " + why), srv.log_tail()
+        assert "new session" not in srv.log_text()
+    # The server goes on serving good clients.
+    k = kazoo(srv, certs)
+    k.stop()
+
+
+def test_server_from_untrusted_ca_refused_by_client(tls_server, certs):
+    """kazoo refuses a server whose certificate its CA did not sign."""
+    srv = tls_server(**{"ssl.keyStore.location":
+                        cert(certs, "rogue-keystore.pem")})
+    kazoo_refused(srv, certs, "client1")
+
+
+def test_wrong_host_refused_with_hostname_verification(tls_server, certs):
+    """A server certificate for another name fails the client's hostname
+    check; the right name passes (Python's ssl checks names; kazoo does
+    not, libroost's case is in test_libroost_tls)."""
+    srv = tls_server(**{"ssl.keyStore.location":
+                        cert(certs, "wronghost-keystore.pem")})
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
+        handshake(srv.tls_port, certs, server_hostname="localhost")
+    handshake(srv.tls_port, certs, server_hostname="wrong.example")
+
+
+def test_client_auth_want(tls_server, certs):
+    """clientAuth=want: a client without a certificate connects."""
+    srv = tls_server(**{"ssl.clientAuth": "want"})
+    k = kazoo(srv, certs, name=None)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+
+
+def test_x509_acl_and_super_user(tls_server, certs):
+    """x509:<subject DN> in an ACL lets that certificate read and refuses
+    another; the superUser DN passes every ACL."""
+    srv = tls_server(**{"X509AuthenticationProvider.superUser":
+                        "CN=superclient,O=Nobody"})
+    k1 = kazoo(srv, certs, "client1")
+    k2 = kazoo(srv, certs, "client2")
+    try:
+        k1.create("/x509-owned", b"mine",
+                  acl=[make_acl("x509", CLIENT1_DN, all=True)])
+        assert k1.get("/x509-owned")[0] == b"mine"
+        with pytest.raises(NoAuthError):
+            k2.get("/x509-owned")
+        acl, _ = k1.get_acls("/x509-owned")
+        assert [(a.id.scheme, a.id.id) for a in acl] == [("x509", CLIENT1_DN)]
+        # "auth" expands to the certificate identity.
+        k2.create("/x509-auth", b"2", acl=[make_acl("auth", "", all=True)])
+        acl, _ = k2.get_acls("/x509-auth")
+        assert ("x509", CLIENT2_DN) in [(a.id.scheme, a.id.id) for a in acl]
+        with pytest.raises(NoAuthError):
+            k1.get("/x509-auth")
+    finally:
+        k1.stop()
+        k2.stop()
+    srv.stop()
+    srv2 = tls_server(**{"X509AuthenticationProvider.superUser": CLIENT2_DN})
+    k1 = kazoo(srv2, certs, "client1")
+    k2 = kazoo(srv2, certs, "client2")
+    try:
+        k1.create("/x509-owned", b"mine",
+                  acl=[make_acl("x509", CLIENT1_DN, all=True)])
+        assert k2.get("/x509-owned")[0] == b"mine"  # super
+    finally:
+        k1.stop()
+        k2.stop()
+
+
+@pytest.mark.roost_only("ZooKeeper 3.8 reloads client-port certificates "
+                        "only when client.certReload is set, through its "
+                        "own file watcher; this checks Roost's reload")
+def test_rotation_keeps_sessions(tls_server, certs):
+    """Replacing the key store on disk: new connections get the new
+    certificate, the established session goes on (same session id)."""
+    live = cert(certs, "live-keystore.pem")
+    shutil.copy(cert(certs, "server-keystore.pem"), live)
+    srv = tls_server(**{"ssl.keyStore.location": live})
+    assert handshake(srv.tls_port, certs) == \
+        pem_to_der(cert(certs, "server.pem"))
+    k = kazoo(srv, certs)
+    try:
+        sid = k.client_id[0]
+        k.create("/rot", b"before")
+        tmp = live + ".tmp"
+        shutil.copy(cert(certs, "server2-keystore.pem"), tmp)
+        os.rename(tmp, live)
+        assert log_has(srv, "new connections get certificate", timeout=10)
+        assert handshake(srv.tls_port, certs) == \
+            pem_to_der(cert(certs, "server2.pem"))
+        k.set("/rot", b"after")
+        assert k.get("/rot")[0] == b"after"
+        assert k.client_id[0] == sid
+        # A broken file is reported and changes nothing.
+        with open(live, "w") as f:
+            f.write("-----BEGIN nonsense\n")
+        assert log_has(srv, "could not be loaded", timeout=10)
+        assert handshake(srv.tls_port, certs) == \
+            pem_to_der(cert(certs, "server2.pem"))
+    finally:
+        k.stop()
+
+
+def test_hostile_bytes_on_the_tls_port(tls_server, certs, target):
+    """Garbage, a plain ZooKeeper client, and truncated or stalled
+    handshakes on the secure port: the server keeps serving TLS clients
+    meanwhile and afterwards."""
+    srv = tls_server()
+    stalled = []
+    try:
+        # A ClientHello cut in half, left open (the loop must not wait).
+        ctx = ssl.create_default_context(cafile=cert(certs, "ca.pem"))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with pytest.raises(ssl.SSLWantReadError):
+            obj.do_handshake()
+        hello = out.read()
+        s = socket.create_connection((harness.HOST, srv.tls_port), timeout=5)
+        s.sendall(hello[:len(hello) // 2])
+        stalled.append(s)
+        # Only a TLS record header promising a large record.
+        s = socket.create_connection((harness.HOST, srv.tls_port), timeout=5)
+        s.sendall(b"\x16\x03\x01\x40\x00")
+        stalled.append(s)
+        for junk in (b"GET / HTTP/1.0\r\n\r\n", os.urandom(4096),
+                     b"\x00\x00\x00\x2c" + b"\x00" * 44, b"ruok",
+                     hello + os.urandom(64)):
+            with socket.create_connection((harness.HOST, srv.tls_port),
+                                          timeout=5) as g:
+                g.sendall(junk)
+                g.settimeout(5)
+                try:
+                    while g.recv(4096):
+                        pass
+                except (ConnectionResetError, socket.timeout):
+                    pass
+        k = kazoo(srv, certs)
+        k.create("/after-junk", b"ok")
+        k.stop()
+        assert harness.four_letter(srv.host, srv.port, "ruok") == "imok"
+    finally:
+        for s in stalled:
+            s.close()
+    if target == "roost":
+        assert log_has(srv, "TLS handshake failed")
