@@ -25,8 +25,8 @@ struct tls_ctx {
   enum tls_role role;
   char label[32];
   SSL_CTX *ssl;
-  struct file_id ks, ts;         /* at the last successful load */
-  struct file_id bad_ks, bad_ts; /* at the last failed reload */
+  struct file_id ks, kf, ts;             /* at the last successful load */
+  struct file_id bad_ks, bad_kf, bad_ts; /* at the last failed reload */
   bool have_bad;
   unsigned generation;
   char fingerprint[65];
@@ -230,7 +230,8 @@ static int use_keys(SSL_CTX *x, const struct tls_ctx *c, char *fingerprint,
   const struct tls_options *o = &c->opt;
   struct tls_keys k;
   if (tls_store_load_keys(c->label, o->key_store_location, o->key_store_type,
-                          o->key_store_password, &k, errmsg) != 0)
+                          o->key_store_password, o->key_location, &k,
+                          errmsg) != 0)
     return -1;
   bool ok = SSL_CTX_use_certificate(x, k.cert) == 1 &&
             SSL_CTX_use_PrivateKey(x, k.key) == 1 &&
@@ -358,6 +359,7 @@ int tls_ctx_new(const struct tls_options *o, enum tls_role role,
   c->role = role;
   snprintf(c->label, sizeof c->label, "%s", label);
   file_id_get(o->key_store_location, &c->ks);
+  file_id_get(o->key_location, &c->kf);
   file_id_get(o->trust_store_location, &c->ts);
   c->ssl = build(c, c->fingerprint, errmsg);
   if (c->ssl == NULL) {
@@ -378,18 +380,21 @@ void tls_ctx_free(struct tls_ctx *ctx) {
 }
 
 int tls_ctx_reload(struct tls_ctx *ctx, char errmsg[TLS_ERRMSG_MAX]) {
-  struct file_id ks, ts;
+  struct file_id ks, kf, ts;
   file_id_get(ctx->opt.key_store_location, &ks);
+  file_id_get(ctx->opt.key_location, &kf);
   file_id_get(ctx->opt.trust_store_location, &ts);
-  if (file_id_eq(&ks, &ctx->ks) && file_id_eq(&ts, &ctx->ts))
+  if (file_id_eq(&ks, &ctx->ks) && file_id_eq(&kf, &ctx->kf) &&
+      file_id_eq(&ts, &ctx->ts))
     return 0;
   if (ctx->have_bad && file_id_eq(&ks, &ctx->bad_ks) &&
-      file_id_eq(&ts, &ctx->bad_ts))
+      file_id_eq(&kf, &ctx->bad_kf) && file_id_eq(&ts, &ctx->bad_ts))
     return 0; /* reported already; wait for the next change */
   char fp[65];
   SSL_CTX *x = build(ctx, fp, errmsg);
   if (x == NULL) {
     ctx->bad_ks = ks;
+    ctx->bad_kf = kf;
     ctx->bad_ts = ts;
     ctx->have_bad = true;
     return -1;
@@ -398,6 +403,7 @@ int tls_ctx_reload(struct tls_ctx *ctx, char errmsg[TLS_ERRMSG_MAX]) {
   SSL_CTX_free(ctx->ssl);
   ctx->ssl = x;
   ctx->ks = ks;
+  ctx->kf = kf;
   ctx->ts = ts;
   ctx->have_bad = false;
   ctx->generation++;

@@ -274,9 +274,44 @@ static int keys_p12(const char *label, const char *path,
   return 0;
 }
 
+/* Certificate and key in two PEM files (a client's --cert and --key):
+ * one buffer with both, as a PEM key store would be. */
+static int join_key_file(const char *label, const char *path,
+                         const char *key_path, enum store_kind kind,
+                         unsigned char **data, size_t *len,
+                         char errmsg[TLS_ERRMSG_MAX]) {
+  if (kind != STORE_PEM) {
+    tls_errf(errmsg,
+             "%skeyStore.location '%s': a separate key file goes with a PEM "
+             "certificate file only",
+             label, path);
+    return -1;
+  }
+  unsigned char *kdata;
+  size_t klen;
+  if (read_file(label, "key", key_path, &kdata, &klen, errmsg) != 0)
+    return -1;
+  unsigned char *both = malloc(klen + 1 + *len);
+  if (both != NULL) {
+    memcpy(both, kdata, klen);
+    both[klen] = '\n';
+    memcpy(both + klen + 1, *data, *len);
+  }
+  OPENSSL_cleanse(kdata, klen);
+  free(kdata);
+  if (both == NULL) {
+    tls_errf(errmsg, "%skeyStore: out of memory", label);
+    return -1;
+  }
+  free(*data);
+  *data = both;
+  *len += klen + 1;
+  return 0;
+}
+
 int tls_store_load_keys(const char *label, const char *path, const char *type,
-                        const char *password, struct tls_keys *out,
-                        char errmsg[TLS_ERRMSG_MAX]) {
+                        const char *password, const char *key_path,
+                        struct tls_keys *out, char errmsg[TLS_ERRMSG_MAX]) {
   memset(out, 0, sizeof *out);
   unsigned char *data;
   size_t len;
@@ -284,6 +319,8 @@ int tls_store_load_keys(const char *label, const char *path, const char *type,
   if (read_file(label, "keyStore", path, &data, &len, errmsg) != 0)
     return -1;
   int rc = store_kind(label, "keyStore", path, type, data, len, &kind, errmsg);
+  if (rc == 0 && key_path[0] != '\0')
+    rc = join_key_file(label, path, key_path, kind, &data, &len, errmsg);
   if (rc == 0)
     rc = kind == STORE_PEM
              ? keys_pem(label, path, data, len, password, out, errmsg)

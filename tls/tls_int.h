@@ -16,10 +16,12 @@ struct tls_keys {
   STACK_OF(X509) * chain;
 };
 
-/* store.c.  `label` is "ssl." or "ssl.quorum." (for messages), `what`
- * "keyStore" or "trustStore".  0, or -1 with errmsg. */
+/* store.c.  `label` is "ssl." or "ssl.quorum." (for messages).  key_path
+ * (may be "") names a PEM file with the private key when the key store
+ * holds only the certificates.  0, or -1 with errmsg. */
 int tls_store_load_keys(const char *label, const char *path, const char *type,
-                        const char *password, struct tls_keys *out,
+                        const char *password, const char *key_path,
+                        struct tls_keys *out,
                         char errmsg[TLS_ERRMSG_MAX]);
 void tls_keys_free(struct tls_keys *k);
 /* *out: the certificates (at least one); free with

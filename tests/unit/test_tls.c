@@ -197,6 +197,18 @@ static void test_pkcs12_and_encrypted_pem(void **state) {
   server_opts(&so, "server.p12");
   snprintf(so.key_store_password, sizeof so.key_store_password, "wrong");
   ctx_fails(&so, TLS_ROLE_SERVER, "wrong ssl.keyStore.password?");
+  /* Certificate and key in two files (a client's --cert and --key). */
+  server_opts(&so, "server-keystore.pem");
+  client_opts(&co, "client2.pem");
+  snprintf(co.key_location, sizeof co.key_location, "%s",
+           path("client2.key"));
+  assert_int_equal(connect_pair(&p, &so, &co, "localhost"), 0);
+  assert_true(tls_conn_peer_dn(p.s, dn, sizeof dn) > 0);
+  assert_string_equal(dn, "CN=client2,O=Roost");
+  pair_free(&p);
+  snprintf(co.key_location, sizeof co.key_location, "%s",
+           path("client1.key")); /* not client2's key */
+  ctx_fails(&co, TLS_ROLE_CLIENT, "no certificate in it matches");
   /* PKCS12 as the trust store (its certificate is trusted). */
   server_opts(&so, "server-keystore.pem");
   snprintf(so.trust_store_location, sizeof so.trust_store_location, "%s",
