@@ -218,7 +218,8 @@ DEB_FILES = $(foreach p,roost libroost0 libroost-dev,$(DEB_DIR)/$(p)_$(ROOST_VER
 
 deb:
 	@sh tools/scripts/deps.sh $(DEB_BUILD_PKGS) build-essential pkg-config \
-	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc libcurl4-openssl-dev libjansson-dev
+	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc libcurl4-openssl-dev libjansson-dev \
+	  libssl-dev
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/roost-$(ROOST_VERSION)
 	git ls-files -z -co --exclude-standard | \
 	  tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/roost-$(ROOST_VERSION)

@@ -40,15 +40,15 @@
  * port, ssl.quorum.* for the peer port.  Plain values, copied by
  * tls_ctx_new. */
 struct tls_options {
-  char key_store_location[TLS_PATH_MAX];   /* ssl.keyStore.location, "" none */
-  char key_store_password[256];            /* ssl.keyStore.password */
-  char key_store_type[16];                 /* ssl.keyStore.type: PEM, PKCS12;
-                                              "" = from the file name or its
-                                              contents */
-  char key_location[TLS_PATH_MAX]; /* the private key in a PEM file of its
-                                      own (clients: --key, the form of
-                                      zookeeper_init_ssl); "" = in the key
-                                      store */
+  char key_store_location[TLS_PATH_MAX]; /* ssl.keyStore.location, "" none */
+  char key_store_password[256];          /* ssl.keyStore.password */
+  char key_store_type[16];               /* ssl.keyStore.type: PEM, PKCS12;
+                                            "" = from the file name or its
+                                            contents */
+  char key_location[TLS_PATH_MAX];       /* the private key in a PEM file of its
+                                            own (clients: --key, the form of
+                                            zookeeper_init_ssl); "" = in the key
+                                            store */
   char trust_store_location[TLS_PATH_MAX]; /* ssl.trustStore.location, ""
                                               = the system's CAs */
   char trust_store_password[256];

@@ -21,8 +21,7 @@ struct tls_keys {
  * holds only the certificates.  0, or -1 with errmsg. */
 int tls_store_load_keys(const char *label, const char *path, const char *type,
                         const char *password, const char *key_path,
-                        struct tls_keys *out,
-                        char errmsg[TLS_ERRMSG_MAX]);
+                        struct tls_keys *out, char errmsg[TLS_ERRMSG_MAX]);
 void tls_keys_free(struct tls_keys *k);
 /* *out: the certificates (at least one); free with
  * sk_X509_pop_free(*out, X509_free). */

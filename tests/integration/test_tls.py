@@ -335,3 +335,72 @@ def test_hostile_bytes_on_the_tls_port(tls_server, certs, target):
             s.close()
     if target == "roost":
         assert log_has(srv, "TLS handshake failed")
+
+
+# ----------------------------------------------------------------------
+# libroost (tests/integration/libroost_tls.c) and the roost shell.
+
+def libroost_prog():
+    d = os.environ.get("LIBROOST_BIN_DIR")
+    if not d:
+        pytest.skip("LIBROOST_BIN_DIR not set (make integration sets it)")
+    return os.path.join(d, "libroost_tls")
+
+
+def run_libroost(mode, hosts, certs):
+    r = subprocess.run([libroost_prog(), mode, hosts, certs],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120)
+    return r.returncode, r.stdout
+
+
+def test_libroost_over_tls(tls_server, certs, target):
+    """libroost with ca/cert/key and with the "ca,cert,key" form of
+    zookeeper_init_ssl: connects, writes, reads, and the session carries
+    the certificate's x509 identity."""
+    srv = tls_server()
+    rc, out = run_libroost("ok", "localhost:%d" % srv.tls_port, certs)
+    assert rc == 0, out
+    assert "id x509 " + CLIENT1_DN in out, out
+
+
+def test_libroost_refuses_wrong_host_and_untrusted_server(tls_server, certs):
+    """libroost checks the server's name against its certificate (and
+    says why it could not connect); with verification off it connects."""
+    srv = tls_server(**{"ssl.keyStore.location":
+                        cert(certs, "wronghost-keystore.pem")})
+    hosts = "localhost:%d" % srv.tls_port
+    rc, out = run_libroost("refused", hosts, certs)
+    assert rc == 0 and "hostname mismatch" in out, out
+    rc, out = run_libroost("refused", "127.0.0.1:%d" % srv.tls_port, certs)
+    assert rc == 0 and "IP address mismatch" in out, out
+    rc, out = run_libroost("noverify", hosts, certs)
+    assert rc == 0, out
+    srv2 = tls_server(**{"ssl.keyStore.location":
+                         cert(certs, "rogue-keystore.pem")})
+    rc, out = run_libroost("refused", "localhost:%d" % srv2.tls_port, certs)
+    assert rc == 0 and "unable to get local issuer" in out, out
+
+
+def test_roost_shell_over_tls(tls_server, certs):
+    """roost -s host:port --tls --ca --cert --key; a missing file is a
+    usage error naming it."""
+    shell = os.environ.get("ROOST_SHELL")
+    if not shell:
+        pytest.skip("ROOST_SHELL not set (make integration sets it)")
+    srv = tls_server()
+    base = [shell, "-s", "127.0.0.1:%d" % srv.tls_port, "--tls",
+            "--ca", cert(certs, "ca.pem"),
+            "--cert", cert(certs, "client1.pem"),
+            "--key", cert(certs, "client1.key")]
+    r = subprocess.run(base + ["create", "/shell-tls", "hi"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(base + ["get", "/shell-tls"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "hi", r.stderr
+    bad = list(base)
+    bad[bad.index("--cert") + 1] = cert(certs, "missing.pem")
+    r = subprocess.run(bad + ["get", "/shell-tls"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "missing.pem" in r.stderr, r.stderr

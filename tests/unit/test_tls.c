@@ -200,8 +200,7 @@ static void test_pkcs12_and_encrypted_pem(void **state) {
   /* Certificate and key in two files (a client's --cert and --key). */
   server_opts(&so, "server-keystore.pem");
   client_opts(&co, "client2.pem");
-  snprintf(co.key_location, sizeof co.key_location, "%s",
-           path("client2.key"));
+  snprintf(co.key_location, sizeof co.key_location, "%s", path("client2.key"));
   assert_int_equal(connect_pair(&p, &so, &co, "localhost"), 0);
   assert_true(tls_conn_peer_dn(p.s, dn, sizeof dn) > 0);
   assert_string_equal(dn, "CN=client2,O=Roost");
