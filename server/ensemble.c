@@ -154,6 +154,7 @@ struct ens_tcp {
   struct proto_writer obuf;
   uint8_t *in;
   size_t in_len, in_cap;
+  struct tls_conn *tls; /* sslQuorum (tlsport.c); NULL: plain */
 };
 
 struct ens_wreq {
@@ -274,6 +275,7 @@ static void on_tcp_closed(uv_handle_t *h) {
   struct ens_tcp *t = h->data;
   proto_writer_free(&t->obuf);
   free(t->in);
+  tls_conn_free(t->tls);
   free(t);
 }
 
@@ -351,7 +353,8 @@ static bool peer_send(struct ens_peer *p, uint8_t kind, const uint8_t *body,
 
 /* Hands one link's frames of this turn to libuv (one uv_write). */
 static void link_flush(struct ens_tcp *t) {
-  if (t == NULL || t->closing || t->obuf.len == 0)
+  if (t == NULL || t->closing ||
+      (t->obuf.len == 0 && (t->tls == NULL || !tls_conn_pending_out(t->tls))))
     return;
   struct ens_wreq *w = malloc(sizeof *w);
   if (w == NULL) {
@@ -359,9 +362,18 @@ static void link_flush(struct ens_tcp *t) {
     return;
   }
   w->t = t;
-  w->len = t->obuf.len;
-  w->data = t->obuf.buf; /* the buffer moves to the request */
-  proto_writer_init(&t->obuf);
+  if (t->tls != NULL) { /* sslQuorum: the frames go out encrypted */
+    if (srv_tls_link_seal(t->tls, &t->obuf, &w->data, &w->len) != 0 ||
+        w->data == NULL) {
+      free(w);
+      tcp_drop(t, "TLS: out of memory");
+      return;
+    }
+  } else {
+    w->len = t->obuf.len;
+    w->data = t->obuf.buf; /* the buffer moves to the request */
+    proto_writer_init(&t->obuf);
+  }
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
   t->queued += w->len;
   int rc = uv_write(&w->req, (uv_stream_t *)&t->h, &b, 1, on_written);
@@ -425,11 +437,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
  * went away. */
 static void on_out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   struct ens_tcp *t = st->data;
-  (void)buf;
+  const char *why = NULL;
+  size_t before = t->in_len;
+  if (n > 0 && t->tls != NULL &&
+      srv_tls_link_input(t->tls, buf->base, (size_t)n, &t->in, &t->in_len,
+                         &t->in_cap, &why) == 0 &&
+      t->in_len == before) {
+    if (tls_conn_handshake_done(t->tls))
+      t->peer->backoff_ms = ENS_RETRY_MIN_MS;
+    link_flush(t); /* TLS handshake records */
+    return;
+  }
   if (n < 0)
     tcp_drop(t, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
   else if (n > 0)
-    tcp_drop(t, "peer sent data on our outgoing link");
+    tcp_drop(t, why != NULL ? why : "peer sent data on our outgoing link");
 }
 
 static void on_connected(uv_connect_t *req, int status) {
@@ -442,7 +464,12 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&t->h, 1);
-  p->backoff_ms = ENS_RETRY_MIN_MS;
+  if (srv_tls_link_new(p->e->s, p->host, &t->tls) != 0) {
+    tcp_drop(t, "out of memory");
+    return;
+  }
+  if (t->tls == NULL) /* TLS: once the handshake is done (on_out_read) */
+    p->backoff_ms = ENS_RETRY_MIN_MS;
   p->up = true;
   uint8_t hello[12];
   put32(hello, ENS_MAGIC);
@@ -787,7 +814,15 @@ static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   }
   if (n == 0)
     return;
-  t->in_len += (size_t)n;
+  const char *why;
+  if (t->tls == NULL)
+    t->in_len += (size_t)n;
+  else if (srv_tls_link_input(t->tls, buf->base, (size_t)n, &t->in,
+                              &t->in_len, &t->in_cap, &why) != 0) {
+    tcp_drop(t, why);
+    return;
+  } else
+    link_flush(t); /* TLS handshake records */
   in_frames(t);
   srv_flush_all(t->e->s);
 }
@@ -802,7 +837,8 @@ static void on_peer_connection(uv_stream_t *l, int status) {
   t->e = e;
   uv_tcp_init(&e->s->loop, &t->h);
   t->h.data = t;
-  if (uv_accept(l, (uv_stream_t *)&t->h) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&t->h) != 0 ||
+      srv_tls_link_new(e->s, NULL, &t->tls) != 0) {
     uv_close((uv_handle_t *)&t->h, on_tcp_closed);
     return;
   }

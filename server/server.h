@@ -114,6 +114,10 @@ struct srv_config {
   char secure_client_port_address[256]; /* secureClientPortAddress, "" =
                                            clientPortAddress */
   struct tls_options tls;           /* ssl.* */
+  bool ssl_quorum;                  /* sslQuorum: peer links use TLS with
+                                       ssl.quorum.* (both ends verified) */
+  bool ssl_quorum_reload;           /* sslQuorumReloadCertFiles */
+  struct tls_options quorum_tls;    /* ssl.quorum.* */
   char x509_super_user[1024];       /* zookeeper.X509AuthenticationProvider
                                        .superUser: a client certificate's
                                        subject DN that also gets "super" */

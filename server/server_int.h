@@ -346,6 +346,21 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
 void srv_tls_flush(struct srv_conn *c);
 /* on_close: frees c->tls. */
 void srv_tls_conn_free(struct srv_conn *c);
+/* sslQuorum: the contexts of both ends of the peer links (srv_new, before
+ * srv_ens_open; 0 or -1 with errmsg), and the ensemble's transport: a
+ * link's engine (*out NULL when sslQuorum is off; the dialler passes the
+ * peer's host, checked against its certificate, the acceptor NULL; -1
+ * out of memory), ciphertext in with its plaintext appended to the
+ * growable (*buf, *len, *cap) (-1 with *why: the link must go), and the
+ * link's frames w sealed into one malloc'd block (*out, *n; NULL when
+ * nothing is to be sent; -1 when the link failed). */
+int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out);
+int srv_tls_link_input(struct tls_conn *tls, const void *data, size_t n,
+                       uint8_t **buf, size_t *len, size_t *cap,
+                       const char **why);
+int srv_tls_link_seal(struct tls_conn *tls, struct proto_writer *w,
+                      uint8_t **out, size_t *n);
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
  * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop

@@ -131,7 +131,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   if (srv_persist_start(s, errmsg) != 0)
     goto fail_loop;
   /* server.N lines: an ensemble member (ensemble.c). */
-  if (srv_ens_open(s, errmsg) != 0)
+  if (srv_tls_quorum_open(s, errmsg) != 0 || srv_ens_open(s, errmsg) != 0)
     goto fail_loop;
   s->start_wall_ms = srv_wall_ms();
   s->start_loop_ms = (int64_t)uv_now(&s->loop);

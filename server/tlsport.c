@@ -35,36 +35,84 @@ struct srv_tls {
   uv_timer_t reload;
   bool listener_open, reload_open;
   int bound_port;
-  struct tls_ctx *ctx;
+  struct tls_ctx *ctx;       /* the secure client port's; NULL: none */
+  struct tls_ctx *qserver;   /* sslQuorum: accepting peer links */
+  struct tls_ctx *qclient;   /* sslQuorum: dialling peer links */
   char rbuf[SRV_READ_CHUNK]; /* ciphertext of the read in progress */
 };
 
-static void on_reload(uv_timer_t *t) {
-  struct srv *s = t->data;
+static struct srv_tls *tls_get(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  if (s->tls == NULL)
+    s->tls = calloc(1, sizeof *s->tls);
+  if (s->tls == NULL)
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+  return s->tls;
+}
+
+static void reload_one(struct srv *s, struct tls_ctx *ctx, const char *what) {
   char err[TLS_ERRMSG_MAX];
-  int rc = tls_ctx_reload(s->tls->ctx, err);
+  int rc = ctx != NULL ? tls_ctx_reload(ctx, err) : 0;
   if (rc > 0)
     srv_log(s, SRV_LOG_INFO,
-            "TLS: the key or trust store changed; new connections get "
+            "TLS: the %s key or trust store changed; new connections get "
             "certificate sha256 %s",
-            tls_ctx_cert_fingerprint(s->tls->ctx));
+            what, tls_ctx_cert_fingerprint(ctx));
   else if (rc < 0)
     srv_log(s, SRV_LOG_WARN,
-            "TLS: the changed stores could not be loaded (%s); still using "
-            "the previous ones",
-            err);
+            "TLS: the changed %s stores could not be loaded (%s); still "
+            "using the previous ones",
+            what, err);
+}
+
+static void on_reload(uv_timer_t *t) {
+  struct srv *s = t->data;
+  reload_one(s, s->tls->ctx, "ssl.*");
+  if (s->cfg.ssl_quorum_reload) {
+    reload_one(s, s->tls->qserver, "ssl.quorum.*");
+    reload_one(s, s->tls->qclient, "ssl.quorum.*");
+  }
+}
+
+int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  if (!s->cfg.ssl_quorum || s->cfg.n_peers == 0)
+    return 0;
+  struct srv_tls *t = tls_get(s, errmsg);
+  char err[TLS_ERRMSG_MAX];
+  if (t == NULL)
+    return -1;
+  if (tls_ctx_new(&s->cfg.quorum_tls, TLS_ROLE_SERVER, "ssl.quorum.",
+                  &t->qserver, err) != 0 ||
+      tls_ctx_new(&s->cfg.quorum_tls, TLS_ROLE_CLIENT, "ssl.quorum.",
+                  &t->qclient, err) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "sslQuorum: %.480s", err);
+    return -1;
+  }
+  srv_log(s, SRV_LOG_INFO,
+          "TLS: peer links use TLS (ssl.quorum.*, certificate sha256 %s)",
+          tls_ctx_cert_fingerprint(t->qserver));
+  return 0;
+}
+
+static void start_reload_timer(struct srv *s) {
+  struct srv_tls *t = s->tls;
+  if (t == NULL || t->reload_open)
+    return;
+  uv_timer_init(&s->loop, &t->reload);
+  t->reload.data = s;
+  t->reload_open = true;
+  uv_timer_start(&t->reload, on_reload, TLS_RELOAD_CHECK_MS,
+                 TLS_RELOAD_CHECK_MS);
 }
 
 int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   const struct srv_config *cfg = &s->cfg;
-  if (cfg->secure_client_port < 0)
+  if (cfg->secure_client_port < 0) {
+    start_reload_timer(s); /* sslQuorum alone */
     return 0;
-  struct srv_tls *t = calloc(1, sizeof *t);
-  if (t == NULL) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
-    return -1;
   }
-  s->tls = t;
+  struct srv_tls *t = tls_get(s, errmsg);
+  if (t == NULL)
+    return -1;
   char err[TLS_ERRMSG_MAX];
   if (tls_ctx_new(&cfg->tls, TLS_ROLE_SERVER, "ssl.", &t->ctx, err) != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "secureClientPort: %.480s", err);
@@ -110,11 +158,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     else if (bound.ss_family == AF_INET6)
       t->bound_port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
   }
-  uv_timer_init(&s->loop, &t->reload);
-  t->reload.data = s;
-  t->reload_open = true;
-  uv_timer_start(&t->reload, on_reload, TLS_RELOAD_CHECK_MS,
-                 TLS_RELOAD_CHECK_MS);
+  start_reload_timer(s);
   srv_log(s, SRV_LOG_INFO,
           "TLS: secure client port %s:%d (clientAuth=%s, certificate sha256 "
           "%s)",
@@ -125,7 +169,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
 }
 
 int srv_tls_bound_port(const struct srv *s) {
-  return s->tls != NULL ? s->tls->bound_port : -1;
+  return s->tls != NULL && s->tls->ctx != NULL ? s->tls->bound_port : -1;
 }
 
 void srv_tls_stop(struct srv *s) {
@@ -144,13 +188,15 @@ void srv_tls_free(struct srv *s) {
   if (s->tls == NULL)
     return;
   tls_ctx_free(s->tls->ctx);
+  tls_ctx_free(s->tls->qserver);
+  tls_ctx_free(s->tls->qclient);
   free(s->tls);
   s->tls = NULL;
 }
 
 int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener) {
   struct srv_tls *t = c->srv->tls;
-  if (t == NULL || listener != (uv_stream_t *)&t->listener)
+  if (t == NULL || t->ctx == NULL || listener != (uv_stream_t *)&t->listener)
     return 0;
   c->tls = tls_conn_new(t->ctx, NULL);
   return c->tls != NULL ? 0 : -1;
@@ -337,4 +383,60 @@ void srv_tls_flush(struct srv_conn *c) {
     return;
   }
   c->writing = true;
+}
+
+/* ---- peer links (sslQuorum) ---- */
+
+int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out) {
+  *out = NULL;
+  if (s->tls == NULL || s->tls->qserver == NULL)
+    return 0;
+  *out = tls_conn_new(host != NULL ? s->tls->qclient : s->tls->qserver, host);
+  return *out != NULL ? 0 : -1;
+}
+
+int srv_tls_link_input(struct tls_conn *tls, const void *data, size_t n,
+                       uint8_t **buf, size_t *len, size_t *cap,
+                       const char **why) {
+  if (tls_conn_feed(tls, data, n) != TLS_OK) {
+    *why = tls_conn_errmsg(tls);
+    return -1;
+  }
+  for (;;) {
+    if (*cap - *len < 16384) {
+      size_t ncap = *cap * 2 > *len + 16384 ? *cap * 2 : *len + 16384;
+      uint8_t *nb = realloc(*buf, ncap);
+      if (nb == NULL) {
+        *why = "out of memory";
+        return -1;
+      }
+      *buf = nb;
+      *cap = ncap;
+    }
+    ssize_t r = tls_conn_read(tls, *buf + *len, *cap - *len);
+    if (r == 0)
+      return 0;
+    if (r < 0) {
+      *why = r == TLS_EOF ? "closed by peer (TLS)" : tls_conn_errmsg(tls);
+      return -1;
+    }
+    *len += (size_t)r;
+  }
+}
+
+int srv_tls_link_seal(struct tls_conn *tls, struct proto_writer *w,
+                      uint8_t **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  if (w->len > 0 && tls_conn_write(tls, w->buf, w->len) != TLS_OK)
+    return -1;
+  proto_writer_reset(w);
+  size_t k = tls_conn_pending_out(tls);
+  if (k == 0)
+    return 0;
+  *out = malloc(k);
+  if (*out == NULL)
+    return -1;
+  *n = tls_conn_take_out(tls, *out, k);
+  return 0;
 }

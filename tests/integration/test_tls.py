@@ -404,3 +404,75 @@ def test_roost_shell_over_tls(tls_server, certs):
     r = subprocess.run(bad + ["get", "/shell-tls"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "missing.pem" in r.stderr, r.stderr
+
+
+# ----------------------------------------------------------------------
+# Quorum TLS (sslQuorum, ssl.quorum.*).
+
+def quorum_cfg(certs, keystore="server-keystore.pem"):
+    return {"sslQuorum": "true",
+            "ssl.quorum.keyStore.location": cert(certs, keystore),
+            "ssl.quorum.trustStore.location": cert(certs, "ca.pem")}
+
+
+def rewrite_cfg(srv, **keys):
+    srv.cfg.update(keys)
+    with open(srv.cfg_path, "w") as f:
+        for k, v in srv.cfg.items():
+            f.write("%s=%s\n" % (k, v))
+
+
+@pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
+                        "this is Roost's quorum over TLS, not ZooKeeper's")
+def test_quorum_over_tls(ensemble_factory, certs):
+    """Three members with sslQuorum elect a leader and replicate over TLS
+    peer links."""
+    ens = ensemble_factory(n=3, **quorum_cfg(certs))
+    leader = ens.wait_serving(timeout=30)
+    k = KazooClient(hosts=leader.hosts, timeout=10.0)
+    k.start(timeout=15)
+    try:
+        k.create("/over-tls-quorum", b"replicated")
+    finally:
+        k.stop()
+    for srv in ens.servers:
+        c = KazooClient(hosts=srv.hosts, timeout=10.0)
+        c.start(timeout=15)
+        try:
+            c.sync("/")
+            assert c.get("/over-tls-quorum")[0] == b"replicated"
+        finally:
+            c.stop()
+        assert "peer links use TLS" in srv.log_text()
+
+
+@pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
+                        "this is Roost's quorum over TLS, not ZooKeeper's")
+def test_untrusted_member_cannot_join(ensemble_factory, certs):
+    """A member whose certificate the others' trust store does not accept
+    (and which does not trust theirs) never joins: the two others elect a
+    leader and serve, it stays out, and both sides log why."""
+    ens = ensemble_factory(n=3, start=False, **quorum_cfg(certs))
+    s1, s2, s3 = ens.servers
+    rewrite_cfg(s3, **{"ssl.quorum.keyStore.location":
+                       cert(certs, "rogue-keystore.pem"),
+                       "ssl.quorum.trustStore.location":
+                       cert(certs, "rogue-ca.pem")})
+    for srv in ens.servers:
+        srv.start(wait=False)
+    s1.wait_ready()
+    s2.wait_ready()
+    ens.wait_serving(timeout=30, servers=[s1, s2])
+    k = KazooClient(hosts=s1.hosts, timeout=10.0)
+    k.start(timeout=15)
+    try:
+        k.create("/without-rogue", b"ok")
+        time.sleep(2.0)  # ticks of 200 ms: time enough to join if it could
+        assert ens.mode(s3) not in ("leader", "follower")
+        k.set("/without-rogue", b"still serving")
+    finally:
+        k.stop()
+    assert log_has(s1, "certificate verify failed", timeout=10), \
+        s1.log_tail()
+    assert log_has(s3, "certificate verify failed", timeout=10), \
+        s3.log_tail()

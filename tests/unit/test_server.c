@@ -844,8 +844,6 @@ static void test_zk_keys_accepted(void **state) {
       "standaloneEnabled",
       "reconfigEnabled",
       "quorumListenOnAllIPs",
-      "sslQuorum",
-      "ssl.quorum.keyStore.location",
       "ssl.keyStore.passwordPath",
       "portUnification",
       "dynamicConfigFile",
