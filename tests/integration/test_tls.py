@@ -476,3 +476,42 @@ def test_untrusted_member_cannot_join(ensemble_factory, certs):
         s1.log_tail()
     assert log_has(s3, "certificate verify failed", timeout=10), \
         s3.log_tail()
+
+
+# ----------------------------------------------------------------------
+# ZooKeeper's Java shell (ZooKeeperMain, what zkCli.sh runs) with its TLS
+# properties.  zkCli.sh sets its own classpath, without the Netty jars the
+# TLS socket needs, so the class is started the way zkCli.sh starts it.
+
+ZKCLI_CP = ":".join("/usr/share/java/%s.jar" % j for j in (
+    "zookeeper", "netty-codec", "netty-resolver", "slf4j-log4j12",
+    "log4j-1.2"))
+
+
+def zkcli_tls(port, certs, name, *args):
+    cmd = ["java", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", ZKCLI_CP,
+           "-Dlog4j.configuration=file:/dev/null",
+           "-Dzookeeper.clientCnxnSocket="
+           "org.apache.zookeeper.ClientCnxnSocketNetty",
+           "-Dzookeeper.client.secure=true",
+           "-Dzookeeper.ssl.keyStore.location=" + cert(certs, name),
+           "-Dzookeeper.ssl.keyStore.password=" + (
+               "secret" if name.endswith(".p12") else ""),
+           "-Dzookeeper.ssl.trustStore.location=" + cert(certs, "ca.pem"),
+           "org.apache.zookeeper.ZooKeeperMain",
+           "-server", "127.0.0.1:%d" % port] + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    return r.stdout + r.stderr
+
+
+def test_zkcli_over_tls(tls_server, certs):
+    """zkCli (ZooKeeper's Java client with the Netty socket) connects with
+    a PEM key store, and with a PKCS12 one, creates and reads a znode."""
+    if not os.path.exists("/usr/share/java/netty-codec.jar"):
+        pytest.skip("libnetty-java not installed")
+    srv = tls_server()
+    out = zkcli_tls(srv.tls_port, certs, "client1-keystore.pem",
+                    "create", "/zkcli-tls", "hello")
+    assert "Created /zkcli-tls" in out, out
+    out = zkcli_tls(srv.tls_port, certs, "client2.p12", "get", "/zkcli-tls")
+    assert "hello" in out.splitlines(), out
