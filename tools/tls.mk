@@ -23,3 +23,11 @@ EXTRA_UNIT_BINS += $(TLS_TEST)
 $(TLS_TEST): $(BUILD)/obj/tests/unit/test_tls.o $(LIBTLS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(TLS_LDLIBS)
+
+# Roost and ZooKeeper 3.8, plain and over TLS: handshake rate, create/get
+# throughput, get latency, server CPU per op; writes docs/benchmarks-tls.md.
+# BENCH_QUICK=1 for one short round.  Release binaries, as `make bench`.
+.PHONY: bench-tls
+bench-tls:
+	@$(MAKE) --no-print-directory SAN=0 build/roost-server build/roost-bench
+	BENCH_QUICK=$(BENCH_QUICK) sh tools/scripts/bench_tls.sh
