@@ -515,3 +515,41 @@ def test_zkcli_over_tls(tls_server, certs):
     assert "Created /zkcli-tls" in out, out
     out = zkcli_tls(srv.tls_port, certs, "client2.p12", "get", "/zkcli-tls")
     assert "hello" in out.splitlines(), out
+
+
+@pytest.mark.roost_only("ZooKeeper reads JKS (it is Java); Roost cannot and "
+                        "says how to convert the store")
+def test_jks_key_store_refused_with_the_conversion_command(server_factory,
+                                                           certs, tmp_path):
+    """A JKS key store stops the start with the keytool command that
+    converts it; the converted PKCS12 file then works."""
+    if shutil.which("keytool") is None:
+        pytest.skip("keytool (default-jre-headless) not installed")
+    jks = str(tmp_path / "server.jks")
+    subprocess.run(["keytool", "-importkeystore", "-srckeystore",
+                    cert(certs, "server.p12"), "-srcstoretype", "PKCS12",
+                    "-srcstorepass", "secret", "-destkeystore", jks,
+                    "-deststoretype", "JKS", "-deststorepass", "secret",
+                    "-noprompt"], check=True, capture_output=True)
+    port = harness.free_port()
+    cfg = {"secureClientPort": port, "ssl.keyStore.location": jks,
+           "ssl.keyStore.password": "secret",
+           "ssl.trustStore.location": cert(certs, "ca.pem")}
+    srv = harness.Server("roost", str(tmp_path), cfg,
+                         roost_bin=os.environ.get("ROOST_SERVER"))
+    assert srv.run_to_exit() != 0
+    log = srv.log_text()
+    assert "is a JKS store" in log, log
+    assert ("keytool -importkeystore -srckeystore '%s' -srcstoretype JKS "
+            "-destkeystore '%s.p12' -deststoretype PKCS12" % (jks, jks)) in log
+    subprocess.run(["keytool", "-importkeystore", "-srckeystore", jks,
+                    "-srcstoretype", "JKS", "-srcstorepass", "secret",
+                    "-destkeystore", jks + ".p12", "-deststoretype", "PKCS12",
+                    "-deststorepass", "secret", "-noprompt"],
+                   check=True, capture_output=True)
+    srv2 = server_factory(**dict(cfg, **{"ssl.keyStore.location": jks + ".p12",
+                                         "ssl.keyStore.type": "PKCS12"}))
+    srv2.tls_port = port
+    wait_port(port)
+    k = kazoo(srv2, certs)
+    k.stop()
