@@ -306,7 +306,7 @@ lint: tidy-check
 	  --std=c11 -I. --suppress=missingIncludeSystem --inline-suppr \
 	  proto tree server snapshot dns agent tests/unit
 	clang-tidy --quiet $(PROTO_SRC) $(TREE_SRC) $(SERVER_SRC) server/main.c \
-	  $(wildcard snapshot/*.c dns/*.c) -- \
+	  $(wildcard snapshot/*.c dns/*.c agent/*.c) -- \
 	  -std=c11 -D_GNU_SOURCE -I.
 
 # zab/ and tree/ are driven: no libuv, no clock, no randomness of their own.

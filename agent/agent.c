@@ -47,7 +47,7 @@ char *agent_truncate(const char *s, size_t len, size_t max) {
   if (o == NULL)
     return NULL;
   memcpy(o, s, keep);
-  strcpy(o + keep, tail);
+  memcpy(o + keep, tail, strlen(tail) + 1);
   /* A NUL inside would cut the JSON string short: make it visible. */
   for (size_t i = 0; i < keep; i++)
     if (o[i] == '\0')
@@ -59,6 +59,8 @@ char *agent_truncate(const char *s, size_t len, size_t max) {
 /* Scheduling */
 
 static void check_start(struct agent_check *c);
+
+static void run_finish(struct agent_run *r, int status, const char *output);
 
 static void on_check_timer(uv_timer_t *t);
 
@@ -134,7 +136,9 @@ static void check_start(struct agent_check *c) {
     /* agent_run_done clears c->run before it returns. */
     // cppcheck-suppress autoVariables
     c->run = &tmp;
-    agent_run_done(&tmp, AGENT_CRITICAL, "the check could not be started");
+    /* Not agent_run_done: no slot was freed, so the queue need not be
+     * drained, and draining from here would recurse into check_start. */
+    run_finish(&tmp, AGENT_CRITICAL, "the check could not be started");
     return;
   }
   a->inflight++;
@@ -147,7 +151,7 @@ static void on_check_timer(uv_timer_t *t) {
     struct agent_run tmp = {c, c->inst->a, NULL};
     c->inst->a->inflight++;
     c->run = &tmp;
-    agent_run_done(&tmp, AGENT_CRITICAL, "TTL expired");
+    run_finish(&tmp, AGENT_CRITICAL, "TTL expired");
     return;
   }
   check_start(c);
@@ -255,7 +259,8 @@ static void check_result(struct agent_check *c, int status,
   }
 }
 
-void agent_run_done(struct agent_run *r, int status, const char *output) {
+/* Records a finished run; frees its concurrency slot but starts nothing. */
+static void run_finish(struct agent_run *r, int status, const char *output) {
   agent *a = r->a;
   struct agent_check *c = r->check;
   a->inflight--;
@@ -268,6 +273,11 @@ void agent_run_done(struct agent_run *r, int status, const char *output) {
     else
       check_schedule(c, (uint64_t)c->def->interval_ms);
   }
+}
+
+void agent_run_done(struct agent_run *r, int status, const char *output) {
+  agent *a = r->a;
+  run_finish(r, status, output);
   queue_next(a);
 }
 

@@ -147,7 +147,7 @@ int agent_control_start(agent *a, char *err, size_t err_size) {
     snprintf(err, err_size, "-S %s: path too long", path);
     return AGENT_EINVAL;
   }
-  strcpy(sa.sun_path, path);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
   if (fd >= 0) {
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     close(fd);
@@ -194,7 +194,7 @@ int agent_ttl_update(const char *socket_path, int status, const char *check_id,
     snprintf(err, err_size, "check id must not contain tabs or newlines");
     return AGENT_EINVAL;
   }
-  strcpy(sa.sun_path, socket_path);
+  memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     snprintf(err, err_size, "no agent at %s: %s", socket_path, strerror(errno));

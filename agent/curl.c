@@ -164,12 +164,29 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
   return got;
 }
 
+/* A header value as a non-negative int; -1 if it is not one.  The
+ * buffer curl hands over is not NUL-terminated. */
+static int header_int(const char *v, size_t n) {
+  size_t i = 0;
+  while (i < n && (v[i] == ' ' || v[i] == '\t'))
+    i++;
+  if (i == n || v[i] < '0' || v[i] > '9')
+    return -1;
+  long x = 0;
+  for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+    x = x * 10 + (v[i] - '0');
+    if (x > 1000000)
+      return -1;
+  }
+  return (int)x;
+}
+
 /* Headers and (HTTP/2) trailers: grpc-status / grpc-message. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg) {
   struct curl_run *r = arg;
   size_t len = size * n;
   if (len > 12 && strncasecmp(p, "grpc-status:", 12) == 0) {
-    r->grpc_status = atoi(p + 12);
+    r->grpc_status = header_int(p + 12, len - 12);
   } else if (len > 13 && strncasecmp(p, "grpc-message:", 13) == 0) {
     size_t m = len - 13;
     const char *v = p + 13;
@@ -362,7 +379,7 @@ int agent_curl_start(struct agent_check *c, struct agent_run **out) {
   r->base.cancel = curl_cancel;
   r->grpc_status = -1;
   bool grpc = d->kind == AGENT_CHECK_GRPC;
-  r->cap = grpc ? 64 * 1024 : (size_t)d->output_max_size;
+  r->cap = grpc ? (size_t)64 * 1024 : (size_t)d->output_max_size;
   r->body = malloc(r->cap ? r->cap : 1);
   r->easy = curl_easy_init();
   if (r->body == NULL || r->easy == NULL)

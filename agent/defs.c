@@ -694,18 +694,19 @@ int agent_defs_parse(const char *text, const char *file,
     rc = fail(&p, "services", "must be an array of services");
     goto out;
   }
-  size_t total = (one && !json_is_null(one) ? 1 : 0) +
-                 (many && json_is_array(many) ? json_array_size(many) : 0);
+  /* json_is_* test for NULL themselves. */
+  bool has_one = one != NULL && json_typeof(one) != JSON_NULL;
+  bool has_many = json_is_array(many);
+  size_t total = (has_one ? 1 : 0) + (has_many ? json_array_size(many) : 0);
   tmp = calloc(total ? total : 1, sizeof *tmp);
   if (tmp == NULL) {
     rc = AGENT_ENOMEM;
     goto out;
   }
-  if (one && !json_is_null(one)) {
+  if (has_one) {
     rc = parse_service(&p, one, "service", &tmp[n++]);
   }
-  for (size_t i = 0; rc == AGENT_OK && many && json_is_array(many) &&
-                     i < json_array_size(many);
+  for (size_t i = 0; rc == AGENT_OK && has_many && i < json_array_size(many);
        i++) {
     char pre[64];
     snprintf(pre, sizeof pre, "services[%zu]", i);
@@ -815,7 +816,7 @@ static int load_dir(const char *path, struct agent_defs *defs,
     n++;
   }
   closedir(d);
-  if (rc == AGENT_OK)
+  if (rc == AGENT_OK && n > 0)
     qsort(names, n, sizeof *names, cmp_str);
   for (size_t i = 0; rc == AGENT_OK && i < n; i++) {
     size_t l = strlen(path) + strlen(names[i]) + 2;

@@ -47,7 +47,9 @@ static const char *kind_name(int kind) {
 /* json_stringn_nocheck would keep invalid UTF-8 (from a script); jansson
  * refuses it in json_string, so such output is replaced byte by byte. */
 static json_t *safe_string(const char *s) {
-  json_t *j = json_string(s ? s : "");
+  if (s == NULL)
+    s = "";
+  json_t *j = json_string(s);
   if (j)
     return j;
   size_t n = strlen(s);

@@ -1,5 +1,6 @@
 /* roost-agent — the sidecar that registers service instances in Roost
  * from Consul service definitions and keeps their health (see --help). */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,10 +110,13 @@ static int ttl_command(const char *sock, const char *verb, int argc,
   char *note = calloc(1, n);
   if (note == NULL)
     return 2;
+  size_t at = 0;
   for (int i = 1; i < argc; i++) {
     if (i > 1)
-      strcat(note, " ");
-    strcat(note, argv[i]);
+      note[at++] = ' ';
+    size_t l = strlen(argv[i]);
+    memcpy(note + at, argv[i], l);
+    at += l;
   }
   char err[512];
   int rc = agent_ttl_update(sock, status, argv[0], note, err, sizeof err);
@@ -121,6 +125,23 @@ static int ttl_command(const char *sock, const char *verb, int argc,
     return 0;
   fprintf(stderr, "roost-agent %s: %s\n", verb, err);
   return rc == AGENT_EINVAL ? 1 : 2;
+}
+
+/* A whole decimal number in [lo, hi]; anything else is a usage error
+ * (atoi would read "-j x" as 0 and "-t 5s" as 5). */
+static int parse_count(const char *s, const char *flag, long lo, long hi,
+                       int32_t *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+    fprintf(stderr,
+            "roost-agent: %s %s: expected a whole number from %ld to %ld\n",
+            flag, s, lo, hi);
+    return -1;
+  }
+  *out = (int32_t)v;
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -157,10 +178,12 @@ int main(int argc, char **argv) {
       cfg.address = optarg;
       break;
     case 't':
-      cfg.session_timeout_ms = atoi(optarg);
+      if (parse_count(optarg, "-t", 1, 86400000, &cfg.session_timeout_ms) != 0)
+        return 2;
       break;
     case 'j':
-      cfg.max_concurrent = atoi(optarg);
+      if (parse_count(optarg, "-j", 1, 100000, &cfg.max_concurrent) != 0)
+        return 2;
       break;
     case 'C':
       check_only = true;

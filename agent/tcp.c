@@ -132,7 +132,7 @@ int agent_tcp_start(struct agent_check *c, struct agent_run **out) {
   }
   memcpy(r->host, t, hl);
   r->host[hl] = '\0';
-  strcpy(r->port, colon + 1);
+  memcpy(r->port, colon + 1, strlen(colon + 1) + 1);
   uv_timer_init(a->loop, &r->timer);
   r->timer.data = r;
   r->open = 1;

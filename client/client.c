@@ -997,7 +997,7 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
   kc.chroot = c->cs.chroot;
   kc.timeout_ms = c->opts.session_timeout_ms;
   kc.read_only = opts->read_only;
-  kc.auth_failed_terminal = opts->auth_failed_terminal;
+  kc.auth_failed_reconnect = opts->auth_failed_reconnect;
   kc.max_frame = opts->max_frame_bytes ? (size_t)opts->max_frame_bytes : 0;
   kc.client = c;
   kc.on_session = on_session;

@@ -153,7 +153,7 @@ enum rc_core_state {
   RC_ST_CONNECTED,
   RC_ST_EXPIRED,
   RC_ST_CLOSED,
-  RC_ST_AUTH_FAILED, /* terminal (cfg.auth_failed_terminal) */
+  RC_ST_AUTH_FAILED, /* terminal unless cfg.auth_failed_reconnect */
 };
 
 struct rc_auth {
@@ -174,7 +174,7 @@ struct rc_core_config {
   const char *chroot; /* copied; NULL for none */
   int32_t timeout_ms; /* requested session timeout */
   bool read_only;
-  bool auth_failed_terminal;
+  bool auth_failed_reconnect;
   size_t max_frame;
   roost_client *client; /* passed to callbacks (may be NULL in tests) */
   /* Session events go here (the client mirrors its state, runs helper

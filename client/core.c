@@ -1257,7 +1257,7 @@ static int handle_auth_reply(struct rc_core *k, int32_t err) {
     complete_err(k, a->pending, err);
     a->pending = NULL;
   }
-  if (err != ROOST_OK && k->cfg.auth_failed_terminal) {
+  if (err != ROOST_OK && !k->cfg.auth_failed_reconnect) {
     /* The official client's AUTH_FAILED_STATE: nothing more is sent. */
     k->state = RC_ST_AUTH_FAILED;
     k->announced = false;

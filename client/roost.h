@@ -165,8 +165,8 @@ enum roost_session_event {
 enum roost_state {
   ROOST_STATE_CONNECTING = 1, /* no connection yet / reconnecting */
   ROOST_STATE_CONNECTED = 3,
-  /* Terminal (options.auth_failed_terminal): the server refused an
-   * identity; every request fails with ROOST_AUTHFAILED from then on. */
+  /* Terminal (unless options.auth_failed_reconnect): the server refused
+   * an identity; every request fails with ROOST_AUTHFAILED from then on. */
   ROOST_STATE_AUTH_FAILED = 4,
   ROOST_STATE_READ_ONLY = 5,
   ROOST_STATE_CLOSED = 7,
@@ -343,12 +343,14 @@ typedef struct roost_options {
   uint64_t seed;           /* server shuffle / backoff RNG; 0: from clock */
   int32_t max_pending;     /* outstanding requests bound. 0: 65536 */
   int32_t max_frame_bytes; /* largest server frame accepted. 0: 16 MiB */
-  /* As the official client: an identity the server refuses moves the
-   * client to the terminal ROOST_STATE_AUTH_FAILED (event
-   * ROOST_SESSION_AUTH_FAILED, then no reconnect; requests fail with
-   * ROOST_AUTHFAILED; watchers get NOT_WATCHING).  Off: the identity is
-   * dropped and the client reconnects without it. */
-  bool auth_failed_terminal;
+  /* Off (the default, as the official C client and kazoo): an identity
+   * the server refuses moves the client to the terminal
+   * ROOST_STATE_AUTH_FAILED (event ROOST_SESSION_AUTH_FAILED, then no
+   * reconnect; requests fail with ROOST_AUTHFAILED; watchers get
+   * NOT_WATCHING).  On: the event is still delivered, the identity is
+   * dropped and the client reconnects without it (an interactive shell
+   * wants this: a typo in addauth should not end the session). */
+  bool auth_failed_reconnect;
   /* read_only mode: while on a read-only server, look for a read-write
    * one ("isro") every this many ms, doubling up to 60 s. 0: 500. */
   int32_t rw_probe_ms;

@@ -1974,6 +1974,8 @@ int shell_connect(struct shell *sh, const char *hosts, bool quiet) {
   o.session_arg = sh;
   /* A shell should keep working after an expiry; it says so on stderr. */
   o.renew_session_on_expiry = true;
+  /* ...and after a refused addauth (zkCli's session would be dead). */
+  o.auth_failed_reconnect = true;
   o.tls = sh->tls;
   o.tls_ca = sh->tls_ca;
   o.tls_cert = sh->tls_cert;

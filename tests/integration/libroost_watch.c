@@ -804,8 +804,8 @@ static void run_readonly(const char *hosts) {
   uv_mutex_destroy(&s.mu);
 }
 
-/* auth_failed_terminal: a refused identity ends the client for good, as
- * the official client's AUTH_FAILED_STATE: the event, the state, every
+/* By default a refused identity ends the client for good, as the
+ * official client's AUTH_FAILED_STATE: the event, the state, every
  * request failing with AUTHFAILED, watchers released, no reconnect. */
 static void run_authfail(const char *hosts) {
   struct sess s;
@@ -816,7 +816,6 @@ static void run_authfail(const char *hosts) {
   roost_options_init(&o);
   o.session_cb = on_session;
   o.session_arg = &s;
-  o.auth_failed_terminal = true;
   roost_client *c;
   CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
   CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
@@ -844,6 +843,41 @@ static void run_authfail(const char *hosts) {
   uv_mutex_destroy(&s.mu);
 }
 
+/* auth_failed_reconnect: the event still comes, the server drops the
+ * connection, and the client comes back on the same session without the
+ * refused identity; an ephemeral made before is still there. */
+static void run_authfail_reconnect(const char *hosts) {
+  struct sess s;
+  memset(&s, 0, sizeof s);
+  uv_mutex_init(&s.mu);
+  uv_cond_init(&s.cv);
+  roost_options o;
+  roost_options_init(&o);
+  o.session_cb = on_session;
+  o.session_arg = &s;
+  o.auth_failed_reconnect = true;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
+  char p[64];
+  snprintf(p, sizeof p, "/lr-authre-%d", (int)uv_os_getpid());
+  roost_create_opts e = {ROOST_EPHEMERAL, 0, NULL, 0};
+  CHECK_RC(roost_create(c, p, NULL, 0, &e, NULL), ROOST_OK);
+  int64_t sid = roost_client_session_id(c);
+  CHECK_RC(roost_add_auth(c, "nosuchscheme", "x", 1), ROOST_AUTHFAILED);
+  CHECK(sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
+  CHECK(sess_wait(&s, &s.connects, 2, 20), "no reconnect (connects %d)",
+        s.connects);
+  CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
+  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
+        roost_client_state(c));
+  CHECK(roost_client_session_id(c) == sid, "session changed");
+  CHECK_RC(roost_exists(c, p, NULL, NULL, NULL), ROOST_OK);
+  CHECK_RC(roost_client_close(c), ROOST_OK);
+  uv_cond_destroy(&s.cv);
+  uv_mutex_destroy(&s.mu);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s HOSTS ops|reconnect\n", argv[0]);
@@ -856,6 +890,8 @@ int main(int argc, char **argv) {
     run_reconnect(argv[1], base);
   } else if (strcmp(argv[2], "authfail") == 0) {
     run_authfail(argv[1]);
+  } else if (strcmp(argv[2], "authfail-reconnect") == 0) {
+    run_authfail_reconnect(argv[1]);
   } else if (strcmp(argv[2], "readonly") == 0) {
     run_readonly(argv[1]);
   } else if (strcmp(argv[2], "discovery") == 0) {

@@ -677,6 +677,13 @@ def test_invalid_definitions_stop_the_start(server, tmp):
     assert "service.EnableTagOverride: unknown field" in r.stderr
     r = subprocess.run([AGENT, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "SYNOPSIS" in r.stdout
+    # Numbers on the command line are whole numbers in range, not atoi's
+    # best guess ("-j x" used to mean 0 checks at once).
+    for flag, val in (("-j", "x"), ("-j", "0"), ("-t", "5s"), ("-t", "")):
+        r = subprocess.run([AGENT, "-s", server.hosts, "-c", p, flag, val],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2, (flag, val, r.stderr)
+        assert "%s %s: expected a whole number" % (flag, val) in r.stderr
 
 
 def test_ensemble_failover_keeps_node_and_session(ensemble_factory, agents,

@@ -420,12 +420,23 @@ def test_read_only_mode_moves_to_read_write_server(server_factory, procs):
         fake.close()
 
 
-def test_auth_failed_is_terminal_when_asked(server):
-    """With auth_failed_terminal, an identity the server refuses moves the
+def test_auth_failed_is_terminal_by_default(server):
+    """As the official client: an identity the server refuses moves the
     client to the terminal AUTH_FAILED state: its event, every later
     request failing with AUTHFAILED, watchers released with NOT_WATCHING,
     and no reconnect."""
     r = subprocess.run([prog("libroost_watch"), server.hosts, "authfail"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASSED" in r.stdout
+
+
+def test_auth_failed_reconnect_keeps_the_session(server):
+    """With auth_failed_reconnect (the shell's choice) the event comes, the
+    refused identity is dropped and the client is back on the same
+    session; its ephemeral node is still there."""
+    r = subprocess.run([prog("libroost_watch"), server.hosts,
+                        "authfail-reconnect"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "PASSED" in r.stdout
