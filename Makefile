@@ -304,9 +304,9 @@ format:
 lint: tidy-check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I. --suppress=missingIncludeSystem --inline-suppr \
-	  proto tree server snapshot dns agent tests/unit
+	  proto tree server snapshot dns agent tls tests/unit
 	clang-tidy --quiet $(PROTO_SRC) $(TREE_SRC) $(SERVER_SRC) server/main.c \
-	  $(wildcard snapshot/*.c dns/*.c agent/*.c) -- \
+	  $(wildcard snapshot/*.c dns/*.c agent/*.c tls/*.c) -- \
 	  -std=c11 -D_GNU_SOURCE -I.
 
 # zab/ and tree/ are driven: no libuv, no clock, no randomness of their own.

@@ -242,7 +242,7 @@ static int use_keys(SSL_CTX *x, const struct tls_ctx *c, char *fingerprint,
   unsigned mdlen = 0;
   if (ok && X509_digest(k.cert, EVP_sha256(), md, &mdlen) == 1)
     for (unsigned i = 0; i < mdlen && i < 32; i++)
-      snprintf(fingerprint + 2 * i, 3, "%02x", md[i]);
+      snprintf(fingerprint + 2 * (size_t)i, 3, "%02x", md[i]);
   if (!ok) {
     char why[128];
     tls_errf(

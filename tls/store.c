@@ -89,9 +89,7 @@ static int store_kind(const char *label, const char *what, const char *path,
                       const char *type, const unsigned char *data, size_t len,
                       enum store_kind *kind, char errmsg[TLS_ERRMSG_MAX]) {
   static const unsigned char jks_magic[4] = {0xfe, 0xed, 0xfe, 0xed};
-  if (len >= 4 && memcmp(data, jks_magic, 4) == 0)
-    *kind = STORE_JKS;
-  else if (type[0] != '\0') {
+  if (type[0] != '\0') {
     if (strcasecmp(type, "PEM") == 0)
       *kind = STORE_PEM;
     else if (strcasecmp(type, "PKCS12") == 0)
@@ -125,6 +123,8 @@ static int store_kind(const char *label, const char *what, const char *path,
         break;
       }
   }
+  if (len >= 4 && memcmp(data, jks_magic, 4) == 0)
+    *kind = STORE_JKS;
   if (*kind == STORE_JKS || *kind == STORE_BCFKS) {
     const char *name = *kind == STORE_JKS ? "JKS" : "BCFKS";
     tls_errf(errmsg,
@@ -147,7 +147,8 @@ static int pass_cb(char *buf, int size, int rwflag, void *u) {
   size_t n = pw != NULL ? strlen(pw) : 0;
   if (n == 0 || n > (size_t)size)
     return -1;
-  memcpy(buf, pw, n);
+  /* OpenSSL takes the length: no terminator wanted. */
+  memcpy(buf, pw, n); // NOLINT(bugprone-not-null-terminated-result)
   return (int)n;
 }
 
