@@ -351,6 +351,8 @@ typedef struct roost_options {
    * dropped and the client reconnects without it (an interactive shell
    * wants this: a typo in addauth should not end the session). */
   bool auth_failed_reconnect;
+  bool tls;                          /* TLS: see tls_ca below */
+  bool tls_no_hostname_verification; /* TLS: see tls_ca below */
   /* read_only mode: while on a read-only server, look for a read-write
    * one ("isro") every this many ms, doubling up to 60 s. 0: 500. */
   int32_t rw_probe_ms;
@@ -364,14 +366,13 @@ typedef struct roost_options {
    * official C client's zookeeper_init_ssl form "ca,cert,key[,password]"
    * instead of the four fields.  Any of them set turns TLS on.  Files
    * are read by roost_client_new (ROOST_ETLS when they cannot be used:
-   * roost_tls_check says why); strings are copied. */
-  bool tls;
+   * roost_tls_check says why); strings are copied.  (The two flags,
+   * tls and tls_no_hostname_verification, sit with the other bools.) */
   const char *tls_ca;
   const char *tls_cert;
   const char *tls_key;
   const char *tls_key_password;
   const char *tls_certs;
-  bool tls_no_hostname_verification;
 } roost_options;
 
 /* Loads the TLS files of *o as roost_client_new would.  Returns ROOST_OK
