@@ -27,19 +27,6 @@ static void set_err(struct rc_core *k, const char *msg) {
   snprintf(k->errmsg, sizeof k->errmsg, "%s", msg);
 }
 
-static void put_be32(uint8_t *p, int32_t v) {
-  uint32_t u = (uint32_t)v;
-  p[0] = (uint8_t)(u >> 24);
-  p[1] = (uint8_t)(u >> 16);
-  p[2] = (uint8_t)(u >> 8);
-  p[3] = (uint8_t)u;
-}
-
-static int32_t get_be32(const uint8_t *p) {
-  return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                   ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
-}
-
 struct rc_req *rc_req_new(int kind) {
   struct rc_req *r = calloc(1, sizeof *r);
   if (r != NULL)
@@ -495,7 +482,7 @@ static int32_t take_xid(struct rc_core *k) {
 
 static void write_req(struct rc_core *k, struct rc_req *r) {
   r->xid = take_xid(k);
-  put_be32(r->frame + 4, r->xid);
+  proto_store_be32(r->frame + 4, (uint32_t)r->xid);
   proto_write_raw(&k->out, r->frame, r->frame_len);
   k->last_send_ms = k->now_ms;
   r->next = NULL;
@@ -1382,7 +1369,7 @@ int rc_core_input(struct rc_core *k, const void *data, size_t len,
   size_t pos = 0;
   int rc = ROOST_OK;
   while (k->in_len - pos >= 4) {
-    int32_t flen = get_be32(k->in + pos);
+    int32_t flen = (int32_t)proto_load_be32(k->in + pos);
     if (flen < 0 || (size_t)flen > k->cfg.max_frame) {
       snprintf(k->errmsg, sizeof k->errmsg, "frame length %d out of range",
                (int)flen);

@@ -5,30 +5,10 @@
  * pointers must point backwards, which bounds the work per name without a
  * hop counter being the only defence. */
 #include "dns/dns_int.h"
+#include "proto/proto.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static uint16_t rd16(const uint8_t *p) {
-  return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
 
 static uint8_t lower(uint8_t c) {
   return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
@@ -167,10 +147,10 @@ static int rr_read(const uint8_t *msg, size_t len, size_t *off,
   if (*off + 10 > len)
     return -1;
   const uint8_t *p = msg + *off;
-  h->type = rd16(p);
-  h->klass = rd16(p + 2);
-  h->ttl = rd32(p + 4);
-  h->rdlen = rd16(p + 8);
+  h->type = proto_load_be16(p);
+  h->klass = proto_load_be16(p + 2);
+  h->ttl = proto_load_be32(p + 4);
+  h->rdlen = proto_load_be16(p + 8);
   h->rdata = *off + 10;
   if (h->rdata + h->rdlen > len)
     return -1;
@@ -183,17 +163,17 @@ enum dns_parse_result dns_query_parse(const uint8_t *pkt, size_t len,
   memset(q, 0, sizeof *q);
   if (len < DNS_HEADER_LEN)
     return DNS_PARSE_DROP;
-  uint16_t flags = rd16(pkt + 2);
+  uint16_t flags = proto_load_be16(pkt + 2);
   if (flags & 0x8000)
     return DNS_PARSE_DROP; /* QR: a response */
-  q->id = rd16(pkt);
+  q->id = proto_load_be16(pkt);
   q->opcode = (uint8_t)(flags >> 11 & 0xF);
   q->rd = (flags & 0x0100) != 0;
   q->cd = (flags & 0x0010) != 0;
   if (q->opcode != 0)
     return DNS_PARSE_NOTIMP;
-  uint16_t qd = rd16(pkt + 4), an = rd16(pkt + 6), ns = rd16(pkt + 8),
-           ar = rd16(pkt + 10);
+  uint16_t qd = proto_load_be16(pkt + 4), an = proto_load_be16(pkt + 6), ns = proto_load_be16(pkt + 8),
+           ar = proto_load_be16(pkt + 10);
   if (qd != 1 || an != 0 || ns != 0)
     return DNS_PARSE_FORMERR;
   size_t off = DNS_HEADER_LEN;
@@ -203,8 +183,8 @@ enum dns_parse_result dns_query_parse(const uint8_t *pkt, size_t len,
     q->qname[i] = lower(q->qname_orig[i]); /* length bytes are < 64 */
   if (off + 4 > len)
     return DNS_PARSE_FORMERR;
-  q->qtype = rd16(pkt + off);
-  q->qclass = rd16(pkt + off + 2);
+  q->qtype = proto_load_be16(pkt + off);
+  q->qclass = proto_load_be16(pkt + off + 2);
   off += 4;
   q->question_end = off;
   for (uint16_t i = 0; i < ar; i++) {
@@ -225,9 +205,9 @@ enum dns_parse_result dns_query_parse(const uint8_t *pkt, size_t len,
     /* Options: each {code, len, data} must fit the rdata exactly. */
     size_t o = h.rdata, oend = h.rdata + h.rdlen;
     while (o < oend) {
-      if (o + 4 > oend || o + 4 + rd16(pkt + o + 2) > oend)
+      if (o + 4 > oend || o + 4 + proto_load_be16(pkt + o + 2) > oend)
         return DNS_PARSE_FORMERR;
-      o += 4 + (size_t)rd16(pkt + o + 2);
+      o += 4 + (size_t)proto_load_be16(pkt + o + 2);
     }
   }
   if (off != len)
@@ -292,7 +272,7 @@ static int put_name(struct dns_builder *b, const uint8_t *name, size_t len) {
           b->len = start;
           return -1;
         }
-        wr16(b->buf + b->len, (uint16_t)(0xC000 | b->comp_off[k]));
+        proto_store_be16(b->buf + b->len, (uint16_t)(0xC000 | b->comp_off[k]));
         b->len += 2;
         goto done;
       }
@@ -338,19 +318,19 @@ int dns_builder_init(struct dns_builder *b, uint8_t *buf, size_t cap,
     flags |= 0x0010;
   flags |= (uint16_t)(rcode & 0xF);
   memset(buf, 0, DNS_HEADER_LEN);
-  wr16(buf, q->id);
-  wr16(buf + 2, flags);
+  proto_store_be16(buf, q->id);
+  proto_store_be16(buf + 2, flags);
   b->len = DNS_HEADER_LEN;
   if (with_question) {
     /* The question as asked: resolvers that randomise the case of a
      * name (draft-vixie-dnsext-dns0x20) check that it comes back. */
     if (put_name(b, q->qname_orig, q->qname_len) != 0 || !fits(b, 4))
       return -1;
-    wr16(b->buf + b->len, q->qtype);
-    wr16(b->buf + b->len + 2, q->qclass);
+    proto_store_be16(b->buf + b->len, q->qtype);
+    proto_store_be16(b->buf + b->len + 2, q->qclass);
     b->len += 4;
     b->counts[0] = 1;
-    wr16(buf + 4, 1);
+    proto_store_be16(buf + 4, 1);
   }
   b->section = 1;
   return 0;
@@ -363,7 +343,7 @@ void dns_builder_section(struct dns_builder *b, int section) {
 
 static void count_rr(struct dns_builder *b) {
   b->counts[b->section]++;
-  wr16(b->buf + 4 + 2 * (size_t)b->section, b->counts[b->section]);
+  proto_store_be16(b->buf + 4 + 2 * (size_t)b->section, b->counts[b->section]);
 }
 
 /* Owner name + fixed fields; returns the offset of RDLENGTH or 0. */
@@ -378,10 +358,10 @@ static size_t put_rr_head(struct dns_builder *b, const uint8_t *name,
     return 0;
   }
   uint8_t *p = b->buf + b->len;
-  wr16(p, type);
-  wr16(p + 2, klass);
-  wr32(p + 4, ttl);
-  wr16(p + 8, 0);
+  proto_store_be16(p, type);
+  proto_store_be16(p + 2, klass);
+  proto_store_be32(p + 4, ttl);
+  proto_store_be16(p + 8, 0);
   b->len += 10;
   return b->len - 2;
 }
@@ -398,7 +378,7 @@ int dns_builder_rr(struct dns_builder *b, const uint8_t *name, size_t name_len,
   }
   memcpy(b->buf + b->len, rdata, rdlen);
   b->len += rdlen;
-  wr16(b->buf + rdl, (uint16_t)rdlen);
+  proto_store_be16(b->buf + rdl, (uint16_t)rdlen);
   count_rr(b);
   return 0;
 }
@@ -410,9 +390,9 @@ int dns_builder_srv(struct dns_builder *b, const uint8_t *name, size_t name_len,
   size_t rdl = put_rr_head(b, name, name_len, DNS_TYPE_SRV, DNS_CLASS_IN, ttl);
   if (rdl == 0 || !fits(b, 6))
     goto undo;
-  wr16(b->buf + b->len, priority);
-  wr16(b->buf + b->len + 2, weight);
-  wr16(b->buf + b->len + 4, port);
+  proto_store_be16(b->buf + b->len, priority);
+  proto_store_be16(b->buf + b->len + 2, weight);
+  proto_store_be16(b->buf + b->len + 4, port);
   b->len += 6;
   /* RFC 2782 says the target is not compressed; RFC 3597 4 lets a
    * receiver accept it anyway.  We write it uncompressed. */
@@ -424,7 +404,7 @@ int dns_builder_srv(struct dns_builder *b, const uint8_t *name, size_t name_len,
     b->comp_off[b->n_comp++] = (uint16_t)b->len;
   }
   b->len += target_len;
-  wr16(b->buf + rdl, (uint16_t)(b->len - rdl - 2));
+  proto_store_be16(b->buf + rdl, (uint16_t)(b->len - rdl - 2));
   count_rr(b);
   return 0;
 undo:
@@ -453,13 +433,13 @@ int dns_builder_soa(struct dns_builder *b, const uint8_t *zone, size_t zone_len,
       put_name(b, rname, zone_len + sizeof hm) != 0 || !fits(b, 20))
     goto undo;
   uint8_t *p = b->buf + b->len;
-  wr32(p, serial);
-  wr32(p + 4, 3600);   /* refresh */
-  wr32(p + 8, 600);    /* retry */
-  wr32(p + 12, 86400); /* expire */
-  wr32(p + 16, ttl);   /* minimum = negative-answer TTL (RFC 2308) */
+  proto_store_be32(p, serial);
+  proto_store_be32(p + 4, 3600);   /* refresh */
+  proto_store_be32(p + 8, 600);    /* retry */
+  proto_store_be32(p + 12, 86400); /* expire */
+  proto_store_be32(p + 16, ttl);   /* minimum = negative-answer TTL (RFC 2308) */
   b->len += 20;
-  wr16(b->buf + rdl, (uint16_t)(b->len - rdl - 2));
+  proto_store_be16(b->buf + rdl, (uint16_t)(b->len - rdl - 2));
   count_rr(b);
   return 0;
 undo:
@@ -474,10 +454,10 @@ int dns_builder_opt(struct dns_builder *b, uint16_t payload,
     return -1;
   uint8_t *p = b->buf + b->len;
   p[0] = 0; /* root */
-  wr16(p + 1, DNS_TYPE_OPT);
-  wr16(p + 3, payload);
-  wr32(p + 5, (uint32_t)ext_rcode << 24); /* version 0, DO clear */
-  wr16(p + 9, 0);
+  proto_store_be16(p + 1, DNS_TYPE_OPT);
+  proto_store_be16(p + 3, payload);
+  proto_store_be32(p + 5, (uint32_t)ext_rcode << 24); /* version 0, DO clear */
+  proto_store_be16(p + 9, 0);
   b->len += 11;
   b->section = 3;
   count_rr(b);
@@ -532,7 +512,7 @@ int dns_msg_check(const uint8_t *msg, size_t len, uint16_t counts[4]) {
   uint8_t name[DNS_NAME_MAX];
   size_t nl;
   for (int s = 0; s < 4; s++)
-    counts[s] = rd16(msg + 4 + 2 * (size_t)s);
+    counts[s] = proto_load_be16(msg + 4 + 2 * (size_t)s);
   for (uint16_t i = 0; i < counts[0]; i++) {
     if (dns_name_decode(msg, len, &off, name, &nl) != 0 || off + 4 > len)
       return -1;

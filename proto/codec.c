@@ -43,8 +43,7 @@ int32_t proto_read_int(struct proto_reader *r) {
   const uint8_t *p = proto__take(r, 4);
   if (!p)
     return 0;
-  uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-               (uint32_t)p[2] << 8 | (uint32_t)p[3];
+  uint32_t v = proto_load_be32(p);
   return (int32_t)v; /* two's complement: implementation-defined, but
                         every target we build for does the obvious thing */
 }
@@ -53,10 +52,7 @@ int64_t proto_read_long(struct proto_reader *r) {
   const uint8_t *p = proto__take(r, 8);
   if (!p)
     return 0;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return (int64_t)v;
+  return (int64_t)proto_load_be64(p);
 }
 
 bool proto_read_bool(struct proto_reader *r) {
@@ -158,18 +154,11 @@ void proto_write_raw(struct proto_writer *w, const void *p, size_t n) {
   w->len += n;
 }
 
-static void put_be32(uint8_t *d, uint32_t v) {
-  d[0] = (uint8_t)(v >> 24);
-  d[1] = (uint8_t)(v >> 16);
-  d[2] = (uint8_t)(v >> 8);
-  d[3] = (uint8_t)v;
-}
-
 void proto_write_int(struct proto_writer *w, int32_t v) {
   uint8_t *d = proto_writer_reserve(w, 4);
   if (!d)
     return;
-  put_be32(d, (uint32_t)v);
+  proto_store_be32(d, (uint32_t)v);
   w->len += 4;
 }
 
@@ -177,8 +166,8 @@ void proto_write_long(struct proto_writer *w, int64_t v) {
   uint8_t *d = proto_writer_reserve(w, 8);
   if (!d)
     return;
-  put_be32(d, (uint32_t)((uint64_t)v >> 32));
-  put_be32(d + 4, (uint32_t)(uint64_t)v);
+  proto_store_be32(d, (uint32_t)((uint64_t)v >> 32));
+  proto_store_be32(d + 4, (uint32_t)(uint64_t)v);
   w->len += 8;
 }
 
@@ -220,7 +209,7 @@ void proto_frame_end(struct proto_writer *w, size_t mark) {
   if (w->err != PROTO_OK)
     return;
   assert(mark <= w->len && w->len - mark >= 4); /* our own misuse only */
-  put_be32(w->buf + mark, (uint32_t)(w->len - mark - 4));
+  proto_store_be32(w->buf + mark, (uint32_t)(w->len - mark - 4));
 }
 
 /* ------------------------------------------------------------------ */

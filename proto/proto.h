@@ -226,6 +226,33 @@ bool proto_read_bool(struct proto_reader *r);
 struct proto_slice proto_read_buffer(struct proto_reader *r);
 /* Vector count: -1 (null) is returned as 0; < -1 or > max_field errors. */
 int32_t proto_read_vector_count(struct proto_reader *r);
+/* Big-endian loads and stores: the one pair for the whole tree (the wire,
+ * the log and snapshot formats, the peer frames are all big-endian). */
+static inline uint16_t proto_load_be16(const uint8_t *p) {
+  return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+static inline uint32_t proto_load_be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         (uint32_t)p[3];
+}
+static inline uint64_t proto_load_be64(const uint8_t *p) {
+  return (uint64_t)proto_load_be32(p) << 32 | proto_load_be32(p + 4);
+}
+static inline void proto_store_be16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+static inline void proto_store_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+static inline void proto_store_be64(uint8_t *p, uint64_t v) {
+  proto_store_be32(p, (uint32_t)(v >> 32));
+  proto_store_be32(p + 4, (uint32_t)v);
+}
+
 static inline int proto_reader_err(const struct proto_reader *r) {
   return r->err;
 }

@@ -371,7 +371,7 @@ static const struct cfg_key cfg_keys[] = {
     {"autopurge.purgeInterval", NULL, CFG_INT,
      CFG_FIELD(autopurge_purge_interval_h), 0, INT_MAX,
      "a number of hours (0 = no purge)"},
-    /* Ensemble (server/ensemble.c). */
+    /* Ensemble (server/ens_*.c). */
     {"initLimit", NULL, CFG_INT, CFG_FIELD(init_limit), 1, INT_MAX,
      "a positive integer"},
     {"syncLimit", NULL, CFG_INT, CFG_FIELD(sync_limit), 1, INT_MAX,
@@ -407,7 +407,7 @@ static const struct cfg_key cfg_keys[] = {
             "a comma-separated list shorter than 2048 bytes"),
     CFG_SSL("hostnameVerification", tls.hostname_verification, CFG_BOOL,
             "true or false"),
-    /* Quorum TLS (server/ensemble.c's peer links through tlsport.c). */
+    /* Quorum TLS (the peer links of server/ens_link.c through tlsport.c). */
     {"sslQuorum", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum), 0, 0, "true or false"},
     {"sslQuorumReloadCertFiles", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum_reload),
      0, 0, "true or false"},
@@ -745,7 +745,7 @@ static int cfg_parse_client_part(const char *s, struct srv_peer_config *p) {
  *          [;[clientAddr:]clientPort]
  * (QuorumPeerConfig's syntax).  The client part of this member's own line
  * gives its client port and address when clientPort / clientPortAddress
- * are not set (ensemble.c checks they agree when both are).  A repeated id
+ * are not set (srv_config_member checks they agree when both are).  A repeated id
  * replaces the earlier line. */
 static int cfg_parse_server(struct srv_config *c, const char *key,
                             const char *idstr, const char *value,
@@ -825,7 +825,7 @@ static int cfg_apply(struct srv_config *c, const char *key, const char *value,
   k = cfg_key_find(key);
   if (k != NULL) {
     /* A ZooKeeper 3.5+ config may give the client port on the server.N
-     * line instead: ensemble.c needs to know which one the user set. */
+     * line instead: srv_config_member needs to know which one the user set. */
     if (strcmp(k->name, "clientPort") == 0)
       c->client_port_given = true;
     if (strcmp(k->name, "clientPortAddress") == 0)
@@ -1301,4 +1301,117 @@ bool srv_config_4lw_allowed(const struct srv_config *c, const char *word) {
     p = end + 1;
   }
   return false;
+}
+
+/* ---- an ensemble member's own part (srv_config_member) ---- */
+
+/* ZooKeeper 3.5+ configs may give a member's client port (and address) on
+ * its server.N line, `;[clientAddr:]clientPort`, instead of clientPort /
+ * clientPortAddress; where both are set they must agree, as ZooKeeper
+ * requires. */
+static int client_addr_from_line(struct srv_config *c,
+                                 const struct srv_peer_config *me,
+                                 char errmsg[SRV_ERRMSG_MAX]) {
+  if (me->client_port == 0)
+    return 0;
+  if (c->client_port_given && c->client_port != me->client_port) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "clientPort=%d disagrees with the client port %d on this "
+             "member's server.%d line: set one, or make them equal",
+             c->client_port, me->client_port, me->id);
+    return -1;
+  }
+  c->client_port = me->client_port;
+  if (me->client_address[0] == '\0')
+    return 0;
+  if (c->client_port_address_given &&
+      strcmp(c->client_port_address, me->client_address) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "clientPortAddress=%.200s disagrees with the client address "
+             "%.200s on this member's server.%d line",
+             c->client_port_address, me->client_address, me->id);
+    return -1;
+  }
+  snprintf(c->client_port_address, sizeof c->client_port_address, "%s",
+           me->client_address);
+  return 0;
+}
+
+static int read_myid(struct srv_config *c, char errmsg[SRV_ERRMSG_MAX]) {
+  char path[SRV_PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/myid", c->data_dir);
+  char b[32];
+  FILE *f = fopen(path, "r");
+  size_t n = f != NULL ? fread(b, 1, sizeof b - 1, f) : 0;
+  if (f == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "server.N lines but no myid file: cannot open '%.400s': %s", path,
+             strerror(errno));
+    return -1;
+  }
+  fclose(f);
+  b[n] = '\0';
+  char *end;
+  long v = strtol(b, &end, 10);
+  while (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')
+    end++;
+  if (end == b || *end != 0 || v < 1 || v > 255) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "'%.400s' must hold a number 1..255",
+             path);
+    return -1;
+  }
+  c->server_id = (int)v;
+  return 0;
+}
+
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+static int session_secret(const struct srv_config *c, uint8_t secret[16],
+                          bool *has, char errmsg[SRV_ERRMSG_MAX]) {
+  const char *sec = c->session_secret;
+  *has = false;
+  if (sec[0] == '\0')
+    return 0;
+  if (strlen(sec) != 32) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "roost.sessionSecret must be 32 hex digits");
+    return -1;
+  }
+  for (int i = 0; i < 16; i++) {
+    int hi = hexval(sec[(size_t)2 * i]), lo = hexval(sec[(size_t)2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      snprintf(errmsg, SRV_ERRMSG_MAX,
+               "roost.sessionSecret must be 32 hex digits");
+      return -1;
+    }
+    secret[i] = (uint8_t)(hi << 4 | lo);
+  }
+  *has = true;
+  return 0;
+}
+
+int srv_config_member(struct srv_config *c, uint8_t secret[16],
+                      bool *has_secret, char errmsg[SRV_ERRMSG_MAX]) {
+  if (read_myid(c, errmsg) != 0)
+    return -1;
+  const struct srv_peer_config *me = NULL;
+  for (int i = 0; i < c->n_peers; i++)
+    if (c->peers[i].id == c->server_id)
+      me = &c->peers[i];
+  if (me == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "myid %d has no server.%d line",
+             c->server_id, c->server_id);
+    return -1;
+  }
+  if (client_addr_from_line(c, me, errmsg) != 0)
+    return -1;
+  return session_secret(c, secret, has_secret, errmsg);
 }

@@ -1,27 +1,20 @@
-/* conn.c — client connections: accept, per-address limit, framing, output
- * batching, back-pressure and closing.
+/* conn.c — client connections: accept, per-address limit, reading and
+ * framing; the top of the chain (docs/architecture.md).
  *
- * Output: handlers append whole frames to c->out and mark the connection
- * dirty; srv_flush_all (run from the loop's check phase and at the end of
- * the tick) hands each dirty connection's bytes to libuv in one uv_write.
- * At most one write is in flight per connection: what accumulates meanwhile
- * goes out when it completes, so frames keep their order.
+ * A frame is handled as soon as it is complete, unless the connection
+ * must not take it yet:
+ *   - its order (order.c) waits for an answer and the frame may not
+ *     overtake it (only writes may, up to SRV_CONN_WRITES unanswered);
+ *   - back-pressure: its unsent output exceeds SRV_OUT_HIGH_BYTES, until
+ *     it drains below SRV_OUT_LOW_BYTES (out.c).
+ * Then reading stops, and the frames already read wait in the input
+ * buffer, bounded by one frame of at most jute.maxbuffer plus one read
+ * chunk: that is our bound on pipelined requests, in bytes rather than
+ * the count that globalOutstandingLimit gives ZooKeeper.  When the wait
+ * ends the connection is on srv.ready, and srv_flush_all reads on from it
+ * at the end of the loop turn.
  *
- * Back-pressure: when a connection's unsent output exceeds
- * SRV_OUT_HIGH_BYTES we stop reading from it (and stop processing frames
- * already buffered) until it drains below SRV_OUT_LOW_BYTES.  Frames are
- * processed as soon as they are complete, so the only frames ever waiting
- * are those of a throttled connection, and they are bounded by its input
- * buffer (one frame of at most jute.maxbuffer plus one read chunk): that is
- * our bound on pipelined requests, in bytes rather than the count that
- * globalOutstandingLimit gives ZooKeeper (whose requests wait in queues
- * while ours are answered as soon as they are read).
- * Output produced *for* a connection by others (watch events) cannot be
- * throttled that way; past SRV_OUT_HARD_BYTES the connection is closed.
- *
- * Closing: srv_conn_close detaches the connection from its session and from
- * watch delivery at once, then either flushes and closes or closes now.  The
- * memory is freed in the uv_close callback. */
+ * Output and closing are out.c's; decoding and answering dispatch.c's. */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
@@ -30,56 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void on_close(uv_handle_t *h);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void process_input(struct srv_conn *c);
-
-size_t srv_conn_pending_bytes(const struct srv_conn *c) {
-  return c->out.len + (c->writing ? c->wbuf.len : 0);
-}
-
-static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
-}
-
-size_t srv_conn_queued_frames(const struct srv_conn *c) {
-  if (c->state != SRV_CONN_OPEN)
-    return 0;
-  size_t n = 0;
-  for (size_t pos = 0; c->in_len - pos >= 4;) {
-    uint32_t len = be32(c->in + pos);
-    if (len > (uint32_t)c->srv->cfg.jute_max_buffer ||
-        c->in_len - pos - 4 < len)
-      break;
-    pos += 4 + (size_t)len;
-    n++;
-  }
-  return n;
-}
-
-void srv_conn_mark_dirty(struct srv_conn *c) {
-  if (c->dirty || c->handle_closed)
-    return;
-  c->dirty = true;
-  c->dirty_next = c->srv->dirty;
-  c->srv->dirty = c;
-}
-
-static void dirty_unlink(struct srv_conn *c) {
-  if (!c->dirty)
-    return;
-  for (struct srv_conn **pp = &c->srv->dirty; *pp != NULL;
-       pp = &(*pp)->dirty_next) {
-    if (*pp == c) {
-      *pp = c->dirty_next;
-      break;
-    }
-  }
-  c->dirty = false;
-  c->dirty_next = NULL;
-}
 
 static void start_reading(struct srv_conn *c) {
   if (c->reading || c->handle_closed || c->state == SRV_CONN_CLOSING)
@@ -93,279 +39,28 @@ static void start_reading(struct srv_conn *c) {
   c->reading = true;
 }
 
-static void close_handle(struct srv_conn *c) {
-  if (c->handle_closed)
-    return;
-  c->handle_closed = true;
-  dirty_unlink(c);
-  uv_close((uv_handle_t *)&c->tcp, on_close);
-}
-
-/* ---- closing ---- */
-
-void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
-                    ...) {
-  struct srv *s = c->srv;
-  if (fmt != NULL && level <= s->cfg.log_level) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    srv_log(s, level, "closing connection %s:%d (id %" PRIu64 "): %s", c->ip,
-            c->port, c->id, msg);
-  }
-  if (c->state != SRV_CONN_CLOSING) {
-    c->state = SRV_CONN_CLOSING;
-    c->closing_loop_ms = (int64_t)uv_now(&s->loop);
-    if (c->reading) {
-      uv_read_stop((uv_stream_t *)&c->tcp);
-      c->reading = false;
-    }
-    c->in_len = 0;
-    srv_ens_conn_gone(c);
-    free(c->ens_path);
-    c->ens_path = NULL;
-    /* §7.12 / §2.3: the session outlives its connection; only this
-     * connection's watches go. */
-    if (c->session != NULL && c->session->conn == c)
-      c->session->conn = NULL;
-    c->session = NULL;
-    srv_map_del(&s->conn_by_id, c->id);
-    tree_watches_drop(s->tree, c->id);
-  }
-  if (!flush) {
-    proto_writer_reset(&c->out);
-    srv_conn_holds_clear(c);
-    close_handle(c);
-    return;
-  }
-  c->close_after_flush = true;
-  if (!c->writing && c->out.len == 0)
-    close_handle(c);
-  else
-    srv_conn_mark_dirty(c);
-}
-
-static void on_close(uv_handle_t *h) {
-  struct srv_conn *c = h->data;
-  struct srv *s = c->srv;
-  dirty_unlink(c);
-  if (c->prev != NULL)
-    c->prev->next = c->next;
-  else
-    s->conns = c->next;
-  if (c->next != NULL)
-    c->next->prev = c->prev;
-  s->n_conns--;
-  /* Still registered if the handle was closed without srv_conn_close
-   * (accept failures). */
-  if (srv_map_get(&s->conn_by_id, c->id) == c) {
-    srv_map_del(&s->conn_by_id, c->id);
-    tree_watches_drop(s->tree, c->id);
-  }
-  srv_tls_conn_free(c);
-  for (size_t i = 0; i < c->n_ids; i++) {
-    free((char *)c->ids[i].scheme);
-    free((char *)c->ids[i].id);
-  }
-  free(c->in);
-  free(c->holds);
-  proto_writer_free(&c->out);
-  proto_writer_free(&c->wbuf);
-  free(c);
-}
-
-void srv_conn_resume(struct srv_conn *c) {
-  /* Answered while its own frame is being handled: the loop of
-   * process_input goes on by itself. */
+/* Its wait ended, or its output drained: process the frames that
+ * waited, read again. */
+static void conn_resume(struct srv_conn *c) {
   if (c->state == SRV_CONN_CLOSING || c->handle_closed || c->processing)
     return;
   process_input(c);
-  if (!c->throttled &&
-      (c->ens_wait == SRV_ENS_WAIT_NONE || srv_ens_more_writes_ok(c)))
-    start_reading(c);
-}
-
-void srv_conns_close_all_clients(struct srv *s) {
-  for (struct srv_conn *c = s->conns; c != NULL; c = c->next)
-    if (c->state != SRV_CONN_CLOSING)
-      srv_conn_close(c, false, SRV_LOG_INFO,
-                     "this server stopped serving (leader change)");
-}
-
-void srv_conns_close_all(struct srv *s) {
-  for (struct srv_conn *c = s->conns; c != NULL; c = c->next)
-    if (!c->handle_closed)
-      srv_conn_close(c, false, SRV_LOG_DEBUG, "server shutting down");
-}
-
-void srv_conns_tick(struct srv *s, int64_t now) {
-  struct srv_conn *next;
-  for (struct srv_conn *c = s->conns; c != NULL; c = next) {
-    next = c->next; /* closing never unlinks before on_close */
-    if (c->handle_closed)
-      continue;
-    if (c->state == SRV_CONN_HANDSHAKE &&
-        now - c->accepted_loop_ms >= SRV_SESSIONLESS_TIMEOUT_MS) {
-      s->stats.sessionless_expired++;
-      srv_conn_close(c, false, SRV_LOG_INFO, "no ConnectRequest within %d ms",
-                     SRV_SESSIONLESS_TIMEOUT_MS);
-    } else if (c->state == SRV_CONN_CLOSING &&
-               now - c->closing_loop_ms >= SRV_CLOSE_FLUSH_TIMEOUT_MS) {
-      srv_conn_close(c, false, SRV_LOG_INFO,
-                     "peer did not take its last %zu bytes within %d ms",
-                     srv_conn_pending_bytes(c), SRV_CLOSE_FLUSH_TIMEOUT_MS);
-    }
-  }
-}
-
-/* ---- writing ---- */
-
-static void conn_flush(struct srv_conn *c);
-static void output_drained(struct srv_conn *c);
-
-static void on_write(uv_write_t *req, int status) {
-  struct srv_conn *c = req->data;
-  c->writing = false;
-  proto_writer_reset(&c->wbuf);
-  /* A burst (a big getData, a throttled bulk reader) must not pin its
-   * peak allocation for the life of the connection. */
-  if (c->wbuf.cap > SRV_KEEP_BUF_BYTES) {
-    proto_writer_free(&c->wbuf);
-    proto_writer_init(&c->wbuf);
-  }
-  if (status == UV_ECANCELED || c->handle_closed)
-    return; /* the handle is closing; on_close frees */
-  if (status < 0) {
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s",
-                   uv_strerror(status));
-    return;
-  }
-  if (c->out.len > 0) {
-    conn_flush(c);
-    return;
-  }
-  output_drained(c);
-}
-
-/* Everything queued so far has left: close if that was all we waited for,
- * or resume a connection that its output had throttled. */
-static void output_drained(struct srv_conn *c) { srv_conn_output_drained(c); }
-
-void srv_conn_output_drained(struct srv_conn *c) {
-  if (c->close_after_flush) {
-    close_handle(c);
-    return;
-  }
-  if (c->throttled && srv_conn_pending_bytes(c) < SRV_OUT_LOW_BYTES) {
-    c->throttled = false;
-    srv_log(c->srv, SRV_LOG_DEBUG,
-            "connection %s:%d drained its output; reading again", c->ip,
-            c->port);
-    process_input(c);
-    if (!c->throttled)
-      start_reading(c);
-  }
-}
-
-static void conn_flush(struct srv_conn *c) {
-  if (c->tls != NULL) {
-    srv_tls_flush(c); /* tlsport.c: encrypts, then writes */
-    return;
-  }
-  if (c->writing || c->handle_closed || c->out.len == 0)
-    return;
-  if (proto_writer_err(&c->out) != PROTO_OK) {
-    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
-    return;
-  }
-  /* Only the part before the first hold (a reply or event waiting for
-   * its fsync, persist.c) may go. */
-  size_t rel = srv_conn_releasable(c);
-  if (rel == 0)
-    return;
-  /* Try the socket first: it nearly always takes the whole batch, and a
-   * uv_write that completes at once still costs an epoll_ctl to arm and
-   * one to disarm POLLOUT, as many syscalls as the write itself (the
-   * watch fan-out profile).  Only what the socket refuses goes through
-   * uv_write.  No write is in flight here, so order is kept. */
-  uv_buf_t tb = uv_buf_init((char *)c->out.buf, (unsigned)rel);
-  int n = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
-  if (n == UV_EAGAIN || n == UV_ENOSYS)
-    n = 0;
-  if (n < 0) {
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(n));
-    return;
-  }
-  if (n > 0) {
-    size_t sent = (size_t)n;
-    memmove(c->out.buf, c->out.buf + sent, c->out.len - sent);
-    c->out.len -= sent;
-    for (size_t i = 0; i < c->n_holds; i++)
-      c->holds[i].off -= sent;
-    rel -= sent;
-    if (rel == 0) {
-      if (c->out.len > 0)
-        return; /* the rest waits for its fsync */
-      /* As on_write: a burst must not pin its peak allocation, and only a
-       * fully drained output may close or resume the connection. */
-      if (c->out.cap > SRV_KEEP_BUF_BYTES) {
-        proto_writer_free(&c->out);
-        proto_writer_init(&c->out);
-      }
-      output_drained(c);
-      return;
-    }
-  }
-  if (rel < c->out.len) {
-    proto_writer_reset(&c->wbuf);
-    proto_write_raw(&c->wbuf, c->out.buf, rel);
-    if (proto_writer_err(&c->wbuf) != PROTO_OK) {
-      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
-      return;
-    }
-    memmove(c->out.buf, c->out.buf + rel, c->out.len - rel);
-    c->out.len -= rel;
-    for (size_t i = 0; i < c->n_holds; i++)
-      c->holds[i].off -= rel;
-  } else {
-    /* Swap: the collected bytes become the in-flight buffer, and the old
-     * in-flight allocation collects the next batch. */
-    struct proto_writer tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
-    proto_writer_reset(&c->out);
-  }
-  uv_buf_t b = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
-  c->wreq.data = c;
-  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-  if (rc != 0) {
-    proto_writer_reset(&c->wbuf);
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(rc));
-    return;
-  }
-  c->writing = true;
 }
 
 void srv_flush_all(struct srv *s) {
-  srv_ens_flush(s);
-  srv_sync_kick_pending(s);
-  while (s->dirty != NULL) {
-    struct srv_conn *c = s->dirty;
-    s->dirty = c->dirty_next;
-    c->dirty = false;
-    c->dirty_next = NULL;
-    if (c->handle_closed)
+  s->rep->flush(s);
+  for (;;) {
+    srv_sync_kick_pending(s);
+    /* Connections whose wait ended read on: their buffered requests may
+     * log writes, which need their sync too (the loop goes round). */
+    struct srv_conn *c = srv_order_ready_pop(s);
+    if (c != NULL) {
+      conn_resume(c);
       continue;
-    if (c->close_after_flush && !c->writing && c->out.len == 0)
-      close_handle(c);
-    else
-      conn_flush(c);
-    /* A connection that drained may have resumed reading its buffered
-     * requests, and logged writes: they need their sync too. */
-    if (s->dirty == NULL)
-      srv_sync_kick_pending(s);
+    }
+    srv_out_flush_dirty(s);
+    if (s->ready == NULL)
+      break;
   }
 }
 
@@ -393,7 +88,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  (void)buf; /* it points into c->in */
   struct srv_conn *c = stream->data;
   if (nread == 0)
     return;
@@ -412,6 +106,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
       process_input(c);
     return;
   }
+  /* buf points into c->in */
   c->in_len += (size_t)nread;
   c->srv->stats.bytes_received += (uint64_t)nread;
   process_input(c);
@@ -421,23 +116,25 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
  * becomes throttled; keep the rest for later. */
 static void process_frames(struct srv_conn *c);
 
-static void conn_stop_reading(struct srv_conn *c) {
-  if (c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = false;
-  }
-}
-
 static void process_input(struct srv_conn *c) {
-  /* An ensemble answer may arrive while c's own frame is handled
-   * (srv_conn_resume): the loop below then simply goes on. */
   c->processing = true;
   process_frames(c);
   c->processing = false;
-  if ((c->ens_wait == SRV_ENS_WAIT_NONE || srv_ens_more_writes_ok(c)) &&
-      !c->throttled && !c->reading && c->state != SRV_CONN_CLOSING &&
-      c->srv->ens != NULL)
+  if (srv_order_may_take(c, true) && !c->throttled && !c->reading &&
+      c->state != SRV_CONN_CLOSING)
     start_reading(c);
+}
+
+/* May the frame at payload (n bytes) be handled now (order.c)?  Only its
+ * opcode is looked at here; it is decoded once, in dispatch.c. */
+static bool may_take(const struct srv_conn *c, const uint8_t *payload,
+                     size_t n) {
+  if (c->order.wait == SRV_WAIT_NONE || c->state != SRV_CONN_OPEN)
+    return true;
+  int32_t op = n >= 8 ? (int32_t)proto_load_be32(payload + 4) : 0;
+  /* A read may wait in the ring behind writes (dispatch.c). */
+  bool ringed = n >= 8 && (srv_op_is_write(op) || srv_op_is_read(op));
+  return srv_order_may_take(c, ringed);
 }
 
 static void process_frames(struct srv_conn *c) {
@@ -445,16 +142,16 @@ static void process_frames(struct srv_conn *c) {
   size_t pos = 0;
   uint32_t max = (uint32_t)s->cfg.jute_max_buffer;
   while (c->state != SRV_CONN_CLOSING && !c->throttled) {
-    if (c->ens_wait != SRV_ENS_WAIT_NONE && !srv_ens_more_writes_ok(c)) {
-      /* Ensemble: the previous request is not answered yet; the rest
-       * waits (bounded: no reading meanwhile). */
-      conn_stop_reading(c);
+    if (!srv_order_may_take(c, true)) {
+      /* Waiting for an answer, and not even a write may overtake it: the
+       * rest waits, unread (bounded: no reading meanwhile). */
+      srv_conn_stop_reading(c);
       break;
     }
     size_t avail = c->in_len - pos;
     if (avail < 4)
       break;
-    uint32_t raw = be32(c->in + pos);
+    uint32_t raw = proto_load_be32(c->in + pos);
     if (!c->first4_checked) {
       /* §8: the first four bytes of a new connection may be a command. */
       const char *word = proto_four_letter_word((int32_t)raw);
@@ -482,11 +179,10 @@ static void process_frames(struct srv_conn *c) {
     if (avail - 4 < (size_t)n)
       break;
     const uint8_t *payload = c->in + pos + 4;
-    if (c->ens_wait != SRV_ENS_WAIT_NONE && c->state == SRV_CONN_OPEN &&
-        !srv_request_is_pipelined_write(s, payload, (size_t)n)) {
+    if (!may_take(c, payload, (size_t)n)) {
       /* Only a write may overtake the wait: anything else is answered by
        * this server, and must not be answered before the writes are. */
-      conn_stop_reading(c);
+      srv_conn_stop_reading(c);
       break;
     }
     pos += 4 + (size_t)n;
@@ -500,10 +196,7 @@ static void process_frames(struct srv_conn *c) {
       return; /* whatever followed is discarded (§7.12 closeSession) */
     if (srv_conn_pending_bytes(c) > SRV_OUT_HIGH_BYTES) {
       c->throttled = true;
-      if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = false;
-      }
+      srv_conn_stop_reading(c);
       /* Once at INFO per connection: a bulk reader cycles through this
        * on every drain. */
       srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
@@ -593,7 +286,7 @@ void srv_on_connection(uv_stream_t *listener, int status) {
   if (rc != 0) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(rc));
     c->state = SRV_CONN_CLOSING;
-    close_handle(c);
+    srv_conn_close_handle(c);
     return;
   }
   peer_address(c);

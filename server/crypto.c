@@ -12,15 +12,10 @@
 
 static uint32_t rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
-static uint32_t load_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
-}
-
 static void sha1_block(uint32_t h[5], const uint8_t block[64]) {
   uint32_t w[80];
   for (int t = 0; t < 16; t++)
-    w[t] = load_be32(block + (size_t)4 * (size_t)t);
+    w[t] = proto_load_be32(block + (size_t)4 * (size_t)t);
   for (int t = 16; t < 80; t++)
     w[t] = rol32(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
@@ -78,10 +73,7 @@ void srv_sha1(const void *data, size_t len, uint8_t out[20]) {
   if (tail_len == 128)
     sha1_block(h, tail + 64);
   for (int i = 0; i < 5; i++) {
-    out[(size_t)4 * (size_t)i] = (uint8_t)(h[i] >> 24);
-    out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-    out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-    out[4 * i + 3] = (uint8_t)h[i];
+    proto_store_be32(out + (size_t)4 * (size_t)i, h[i]);
   }
 }
 

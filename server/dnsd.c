@@ -226,8 +226,7 @@ static int conn_send(struct dnsd_conn *c, const uint8_t *msg, size_t len) {
   if (req == NULL)
     return -1;
   uint8_t *p = (uint8_t *)(req + 1);
-  p[0] = (uint8_t)(len >> 8);
-  p[1] = (uint8_t)len;
+  proto_store_be16(p, (uint16_t)len);
   memcpy(p + 2, msg, len);
   uv_buf_t b = uv_buf_init((char *)p, (unsigned)(2 + len));
   if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, write_done) != 0) {
@@ -256,7 +255,7 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   uv_timer_start(&c->idle, conn_idle, DNSD_TCP_IDLE_MS, 0);
   size_t off = 0;
   while (c->in_len - off >= 2) {
-    size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1];
+    size_t mlen = (size_t)proto_load_be16(c->in + off);
     if (c->in_len - off - 2 < mlen)
       break;
     size_t n = dns_answer(d->dns, d->s->tree, c->in + off + 2, mlen, true,

@@ -101,7 +101,7 @@ static void server_figures(struct srv_conn *c) {
   wprintf_(w, "Connections: %zu\n", live_conns(s));
   wprintf_(w, "Outstanding: %zu\n", outstanding(s));
   wprintf_(w, "Zxid: 0x%" PRIx64 "\n", (uint64_t)tree_last_zxid(s->tree));
-  wprintf_(w, "Mode: %s\n", srv_ens_mode(s));
+  wprintf_(w, "Mode: %s\n", s->rep->mode(s));
   wprintf_(w, "Node count: %" PRIu64 "\n", ts.node_count);
 }
 
@@ -204,7 +204,7 @@ static void fl_mntr(struct srv_conn *c) {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
     max_fds = (int64_t)rl.rlim_cur;
   wprintf_(w, "zk_version\t%s\n", SRV_VERSION_LINE);
-  wprintf_(w, "zk_server_state\t%s\n", srv_ens_mode(s));
+  wprintf_(w, "zk_server_state\t%s\n", s->rep->mode(s));
   wprintf_(w, "zk_ephemerals_count\t%" PRIu64 "\n", ts.ephemerals_count);
   wprintf_(w, "zk_num_alive_connections\t%zu\n", live_conns(s));
   wprintf_(w, "zk_avg_latency\t%s\n", avg);
@@ -238,7 +238,7 @@ static void fl_mntr(struct srv_conn *c) {
   wprintf_(w, "zk_bytes_received_count\t%" PRIu64 "\n",
            s->stats.bytes_received);
   srv_persist_mntr(s, w);
-  srv_ens_mntr(s, w);
+  s->rep->mntr(s, w);
 }
 
 static void fl_conf(struct srv_conn *c) {
@@ -523,12 +523,11 @@ static void fl_ruok(struct srv_conn *c) { wprintf_(&c->out, "imok"); }
  * ensemble member without a leader), else "rw" (Roost has no read-only
  * mode). */
 static void fl_isro(struct srv_conn *c) {
-  wprintf_(&c->out, "%s", srv_ens_serving(c->srv) ? "rw" : "null");
+  wprintf_(&c->out, "%s", c->srv->rep->serving(c->srv) ? "rw" : "null");
 }
 /* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {
-  wprintf_(&c->out,
-           "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
+  wprintf_(&c->out, "datadir_size: %" PRIu64 "\nlogdir_size: %" PRIu64 "\n",
            srv_data_dir_bytes(c->srv), srv_log_dir_bytes(c->srv));
 }
 /* ZooKeeper's trace mask: kept and reported as ZooKeeper does (decimal);
@@ -544,9 +543,7 @@ static void fl_gtmk(struct srv_conn *c) {
 static void fl_hash(struct srv_conn *c) {
   uint8_t d[32];
   tree_digest(c->srv->tree, d);
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | d[i];
+  uint64_t v = proto_load_be64(d);
   wprintf_(&c->out, "%" PRIx64 ": %" PRIu64 "\n",
            (uint64_t)tree_last_zxid(c->srv->tree), v);
 }
@@ -579,10 +576,7 @@ void srv_fourlw(struct srv_conn *c, const char *word, const uint8_t *arg,
              "%s is not executed because it is not in the whitelist.\n", word);
   } else {
     if (arg_len == 8 && strcmp(word, "stmk") == 0) {
-      uint64_t m = 0;
-      for (int i = 0; i < 8; i++)
-        m = m << 8 | arg[i];
-      s->trace_mask = (int64_t)m;
+      s->trace_mask = (int64_t)proto_load_be64(arg);
     }
     bool done = false;
     for (size_t i = 0; i < sizeof fourlw_table / sizeof fourlw_table[0]; i++) {

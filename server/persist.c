@@ -1,28 +1,28 @@
-/* persist.c — durability for the standalone server: recovery at start,
- * the transaction log with group commit on an fsync thread, held
- * replies, background snapshots by fork(), autopurge, and what happens
- * when the disk fills up or an fsync fails.
+/* persist.c — the log of either replica: recovery at start, the
+ * transaction log with group commit on an fsync thread, background
+ * snapshots by fork(), autopurge, and what happens when the disk fills up
+ * or an fsync fails.
  *
  * Write path (one transaction, all on the loop thread):
- *   prep -> txlog_stage (copied into the open log frame, room reserved in
- *   the preallocated segment) -> tree_apply -> events + reply queued
- *   behind a hold for the zxid; at the end of the loop turn
- *   (srv_flush_all) one sync is kicked for all the turn's transactions:
- *   txlog_flush writes them as one frame with one write(2), then
- * a sync is txlog_sync_begin on the loop, fsync on the fsync thread
- * (syncer_main), txlog_sync_end back on the loop; then every hold whose
- * zxid is now durable is released and the bytes go out.  Transactions
- * appended while an fsync runs wait for the next one: that is the group
- * commit.  With forceSync=no the sync skips fsync and runs inline.
+ *   the replica preps it -> srv_log_stage (copied into the open log frame,
+ *   room reserved in the preallocated segment); at the end of the loop
+ *   turn (srv_flush_all) one sync is kicked for all the turn's
+ *   transactions: txlog_flush writes them as one frame with one write(2),
+ *   then txlog_sync_begin on the loop, fsync on the fsync thread
+ *   (syncer_main), txlog_sync_end back on the loop; then the replica hears
+ *   the new durable point (its durable, replica.h) and commits what it
+ *   covers.  Transactions staged while an fsync runs wait for the next
+ *   one: that is the group commit.  With forceSync=no the sync skips
+ *   fsync and runs inline.
  *
  * Failure: an append that fails (ENOSPC when reserving room, EIO) leaves
- * nothing in the log and the transaction is not applied; the client gets
- * -1 (SystemError).  A flush (the write of staged, already applied
- * transactions) that fails is handled as a failed fsync, below.
+ * nothing in the log and the transaction is not queued; the client gets
+ * -1 (SystemError).  A flush (the write of staged transactions) that fails
+ * is handled as a failed fsync, below.
  * An fsync that fails makes the log "failed": every write is refused at
  * once with -1 and a timer calls txlog_retry every second, which rewrites
- * the unsynced frames into a new segment; when that succeeds, the held
- * replies go out and writes resume.  Nothing is acknowledged before an
+ * the unsynced frames into a new segment; when that succeeds, what they
+ * hold commits and writes resume.  Nothing is acknowledged before an
  * fsync covering it returned success.
  *
  * Snapshots: every snapCount/2 + rand(snapCount/2) transactions the loop
@@ -229,59 +229,6 @@ int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   return 0;
 }
 
-/* ---- holds ---- */
-
-void srv_conn_hold(struct srv_conn *c, int64_t zxid) {
-  if (zxid <= c->srv->durable_zxid)
-    return;
-  if (c->n_holds > 0) {
-    struct srv_hold *last = &c->holds[c->n_holds - 1];
-    /* Bytes after an earlier hold already wait for its zxid, which is
-     * at least this one's when it is larger; equal offsets merge. */
-    if (last->zxid >= zxid)
-      return;
-    if (last->off == c->out.len) {
-      last->zxid = zxid;
-      return;
-    }
-  }
-  if (c->n_holds == c->cap_holds) {
-    size_t nc = c->cap_holds ? c->cap_holds * 2 : 8;
-    struct srv_hold *h = realloc(c->holds, nc * sizeof *h);
-    if (h == NULL) {
-      /* Cannot hold: must not send early.  Drop the connection. */
-      srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory holding a reply");
-      return;
-    }
-    c->holds = h;
-    c->cap_holds = nc;
-  }
-  c->holds[c->n_holds++] = (struct srv_hold){c->out.len, zxid};
-}
-
-size_t srv_conn_releasable(struct srv_conn *c) {
-  int64_t d = c->srv->durable_zxid;
-  size_t k = 0;
-  while (k < c->n_holds && c->holds[k].zxid <= d)
-    k++;
-  if (k) {
-    memmove(c->holds, c->holds + k, (c->n_holds - k) * sizeof *c->holds);
-    c->n_holds -= k;
-  }
-  return c->n_holds ? c->holds[0].off : c->out.len;
-}
-
-void srv_conn_holds_clear(struct srv_conn *c) { c->n_holds = 0; }
-
-static void release_holds(struct srv *s) {
-  for (struct srv_conn *c = s->conns; c != NULL; c = c->next) {
-    if (c->handle_closed || c->n_holds == 0)
-      continue;
-    if (c->holds[0].zxid <= s->durable_zxid)
-      srv_conn_mark_dirty(c);
-  }
-}
-
 /* ---- sync ---- */
 
 /* ---- the fsync thread ----
@@ -342,7 +289,8 @@ static void fail_log(struct srv *s, const char *why) {
 
 static void sync_kick(struct srv *s);
 
-/* A sync finished (its fsync ran): durable point, holds, or failure. */
+/* A sync finished (its fsync ran): the durable point for the replica, or
+ * failure. */
 static void sync_done(struct srv *s) {
   s->sync_running = false;
   char err[SNAP_ERRMSG_MAX];
@@ -353,7 +301,7 @@ static void sync_done(struct srv *s) {
   s->sync_log = NULL;
   if (l != s->log) {
     /* An ensemble resync replaced the log while this fsync ran
-     * (ensemble.c rebase_log): what it made durable is gone. */
+     * (ens_disk.c ens_rebase_log): what it made durable is gone. */
     txlog_close(l);
     return;
   }
@@ -364,8 +312,10 @@ static void sync_done(struct srv *s) {
     s->fsync_max_us = us;
   if (rc == SNAP_OK) {
     s->durable_zxid = d;
-    release_holds(s);
-    srv_ens_durable(s, d);
+    /* Stopping: no client is left to answer; what is durable replays at
+     * the next start. */
+    if (!s->stopping)
+      s->rep->durable(s, d);
   } else {
     fail_log(s, err);
   }
@@ -403,7 +353,8 @@ static void on_sync_poll(uv_poll_t *h, int status, int events) {
   } else {
     close_syncer_poll(s);
   }
-  srv_flush_all(s);
+  /* What the commits answered goes out at this turn's check phase
+   * (srv_flush_all), right after the poll phase that ran us. */
 }
 
 /* Hand a token to the fsync thread.  false: no thread (run it inline). */
@@ -520,8 +471,8 @@ static void on_retry(uv_timer_t *t) {
           "transaction log rewritten and synced up to zxid 0x%" PRIx64
           "; writes accepted again",
           (uint64_t)d);
-  release_holds(s);
-  srv_flush_all(s);
+  s->rep->durable(s, d);
+  s->turn_end(s); /* a timer: the check phase comes only after a poll */
 }
 
 bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }
@@ -539,44 +490,22 @@ int srv_persist_reopen_log(struct srv *s) {
   return txlog_open(&lc, &s->log) == SNAP_OK ? 0 : -1;
 }
 
-int srv_txn_commit(struct srv *s) {
-  if (proto_writer_err(&s->txn) != PROTO_OK)
-    return PROTO_SYSTEMERROR;
-  int rc = srv_txn_log(s);
-  if (rc != PROTO_OK)
-    return rc;
-  tree_out_reset(&s->tout);
-  rc = tree_apply(s->tree, s->txn.buf, s->txn.len, &s->tout);
-  if (rc != PROTO_OK) {
-    /* The log has a transaction the tree refused (out of memory): going
-     * on would answer from a tree that a restart would not rebuild. */
-    srv_log(s, SRV_LOG_ERROR,
-            "a logged transaction did not apply (%s): stopping so that the "
-            "log and the tree cannot diverge; a restart replays it",
-            proto_strerror(rc));
-    abort();
-  }
-  srv_txn_logged(s);
-  return PROTO_OK;
-}
-
-void srv_deliver_events_held(struct srv *s, const struct tree_out *out,
-                             int64_t txn_zxid) {
-  s->hold_zxid = txn_zxid;
-  srv_deliver_events(s, out, -1); /* 3.8: notifications carry -1 */
-  s->hold_zxid = 0;
-}
-
-int srv_txn_log(struct srv *s) {
+int srv_log_stage(struct srv *s, const uint8_t *d, size_t len) {
   if (s->log_failed)
     return PROTO_SYSTEMERROR;
-  struct txlog_txn t = {s->txn.buf, s->txn.len};
+  struct txlog_txn t = {d, len};
   char err[SNAP_ERRMSG_MAX];
   /* Staged: written with the rest of the loop turn's transactions as one
    * frame when the sync starts (sync_kick).  The room is reserved now, so
-   * a full disk is refused before anything is applied. */
+   * a full disk is refused before anything is queued. */
   int rc = txlog_stage(s->log, &t, err, sizeof err);
   if (rc == SNAP_OK) {
+    /* Not sync_kick here: a sync started now would cover only this
+     * transaction, and the rest of this loop turn's writes (the other
+     * connections' requests read in the same poll) would wait for a
+     * second fsync.  srv_flush_all starts it once the turn's work is
+     * done. */
+    s->sync_wanted = true;
     if (s->disk_full) {
       s->disk_full = false;
       srv_log(s, SRV_LOG_INFO, "log appends succeed again; writes resumed");
@@ -705,14 +634,9 @@ static void on_sigchld(uv_signal_t *h, int signum) {
   s->snap_pid = 0;
 }
 
-void srv_txn_logged(struct srv *s) {
+void srv_txn_applied(struct srv *s) {
   s->snap_txns++;
   maybe_snapshot(s);
-  /* Not sync_kick here: a sync started now would cover only this
-   * transaction, and the rest of this loop turn's writes (the other
-   * connections' requests read in the same poll) would wait for a second
-   * fsync.  srv_flush_all starts it once the turn's work is done. */
-  s->sync_wanted = true;
 }
 
 void srv_sync_kick_pending(struct srv *s) {

@@ -14,10 +14,10 @@
  * change the tree; prep re-checks each one against the tree as it is, so
  * a container that got a child meanwhile yields an error txn, not a loss.
  *
- * In an ensemble a deletion is a write like the others: only the leader
- * reaps, and each candidate becomes a request in its queue, prepped
- * against the tree plus the writes in flight and proposed through zab
- * (srv_ens_reap), never applied here directly. */
+ * Each candidate goes to the replica (replica.h), which preps it against
+ * the tree plus the writes in flight and commits it like any write (in an
+ * ensemble only the leader reaps, through zab); nothing is applied here
+ * directly. */
 #include "server/server_int.h"
 
 #include <stdlib.h>
@@ -63,39 +63,6 @@ static bool collect(void *arg, const char *path, size_t len) {
   return l->n < l->max;
 }
 
-static void reap_one(struct srv *s, const char *path, size_t len) {
-  struct proto_request req;
-  memset(&req, 0, sizeof req);
-  req.hdr.type = PROTO_OP_DELETECONTAINER;
-  req.u.path.path.ptr = (const uint8_t *)path;
-  req.u.path.path.len = (int32_t)len;
-  struct tree_prep_ctx ctx = {
-      .session_id = 0, /* the server itself: no session, no ACL check */
-      .cxid = 0,
-      .zxid = tree_last_zxid(s->tree) + 1,
-      .time_ms = srv_wall_ms(),
-      .auth = {.ids = NULL, .n_ids = 0},
-  };
-  proto_writer_reset(&s->txn);
-  int rc = tree_prep(s->tree, &ctx, &req, &s->txn);
-  if (rc == PROTO_OK && proto_writer_err(&s->txn) != PROTO_OK)
-    rc = PROTO_SYSTEMERROR;
-  if (rc == PROTO_OK)
-    rc = srv_txn_commit(s); /* log, then apply */
-  if (rc != PROTO_OK) {
-    srv_log(s, SRV_LOG_ERROR, "reaping %s failed: %s", path,
-            proto_strerror(rc));
-    return;
-  }
-  if (s->tout.err == PROTO_OK)
-    srv_log(s, SRV_LOG_INFO, "reaped %s (zxid 0x%llx)", path,
-            (unsigned long long)ctx.zxid);
-  else
-    srv_log(s, SRV_LOG_DEBUG, "not reaping %s: %s", path,
-            proto_strerror(s->tout.err));
-  srv_deliver_events_held(s, &s->tout, ctx.zxid);
-}
-
 void srv_reap(struct srv *s) {
   struct reap_list l;
   memset(&l, 0, sizeof l);
@@ -110,10 +77,7 @@ void srv_reap(struct srv *s) {
     srv_log(s, SRV_LOG_WARN, "reaper: out of memory; %zu candidates this run",
             l.n);
   for (size_t i = 0; i < l.n; i++) {
-    if (s->ens != NULL)
-      srv_ens_reap(s, l.paths[i], l.lens[i]);
-    else
-      reap_one(s, l.paths[i], l.lens[i]);
+    s->rep->reap(s, l.paths[i], l.lens[i]);
     free(l.paths[i]);
   }
   free(l.paths);

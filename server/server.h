@@ -169,6 +169,15 @@ int srv_config_finish(struct srv_config *c, char errmsg[SRV_ERRMSG_MAX]);
  * with "*" every word is; matching is exact and case-sensitive.) */
 bool srv_config_4lw_allowed(const struct srv_config *c, const char *word);
 
+/* An ensemble member's own part of the configuration (server.N lines
+ * present), read at start: dataDir/myid (1..255) into c->server_id; this
+ * member's server.N line's `;[clientAddr:]clientPort` into clientPort /
+ * clientPortAddress (they must agree where both are set, as ZooKeeper
+ * requires); roost.sessionSecret (32 hex digits) into secret, with
+ * *has_secret.  Returns 0, or -1 with errmsg. */
+int srv_config_member(struct srv_config *c, uint8_t secret[16],
+                      bool *has_secret, char errmsg[SRV_ERRMSG_MAX]);
+
 /* ------------------------------------------------------------------ */
 /* The server. */
 

@@ -14,22 +14,29 @@
  *                         (NULL when none does); lives until it expires or
  *                         is closed, independent of connections.
  *
- * Standalone processing is synchronous: a frame read from a socket is
- * prepped, logged (write(2) into the transaction log), applied and
- * answered before the next one is looked at, so the "pipeline" of
- * DESIGN.md is a straight call chain here and a session's FIFO order holds
- * by construction.  What is not synchronous is durability: the answer to a
- * write, and the watch events it fired, are *held* in their connections'
- * output (srv_conn_hold) until an fsync that covers the write's zxid has
- * finished on the thread pool (persist.c).  Everything queued on a
- * connection after a held frame waits behind it, so a session's later
- * reads wait for its writes, and a watcher sees an event before any data
- * it reads afterwards.  Order kept: log before apply, fsync before reply.
+ * docs/architecture.md draws the chain of files:
+ *
+ *   conn.c -> dispatch.c -> replica (local.c | ens_*.c) -> commit.c
+ *          -> reply.c, order.c, session.c, out.c
+ *
+ * A request is read and decoded once (conn.c, dispatch.c).  A read is
+ * answered at once from the tree.  A write (and createSession,
+ * closeSession, the reaper's deleteContainer, an expiry) goes to the
+ * replica behind struct srv_replica (replica.h): the local one (a
+ * standalone server is an ensemble of one) preps it against the tree plus
+ * the writes still in flight, stages it in the log and commits it when its
+ * own fsync covers it; the zab one proposes it through the leader and
+ * commits it when zab says so.  srv_commit (commit.c) is the only place a
+ * transaction is applied: tree, session table, watch events, the answer
+ * to the connection that waits for it.  So no session sees a write before
+ * it is durable, and a session's requests are answered in the order sent
+ * (order.c keeps what each connection waits for).
  */
 #ifndef ROOST_SERVER_INT_H
 #define ROOST_SERVER_INT_H
 
 #include "proto/proto.h"
+#include "server/replica.h"
 #include "server/server.h"
 #include "snapshot/snapshot.h"
 #include "tree/tree.h"
@@ -127,15 +134,45 @@ struct srv_session {
   bool closing;          /* ensemble leader: closeSession proposed */
 };
 
-/* What an ensemble connection waits for before it reads its next frame
- * (ensemble.c): a session's requests are answered in order. */
-enum srv_ens_wait {
-  SRV_ENS_WAIT_NONE = 0,
-  SRV_ENS_WAIT_CONNECT, /* createSession committed */
-  SRV_ENS_WAIT_WRITE,   /* the writes in ens_cxids committed (the first:
-                           ens_wait_id); more writes may follow them */
-  SRV_ENS_WAIT_CLOSE,   /* closeSession committed */
-  SRV_ENS_WAIT_SYNC,    /* applied up to the leader's commit point */
+/* What a connection waits for before its next frame that is not a write
+ * may be handled (order.c): a session's requests are answered in order. */
+enum srv_wait {
+  SRV_WAIT_NONE = 0,
+  SRV_WAIT_CONNECT, /* createSession committed */
+  SRV_WAIT_WRITE,   /* the writes in the ring committed (the first:
+                       wait_id); more writes may follow them */
+  SRV_WAIT_CLOSE,   /* closeSession committed */
+  SRV_WAIT_SYNC,    /* applied up to the leader's commit point */
+};
+
+/* Writes one connection may have unanswered at once. */
+#define SRV_CONN_WRITES 128u
+
+/* One connection's order (order.c).  Owned by the connection; the ring is
+ * allocated at the first write and freed by srv_order_forget. */
+struct srv_order {
+  enum srv_wait wait;
+  int64_t wait_id; /* cxid (WRITE: the oldest), or the session id */
+  /* WRITE: the unanswered writes in request order; err != 0 marks one this
+   * server answers itself (a refused or undecodable write) when it reaches
+   * the head, frame != NULL a read that waits for the writes before it
+   * (handled when it reaches the head, between the commits of the writes
+   * before and after it). */
+  struct srv_order_slot {
+    int32_t cxid;
+    int32_t err;
+    uint64_t start_ns; /* when it was read (latency figures) */
+    uint8_t *frame;    /* a waiting read's payload (owned), or NULL */
+    size_t frame_len;
+  } * ring;
+  uint32_t head, n;
+  int64_t sync_zxid;   /* SYNC: the leader's commit point, -1 unknown */
+  uint64_t sync_round; /* SYNC on a zab leader: the confirm round, or 0 */
+  char *path;          /* SYNC: the path to echo (owned) */
+  size_t path_len;
+  bool ro;                     /* CONNECT: the request's readOnly flag */
+  bool ready;                  /* on srv.ready: its wait ended */
+  struct srv_conn *ready_next; /* srv.ready */
 };
 
 /* ------------------------------------------------------------------ */
@@ -184,27 +221,8 @@ struct srv_conn {
 
   struct tls_conn *tls; /* owned; NULL on the plain port (tlsport.c) */
 
-  /* Ensemble (ensemble.c): the request(s) in flight, if any.  Writes are
-   * pipelined: while only writes are unanswered, further writes are
-   * forwarded at once (up to SRV_ENS_CONN_WRITES); any other request waits
-   * until they are all answered, so replies stay in request order. */
-  enum srv_ens_wait ens_wait;
-  int64_t ens_wait_id; /* cxid (WRITE: the oldest), or the session id */
-  int32_t *ens_cxids;  /* WRITE: ring of unanswered cxids (owned) */
-  uint32_t ens_cx_head, ens_cx_n;
-  int64_t ens_sync_zxid; /* SYNC: the leader's commit point, -1 unknown */
-  uint64_t ens_sync_round; /* SYNC on the leader: the confirm round, or 0 */
-  char *ens_path;        /* SYNC: the path to echo (owned) */
-  size_t ens_path_len;
-  bool ens_ro;           /* CONNECT: the request's readOnly flag */
-
-  /* Held output (persist.c): bytes of `out` from holds[i].off on wait for
-   * zxid holds[i].zxid to be durable.  Offsets and zxids increase. */
-  struct srv_hold {
-    size_t off;
-    int64_t zxid;
-  } *holds;
-  size_t n_holds, cap_holds;
+  /* What it waits for, its unanswered writes (order.c). */
+  struct srv_order order;
 
   /* Identities for ACL checks; ids[0] is always ("ip", ip).  Strings are
    * owned (malloc'd). */
@@ -263,6 +281,7 @@ struct srv {
   size_t n_conns;
   struct srv_conn *dirty;    /* connections with output to flush */
   struct srv_map conn_by_id; /* open connections only (watch delivery) */
+  struct srv_map connecting; /* createSession in flight: session -> conn id */
   uint64_t next_conn_id;
 
   struct srv_map sessions;   /* id -> struct srv_session */
@@ -276,10 +295,10 @@ struct srv {
   struct txlog_sync *sync_tok;
   int64_t durable_zxid; /* every zxid <= this is on disk */
   uint64_t append_failures;
-  uint64_t rng;           /* per-server RNG (snapshot randomisation) */
-  uint64_t snap_txns;     /* logged since the last snapshot started */
-  uint64_t snap_at;       /* threshold: snapCount/2 + random share */
-  int64_t snap_zxid;      /* of the snapshot being written */
+  uint64_t rng;       /* per-server RNG (snapshot randomisation) */
+  uint64_t snap_txns; /* logged since the last snapshot started */
+  uint64_t snap_at;   /* threshold: snapCount/2 + random share */
+  int64_t snap_zxid;  /* of the snapshot being written */
   uint64_t snap_start_ns;
   int64_t snap_roll_zxid; /* the log was rolled after this zxid */
   uint64_t snaps_taken, snaps_failed;
@@ -288,7 +307,6 @@ struct srv {
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
   uint64_t sync_start_ns;
   uint64_t recovery_ms;
-  int64_t hold_zxid; /* srv_deliver_events holds each event for it */
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
@@ -305,17 +323,27 @@ struct srv {
   bool sigchld_open;
   bool purge_open;
 
-  /* Scratch reused by the pipeline. */
-  struct proto_writer txn;
-  struct tree_out tout;
+  /* commit.c's scratch: what applying one transaction changed. */
+  struct tree_out commit_out;
 
+  /* Connections whose wait ended (order.c): conn.c reads on from them at
+   * the end of the loop turn. */
+  struct srv_conn *ready;
+  /* srv_flush_all, set by srv_new: for a lower file's timer callback,
+   * whose output would otherwise wait for the next poll. */
+  void (*turn_end)(struct srv *s);
+  /* srv_dispatch_now, set by srv_new: commit.c answers a read that waited
+   * in a connection's ring when its turn comes. */
+  void (*read_now)(struct srv_conn *c, const uint8_t *payload, size_t len,
+                   uint64_t start_ns);
+
+  /* The replication seam (replica.h): the local replica or the zab one,
+   * chosen at start.  rep_state is the backend's own. */
+  const struct srv_replica *rep;
+  void *rep_state;
   struct srv_stats stats;
 
-  struct srv_ens *ens;       /* ensemble member (ensemble.c); NULL
-                                standalone */
-  struct txlog *sync_log;    /* the log the sync in flight belongs to */
-  const uint8_t *cur_payload; /* the request being handled (borrowed) */
-  size_t cur_len;
+  struct txlog *sync_log; /* the log the sync in flight belongs to */
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
   struct srv_tls *tls; /* secure client port (tlsport.c); NULL when none */
@@ -323,10 +351,10 @@ struct srv {
 
 /* tlsport.c — the secure client port (secureClientPort): its listener,
  * the TLS context (reloaded when the store files change) and the
- * transport of a TLS connection, which conn.c calls where it reads and
- * writes the socket.  A verified client certificate gives the connection
- * the identity ("x509", subject DN), and ("super", DN) when the DN is
- * zookeeper.X509AuthenticationProvider.superUser.
+ * transport of a TLS connection, which conn.c calls where it reads the
+ * socket (out.c seals the output with tls/ itself).  A verified client
+ * certificate gives the connection the identity ("x509", subject DN), and
+ * ("super", DN) when the DN is zookeeper.X509AuthenticationProvider.superUser.
  * srv_tls_open binds when secureClientPort is set (0, or -1 with errmsg);
  * srv_tls_stop closes its handles; srv_tls_free frees the rest after the
  * loop ran the close callbacks. */
@@ -339,15 +367,13 @@ int srv_tls_bound_port(const struct srv *s);
  * secure listener.  0, or -1 when out of memory (the caller closes c). */
 int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener);
 /* conn.c's transport hooks for a connection with c->tls set: the read
- * buffer (ciphertext), what was read (decrypted into c->in; returns -1
- * when it closed c), and flushing c->out (encrypted and written). */
+ * buffer (ciphertext), and what was read (decrypted into c->in; returns
+ * -1 when it closed c). */
 void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf);
 int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
-void srv_tls_flush(struct srv_conn *c);
-/* on_close: frees c->tls. */
-void srv_tls_conn_free(struct srv_conn *c);
 /* sslQuorum: the contexts of both ends of the peer links (srv_new, before
- * srv_ens_open; 0 or -1 with errmsg), and the ensemble's transport: a
+ * srv_zab_open; 0 or -1 with errmsg), and the peer links' transport
+ * (ens_link.c, ens_frames.c): a
  * link's engine (*out NULL when sslQuorum is off; the dialler passes the
  * peer's host, checked against its certificate, the acceptor NULL; -1
  * out of memory), ciphertext in with its plaintext appended to the
@@ -370,7 +396,8 @@ int srv_dns_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
 void srv_dns_stop(struct srv *s);
 void srv_dns_free(struct srv *s);
 
-/* session.c */
+/* session.c: the session table and the expiry heap.  Nothing here
+ * writes a transaction: expiry hands due sessions to the replica. */
 void srv_sessions_init(struct srv *s);
 void srv_sessions_free(struct srv *s);
 /* Make a fresh id (never 0, never in use). */
@@ -393,18 +420,15 @@ struct srv_session *srv_session_get(const struct srv *s, int64_t id);
 void srv_session_touch(struct srv *s, struct srv_session *sess);
 /* Forget a session (after its closeSession txn); detaches its conn. */
 void srv_session_remove(struct srv *s, struct srv_session *sess);
-/* Expire every session whose deadline is <= now (loop time). */
+/* Hand every session whose deadline is <= now (loop time) to the
+ * replica's expire (replica.h). */
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms);
-/* Run a closeSession transaction for sess (expiry or the client's
- * request) and deliver its events; removes the session.  cxid is the
- * request's xid (0 for expiry).  Returns the txn's zxid, or -1 if the
- * transaction could not be applied (logged; the session is still
- * removed). */
-int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
-                              int32_t cxid);
+/* Every deadline starts again from now (a new leader). */
+void srv_sessions_touch_all(struct srv *s);
 
-/* conn.c */
-void srv_on_connection(uv_stream_t *listener, int status);
+/* out.c: a connection's output and its closing.  Calls nothing above
+ * it: a connection that drained after back-pressure goes on srv.ready
+ * (order.c) for conn.c to read on from. */
 /* Close a connection.  flush=true: send what is queued, then close (as
  * ZooKeeper does); flush=false: drop the output, close now.  reason
  * (printf-style) is logged at `level` when not NULL.  Idempotent. */
@@ -412,35 +436,126 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
 /* Queue this connection's output for the next flush. */
 void srv_conn_mark_dirty(struct srv_conn *c);
-/* End of a loop turn's work: start the sync of what this turn logged
- * (srv_sync_kick_pending), then write every dirty connection's output
- * (one write each). */
-void srv_flush_all(struct srv *s);
 /* Bytes queued and in flight. */
 size_t srv_conn_pending_bytes(const struct srv_conn *c);
-/* Complete request frames read but not yet processed (only a throttled
- * connection has any). */
-size_t srv_conn_queued_frames(const struct srv_conn *c);
-/* Everything queued has left: close a closing connection, resume a
- * throttled one (the end of every write, plain or TLS). */
-void srv_conn_output_drained(struct srv_conn *c);
-/* Close every connection (shutdown). */
+/* Write every dirty connection's output (one write each). */
+void srv_out_flush_dirty(struct srv *s);
+/* Stop reading (back-pressure, a wait, closing). */
+void srv_conn_stop_reading(struct srv_conn *c);
+/* Close the handle now (no flush); on_close frees the connection. */
+void srv_conn_close_handle(struct srv_conn *c);
+/* Close every connection (shutdown), or every client's (leader change). */
 void srv_conns_close_all(struct srv *s);
+void srv_conns_close_all_clients(struct srv *s);
 /* Tick work: sessionless timeouts and stuck closing connections. */
 void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
 
-/* pipeline.c */
-/* Handle one complete frame payload (without its length prefix).  The
- * payload is borrowed for the call. */
-void srv_handle_connect(struct srv_conn *c, const uint8_t *payload, size_t len);
-void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
-                        uint64_t start_ns);
-/* Deliver the events in s->tout to their watchers' connections with the
+/* conn.c: accepting, reading, framing. */
+void srv_on_connection(uv_stream_t *listener, int status);
+/* End of a loop turn's work: the replica's peer frames, the sync of what
+ * this turn logged, the connections whose wait ended read on, then every
+ * dirty connection's output is written. */
+void srv_flush_all(struct srv *s);
+
+/* order.c: what a connection waits for, its ring of unanswered writes,
+ * and the list of connections whose wait ended.  Pure bookkeeping: calls
+ * no other file of server/. */
+/* May the next frame, of this kind, be handled now?  A write, or a read
+ * (which then waits in the ring, srv_order_push_read), may follow
+ * unanswered writes while the ring has room; nothing else may overtake a
+ * wait. */
+bool srv_order_may_take(const struct srv_conn *c, bool is_write);
+/* A read behind c's unanswered writes: its payload is copied into the
+ * ring; false when out of memory. */
+bool srv_order_push_read(struct srv_conn *c, int32_t xid,
+                         const uint8_t *payload, size_t len, uint64_t start_ns);
+/* Wait for one answer (CONNECT, CLOSE, SYNC) with this id. */
+void srv_order_block(struct srv_conn *c, enum srv_wait what, int64_t id);
+/* Records a write of c (err != 0: answered by this server when it reaches
+ * the head); false when out of memory. */
+bool srv_order_push_write(struct srv_conn *c, int32_t cxid, int32_t err,
+                          uint64_t start_ns);
+/* Does c wait for the answer to (what, id)?  WRITE: is cxid the oldest
+ * unanswered write. */
+bool srv_order_waits_for(const struct srv_conn *c, enum srv_wait what,
+                         int64_t id);
+/* Is cxid one of c's unanswered writes? */
+bool srv_order_has_write(const struct srv_conn *c, int32_t cxid);
+/* WRITE: the oldest unanswered write (NULL when none). */
+const struct srv_order_slot *srv_order_head(const struct srv_conn *c);
+/* The awaited answer was sent: drop it (WRITE: the oldest write) and end
+ * the wait when nothing is left; the connection goes on srv.ready.
+ * Returns the next slot when it is one this server answers itself (an
+ * error, or a waiting read: take its frame, answer it, call again), else
+ * NULL. */
+const struct srv_order_slot *srv_order_answered(struct srv_conn *c);
+/* Put c on srv.ready (it may read on); srv_order_ready_pop takes one. */
+void srv_order_ready(struct srv_conn *c);
+struct srv_conn *srv_order_ready_pop(struct srv *s);
+/* Complete request frames read but not yet processed (a throttled or
+ * waiting connection has some). */
+size_t srv_conn_queued_frames(const struct srv_conn *c);
+/* Forget c's order (closing): frees the ring and the sync path. */
+void srv_order_forget(struct srv_conn *c);
+/* createSession in flight: session id -> conn id, so that the commit
+ * finds the connection to answer.  take: the connection still waiting for
+ * it, or NULL; the entry is gone either way. */
+int srv_connecting_put(struct srv *s, int64_t session, uint64_t conn_id);
+struct srv_conn *srv_connecting_take(struct srv *s, int64_t session);
+
+/* reply.c: frames of answers, on the connection's output. */
+/* Starts a reply frame: length placeholder + ReplyHeader; returns the
+ * mark for srv_reply_end. */
+size_t srv_reply_begin(struct srv_conn *c, int32_t xid, int64_t zxid,
+                       int32_t err);
+/* Patch the header's err (a read that wrote no body). */
+void srv_reply_set_err(struct srv_conn *c, size_t mark, int32_t err);
+/* Ends the frame, counts it (start_ns != 0: its latency). */
+void srv_reply_end(struct srv_conn *c, size_t mark, int64_t zxid,
+                   uint64_t start_ns);
+void srv_reply_simple(struct srv_conn *c, int32_t xid, int64_t zxid,
+                      int32_t err, uint64_t start_ns);
+/* The ConnectResponse of an established session. */
+void srv_reply_connect(struct srv_conn *c, const struct srv_session *sess,
+                       bool has_read_only);
+/* Deliver the events in out to their watchers' connections with the
  * given notification zxid. */
 void srv_deliver_events(struct srv *s, const struct tree_out *out,
                         int64_t zxid);
 
-/* persist.c */
+/* commit.c: the only place a transaction is applied. */
+/* Apply committed txn (zxid, d, len): tree, session table, watch events,
+ * and the answer to the connection waiting for it, found by its session
+ * and cxid (createSession: by the session id in srv.connecting).  A txn
+ * that does not decode or apply ends the process: log and tree would
+ * disagree. */
+void srv_commit(struct srv *s, int64_t zxid, const uint8_t *d, size_t len);
+/* The request (session, cxid) was not committed: answer err in order, or
+ * close the connection where an answer now would be out of order.  kind:
+ * the wait it was (WRITE, CLOSE, CONNECT). */
+void srv_commit_fail(struct srv *s, enum srv_wait kind, int64_t session,
+                     int32_t cxid, int32_t err);
+/* A write of c answered by this server (refused, undecodable), in order:
+ * at once when nothing is ahead of it, else when its turn comes. */
+void srv_answer_error(struct srv_conn *c, int32_t xid, int32_t err,
+                      uint64_t start_ns);
+/* The sync c waits for is answered. */
+void srv_commit_sync_done(struct srv_conn *c);
+
+/* dispatch.c: the handshake and the requests of an open session, decoded
+ * once; the op table says whether an op is a read, a write or local. */
+void srv_handle_connect(struct srv_conn *c, const uint8_t *payload, size_t len);
+void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
+                        uint64_t start_ns);
+/* Is this opcode a write (goes to the replica)?  A read (may wait in the
+ * ring behind writes)? */
+bool srv_op_is_write(int32_t op);
+bool srv_op_is_read(int32_t op);
+/* Handle a request that waited in the ring, now: it is at the head. */
+void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
+                      uint64_t start_ns);
+
+/* persist.c: the log, its fsync thread, snapshots, recovery. */
 /* Recover the tree from dataDir (snapshot + log), load or create the
  * session secret, open the log.  Sets s->tree.  Returns 0, or -1 with
  * errmsg (a corrupt log names file, offset and the roost-dump command). */
@@ -453,101 +568,29 @@ int srv_persist_start(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
 void srv_persist_stop(struct srv *s);
 /* srv_free: wait for a snapshot child, final fsync, close the log. */
 void srv_persist_free(struct srv *s);
-/* Append s->txn (one transaction, zxid = last applied + 1) to the log
- * before it is applied.  Returns PROTO_OK, or PROTO_SYSTEMERROR when the
- * log refused it (disk full, failed fsync earlier, I/O error; logged):
- * the caller must not apply it and answers the client with -1
- * (SystemError). */
-int srv_txn_log(struct srv *s);
-/* After applying a logged transaction: counts it toward the next
- * snapshot and makes sure a sync will cover it (the next
- * srv_sync_kick_pending, at the end of this loop turn). */
-void srv_txn_logged(struct srv *s);
-/* Starts the sync of every transaction logged so far unless one is
+/* Stage one transaction in the log (written and synced with the rest of
+ * the loop turn's).  Returns PROTO_OK, or PROTO_SYSTEMERROR when the log
+ * refused it (disk full, failed fsync earlier, I/O error; logged). */
+int srv_log_stage(struct srv *s, const uint8_t *d, size_t len);
+/* A transaction was applied: counts it toward the next snapshot. */
+void srv_txn_applied(struct srv *s);
+/* Starts the sync of every transaction staged so far unless one is
  * running (its completion starts the next).  Called by srv_flush_all, so
- * that all writes of a loop turn share one fsync.  With forceSync=no it
- * syncs inline and releases the holds it covers. */
+ * that all writes of a loop turn share one fsync; the replica's durable
+ * (replica.h) hears the result. */
 void srv_sync_kick_pending(struct srv *s);
-/* srv_txn_log, then tree_apply into s->tout, then srv_txn_logged.
- * Returns PROTO_OK, or PROTO_SYSTEMERROR when the log refused the
- * transaction (nothing applied).  A logged transaction that does not
- * apply (out of memory) ends the process: log and tree would disagree. */
-int srv_txn_commit(struct srv *s);
-/* srv_deliver_events for the events of transaction zxid, each held on
- * its connection until zxid is durable. */
-void srv_deliver_events_held(struct srv *s, const struct tree_out *out,
-                             int64_t txn_zxid);
 /* Writes refused right now (log failed after an fsync error)? */
 bool srv_writes_blocked(const struct srv *s);
-/* Hold what is queued on c from now on until zxid is durable. */
-void srv_conn_hold(struct srv_conn *c, int64_t zxid);
-/* Bytes of c->out that may be written now (not held). */
-size_t srv_conn_releasable(struct srv_conn *c);
-/* Forget c's holds (its output was dropped). */
-void srv_conn_holds_clear(struct srv_conn *c);
 /* Sizes of dataDir and dataLogDir (dirs, conf). */
 uint64_t srv_data_dir_bytes(const struct srv *s);
 uint64_t srv_log_dir_bytes(const struct srv *s);
 /* Figures for mntr. */
 void srv_persist_mntr(struct srv *s, struct proto_writer *w);
-
-/* ensemble.c — see the comment at its top.  All no-ops or "standalone"
- * answers when s->ens is NULL unless said otherwise. */
-struct srv_ens;
-int srv_ens_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
-void srv_ens_stop(struct srv *s);
-void srv_ens_free(struct srv *s);
-bool srv_ens_serving(const struct srv *s);
-/* These need s->ens: they block c until the answer (ensemble.c). */
-void srv_ens_write(struct srv_conn *c, int32_t xid, const uint8_t *payload,
-                   size_t len);
-void srv_ens_close_session(struct srv_conn *c, int32_t xid);
-bool srv_ens_create_session(struct srv_conn *c, int64_t id,
-                            int32_t timeout_ms);
-void srv_ens_sync(struct srv_conn *c, int32_t xid);
-/* The leader proposes closeSession; others only push the deadline. */
-bool srv_ens_expire(struct srv *s, struct srv_session *sess);
-/* The leader queues a deleteContainer of path (copied); others ignore it:
- * in an ensemble the reaper runs on the leader, through zab. */
-void srv_ens_reap(struct srv *s, const char *path, size_t len);
-void srv_ens_conn_gone(struct srv_conn *c);
-/* Hands the peer frames of this loop turn to libuv (srv_flush_all). */
-void srv_ens_flush(struct srv *s);
-/* Writes one connection may have forwarded and unanswered at once. */
-#define SRV_ENS_CONN_WRITES 128u
-/* c may take another write now (WRITE wait with room in its ring). */
-bool srv_ens_more_writes_ok(const struct srv_conn *c);
-/* The oldest unanswered write of c was answered: drop it from the ring.
- * Returns true when none is left (the wait is over). */
-bool srv_ens_write_answered(struct srv_conn *c);
-void srv_ens_touch(struct srv *s, int64_t session_id);
-void srv_ens_tick(struct srv *s);
-void srv_ens_durable(struct srv *s, int64_t zxid);
-const char *srv_ens_mode(const struct srv *s);
-void srv_ens_mntr(const struct srv *s, struct proto_writer *w);
-void srv_ens_status(const struct srv *s, uint32_t *epoch, int64_t *zxid);
-
-/* pipeline.c, for ensemble.c: answers that arrive after a commit.  Each
- * ends c's wait and resumes reading its frames. */
-void srv_connect_done(struct srv_conn *c, struct srv_session *sess,
-                      int64_t zxid);
-void srv_reply_write(struct srv_conn *c, const struct tree_txn_header *h,
-                     const struct tree_out *out, int64_t zxid);
-void srv_reply_error(struct srv_conn *c, int32_t xid, int32_t err);
-void srv_reply_sync(struct srv_conn *c);
-/* True when payload is a write (op_write's opcodes) whose body decodes:
- * one that can be forwarded behind other unanswered writes, because its
- * answer will come from the leader in order. */
-bool srv_request_is_pipelined_write(const struct srv *s, const uint8_t *payload,
-                                    size_t len);
-/* conn.c: process the frames that waited, read again. */
-void srv_conn_resume(struct srv_conn *c);
-/* session.c: every deadline starts again from now (a new leader). */
-void srv_sessions_touch_all(struct srv *s);
-/* persist.c */
-void srv_persist_kick(struct srv *s);
+/* Ensemble resync: a new empty log (the old one was closed). */
 int srv_persist_reopen_log(struct srv *s);
-void srv_conns_close_all_clients(struct srv *s);
+/* Start a sync now (the ensemble's appends, not waiting for the turn's
+ * end). */
+void srv_persist_kick(struct srv *s);
 
 /* fourlw.c */
 /* Answer a four-letter word on c (text, no framing) and close after

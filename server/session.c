@@ -9,6 +9,9 @@
  * (which a tiny tickTime would blow up).  A touch that keeps the deadline
  * (the common case: several requests within one tick) costs nothing.
  *
+ * Expiry only hands a due session to the replica (replica.h), which
+ * closes it through a closeSession transaction; srv_commit removes it.
+ *
  * Passwords are never stored: password(id) = SipHash-2-4 under a random
  * per-server key, which persist.c keeps in dataDir/session.secret, so a
  * client resumes its session with id and password after a restart. */
@@ -192,56 +195,11 @@ void srv_session_remove(struct srv *s, struct srv_session *sess) {
   free(sess);
 }
 
-int64_t srv_session_close_txn(struct srv *s, struct srv_session *sess,
-                              int32_t cxid) {
-  struct tree_txn_header h = {
-      .session_id = sess->id,
-      .cxid = cxid,
-      .zxid = tree_last_zxid(s->tree) + 1,
-      .time_ms = srv_wall_ms(),
-      .type = PROTO_OP_CLOSESESSION,
-  };
-  int64_t id = sess->id;
-  proto_writer_reset(&s->txn);
-  tree_txn_encode_close_session(&s->txn, &h);
-  int rc = srv_txn_commit(s);
-  if (rc != PROTO_OK) {
-    /* Not logged (disk full, failed log): the session stays, in the tree
-     * and here; expiry tries again a tick later. */
-    srv_log(s, SRV_LOG_WARN,
-            "closeSession of session 0x%" PRIx64 " not logged (%s); will "
-            "retry",
-            (uint64_t)id, proto_strerror(rc));
-    int64_t tick = s->cfg.tick_time_ms > 0 ? s->cfg.tick_time_ms : 1;
-    int64_t now = (int64_t)uv_now(&s->loop);
-    int64_t d = (now / tick + 1) * tick;
-    sess->expire_ms = d > sess->expire_ms ? d : sess->expire_ms + tick;
-    heap_down(s, sess->heap_index);
-    return -1;
-  }
-  srv_session_remove(s, sess);
-  srv_deliver_events_held(s, &s->tout, h.zxid);
-  return h.zxid;
-}
-
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
-  while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms) {
-    struct srv_session *sess = s->heap[0];
-    if (s->ens != NULL) {
-      /* The leader's to expire, by proposing closeSession. */
-      srv_ens_expire(s, sess);
-      continue;
-    }
-    srv_log(s, SRV_LOG_INFO,
-            "session 0x%" PRIx64 " expired (timeout %" PRId32 " ms)",
-            (uint64_t)sess->id, sess->timeout_ms);
-    /* §7.12: the expired session's connection is closed with no message;
-     * close it first so none of the txn's events reach it. */
-    if (sess->conn != NULL)
-      srv_conn_close(sess->conn, false, SRV_LOG_INFO,
-                     "session 0x%" PRIx64 " expired", (uint64_t)sess->id);
-    srv_session_close_txn(s, sess, 0);
-  }
+  /* The replica moves each one's deadline (or removes it): the heap's
+   * head changes every round. */
+  while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms)
+    s->rep->expire(s, s->heap[0]);
 }
 
 void srv_sessions_touch_all(struct srv *s) {

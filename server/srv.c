@@ -35,7 +35,7 @@ static void on_tick(uv_timer_t *t) {
   int64_t now = (int64_t)uv_now(&s->loop);
   srv_sessions_expire(s, now);
   srv_conns_tick(s, now);
-  srv_ens_tick(s);
+  s->rep->tick(s);
   /* The check handle runs after the poll phase; output made here must
    * not wait for the next I/O event. */
   srv_flush_all(s);
@@ -83,15 +83,16 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss,
 static void free_parts(struct srv *s) {
   srv_dns_free(s);
   srv_tls_free(s);
-  srv_ens_free(s);
   srv_persist_free(s);
+  if (s->rep != NULL)
+    s->rep->free(s);
   if (s->tree != NULL)
     tree_free(s->tree);
   s->tree = NULL;
   srv_sessions_free(s);
   srv_map_free(&s->conn_by_id);
-  proto_writer_free(&s->txn);
-  tree_out_free(&s->tout);
+  srv_map_free(&s->connecting);
+  tree_out_free(&s->commit_out);
 }
 
 struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
@@ -110,9 +111,11 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
     return NULL;
   }
   s->cfg = *cfg;
+  s->turn_end = srv_flush_all;
+  s->read_now = srv_dispatch_now;
   srv_map_init(&s->conn_by_id);
-  proto_writer_init(&s->txn);
-  tree_out_init(&s->tout);
+  srv_map_init(&s->connecting);
+  tree_out_init(&s->commit_out);
   srv_stats_reset(s);
   /* ZooTrace's default mask: client requests, server packets, sessions,
    * warnings. */
@@ -130,8 +133,12 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   srv_sessions_init(s); /* after the loop: ids use the monotonic clock */
   if (srv_persist_start(s, errmsg) != 0)
     goto fail_loop;
-  /* server.N lines: an ensemble member (ensemble.c). */
-  if (srv_tls_quorum_open(s, errmsg) != 0 || srv_ens_open(s, errmsg) != 0)
+  /* The replica: server.N lines make an ensemble member (ens_start.c),
+   * else a standalone server is an ensemble of one (local.c).  sslQuorum's
+   * contexts (tlsport.c) come first: the peer links need them. */
+  if (srv_tls_quorum_open(s, errmsg) != 0 ||
+      (s->cfg.n_peers > 0 ? srv_zab_open(s, errmsg)
+                          : srv_local_open(s, errmsg)) != 0)
     goto fail_loop;
   s->start_wall_ms = srv_wall_ms();
   s->start_loop_ms = (int64_t)uv_now(&s->loop);
@@ -241,7 +248,8 @@ void srv_stop(struct srv *s) {
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);
   close_if_open((uv_handle_t *)&s->flush, &s->flush_open);
   srv_persist_stop(s);
-  srv_ens_stop(s);
+  if (s->rep != NULL)
+    s->rep->stop(s);
   if (s->signals_open) {
     bool a = true, b = true;
     close_if_open((uv_handle_t *)&s->sigint, &a);

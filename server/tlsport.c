@@ -5,11 +5,10 @@
  * pass through a struct tls_conn (tls/): reads land in one ciphertext
  * buffer shared by every TLS connection (libuv calls alloc, read and the
  * read callback back to back on the loop thread) and are decrypted into
- * c->in, where conn.c frames them as usual; a flush encrypts what c->out
- * may release (the held replies of persist.c stay behind) and writes the
- * ciphertext from c->wbuf, with the same one-write-in-flight rule as
- * plain connections.  Back-pressure counts the same bytes (c->out, and
- * c->wbuf while it is written).
+ * c->in, where conn.c frames them as usual; out.c's flush passes c->out
+ * through the engine and writes the ciphertext as it writes any output
+ * (one write in flight, the same back-pressure), and out.c's close frees
+ * the engine.
  *
  * A handshake that fails (untrusted or expired certificate, no
  * certificate under clientAuth=need, garbage, a plain client on this
@@ -202,11 +201,6 @@ int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener) {
   return c->tls != NULL ? 0 : -1;
 }
 
-void srv_tls_conn_free(struct srv_conn *c) {
-  tls_conn_free(c->tls);
-  c->tls = NULL;
-}
-
 void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf) {
   *buf = uv_buf_init(c->srv->tls->rbuf, sizeof c->srv->tls->rbuf);
 }
@@ -304,85 +298,6 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n) {
   if (tls_conn_pending_out(c->tls) > 0)
     srv_conn_mark_dirty(c); /* handshake records, session tickets */
   return 0;
-}
-
-static void on_tls_write(uv_write_t *req, int status) {
-  struct srv_conn *c = req->data;
-  c->writing = false;
-  proto_writer_reset(&c->wbuf);
-  if (c->wbuf.cap > SRV_KEEP_BUF_BYTES) {
-    proto_writer_free(&c->wbuf);
-    proto_writer_init(&c->wbuf);
-  }
-  if (status == UV_ECANCELED || c->handle_closed)
-    return;
-  if (status < 0) {
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s",
-                   uv_strerror(status));
-    return;
-  }
-  srv_tls_flush(c);
-}
-
-void srv_tls_flush(struct srv_conn *c) {
-  if (c->writing || c->handle_closed)
-    return;
-  if (proto_writer_err(&c->out) != PROTO_OK) {
-    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
-    return;
-  }
-  size_t rel = c->out.len > 0 ? srv_conn_releasable(c) : 0;
-  if (rel > 0) {
-    if (tls_conn_write(c->tls, c->out.buf, rel) != TLS_OK) {
-      srv_conn_close(c, false, SRV_LOG_WARN, "TLS write failed: %s",
-                     tls_conn_errmsg(c->tls));
-      return;
-    }
-    memmove(c->out.buf, c->out.buf + rel, c->out.len - rel);
-    c->out.len -= rel;
-    for (size_t i = 0; i < c->n_holds; i++)
-      c->holds[i].off -= rel;
-  }
-  size_t n = tls_conn_pending_out(c->tls);
-  if (n == 0) {
-    if (c->out.len == 0)
-      srv_conn_output_drained(c);
-    return;
-  }
-  proto_writer_reset(&c->wbuf);
-  uint8_t *dst = proto_writer_reserve(&c->wbuf, n);
-  if (dst == NULL) {
-    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
-    return;
-  }
-  c->wbuf.len = tls_conn_take_out(c->tls, dst, n);
-  /* As conn.c: the socket first, uv_write only for what it refuses. */
-  uv_buf_t tb = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
-  int w = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
-  if (w == UV_EAGAIN || w == UV_ENOSYS)
-    w = 0;
-  if (w < 0) {
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(w));
-    return;
-  }
-  size_t sent = (size_t)w;
-  if (sent == c->wbuf.len) {
-    proto_writer_reset(&c->wbuf);
-    if (c->out.len == 0)
-      srv_conn_output_drained(c);
-    return;
-  }
-  memmove(c->wbuf.buf, c->wbuf.buf + sent, c->wbuf.len - sent);
-  c->wbuf.len -= sent;
-  uv_buf_t b = uv_buf_init((char *)c->wbuf.buf, (unsigned)c->wbuf.len);
-  c->wreq.data = c;
-  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_tls_write);
-  if (rc != 0) {
-    proto_writer_reset(&c->wbuf);
-    srv_conn_close(c, false, SRV_LOG_INFO, "write failed: %s", uv_strerror(rc));
-    return;
-  }
-  c->writing = true;
 }
 
 /* ---- peer links (sslQuorum) ---- */

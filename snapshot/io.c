@@ -76,23 +76,23 @@ uint32_t snap_crc32(uint32_t crc, const void *p, size_t n) {
 void snap_header_encode(uint8_t b[SNAP_HEADER_LEN], const char *magic,
                         uint32_t flags, int64_t zxid) {
   memcpy(b, magic, 8);
-  snap_put32(b + 8, SNAP_FORMAT_VERSION);
-  snap_put32(b + 12, flags);
-  snap_put64(b + 16, (uint64_t)zxid);
-  snap_put32(b + 24, 0);
-  snap_put32(b + 28, snap_crc32(0, b, 28));
+  proto_store_be32(b + 8, SNAP_FORMAT_VERSION);
+  proto_store_be32(b + 12, flags);
+  proto_store_be64(b + 16, (uint64_t)zxid);
+  proto_store_be32(b + 24, 0);
+  proto_store_be32(b + 28, snap_crc32(0, b, 28));
 }
 
 int snap_header_decode(const uint8_t b[SNAP_HEADER_LEN], const char *magic,
                        uint32_t *flags, int64_t *zxid) {
   if (memcmp(b, magic, 8) != 0)
     return SNAP_ECORRUPT;
-  if (snap_get32(b + 28) != snap_crc32(0, b, 28))
+  if (proto_load_be32(b + 28) != snap_crc32(0, b, 28))
     return SNAP_ECORRUPT;
-  if (snap_get32(b + 8) != SNAP_FORMAT_VERSION)
+  if (proto_load_be32(b + 8) != SNAP_FORMAT_VERSION)
     return SNAP_EVERSION;
-  *flags = snap_get32(b + 12);
-  *zxid = (int64_t)snap_get64(b + 16);
+  *flags = proto_load_be32(b + 12);
+  *zxid = (int64_t)proto_load_be64(b + 16);
   return SNAP_OK;
 }
 

@@ -2,6 +2,7 @@
 #ifndef ROOST_SNAP_INT_H
 #define ROOST_SNAP_INT_H
 
+#include "proto/proto.h"
 #include "snapshot/snapshot.h"
 
 #include <stdarg.h>
@@ -17,24 +18,6 @@
 /* Bounds a reader enforces (a writer never exceeds them). */
 #define TXLOG_MAX_STORED (64u << 20)
 #define TXLOG_MAX_RAW (256u << 20)
-
-static inline void snap_put32(uint8_t *b, uint32_t v) {
-  b[0] = (uint8_t)(v >> 24);
-  b[1] = (uint8_t)(v >> 16);
-  b[2] = (uint8_t)(v >> 8);
-  b[3] = (uint8_t)v;
-}
-static inline void snap_put64(uint8_t *b, uint64_t v) {
-  snap_put32(b, (uint32_t)(v >> 32));
-  snap_put32(b + 4, (uint32_t)v);
-}
-static inline uint32_t snap_get32(const uint8_t *b) {
-  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
-         b[3];
-}
-static inline uint64_t snap_get64(const uint8_t *b) {
-  return (uint64_t)snap_get32(b) << 32 | snap_get32(b + 4);
-}
 
 uint32_t snap_crc32(uint32_t crc, const void *p, size_t n);
 

@@ -322,6 +322,27 @@ enum snap_file_kind { SNAP_FILE_LOG, SNAP_FILE_SNAPSHOT, SNAP_FILE_TEMP };
 bool snap_name_parse(const char *name, enum snap_file_kind *kind,
                      int64_t *zxid);
 
+/* ------------------------------------------------------------------ */
+/* Small state files and the log directory (state.c). */
+
+/* Replace dir/name with buf atomically and durably: written to
+ * name.tmp, fsynced, renamed over name, the directory fsynced.  A crash
+ * leaves the old content or the new, whole.  SNAP_OK, or SNAP_EIO /
+ * SNAP_ENOSPC with errmsg (the old content is still there then; the
+ * caller must not act as if the new one were durable).  io NULL = posix. */
+int snap_state_write(const char *dir, const char *name,
+                     const struct snap_io *io, const void *buf, size_t len,
+                     char *errmsg, size_t errmsg_len);
+/* Read dir/name into buf (at most cap - 1 bytes, NUL-terminated; *len).
+ * SNAP_OK, SNAP_ENOENT (no such file), SNAP_EIO (errmsg). */
+int snap_state_read(const char *dir, const char *name,
+                    const struct snap_io *io, char *buf, size_t cap,
+                    size_t *len, char *errmsg, size_t errmsg_len);
+/* Remove every log segment (log.<zxid>) of dir, then fsync dir.  SNAP_OK,
+ * or SNAP_EIO with errmsg (some may be left). */
+int snap_logs_remove(const char *dir, const struct snap_io *io, char *errmsg,
+                     size_t errmsg_len);
+
 struct snap_recover_config {
   const char *data_dir;               /* snapshots */
   const char *log_dir;                /* log segments; NULL = data_dir */

@@ -22,6 +22,7 @@
  * docs/storage-format.md. */
 #include "snapshot/snap_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -340,16 +341,16 @@ static void frame_close(struct txlog *l) {
   size_t stored = frame_deflate(l, f + TXLOG_FRAME_HDR, raw);
   l->pend_len = l->open_off + TXLOG_FRAME_HDR + stored;
   memcpy(f, TXLOG_FRAME_MAGIC, 4);
-  snap_put32(f + 4, (uint32_t)stored);
-  snap_put64(f + 12, (uint64_t)l->open_first);
-  snap_put64(f + 20, (uint64_t)l->last_zxid);
-  snap_put32(f + 28, l->open_n);
-  snap_put32(f + 32, (uint32_t)raw);
+  proto_store_be32(f + 4, (uint32_t)stored);
+  proto_store_be64(f + 12, (uint64_t)l->open_first);
+  proto_store_be64(f + 20, (uint64_t)l->last_zxid);
+  proto_store_be32(f + 28, l->open_n);
+  proto_store_be32(f + 32, (uint32_t)raw);
   f[36] = stored < raw ? 1 : 0; /* 1: raw deflate */
   f[37] = f[38] = f[39] = 0;
   uint32_t crc = snap_crc32(0, f + 12, TXLOG_FRAME_HDR - 12);
   crc = snap_crc32(crc, f + TXLOG_FRAME_HDR, stored);
-  snap_put32(f + 8, crc);
+  proto_store_be32(f + 8, crc);
   l->pf[l->n_pf++] = (struct pending_frame){
       l->open_off, l->pend_len - l->open_off, l->open_first, l->last_zxid};
   l->open = false;
@@ -375,7 +376,7 @@ static int frame_add(struct txlog *l, const struct txlog_txn *t, int64_t zxid,
     l->pend_len += TXLOG_FRAME_HDR;
     l->staged_frames++;
   }
-  snap_put32(l->pend + l->pend_len, (uint32_t)t->len);
+  proto_store_be32(l->pend + l->pend_len, (uint32_t)t->len);
   memcpy(l->pend + l->pend_len + 4, t->buf, t->len);
   l->pend_len += 4 + t->len;
   l->open_n++;
@@ -470,8 +471,23 @@ static int reserve_or_fail(struct txlog *l, size_t need, char *errmsg,
   return e;
 }
 
+/* The log's own invariants, at the entry of staging: what is written
+ * lies in the copy kept, the durable point is behind the written one,
+ * which is behind the last staged, and the written end of a segment
+ * within its preallocated size. */
+static void check_log(const struct txlog *l) {
+  assert(l->pend_written <= l->pend_len && l->pend_len <= l->pend_cap);
+  assert(l->durable_zxid <= l->written_zxid || l->written_zxid == 0);
+  assert(l->written_zxid <= l->last_zxid);
+  assert(!l->open || l->open_off <= l->pend_len);
+  assert(l->fd < 0 || l->no_reserve || l->end <= l->alloc_end);
+  (void)l;
+}
+
 int txlog_stage(struct txlog *l, const struct txlog_txn *txn, char *errmsg,
                 size_t errmsg_len) {
+  assert(l != NULL && txn != NULL);
+  check_log(l);
   int rc = append_check(l, errmsg, errmsg_len);
   if (rc != SNAP_OK)
     return rc;
@@ -845,12 +861,12 @@ void txlog_reader_close(struct txlog_reader *r) {
 static bool frame_valid_at(const uint8_t *b, size_t avail) {
   if (avail < TXLOG_FRAME_HDR || memcmp(b, TXLOG_FRAME_MAGIC, 4) != 0)
     return false;
-  uint32_t stored = snap_get32(b + 4);
+  uint32_t stored = proto_load_be32(b + 4);
   if (stored > TXLOG_MAX_STORED || stored > avail - TXLOG_FRAME_HDR)
     return false;
   uint32_t crc = snap_crc32(0, b + 12, TXLOG_FRAME_HDR - 12);
   crc = snap_crc32(crc, b + TXLOG_FRAME_HDR, stored);
-  return crc == snap_get32(b + 8);
+  return crc == proto_load_be32(b + 8);
 }
 
 /* Read [from, size) into a new buffer (error paths only). */
@@ -963,7 +979,7 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
   if (memcmp(h, TXLOG_FRAME_MAGIC, 4) != 0)
     return classify_bad(r, at, "bad frame magic", bad_offset, errmsg,
                         errmsg_len);
-  uint32_t stored = snap_get32(h + 4);
+  uint32_t stored = proto_load_be32(h + 4);
   if (stored > TXLOG_MAX_STORED)
     return classify_bad(r, at, "frame length out of range", bad_offset, errmsg,
                         errmsg_len);
@@ -982,17 +998,17 @@ int txlog_reader_next(struct txlog_reader *r, struct txlog_frame *f,
   }
   uint32_t crc = snap_crc32(0, h + 12, TXLOG_FRAME_HDR - 12);
   crc = snap_crc32(crc, r->stored, stored);
-  if (crc != snap_get32(h + 8))
+  if (crc != proto_load_be32(h + 8))
     return classify_bad(r, at, "CRC mismatch", bad_offset, errmsg, errmsg_len);
 
   /* The CRC holds: anything wrong from here on was written that way. */
   memset(f, 0, sizeof *f);
   f->offset = at;
   f->stored_len = stored;
-  f->first_zxid = (int64_t)snap_get64(h + 12);
-  f->last_zxid = (int64_t)snap_get64(h + 20);
-  f->n_txns = snap_get32(h + 28);
-  f->raw_len = snap_get32(h + 32);
+  f->first_zxid = (int64_t)proto_load_be64(h + 12);
+  f->last_zxid = (int64_t)proto_load_be64(h + 20);
+  f->n_txns = proto_load_be32(h + 28);
+  f->raw_len = proto_load_be32(h + 32);
   f->method = h[36];
   const char *why = NULL;
   if (f->raw_len > TXLOG_MAX_RAW || f->method > 1 ||
@@ -1058,7 +1074,7 @@ bool txlog_frame_next_txn(const struct txlog_frame *f, size_t *pos,
                           const uint8_t **txn, size_t *len) {
   if (*pos + 4 > f->raw_len)
     return false;
-  uint32_t n = snap_get32(f->raw + *pos);
+  uint32_t n = proto_load_be32(f->raw + *pos);
   if (n > f->raw_len - *pos - 4)
     return false;
   *txn = f->raw + *pos + 4;

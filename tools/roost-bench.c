@@ -776,11 +776,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)s->rbuf + s->rlen, (unsigned)(s->rcap - s->rlen));
 }
 
-static uint32_t be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         (uint32_t)p[3];
-}
-
 static bool rbuf_reserve(struct sess *s, size_t need) {
   if (need <= s->rcap)
     return true;
@@ -846,7 +841,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     s->rlen += (size_t)nread;
   size_t off = 0;
   while (s->rlen - off >= 4 && s->state != ST_SHUT) {
-    uint32_t len = be32(s->rbuf + off);
+    uint32_t len = proto_load_be32(s->rbuf + off);
     if (len > MAX_REPLY_FRAME) {
       bench_fail(s->b, BENCH_ERR_BAD_REPLY, "reply frame length out of range");
       return;

@@ -433,10 +433,6 @@ int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
   }
   if (proto_writer_err(out))
     return PROTO_SYSTEMERROR;
-  uint8_t *c = out->buf + count_at;
-  c[0] = (uint8_t)((uint32_t)n_out >> 24);
-  c[1] = (uint8_t)((uint32_t)n_out >> 16);
-  c[2] = (uint8_t)((uint32_t)n_out >> 8);
-  c[3] = (uint8_t)n_out;
+  proto_store_be32(out->buf + count_at, (uint32_t)n_out);
   return PROTO_OK;
 }

@@ -780,11 +780,7 @@ int tree_get_ephemerals(struct tree *t, int64_t session_id, const char *prefix,
     k++;
   }
   if (!proto_writer_err(reply)) {
-    uint8_t *c = reply->buf + count_at;
-    c[0] = (uint8_t)((uint32_t)k >> 24);
-    c[1] = (uint8_t)((uint32_t)k >> 16);
-    c[2] = (uint8_t)((uint32_t)k >> 8);
-    c[3] = (uint8_t)k;
+    proto_store_be32(reply->buf + count_at, (uint32_t)k);
   }
   return PROTO_OK;
 }

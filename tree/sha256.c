@@ -24,8 +24,7 @@ static uint32_t rotr(uint32_t x, unsigned n) {
 static void block(struct tree_sha256 *c, const uint8_t *p) {
   uint32_t w[64];
   for (size_t i = 0; i < 16; i++)
-    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-           (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    w[i] = proto_load_be32(p + 4 * i);
   for (int i = 16; i < 64; i++) {
     uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
     uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -98,13 +97,9 @@ void tree_sha256_final(struct tree_sha256 *c, uint8_t out[32]) {
   while (c->n != 56)
     tree_sha256_update(c, &zero, 1);
   uint8_t lenb[8];
-  for (int i = 0; i < 8; i++)
-    lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
+  proto_store_be64(lenb, bits);
   tree_sha256_update(c, lenb, 8);
   for (size_t i = 0; i < 8; i++) {
-    out[4 * i] = (uint8_t)(c->h[i] >> 24);
-    out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
-    out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
-    out[4 * i + 3] = (uint8_t)c->h[i];
+    proto_store_be32(out + 4 * i, c->h[i]);
   }
 }

@@ -43,13 +43,6 @@ struct trigger {
                       commit_frees: replaced lists are released there) */
 };
 
-static void put_be32(uint8_t *d, uint32_t v) {
-  d[0] = (uint8_t)(v >> 24);
-  d[1] = (uint8_t)(v >> 16);
-  d[2] = (uint8_t)(v >> 8);
-  d[3] = (uint8_t)v;
-}
-
 static bool is_special(const char *p, size_t len) {
   static const char *const sp[] = {"/", "/zookeeper", "/zookeeper/quota",
                                    "/zookeeper/config"};
@@ -1466,7 +1459,7 @@ static int prep_multi(struct prep *p, const struct proto_multi_req *m,
                   : i == fail_at ? fail_err
                                  : PROTO_RUNTIMEINCONSISTENCY;
       uint8_t b[4];
-      put_be32(b, (uint32_t)e);
+      proto_store_be32(b, (uint32_t)e);
       proto_write_int(out, PROTO_OP_ERROR);
       proto_write_buffer(out, b, 4);
     }

@@ -16,6 +16,8 @@
 
 #include "zab/zab_int.h"
 
+#include <assert.h>
+
 static struct zab__vote self_vote(const struct zab *z) {
   return (struct zab__vote){z->cfg.my_id, zab__last_zxid(z), z->current_epoch};
 }
@@ -145,6 +147,7 @@ static void decide(struct zab *z, const struct zab__vote *v) {
 
 void zab__election_on_msg(struct zab *z, uint32_t from,
                           const struct zab_msg *m) {
+  zab__check(z);
   int pi = zab__member_index(z, from);
   if (!zab__is_voter_index(z, (size_t)pi)) {
     /* An observer asks who leads: a voter answers with where it stands. */
@@ -228,6 +231,8 @@ void zab__election_on_msg(struct zab *z, uint32_t from,
 }
 
 void zab__election_tick(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_LOOKING);
   if (z->el.finalize_at_ms && z->now_ms >= z->el.finalize_at_ms) {
     /* No better vote arrived while we waited: the quorum stands. */
     z->el.finalize_at_ms = 0;

@@ -21,6 +21,8 @@
 
 #include "zab/zab_int.h"
 
+#include <assert.h>
+
 static void try_decide_epoch(struct zab *z);
 static void on_followerinfo(struct zab *z, size_t i, const struct zab_msg *m);
 
@@ -377,6 +379,7 @@ static void try_commit(struct zab *z) {
 
 int zab__leader_propose(struct zab *z, const uint8_t *data, uint32_t len,
                         uint64_t *zxid_out) {
+  zab__check(z);
   if (z->role != ZAB_ROLE_LEADING || !z->ld.established)
     return ZAB_NOTLEADER;
   if (len > z->cfg.max_txn_bytes)
@@ -477,6 +480,8 @@ static void on_ack(struct zab *z, size_t i, const struct zab_msg *m) {
 }
 
 void zab__leader_durable(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_LEADING);
   try_persist_current(z);
   try_establish(z);
   try_commit(z);
@@ -486,6 +491,8 @@ void zab__leader_durable(struct zab *z) {
 /* Dispatch, heartbeats, timeouts */
 
 void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_LEADING);
   size_t i = (size_t)zab__member_index(z, from);
   struct zab__handler *h = &z->ld.h[i];
   if (m->type == ZAB_MSG_FOLLOWERINFO) {
@@ -557,6 +564,8 @@ size_t zab__leader_healthy_voters(const struct zab *z, uint64_t within_ms) {
 }
 
 void zab__leader_tick(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_LEADING);
   uint64_t now = z->now_ms;
   if (!z->ld.established &&
       now - z->ld.started_ms > limit_ms(z, z->cfg.init_limit)) {

@@ -22,6 +22,8 @@
 
 #include "zab/zab_int.h"
 
+#include <assert.h>
+
 static uint64_t limit_ms(const struct zab *z, uint32_t ticks) {
   return (uint64_t)ticks * z->cfg.tick_ms;
 }
@@ -210,6 +212,8 @@ static void on_inform(struct zab *z, const struct zab_msg *m) {
 }
 
 void zab__learner_durable(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_FOLLOWING || z->role == ZAB_ROLE_OBSERVING);
   try_ack_newleader(z);
   if (z->ln.phase == L_BROADCAST && !z->i_am_observer &&
       z->durable_zxid > z->ln.acked_zxid) {
@@ -223,6 +227,8 @@ void zab__learner_durable(struct zab *z) {
 
 void zab__learner_on_msg(struct zab *z, uint32_t from,
                          const struct zab_msg *m) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_FOLLOWING || z->role == ZAB_ROLE_OBSERVING);
   if (m->type == ZAB_MSG_STEPDOWN &&
       (from != z->leader_id || m->session != z->ln.session))
     return; /* of a session we no longer hold (late, or a refusal of our
@@ -349,6 +355,8 @@ void zab__learner_peer(struct zab *z, uint32_t peer, bool up) {
 }
 
 void zab__learner_tick(struct zab *z) {
+  zab__check(z);
+  assert(z->role == ZAB_ROLE_FOLLOWING || z->role == ZAB_ROLE_OBSERVING);
   uint64_t now = z->now_ms;
   if (!z->ln.uptodate &&
       now - z->ln.started_ms > limit_ms(z, z->cfg.init_limit)) {

@@ -564,7 +564,21 @@ static void on_message(struct zab *z, uint32_t from, const struct zab_msg *m) {
   zab__refuse(z, from, m);
 }
 
+void zab__check(const struct zab *z) {
+  uint64_t last = zab__last_zxid(z);
+  (void)last;
+  assert(z->my_index < z->n_members);
+  assert(z->current_epoch <= z->accepted_epoch);
+  assert(z->commit_zxid <= last);
+  assert(z->durable_zxid <= last);
+  /* Only a voter leads, and a leader is led by itself. */
+  assert(z->role != ZAB_ROLE_LEADING ||
+         (!z->i_am_observer && z->leader_id == z->cfg.my_id));
+  assert(z->role != ZAB_ROLE_LOOKING || !z->serving);
+}
+
 int zab_step(struct zab *z, const struct zab_event *ev) {
+  assert(z != NULL && ev != NULL);
   if (ev->now_ms > z->now_ms)
     z->now_ms = ev->now_ms;
   if (ev->type == ZAB_EV_LOAD)
@@ -573,6 +587,7 @@ int zab_step(struct zab *z, const struct zab_event *ev) {
     return ZAB_STATE;
   if (z->oom)
     return ZAB_ENOMEM;
+  zab__check(z);
   int rc = ZAB_OK;
   switch (ev->type) {
   case ZAB_EV_LOAD:

@@ -194,6 +194,9 @@ void zab__announce(struct zab *z);
 void zab__commit_to(struct zab *z, uint64_t zxid);
 void zab__trim_window(struct zab *z);
 uint64_t zab__last_zxid(const struct zab *z);
+/* Asserts zab's own invariants (not the peers' messages: those are
+ * checked and refused).  At the entry of every step function. */
+void zab__check(const struct zab *z);
 
 /* log (zab.c) */
 size_t zab__log_count(const struct zab__log *l);

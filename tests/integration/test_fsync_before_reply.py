@@ -79,3 +79,34 @@ def test_ensemble_reply_waits_for_a_quorum_fsync(ensemble_factory):
         assert z.exists("/fsync-%d-1" % ens.servers[-1].myid) is not None
     finally:
         stop_client(z)
+
+
+def test_standalone_write_invisible_until_durable(_server_base_dir):
+    """Issue 13's durability fix: a standalone server applies a write only
+    once the fsync covering it returned, so a read from another session
+    that arrives in between does not see it (a power loss then would erase
+    what that reader saw).  After the writer's reply it does."""
+    srv = Server("roost", _server_base_dir, {},
+                 roost_bin=os.environ.get("ROOST_SERVER"))
+    slow_disk(srv, 0)
+    srv.start()
+    try:
+        with zkraw.Conn(srv.host, srv.port, timeout=30) as w, \
+                zkraw.Conn(srv.host, srv.port, timeout=30) as r:
+            w.handshake()
+            r.handshake()
+            slow_disk(srv, 1500)
+            xid = w.submit(zkraw.OP_CREATE, zkraw.create_req("/d", b"v"))
+            time.sleep(0.3)  # the create is read, its fsync is not back
+            t0 = time.monotonic()
+            rep, stat = r.exists("/d")
+            assert rep.err == zkraw.E_NONODE and stat is None, rep
+            # The read was not made to wait for the write's fsync.
+            assert time.monotonic() - t0 < 1.0
+            rep = w.next_reply(timeout=30)
+            assert rep.xid == xid and rep.err == zkraw.OK, rep
+            slow_disk(srv, 0)
+            rep, stat = r.exists("/d")
+            assert rep.err == zkraw.OK and stat is not None, rep
+    finally:
+        srv.stop()

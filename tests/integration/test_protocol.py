@@ -169,6 +169,33 @@ def test_pipelined_request_answered_after_connect_response(server, conns):
     assert (r2.xid, r2.err) == (2, z.OK)
 
 
+def test_pipelined_reads_between_writes_see_exactly_the_writes_before(
+        server, conns, base):
+    """A session's requests take effect in the order sent (§3.5): reads
+    sent in one batch between writes, without waiting for any answer, see
+    the writes before them and not the ones after, and a watch set by such
+    a read fires for the write after it, before that write's reply."""
+    c = conns()
+    k = base + "/k"
+    ok(c.create(k, b"0"))
+    c.send(z.request(10, z.OP_SETDATA, z.set_data_req(k, b"1"))
+           + z.request(11, z.OP_GETDATA, z.path_watch_req(k, True))
+           + z.request(12, z.OP_SETDATA, z.set_data_req(k, b"2"))
+           + z.request(13, z.OP_GETDATA, z.path_watch_req(k))
+           + z.request(14, z.OP_EXISTS, z.path_watch_req(base + "/n"))
+           + z.request(15, z.OP_CREATE, z.create_req(base + "/n", b""))
+           + z.request(16, z.OP_EXISTS, z.path_watch_req(base + "/n")))
+    got = [c.next_reply() for _ in range(7)]
+    assert [r.xid for r in got] == list(range(10, 17))
+    assert all(r.err == z.OK for r in got[:4]), got
+    assert got[1].body.buffer() == b"1"
+    assert got[3].body.buffer() == b"2"
+    assert got[4].err == z.E_NONODE
+    assert got[5].err == z.OK and got[6].err == z.OK
+    # The watch of xid 11 fired for xid 12, before its reply.
+    assert len(c.events) == 1 and c.events[0].path == k, c.events
+
+
 # ---------------------------------------------------------------------------
 # zxids (§3.4, §7.11) and the initial tree (§7.15) — needs a fresh server
 

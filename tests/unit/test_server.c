@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "server/server.h"
+#include "server/server_int.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers. */
@@ -262,11 +263,16 @@ static void test_behaviour_keys(void **state) {
 
   (void)state;
   static const char *const refused[] = {
-      "skipACL=yes\n",          "zookeeper.skipACL=YES\n",
-      "leaderServes=no\n",      "syncEnabled=false\n",
-      "localSessionsEnabled=true\n", "enforceQuota=true\n",
-      "sessionRequireClientSASLAuth=true\n", "enforce.auth.enabled=true\n",
-      "reconfigEnabled=true\n", "maxCnxns=100\n",
+      "skipACL=yes\n",
+      "zookeeper.skipACL=YES\n",
+      "leaderServes=no\n",
+      "syncEnabled=false\n",
+      "localSessionsEnabled=true\n",
+      "enforceQuota=true\n",
+      "sessionRequireClientSASLAuth=true\n",
+      "enforce.auth.enabled=true\n",
+      "reconfigEnabled=true\n",
+      "maxCnxns=100\n",
       "maxCnxns=x\n",
   };
   for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
@@ -275,8 +281,8 @@ static void test_behaviour_keys(void **state) {
     assert_int_equal(load_text(&c, refused[i], NULL, errmsg, NULL, 0), -1);
     assert_non_null(strstr(errmsg, "is not supported by Roost"));
     char key[64];
-    snprintf(key, sizeof key, "key '%.*s'",
-             (int)strcspn(refused[i], "="), refused[i]);
+    snprintf(key, sizeof key, "key '%.*s'", (int)strcspn(refused[i], "="),
+             refused[i]);
     assert_non_null(strstr(errmsg, key));
   }
   srv_config_defaults(&c);
@@ -285,7 +291,7 @@ static void test_behaviour_keys(void **state) {
                              "localSessionsEnabled=false\nenforceQuota=false\n"
                              "reconfigEnabled=false\nmaxCnxns=0\n",
                              &ns, errmsg, NULL, 0),
-               0);
+                   0);
   assert_int_equal(notices_matching(&ns, "is accepted but not used"), 7);
 }
 
@@ -1201,6 +1207,122 @@ static void test_finish_bad_tick(void **state) {
   assert_non_null(strstr(errmsg, "tickTime"));
 }
 
+/* ---- order.c: a connection's order, pure bookkeeping ---- */
+
+static void order_setup(struct srv *s, struct srv_conn *c) {
+  memset(s, 0, sizeof *s);
+  memset(c, 0, sizeof *c);
+  c->srv = s;
+  srv_map_init(&s->connecting);
+  srv_map_init(&s->conn_by_id);
+}
+
+static void order_teardown(struct srv *s, struct srv_conn *c) {
+  srv_order_forget(c);
+  srv_map_free(&s->connecting);
+  srv_map_free(&s->conn_by_id);
+}
+
+static void test_order_writes_pipeline_reads_wait(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  assert_true(srv_order_may_take(&c, false));
+  assert_true(srv_order_push_write(&c, 1, 0, 0));
+  assert_true(srv_order_push_write(&c, 2, 0, 0));
+  /* A read must not overtake unanswered writes; another write may. */
+  assert_false(srv_order_may_take(&c, false));
+  assert_true(srv_order_may_take(&c, true));
+  assert_true(srv_order_waits_for(&c, SRV_WAIT_WRITE, 1));
+  assert_false(srv_order_waits_for(&c, SRV_WAIT_WRITE, 2));
+  assert_true(srv_order_has_write(&c, 2));
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_waits_for(&c, SRV_WAIT_WRITE, 2));
+  assert_ptr_equal(srv_order_ready_pop(&s), &c); /* room again */
+  assert_null(srv_order_ready_pop(&s));
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_may_take(&c, false)); /* the wait is over */
+  assert_ptr_equal(srv_order_ready_pop(&s), &c);
+  order_teardown(&s, &c);
+}
+
+static void test_order_ring_full(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  for (int32_t i = 0; i < (int32_t)SRV_CONN_WRITES; i++)
+    assert_true(srv_order_push_write(&c, i, 0, 0));
+  assert_false(srv_order_may_take(&c, true)); /* bounded */
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_may_take(&c, true));
+  order_teardown(&s, &c);
+}
+
+static void test_order_own_errors_in_turn(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  assert_true(srv_order_push_write(&c, 7, 0, 0));
+  assert_true(srv_order_push_write(&c, 8, -5, 0)); /* answered here */
+  assert_true(srv_order_push_write(&c, 9, 0, 0));
+  /* Answering 7 makes 8 the head: the caller answers it itself. */
+  const struct srv_order_slot *next = srv_order_answered(&c);
+  assert_non_null(next);
+  assert_int_equal(next->cxid, 8);
+  assert_int_equal(next->err, -5);
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_waits_for(&c, SRV_WAIT_WRITE, 9));
+  order_teardown(&s, &c);
+}
+
+
+static void test_order_reads_wait_between_writes(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  const uint8_t frame[8] = {0, 0, 0, 2, 0, 0, 0, 4};
+  assert_true(srv_order_push_write(&c, 1, 0, 0));
+  assert_true(srv_order_may_take(&c, true));
+  assert_true(srv_order_push_read(&c, 2, frame, sizeof frame, 0));
+  assert_true(srv_order_push_write(&c, 3, 0, 0));
+  assert_true(srv_order_push_read(&c, 4, frame, sizeof frame, 0));
+  /* Write 1 answered: the read behind it is next, with its frame. */
+  const struct srv_order_slot *next = srv_order_answered(&c);
+  assert_non_null(next);
+  assert_int_equal(next->cxid, 2);
+  assert_int_equal(next->frame_len, sizeof frame);
+  assert_memory_equal(next->frame, frame, sizeof frame);
+  /* Answered too: write 3 is awaited now. */
+  assert_null(srv_order_answered(&c));
+  assert_true(srv_order_waits_for(&c, SRV_WAIT_WRITE, 3));
+  /* Closing with a read still in the ring frees its copy (ASan). */
+  order_teardown(&s, &c);
+}
+
+static void test_order_connect_forgotten(void **state) {
+  (void)state;
+  struct srv s;
+  struct srv_conn c;
+  order_setup(&s, &c);
+  c.id = 5;
+  assert_int_equal(srv_map_put(&s.conn_by_id, 5, &c), 0);
+  assert_int_equal(srv_connecting_put(&s, 42, 5), 0);
+  srv_order_block(&c, SRV_WAIT_CONNECT, 42);
+  assert_false(srv_order_may_take(&c, true));
+  /* Closing forgets the createSession in flight: the commit finds no
+   * connection to answer. */
+  srv_order_forget(&c);
+  assert_null(srv_connecting_take(&s, 42));
+  assert_int_equal(srv_connecting_put(&s, 43, 5), 0);
+  srv_order_block(&c, SRV_WAIT_CONNECT, 43);
+  assert_ptr_equal(srv_connecting_take(&s, 43), &c);
+  order_teardown(&s, &c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
@@ -1241,6 +1363,11 @@ int main(void) {
       cmocka_unit_test(test_4lw_star),
       cmocka_unit_test(test_4lw_empty),
       cmocka_unit_test(test_finish_defaults),
+      cmocka_unit_test(test_order_writes_pipeline_reads_wait),
+      cmocka_unit_test(test_order_ring_full),
+      cmocka_unit_test(test_order_own_errors_in_turn),
+      cmocka_unit_test(test_order_connect_forgotten),
+      cmocka_unit_test(test_order_reads_wait_between_writes),
       cmocka_unit_test(test_finish_explicit),
       cmocka_unit_test(test_finish_min_above_max),
       cmocka_unit_test(test_finish_bad_tick),

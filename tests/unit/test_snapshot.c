@@ -1657,6 +1657,84 @@ static void test_names(void **state) {
   assert_false(snap_name_parse("myid", &k, &z));
 }
 
+
+/* ------------------------------------------------------------------ */
+/* state.c: the epochs file and the log rebase of an ensemble member,
+ * on the simulated disk. */
+
+static void state_expect(struct mfs *m, const char *want_a,
+                         const char *want_b) {
+  char b[64], err[SNAP_ERRMSG_MAX];
+  size_t len = 0;
+  assert_int_equal(snap_state_read("/d", "epochs", &m->io, b, sizeof b, &len,
+                                   err, sizeof err),
+                   SNAP_OK);
+  /* Whole, old or new: never a mix, never empty. */
+  assert_true(strcmp(b, want_a) == 0 || strcmp(b, want_b) == 0);
+}
+
+static void test_state_file_crashes(void **state) {
+  (void)state;
+  char err[SNAP_ERRMSG_MAX];
+  for (int mode = 0; mode < 3; mode++) {
+    for (int fail = 0; fail < 3; fail++) {
+      struct mfs *m = mfs_new((uint64_t)(7 + 3 * mode + fail));
+      char b[64];
+      size_t len;
+      assert_int_equal(snap_state_read("/d", "epochs", &m->io, b, sizeof b,
+                                       &len, err, sizeof err),
+                       SNAP_ENOENT);
+      assert_int_equal(snap_state_write("/d", "epochs", &m->io, "1 1\n", 4,
+                                        err, sizeof err),
+                       SNAP_OK);
+      mfs_crash(m, mode);
+      state_expect(m, "1 1\n", "1 1\n"); /* acknowledged: durable */
+      if (fail == 1)
+        m->fail_write = 1;
+      if (fail == 2)
+        m->fail_fsync = 1;
+      int rc = snap_state_write("/d", "epochs", &m->io, "2 2\n", 4, err,
+                                sizeof err);
+      if (fail == 0) {
+        assert_int_equal(rc, SNAP_OK);
+        mfs_crash(m, mode);
+        state_expect(m, "2 2\n", "2 2\n");
+      } else {
+        /* Refused, and the old epochs are still whole after a crash. */
+        assert_int_equal(rc, SNAP_EIO);
+        mfs_crash(m, mode);
+        state_expect(m, "1 1\n", "1 1\n");
+      }
+      mfs_free(m);
+    }
+  }
+}
+
+static void test_logs_remove(void **state) {
+  (void)state;
+  char err[SNAP_ERRMSG_MAX];
+  struct mfs *m = mfs_new(5);
+  const char *names[] = {"/l/log.1", "/l/log.2a", "/l/snapshot.3",
+                         "/l/epochs", "/l/sub/log.9"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    int fd = m->io.open(m->io.ctx, names[i], O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(m->io.write(m->io.ctx, fd, "x", 1), 1);
+    m->io.close(m->io.ctx, fd);
+  }
+  assert_int_equal(snap_logs_remove("/l", &m->io, err, sizeof err), SNAP_OK);
+  mfs_crash(m, 0);
+  assert_true(mfs_find(m, "/l/log.1") < 0);
+  assert_true(mfs_find(m, "/l/log.2a") < 0);
+  assert_true(mfs_find(m, "/l/snapshot.3") >= 0);
+  assert_true(mfs_find(m, "/l/epochs") >= 0);
+  assert_true(mfs_find(m, "/l/sub/log.9") >= 0);
+  /* A failed directory sync is reported, not hidden. */
+  m->fail_fsync = 1;
+  assert_int_equal(snap_logs_remove("/l", &m->io, err, sizeof err), SNAP_EIO);
+  mfs_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_serial_roundtrip),
@@ -1676,6 +1754,8 @@ int main(void) {
       cmocka_unit_test(test_preallocation),
       cmocka_unit_test(test_stage_one_frame_per_flush),
       cmocka_unit_test(test_stage_torn_frame),
+      cmocka_unit_test(test_state_file_crashes),
+      cmocka_unit_test(test_logs_remove),
       cmocka_unit_test(test_stage_disk_full),
       cmocka_unit_test(test_stage_flush_error_and_retry),
       cmocka_unit_test(test_stage_crash_simulation),

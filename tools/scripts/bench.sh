@@ -156,6 +156,7 @@ run() {
 # 8 sessions x 16 requests in flight; the "-lat" rows are a moderate load
 # (4 sessions, one request each) for latency.
 WORKLOADS="create|--workload create --keys 2000000
+create-1x1|--workload create --keys 2000000 --sessions 1 --outstanding 1
 set|--workload set --keys 10000
 get|--workload get --keys 10000
 exists|--workload exists --keys 10000
@@ -179,6 +180,11 @@ while [ $r -le $ROUNDS ]; do
   echo "$WORKLOADS" | while IFS='|' read -r name args; do
     # Alternate who goes first, so neither always runs on a warmer machine.
     if [ $((r % 2)) = 1 ]; then order="roost zk"; else order="zk roost"; fi
+    if [ "$name" = create-1x1 ]; then
+      # The disk's own figure, in the same run, next to the row it bounds.
+      $PY "$HELPER" fsync-probe "$WORK" 2000 > "$RES/fsync.$r.probe" || true
+      echo "  fdatasync    disk  round $r: $(cat "$RES/fsync.$r.probe")"
+    fi
     for srv in $order; do
       # Defaults first: getopt keeps the last value, so a row's own
       # --sessions/--outstanding win.

@@ -14,6 +14,10 @@
                                   (Roost) or DIR/version-2 (ZooKeeper)
   line FILE NAME SERVER ROUND STATUS
                                   one progress line for a roost-bench JSON
+  fsync-probe DIR N               the data disk's own latency: N appends of
+                                  120 bytes to a preallocated file in DIR,
+                                  each followed by fdatasync; prints JSON
+                                  with p50/p99 in microseconds
   table RESULTS_DIR [options]     the comparison table, to stdout and --out
 """
 
@@ -158,6 +162,37 @@ def cmd_first_read(hostport, path, seconds, t0):
     return 1
 
 
+def pct(vals, q):
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, int(q * len(vals)))]
+
+
+def cmd_fsync_probe(d, n):
+    """What a log append costs the disk alone: the figure a write's p99
+    with 1 client and 1 in flight is held against.  The file is
+    preallocated (zeros, synced) first, as both servers preallocate their
+    logs, so fdatasync has no size change to write."""
+    n = int(n)
+    path = os.path.join(d, "fsync-probe.%d" % os.getpid())
+    rec = 120
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, bytes(rec * n))
+        os.fsync(fd)
+        buf = os.urandom(rec)
+        lat = []
+        for i in range(n):
+            t = time.perf_counter_ns()
+            os.pwrite(fd, buf, i * rec)
+            os.fdatasync(fd)
+            lat.append((time.perf_counter_ns() - t) / 1000.0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    print(json.dumps({"n": n, "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}))
+    return 0
+
+
 def load(path):
     try:
         with open(path) as f:
@@ -188,11 +223,12 @@ def cmd_line(path, name, srv, rnd, status):
 # --------------------------------------------------------------------------
 # The table.
 
-ORDER = ["create", "set", "get", "exists", "children", "mixed", "get-lat",
+ORDER = ["create", "create-1x1", "set", "get", "exists", "children", "mixed", "get-lat",
          "set-lat", "watch-fanout", "churn"]
-WRITES = {"create", "set", "mixed", "set-lat", "watch-fanout", "churn"}
+WRITES = {"create", "create-1x1", "set", "mixed", "set-lat", "watch-fanout", "churn"}
 DESCR = {
     "create": "create (100 B, 8 sessions x 16 in flight)",
+    "create-1x1": "create (100 B, 1 session x 1 in flight)",
     "set": "setData (100 B, 10k keys, 8 x 16)",
     "get": "getData (10k keys, 8 x 16)",
     "exists": "exists (10k keys, 8 x 16)",
@@ -330,6 +366,25 @@ def read_num(path):
         return None
 
 
+def fsync_figures(resdir):
+    """Medians over the rounds of the fsync probe (bench.sh runs one right
+    before each round's create-1x1 rows)."""
+    got = [load(p) for p in sorted(glob.glob(os.path.join(resdir,
+                                                        "fsync.*.probe")))]
+    got = [g for g in got if g]
+    if not got:
+        return {}
+    return {q: statistics.median(g[q] for g in got) for q in ("p50", "p99")}
+
+
+def fsync_goal(ro, fs):
+    if not ro or ro.get("p99") is None or fs.get("p99") is None:
+        return "create p99 ≤ fdatasync p99 + 150 µs: –"
+    d = ro["p99"] - fs["p99"]
+    return "create p99 ≤ fdatasync p99 + 150 µs: %+.0f µs, %s" % (
+        d, "met" if d <= 150 else "**not met**")
+
+
 def cmd_table(a):
     runs = collect(a.results)
     lines = []
@@ -346,8 +401,9 @@ def cmd_table(a):
         label = DESCR[name]
         if name in WRITES:
             label += " ¹"
+        lat_bound = name.endswith("-lat") or name == "create-1x1"
         lat_goal = ("≤", 0.3) if name.endswith("-lat") else None
-        tput_goal = None if name.endswith("-lat") else ("≥", 3)
+        tput_goal = None if lat_bound else ("≥", 3)
         unit_ops = "rounds/s" if name == "watch-fanout" else (
             "cycles/s" if name == "churn" else "ops/s")
         rows = [
@@ -368,6 +424,12 @@ def cmd_table(a):
                 label if first else "", fig, fmt(rv, unit), fmt(zv, unit),
                 fmt_ratio(x), goal_text(goal, x)))
             first = False
+        if name == "create-1x1":
+            fs = fsync_figures(a.results)
+            for q in ("p50", "p99"):
+                out("| | data disk fdatasync %s (µs), same run ⁷ | %s | | | %s |"
+                    % (q, fmt(fs.get(q), "us"),
+                       "" if q == "p50" else fsync_goal(ro, fs)))
 
     # Durability and memory, each server alone (bench.sh: durable).
     def num(name):
@@ -551,6 +613,11 @@ def cmd_table(a):
       "being decoded, per operation; watch fan-out: from setData until all "
       "100 watchers have their event; churn: a whole connect, handshake, "
       "ephemeral sequential create, closeSession, close cycle.")
+    h("- ⁷ The data disk alone, measured in the same run right before each "
+      "round's 1 x 1 create rows: 120-byte appends to a preallocated file in "
+      "the benchmark's data directory, each followed by fdatasync "
+      "(`bench_report.py fsync-probe`); medians over the rounds. A write's "
+      "p99 with one client and one request in flight cannot be below it.")
     h("- The `make bench` run took %d s." % a.elapsed)
     h("")
     tail = [""]
@@ -595,6 +662,8 @@ def main(argv):
         return cmd_snapshot_bytes(*args)
     if cmd == "version":
         return cmd_version(*args)
+    if cmd == "fsync-probe":
+        return cmd_fsync_probe(*args)
     if cmd == "table":
         p = argparse.ArgumentParser(prog="bench_report.py table")
         p.add_argument("results")
