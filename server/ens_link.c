@@ -102,10 +102,16 @@ static void link_flush(struct ens_tcp *t) {
   }
   w->t = t;
   if (t->tls != NULL) { /* sslQuorum: the frames go out encrypted */
-    if (srv_tls_link_seal(t->tls, &t->obuf, &w->data, &w->len) != 0 ||
-        w->data == NULL) {
+    if (srv_tls_link_seal(t->tls, &t->obuf, &w->data, &w->len) != 0) {
       free(w);
       ens_tcp_drop(t, "TLS: out of memory");
+      return;
+    }
+    if (w->data == NULL) {
+      /* Frames written before the handshake completed wait inside the
+       * engine (the driver may send votes before the peer's answer to
+       * our ClientHello came): nothing to send yet. */
+      free(w);
       return;
     }
   } else {
