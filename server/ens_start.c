@@ -297,6 +297,9 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   if (ens_read_epochs(s, &acc, &cur) != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s/epochs is unreadable or malformed",
              s->cfg.data_dir);
+    for (size_t i = 0; i < L.n; i++)
+      free((void *)L.ents[i].data);
+    free(L.ents);
     return -1;
   }
   struct zab_event ev = {.type = ZAB_EV_LOAD,
