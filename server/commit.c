@@ -199,3 +199,44 @@ void srv_commit_sync_done(struct srv_conn *c) {
   o->path_len = 0;
   answered(c);
 }
+
+void srv_commit_sync_refused(struct srv_conn *c, int32_t err) {
+  struct srv_order *o = &c->order;
+  srv_reply_simple(c, (int32_t)o->wait_id, last_zxid(c->srv), err, 0);
+  free(o->path);
+  o->path = NULL;
+  o->path_len = 0;
+  answered(c);
+}
+
+bool srv_commit_local_open(struct srv *s, int64_t id, int32_t timeout_ms) {
+  struct srv_conn *c = srv_connecting_take(s, id);
+  if (c == NULL)
+    return true;
+  struct srv_session *sess = srv_session_add(s, id, timeout_ms);
+  if (sess == NULL) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for a session");
+    return false;
+  }
+  sess->read_only = true;
+  connect_done(s, c, sess, last_zxid(s));
+  return true;
+}
+
+void srv_commit_local_end(struct srv *s, struct srv_session *sess,
+                          const char *why) {
+  struct srv_conn *c = sess->conn;
+  int64_t id = sess->id;
+  srv_session_remove(s, sess);
+  if (c == NULL)
+    return;
+  if (c->order.wait == SRV_WAIT_CLOSE) {
+    srv_reply_simple(c, (int32_t)c->order.wait_id, last_zxid(s), PROTO_OK, 0);
+    answered(c);
+    srv_conn_close(c, true, SRV_LOG_INFO,
+                   "client closed read-only session 0x%" PRIx64, (uint64_t)id);
+    return;
+  }
+  srv_conn_close(c, false, SRV_LOG_INFO, "read-only session 0x%" PRIx64 ": %s",
+                 (uint64_t)id, why);
+}

@@ -378,8 +378,15 @@ static const struct cfg_key cfg_keys[] = {
      "a positive integer"},
     {"roost.syncDiffWindow", NULL, CFG_INT, CFG_FIELD(sync_diff_window), 1,
      INT_MAX, "a positive integer"},
+    /* ZooKeeper reads it only as the JVM property -Dreadonlymode.enabled
+     * (in its zoo.cfg the key would become zookeeper.readonlymode.enabled,
+     * which nothing reads); Roost has no JVM, so zoo.cfg carries it. */
+    {"readonlymode.enabled", NULL, CFG_BOOL, CFG_FIELD(read_only_mode), 0, 0,
+     "true or false"},
     {"roost.sessionSecret", NULL, CFG_STR, CFG_FIELD(session_secret), 0, 0,
      "32 hexadecimal digits"},
+    {"roost.outputBudgetMB", NULL, CFG_INT, CFG_FIELD(output_budget_mb), 1,
+     1 << 20, "a number of MiB from 1 to 1048576"},
     /* TLS on the secure client port (server/tlsport.c, tls/).  The ssl.*
      * keys are system properties in ZooKeeper; both spellings work. */
     {"secureClientPort", NULL, CFG_INT, CFG_FIELD(secure_client_port), 0, 65535,
@@ -1142,6 +1149,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->four_letter_all = false;
   c->client_port_listen_backlog = -1;
   c->global_outstanding_limit = 1000;
+  c->output_budget_mb = 128;
   c->extended_types = false;
   c->super_digest[0] = '\0';
   c->reap_interval_ms = 60000;
@@ -1157,6 +1165,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->init_limit = 10;
   c->sync_limit = 5;
   c->sync_diff_window = 500;
+  c->read_only_mode = false;
   c->session_secret[0] = '\0';
   c->config_path[0] = '\0';
   c->log_level = 2;

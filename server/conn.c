@@ -14,14 +14,41 @@
  * ends the connection is on srv.ready, and srv_flush_all reads on from it
  * at the end of the loop turn.
  *
+ * Output budget (roost.outputBudgetMB): the cap above is per connection,
+ * so many slow consumers could still hold gigabytes.  out.c sums every
+ * connection's unsent bytes in srv.ov.out_bytes; while the sum exceeds
+ * the budget, a connection holding more than SRV_OUT_BUDGET_FLOOR is
+ * paused like a throttled one after its current frame, so the heaviest
+ * stop first and a client whose replies leave at once is never paused.
+ * The total stays below the budget plus, per connection, the floor and
+ * one reply.
+ *
+ * A paused connection's pings are not read, so the tick counts a paused
+ * connection whose output drained since the last tick as heard from
+ * (srv_conns_paused_tick): a live client that reads slowly keeps its
+ * session; a dead one drains nothing and expires.
+ *
+ * Accepting: the listener is polled and accepted by hand rather than with
+ * uv_listen, because libuv, out of descriptors, accepts and closes the
+ * pending connections itself without telling the server.  Here the same
+ * spare-descriptor trick counts them (zk_connection_rejected) and logs
+ * once per SRV_ACCEPT_LOG_INTERVAL_MS.
+ *
  * Output and closing are out.c's; decoding and answering dispatch.c's. */
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -62,6 +89,54 @@ void srv_flush_all(struct srv *s) {
     if (s->ready == NULL)
       break;
   }
+}
+
+/* ---- back-pressure ---- */
+
+static bool over_budget(const struct srv *s) {
+  return s->ov.out_budget > 0 && s->ov.out_bytes > s->ov.out_budget;
+}
+
+/* Bytes handed to libuv or the kernel that the peer has not acknowledged
+ * yet.  It shrinks only as the peer takes them (a new uv_write that makes
+ * it grow completes a previous one first, which sets c->drained).  The
+ * write queue alone is not enough: libuv refills the socket only when the
+ * kernel reports room, which with a large send buffer and a slow reader
+ * can be longer than a session timeout. */
+static size_t unacked(const struct srv_conn *c) {
+  size_t n = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+#ifdef SIOCOUTQ
+  uv_os_fd_t fd;
+  int q = 0;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 &&
+      ioctl(fd, SIOCOUTQ, &q) == 0 && q > 0)
+    n += (size_t)q;
+#endif
+  return n;
+}
+
+/* A paused connection whose peer took bytes since the last tick is alive
+ * though its pings wait unread: count it as heard from. */
+static void paused_alive(struct srv_conn *c) {
+  if (!c->throttled) {
+    c->drained = false;
+    return;
+  }
+  size_t q = unacked(c);
+  bool progress = c->drained || q < c->wq_mark;
+  c->drained = false;
+  c->wq_mark = q;
+  if (!progress || c->state != SRV_CONN_OPEN || c->session == NULL)
+    return;
+  c->srv->ov.drain_touches++;
+  srv_session_touch(c->srv, c->session);
+  c->srv->rep->touch(c->srv, c->session->id);
+}
+
+void srv_conns_paused_tick(struct srv *s) {
+  for (struct srv_conn *c = s->conns; c != NULL; c = c->next)
+    if (!c->handle_closed)
+      paused_alive(c);
 }
 
 /* ---- reading and framing ---- */
@@ -137,6 +212,40 @@ static bool may_take(const struct srv_conn *c, const uint8_t *payload,
   return srv_order_may_take(c, ringed);
 }
 
+/* After each frame: stop reading a connection whose unsent output passed
+ * its own cap, or that holds more than the floor while all connections
+ * together are over the budget. */
+static void pause_if_heavy(struct srv_conn *c) {
+  struct srv *s = c->srv;
+  srv_out_account(c);
+  size_t pending = srv_conn_pending_bytes(c);
+  bool own = pending > SRV_OUT_HIGH_BYTES;
+  if (!own && !(pending > SRV_OUT_BUDGET_FLOOR && over_budget(s)))
+    return;
+  c->throttled = true;
+  c->budget_paused = !own;
+  c->drained = false; /* progress is judged from here on (paused_alive) */
+  c->wq_mark = unacked(c);
+  s->ov.pauses++;
+  if (!own)
+    s->ov.budget_pauses++;
+  srv_conn_stop_reading(c);
+  /* Once at INFO per connection: a bulk reader cycles through this on
+   * every drain. */
+  if (own)
+    srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
+            "connection %s:%d has %zu bytes of unsent output; not reading "
+            "until it drains",
+            c->ip, c->port, pending);
+  else
+    srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
+            "connection %s:%d has %zu bytes of unsent output and all "
+            "connections %zu (roost.outputBudgetMB=%d); not reading until "
+            "it drains",
+            c->ip, c->port, pending, s->ov.out_bytes, s->cfg.output_budget_mb);
+  c->throttle_logged = true;
+}
+
 static void process_frames(struct srv_conn *c) {
   struct srv *s = c->srv;
   size_t pos = 0;
@@ -194,17 +303,7 @@ static void process_frames(struct srv_conn *c) {
       srv_handle_request(c, payload, (size_t)n, uv_hrtime());
     if (c->state == SRV_CONN_CLOSING)
       return; /* whatever followed is discarded (§7.12 closeSession) */
-    if (srv_conn_pending_bytes(c) > SRV_OUT_HIGH_BYTES) {
-      c->throttled = true;
-      srv_conn_stop_reading(c);
-      /* Once at INFO per connection: a bulk reader cycles through this
-       * on every drain. */
-      srv_log(s, c->throttle_logged ? SRV_LOG_DEBUG : SRV_LOG_INFO,
-              "connection %s:%d has %zu bytes of unsent output; not reading "
-              "until it drains",
-              c->ip, c->port, srv_conn_pending_bytes(c));
-      c->throttle_logged = true;
-    }
+    pause_if_heavy(c);
   }
   if (pos > 0) {
     memmove(c->in, c->in + pos, c->in_len - pos);
@@ -248,21 +347,23 @@ static size_t conns_from(const struct srv *s, const char *ip) {
   return n;
 }
 
-void srv_on_connection(uv_stream_t *listener, int status) {
-  struct srv *s = listener->data;
-  if (status < 0) {
-    srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(status));
-    return;
-  }
+/* Takes an accepted descriptor (closes it on failure), or, with fd < 0,
+ * the connection pending on `tls` (the secure client port's listener,
+ * tlsport.c, which libuv accepts for). */
+static void accept_conn(struct srv *s, int fd, uv_stream_t *tls) {
   struct srv_conn *c = calloc(1, sizeof *c);
   if (c == NULL) {
     srv_log(s, SRV_LOG_ERROR, "out of memory accepting a connection");
-    return; /* the pending connection stays in the backlog */
+    if (fd >= 0)
+      close(fd);
+    return; /* TLS: the pending connection stays in the backlog */
   }
   c->srv = s;
   proto_writer_init(&c->out);
   proto_writer_init(&c->wbuf);
   if (uv_tcp_init(&s->loop, &c->tcp) != 0) {
+    if (fd >= 0)
+      close(fd);
     free(c);
     return;
   }
@@ -282,16 +383,19 @@ void srv_on_connection(uv_stream_t *listener, int status) {
   s->conns = c;
   s->n_conns++;
 
-  int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+  int rc = fd >= 0 ? uv_tcp_open(&c->tcp, fd)
+                   : uv_accept(tls, (uv_stream_t *)&c->tcp);
   if (rc != 0) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(rc));
+    if (fd >= 0)
+      close(fd);
     c->state = SRV_CONN_CLOSING;
     srv_conn_close_handle(c);
     return;
   }
   peer_address(c);
   uv_tcp_nodelay(&c->tcp, 1);
-  if (srv_tls_conn_attach(c, listener) != 0) {
+  if (tls != NULL && srv_tls_conn_attach(c, tls) != 0) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
     return;
   }
@@ -330,4 +434,202 @@ void srv_on_connection(uv_stream_t *listener, int status) {
     return;
   }
   c->reading = true;
+}
+
+static void on_accept_retry(uv_timer_t *t);
+
+/* Count n connections closed at once for lack of descriptors; log at most
+ * once per SRV_ACCEPT_LOG_INTERVAL_MS. */
+static void note_fd_rejects(struct srv *s, uint64_t n, const char *why) {
+  struct srv_overload *ov = &s->ov;
+  ov->fd_rejected += n;
+  ov->fd_unlogged += n;
+  s->stats.connection_rejected += n;
+  int64_t now = (int64_t)uv_now(&s->loop);
+  if (ov->fd_logged_ms >= 0 &&
+      now - ov->fd_logged_ms < SRV_ACCEPT_LOG_INTERVAL_MS)
+    return;
+  srv_log(s, SRV_LOG_WARN,
+          "accept: %s; %" PRIu64 " new connection(s) closed at once since "
+          "the last report (%" PRIu64 " since start; next report in %d s "
+          "at the earliest)",
+          why, ov->fd_unlogged, ov->fd_rejected,
+          SRV_ACCEPT_LOG_INTERVAL_MS / 1000);
+  ov->fd_unlogged = 0;
+  ov->fd_logged_ms = now;
+}
+
+/* accept(2) gives the lowest free descriptor, so fd >= limit - headroom
+ * means fewer than SRV_FD_HEADROOM are left for the server's own files. */
+static bool fd_in_headroom(int fd) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+    return false;
+  return (rlim_t)fd + SRV_FD_HEADROOM >= rl.rlim_cur;
+}
+
+/* Out of descriptors: the pending connection cannot be accepted, and left
+ * in the backlog it would wake the poll forever.  Give back the spare
+ * descriptor, accept and close what waits, take the spare again. */
+static void reject_for_fds(struct srv *s, int err) {
+  struct srv_overload *ov = &s->ov;
+  uint64_t n = 0;
+  if (ov->reserve_fd >= 0) {
+    close(ov->reserve_fd);
+    ov->reserve_fd = -1;
+    for (;;) {
+      int fd = accept4(ov->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED)
+          continue;
+        break;
+      }
+      close(fd);
+      n++;
+    }
+    ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  note_fd_rejects(s, n, strerror(err));
+  if (ov->reserve_fd < 0 && ov->accept_poll_open) {
+    /* No spare: the backlog stays; look again a little later rather than
+     * spin on a listener that is always readable. */
+    uv_poll_stop(&ov->accept_poll);
+    uv_timer_start(&ov->accept_retry, on_accept_retry, 100, 0);
+  }
+}
+
+static void on_listener(uv_poll_t *h, int status, int events);
+
+static void on_accept_retry(uv_timer_t *t) {
+  struct srv *s = t->data;
+  struct srv_overload *ov = &s->ov;
+  if (ov->reserve_fd < 0)
+    ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (ov->accept_poll_open && !s->stopping)
+    uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+}
+
+static void on_listener(uv_poll_t *h, int status, int events) {
+  (void)events;
+  struct srv *s = h->data;
+  if (status < 0) {
+    srv_log(s, SRV_LOG_WARN, "listener: %s", uv_strerror(status));
+    return;
+  }
+  /* A bounded batch per wake-up: the poll is level-triggered, and the
+   * connections already open get their turn in between. */
+  for (int i = 0; i < 64 && !s->stopping; i++) {
+    int fd = accept4(s->ov.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 && fd_in_headroom(fd)) {
+      close(fd);
+      char why[128];
+      snprintf(why, sizeof why,
+               "descriptors nearly exhausted (the last %d of RLIMIT_NOFILE "
+               "are kept for the server's files)",
+               SRV_FD_HEADROOM);
+      note_fd_rejects(s, 1, why);
+      continue;
+    }
+    if (fd >= 0) {
+      accept_conn(s, fd, NULL);
+      continue;
+    }
+    int err = errno;
+    if (err == EINTR || err == ECONNABORTED)
+      continue;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      reject_for_fds(s, err);
+      return;
+    }
+    srv_log(s, SRV_LOG_WARN, "accept failed: %s", strerror(err));
+    return;
+  }
+}
+
+void srv_on_tls_connection(uv_stream_t *listener, int status) {
+  struct srv *s = listener->data;
+  if (status < 0) {
+    srv_log(s, SRV_LOG_WARN, "accept failed (secure port): %s",
+            uv_strerror(status));
+    return;
+  }
+  accept_conn(s, -1, listener);
+}
+
+int srv_listen(struct srv *s, int backlog) {
+  struct srv_overload *ov = &s->ov;
+  uv_os_fd_t fd;
+  int rc = uv_fileno((const uv_handle_t *)&s->listener, &fd);
+  if (rc != 0)
+    return rc;
+  if (listen(fd, backlog) != 0)
+    return uv_translate_sys_error(errno);
+  ov->out_budget = s->cfg.output_budget_mb > 0
+                       ? (size_t)s->cfg.output_budget_mb << 20
+                       : 0; /* a config not from srv_config_defaults */
+  ov->listen_fd = fd;
+  ov->fd_logged_ms = -1;
+  ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_timer_init(&s->loop, &ov->accept_retry);
+  ov->accept_retry.data = s;
+  ov->accept_retry_open = true; /* from here on srv_listen_stop closes
+                                   reserve_fd */
+  rc = uv_poll_init_socket(&s->loop, &ov->accept_poll, fd);
+  if (rc != 0)
+    return rc;
+  ov->accept_poll.data = s;
+  ov->accept_poll_open = true;
+  return uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+}
+
+void srv_listen_stop(struct srv *s) {
+  struct srv_overload *ov = &s->ov;
+  if (ov->accept_poll_open)
+    uv_close((uv_handle_t *)&ov->accept_poll, NULL);
+  ov->accept_poll_open = false;
+  if (ov->accept_retry_open) {
+    uv_close((uv_handle_t *)&ov->accept_retry, NULL);
+    if (ov->reserve_fd >= 0)
+      close(ov->reserve_fd);
+    ov->reserve_fd = -1;
+  }
+  ov->accept_retry_open = false;
+}
+
+void srv_overload_mntr(struct srv *s, struct proto_writer *w) {
+  struct srv_overload *ov = &s->ov;
+  size_t paused = 0, budget_paused = 0;
+  for (const struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+    if (c->handle_closed || !c->throttled)
+      continue;
+    paused++;
+    if (c->budget_paused)
+      budget_paused++;
+  }
+  char line[1024];
+  int n = snprintf(
+      line, sizeof line,
+      "roost_output_budget_bytes\t%zu\n"
+      "roost_unsent_bytes\t%zu\n"
+      "roost_unsent_bytes_peak\t%zu\n"
+      "roost_paused_connections\t%zu\n"
+      "roost_budget_paused_connections\t%zu\n"
+      "roost_output_pauses\t%" PRIu64 "\n"
+      "roost_output_budget_pauses\t%" PRIu64 "\n"
+      "roost_paused_drain_touches\t%" PRIu64 "\n"
+      "roost_connection_rejected_no_fd\t%" PRIu64 "\n"
+      "roost_expiry_handled\t%" PRIu64 "\n"
+      "roost_expiry_turns\t%" PRIu64 "\n"
+      "roost_expiry_max_per_turn\t%zu\n"
+      "roost_expiry_max_turn_us\t%" PRIu64 "\n"
+      "roost_expiry_max_turn_cpu_us\t%" PRIu64 "\n",
+      ov->out_budget, ov->out_bytes, ov->out_peak, paused, budget_paused,
+      ov->pauses, ov->budget_pauses, ov->drain_touches, ov->fd_rejected,
+      ov->expired, ov->expire_turns, ov->expire_max_turn,
+      ov->expire_max_turn_ns / 1000u, ov->expire_max_turn_cpu_ns / 1000u);
+  if (n > 0)
+    proto_write_raw(w, (const uint8_t *)line,
+                    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

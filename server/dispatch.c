@@ -67,7 +67,7 @@ static void resume_session(struct srv_conn *c,
   struct srv_session *sess = srv_session_get(s, req->session_id);
   const char *why = NULL;
   if (sess == NULL || sess->closing ||
-      !tree_session_exists(s->tree, req->session_id))
+      (!sess->read_only && !tree_session_exists(s->tree, req->session_id)))
     why = "unknown or expired session";
   else if (!passwd_ok(s, req->session_id, req->passwd))
     why = "wrong password";
@@ -104,10 +104,12 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
                    "malformed ConnectRequest (%zu bytes)", len);
     return;
   }
-  if (!s->rep->serving(s)) {
-    /* Not synced with a leader: the client tries another server. */
-    srv_conn_close(c, false, SRV_LOG_INFO,
-                   "not serving clients (no leader yet)");
+  /* Not synced with a leader, or read-only and the client is not a
+   * read-only one: it tries another server. */
+  const char *why =
+      s->rep->admit(s, req.session_id, req.has_read_only && req.read_only);
+  if (why != NULL) {
+    srv_conn_close(c, false, SRV_LOG_INFO, "%s", why);
     return;
   }
   int64_t last = last_zxid(s);

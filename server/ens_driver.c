@@ -76,6 +76,7 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   struct srv *s = e->s;
   bool was_serving = e->serving;
   bool was_leader = e->role == ZAB_ROLE_LEADING;
+  enum zab_role was_role = e->role;
   /* Pending records describe proposals of one serving leadership. */
   bool same_leadership = was_leader && was_serving &&
                          a->role == ZAB_ROLE_LEADING && a->serving &&
@@ -111,6 +112,7 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
   }
   if (a->serving && a->role == ZAB_ROLE_LEADING && !was_serving)
     srv_sessions_touch_all(s); /* deadlines start now, on the new leader */
+  ens_ro_role(e, was_role);
 }
 
 static void perform(struct srv_ens *e, const struct zab_action *a) {

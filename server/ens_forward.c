@@ -98,6 +98,10 @@ void ens_write(struct srv_conn *c, const struct proto_request *req,
                       .len = len,
                       .ids = c->ids,
                       .n_ids = c->n_ids};
+  if (e->read_only) { /* ens_ro.c */
+    srv_answer_error(c, xid, PROTO_NOTREADONLY, start_ns);
+    return;
+  }
   if (refuse_unhealthy(c))
     return;
   if (!srv_order_push_write(c, xid, 0, start_ns)) {
@@ -114,6 +118,14 @@ void ens_close_session(struct srv_conn *c, int32_t xid) {
                       .kind = ENS_REQ_CLOSE,
                       .session = c->session->id,
                       .cxid = xid};
+  if (e->read_only) { /* ens_ro.c: only read-only sessions get in */
+    if (c->session->read_only)
+      srv_commit_local_end(c->srv, c->session, "closed");
+    else
+      srv_commit_fail(c->srv, SRV_WAIT_CLOSE, r.session, xid,
+                      PROTO_NOTREADONLY);
+    return;
+  }
   if (refuse_unhealthy(c))
     return;
   if (!forward(e, &r))
@@ -122,6 +134,8 @@ void ens_close_session(struct srv_conn *c, int32_t xid) {
 
 bool ens_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms) {
   struct srv_ens *e = c->srv->rep_state;
+  if (e->read_only)
+    return ens_ro_create_session(c, id, timeout_ms);
   struct zab_status st;
   zab_status_get(e->zab, &st);
   if (!st.healthy)
@@ -140,6 +154,10 @@ bool ens_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms) {
 void ens_sync(struct srv_conn *c, int32_t xid) {
   struct srv_ens *e = c->srv->rep_state;
   (void)xid;
+  if (e->read_only) { /* ens_ro.c */
+    srv_commit_sync_refused(c, PROTO_NOTREADONLY);
+    return;
+  }
   e->n_sync_waiting++;
   c->order.sync_round = 0;
   if (e->role == ZAB_ROLE_LEADING) {
@@ -179,12 +197,17 @@ void ens_conn_gone(struct srv_conn *c) {
 
 void ens_touch(struct srv *s, int64_t session_id) {
   struct srv_ens *e = s->rep_state;
-  if (e->role != ZAB_ROLE_LEADING && session_id != 0)
+  /* Read-only: every session here is this member's own (ens_ro.c). */
+  if (e->role != ZAB_ROLE_LEADING && session_id != 0 && !e->read_only)
     srv_map_put(&e->touched, (uint64_t)session_id, (void *)1);
 }
 
 void ens_expire(struct srv *s, struct srv_session *sess) {
   struct srv_ens *e = s->rep_state;
+  if (sess->read_only) { /* ens_ro.c: this member's own, no txn */
+    srv_commit_local_end(s, sess, "expired");
+    return;
+  }
   /* Keep it out of the heap's head either way; a leader re-checks it
    * when the closeSession commits (it is removed then). */
   srv_session_touch(s, sess);

@@ -9,6 +9,8 @@
  *   ens_leader.c   the leader's queue: prep against pending, propose
  *   ens_forward.c  the replica's requests: forward to the leader or queue
  *   ens_start.c    start-up (recovery into zab), shutdown, mode, mntr
+ *   ens_ro.c       read-only mode (readonlymode.enabled): a member without
+ *                  a quorum serves canBeReadOnly clients from its tree
  * roost-server as a member of an ensemble (issue 7): the peer transport,
  * the libuv driver of zab/, and the write path across servers.
  * docs/ensemble.md has the operator's view; this comment the design.
@@ -249,6 +251,13 @@ struct srv_ens {
   } * fsyncs;
   size_t n_fsyncs, cap_fsyncs;
 
+  /* Read-only mode (ens_ro.c): on while LOOKING, from ENS_RO_GRACE_MS
+   * after the election began until it ends. */
+  bool read_only;
+  uv_timer_t ro_timer;
+  bool ro_timer_open;
+  uint64_t ro_entered; /* times read-only mode began (mntr) */
+
   struct proto_writer w;   /* scratch for frames */
   struct proto_writer txn; /* scratch for the leader's prep */
   uint64_t forwarded, proposed, n_fail;
@@ -316,6 +325,15 @@ void ens_req_free(struct ens_req *r);
 uint64_t ens_inflight(const struct srv_ens *e);
 bool ens_pump_one(struct srv_ens *e);
 void ens_send_fail(struct srv_ens *e, const struct ens_req *r, int32_t err);
+
+/* ens_ro.c */
+void ens_ro_role(struct srv_ens *e, enum zab_role was);
+void ens_ro_open(struct srv_ens *e);
+void ens_ro_stop(struct srv_ens *e);
+void ens_ro_mntr(const struct srv_ens *e, struct proto_writer *w);
+bool ens_read_only(const struct srv *s);
+const char *ens_admit(const struct srv *s, int64_t session_id, bool can_ro);
+bool ens_ro_create_session(struct srv_conn *c, int64_t id, int32_t timeout_ms);
 
 /* ens_forward.c */
 void ens_close_session(struct srv_conn *c, int32_t xid);

@@ -7,6 +7,8 @@
 
 static const char *ens_mode(const struct srv *s) {
   const struct srv_ens *e = s->rep_state;
+  if (e->read_only)
+    return "read-only"; /* ZooKeeper's ReadOnlyZooKeeperServer.getState */
   switch (e->role) {
   case ZAB_ROLE_LEADING:
     return "leader";
@@ -44,6 +46,7 @@ static void ens_mntr(const struct srv *s, struct proto_writer *w) {
                    st.n_sync_snap, st.n_dropped, e->forwarded, e->proposed);
   if (n > 0)
     proto_write_raw(w, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+  ens_ro_mntr(e, w);
   if (e->role == ZAB_ROLE_LEADING) {
     size_t voters = 0;
     for (size_t i = 0; i < e->n_peers; i++)
@@ -313,6 +316,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   e->timer.data = e;
   e->timer_open = true;
   ens_step(e, &ev);
+  ens_ro_open(e);
   for (size_t i = 0; i < L.n; i++)
     free((void *)L.ents[i].data);
   free(L.ents);
@@ -363,6 +367,7 @@ static void ens_stop(struct srv *s) {
   if (e->timer_open)
     uv_close((uv_handle_t *)&e->timer, NULL);
   e->timer_open = false;
+  ens_ro_stop(e);
   for (size_t i = 0; i < e->n_peers; i++) {
     struct ens_peer *p = &e->peers[i];
     if (p->retry_open)
@@ -410,6 +415,8 @@ static const struct srv_replica zab_replica = {
     .tick = ens_tick,
     .durable = ens_durable,
     .serving = ens_serving,
+    .read_only = ens_read_only,
+    .admit = ens_admit,
     .mode = ens_mode,
     .mntr = ens_mntr,
     .conn_gone = ens_conn_gone,

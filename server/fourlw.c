@@ -239,6 +239,7 @@ static void fl_mntr(struct srv_conn *c) {
            s->stats.bytes_received);
   srv_persist_mntr(s, w);
   s->rep->mntr(s, w);
+  srv_overload_mntr(s, w);
 }
 
 static void fl_conf(struct srv_conn *c) {
@@ -519,11 +520,15 @@ static void fl_dump(struct srv_conn *c) {
 }
 
 static void fl_ruok(struct srv_conn *c) { wprintf_(&c->out, "imok"); }
-/* As ZooKeeper: "null" while the server does not serve clients (an
- * ensemble member without a leader), else "rw" (Roost has no read-only
- * mode). */
+/* As ZooKeeper: "ro" on a member serving read-only (readonlymode.enabled,
+ * no quorum), "rw" while serving, else "null" (a member without a leader
+ * that is not read-only). */
 static void fl_isro(struct srv_conn *c) {
-  wprintf_(&c->out, "%s", c->srv->rep->serving(c->srv) ? "rw" : "null");
+  const struct srv *s = c->srv;
+  wprintf_(&c->out, "%s",
+           s->rep->read_only(s) ? "ro"
+           : s->rep->serving(s) ? "rw"
+                                : "null");
 }
 /* Bytes of our files (snapshots; log segments) in each directory. */
 static void fl_dirs(struct srv_conn *c) {

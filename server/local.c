@@ -313,6 +313,18 @@ static bool local_serving(const struct srv *s) {
   return true;
 }
 
+/* A standalone server is never read-only (ZooKeeper's neither). */
+static bool local_read_only(const struct srv *s) {
+  (void)s;
+  return false;
+}
+
+static const char *local_admit(const struct srv *s, int64_t session_id,
+                               bool can_ro) {
+  (void)s, (void)session_id, (void)can_ro;
+  return NULL;
+}
+
 static const char *local_mode(const struct srv *s) {
   (void)s;
   return "standalone";
@@ -360,6 +372,8 @@ static const struct srv_replica local_replica = {
     .tick = local_tick,
     .durable = local_durable,
     .serving = local_serving,
+    .read_only = local_read_only,
+    .admit = local_admit,
     .mode = local_mode,
     .mntr = local_mntr,
     .conn_gone = local_conn_gone,

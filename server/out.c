@@ -21,6 +21,15 @@
  * no write in flight, so c->out never mixes the two, and back-pressure
  * counts ciphertext once it is sealed.
  *
+ * Output budget (roost.outputBudgetMB): the cap above is per connection,
+ * so many slow consumers could still hold gigabytes.  Every connection's
+ * unsent bytes are summed in srv.ov.out_bytes (srv_out_account, here
+ * wherever the output shrinks or grows, and in conn.c after each frame);
+ * conn.c pauses the heaviest while the sum is over the budget.  A write
+ * that completes, or bytes the socket takes at once, set c->drained:
+ * conn.c's tick counts a paused connection whose peer takes bytes as
+ * heard from.
+ *
  * Closing: srv_conn_close detaches the connection from its session, its
  * order and watch delivery at once, then either flushes and closes or
  * closes now.  The memory is freed in the uv_close callback.
@@ -29,6 +38,7 @@
  * seam, the tree, tls/). */
 #include "server/server_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +49,18 @@ static void on_close(uv_handle_t *h);
 
 size_t srv_conn_pending_bytes(const struct srv_conn *c) {
   return c->out.len + (c->writing ? c->wbuf.len : 0);
+}
+
+/* Output others append (answers, events) is counted when it is flushed,
+ * within the loop turn. */
+void srv_out_account(struct srv_conn *c) {
+  struct srv_overload *ov = &c->srv->ov;
+  size_t now = c->handle_closed ? 0 : srv_conn_pending_bytes(c);
+  assert(ov->out_bytes >= c->acct);
+  ov->out_bytes = ov->out_bytes - c->acct + now;
+  c->acct = now;
+  if (ov->out_bytes > ov->out_peak)
+    ov->out_peak = ov->out_bytes;
 }
 
 void srv_conn_mark_dirty(struct srv_conn *c) {
@@ -67,6 +89,8 @@ void srv_conn_close_handle(struct srv_conn *c) {
   if (c->handle_closed)
     return;
   c->handle_closed = true;
+  srv_out_account(c); /* to zero: a closed connection's bytes are no one's
+                         load */
   dirty_unlink(c);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
@@ -119,6 +143,7 @@ static void on_close(uv_handle_t *h) {
   struct srv_conn *c = h->data;
   struct srv *s = c->srv;
   dirty_unlink(c);
+  srv_out_account(c);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -198,6 +223,8 @@ static void on_write(uv_write_t *req, int status) {
                    uv_strerror(status));
     return;
   }
+  c->drained = true;
+  srv_out_account(c);
   /* A TLS engine may hold records of its own (a session ticket) that
    * were produced while this write was in flight. */
   if (c->out.len > 0 || (c->tls != NULL && tls_conn_pending_out(c->tls) > 0)) {
@@ -216,6 +243,7 @@ static void output_drained(struct srv_conn *c) {
   }
   if (c->throttled && srv_conn_pending_bytes(c) < SRV_OUT_LOW_BYTES) {
     c->throttled = false;
+    c->budget_paused = false;
     srv_log(c->srv, SRV_LOG_DEBUG,
             "connection %s:%d drained its output; reading again", c->ip,
             c->port);
@@ -246,14 +274,18 @@ static int tls_seal(struct srv_conn *c) {
 }
 
 static void conn_flush(struct srv_conn *c) {
+  srv_out_account(c);
   if (c->writing || c->handle_closed)
     return;
   if (proto_writer_err(&c->out) != PROTO_OK) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
     return;
   }
-  if (c->tls != NULL && tls_seal(c) != 0)
-    return;
+  if (c->tls != NULL) {
+    if (tls_seal(c) != 0)
+      return;
+    srv_out_account(c); /* what waits now is ciphertext */
+  }
   if (c->out.len == 0)
     return;
   size_t rel = c->out.len;
@@ -275,6 +307,8 @@ static void conn_flush(struct srv_conn *c) {
     memmove(c->out.buf, c->out.buf + sent, c->out.len - sent);
     c->out.len -= sent;
     rel -= sent;
+    c->drained = true;
+    srv_out_account(c);
     if (rel == 0) {
       /* As on_write: a burst must not pin its peak allocation, and only a
        * fully drained output may close or resume the connection. */
@@ -312,6 +346,7 @@ static void conn_flush(struct srv_conn *c) {
     return;
   }
   c->writing = true;
+  srv_out_account(c);
 }
 
 void srv_out_flush_dirty(struct srv *s) {

@@ -50,8 +50,16 @@ struct srv_replica {
   void (*tick)(struct srv *s);
   /* The log is durable up to zxid (persist.c, after an fsync). */
   void (*durable)(struct srv *s, int64_t zxid);
-  /* Taking clients now? */
+  /* Serving read-write clients now? */
   bool (*serving)(const struct srv *s);
+  /* Serving read-only (readonlymode.enabled, a member without a quorum:
+   * reads answered from its tree, writes and sync NotReadOnly)? */
+  bool (*read_only)(const struct srv *s);
+  /* A ConnectRequest: may the handshake go on?  session_id: 0 for a new
+   * session, else the one resumed; can_ro: the client's canBeReadOnly.
+   * NULL: yes; else why not (the caller closes c without an answer, as
+   * ZooKeeper does, and the client tries another server). */
+  const char *(*admit)(const struct srv *s, int64_t session_id, bool can_ro);
   /* srvr/mntr's Mode. */
   const char *(*mode)(const struct srv *s);
   /* The backend's lines for mntr. */

@@ -77,7 +77,9 @@ void srv_reply_connect(struct srv_conn *c, const struct srv_session *sess,
   resp.session_id = sess->id;
   srv_session_password(s, sess->id, resp.passwd);
   resp.has_read_only = has_read_only;
-  resp.read_only = false;
+  /* Only a read-only member makes such sessions, and it drops them all
+   * (and their connections) when it leaves read-only mode. */
+  resp.read_only = sess->read_only;
   proto_connect_response_encode_frame(&c->out, &resp);
   c->sent++;
   c->last_op = PROTO_OP_CREATESESSION;

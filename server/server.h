@@ -64,6 +64,9 @@ struct srv_config {
   int client_port_listen_backlog;   /* clientPortListenBacklog, default -1
                                        (the OS default) */
   int global_outstanding_limit;     /* globalOutstandingLimit, default 1000 */
+  int output_budget_mb;             /* roost.outputBudgetMB: unsent replies
+                                       of all connections together, default
+                                       128 (conn.c) */
   bool extended_types;              /* zookeeper.extendedTypesEnabled /
                                        extendedTypesEnabled, default false */
   char super_digest[256];           /* zookeeper.DigestAuthenticationProvider
@@ -99,6 +102,9 @@ struct srv_config {
   int sync_limit;                   /* syncLimit (ticks), default 5 */
   int sync_diff_window;             /* roost.syncDiffWindow: committed txns
                                        a leader keeps for DIFF, default 500 */
+  /* readonlymode.enabled (a JVM property in ZooKeeper), default false: a
+   * member without a quorum serves canBeReadOnly clients read-only. */
+  bool read_only_mode;
   char session_secret[80];          /* roost.sessionSecret, optional: 32
                                        hex digits, the key of the passwords
                                        of sessions this member creates;

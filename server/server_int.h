@@ -66,6 +66,22 @@
   (1u << 20) /* buffers above this are given back                              \
                  once idle */
 #define SRV_MAX_IDENTITIES 32
+/* Output budget (roost.outputBudgetMB, conn.c): while the unsent replies of
+ * all connections exceed it, a connection holding more than this much is
+ * not read; lighter ones (a client whose replies leave as fast as they are
+ * made) go on. */
+#define SRV_OUT_BUDGET_FLOOR (64u << 10)
+/* accept(2) out of descriptors: at most one log line per interval. */
+#define SRV_ACCEPT_LOG_INTERVAL_MS 10000
+/* Descriptors clients may not take: kept for the server's own files (log
+ * segments, the directory fsync, snapshots, peers), which would otherwise
+ * fail once clients hold every descriptor. */
+#define SRV_FD_HEADROOM 32
+/* Session expiry: due sessions handed to the replica's expire per loop
+ * turn at most (session.c), and the time a turn may spend on them; the
+ * rest waits for the next turn. */
+#define SRV_EXPIRE_PER_TURN 256
+#define SRV_EXPIRE_TURN_NS UINT64_C(2000000)
 
 /* ------------------------------------------------------------------ */
 /* log.c — one line per message on stderr: time, level, text. */
@@ -132,6 +148,9 @@ struct srv_session {
   size_t heap_index;     /* position in srv.heap */
   struct srv_conn *conn; /* borrowed; NULL when no connection holds it */
   bool closing;          /* ensemble leader: closeSession proposed */
+  /* Made by a member in read-only mode: known to it alone, in no tree and
+   * no log (ZooKeeper's local session); its connection is read-only. */
+  bool read_only;
 };
 
 /* What a connection waits for before its next frame that is not a write
@@ -199,11 +218,15 @@ struct srv_conn {
   bool first4_checked;  /* the 4lw test on the first bytes was done */
   bool throttle_logged; /* the first throttle was logged at INFO */
   bool processing;      /* inside process_input (conn.c) */
+  bool budget_paused;   /* throttled by the server-wide output budget */
+  bool drained;         /* bytes left for the peer since the last tick */
 
   char ip[64]; /* textual peer address */
   int port;
   int64_t accepted_loop_ms;
   int64_t closing_loop_ms;
+  size_t acct;    /* bytes of its output counted in srv.ov.out_bytes */
+  size_t wq_mark; /* unacknowledged output at the last tick (conn.c) */
 
   /* Input: bytes read, not yet consumed.  Bounded by one frame
    * (jute.maxbuffer + 4) plus one read chunk. */
@@ -251,6 +274,38 @@ struct srv_stats {
   uint64_t auth_failed;
   uint64_t connection_rejected;
   uint64_t sessionless_expired;
+};
+
+/* Overload protection: the output budget (counted in out.c, enforced in
+ * conn.c), accepting without descriptors (conn.c), and spreading mass
+ * expiry over loop turns (session.c). */
+struct srv_overload {
+  size_t out_bytes;  /* unsent reply bytes of all connections */
+  size_t out_peak;   /* the most out_bytes has been */
+  size_t out_budget; /* roost.outputBudgetMB in bytes */
+  uint64_t pauses;   /* connections paused (per-connection cap or budget) */
+  uint64_t budget_pauses; /* of those, by the budget */
+  uint64_t drain_touches; /* session touches of paused connections that
+                             drained */
+  /* The listener is polled and accepted by hand (libuv closes connections
+   * it cannot accept without telling us). */
+  uv_poll_t accept_poll;
+  uv_timer_t accept_retry;
+  bool accept_poll_open;
+  bool accept_retry_open;
+  int listen_fd;
+  int reserve_fd;       /* spare descriptor, -1 when spent */
+  uint64_t fd_rejected; /* closed at once for lack of descriptors */
+  uint64_t fd_unlogged; /* of those, not yet in a log line */
+  int64_t fd_logged_ms; /* loop time of the last such line, -1 never */
+  /* Mass expiry. */
+  uv_idle_t expire_idle; /* runs while due sessions remain */
+  bool expire_idle_open;
+  uint64_t expired;                /* due sessions handed to rep->expire */
+  uint64_t expire_turns;           /* loop turns that expired at least one */
+  size_t expire_max_turn;          /* the most sessions one turn expired */
+  uint64_t expire_max_turn_ns;     /* the longest a turn spent expiring */
+  uint64_t expire_max_turn_cpu_ns; /* of CPU time (without preemption) */
 };
 
 struct srv {
@@ -347,6 +402,8 @@ struct srv {
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
   struct srv_tls *tls; /* secure client port (tlsport.c); NULL when none */
+
+  struct srv_overload ov;
 };
 
 /* tlsport.c — the secure client port (secureClientPort): its listener,
@@ -420,11 +477,17 @@ struct srv_session *srv_session_get(const struct srv *s, int64_t id);
 void srv_session_touch(struct srv *s, struct srv_session *sess);
 /* Forget a session (after its closeSession txn); detaches its conn. */
 void srv_session_remove(struct srv *s, struct srv_session *sess);
-/* Hand every session whose deadline is <= now (loop time) to the
- * replica's expire (replica.h). */
+/* Expire the sessions whose deadline is <= now (loop time): each is
+ * handed to the replica's expire (replica.h), at most SRV_EXPIRE_PER_TURN
+ * of them per loop turn; the rest go on the following turns. */
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms);
+/* The handle that continues a mass expiry (srv_new / srv_stop). */
+void srv_sessions_start(struct srv *s);
+void srv_sessions_stop(struct srv *s);
 /* Every deadline starts again from now (a new leader). */
 void srv_sessions_touch_all(struct srv *s);
+/* Forget every read-only session (a member leaving read-only mode). */
+void srv_sessions_remove_read_only(struct srv *s);
 
 /* out.c: a connection's output and its closing.  Calls nothing above
  * it: a connection that drained after back-pressure goes on srv.ready
@@ -438,6 +501,8 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
 void srv_conn_mark_dirty(struct srv_conn *c);
 /* Bytes queued and in flight. */
 size_t srv_conn_pending_bytes(const struct srv_conn *c);
+/* Bring c's share of srv.ov.out_bytes (the output budget) up to date. */
+void srv_out_account(struct srv_conn *c);
 /* Write every dirty connection's output (one write each). */
 void srv_out_flush_dirty(struct srv *s);
 /* Stop reading (back-pressure, a wait, closing). */
@@ -451,7 +516,20 @@ void srv_conns_close_all_clients(struct srv *s);
 void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
 
 /* conn.c: accepting, reading, framing. */
-void srv_on_connection(uv_stream_t *listener, int status);
+/* listen(2) on the bound listener and accept on the loop.  Returns 0 or a
+ * libuv error. */
+int srv_listen(struct srv *s, int backlog);
+/* srv_stop: stop accepting (before the listener closes). */
+void srv_listen_stop(struct srv *s);
+/* uv_listen's callback of the secure client port (tlsport.c): accept and
+ * set the connection up as TLS.  Unlike the plain port it does not keep
+ * descriptors in reserve (srv_listen's headroom). */
+void srv_on_tls_connection(uv_stream_t *listener, int status);
+/* Tick work: a paused connection whose peer took bytes since the last
+ * tick touches its session (before expiry looks at the deadlines). */
+void srv_conns_paused_tick(struct srv *s);
+/* The overload lines of mntr (output budget, pauses, accept, expiry). */
+void srv_overload_mntr(struct srv *s, struct proto_writer *w);
 /* End of a loop turn's work: the replica's peer frames, the sync of what
  * this turn logged, the connections whose wait ended read on, then every
  * dirty connection's output is written. */
@@ -541,6 +619,17 @@ void srv_answer_error(struct srv_conn *c, int32_t xid, int32_t err,
                       uint64_t start_ns);
 /* The sync c waits for is answered. */
 void srv_commit_sync_done(struct srv_conn *c);
+/* The sync c waits for is refused with err (NotReadOnly). */
+void srv_commit_sync_refused(struct srv_conn *c, int32_t err);
+/* Sessions that no transaction makes or ends: a read-only member's
+ * (replica.h, ZooKeeper's local sessions).  open: session id, which a
+ * connection waits CONNECT for, is made and that connection answered;
+ * false when out of memory (the connection is closed).  end: sess is
+ * forgotten; its connection gets the answer to its closeSession when it
+ * asked for the end, else is closed (why: logged). */
+bool srv_commit_local_open(struct srv *s, int64_t id, int32_t timeout_ms);
+void srv_commit_local_end(struct srv *s, struct srv_session *sess,
+                          const char *why);
 
 /* dispatch.c: the handshake and the requests of an open session, decoded
  * once; the op table says whether an op is a read, a write or local. */

@@ -12,6 +12,14 @@
  * Expiry only hands a due session to the replica (replica.h), which
  * closes it through a closeSession transaction; srv_commit removes it.
  *
+ * Mass expiry: sessions that share a deadline (thousands of clients lost
+ * at once) are closed at most SRV_EXPIRE_PER_TURN, or SRV_EXPIRE_TURN_NS
+ * of work, per loop turn; an idle handle brings the loop back for the
+ * rest right after it has polled for I/O, so other clients wait for one
+ * batch, not for all of them.  A session that is heard from while it
+ * waits for its turn lives on, as if heard just before its deadline:
+ * nothing of its expiry has happened yet for anyone to observe.
+ *
  * Passwords are never stored: password(id) = SipHash-2-4 under a random
  * per-server key, which persist.c keeps in dataDir/session.secret, so a
  * client resumes its session with id and password after a restart. */
@@ -20,6 +28,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void srv_sessions_init(struct srv *s) {
   srv_map_init(&s->sessions);
@@ -195,11 +204,68 @@ void srv_session_remove(struct srv *s, struct srv_session *sess) {
   free(sess);
 }
 
+/* The loop thread's CPU time: a turn's work without the time the machine
+ * gave to others meanwhile (for mntr). */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+    return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool expiry_due(const struct srv *s, int64_t now_loop_ms) {
+  return s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms;
+}
+
+static void on_expire_idle(uv_idle_t *h) {
+  struct srv *s = h->data;
+  srv_sessions_expire(s, (int64_t)uv_now(&s->loop));
+  /* The check handle flushes after this turn's poll. */
+}
+
+void srv_sessions_start(struct srv *s) {
+  uv_idle_init(&s->loop, &s->ov.expire_idle);
+  s->ov.expire_idle.data = s;
+  s->ov.expire_idle_open = true;
+}
+
+void srv_sessions_stop(struct srv *s) {
+  if (s->ov.expire_idle_open)
+    uv_close((uv_handle_t *)&s->ov.expire_idle, NULL);
+  s->ov.expire_idle_open = false;
+}
+
 void srv_sessions_expire(struct srv *s, int64_t now_loop_ms) {
-  /* The replica moves each one's deadline (or removes it): the heap's
-   * head changes every round. */
-  while (s->heap_len > 0 && s->heap[0]->expire_ms <= now_loop_ms)
+  size_t n = 0;
+  uint64_t t0 = uv_hrtime();
+  uint64_t cpu0 = thread_cpu_ns();
+  while (expiry_due(s, now_loop_ms)) {
+    if (n == SRV_EXPIRE_PER_TURN ||
+        (n % 16 == 15 && uv_hrtime() - t0 > SRV_EXPIRE_TURN_NS))
+      break;
+    n++;
+    /* The replica moves its deadline (or removes it): the heap's head
+     * changes every round. */
     s->rep->expire(s, s->heap[0]);
+  }
+  if (n > 0) {
+    uint64_t took = uv_hrtime() - t0;
+    if (took > s->ov.expire_max_turn_ns)
+      s->ov.expire_max_turn_ns = took;
+    uint64_t cpu = thread_cpu_ns() - cpu0;
+    if (cpu > s->ov.expire_max_turn_cpu_ns)
+      s->ov.expire_max_turn_cpu_ns = cpu;
+    s->ov.expired += n;
+    s->ov.expire_turns++;
+    if (n > s->ov.expire_max_turn)
+      s->ov.expire_max_turn = n;
+  }
+  if (!s->ov.expire_idle_open || s->stopping)
+    return;
+  if (expiry_due(s, now_loop_ms))
+    uv_idle_start(&s->ov.expire_idle, on_expire_idle);
+  else
+    uv_idle_stop(&s->ov.expire_idle);
 }
 
 void srv_sessions_touch_all(struct srv *s) {
@@ -210,5 +276,31 @@ void srv_sessions_touch_all(struct srv *s) {
     struct srv_session *sess = v;
     sess->closing = false;
     srv_session_touch(s, sess);
+  }
+}
+
+void srv_sessions_remove_read_only(struct srv *s) {
+  /* Removing changes the map: collect first (out of memory: one at a
+   * time, each found by a search from the start). */
+  for (;;) {
+    size_t n = 0, m = 0, i = 0;
+    uint64_t k;
+    void *v;
+    while (srv_map_next(&s->sessions, &i, &k, &v))
+      n += ((struct srv_session *)v)->read_only;
+    if (n == 0)
+      return;
+    struct srv_session **ro = malloc(n * sizeof *ro);
+    for (i = 0; srv_map_next(&s->sessions, &i, &k, &v) && m < n;)
+      if (((struct srv_session *)v)->read_only) {
+        if (ro == NULL) {
+          srv_session_remove(s, v);
+          break;
+        }
+        ro[m++] = v;
+      }
+    for (i = 0; i < m; i++)
+      srv_session_remove(s, ro[i]);
+    free(ro);
   }
 }

@@ -33,8 +33,11 @@ static void on_tick(uv_timer_t *t) {
   struct srv *s = t->data;
   uv_update_time(&s->loop);
   int64_t now = (int64_t)uv_now(&s->loop);
-  srv_sessions_expire(s, now);
+  /* Connections first: a paused one that drained counts as heard from
+   * before its session's deadline is looked at. */
+  srv_conns_paused_tick(s);
   srv_conns_tick(s, now);
+  srv_sessions_expire(s, now);
   s->rep->tick(s);
   /* The check handle runs after the poll phase; output made here must
    * not wait for the next I/O event. */
@@ -131,6 +134,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   }
   s->loop_ready = true;
   srv_sessions_init(s); /* after the loop: ids use the monotonic clock */
+  srv_sessions_start(s);
   if (srv_persist_start(s, errmsg) != 0)
     goto fail_loop;
   /* The replica: server.N lines make an ensemble member (ens_start.c),
@@ -154,7 +158,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
                     ? cfg->client_port_listen_backlog
                     : SOMAXCONN;
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&s->listener, backlog, srv_on_connection);
+    rc = srv_listen(s, backlog); /* conn.c: accepts by hand */
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s",
              s->cfg.client_port_address, s->cfg.client_port, uv_strerror(rc));
@@ -240,11 +244,13 @@ void srv_stop(struct srv *s) {
   if (s->stopping)
     return;
   s->stopping = true;
+  srv_listen_stop(s); /* its poll first: it watches the listener's fd */
   close_if_open((uv_handle_t *)&s->listener, &s->listener_open);
   srv_dns_stop(s);
   srv_tls_stop(s);
   srv_conns_close_all(s);
   close_if_open((uv_handle_t *)&s->tick, &s->tick_open);
+  srv_sessions_stop(s);
   close_if_open((uv_handle_t *)&s->reap, &s->reap_open);
   close_if_open((uv_handle_t *)&s->flush, &s->flush_open);
   srv_persist_stop(s);

@@ -142,7 +142,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
                     ? cfg->client_port_listen_backlog
                     : SOMAXCONN;
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&t->listener, backlog, srv_on_connection);
+    rc = uv_listen((uv_stream_t *)&t->listener, backlog, srv_on_tls_connection);
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s", host,
              cfg->secure_client_port, uv_strerror(rc));

@@ -226,6 +226,8 @@ struct txlog_stats {
   int64_t durable_zxid;
   uint64_t frames, txns, bytes; /* appended since open */
   uint64_t syncs;
+  uint64_t deflate_tries; /* frames deflate was run on (it backs off while
+                             payloads do not shrink to half) */
   bool failed;
   char segment[SNAP_PATH_MAX]; /* current segment file, "" = none */
 };

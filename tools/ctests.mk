@@ -26,3 +26,16 @@ $(BUILD)/obj/tests/integration/zk_c_failover.o: CFLAGS_ALL += -I/usr/include/zoo
 $(ZKC_FAILOVER_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_failover.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread
+
+# tests/integration/zk_c_readonly.c (issue 18): the official client with
+# ZOO_READONLY on a member in read-only mode, then read-write again; run
+# by test_read_only.py as $ZKC_READONLY_TEST.
+ZKC_READONLY_TEST_BIN := $(BUILD)/tests/zk_c_readonly
+
+EXTRA_BINS += $(ZKC_READONLY_TEST_BIN)
+INTEGRATION_ENV += ZKC_READONLY_TEST=$(abspath $(ZKC_READONLY_TEST_BIN))
+
+$(BUILD)/obj/tests/integration/zk_c_readonly.o: CFLAGS_ALL += -I/usr/include/zookeeper -Wno-strict-prototypes -Wno-missing-prototypes
+$(ZKC_READONLY_TEST_BIN): $(BUILD)/obj/tests/integration/zk_c_readonly.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lzookeeper_mt -lpthread

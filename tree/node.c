@@ -1,6 +1,7 @@
 /* Nodes, lookup, the tree object, stats, digest, sessions (read side). */
 #include "tree/tree_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,33 +57,38 @@ uint32_t tree_ptr_hash(const void *p) { return tree_hash_u64((uintptr_t)p); }
 /* ------------------------------------------------------------------ */
 /* otab */
 
-static uint32_t min_cap_for(uint32_t n) {
-  uint32_t cap = 4;
-  while ((uint64_t)cap * 3 / 4 < n)
-    cap *= 2;
-  return cap;
+/* Capacities are not powers of two (a slot costs 8 bytes, and doubling
+ * leaves tables a quarter to five eighths empty): the home slot is the
+ * hash scaled to the capacity, tables grow by half and stay at most three
+ * quarters full, and otab_fit packs a table that will mostly be read. */
+static uint32_t home(uint32_t hash, uint32_t cap) {
+  return (uint32_t)(((uint64_t)hash * cap) >> 32);
+}
+static uint32_t next_slot(uint32_t i, uint32_t cap) {
+  return i + 1 == cap ? 0 : i + 1;
 }
 
-bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
-                  otab_hash_fn hash) {
-  if (n_total <= (uint64_t)o->cap * 3 / 4 && o->cap)
-    return true;
-  if (n_total > (UINT32_C(1) << 30))
-    return false;
-  uint32_t cap = min_cap_for(n_total);
-  if (cap < o->cap * 2)
-    cap = o->cap * 2;
+/* Smallest capacity that holds n at three quarters full. */
+static uint32_t min_cap_for(uint32_t n) {
+  uint64_t cap = ((uint64_t)n * 4 + 2) / 3;
+  return cap < 4 ? 4 : (uint32_t)cap;
+}
+
+static bool rehash(struct tree *t, struct otab *o, uint32_t cap,
+                   otab_hash_fn hash) {
   void **s = tree_malloc(t, (size_t)cap * sizeof *s);
   if (!s)
     return false;
-  memset(s, 0, (size_t)cap * sizeof *s);
+  for (uint32_t i = 0; i < cap; i++)
+    s[i] = NULL;
   for (uint32_t i = 0; i < o->cap; i++) {
     void *it = o->slots[i];
     if (!it)
       continue;
-    uint32_t j = hash(it) & (cap - 1);
+    uint32_t j = home(hash(it), cap);
+    assert(j < cap);
     while (s[j])
-      j = (j + 1) & (cap - 1);
+      j = next_slot(j, cap);
     s[j] = it;
   }
   free(o->slots);
@@ -91,43 +97,65 @@ bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
   return true;
 }
 
+bool otab_reserve(struct tree *t, struct otab *o, uint32_t n_total,
+                  otab_hash_fn hash) {
+  if (o->cap && n_total <= (uint64_t)o->cap * 3 / 4)
+    return true;
+  if (n_total > (UINT32_C(1) << 30))
+    return false;
+  uint32_t cap = min_cap_for(n_total);
+  if (cap < o->cap + o->cap / 2)
+    cap = o->cap + o->cap / 2;
+  return rehash(t, o, cap, hash);
+}
+
+void otab_fit(struct tree *t, struct otab *o, otab_hash_fn hash) {
+  uint32_t cap = min_cap_for(o->n);
+  if (o->n && cap + cap / 8 < o->cap)
+    (void)rehash(t, o, cap, hash); /* without memory it stays as it is */
+}
+
 void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
                const void *key) {
   if (!o->cap)
     return NULL;
-  uint32_t mask = o->cap - 1;
-  for (uint32_t i = hash & mask; o->slots[i]; i = (i + 1) & mask)
+  for (uint32_t i = home(hash, o->cap); o->slots[i]; i = next_slot(i, o->cap))
     if (eq(o->slots[i], key))
       return o->slots[i];
   return NULL;
 }
 
 void otab_put(struct otab *o, void *item, uint32_t hash) {
-  uint32_t mask = o->cap - 1;
-  uint32_t i = hash & mask;
+  uint32_t i = home(hash, o->cap);
   while (o->slots[i])
-    i = (i + 1) & mask;
+    i = next_slot(i, o->cap);
   o->slots[i] = item;
   o->n++;
+}
+
+uint32_t otab_slot(const struct otab *o, const void *item, uint32_t hash) {
+  uint32_t i = home(hash, o->cap);
+  while (o->slots[i] != item)
+    i = next_slot(i, o->cap);
+  return i;
 }
 
 bool otab_del(struct otab *o, const void *item, otab_hash_fn hash) {
   if (!o->cap)
     return false;
-  uint32_t mask = o->cap - 1;
-  uint32_t i = hash(item) & mask;
+  uint32_t i = home(hash(item), o->cap);
   while (o->slots[i] && o->slots[i] != item)
-    i = (i + 1) & mask;
+    i = next_slot(i, o->cap);
   if (!o->slots[i])
     return false;
   /* Backward shift: pull later members of the probe run into the hole
    * when their home slot does not lie cyclically in (hole, j]. */
   uint32_t j = i;
   for (;;) {
-    j = (j + 1) & mask;
+    j = next_slot(j, o->cap);
     if (!o->slots[j])
       break;
-    uint32_t k = hash(o->slots[j]) & mask;
+    uint32_t k = home(hash(o->slots[j]), o->cap);
     bool move = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
     if (move) {
       o->slots[i] = o->slots[j];
@@ -161,8 +189,15 @@ static bool node_name_eq(const void *item, const void *key) {
 
 struct tnode *tree_node_child(const struct tnode *parent, const char *name,
                               size_t len) {
+  if (!tree_node_x(parent))
+    return NULL;
   struct name_key k = {name, len};
-  return otab_get(&parent->kids, tree_hash_bytes(name, len), node_name_eq, &k);
+  return otab_get(&tree_node_x(parent)->kids, tree_hash_bytes(name, len),
+                  node_name_eq, &k);
+}
+
+uint32_t tree_node_name_hash(const struct tnode *n) {
+  return tree_hash_bytes(n->name, n->name_len);
 }
 
 /* Lookup only: no validation (an invalid path simply is not found). */
@@ -188,65 +223,93 @@ struct tnode *tree_node_lookup(const struct tree *t, const char *path,
 }
 
 void tree_node_stat(const struct tnode *n, struct proto_stat *s) {
+  uint32_t kids = tree_node_nkids(n);
+  int64_t owner = tree_node_owner(n);
   s->czxid = n->czxid;
-  s->mzxid = n->mzxid;
+  s->mzxid = tree_node_mzxid(n);
   s->ctime = n->ctime;
-  s->mtime = n->mtime;
-  s->version = n->version;
+  s->mtime = tree_node_mtime(n);
+  s->version = tree_node_version(n);
   /* §4.2: 2 * creations - children, in 32-bit wrap-around arithmetic. */
-  s->cversion = (int32_t)(2u * (uint32_t)n->cversion - n->kids.n);
-  s->aversion = n->aversion;
-  s->ephemeral_owner = tree_owner_is_session(n->owner) ? n->owner : 0;
+  s->cversion = (int32_t)(2u * (uint32_t)tree_node_cversion(n) - kids);
+  s->aversion = tree_node_aversion(n);
+  s->ephemeral_owner = tree_owner_is_session(owner) ? owner : 0;
   s->data_length = n->data_len > 0 ? n->data_len : 0;
-  s->num_children = (int32_t)n->kids.n;
-  s->pzxid = n->pzxid;
+  s->num_children = (int32_t)kids;
+  s->pzxid = tree_node_pzxid(n);
 }
 
 size_t tree_node_path_len(const struct tnode *n) {
-  if (!n->parent)
+  if (!tree_node_parent(n))
     return 1;
   size_t len = 0;
-  for (; n->parent; n = n->parent)
+  for (; tree_node_parent(n); n = tree_node_parent(n))
     len += 1 + n->name_len;
   return len;
 }
 
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len) {
-  if (!n->parent) {
+  if (!tree_node_parent(n)) {
     buf[0] = '/';
     return;
   }
   size_t end = path_len;
-  for (; n->parent; n = n->parent) {
+  for (; tree_node_parent(n); n = tree_node_parent(n)) {
     end -= n->name_len;
     memcpy(buf + end, n->name, n->name_len);
     buf[--end] = '/';
   }
 }
 
-struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len) {
-  struct tnode *n = tree_malloc(t, sizeof *n + len + 1);
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
+                              const uint8_t *data, int32_t data_len) {
+  size_t dlen = data_len > 0 ? (size_t)data_len : 0;
+  if (len > INT32_MAX) /* name_len has 31 bits; paths are far shorter */
+    return NULL;
+  struct tnode *n = tree_slab_alloc(t, TREE_NODE_HDR + len + dlen);
   if (!n)
     return NULL;
-  memset(n, 0, sizeof *n);
+  memset(n, 0, TREE_NODE_HDR);
   memcpy(n->name, name, len);
-  n->name[len] = 0;
   n->name_len = (uint32_t)len;
-  n->hash = tree_hash_bytes(name, len);
-  n->data_len = -1;
+  if (dlen)
+    memcpy(n->name + len, data, dlen);
+  n->data_len = data_len < 0 ? -1 : data_len;
   return n;
 }
 
-void tree_node_free(struct tnode *n) {
+struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n) {
+  struct tnode_ext *x = tree_node_x(n);
+  if (x)
+    return x;
+  x = tree_slab_alloc(t, sizeof *x);
+  if (!x)
+    return NULL;
+  memset(x, 0, sizeof *x);
+  x->parent = tree_node_parent(n);
+  x->mzxid = x->pzxid = n->czxid;
+  x->mtime = n->ctime;
+  x->icap = n->data_len > 0 ? (uint32_t)n->data_len : 0;
+  n->up.x = x;
+  n->has_x = 1;
+  return x;
+}
+
+void tree_node_free(struct tree *t, struct tnode *n) {
   if (!n)
     return;
-  free(n->data);
-  otab_free(&n->kids);
-  free(n);
+  size_t size = tree_node_size(n);
+  struct tnode_ext *x = tree_node_x(n);
+  if (x) {
+    free(x->xdata);
+    otab_free(&x->kids);
+    tree_slab_free(t, x, sizeof *x);
+  }
+  tree_slab_free(t, n, size);
 }
 
 static uint32_t node_hash(const void *item) {
-  return ((const struct tnode *)item)->hash;
+  return tree_node_name_hash(item);
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,16 +317,16 @@ static uint32_t node_hash(const void *item) {
 
 static bool add_builtin(struct tree *t, struct tnode *parent, const char *name,
                         uint32_t acl, struct tnode **out) {
-  struct tnode *n = tree_node_alloc(t, name, strlen(name));
-  if (!n || !otab_reserve(t, &parent->kids, parent->kids.n + 1, node_hash)) {
-    tree_node_free(n);
+  struct tnode *n = tree_node_alloc(t, name, strlen(name), NULL, 0);
+  struct tnode_ext *px = tree_node_ext(t, parent);
+  if (!n || !px || !otab_reserve(t, &px->kids, px->kids.n + 1, node_hash)) {
+    tree_node_free(t, n);
     return false;
   }
-  n->parent = parent;
-  n->data_len = 0;
+  tree_node_set_parent(n, parent);
   n->acl = acl;
   tree_acl_ref(t, acl);
-  otab_put(&parent->kids, n, n->hash);
+  otab_put(&px->kids, n, node_hash(n));
   t->n_nodes++;
   t->data_size += tree_node_path_len(n);
   if (out)
@@ -295,10 +358,9 @@ struct tree *tree_new(const struct tree_config *cfg) {
     goto fail;
   if (tree_acl_intern(t, read, sizeof read, &acl_read) != PROTO_OK)
     goto fail;
-  t->root = tree_node_alloc(t, "", 0);
+  t->root = tree_node_alloc(t, "", 0, NULL, 0);
   if (!t->root)
     goto fail;
-  t->root->data_len = 0;
   t->root->acl = acl_all;
   tree_acl_ref(t, acl_all);
   t->n_nodes = 1;
@@ -320,15 +382,25 @@ fail:
 /* Slot index of n in its parent's table (to resume iteration after
  * climbing back up without a stack). */
 static uint32_t slot_of(const struct tnode *n) {
-  const struct otab *o = &n->parent->kids;
-  uint32_t mask = o->cap - 1;
-  uint32_t i = n->hash & mask;
-  while (o->slots[i] != n)
-    i = (i + 1) & mask;
-  return i;
+  return otab_slot(&tree_node_x(tree_node_parent(n))->kids, n,
+                   tree_node_name_hash(n));
 }
 
-static void free_subtree(struct tnode *root) {
+/* The first child in n's table at slot `start` or later, and its slot. */
+static struct tnode *next_kid(const struct tnode *n, uint32_t start,
+                              uint32_t *slot) {
+  if (!tree_node_x(n))
+    return NULL;
+  const struct otab *o = &tree_node_x(n)->kids;
+  for (uint32_t i = start; i < o->cap; i++)
+    if (o->slots[i]) {
+      *slot = i;
+      return o->slots[i];
+    }
+  return NULL;
+}
+
+static void free_subtree(struct tree *t, struct tnode *root) {
   /* Iterative post-order using parent pointers: trees can be deep.  The
    * scan of a node's table resumes after the child just freed (found
    * again by its hash), so a node with a million children is freed in one
@@ -336,12 +408,15 @@ static void free_subtree(struct tnode *root) {
   struct tnode *n = root;
   uint32_t start = 0;
   while (n) {
-    struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    struct tnode *c = next_kid(n, start, &slot);
+    if (c && !tree_node_nkids(c)) {
+      /* A leaf: freed from here, without finding its slot again. */
+      tree_node_x(n)->kids.slots[slot] = NULL;
+      tree_node_free(t, c);
+      start = slot + 1;
+      continue;
+    }
     if (c) {
       n = c;
       start = 0;
@@ -349,13 +424,41 @@ static void free_subtree(struct tnode *root) {
     }
     struct tnode *p = NULL;
     if (n != root) {
-      p = n->parent;
+      p = tree_node_parent(n);
       uint32_t i = slot_of(n);
-      p->kids.slots[i] = NULL; /* no freed pointer stays in the table */
+      tree_node_x(p)->kids.slots[i] =
+          NULL; /* no freed pointer stays in the table */
       start = i + 1;
     }
-    tree_node_free(n);
+    tree_node_free(t, n);
     n = p;
+  }
+}
+
+void tree_fit_tables(struct tree *t) {
+  /* Pre-order, fitting a node's table before walking it, so the slot
+   * indices the walk resumes from stay valid. */
+  struct tnode *n = t->root;
+  uint32_t start = 0;
+  if (tree_node_x(n))
+    otab_fit(t, &tree_node_x(n)->kids, node_hash);
+  for (;;) {
+    uint32_t slot;
+    struct tnode *c = next_kid(n, start, &slot);
+    if (c) {
+      if (tree_node_x(c) && tree_node_x(c)->kids.n) {
+        otab_fit(t, &tree_node_x(c)->kids, node_hash);
+        n = c;
+        start = 0;
+      } else {
+        start = slot + 1;
+      }
+      continue;
+    }
+    if (!tree_node_parent(n))
+      return;
+    start = slot_of(n) + 1;
+    n = tree_node_parent(n);
   }
 }
 
@@ -363,7 +466,7 @@ void tree_free(struct tree *t) {
   if (!t)
     return;
   if (t->root)
-    free_subtree(t->root);
+    free_subtree(t, t->root);
   for (uint32_t i = 0; i < t->sessions.cap; i++) {
     struct tsession *s = t->sessions.slots[i];
     if (s) {
@@ -374,7 +477,9 @@ void tree_free(struct tree *t) {
   otab_free(&t->sessions);
   tree_watch_table_free(&t->watches);
   tree_acl_table_free(&t->acls);
+  tree_slab_fini(&t->slab);
   free(t->undo);
+  free(t->ubytes);
   free(t->trig);
   otab_free(&t->reapable);
   free(t->ops);
@@ -388,7 +493,10 @@ int tree_test_set_cversion(struct tree *t, const char *path, int32_t cversion) {
   struct tnode *n = tree_node_lookup(t, path, strlen(path));
   if (!n)
     return PROTO_NONODE;
-  n->cversion = cversion;
+  struct tnode_ext *x = tree_node_ext(t, n);
+  if (!x)
+    return PROTO_SYSTEMERROR;
+  x->cversion = cversion;
   return PROTO_OK;
 }
 
@@ -490,22 +598,31 @@ static void node_digest(const struct tree *t, const struct tnode *n,
   struct tree_sha256 c;
   tree_sha256_init(&c);
   uint8_t b[8];
-  for (const struct tnode *p = n; p->parent; p = p->parent) {
+  for (const struct tnode *p = n; tree_node_parent(p);
+       p = tree_node_parent(p)) {
     put64(b, p->name_len);
     tree_sha256_update(&c, b, 8);
     tree_sha256_update(&c, p->name, p->name_len);
   }
   put64(b, UINT64_MAX); /* end of path */
   tree_sha256_update(&c, b, 8);
-  int64_t f[] = {n->czxid,    n->mzxid,    n->pzxid,   n->ctime,
-                 n->mtime,    n->owner,    n->version, n->cversion,
-                 n->aversion, n->data_len, n->kids.n};
+  int64_t f[] = {n->czxid,
+                 tree_node_mzxid(n),
+                 tree_node_pzxid(n),
+                 n->ctime,
+                 tree_node_mtime(n),
+                 tree_node_owner(n),
+                 tree_node_version(n),
+                 tree_node_cversion(n),
+                 tree_node_aversion(n),
+                 n->data_len,
+                 tree_node_nkids(n)};
   for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
     put64(b, (uint64_t)f[i]);
     tree_sha256_update(&c, b, 8);
   }
   if (n->data_len > 0)
-    tree_sha256_update(&c, n->data, (size_t)n->data_len);
+    tree_sha256_update(&c, tree_node_data(n), (size_t)n->data_len);
   const struct acl_list *l = tree_acl_get(t, n->acl);
   put64(b, l->blob_len);
   tree_sha256_update(&c, b, 8);
@@ -522,22 +639,22 @@ void tree_digest(const struct tree *t, uint8_t out[32]) {
   uint32_t start = 0;
   node_digest(t, n, nodes);
   for (;;) {
-    const struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    const struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       node_digest(t, c, nodes);
-      n = c;
-      start = 0;
+      if (tree_node_nkids(c)) {
+        n = c;
+        start = 0;
+      } else {
+        start = slot + 1; /* a leaf: no need to step into it */
+      }
       continue;
     }
-    if (!n->parent)
+    if (!tree_node_parent(n))
       break;
     start = slot_of(n) + 1;
-    n = n->parent;
+    n = tree_node_parent(n);
   }
   for (uint32_t i = 0; i < t->sessions.cap; i++) {
     const struct tsession *s = t->sessions.slots[i];
@@ -624,7 +741,7 @@ int tree_get_data(struct tree *t, const char *path, size_t len,
     return rc;
   if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_DATA))
     return PROTO_SYSTEMERROR;
-  proto_write_buffer(reply, n->data, n->data_len);
+  proto_write_buffer(reply, tree_node_data(n), n->data_len);
   struct proto_stat st;
   tree_node_stat(n, &st);
   proto_write_stat(reply, &st);
@@ -643,9 +760,10 @@ int tree_get_children(struct tree *t, const char *path, size_t len,
     return rc;
   if (watcher && tree_watch_add(t, path, len, watcher, TREE_W_CHILD))
     return PROTO_SYSTEMERROR;
-  proto_write_int(reply, (int32_t)n->kids.n);
-  for (uint32_t i = 0; i < n->kids.cap; i++) {
-    const struct tnode *c = n->kids.slots[i];
+  const struct otab *kids = tree_node_kids(n);
+  proto_write_int(reply, (int32_t)tree_node_nkids(n));
+  for (uint32_t i = 0; kids && i < kids->cap; i++) {
+    const struct tnode *c = kids->slots[i];
     if (c)
       proto_write_string(reply, c->name, c->name_len);
   }
@@ -699,26 +817,22 @@ static uint64_t count_descendants(const struct tnode *top) {
   const struct tnode *n = top;
   uint32_t start = 0;
   for (;;) {
-    const struct tnode *c = NULL;
-    for (uint32_t i = start; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        break;
-      }
+    uint32_t slot;
+    const struct tnode *c = next_kid(n, start, &slot);
     if (c) {
       k++;
-      if (c->kids.n) {
+      if (tree_node_nkids(c)) {
         n = c;
         start = 0;
       } else {
-        start = slot_of(c) + 1; /* a leaf: no need to step into it */
+        start = slot + 1; /* a leaf: no need to step into it */
       }
       continue;
     }
     if (n == top)
       return k;
     start = slot_of(n) + 1;
-    n = n->parent;
+    n = tree_node_parent(n);
   }
 }
 
@@ -821,19 +935,20 @@ int tree_multi_read(struct tree *t, const struct proto_multi_req *m,
 
 static bool reap_due(const struct tree *t, const struct tnode *n,
                      int64_t now_ms, int64_t max_never_used_ms) {
-  if (n->kids.n)
+  if (tree_node_nkids(n))
     return false;
   /* Elapsed time since the last data change, 0 if the clock is behind. */
-  uint64_t elapsed =
-      now_ms > n->mtime ? (uint64_t)now_ms - (uint64_t)n->mtime : 0;
-  if (tree_owner_is_container(n->owner)) {
-    if (n->cversion > 0) /* stored cversion: it had a child once */
+  int64_t mtime = tree_node_mtime(n);
+  uint64_t elapsed = now_ms > mtime ? (uint64_t)now_ms - (uint64_t)mtime : 0;
+  int64_t owner = tree_node_owner(n);
+  if (tree_owner_is_container(owner)) {
+    if (tree_node_cversion(n) > 0) /* stored cversion: it had a child once */
       return true;
     return max_never_used_ms > 0 && elapsed > (uint64_t)max_never_used_ms;
   }
   if (!t->cfg.extended_types)
     return false; /* not a TTL node unless extended types are on */
-  uint64_t ttl = (uint64_t)n->owner & (uint64_t)TREE_TTL_MAX;
+  uint64_t ttl = (uint64_t)owner & (uint64_t)TREE_TTL_MAX;
   return ttl != 0 && elapsed > ttl;
 }
 

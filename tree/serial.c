@@ -105,14 +105,15 @@ static int cmp_nodes(const void *x, const void *y) {
 }
 
 static const struct tnode **sorted_kids(const struct tnode *n) {
+  const struct otab *o = tree_node_kids(n);
   /* NOLINTNEXTLINE(bugprone-sizeof-expression): array of pointers */
-  const struct tnode **v = malloc((size_t)n->kids.n * sizeof *v);
+  const struct tnode **v = malloc((size_t)o->n * sizeof *v);
   if (!v)
     return NULL;
   uint32_t k = 0;
-  for (uint32_t i = 0; i < n->kids.cap; i++)
-    if (n->kids.slots[i])
-      v[k++] = n->kids.slots[i];
+  for (uint32_t i = 0; i < o->cap; i++)
+    if (o->slots[i])
+      v[k++] = o->slots[i];
   qsort(v, k, sizeof *v, cmp_nodes); // NOLINT(bugprone-sizeof-expression)
   return v;
 }
@@ -122,19 +123,19 @@ static void write_node(struct sw *w, const struct tnode *n,
   sw_uv(w, n->name_len);
   sw_bytes(w, n->name, n->name_len);
   sw_uv(w, (uint64_t)n->czxid);
-  sw_zz(w, (int64_t)((uint64_t)n->mzxid - (uint64_t)n->czxid));
-  sw_zz(w, (int64_t)((uint64_t)n->pzxid - (uint64_t)n->czxid));
+  sw_zz(w, (int64_t)((uint64_t)tree_node_mzxid(n) - (uint64_t)n->czxid));
+  sw_zz(w, (int64_t)((uint64_t)tree_node_pzxid(n) - (uint64_t)n->czxid));
   sw_zz(w, n->ctime);
-  sw_zz(w, (int64_t)((uint64_t)n->mtime - (uint64_t)n->ctime));
-  sw_zz(w, n->owner);
-  sw_zz(w, n->version);
-  sw_zz(w, n->cversion);
-  sw_zz(w, n->aversion);
+  sw_zz(w, (int64_t)((uint64_t)tree_node_mtime(n) - (uint64_t)n->ctime));
+  sw_zz(w, tree_node_owner(n));
+  sw_zz(w, tree_node_version(n));
+  sw_zz(w, tree_node_cversion(n));
+  sw_zz(w, tree_node_aversion(n));
   sw_zz(w, n->data_len);
   if (n->data_len > 0)
-    sw_bytes(w, n->data, (size_t)n->data_len);
+    sw_bytes(w, tree_node_data(n), (size_t)n->data_len);
   sw_uv(w, acl_map[n->acl]);
-  sw_uv(w, n->kids.n);
+  sw_uv(w, tree_node_nkids(n));
 }
 
 struct acl_ref {
@@ -215,7 +216,7 @@ int tree_serialize(const struct tree *t, tree_write_cb cb, void *arg) {
   write_node(&w, t->root, acl_map);
   const struct tnode *n = t->root;
   for (;;) {
-    if (n && n->kids.n) {
+    if (n && tree_node_nkids(n)) {
       if (depth == cap) {
         size_t nc = cap ? cap * 2 : 64;
         struct wframe *s = realloc(stack, nc * sizeof *s);
@@ -227,7 +228,7 @@ int tree_serialize(const struct tree *t, tree_write_cb cb, void *arg) {
       const struct tnode **kids = sorted_kids(n);
       if (!kids)
         goto out;
-      stack[depth++] = (struct wframe){kids, n->kids.n, 0};
+      stack[depth++] = (struct wframe){kids, tree_node_nkids(n), 0};
     }
     n = NULL;
     while (depth && stack[depth - 1].i == stack[depth - 1].n)
@@ -411,9 +412,9 @@ static bool name_ok(const char *p, size_t n) {
 }
 
 static int scan_run(struct scan_state *s, const struct tree_serial_visitor *v,
-                    void *arg, bool (*acl_fn)(void *, struct scan_state *,
-                                              uint32_t, const uint8_t *,
-                                              size_t),
+                    void *arg,
+                    bool (*acl_fn)(void *, struct scan_state *, uint32_t,
+                                   const uint8_t *, size_t),
                     bool (*sess_fn)(void *, struct scan_state *, int64_t,
                                     int32_t, const uint8_t *),
                     scan_node_fn node_fn) {
@@ -654,7 +655,7 @@ struct loader {
 };
 
 static uint32_t l_node_hash(const void *item) {
-  return ((const struct tnode *)item)->hash;
+  return tree_node_name_hash(item);
 }
 static uint32_t l_session_hash(const void *item) {
   return tree_hash_u64((uint64_t)((const struct tsession *)item)->id);
@@ -690,8 +691,8 @@ static bool load_session(void *arg, struct scan_state *s, int64_t id,
     return false;
   }
   struct tsession *ts = tree_malloc(t, sizeof *ts);
-  if (!ts || !otab_reserve(t, &t->sessions, t->sessions.n + 1,
-                           l_session_hash)) {
+  if (!ts ||
+      !otab_reserve(t, &t->sessions, t->sessions.n + 1, l_session_hash)) {
     free(ts);
     sr_sys(&s->r, "out of memory");
     return false;
@@ -724,7 +725,7 @@ static bool load_node(void *arg, struct scan_state *s,
      * them): comparing with the previous sibling finds duplicates without
      * a lookup in what may be a table of a million children. */
     struct tnode *prev = sn->depth < l->n_set ? l->stack[sn->depth] : NULL;
-    if (prev && prev->parent == parent) {
+    if (prev && tree_node_parent(prev) == parent) {
       size_t m = prev->name_len < name_len ? prev->name_len : name_len;
       int c = memcmp(prev->name, name, m);
       if (c > 0 || (c == 0 && prev->name_len >= name_len)) {
@@ -733,7 +734,7 @@ static bool load_node(void *arg, struct scan_state *s,
         return false;
       }
     }
-    if (tree_owner_is_session(parent->owner)) {
+    if (tree_owner_is_session(tree_node_owner(parent))) {
       sr_fail(r, "child of an ephemeral node: %.*s", (int)sn->path_len,
               sn->path);
       return false;
@@ -748,37 +749,41 @@ static bool load_node(void *arg, struct scan_state *s,
       return false;
     }
   }
-  struct tnode *n = tree_node_alloc(t, name, name_len);
+  struct tnode *n = tree_node_alloc(t, name, name_len,
+                                    (const uint8_t *)sn->data, sn->data_len);
   if (!n)
     goto oom;
-  if (sn->data_len > 0) {
-    n->data = tree_malloc(t, (size_t)sn->data_len);
-    if (!n->data)
-      goto oom;
-    memcpy(n->data, sn->data, (size_t)sn->data_len);
-  }
-  n->data_len = sn->data_len;
   n->czxid = sn->czxid;
-  n->mzxid = sn->mzxid;
-  n->pzxid = sn->pzxid;
   n->ctime = sn->ctime;
-  n->mtime = sn->mtime;
-  n->owner = sn->owner;
-  n->version = sn->version;
-  n->cversion = sn->cversion;
-  n->aversion = sn->aversion;
-  /* Children go into a table sized from the record's count, up to a
-   * bound (the count is not trusted); past it the table grows. */
-  uint32_t want = sn->n_children < (1u << 14) ? sn->n_children : (1u << 14);
-  if (want && !otab_reserve(t, &n->kids, want, l_node_hash))
-    goto oom;
-  if (parent && !otab_reserve(t, &parent->kids, parent->kids.n + 1,
-                              l_node_hash))
+  /* An extension only for what differs from a fresh node's defaults. */
+  if (sn->mzxid != sn->czxid || sn->pzxid != sn->czxid ||
+      sn->mtime != sn->ctime || sn->owner || sn->version || sn->cversion ||
+      sn->aversion || sn->n_children) {
+    struct tnode_ext *x = tree_node_ext(t, n);
+    if (!x)
+      goto oom;
+    x->mzxid = sn->mzxid;
+    x->pzxid = sn->pzxid;
+    x->mtime = sn->mtime;
+    x->owner = sn->owner;
+    x->version = sn->version;
+    x->cversion = sn->cversion;
+    x->aversion = sn->aversion;
+    /* Children go into a table sized from the record's count, up to a
+     * bound (the count is not trusted; tree_fit_tables shrinks a table a
+     * false count made too large); past it the table grows. */
+    uint32_t want = sn->n_children < (1u << 20) ? sn->n_children : (1u << 20);
+    if (want && !otab_reserve(t, &x->kids, want, l_node_hash))
+      goto oom;
+  }
+  struct tnode_ext *px = parent ? tree_node_ext(t, parent) : NULL;
+  if (parent &&
+      (!px || !otab_reserve(t, &px->kids, px->kids.n + 1, l_node_hash)))
     goto oom;
   if (ses && !otab_reserve(t, &ses->eph, ses->eph.n + 1, tree_ptr_hash))
     goto oom;
-  bool reapable = tree_owner_is_container(n->owner) ||
-                  tree_owner_is_ttl(n->owner);
+  bool reapable =
+      tree_owner_is_container(sn->owner) || tree_owner_is_ttl(sn->owner);
   if (reapable &&
       !otab_reserve(t, &t->reapable, t->reapable.n + 1, tree_ptr_hash))
     goto oom;
@@ -789,8 +794,8 @@ static bool load_node(void *arg, struct scan_state *s,
   n->acl = l->acl_map[sn->acl];
   tree_acl_ref(t, n->acl);
   if (parent) {
-    n->parent = parent;
-    otab_put(&parent->kids, n, n->hash);
+    tree_node_set_parent(n, parent);
+    otab_put(&tree_node_x(parent)->kids, n, tree_node_name_hash(n));
   } else {
     t->root = n;
   }
@@ -807,7 +812,7 @@ static bool load_node(void *arg, struct scan_state *s,
     l->n_set = sn->depth + 1;
   return true;
 oom:
-  tree_node_free(n);
+  tree_node_free(t, n);
   sr_sys(r, "out of memory");
   return false;
 }
@@ -818,19 +823,20 @@ static void strip_tree(struct tree *t) {
   struct tnode *n = t->root;
   while (n) {
     struct tnode *c = NULL;
-    for (uint32_t i = 0; i < n->kids.cap; i++)
-      if (n->kids.slots[i]) {
-        c = n->kids.slots[i];
-        n->kids.slots[i] = NULL;
+    struct tnode_ext *x = tree_node_x(n);
+    for (uint32_t i = 0; x && i < x->kids.cap; i++)
+      if (x->kids.slots[i]) {
+        c = x->kids.slots[i];
+        x->kids.slots[i] = NULL;
         break;
       }
     if (c) {
       n = c;
       continue;
     }
-    struct tnode *p = n->parent;
+    struct tnode *p = tree_node_parent(n);
     tree_acl_unref(t, n->acl);
-    tree_node_free(n);
+    tree_node_free(t, n);
     n = p;
   }
   t->root = NULL;
@@ -867,6 +873,8 @@ struct tree *tree_load(const struct tree_config *cfg, tree_read_cb read_cb,
     *err = rc;
     return NULL;
   }
+  /* Tables grew while the nodes came in; most will mostly be read. */
+  tree_fit_tables(l.t);
   *err = PROTO_OK;
   return l.t;
 }

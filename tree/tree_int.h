@@ -5,6 +5,7 @@
 
 #include "tree/tree.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,9 +30,10 @@ static inline bool tree_owner_is_session(int64_t o) {
 /* ------------------------------------------------------------------ */
 /* Open-addressing table of item pointers (linear probing, backward-shift
  * deletion, so no tombstones).  The caller supplies the hash of an item;
- * lookups compare with a callback.  Capacity is a power of two, load kept
- * at or below 3/4.  Growth is separate from insertion (otab_reserve) so an
- * insert after a successful reserve cannot fail: apply relies on it. */
+ * lookups compare with a callback.  Any capacity (home slot = hash scaled
+ * to it), load kept at or below 3/4.  Growth is separate from insertion
+ * (otab_reserve) so an insert after a successful reserve cannot fail: apply
+ * relies on it. */
 struct otab {
   void **slots;
   uint32_t cap;
@@ -48,6 +50,12 @@ void *otab_get(const struct otab *o, uint32_t hash, otab_eq_fn eq,
                const void *key);
 /* Capacity must have been reserved. */
 void otab_put(struct otab *o, void *item, uint32_t hash);
+/* Slot index of an item that is in the table. */
+uint32_t otab_slot(const struct otab *o, const void *item, uint32_t hash);
+/* Shrink the table to the smallest capacity that holds its items (a
+ * table filled once and then mostly read, e.g. after a snapshot load).
+ * Without memory it stays as it is. */
+void otab_fit(struct tree *t, struct otab *o, otab_hash_fn hash);
 /* Remove this exact item; returns false if absent. */
 bool otab_del(struct otab *o, const void *item, otab_hash_fn hash);
 void otab_free(struct otab *o);
@@ -56,24 +64,109 @@ uint32_t tree_hash_bytes(const void *p, size_t n);
 uint32_t tree_hash_u64(uint64_t v);
 
 /* ------------------------------------------------------------------ */
-/* Nodes.  One allocation per node holding the fixed fields and the name
- * (NUL-terminated); the data has its own allocation; children are an
- * otab of node pointers that exists only once the node had a child. */
-struct tnode {
-  struct tnode *parent; /* NULL for the root */
+/* Nodes.  One allocation per node: the fields every node needs, its name
+ * (no NUL) and, right after the name, its data as created.  Everything
+ * that a node only needs once something happened to it (a child, a
+ * setData, a setACL, an owner) lives in a struct tnode_ext allocated then;
+ * without one, those fields have the values of a fresh node (see the
+ * accessors below), so a written-once leaf costs its name, its data and
+ * 36 bytes (tree_mem: 155 bytes per znode of 100 bytes of data, child
+ * table slot included).  Both structs are internal: snapshots and the digest
+ * read the fields through the accessors, so their meaning does not change.
+ *
+ * Data lives inline (up to icap bytes: the length the node was created
+ * with) or, once a setData made it longer, in x->xdata. */
+struct tnode_ext {
+  struct tnode *parent; /* the node's parent (see tnode.up) */
   struct otab kids;     /* struct tnode *, hashed by name */
-  uint8_t *data;        /* NULL when data_len <= 0 */
-  int64_t czxid, mzxid, pzxid, ctime, mtime;
+  uint8_t *xdata;       /* the data when it is longer than icap, else NULL */
+  int64_t mzxid, pzxid, mtime;
   int64_t owner; /* stored ephemeralOwner (session / container / TTL) */
   int32_t version;
   int32_t cversion; /* stored: child creations only (§4.2) */
   int32_t aversion;
-  int32_t data_len; /* -1 = null data */
-  uint32_t acl;     /* index into the ACL table */
-  uint32_t hash;    /* of the name */
-  uint32_t name_len;
-  char name[];
+  uint32_t icap; /* bytes of inline data room */
 };
+
+struct tnode {
+  /* The parent (NULL for the root) while the node has no extension, then
+   * the extension (it holds the parent): one word for both, has_x says
+   * which.  Read it with tree_node_parent / tree_node_x. */
+  union {
+    struct tnode *parent;
+    struct tnode_ext *x;
+  } up;
+  int64_t czxid, ctime;
+  int32_t data_len;       /* -1 = null data */
+  uint32_t acl;           /* index into the ACL table */
+  uint32_t name_len : 31; /* paths are shorter than jute.maxbuffer */
+  uint32_t has_x : 1;
+  char name[]; /* name_len bytes, then the inline data */
+};
+
+static inline struct tnode_ext *tree_node_x(const struct tnode *n) {
+  assert(!n->has_x || n->up.x);
+  return n->has_x ? n->up.x : NULL;
+}
+static inline struct tnode *tree_node_parent(const struct tnode *n) {
+  struct tnode_ext *x = tree_node_x(n);
+  return x ? x->parent : n->up.parent;
+}
+static inline void tree_node_set_parent(struct tnode *n, struct tnode *p) {
+  if (n->has_x)
+    n->up.x->parent = p;
+  else
+    n->up.parent = p;
+}
+
+/* Bytes of a node allocation before its name. */
+#define TREE_NODE_HDR offsetof(struct tnode, name)
+
+static inline int64_t tree_node_mzxid(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->mzxid : n->czxid;
+}
+static inline int64_t tree_node_pzxid(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->pzxid : n->czxid;
+}
+static inline int64_t tree_node_mtime(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->mtime : n->ctime;
+}
+static inline int64_t tree_node_owner(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->owner : 0;
+}
+static inline int32_t tree_node_version(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->version : 0;
+}
+static inline int32_t tree_node_cversion(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->cversion : 0;
+}
+static inline int32_t tree_node_aversion(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->aversion : 0;
+}
+static inline uint32_t tree_node_nkids(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? x->kids.n : 0;
+}
+/* The children table, or NULL when the node never had an extension (then
+ * it has no children). */
+static inline const struct otab *tree_node_kids(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  return x ? &x->kids : NULL;
+}
+static inline uint8_t *tree_node_data(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  if (x && x->xdata)
+    return x->xdata;
+  return (uint8_t *)(uintptr_t)(n->name + n->name_len);
+}
+uint32_t tree_node_name_hash(const struct tnode *n);
 
 struct tnode *tree_node_lookup(const struct tree *t, const char *path,
                                size_t len);
@@ -84,8 +177,23 @@ void tree_node_stat(const struct tnode *n, struct proto_stat *s);
 size_t tree_node_path_len(const struct tnode *n);
 /* Writes the full path (no NUL) into buf, which has path_len bytes. */
 void tree_node_path(const struct tnode *n, char *buf, size_t path_len);
-struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len);
-void tree_node_free(struct tnode *n);
+/* Bytes of n's allocation (tree_node_free gives them back). */
+static inline size_t tree_node_size(const struct tnode *n) {
+  const struct tnode_ext *x = tree_node_x(n);
+  size_t icap = x ? x->icap : n->data_len > 0 ? (size_t)n->data_len : 0;
+  return TREE_NODE_HDR + n->name_len + icap;
+}
+
+/* A node with the name and data_len bytes of data (data_len < 0: null
+ * data), every other field zero.  NULL when out of memory. */
+struct tnode *tree_node_alloc(struct tree *t, const char *name, size_t len,
+                              const uint8_t *data, int32_t data_len);
+/* The node's extension, made (with the default values) when it has none.
+ * NULL when out of memory; the node is unchanged then. */
+struct tnode_ext *tree_node_ext(struct tree *t, struct tnode *n);
+void tree_node_free(struct tree *t, struct tnode *n);
+/* otab_fit every child table (after a snapshot load). */
+void tree_fit_tables(struct tree *t);
 
 /* ------------------------------------------------------------------ */
 /* ACLs: interned lists (one copy per distinct list, refcounted). */
@@ -307,6 +415,27 @@ int tree_pending_merge(struct tree *t, struct tree_pending *p,
                        bool alive, int64_t zxid);
 
 /* ------------------------------------------------------------------ */
+/* Small-object allocator (tree/slab.c): nodes and extensions, without
+ * malloc's per-block header and 16-byte rounding. */
+#define TREE_SLAB_MAX 512u
+struct tree_slab_class {
+  void *free; /* freed objects, linked through their first 8 bytes */
+  uint8_t *bump;
+  size_t left;
+};
+struct tree_slab {
+  struct tree_slab_class cls[TREE_SLAB_MAX / 8 + 1];
+  void **chunks;
+  size_t n_chunks, cap_chunks;
+};
+/* n bytes, 8-aligned; larger than TREE_SLAB_MAX from malloc.  Counts as
+ * an allocation for tree_test_fail_alloc.  NULL when out of memory. */
+void *tree_slab_alloc(struct tree *t, size_t n);
+/* Give back p, allocated with the same n. */
+void tree_slab_free(struct tree *t, void *p, size_t n);
+void tree_slab_fini(struct tree_slab *s);
+
+/* ------------------------------------------------------------------ */
 /* Apply scratch (reused across calls to avoid allocating per txn). */
 struct undo;
 struct trigger;
@@ -320,6 +449,7 @@ struct tree {
   uint64_t data_size; /* sum of path lengths + data lengths */
   int64_t last_zxid;
   struct acl_table acls;
+  struct tree_slab slab;
   struct otab sessions; /* struct tsession * */
   struct watch_table watches;
   /* Container and TTL nodes (struct tnode *, by pointer), the reaper's
@@ -334,6 +464,8 @@ struct tree {
   /* apply scratch */
   struct undo *undo;
   size_t n_undo, cap_undo;
+  uint8_t *ubytes; /* inline data a setData overwrote, until commit */
+  size_t n_ubytes, cap_ubytes;
   struct trigger *trig;
   size_t n_trig, cap_trig;
   struct txop *ops;

@@ -27,9 +27,11 @@ enum { U_CREATE, U_DELETE, U_SETDATA, U_SETACL };
 struct undo {
   int kind;
   struct tnode *node;
-  int32_t p_cversion; /* parent's, before (create) */
-  int64_t p_pzxid;    /* parent's, before (create, delete) */
-  uint8_t *old_data;
+  int32_t p_cversion;             /* parent's, before (create) */
+  int64_t p_pzxid;                /* parent's, before (create, delete) */
+  uint8_t *old_xdata, *new_xdata; /* setData: x->xdata before, after */
+  size_t saved;                   /* setData: old inline bytes in t->ubytes
+                                     (SIZE_MAX: none were overwritten) */
   int32_t old_len, old_version, old_aversion;
   int64_t old_mzxid, old_mtime;
   uint32_t old_acl;
@@ -258,6 +260,26 @@ static bool scratch_reserve(struct tree *t, size_t n_undo, size_t n_trig) {
   return true;
 }
 
+/* Copy n bytes to the undo byte store; *off says where.  False when out
+ * of memory (nothing changed). */
+static bool save_bytes(struct tree *t, const uint8_t *p, size_t n,
+                       size_t *off) {
+  if (t->n_ubytes + n > t->cap_ubytes) {
+    size_t cap = t->cap_ubytes ? t->cap_ubytes : 256;
+    while (cap < t->n_ubytes + n)
+      cap *= 2;
+    uint8_t *b = tree_realloc(t, t->ubytes, cap);
+    if (!b)
+      return false;
+    t->ubytes = b;
+    t->cap_ubytes = cap;
+  }
+  memcpy(t->ubytes + t->n_ubytes, p, n);
+  *off = t->n_ubytes;
+  t->n_ubytes += n;
+  return true;
+}
+
 /* The path is hashed when the transaction fires (finish), once the arena
  * no longer moves. */
 static void trig_add(struct tree *t, int32_t type, size_t off, size_t len,
@@ -274,7 +296,7 @@ static bool owner_is_reapable(int64_t owner) {
 }
 
 static uint32_t node_hash(const void *item) {
-  return ((const struct tnode *)item)->hash;
+  return tree_node_name_hash(item);
 }
 
 static size_t data_bytes(const struct tnode *n) {
@@ -313,7 +335,7 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   struct tsession *s = NULL;
   if (tree_owner_is_session(owner) && !(s = tree_session_get(t, owner)))
     return PROTO_SESSIONEXPIRED;
-  if (tree_owner_is_session(parent->owner))
+  if (tree_owner_is_session(tree_node_owner(parent)))
     return PROTO_NOCHILDRENFOREPHEMERALS;
 
   /* Everything that can fail first; link only when nothing can. */
@@ -321,17 +343,15 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   if (!arena_add(a->out, path, len, &off) ||
       !arena_add(a->out, plen ? path : "/", plen ? plen : 1, &poff))
     return PROTO_SYSTEMERROR;
-  struct tnode *n = tree_node_alloc(t, name, nlen);
+  struct tnode *n = tree_node_alloc(t, name, nlen, op->data.ptr, op->data.len);
   if (!n)
     return PROTO_SYSTEMERROR;
-  if (op->data.len > 0) {
-    n->data = tree_malloc(t, (size_t)op->data.len);
-    if (!n->data)
-      goto oom;
-    memcpy(n->data, op->data.ptr, (size_t)op->data.len);
-  }
-  n->data_len = op->data.len;
-  if (!otab_reserve(t, &parent->kids, parent->kids.n + 1, node_hash))
+  /* Extensions are invisible (defaults until set), so making the parent's
+   * needs no undo. */
+  struct tnode_ext *px = tree_node_ext(t, parent);
+  if (!px || (owner && !tree_node_ext(t, n)))
+    goto oom;
+  if (!otab_reserve(t, &px->kids, px->kids.n + 1, node_hash))
     goto oom;
   if (s && !otab_reserve(t, &s->eph, s->eph.n + 1, tree_ptr_hash))
     goto oom;
@@ -344,16 +364,21 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   struct undo *u = &t->undo[t->n_undo++];
   u->kind = U_CREATE;
   u->node = n;
-  u->p_cversion = parent->cversion;
-  u->p_pzxid = parent->pzxid;
+  u->p_cversion = px->cversion;
+  u->p_pzxid = px->pzxid;
   u->path_len = len;
-  n->parent = parent;
-  n->czxid = n->mzxid = n->pzxid = a->h->zxid;
-  n->ctime = n->mtime = a->h->time_ms;
-  n->owner = owner;
-  otab_put(&parent->kids, n, n->hash);
-  parent->cversion = op->parent_cversion;
-  parent->pzxid = a->h->zxid;
+  tree_node_set_parent(n, parent);
+  n->czxid = a->h->zxid;
+  n->ctime = a->h->time_ms;
+  struct tnode_ext *x = tree_node_x(n);
+  if (x) {
+    x->mzxid = x->pzxid = a->h->zxid;
+    x->mtime = a->h->time_ms;
+    x->owner = owner;
+  }
+  otab_put(&px->kids, n, node_hash(n));
+  px->cversion = op->parent_cversion;
+  px->pzxid = a->h->zxid;
   if (s) {
     otab_put(&s->eph, n, tree_ptr_hash(n));
     t->n_ephemerals++;
@@ -370,18 +395,20 @@ static int do_create(struct actx *a, const struct txop *op, size_t ri) {
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
 oom:
-  tree_node_free(n);
+  tree_node_free(t, n);
   return PROTO_SYSTEMERROR;
 }
 
 /* Remove a childless node; its path is already in the arena at off. */
 static int del_node(struct actx *a, struct tnode *n, size_t off, size_t len) {
   struct tree *t = a->t;
-  if (!n->parent)
+  struct tnode *parent = tree_node_parent(n);
+  if (!parent)
     return PROTO_BADARGUMENTS;
-  if (n->kids.n)
+  if (tree_node_nkids(n))
     return PROTO_NOTEMPTY;
-  struct tnode *parent = n->parent;
+  struct tnode_ext *px = tree_node_x(parent); /* it has a child: it has one */
+  int64_t owner = tree_node_owner(n);
   size_t poff, plen = len - 1 - n->name_len;
   if (plen == 0 && !arena_add(a->out, "/", 1, &poff))
     return PROTO_SYSTEMERROR;
@@ -390,16 +417,16 @@ static int del_node(struct actx *a, struct tnode *n, size_t off, size_t len) {
   struct undo *u = &t->undo[t->n_undo++];
   u->kind = U_DELETE;
   u->node = n;
-  u->p_pzxid = parent->pzxid;
+  u->p_pzxid = px->pzxid;
   u->path_len = len;
-  otab_del(&parent->kids, n, node_hash);
-  parent->pzxid = a->h->zxid;
-  if (tree_owner_is_session(n->owner)) {
-    struct tsession *s = tree_session_get(t, n->owner);
+  otab_del(&px->kids, n, node_hash);
+  px->pzxid = a->h->zxid;
+  if (tree_owner_is_session(owner)) {
+    struct tsession *s = tree_session_get(t, owner);
     if (s && otab_del(&s->eph, n, tree_ptr_hash))
       t->n_ephemerals--;
   }
-  if (owner_is_reapable(n->owner))
+  if (owner_is_reapable(owner))
     otab_del(&t->reapable, n, tree_ptr_hash);
   t->n_nodes--;
   t->data_size -= len + data_bytes(n);
@@ -415,12 +442,12 @@ static int do_delete(struct actx *a, const struct txop *op) {
   struct tnode *n = tree_node_lookup(a->t, path, len);
   if (!n)
     return PROTO_NONODE;
-  if (!n->parent)
+  if (!tree_node_parent(n))
     return PROTO_BADARGUMENTS;
   if (op->type == PROTO_OP_DELETECONTAINER) {
-    if (n->kids.n)
+    if (tree_node_nkids(n))
       return PROTO_NOTEMPTY;
-    if (tree_owner_is_session(n->owner))
+    if (tree_owner_is_session(tree_node_owner(n)))
       return PROTO_BADVERSION;
   }
   size_t off;
@@ -439,28 +466,43 @@ static int do_set_data(struct actx *a, const struct txop *op, size_t ri) {
   size_t off;
   if (!arena_add(a->out, path, len, &off))
     return PROTO_SYSTEMERROR;
+  struct tnode_ext *x = tree_node_ext(t, n);
+  if (!x)
+    return PROTO_SYSTEMERROR;
+  /* New data that fits the node's inline room goes there (the old inline
+   * bytes are kept for a rollback); longer data gets its own buffer. */
+  size_t nlen = op->data.len > 0 ? (size_t)op->data.len : 0;
+  uint8_t *inl = (uint8_t *)n->name + n->name_len;
   uint8_t *d = NULL;
-  if (op->data.len > 0) {
-    d = tree_malloc(t, (size_t)op->data.len);
+  size_t saved = SIZE_MAX;
+  if (nlen > x->icap) {
+    d = tree_malloc(t, nlen);
     if (!d)
       return PROTO_SYSTEMERROR;
-    memcpy(d, op->data.ptr, (size_t)op->data.len);
+    memcpy(d, op->data.ptr, nlen);
+  } else if (!x->xdata && n->data_len > 0) {
+    if (!save_bytes(t, inl, (size_t)n->data_len, &saved))
+      return PROTO_SYSTEMERROR;
   }
   struct undo *u = &t->undo[t->n_undo++];
   u->kind = U_SETDATA;
   u->node = n;
-  u->old_data = n->data;
+  u->old_xdata = x->xdata;
+  u->new_xdata = d;
+  u->saved = saved;
   u->old_len = n->data_len;
-  u->old_version = n->version;
-  u->old_mzxid = n->mzxid;
-  u->old_mtime = n->mtime;
+  u->old_version = x->version;
+  u->old_mzxid = x->mzxid;
+  u->old_mtime = x->mtime;
   t->data_size -= data_bytes(n);
-  n->data = d;
+  if (!d && nlen)
+    memcpy(inl, op->data.ptr, nlen);
+  x->xdata = d;
   n->data_len = op->data.len;
   t->data_size += data_bytes(n);
-  n->version = op->version;
-  n->mzxid = a->h->zxid;
-  n->mtime = a->h->time_ms;
+  x->version = op->version;
+  x->mzxid = a->h->zxid;
+  x->mtime = a->h->time_ms;
   trig_add(t, PROTO_EVENT_NODE_DATA_CHANGED, off, len, n->acl);
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
@@ -472,16 +514,17 @@ static int do_set_acl(struct actx *a, const struct txop *op, size_t ri) {
       tree_node_lookup(t, (const char *)op->path.ptr, (size_t)op->path.len);
   if (!n)
     return PROTO_NONODE;
+  struct tnode_ext *x = tree_node_ext(t, n);
   uint32_t idx;
-  if (tree_acl_intern(t, op->acl, op->acl_len, &idx) != PROTO_OK)
+  if (!x || tree_acl_intern(t, op->acl, op->acl_len, &idx) != PROTO_OK)
     return PROTO_SYSTEMERROR;
   struct undo *u = &t->undo[t->n_undo++];
   u->kind = U_SETACL;
   u->node = n;
   u->old_acl = n->acl;
-  u->old_aversion = n->aversion;
+  u->old_aversion = x->aversion;
   n->acl = idx;
-  n->aversion = op->version;
+  x->aversion = op->version;
   tree_node_stat(n, &a->out->results[ri].stat);
   return PROTO_OK;
 }
@@ -514,57 +557,65 @@ static void rollback(struct tree *t) {
   while (t->n_undo > 0) {
     struct undo *u = &t->undo[--t->n_undo];
     struct tnode *n = u->node;
+    /* Every undo but a create's has the node's extension (setData and
+     * setACL made one) or the parent's (it had this child). */
+    struct tnode_ext *x = tree_node_x(n), *px;
     switch (u->kind) {
     case U_CREATE:
-      otab_del(&n->parent->kids, n, node_hash);
-      n->parent->cversion = u->p_cversion;
-      n->parent->pzxid = u->p_pzxid;
-      if (tree_owner_is_session(n->owner)) {
-        struct tsession *s = tree_session_get(t, n->owner);
+      px = tree_node_x(tree_node_parent(n));
+      otab_del(&px->kids, n, node_hash);
+      px->cversion = u->p_cversion;
+      px->pzxid = u->p_pzxid;
+      if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s && otab_del(&s->eph, n, tree_ptr_hash))
           t->n_ephemerals--;
       }
-      if (owner_is_reapable(n->owner))
+      if (owner_is_reapable(tree_node_owner(n)))
         otab_del(&t->reapable, n, tree_ptr_hash);
       t->n_nodes--;
       t->data_size -= u->path_len + data_bytes(n);
       tree_acl_unref(t, n->acl);
-      tree_node_free(n);
+      tree_node_free(t, n);
       break;
     case U_DELETE:
       /* Removal never shrinks a table, so re-insertion has room. */
-      otab_put(&n->parent->kids, n, n->hash);
-      n->parent->pzxid = u->p_pzxid;
-      if (tree_owner_is_session(n->owner)) {
-        struct tsession *s = tree_session_get(t, n->owner);
+      px = tree_node_x(tree_node_parent(n));
+      otab_put(&px->kids, n, node_hash(n));
+      px->pzxid = u->p_pzxid;
+      if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tsession *s = tree_session_get(t, tree_node_owner(n));
         if (s) {
           otab_put(&s->eph, n, tree_ptr_hash(n));
           t->n_ephemerals++;
         }
       }
-      if (owner_is_reapable(n->owner))
+      if (owner_is_reapable(tree_node_owner(n)))
         otab_put(&t->reapable, n, tree_ptr_hash(n));
       t->n_nodes++;
       t->data_size += u->path_len + data_bytes(n);
       break;
     case U_SETDATA:
       t->data_size -= data_bytes(n);
-      free(n->data);
-      n->data = u->old_data;
+      free(u->new_xdata);
+      x->xdata = u->old_xdata;
+      if (u->saved != SIZE_MAX)
+        memcpy(n->name + n->name_len, t->ubytes + u->saved, (size_t)u->old_len);
       n->data_len = u->old_len;
       t->data_size += data_bytes(n);
-      n->version = u->old_version;
-      n->mzxid = u->old_mzxid;
-      n->mtime = u->old_mtime;
+      x->version = u->old_version;
+      x->mzxid = u->old_mzxid;
+      x->mtime = u->old_mtime;
       break;
     case U_SETACL:
       tree_acl_unref(t, n->acl);
       n->acl = u->old_acl;
-      n->aversion = u->old_aversion;
+      x->aversion = u->old_aversion;
       break;
     }
   }
   t->n_trig = 0;
+  t->n_ubytes = 0;
 }
 
 static void commit_frees(struct tree *t) {
@@ -573,10 +624,11 @@ static void commit_frees(struct tree *t) {
     switch (u->kind) {
     case U_DELETE:
       tree_acl_unref(t, u->node->acl);
-      tree_node_free(u->node);
+      tree_node_free(t, u->node);
       break;
     case U_SETDATA:
-      free(u->old_data);
+      if (u->old_xdata != u->new_xdata)
+        free(u->old_xdata);
       break;
     case U_SETACL:
       tree_acl_unref(t, u->old_acl);
@@ -584,6 +636,7 @@ static void commit_frees(struct tree *t) {
     }
   }
   t->n_undo = 0;
+  t->n_ubytes = 0;
 }
 
 struct emit_ctx {
@@ -1082,11 +1135,11 @@ static bool view_get(struct prep *p, const char *path, size_t len,
   if (!n)
     return false;
   v->exists = true;
-  v->version = n->version;
-  v->aversion = n->aversion;
-  v->cversion = n->cversion;
-  v->n_kids = (int32_t)n->kids.n;
-  v->owner = n->owner;
+  v->version = tree_node_version(n);
+  v->aversion = tree_node_aversion(n);
+  v->cversion = tree_node_cversion(n);
+  v->n_kids = (int32_t)tree_node_nkids(n);
+  v->owner = tree_node_owner(n);
   v->acl = tree_acl_get(p->t, n->acl);
   return true;
 }
@@ -1697,7 +1750,7 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
       if (l == 0) {
         if (!n)
           ev = PROTO_EVENT_NODE_DELETED;
-        else if (n->mzxid > req->relative_zxid)
+        else if (tree_node_mzxid(n) > req->relative_zxid)
           ev = PROTO_EVENT_NODE_DATA_CHANGED;
         else
           bits = TREE_W_DATA;
@@ -1709,7 +1762,7 @@ int tree_set_watches(struct tree *t, uint64_t watcher,
       } else {
         if (!n)
           ev = PROTO_EVENT_NODE_DELETED;
-        else if (n->pzxid > req->relative_zxid)
+        else if (tree_node_pzxid(n) > req->relative_zxid)
           ev = PROTO_EVENT_NODE_CHILDREN_CHANGED;
         else
           bits = TREE_W_CHILD;

@@ -2,7 +2,8 @@
  * (/bench/p0001/n0000001 ...), each with 100 bytes of data, through
  * tree_prep + tree_apply, and prints bytes per node measured by malloc
  * accounting (mallinfo2) and by resident set size (/proc/self/statm), and
- * the prep+apply rate.
+ * the prep+apply rate; then writes the tree as a snapshot stream, frees it
+ * and loads it back (a restart), and prints the bytes per node again.
  *
  * Build (from the repository root; every .c file of tree/ and proto/):
  *   cc -O2 -std=c11 -D_GNU_SOURCE -I. tests/bench/tree_mem.c \
@@ -36,6 +37,35 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The snapshot stream, in memory. */
+struct membuf {
+  uint8_t *buf;
+  size_t len, cap, at;
+};
+static bool mb_write(void *arg, const void *p, size_t n) {
+  struct membuf *m = arg;
+  if (m->len + n > m->cap) {
+    size_t cap = m->cap ? m->cap : 1 << 20;
+    while (cap < m->len + n)
+      cap *= 2;
+    uint8_t *nb = realloc(m->buf, cap);
+    if (!nb)
+      return false;
+    m->buf = nb;
+    m->cap = cap;
+  }
+  memcpy(m->buf + m->len, p, n);
+  m->len += n;
+  return true;
+}
+static long mb_read(void *arg, void *p, size_t cap) {
+  struct membuf *m = arg;
+  size_t n = m->len - m->at < cap ? m->len - m->at : cap;
+  memcpy(p, m->buf + m->at, n);
+  m->at += n;
+  return (long)n;
 }
 
 struct bench {
@@ -122,13 +152,15 @@ int main(int argc, char **argv) {
 
   struct tree_stats st;
   tree_stats_get(b.t, &st);
-  size_t heap = m1.uordblks - m0.uordblks;
+  /* hblkhd: blocks malloc took with mmap (large child tables). */
+  size_t heap = m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd;
   size_t rss = r1 - r0;
   printf("nodes created:            %ld (tree node_count %llu)\n", n,
          (unsigned long long)st.node_count);
   printf("data per node:            100 bytes, names like %s\n", path);
-  printf("malloc'd bytes per node:  %.1f  (mallinfo2 uordblks delta %zu)\n",
-         (double)heap / (double)n, heap);
+  printf(
+      "malloc'd bytes per node:  %.1f  (mallinfo2 uordblks+hblkhd delta %zu)\n",
+      (double)heap / (double)n, heap);
   printf("RSS bytes per node:       %.1f  (/proc/self/statm delta %zu)\n",
          (double)rss / (double)n, rss);
   printf("prep+apply rate:          %.0f creates/s (%.2f s)\n", (double)n / dt,
@@ -136,9 +168,33 @@ int main(int argc, char **argv) {
   printf("apply-only rate:          %.0f creates/s (%.2f s)\n",
          (double)n / b.apply_s, b.apply_s);
 
+  /* A restart: the tree written as a snapshot stream, freed, and loaded
+   * back (tree_load packs the child tables). */
+  struct membuf mb = {0};
+  if (tree_serialize(b.t, mb_write, &mb) != PROTO_OK) {
+    fprintf(stderr, "serialize failed\n");
+    return 1;
+  }
   double f0 = now_s();
   tree_free(b.t);
   printf("tree_free:                %.2f s\n", now_s() - f0);
+  struct mallinfo2 m2 = mallinfo2();
+  int err;
+  char msg[128];
+  double l0 = now_s();
+  b.t = tree_load(NULL, mb_read, &mb, &err, msg, sizeof msg);
+  if (!b.t) {
+    fprintf(stderr, "load failed: %s\n", msg);
+    return 1;
+  }
+  double ldt = now_s() - l0;
+  struct mallinfo2 m3 = mallinfo2();
+  size_t heap2 = m3.uordblks + m3.hblkhd - m2.uordblks - m2.hblkhd;
+  printf("after a reload:           %.1f malloc'd bytes per node (%zu; "
+         "snapshot stream %zu bytes, load %.2f s)\n",
+         (double)heap2 / (double)n, heap2, mb.len, ldt);
+  free(mb.buf);
+  tree_free(b.t);
   tree_out_free(&b.out);
   proto_writer_free(&b.txn);
   proto_writer_free(&aw);

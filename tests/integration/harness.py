@@ -53,6 +53,8 @@ JVM_PROPERTY_KEYS = (
     ("znode.container.maxPerMinute", "znode.container.maxPerMinute"),
     ("znode.container.maxNeverUsedIntervalMs",
      "znode.container.maxNeverUsedIntervalMs"),
+    # Read-only mode: only ever a JVM property in ZooKeeper.
+    ("readonlymode.enabled", "readonlymode.enabled"),
 )
 STOP_GRACE = 5.0
 

@@ -804,6 +804,50 @@ static void run_readonly(const char *hosts) {
   uv_mutex_destroy(&s.mu);
 }
 
+/* Read-only mode against a real ensemble (test_read_only.py): HOSTS are
+ * its members, all but one down and that one read-only.  The client must
+ * connect read-only, read PATH ("one"), get NOTREADONLY for a create, a
+ * set and a sync, print "read-only <session>", then (once the test brought
+ * the quorum back) end up read-write with a new session and create. */
+static void run_readonly_ensemble(const char *hosts, const char *path) {
+  struct sess s;
+  memset(&s, 0, sizeof s);
+  uv_mutex_init(&s.mu);
+  uv_cond_init(&s.cv);
+  roost_options o;
+  roost_options_init(&o);
+  o.session_timeout_ms = 15000;
+  o.session_cb = on_session;
+  o.session_arg = &s;
+  o.read_only = true;
+  o.rw_probe_ms = 200;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK(sess_wait(&s, &s.ro_connects, 1, 60), "no read-only connection");
+  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
+        roost_client_state(c));
+  roost_result *r = NULL;
+  CHECK_RC(roost_get(c, path, NULL, NULL, &r), ROOST_OK);
+  CHECK(r->data_len == 3 && memcmp(r->data, "one", 3) == 0, "data of %s", path);
+  roost_result_free(r);
+  char p[128];
+  snprintf(p, sizeof p, "%s-lr-%d", path, (int)uv_os_getpid());
+  CHECK_RC(roost_create(c, p, "x", 1, NULL, NULL), ROOST_NOTREADONLY);
+  CHECK_RC(roost_set(c, path, "y", 1, -1, NULL), ROOST_NOTREADONLY);
+  CHECK_RC(roost_sync(c, path), ROOST_NOTREADONLY);
+  int64_t ro_sid = roost_client_session_id(c);
+  printf("read-only %llx\n", (unsigned long long)ro_sid);
+  CHECK(sess_wait(&s, &s.connects, 1, 120), "never read-write again");
+  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
+        roost_client_state(c));
+  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  CHECK_RC(roost_create(c, p, "x", 1, NULL, NULL), ROOST_OK);
+  CHECK_RC(roost_delete(c, p, -1), ROOST_OK);
+  CHECK_RC(roost_client_close(c), ROOST_OK);
+  uv_cond_destroy(&s.cv);
+  uv_mutex_destroy(&s.mu);
+}
+
 /* By default a refused identity ends the client for good, as the
  * official client's AUTH_FAILED_STATE: the event, the state, every
  * request failing with AUTHFAILED, watchers released, no reconnect. */
@@ -894,6 +938,8 @@ int main(int argc, char **argv) {
     run_authfail_reconnect(argv[1]);
   } else if (strcmp(argv[2], "readonly") == 0) {
     run_readonly(argv[1]);
+  } else if (strcmp(argv[2], "readonly-ensemble") == 0 && argc > 3) {
+    run_readonly_ensemble(argv[1], argv[3]);
   } else if (strcmp(argv[2], "discovery") == 0) {
     run_discovery(argv[1]);
   } else {

@@ -330,8 +330,9 @@ class FakeReadOnlyServer:
     """A server that accepts sessions in read-only mode (ConnectResponse
     with readOnly = 1, as a ZooKeeper member that lost its quorum does with
     readonlymode.enabled), answers pings, refuses every request with
-    NotReadOnly, and answers the "isro" four-letter word with "ro".
-    roost-server has no read-only mode, so this stands in for one."""
+    NotReadOnly, and answers the "isro" four-letter word with "ro".  A
+    stand-in that needs no ensemble and fixes the order of events; the
+    real read-only member (readonlymode.enabled) is test_read_only.py's."""
 
     def __init__(self):
         import socket

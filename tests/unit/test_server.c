@@ -122,6 +122,7 @@ static void test_defaults(void **state) {
   assert_false(c.four_letter_all);
   assert_int_equal(c.client_port_listen_backlog, -1);
   assert_int_equal(c.global_outstanding_limit, 1000);
+  assert_int_equal(c.output_budget_mb, 128);
   assert_false(c.extended_types);
   assert_string_equal(c.super_digest, "");
   assert_int_equal(c.reap_interval_ms, 60000);
@@ -293,6 +294,35 @@ static void test_behaviour_keys(void **state) {
                              &ns, errmsg, NULL, 0),
                    0);
   assert_int_equal(notices_matching(&ns, "is accepted but not used"), 7);
+}
+
+/* roost.outputBudgetMB (conn.c): a number of MiB from 1 to 1048576; other
+ * values stop the start with a message naming the key, and no notice says
+ * the key is unknown. */
+static void test_output_budget_key(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "";
+  struct srv_config c;
+  struct notices ns = {0};
+
+  (void)state;
+  srv_config_defaults(&c);
+  assert_int_equal(
+      load_text(&c, "roost.outputBudgetMB=8\n", &ns, errmsg, NULL, 0), 0);
+  assert_int_equal(c.output_budget_mb, 8);
+  assert_int_equal(notices_matching(&ns, "outputBudgetMB"), 0);
+  static const char *const bad[] = {
+      "roost.outputBudgetMB=0\n",
+      "roost.outputBudgetMB=-1\n",
+      "roost.outputBudgetMB=1048577\n",
+      "roost.outputBudgetMB=lots\n",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    srv_config_defaults(&c);
+    errmsg[0] = '\0';
+    assert_int_equal(load_text(&c, bad[i], NULL, errmsg, NULL, 0), -1);
+    assert_non_null(strstr(errmsg, "roost.outputBudgetMB"));
+    assert_int_equal(c.output_budget_mb, 128);
+  }
 }
 
 /* Every key Roost uses is read from a file into its field. */
@@ -707,6 +737,7 @@ static const struct bad_case bad_cases[] = {
     {"extendedTypesEnabled", "1", "true or false"},
     {"extendedTypesEnabled", "", "true or false"},
     {"zookeeper.extendedTypesEnabled", "yes", "true or false"},
+    {"readonlymode.enabled", "on", "true or false"},
     {"dataDir", "", "a non-empty path shorter than 4096 bytes"},
     {"clientPortAddress", "", "a host name or address"},
     {"clientPortAddress", "127.0.0.1 ::1", "a host name or address"},
@@ -883,6 +914,11 @@ static void test_bool_values(void **state) {
   assert_int_equal(set_key(&c, "extendedTypesEnabled", "FALSE", NULL, errmsg),
                    0);
   assert_false(c.extended_types);
+  /* Read-only mode: off unless asked for, as ZooKeeper's property. */
+  assert_false(c.read_only_mode);
+  assert_int_equal(set_key(&c, "readonlymode.enabled", "true", NULL, errmsg),
+                   0);
+  assert_true(c.read_only_mode);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1331,6 +1367,7 @@ int main(void) {
       cmocka_unit_test(test_load_ensemble),
       cmocka_unit_test(test_server_line_client_part),
       cmocka_unit_test(test_behaviour_keys),
+      cmocka_unit_test(test_output_budget_key),
       cmocka_unit_test(test_load_all_keys),
       cmocka_unit_test(test_load_roost_cfg),
       cmocka_unit_test(test_syntax_properties),
