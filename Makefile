@@ -39,7 +39,8 @@ DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
             zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
             libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython \
-            libhttp-parser-dev python3-prometheus-client curl
+            libhttp-parser-dev python3-prometheus-client curl \
+            libssl-dev openssl
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 # `make deb` / `make test-deb` (debian/): the packaging tools.
 DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian
@@ -218,7 +219,8 @@ DEB_FILES = $(foreach p,roost libroost0 libroost-dev,$(DEB_DIR)/$(p)_$(ROOST_VER
 
 deb:
 	@sh tools/scripts/deps.sh $(DEB_BUILD_PKGS) build-essential pkg-config \
-	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc libcurl4-openssl-dev libjansson-dev
+	  libuv1-dev zlib1g-dev liblz4-dev libedit-dev scdoc libcurl4-openssl-dev libjansson-dev \
+	  libssl-dev
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/roost-$(ROOST_VERSION)
 	git ls-files -z -co --exclude-standard | \
 	  tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/roost-$(ROOST_VERSION)
@@ -303,9 +305,9 @@ format:
 lint: tidy-check
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 -I. --suppress=missingIncludeSystem --inline-suppr \
-	  proto tree server snapshot dns http agent tests/unit
+	  proto tree server snapshot dns http agent tls tests/unit
 	clang-tidy --quiet $(PROTO_SRC) $(TREE_SRC) $(SERVER_SRC) server/main.c \
-	  $(wildcard snapshot/*.c dns/*.c http/*.c agent/*.c) -- \
+	  $(wildcard snapshot/*.c dns/*.c http/*.c agent/*.c tls/*.c) -- \
 	  -std=c11 -D_GNU_SOURCE -I.
 
 # zab/ and tree/ are driven: no libuv, no clock, no randomness of their own.

@@ -10,7 +10,7 @@ AGENT_LIB_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 AGENT_LIB_OBJ := $(AGENT_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIBAGENT := $(BUILD)/libroost_agent.a
 AGENT_BIN := $(BUILD)/roost-agent
-AGENT_LIBS := -lcurl -ljansson -luv -lpthread
+AGENT_LIBS := -lcurl -ljansson -luv -lpthread -lssl -lcrypto
 
 EXTRA_BINS += $(AGENT_BIN)
 INTEGRATION_ENV += ROOST_AGENT=$(abspath $(AGENT_BIN))

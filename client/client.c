@@ -15,6 +15,7 @@
  * helpers released -> handles closed; the memory goes when the last close
  * callback ran (own thread: after uv_run returns; app loop: in it).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include <uv.h>
 
 #include "client/client_int.h"
+#include "tls/tls.h"
 
 #define RC_TICK_MS 50
 #define RC_CLOSE_WAIT_MS 2000
@@ -40,6 +42,7 @@ struct rc_conn {
   roost_client *c;
   bool connected; /* TCP connect completed */
   uint64_t start_ms;
+  struct tls_conn *tls; /* owned; NULL without TLS */
 };
 
 struct rc_gai {
@@ -109,7 +112,9 @@ struct roost_client {
   uint64_t close_deadline_ms;
   roost_close_cb close_cb;
   void *close_arg;
-  struct rc_hook hooks; /* list head */
+  struct rc_hook hooks;    /* list head */
+  struct tls_ctx *tls_ctx; /* NULL without TLS; owned */
+  char tls_err[256];       /* the last handshake failure; under mu */
   char rbuf[64 * 1024];
 };
 
@@ -337,10 +342,43 @@ static void on_write(uv_write_t *req, int status) {
   free(wr);
 }
 
+/* One uv_write of n bytes from mem (taken). */
+static void write_mem(roost_client *c, uint8_t *mem, size_t n) {
+  struct rc_write *wr = malloc(sizeof *wr);
+  uv_buf_t b = uv_buf_init((char *)mem, (unsigned)n);
+  if (wr == NULL) {
+    free(mem);
+    return; /* the connection will time out */
+  }
+  wr->mem = mem;
+  if (uv_write(&wr->req, (uv_stream_t *)&c->conn->tcp, &b, 1, on_write) != 0) {
+    free(wr->mem);
+    free(wr);
+  }
+}
+
+/* TLS: the core's bytes go through the engine; what it produced
+ * (handshake records too) goes out. */
+static void pump_tls(roost_client *c) {
+  struct proto_writer *o = &c->core.out;
+  struct rc_conn *conn = c->conn;
+  if (o->len > 0 && proto_writer_err(o) == 0)
+    (void)tls_conn_write(conn->tls, o->buf, o->len); /* errors: on read */
+  proto_writer_reset(o);
+  size_t n = tls_conn_pending_out(conn->tls);
+  if (n == 0)
+    return;
+  uint8_t *mem = malloc(n);
+  if (mem != NULL)
+    write_mem(c, mem, tls_conn_take_out(conn->tls, mem, n));
+}
+
 /* Sends whatever the core produced, then runs the deliveries. */
 static void pump(roost_client *c) {
   struct proto_writer *o = &c->core.out;
-  if (o->len > 0) {
+  if (c->conn && c->conn->connected && c->conn->tls) {
+    pump_tls(c);
+  } else if (o->len > 0) {
     if (c->conn && c->conn->connected && proto_writer_err(o) == 0) {
       struct rc_write *wr = malloc(sizeof *wr);
       if (wr) {
@@ -367,6 +405,7 @@ static void handle_done(roost_client *c);
 static void on_conn_closed(uv_handle_t *h) {
   struct rc_conn *conn = h->data;
   roost_client *c = conn->c;
+  tls_conn_free(conn->tls);
   free(conn);
   handle_done(c);
 }
@@ -411,6 +450,35 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(conn->c->rbuf, sizeof conn->c->rbuf);
 }
 
+static void tls_failed(roost_client *c, struct rc_conn *conn) {
+  uv_mutex_lock(&c->mu);
+  snprintf(c->tls_err, sizeof c->tls_err, "%s", tls_conn_errmsg(conn->tls));
+  uv_mutex_unlock(&c->mu);
+}
+
+/* Ciphertext in; the plaintext it yields goes to the core.  rbuf (which
+ * held the ciphertext, now inside the engine) takes the plaintext. */
+static int tls_input(roost_client *c, struct rc_conn *conn, const char *data,
+                     size_t n) {
+  if (tls_conn_feed(conn->tls, data, n) != TLS_OK) {
+    tls_failed(c, conn);
+    return ROOST_ETLS;
+  }
+  for (;;) {
+    ssize_t r = tls_conn_read(conn->tls, c->rbuf, sizeof c->rbuf);
+    if (r == 0)
+      return ROOST_OK;
+    if (r < 0) {
+      if (r == TLS_ERROR)
+        tls_failed(c, conn);
+      return ROOST_ETLS;
+    }
+    int rc = rc_core_input(&c->core, c->rbuf, (size_t)r, now_ms(c));
+    if (rc != ROOST_OK)
+      return rc;
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct rc_conn *conn = s->data;
   roost_client *c = conn->c;
@@ -425,7 +493,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0)
     return;
-  int rc = rc_core_input(&c->core, buf->base, (size_t)nread, now_ms(c));
+  int rc = conn->tls
+               ? tls_input(c, conn, buf->base, (size_t)nread)
+               : rc_core_input(&c->core, buf->base, (size_t)nread, now_ms(c));
   if (rc != ROOST_OK)
     drop_conn(c); /* malformed input costs the connection, nothing else */
   else
@@ -445,6 +515,14 @@ static void on_connect(uv_connect_t *req, int status) {
     drop_conn(c);
     pump(c);
     return;
+  }
+  if (c->tls_ctx != NULL) {
+    conn->tls = tls_conn_new(c->tls_ctx, c->cs.hosts[c->cur_host].host);
+    if (conn->tls == NULL) {
+      drop_conn(c);
+      pump(c);
+      return;
+    }
   }
   conn->connected = true;
   uv_tcp_nodelay(&conn->tcp, 1);
@@ -749,6 +827,7 @@ static void on_wake(uv_async_t *a) {
 }
 
 static void free_client(roost_client *c) {
+  tls_ctx_free(c->tls_ctx);
   rc_core_free(&c->core);
   rc_connstr_free(&c->cs);
   for (size_t i = 0; i < c->opts.n_auth; i++) {
@@ -859,6 +938,25 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
     return rc;
   }
   c->opts = *opts;
+  /* The option strings are read here and not kept. */
+  c->opts.tls_ca = c->opts.tls_cert = c->opts.tls_key = NULL;
+  c->opts.tls_key_password = c->opts.tls_certs = NULL;
+  {
+    struct tls_options *t = malloc(sizeof *t);
+    char err[TLS_ERRMSG_MAX];
+    bool on = false;
+    rc = t != NULL ? rc_tls_options(opts, t, &on, err, sizeof err)
+                   : ROOST_ENOMEM;
+    if (rc == ROOST_OK && on &&
+        tls_ctx_new(t, TLS_ROLE_CLIENT, "tls ", &c->tls_ctx, err) != 0)
+      rc = ROOST_ETLS;
+    free(t);
+    if (rc != ROOST_OK) {
+      rc_connstr_free(&c->cs);
+      free(c);
+      return rc;
+    }
+  }
   if (c->opts.session_timeout_ms == 0)
     c->opts.session_timeout_ms = 10000;
   c->max_pending =
@@ -982,6 +1080,7 @@ inval:
 nomem:
   rc = ROOST_ENOMEM;
 fail:
+  tls_ctx_free(c->tls_ctx);
   rc_connstr_free(&c->cs);
   if (c->auth) {
     for (size_t i = 0; i < c->opts.n_auth; i++) {
@@ -1202,4 +1301,13 @@ int roost_update_server_list_from_config(roost_client *c, const char *config,
   free(hosts);
   free(z);
   return rc;
+}
+
+size_t roost_client_tls_error(roost_client *c, char *buf, size_t len) {
+  if (c == NULL || buf == NULL || len == 0)
+    return 0;
+  uv_mutex_lock(&c->mu);
+  snprintf(buf, len, "%s", c->tls_err);
+  uv_mutex_unlock(&c->mu);
+  return strlen(buf);
 }

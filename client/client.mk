@@ -12,16 +12,16 @@ LIBROOST_SOMAJOR := 0
 
 CLIENT_SRC := $(wildcard client/*.c)
 # The library is position independent and exports only ROOST_API symbols;
-# proto/ is compiled again as PIC into it (the main build's proto objects
-# are not PIC).
-CLIENT_PIC_SRC := $(CLIENT_SRC) $(wildcard proto/*.c)
+# proto/ and tls/ are compiled again as PIC into it (the main build's
+# objects are not PIC).
+CLIENT_PIC_SRC := $(CLIENT_SRC) $(wildcard proto/*.c) $(wildcard tls/*.c)
 CLIENT_PIC_OBJ := $(CLIENT_PIC_SRC:%.c=$(BUILD)/pic/%.o)
 CLIENT_PIC_CFLAGS := -fPIC -fvisibility=hidden -DROOST_BUILDING
 
 LIBROOST_A := $(BUILD)/libroost.a
 LIBROOST_SO := $(BUILD)/libroost.so
 LIBROOST_PC := $(BUILD)/roost.pc
-LIBROOST_LIBS := -luv -ljansson -lpthread
+LIBROOST_LIBS := -luv -ljansson -lpthread -lssl -lcrypto
 
 # Wildcards: a missing source (work in progress) must not break `make`.
 CLIENT_TEST_BIN := $(patsubst tests/unit/client/%.c,$(BUILD)/tests/%,\
@@ -56,8 +56,8 @@ $(LIBROOST_PC): client/client.mk
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: roost' \
 	  'Description: C client library for Roost and Apache ZooKeeper' \
-	  'Version: $(LIBROOST_VERSION)' 'Requires.private: libuv jansson' \
-	  'Libs: -L$${libdir} -lroost' 'Libs.private: -luv -ljansson -lpthread' \
+	  'Version: $(LIBROOST_VERSION)' 'Requires.private: libuv jansson libssl libcrypto' \
+	  'Libs: -L$${libdir} -lroost' 'Libs.private: -luv -ljansson -lpthread -lssl -lcrypto' \
 	  'Cflags: -I$${includedir}' > $@
 
 # Tests and examples link the static library: the unit tests reach the

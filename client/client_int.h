@@ -359,6 +359,13 @@ void rc_instance_clear_parsed(roost_instance *inst);
  * not freed). */
 int rc_instance_copy_parsed(roost_instance *d, const roost_instance *s);
 
+/* TLS settings (tlsopt.c): the tls/ options that *o asks for.  *on is
+ * false when o asks for no TLS.  ROOST_OK, or ROOST_EINVAL with errbuf
+ * (a field too long, a malformed tls_certs). */
+struct tls_options;
+int rc_tls_options(const roost_options *o, struct tls_options *out, bool *on,
+                   char *errbuf, size_t errbuf_len);
+
 /* Result helpers (ops.c). */
 roost_result *rc_result_new(int op, int err);
 char *rc_strndup(const char *s, size_t n);

@@ -132,7 +132,8 @@ struct uv_loop_s;
   X(ECONNSTR, -1007, "malformed connect string")                               \
   X(ESYS, -1008, "system or libuv error")                                      \
   X(EPROTO, -1009, "malformed frame from the server")                          \
-  X(ESTATE, -1010, "not allowed in the current state")
+  X(ESTATE, -1010, "not allowed in the current state")                         \
+  X(ETLS, -1011, "TLS set-up failed (certificate, key or trust store)")
 
 #define ROOST_ERR_MAP(X) ROOST_ZK_ERR_MAP(X) ROOST_LIB_ERR_MAP(X)
 
@@ -351,10 +352,35 @@ typedef struct roost_options {
    * dropped and the client reconnects without it (an interactive shell
    * wants this: a typo in addauth should not end the session). */
   bool auth_failed_reconnect;
+  bool tls;                          /* TLS: see tls_ca below */
+  bool tls_no_hostname_verification; /* TLS: see tls_ca below */
   /* read_only mode: while on a read-only server, look for a read-write
    * one ("isro") every this many ms, doubling up to 60 s. 0: 500. */
   int32_t rw_probe_ms;
+  /* TLS to secure client ports (secureClientPort; README.md "TLS").
+   * tls_ca: the trust store (PEM or PKCS12 file; NULL: the system's CAs);
+   * tls_cert: the client certificate (PEM, with tls_key its key in a PEM
+   * file of its own; or a PEM or PKCS12 key store holding both, tls_key
+   * NULL); tls_key_password: for an encrypted key or a PKCS12 store.
+   * The server's certificate must match the connect string's host (name
+   * or address) unless tls_no_hostname_verification.  tls_certs: the
+   * official C client's zookeeper_init_ssl form "ca,cert,key[,password]"
+   * instead of the four fields.  Any of them set turns TLS on.  Files
+   * are read by roost_client_new (ROOST_ETLS when they cannot be used:
+   * roost_tls_check says why); strings are copied.  (The two flags,
+   * tls and tls_no_hostname_verification, sit with the other bools.) */
+  const char *tls_ca;
+  const char *tls_cert;
+  const char *tls_key;
+  const char *tls_key_password;
+  const char *tls_certs;
 } roost_options;
+
+/* Loads the TLS files of *o as roost_client_new would.  Returns ROOST_OK
+ * (also when o asks for no TLS), or ROOST_ETLS / ROOST_EINVAL with the
+ * reason in errbuf (NUL-terminated, cut to errbuf_len). */
+ROOST_API int roost_tls_check(const roost_options *o, char *errbuf,
+                              size_t errbuf_len);
 
 /* Fills *o with the defaults above (all zero / NULL, timeout 10000). */
 ROOST_API void roost_options_init(roost_options *o);
@@ -415,6 +441,10 @@ ROOST_API int roost_update_server_list_from_config(roost_client *c,
                                                    size_t len);
 ROOST_API int64_t roost_client_session_id(roost_client *c);
 ROOST_API int32_t roost_client_session_timeout(roost_client *c);
+/* Why the last TLS handshake failed ("certificate verify failed: hostname
+ * mismatch"), into buf (NUL-terminated, cut to len); returns its length,
+ * 0 when no handshake failed.  Any thread. */
+ROOST_API size_t roost_client_tls_error(roost_client *c, char *buf, size_t len);
 
 /* ====================================================================== */
 /* Operations.  Paths are relative to the chroot and copied.  Each has a

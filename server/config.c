@@ -299,6 +299,16 @@ struct cfg_key {
 #define CFG_FIELD(f)                                                           \
   offsetof(struct srv_config, f), sizeof(((struct srv_config *)0)->f)
 
+/* ssl.X, also spelt zookeeper.ssl.X (the system property). */
+#define CFG_SSL(key, field, type, expect)                                      \
+  { "ssl." key, "zookeeper.ssl." key, type, CFG_FIELD(field), 0, 0, expect }
+
+#define CFG_SSLQ(k, field, type, expect)                                       \
+  {                                                                            \
+    "ssl.quorum." k, "zookeeper.ssl.quorum." k, type, CFG_FIELD(field), 0, 0,  \
+        expect                                                                 \
+  }
+
 /* jute.maxbuffer and extendedTypesEnabled are system properties in
  * ZooKeeper, so operators write them both bare (zoo.cfg turns that into
  * zookeeper.<key>) and with the prefix they know from the java command line;
@@ -381,6 +391,63 @@ static const struct cfg_key cfg_keys[] = {
      "32 hexadecimal digits"},
     {"roost.outputBudgetMB", NULL, CFG_INT, CFG_FIELD(output_budget_mb), 1,
      1 << 20, "a number of MiB from 1 to 1048576"},
+    /* TLS on the secure client port (server/tlsport.c, tls/).  The ssl.*
+     * keys are system properties in ZooKeeper; both spellings work. */
+    {"secureClientPort", NULL, CFG_INT, CFG_FIELD(secure_client_port), 0, 65535,
+     "an integer from 0 to 65535"},
+    {"secureClientPortAddress", NULL, CFG_HOST,
+     CFG_FIELD(secure_client_port_address), 0, 0,
+     "a host name or address without blanks, shorter than 256 bytes"},
+    CFG_SSL("keyStore.location", tls.key_store_location, CFG_STR,
+            "a path shorter than 4096 bytes"),
+    CFG_SSL("keyStore.password", tls.key_store_password, CFG_STR,
+            "a password shorter than 256 bytes"),
+    CFG_SSL("keyStore.type", tls.key_store_type, CFG_STR,
+            "PEM or PKCS12 (or empty: from the file)"),
+    CFG_SSL("trustStore.location", tls.trust_store_location, CFG_STR,
+            "a path shorter than 4096 bytes"),
+    CFG_SSL("trustStore.password", tls.trust_store_password, CFG_STR,
+            "a password shorter than 256 bytes"),
+    CFG_SSL("trustStore.type", tls.trust_store_type, CFG_STR,
+            "PEM or PKCS12 (or empty: from the file)"),
+    CFG_SSL("clientAuth", tls.client_auth, CFG_STR, "need, want or none"),
+    CFG_SSL("protocol", tls.protocol, CFG_STR, "TLSv1.2, TLSv1.3 or TLS"),
+    CFG_SSL("enabledProtocols", tls.enabled_protocols, CFG_STR,
+            "a comma-separated list shorter than 128 bytes"),
+    CFG_SSL("ciphersuites", tls.ciphersuites, CFG_STR,
+            "a comma-separated list shorter than 2048 bytes"),
+    CFG_SSL("hostnameVerification", tls.hostname_verification, CFG_BOOL,
+            "true or false"),
+    /* Quorum TLS (the peer links of server/ens_link.c through tlsport.c). */
+    {"sslQuorum", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum), 0, 0, "true or false"},
+    {"sslQuorumReloadCertFiles", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum_reload),
+     0, 0, "true or false"},
+    CFG_SSLQ("keyStore.location", quorum_tls.key_store_location, CFG_STR,
+             "a path shorter than 4096 bytes"),
+    CFG_SSLQ("keyStore.password", quorum_tls.key_store_password, CFG_STR,
+             "a password shorter than 256 bytes"),
+    CFG_SSLQ("keyStore.type", quorum_tls.key_store_type, CFG_STR,
+             "PEM or PKCS12 (or empty: from the file)"),
+    CFG_SSLQ("trustStore.location", quorum_tls.trust_store_location, CFG_STR,
+             "a path shorter than 4096 bytes"),
+    CFG_SSLQ("trustStore.password", quorum_tls.trust_store_password, CFG_STR,
+             "a password shorter than 256 bytes"),
+    CFG_SSLQ("trustStore.type", quorum_tls.trust_store_type, CFG_STR,
+             "PEM or PKCS12 (or empty: from the file)"),
+    CFG_SSLQ("clientAuth", quorum_tls.client_auth, CFG_STR,
+             "need, want or none"),
+    CFG_SSLQ("protocol", quorum_tls.protocol, CFG_STR,
+             "TLSv1.2, TLSv1.3 or TLS"),
+    CFG_SSLQ("enabledProtocols", quorum_tls.enabled_protocols, CFG_STR,
+             "a comma-separated list shorter than 128 bytes"),
+    CFG_SSLQ("ciphersuites", quorum_tls.ciphersuites, CFG_STR,
+             "a comma-separated list shorter than 2048 bytes"),
+    CFG_SSLQ("hostnameVerification", quorum_tls.hostname_verification, CFG_BOOL,
+             "true or false"),
+    {"X509AuthenticationProvider.superUser",
+     "zookeeper.X509AuthenticationProvider.superUser", CFG_STR,
+     CFG_FIELD(x509_super_user), 0, 0,
+     "a distinguished name shorter than 1024 bytes"},
     /* DNS interface (server/dnsd.c, docs/dns.md). */
     {"dns.port", NULL, CFG_INT, CFG_FIELD(dns_port), 0, 65535,
      "an integer from 0 (off) to 65535"},
@@ -432,11 +499,7 @@ static const char *const cfg_zk_exact[] = {
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "standaloneEnabled",
-    "secureClientPort",
-    "secureClientPortAddress",
     "observerMasterPort",
-    "sslQuorum",
-    "sslQuorumReloadCertFiles",
     "portUnification",
     "oraclePath",
     "snapSizeLimitInKb",
@@ -557,6 +620,13 @@ static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
      "clients would have to authenticate with SASL"},
     {"enforce.auth.enabled", "true", "clients would have to authenticate"},
     {"maxCnxns", "!0", "the total of client connections would be capped"},
+    {"portUnification", "true",
+     "a TLS member would also take plain peer connections (Roost: all "
+     "members or none use TLS)"},
+    {"ssl.crl", "true", "revocation lists would be checked"},
+    {"zookeeper.ssl.crl", "true", "revocation lists would be checked"},
+    {"ssl.ocsp", "true", "OCSP would be checked"},
+    {"zookeeper.ssl.ocsp", "true", "OCSP would be checked"},
 };
 
 /* -1 with errmsg when key=value is one of the refused settings above. */
@@ -1122,6 +1192,13 @@ void srv_config_defaults(struct srv_config *c) {
   c->session_secret[0] = '\0';
   c->config_path[0] = '\0';
   c->log_level = 2;
+  c->secure_client_port = -1;
+  c->secure_client_port_address[0] = '\0';
+  tls_options_defaults(&c->tls);
+  c->ssl_quorum = false;
+  c->ssl_quorum_reload = false;
+  tls_options_defaults(&c->quorum_tls);
+  c->x509_super_user[0] = '\0';
   c->dns_port = 0;
   c->admin_enable = true;
   c->admin_address[0] = '\0';

@@ -144,6 +144,10 @@ void srv_conns_paused_tick(struct srv *s) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   struct srv_conn *c = h->data;
+  if (c->tls != NULL) {
+    srv_tls_alloc(c, buf); /* ciphertext; decrypted into c->in */
+    return;
+  }
   if (c->in_cap - c->in_len < SRV_READ_CHUNK) {
     size_t ncap = c->in_len + SRV_READ_CHUNK;
     uint8_t *n = realloc(c->in, ncap);
@@ -159,7 +163,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  (void)buf; /* it points into c->in */
   struct srv_conn *c = stream->data;
   if (nread == 0)
     return;
@@ -173,6 +176,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == SRV_CONN_CLOSING)
     return;
+  if (c->tls != NULL) {
+    if (srv_tls_on_read(c, buf->base, (size_t)nread) == 0)
+      process_input(c);
+    return;
+  }
+  /* buf points into c->in */
   c->in_len += (size_t)nread;
   c->srv->stats.bytes_received += (uint64_t)nread;
   process_input(c);
@@ -338,19 +347,23 @@ static size_t conns_from(const struct srv *s, const char *ip) {
   return n;
 }
 
-/* Takes an accepted descriptor (closes it on failure). */
-static void accept_fd(struct srv *s, int fd) {
+/* Takes an accepted descriptor (closes it on failure), or, with fd < 0,
+ * the connection pending on `tls` (the secure client port's listener,
+ * tlsport.c, which libuv accepts for). */
+static void accept_conn(struct srv *s, int fd, uv_stream_t *tls) {
   struct srv_conn *c = calloc(1, sizeof *c);
   if (c == NULL) {
     srv_log(s, SRV_LOG_ERROR, "out of memory accepting a connection");
-    close(fd);
-    return;
+    if (fd >= 0)
+      close(fd);
+    return; /* TLS: the pending connection stays in the backlog */
   }
   c->srv = s;
   proto_writer_init(&c->out);
   proto_writer_init(&c->wbuf);
   if (uv_tcp_init(&s->loop, &c->tcp) != 0) {
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     free(c);
     return;
   }
@@ -370,16 +383,22 @@ static void accept_fd(struct srv *s, int fd) {
   s->conns = c;
   s->n_conns++;
 
-  int rc = uv_tcp_open(&c->tcp, fd);
+  int rc = fd >= 0 ? uv_tcp_open(&c->tcp, fd)
+                   : uv_accept(tls, (uv_stream_t *)&c->tcp);
   if (rc != 0) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(rc));
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     c->state = SRV_CONN_CLOSING;
     srv_conn_close_handle(c);
     return;
   }
   peer_address(c);
   uv_tcp_nodelay(&c->tcp, 1);
+  if (tls != NULL && srv_tls_conn_attach(c, tls) != 0) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
+    return;
+  }
 
   if (s->stopping) {
     srv_conn_close(c, false, SRV_LOG_INFO, "server shutting down");
@@ -512,7 +531,7 @@ static void on_listener(uv_poll_t *h, int status, int events) {
       continue;
     }
     if (fd >= 0) {
-      accept_fd(s, fd);
+      accept_conn(s, fd, NULL);
       continue;
     }
     int err = errno;
@@ -527,6 +546,16 @@ static void on_listener(uv_poll_t *h, int status, int events) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", strerror(err));
     return;
   }
+}
+
+void srv_on_tls_connection(uv_stream_t *listener, int status) {
+  struct srv *s = listener->data;
+  if (status < 0) {
+    srv_log(s, SRV_LOG_WARN, "accept failed (secure port): %s",
+            uv_strerror(status));
+    return;
+  }
+  accept_conn(s, -1, listener);
 }
 
 int srv_listen(struct srv *s, int backlog) {

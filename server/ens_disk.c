@@ -162,7 +162,8 @@ static long rd_cb(void *arg, void *buf, size_t cap) {
 void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                       uint32_t len) {
   struct srv *s = e->s;
-  struct tree_config tc = {.extended_types = s->cfg.extended_types};
+  struct tree_config tc = {.extended_types = s->cfg.extended_types,
+                           .x509_acls = s->cfg.secure_client_port >= 0};
   struct rbuf r = {d, len, 0};
   int err = 0;
   char msg[256];

@@ -271,14 +271,19 @@ static void in_frames(struct ens_tcp *t) {
 
 static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   struct ens_tcp *t = st->data;
-  (void)buf;
   if (n < 0) {
     ens_tcp_drop(t, n == UV_EOF ? NULL : uv_strerror((int)n));
     return;
   }
   if (n == 0)
     return;
-  t->in_len += (size_t)n;
+  const char *why;
+  if (t->tls == NULL)
+    t->in_len += (size_t)n; /* read in place */
+  else if (ens_link_tls_input(t, buf->base, (size_t)n, &why) != 0) {
+    ens_tcp_drop(t, why);
+    return;
+  }
   in_frames(t);
   srv_flush_all(t->e->s);
 }
@@ -293,7 +298,8 @@ void ens_on_peer_connection(uv_stream_t *l, int status) {
   t->e = e;
   uv_tcp_init(&e->s->loop, &t->h);
   t->h.data = t;
-  if (uv_accept(l, (uv_stream_t *)&t->h) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&t->h) != 0 ||
+      srv_tls_link_new(e->s, NULL, &t->tls) != 0) {
     uv_close((uv_handle_t *)&t->h, ens_on_tcp_closed);
     return;
   }

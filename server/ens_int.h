@@ -172,6 +172,7 @@ struct ens_tcp {
   struct proto_writer obuf;
   uint8_t *in;
   size_t in_len, in_cap;
+  struct tls_conn *tls; /* sslQuorum (tlsport.c), owned; NULL: plain */
 };
 
 struct ens_wreq {
@@ -296,6 +297,11 @@ void ens_redial_now(struct ens_peer *p);
 int ens_resolve(const char *host, int port, struct sockaddr_storage *ss);
 void ens_tcp_drop(struct ens_tcp *t, const char *why);
 void ens_flush(struct srv *s);
+/* sslQuorum: n bytes of ciphertext read (they lie at t->in + t->in_len);
+ * their plaintext is appended to t->in in their place and the engine's
+ * own records (handshake) are sent.  0, or -1 with *why: drop the link. */
+int ens_link_tls_input(struct ens_tcp *t, const char *data, size_t n,
+                       const char **why);
 
 /* ens_frames.c */
 void ens_on_peer_connection(uv_stream_t *l, int status);

@@ -1,5 +1,11 @@
 /* ens_link.c — peer links: one outgoing TCP link per other member, dialled
- * with backoff; frames of a loop turn go out in one write per link. */
+ * with backoff; frames of a loop turn go out in one write per link.
+ *
+ * sslQuorum: every link (both directions) carries TLS through tlsport.c's
+ * engine (t->tls): a turn's frames are sealed into one ciphertext write,
+ * what is read is decrypted in place into t->in, and the handshake's own
+ * records go out as they appear.  The dialler checks the peer's host
+ * against its certificate; both ends require a certificate. */
 #include "server/ens_int.h"
 
 /* ------------------------------------------------------------------ */
@@ -9,6 +15,7 @@ void ens_on_tcp_closed(uv_handle_t *h) {
   struct ens_tcp *t = h->data;
   proto_writer_free(&t->obuf);
   free(t->in);
+  tls_conn_free(t->tls);
   free(t);
 }
 
@@ -85,7 +92,8 @@ bool ens_peer_send(struct ens_peer *p, uint8_t kind, const uint8_t *body,
 
 /* Hands one link's frames of this turn to libuv (one uv_write). */
 static void link_flush(struct ens_tcp *t) {
-  if (t == NULL || t->closing || t->obuf.len == 0)
+  if (t == NULL || t->closing ||
+      (t->obuf.len == 0 && (t->tls == NULL || !tls_conn_pending_out(t->tls))))
     return;
   struct ens_wreq *w = malloc(sizeof *w);
   if (w == NULL) {
@@ -93,9 +101,24 @@ static void link_flush(struct ens_tcp *t) {
     return;
   }
   w->t = t;
-  w->len = t->obuf.len;
-  w->data = t->obuf.buf; /* the buffer moves to the request */
-  proto_writer_init(&t->obuf);
+  if (t->tls != NULL) { /* sslQuorum: the frames go out encrypted */
+    if (srv_tls_link_seal(t->tls, &t->obuf, &w->data, &w->len) != 0) {
+      free(w);
+      ens_tcp_drop(t, "TLS: out of memory");
+      return;
+    }
+    if (w->data == NULL) {
+      /* Frames written before the handshake completed wait inside the
+       * engine (the driver may send votes before the peer's answer to
+       * our ClientHello came): nothing to send yet. */
+      free(w);
+      return;
+    }
+  } else {
+    w->len = t->obuf.len;
+    w->data = t->obuf.buf; /* the buffer moves to the request */
+    proto_writer_init(&t->obuf);
+  }
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
   t->queued += w->len;
   int rc = uv_write(&w->req, (uv_stream_t *)&t->h, &b, 1, on_written);
@@ -155,15 +178,32 @@ void ens_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
       uv_buf_init((char *)t->in + t->in_len, (unsigned)(t->in_cap - t->in_len));
 }
 
-/* Outgoing links carry nothing back; reading only tells us when the peer
- * went away. */
+int ens_link_tls_input(struct ens_tcp *t, const char *data, size_t n,
+                       const char **why) {
+  if (srv_tls_link_input(t->tls, data, n, &t->in, &t->in_len, &t->in_cap,
+                         why) != 0)
+    return -1;
+  link_flush(t); /* TLS handshake records */
+  return 0;
+}
+
+/* Outgoing links carry nothing back (but TLS handshake records); reading
+ * only tells us when the peer went away. */
 static void on_out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   struct ens_tcp *t = st->data;
-  (void)buf;
+  const char *why = NULL;
+  size_t before = t->in_len;
+  if (n > 0 && t->tls != NULL &&
+      ens_link_tls_input(t, buf->base, (size_t)n, &why) == 0 &&
+      t->in_len == before) {
+    if (tls_conn_handshake_done(t->tls))
+      t->peer->backoff_ms = ENS_RETRY_MIN_MS;
+    return;
+  }
   if (n < 0)
     ens_tcp_drop(t, n == UV_EOF ? "closed by peer" : uv_strerror((int)n));
   else if (n > 0)
-    ens_tcp_drop(t, "peer sent data on our outgoing link");
+    ens_tcp_drop(t, why != NULL ? why : "peer sent data on our outgoing link");
 }
 
 static void on_connected(uv_connect_t *req, int status) {
@@ -176,7 +216,12 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&t->h, 1);
-  p->backoff_ms = ENS_RETRY_MIN_MS;
+  if (srv_tls_link_new(p->e->s, p->host, &t->tls) != 0) {
+    ens_tcp_drop(t, "out of memory");
+    return;
+  }
+  if (t->tls == NULL) /* TLS: once the handshake is done (on_out_read) */
+    p->backoff_ms = ENS_RETRY_MIN_MS;
   p->up = true;
   /* With reconfiguration, HELLO also names our quorum port: a member that
    * does not know us yet (we are joining) can dial us back. */

@@ -227,7 +227,8 @@ int srv_zab_open(struct srv *s, char *errmsg) {
 
   /* State: the newest snapshot; the log after it goes to zab. */
   int64_t base = s->recovered.snap_zxid;
-  struct tree_config tc = {.extended_types = s->cfg.extended_types};
+  struct tree_config tc = {.extended_types = s->cfg.extended_types,
+                           .x509_acls = s->cfg.secure_client_port >= 0};
   struct tree *t = NULL;
   if (base >= 0) {
     char msg[SNAP_ERRMSG_MAX];
@@ -318,6 +319,9 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   if (ens_read_epochs(s, &acc, &cur) != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s/epochs is unreadable or malformed",
              s->cfg.data_dir);
+    for (size_t i = 0; i < L.n; i++)
+      free((void *)L.ents[i].data);
+    free(L.ents);
     return -1;
   }
   struct zab_event ev = {.type = ZAB_EV_LOAD,

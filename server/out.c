@@ -14,6 +14,13 @@
  * connection by others (watch events) cannot be throttled that way; past
  * SRV_OUT_HARD_BYTES the connection is closed (reply.c).
  *
+ * TLS (secureClientPort, tlsport.c): a connection with c->tls set passes
+ * its output through the engine when it is flushed: c->out's plaintext
+ * goes in and c->out takes the ciphertext (with any handshake records),
+ * which then leaves as any connection's bytes do.  That happens only with
+ * no write in flight, so c->out never mixes the two, and back-pressure
+ * counts ciphertext once it is sealed.
+ *
  * Output budget (roost.outputBudgetMB): the cap above is per connection,
  * so many slow consumers could still hold gigabytes.  Every connection's
  * unsent bytes are summed in srv.ov.out_bytes (srv_out_account, here
@@ -28,7 +35,7 @@
  * closes now.  The memory is freed in the uv_close callback.
  *
  * Calls nothing above it (order.c, the replica's conn_gone through the
- * seam, the tree). */
+ * seam, the tree, tls/). */
 #include "server/server_int.h"
 
 #include <assert.h>
@@ -150,6 +157,7 @@ static void on_close(uv_handle_t *h) {
     srv_map_del(&s->conn_by_id, c->id);
     tree_watches_drop(s->tree, c->id);
   }
+  tls_conn_free(c->tls);
   for (size_t i = 0; i < c->n_ids; i++) {
     free((char *)c->ids[i].scheme);
     free((char *)c->ids[i].id);
@@ -219,7 +227,9 @@ static void on_write(uv_write_t *req, int status) {
   }
   c->drained = true;
   srv_out_account(c);
-  if (c->out.len > 0) {
+  /* A TLS engine may hold records of its own (a session ticket) that
+   * were produced while this write was in flight. */
+  if (c->out.len > 0 || (c->tls != NULL && tls_conn_pending_out(c->tls) > 0)) {
     conn_flush(c);
     return;
   }
@@ -243,14 +253,43 @@ static void output_drained(struct srv_conn *c) {
   }
 }
 
+/* A TLS connection: c->out's plaintext into the engine, its ciphertext
+ * back into c->out.  0, or -1 when it closed the connection. */
+static int tls_seal(struct srv_conn *c) {
+  if (c->out.len > 0 &&
+      tls_conn_write(c->tls, c->out.buf, c->out.len) != TLS_OK) {
+    srv_conn_close(c, false, SRV_LOG_WARN, "TLS write failed: %s",
+                   tls_conn_errmsg(c->tls));
+    return -1;
+  }
+  proto_writer_reset(&c->out);
+  size_t n = tls_conn_pending_out(c->tls);
+  if (n == 0)
+    return 0;
+  uint8_t *dst = proto_writer_reserve(&c->out, n);
+  if (dst == NULL) {
+    srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
+    return -1;
+  }
+  c->out.len = tls_conn_take_out(c->tls, dst, n);
+  return 0;
+}
+
 static void conn_flush(struct srv_conn *c) {
   srv_out_account(c);
-  if (c->writing || c->handle_closed || c->out.len == 0)
+  if (c->writing || c->handle_closed)
     return;
   if (proto_writer_err(&c->out) != PROTO_OK) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for its output");
     return;
   }
+  if (c->tls != NULL) {
+    if (tls_seal(c) != 0)
+      return;
+    srv_out_account(c); /* what waits now is ciphertext */
+  }
+  if (c->out.len == 0)
+    return;
   size_t rel = c->out.len;
   /* Try the socket first: it nearly always takes the whole batch, and a
    * uv_write that completes at once still costs an epoll_ctl to arm and

@@ -15,6 +15,8 @@
 #ifndef ROOST_SERVER_H
 #define ROOST_SERVER_H
 
+#include "tls/tls.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +114,19 @@ struct srv_config {
   char config_path[SRV_PATH_MAX];   /* the file loaded, "" if none */
   int log_level;                    /* 0 error, 1 warn, 2 info, 3 debug;
                                        default 2 */
+  /* TLS (server/tlsport.c, tls/, README.md "TLS"). */
+  int secure_client_port;           /* secureClientPort, -1 = none
+                                       (default), 0 = any free port */
+  char secure_client_port_address[256]; /* secureClientPortAddress, "" =
+                                           clientPortAddress */
+  struct tls_options tls;           /* ssl.* */
+  bool ssl_quorum;                  /* sslQuorum: peer links use TLS with
+                                       ssl.quorum.* (both ends verified) */
+  bool ssl_quorum_reload;           /* sslQuorumReloadCertFiles */
+  struct tls_options quorum_tls;    /* ssl.quorum.* */
+  char x509_super_user[1024];       /* zookeeper.X509AuthenticationProvider
+                                       .superUser: a client certificate's
+                                       subject DN that also gets "super" */
   /* DNS interface (server/dnsd.c, docs/dns.md). */
   int dns_port;                     /* dns.port, UDP and TCP; 0 = off
                                        (default) */

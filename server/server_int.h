@@ -242,6 +242,8 @@ struct srv_conn {
 
   struct srv_session *session; /* borrowed */
 
+  struct tls_conn *tls; /* owned; NULL on the plain port (tlsport.c) */
+
   /* What it waits for, its unanswered writes (order.c). */
   struct srv_order order;
 
@@ -399,12 +401,52 @@ struct srv {
   struct txlog *sync_log; /* the log the sync in flight belongs to */
 
   struct srv_dns *dns; /* DNS interface (dnsd.c); NULL when dns.port=0 */
+  struct srv_tls *tls; /* secure client port (tlsport.c); NULL when none */
 
   struct srv_admin *admin;     /* admin HTTP server (admin.c); NULL = off */
   struct srv_disc *disc;       /* discovery API (discovery_http.c) */
   struct srv_metrics *metrics; /* histograms (metrics.c), owned */
   struct srv_overload ov;
 };
+
+/* tlsport.c — the secure client port (secureClientPort): its listener,
+ * the TLS context (reloaded when the store files change) and the
+ * transport of a TLS connection, which conn.c calls where it reads the
+ * socket (out.c seals the output with tls/ itself).  A verified client
+ * certificate gives the connection the identity ("x509", subject DN), and
+ * ("super", DN) when the DN is zookeeper.X509AuthenticationProvider.superUser.
+ * srv_tls_open binds when secureClientPort is set (0, or -1 with errmsg);
+ * srv_tls_stop closes its handles; srv_tls_free frees the rest after the
+ * loop ran the close callbacks. */
+int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+void srv_tls_stop(struct srv *s);
+void srv_tls_free(struct srv *s);
+/* The bound secure port, or -1. */
+int srv_tls_bound_port(const struct srv *s);
+/* A connection accepted on `listener`: make it a TLS one when that is the
+ * secure listener.  0, or -1 when out of memory (the caller closes c). */
+int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener);
+/* conn.c's transport hooks for a connection with c->tls set: the read
+ * buffer (ciphertext), and what was read (decrypted into c->in; returns
+ * -1 when it closed c). */
+void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf);
+int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
+/* sslQuorum: the contexts of both ends of the peer links (srv_new, before
+ * srv_zab_open; 0 or -1 with errmsg), and the peer links' transport
+ * (ens_link.c, ens_frames.c): a
+ * link's engine (*out NULL when sslQuorum is off; the dialler passes the
+ * peer's host, checked against its certificate, the acceptor NULL; -1
+ * out of memory), ciphertext in with its plaintext appended to the
+ * growable (*buf, *len, *cap) (-1 with *why: the link must go), and the
+ * link's frames w sealed into one malloc'd block (*out, *n; NULL when
+ * nothing is to be sent; -1 when the link failed). */
+int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
+int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out);
+int srv_tls_link_input(struct tls_conn *tls, const void *data, size_t n,
+                       uint8_t **buf, size_t *len, size_t *cap,
+                       const char **why);
+int srv_tls_link_seal(struct tls_conn *tls, struct proto_writer *w,
+                      uint8_t **out, size_t *n);
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
  * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop
@@ -484,6 +526,10 @@ void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
 int srv_listen(struct srv *s, int backlog);
 /* srv_stop: stop accepting (before the listener closes). */
 void srv_listen_stop(struct srv *s);
+/* uv_listen's callback of the secure client port (tlsport.c): accept and
+ * set the connection up as TLS.  Unlike the plain port it does not keep
+ * descriptors in reserve (srv_listen's headroom). */
+void srv_on_tls_connection(uv_stream_t *listener, int status);
 /* Tick work: a paused connection whose peer took bytes since the last
  * tick touches its session (before expiry looks at the deadlines). */
 void srv_conns_paused_tick(struct srv *s);

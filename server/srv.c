@@ -88,6 +88,7 @@ static void free_parts(struct srv *s) {
   free(s->metrics);
   s->metrics = NULL;
   srv_dns_free(s);
+  srv_tls_free(s);
   srv_persist_free(s);
   if (s->rep != NULL)
     s->rep->free(s);
@@ -146,8 +147,10 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
   if (srv_persist_start(s, errmsg) != 0)
     goto fail_loop;
   /* The replica: server.N lines make an ensemble member (ens_start.c),
-   * else a standalone server is an ensemble of one (local.c). */
-  if ((s->cfg.n_peers > 0 ? srv_zab_open(s, errmsg)
+   * else a standalone server is an ensemble of one (local.c).  sslQuorum's
+   * contexts (tlsport.c) come first: the peer links need them. */
+  if (srv_tls_quorum_open(s, errmsg) != 0 ||
+      (s->cfg.n_peers > 0 ? srv_zab_open(s, errmsg)
                           : srv_local_open(s, errmsg)) != 0)
     goto fail_loop;
   s->start_wall_ms = srv_wall_ms();
@@ -180,6 +183,8 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
       s->bound_port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
   }
   if (srv_dns_open(s, errmsg) != 0)
+    goto fail_loop;
+  if (srv_tls_open(s, errmsg) != 0)
     goto fail_loop;
   if (srv_admin_open(s, errmsg) != 0)
     goto fail_loop;
@@ -254,6 +259,7 @@ void srv_stop(struct srv *s) {
   close_if_open((uv_handle_t *)&s->listener, &s->listener_open);
   srv_dns_stop(s);
   srv_admin_stop(s);
+  srv_tls_stop(s);
   srv_conns_close_all(s);
   close_if_open((uv_handle_t *)&s->tick, &s->tick_open);
   srv_sessions_stop(s);

@@ -8,9 +8,10 @@ BENCH_BIN := $(BUILD)/roost-bench
 EXTRA_BINS += $(BENCH_BIN)
 INTEGRATION_ENV += ROOST_BENCH=$(abspath $(BENCH_BIN))
 
-$(BENCH_BIN): $(BENCH_OBJ) $(LIBPROTO)
+# tls/ (tools/tls.mk, included after this file: named, not $(LIBTLS)).
+$(BENCH_BIN): $(BENCH_OBJ) $(LIBPROTO) $(BUILD)/libroost_tls.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -luv -lssl -lcrypto
 
 # Roost against Apache ZooKeeper 3.8, side by side; writes
 # docs/benchmarks.md.  BENCH_QUICK=1 for a ~2 minute smoke version.

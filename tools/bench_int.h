@@ -74,6 +74,11 @@ struct bench_opts {
    * of fresh random bytes: a log that compresses whole frames would then
    * measure redundancy between transactions that real data lacks. */
   bool fixed_value;
+  /* TLS (--tls-ca, --tls-cert, --tls-key): "" = plain.  The server's
+   * certificate chain is verified; its name is not (hosts are numeric). */
+  char tls_ca[512];
+  char tls_cert[512];
+  char tls_key[512];
 };
 
 /* Parses argv into *o.  Returns 0, or 1 after --help (printed to stdout),

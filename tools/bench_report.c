@@ -32,6 +32,9 @@ static void usage(FILE *f) {
 "                        churn: concurrent open/register/close loops)  [8]\n"
 "  --outstanding N       requests in flight per session               [16]\n"
 "  --value-size BYTES    znode data size                              [100]\n"
+"  --tls-ca FILE         connect with TLS, trusting these CAs (PEM/PKCS12)\n"
+"  --tls-cert FILE       client certificate (PEM; with --tls-key its key)\n"
+"  --tls-key FILE\n"
 "  --fixed-value         send one value with every write instead of fresh\n"
 "                        random bytes per write (compresses unrealistically)\n"
 "  --keys N              key space; children: number of children;\n"
@@ -172,6 +175,7 @@ enum {
   OPT_KEYS, OPT_DURATION, OPT_OPS, OPT_WARMUP, OPT_READPCT, OPT_SEED,
   OPT_JSON, OPT_QUIET, OPT_KEEP, OPT_ALLOW, OPT_PID, OPT_TIMEOUT,
   OPT_STIMEOUT, OPT_ROOT, OPT_ACLIP, OPT_FIXED, OPT_HELP, OPT_VERSION,
+  OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
 };
 
 int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
@@ -198,6 +202,9 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
       {"root", required_argument, NULL, OPT_ROOT},
       {"acl-ip", required_argument, NULL, OPT_ACLIP},
       {"fixed-value", no_argument, NULL, OPT_FIXED},
+      {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
       {"help", no_argument, NULL, OPT_HELP},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
@@ -324,6 +331,19 @@ int bench_opts_parse(struct bench_opts *o, int argc, char **argv, char *err,
     case OPT_FIXED:
       o->fixed_value = true;
       break;
+    case OPT_TLS_CA:
+    case OPT_TLS_CERT:
+    case OPT_TLS_KEY: {
+      char *dst = c == OPT_TLS_CA     ? o->tls_ca
+                  : c == OPT_TLS_CERT ? o->tls_cert
+                                      : o->tls_key;
+      if (strlen(optarg) >= sizeof o->tls_ca) {
+        snprintf(err, errlen, "--tls-*: path too long");
+        return -1;
+      }
+      strcpy(dst, optarg);
+      break;
+    }
     case OPT_VERSION:
       printf("roost-bench %s\n", PROTO_ROOST_VERSION);
       return 1;

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tls/tls.h"
 #include "tools/bench_int.h"
 
 /* Requests in flight per session during setup and cleanup. */
@@ -121,6 +122,7 @@ struct sess {
   bool cycle_measured;
   bool retired;    /* churn slot that stopped after an error */
   bool cycle_done; /* churn: closeSession was answered */
+  struct tls_conn *tls; /* --tls-*: this connection's engine (owned) */
 };
 
 struct bulk_dir {
@@ -130,6 +132,7 @@ struct bulk_dir {
 
 struct bench {
   struct bench_opts o;
+  struct tls_ctx *tls_ctx; /* --tls-*: NULL = plain */
   uv_loop_t loop;
   uv_timer_t tick;        /* 1 s: progress, pings, stall watchdog */
   uv_timer_t phase_timer; /* end of warmup / of the measured time */
@@ -265,10 +268,30 @@ static void mark_dirty(struct sess *s) {
 
 static void on_write(uv_write_t *req, int status);
 
+/* TLS: the collected requests become ciphertext in the same buffer
+ * (with any handshake records the engine has to send). */
+static int tls_seal(struct sess *s, struct proto_writer *w) {
+  if (w->len > 0 && tls_conn_write(s->tls, w->buf, w->len) != TLS_OK)
+    return -1;
+  proto_writer_reset(w);
+  size_t n = tls_conn_pending_out(s->tls);
+  uint8_t *dst = n > 0 ? proto_writer_reserve(w, n) : NULL;
+  if (n > 0 && dst == NULL)
+    return -1;
+  w->len = n > 0 ? tls_conn_take_out(s->tls, dst, n) : 0;
+  return 0;
+}
+
 static void sess_flush(struct sess *s) {
   struct proto_writer *w = &s->wb[s->wcur];
-  if (s->writing || w->len == 0 || s->state == ST_SHUT ||
-      s->state == ST_IDLE || s->state == ST_CONNECTING)
+  if (s->writing || s->state == ST_SHUT || s->state == ST_IDLE ||
+      s->state == ST_CONNECTING)
+    return;
+  if (s->tls != NULL && tls_seal(s, w) != 0) {
+    bench_fail(s->b, BENCH_ERR_CONN_LOST, tls_conn_errmsg(s->tls));
+    return;
+  }
+  if (w->len == 0)
     return;
   if (proto_writer_err(w) != PROTO_OK) {
     bench_fail(s->b, BENCH_ERR_BAD_REPLY, "out of memory encoding a request");
@@ -767,6 +790,32 @@ static bool rbuf_reserve(struct sess *s, size_t need) {
   return true;
 }
 
+/* TLS: the n bytes of ciphertext just read at rbuf + rlen go into the
+ * engine, and its plaintext is appended at rlen instead. */
+static int tls_open(struct sess *s, size_t n) {
+  if (tls_conn_feed(s->tls, s->rbuf + s->rlen, n) != TLS_OK) {
+    bench_fail(s->b, BENCH_ERR_CONN_LOST, tls_conn_errmsg(s->tls));
+    return -1;
+  }
+  for (;;) {
+    if (s->rcap - s->rlen < 4096 && !rbuf_reserve(s, s->rcap + 16384)) {
+      bench_fail(s->b, BENCH_ERR_BAD_REPLY, "out of memory for a reply");
+      return -1;
+    }
+    ssize_t r = tls_conn_read(s->tls, s->rbuf + s->rlen, s->rcap - s->rlen);
+    if (r == 0 || r == TLS_EOF) /* close_notify: the TCP EOF follows */
+      break;
+    if (r < 0) {
+      bench_fail(s->b, BENCH_ERR_CONN_LOST, tls_conn_errmsg(s->tls));
+      return -1;
+    }
+    s->rlen += (size_t)r;
+  }
+  if (tls_conn_pending_out(s->tls) > 0)
+    mark_dirty(s);
+  return 0;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   struct sess *s = stream->data;
   (void)buf;
@@ -785,7 +834,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     sess_lost(s, "read", (int)nread);
     return;
   }
-  s->rlen += (size_t)nread;
+  if (s->tls != NULL) {
+    if (tls_open(s, (size_t)nread) != 0)
+      return;
+  } else
+    s->rlen += (size_t)nread;
   size_t off = 0;
   while (s->rlen - off >= 4 && s->state != ST_SHUT) {
     uint32_t len = proto_load_be32(s->rbuf + off);
@@ -827,6 +880,8 @@ static void on_close(uv_handle_t *h) {
   struct sess *s = h->data;
   struct bench *b = s->b;
   s->state = ST_IDLE;
+  tls_conn_free(s->tls);
+  s->tls = NULL;
   b->n_handles_open--;
   if (s->churn && b->phase != PH_DONE) {
     if (!s->retired && s->cycle_done && s->cycle_measured) {
@@ -889,6 +944,11 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&s->tcp, 1);
+  if (s->b->tls_ctx != NULL &&
+      (s->tls = tls_conn_new(s->b->tls_ctx, NULL)) == NULL) {
+    bench_fail(s->b, BENCH_ERR_CONNECT, "out of memory for TLS");
+    return;
+  }
   int rc = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
   if (rc != 0) {
     sess_lost(s, "read_start", rc);
@@ -1362,16 +1422,33 @@ int main(int argc, char **argv) {
     fprintf(stderr, "roost-bench: %s\n", err);
     return 2;
   }
+  if (b->o.tls_ca[0] || b->o.tls_cert[0]) {
+    struct tls_options t;
+    char terr[TLS_ERRMSG_MAX];
+    tls_options_defaults(&t);
+    snprintf(t.trust_store_location, sizeof t.trust_store_location, "%s",
+             b->o.tls_ca);
+    snprintf(t.key_store_location, sizeof t.key_store_location, "%s",
+             b->o.tls_cert);
+    snprintf(t.key_location, sizeof t.key_location, "%s", b->o.tls_key);
+    if (tls_ctx_new(&t, TLS_ROLE_CLIENT, "--tls ", &b->tls_ctx, terr) != 0) {
+      fprintf(stderr, "roost-bench: %s\n", terr);
+      free(b);
+      return 2;
+    }
+  }
   raise_fd_limit(b->o.sessions + 1);
   if (bench_init(b) != 0) {
     fprintf(stderr, "roost-bench: out of memory setting up %u sessions\n",
                     b->o.sessions);
+    tls_ctx_free(b->tls_ctx);
     bench_free(b);
     free(b);
     return 1;
   }
   if (uv_loop_init(&b->loop) != 0) {
     fprintf(stderr, "roost-bench: uv_loop_init failed\n");
+    tls_ctx_free(b->tls_ctx);
     bench_free(b);
     free(b);
     return 1;
@@ -1423,6 +1500,7 @@ int main(int argc, char **argv) {
   int status = 0;
   if (b->failed || (b->errs.total && !b->o.allow_errors))
     status = 1;
+  tls_ctx_free(b->tls_ctx);
   bench_free(b);
   free(b);
   return status;

@@ -33,6 +33,11 @@ static void usage(FILE *f) {
           "  --json       print every result as one JSON object per line\n"
           "  -k           with commands on stdin: keep going after an error\n"
           "  -t MS        session timeout and connect wait (default 10000)\n"
+          "  --tls        connect with TLS (a secure client port); also\n"
+          "               --ca FILE (trusted CAs, PEM or PKCS12; default the\n"
+          "               system's), --cert FILE and --key FILE (client\n"
+          "               certificate, PEM), --key-password PW,\n"
+          "               --no-hostname-verification\n"
           "With COMMAND, run it and exit (0 ok, 1 failed, 2 usage); without,\n"
           "read commands from stdin when it is not a terminal, else start\n"
           "the interactive shell.  Type 'help' for the commands.\n"
@@ -348,6 +353,12 @@ int main(int argc, char **argv) {
       {"timeout", required_argument, NULL, 't'},
       {"server", required_argument, NULL, 's'},
       {"version", no_argument, NULL, 'V'},
+      {"tls", no_argument, NULL, 'T'},
+      {"ca", required_argument, NULL, 'A'},
+      {"cert", required_argument, NULL, 'C'},
+      {"key", required_argument, NULL, 'K'},
+      {"key-password", required_argument, NULL, 'P'},
+      {"no-hostname-verification", no_argument, NULL, 'N'},
       {NULL, 0, NULL, 0},
   };
   int o;
@@ -367,6 +378,27 @@ int main(int argc, char **argv) {
     }
     case 'j':
       sh.json = true;
+      break;
+    case 'T':
+      sh.tls = true;
+      break;
+    case 'A':
+      sh.tls = true;
+      sh.tls_ca = optarg;
+      break;
+    case 'C':
+      sh.tls = true;
+      sh.tls_cert = optarg;
+      break;
+    case 'K':
+      sh.tls = true;
+      sh.tls_key = optarg;
+      break;
+    case 'P':
+      sh.tls_key_password = optarg;
+      break;
+    case 'N':
+      sh.tls_no_verify = true;
       break;
     case 'k':
       keep_going = true;

@@ -2021,9 +2021,21 @@ int shell_connect(struct shell *sh, const char *hosts, bool quiet) {
   o.renew_session_on_expiry = true;
   /* ...and after a refused addauth (zkCli's session would be dead). */
   o.auth_failed_reconnect = true;
+  o.tls = sh->tls;
+  o.tls_ca = sh->tls_ca;
+  o.tls_cert = sh->tls_cert;
+  o.tls_key = sh->tls_key;
+  o.tls_key_password = sh->tls_key_password;
+  o.tls_no_hostname_verification = sh->tls_no_verify;
   roost_client *c = NULL;
   int rc = roost_client_new(hosts, &o, &c);
   if (rc != ROOST_OK) {
+    char why[512];
+    if ((rc == ROOST_ETLS || rc == ROOST_EINVAL) &&
+        roost_tls_check(&o, why, sizeof why) != ROOST_OK) {
+      shell_print_error(sh, rc, NULL, why);
+      return SHELL_USAGE;
+    }
     shell_print_error(sh, rc, NULL, NULL);
     return rc == ROOST_ECONNSTR ? SHELL_USAGE : SHELL_ERR;
   }
@@ -2034,9 +2046,10 @@ int shell_connect(struct shell *sh, const char *hosts, bool quiet) {
   }
   rc = roost_client_wait_connected(c, sh->timeout_ms);
   if (rc != ROOST_OK && !sh->interactive) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "could not connect to %.400s (%s)", hosts,
-             roost_strerror(rc));
+    char msg[768], tls[256];
+    size_t tl = roost_client_tls_error(c, tls, sizeof tls);
+    snprintf(msg, sizeof msg, "could not connect to %.400s (%s%s%s)", hosts,
+             roost_strerror(rc), tl > 0 ? "; TLS: " : "", tl > 0 ? tls : "");
     shell_print_error(sh, rc, NULL, msg);
     roost_client_close(c);
     free(h);

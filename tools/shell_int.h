@@ -145,6 +145,11 @@ struct shell {
   bool one_shot;        /* roost -s HOSTS COMMAND ... */
   bool script;          /* commands from a non-terminal stdin */
   int32_t timeout_ms;   /* session timeout asked for, and connect wait */
+  /* --tls, --ca, --cert, --key, --key-password, --no-hostname-verification
+   * (strings borrowed from argv). */
+  bool tls;
+  bool tls_no_verify;
+  const char *tls_ca, *tls_cert, *tls_key, *tls_key_password;
   int sig_fd[2];        /* self-pipe: SIGINT wakes `watch` */
 
   pthread_mutex_t evq_mu;

@@ -258,6 +258,12 @@ static bool digest_valid(const char *p, size_t len) {
   return colons == 1;
 }
 
+/* x509: a distinguished name; ZooKeeper parses it as an X500Principal.
+ * Here: non-empty, attribute=value, no NUL. */
+static bool x509_valid(const char *p, size_t len) {
+  return len > 0 && memchr(p, '=', len) != NULL && memchr(p, 0, len) == NULL;
+}
+
 /* ------------------------------------------------------------------ */
 /* Checks (§7.13) */
 
@@ -280,14 +286,15 @@ static bool item_grants(int32_t perms, const char *scheme, size_t scheme_len,
     return str_is(id, id_len, "anyone");
   bool digest = str_is(scheme, scheme_len, "digest");
   bool ip = str_is(scheme, scheme_len, "ip");
-  if (!digest && !ip)
+  bool x509 = str_is(scheme, scheme_len, "x509");
+  if (!digest && !ip && !x509)
     return false; /* no provider for the scheme: never matches */
   size_t n_ids = auth ? auth->n_ids : 0;
   for (size_t j = 0; j < n_ids; j++) {
     const struct tree_identity *ai = &auth->ids[j];
     if (!str_is(scheme, scheme_len, ai->scheme))
       continue;
-    if (digest && str_is(id, id_len, ai->id))
+    if ((digest || x509) && str_is(id, id_len, ai->id))
       return true;
     if (ip && ip_match(ai->id, strlen(ai->id), id, id_len))
       return true;
@@ -357,7 +364,7 @@ static bool expandable(const struct tree_identity *id) {
 }
 
 int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
-                   struct proto_writer *out) {
+                   bool x509_acls, struct proto_writer *out) {
   if (in->count <= 0)
     return PROTO_INVALIDACL;
   size_t count_at = out->len;
@@ -417,7 +424,8 @@ int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
     bool verbatim =
         (slice_is(a.id.scheme, "world") && slice_is(a.id.id, "anyone")) ||
         (slice_is(a.id.scheme, "digest") && digest_valid(id, id_len)) ||
-        (slice_is(a.id.scheme, "ip") && ip_valid(id, id_len));
+        (slice_is(a.id.scheme, "ip") && ip_valid(id, id_len)) ||
+        (x509_acls && slice_is(a.id.scheme, "x509") && x509_valid(id, id_len));
     if (!verbatim)
       return PROTO_INVALIDACL; /* world:other, unknown scheme, bad id */
     proto_write_acl(out, &a);

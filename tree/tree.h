@@ -54,6 +54,11 @@ struct tree_config {
    * types 1/2 match every watch of that table (incl. the persistent and
    * recursive ones), 4/5 are MarshallingError.  See tree_remove_watches. */
   bool watcher_types_3_9;
+  /* The x509 auth provider exists (the server has a TLS port): ACL
+   * entries x509:<subject DN> are valid and match a connection's
+   * ("x509", DN) identity exactly.  Default false = InvalidACL, as
+   * ZooKeeper without authProvider.x509. */
+  bool x509_acls;
 };
 
 /* Creates the initial tree of §7.15: "/", "/zookeeper",
@@ -65,7 +70,8 @@ void tree_free(struct tree *t);
 /* ------------------------------------------------------------------ */
 /* Identities of the caller, for ACL checks (§7.13).  A connection has
  * an "ip" identity always, "digest" ones after addauth, "super" with the
- * super digest. */
+ * super digest, "x509" (subject DN) with a verified TLS client
+ * certificate. */
 
 struct tree_identity {
   const char *scheme; /* borrowed */

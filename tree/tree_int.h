@@ -249,6 +249,7 @@ bool tree_acl_anyone_reads(const struct acl_list *l);
  * canonical blob (count + elements) into out.  PROTO_OK,
  * PROTO_INVALIDACL or PROTO_SYSTEMERROR. */
 int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
+                   bool x509_acls,
                    struct proto_writer *out);
 
 /* ------------------------------------------------------------------ */

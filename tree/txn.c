@@ -1282,7 +1282,7 @@ static int prep_create(struct prep *p, int32_t op,
   if (!slash || data_too_big(p, r->data))
     return PROTO_BADARGUMENTS;
   proto_writer_reset(&p->acl);
-  int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, &p->acl);
+  int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, p->t->cfg.x509_acls, &p->acl);
   if (rc)
     return rc;
   size_t plen = (size_t)(slash - path);
@@ -1447,7 +1447,7 @@ static int prep_set_acl(struct prep *p, const struct proto_set_acl_req *r) {
   if (rc0)
     return rc0;
   proto_writer_reset(&p->acl);
-  int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, &p->acl);
+  int rc = tree_acl_fixup(&r->acl, &p->ctx->auth, p->t->cfg.x509_acls, &p->acl);
   if (rc)
     return rc;
   struct tree_nview v;

@@ -38,6 +38,10 @@ ZK_CLASSPATH = ":".join([
     "/usr/share/java/jackson-core.jar",
     "/usr/share/java/jackson-databind.jar",
     "/usr/share/java/jackson-annotations.jar",
+    # The Netty connection factory (TLS, test_tls.py) needs netty-codec,
+    # which zookeeper.jar's manifest leaves out (libnetty-java, a
+    # dependency of libzookeeper-java, ships it).
+    "/usr/share/java/netty-codec.jar",
 ])
 
 # Markers in a sanitizer build's output that mean the run failed.

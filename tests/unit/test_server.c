@@ -350,6 +350,58 @@ static void test_load_all_keys(void **state) {
   assert_true(c.extended_types);
 }
 
+/* ZooKeeper's TLS keys (bare and with the zookeeper. prefix) fill the TLS
+ * settings without a notice; malformed values, portUnification=true and
+ * ssl.crl=true are refused. */
+static void test_tls_keys(void **state) {
+  char errmsg[SRV_ERRMSG_MAX] = "", path[512];
+  struct notices ns = {0};
+  struct srv_config c;
+  (void)state;
+  srv_config_defaults(&c);
+  assert_int_equal(c.secure_client_port, -1);
+  assert_string_equal(c.tls.client_auth, "need");
+  assert_true(c.tls.hostname_verification);
+  assert_false(c.ssl_quorum);
+  const char *text =
+      "secureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n"
+      "ssl.keyStore.location=/k.pem\nzookeeper.ssl.keyStore.password=pw\n"
+      "ssl.keyStore.type=PEM\nssl.trustStore.location=/t.p12\n"
+      "ssl.trustStore.type=PKCS12\nssl.clientAuth=want\n"
+      "ssl.protocol=TLSv1.2\nssl.enabledProtocols=TLSv1.2,TLSv1.3\n"
+      "ssl.ciphersuites=A,B\nssl.hostnameVerification=false\n"
+      "zookeeper.X509AuthenticationProvider.superUser=CN=a,O=b\n"
+      "sslQuorum=true\nssl.quorum.keyStore.location=/q.pem\n"
+      "zookeeper.ssl.quorum.clientAuth=none\nsslQuorumReloadCertFiles=true\n";
+  assert_int_equal(load_text(&c, text, &ns, errmsg, path, sizeof path), 0);
+  assert_int_equal(ns.n, 0);
+  assert_int_equal(c.secure_client_port, 2281);
+  assert_string_equal(c.secure_client_port_address, "127.0.0.1");
+  assert_string_equal(c.tls.key_store_location, "/k.pem");
+  assert_string_equal(c.tls.key_store_password, "pw");
+  assert_string_equal(c.tls.key_store_type, "PEM");
+  assert_string_equal(c.tls.trust_store_location, "/t.p12");
+  assert_string_equal(c.tls.trust_store_type, "PKCS12");
+  assert_string_equal(c.tls.client_auth, "want");
+  assert_string_equal(c.tls.protocol, "TLSv1.2");
+  assert_string_equal(c.tls.enabled_protocols, "TLSv1.2,TLSv1.3");
+  assert_string_equal(c.tls.ciphersuites, "A,B");
+  assert_false(c.tls.hostname_verification);
+  assert_string_equal(c.x509_super_user, "CN=a,O=b");
+  assert_true(c.ssl_quorum);
+  assert_true(c.ssl_quorum_reload);
+  assert_string_equal(c.quorum_tls.key_store_location, "/q.pem");
+  assert_string_equal(c.quorum_tls.client_auth, "none");
+  assert_string_equal(c.quorum_tls.trust_store_location, "");
+  assert_int_equal(
+      set_key(&c, "ssl.hostnameVerification", "maybe", NULL, errmsg), -1);
+  assert_int_equal(set_key(&c, "secureClientPort", "70000", NULL, errmsg), -1);
+  assert_int_equal(set_key(&c, "portUnification", "true", NULL, errmsg), -1);
+  assert_non_null(strstr(errmsg, "portUnification"));
+  assert_int_equal(set_key(&c, "ssl.crl", "true", NULL, errmsg), -1);
+  assert_int_equal(set_key(&c, "ssl.crl", "false", NULL, errmsg), 0);
+}
+
 /* The repository's own roost.cfg (what `make run` starts) loads. */
 static void test_load_roost_cfg(void **state) {
   char path[1024], errmsg[SRV_ERRMSG_MAX] = "";
@@ -882,10 +934,7 @@ static void test_zk_keys_accepted(void **state) {
       "metricsProvider.exportJvmInfo",
       "standaloneEnabled",
       "quorumListenOnAllIPs",
-      "secureClientPort",
-      "secureClientPortAddress",
-      "ssl.keyStore.location",
-      "sslQuorum",
+      "ssl.keyStore.passwordPath",
       "portUnification",
       "localSessionsEnabled",
       "localSessionsUpgradingEnabled",
@@ -897,7 +946,6 @@ static void test_zk_keys_accepted(void **state) {
       "audit.enable",
       "jvm.pause.monitor",
       "authProvider.1",
-      "X509AuthenticationProvider.superUser",
       "serverCnxnFactory",
       "zookeeper.snapshot.trust.empty",
       "snapshot.trust.empty",
@@ -1361,6 +1409,7 @@ int main(void) {
       cmocka_unit_test(test_jute_decode),
       cmocka_unit_test(test_bool_values),
       cmocka_unit_test(test_zk_keys_accepted),
+      cmocka_unit_test(test_tls_keys),
       cmocka_unit_test(test_super_digest_and_reaper_keys),
       cmocka_unit_test(test_reconfig_keys),
       cmocka_unit_test(test_unknown_keys),
