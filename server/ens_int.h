@@ -187,28 +187,16 @@ struct ens_wreq {
 struct srv_ens {
   struct srv *s;
   struct zab *zab;
-  uint32_t my_id;
-  int my_quorum_port; /* told in HELLO, so a joiner can be dialled back */
   struct ens_peer peers[SRV_MAX_PEERS];
   size_t n_peers; /* others, not us */
   uv_tcp_t listener;
-  bool listener_open;
   uv_timer_t timer;
-  bool timer_open;
   struct ens_tcp *incoming;
-  bool stopping;
 
   /* zab state as last announced (ROLE). */
-  enum zab_role role;
-  uint32_t leader;
-  uint32_t epoch;
-  bool serving;
 
   /* Stepping: actions may lead to events (an inline fsync reports
    * DURABLE); those wait until the current drain is done. */
-  bool in_step;
-  bool tpend_stale;
-  bool confirm_wanted;     /* see confirm_issued below */
   int64_t durable_pending; /* -1 = none */
   uint64_t down_mask;      /* peers[i] whose PEER_DOWN is due */
   uint64_t up_mask;        /* peers[i] whose PEER_UP is due */
@@ -231,7 +219,7 @@ struct srv_ens {
   size_t q_head, q_len;
   /* What the txns proposed and not yet applied here will change (prep
    * reads it before the tree); the zxid proposed last in this leadership
-   * (0 = none).  tpend_stale (above, for the struct's layout): a prepped
+   * (0 = none).  tpend_stale (below, with the small fields): a prepped
    * txn was not proposed, so tpend must be cleared before the next prep. */
   struct tree_pending *tpend;
   uint64_t last_proposed;
@@ -253,7 +241,7 @@ struct srv_ens {
    * sync from its stale tree.  Rounds of this leadership: the last one
    * started, the last one a quorum confirmed; confirm_wanted: start one
    * at the next ens_step. */
-  uint64_t confirm_issued, confirm_done; /* (confirm_wanted: above) */
+  uint64_t confirm_issued, confirm_done; /* (confirm_wanted: below) */
   /* Followers' SYNCs waiting for a round (the follower's conn id, 8
    * bytes as sent, is echoed in SYNCED). */
   struct ens_fsync {
@@ -265,14 +253,28 @@ struct srv_ens {
 
   /* Read-only mode (ens_ro.c): on while LOOKING, from ENS_RO_GRACE_MS
    * after the election began until it ends. */
-  bool read_only;
   uv_timer_t ro_timer;
-  bool ro_timer_open;
   uint64_t ro_entered; /* times read-only mode began (mntr) */
 
   struct proto_writer w;   /* scratch for frames */
   struct proto_writer txn; /* scratch for the leader's prep */
   uint64_t forwarded, proposed, n_fail;
+
+  /* The small fields, together: no padding between the large ones. */
+  uint32_t my_id;
+  int my_quorum_port; /* told in HELLO, so a joiner can be dialled back */
+  enum zab_role role;
+  uint32_t leader;
+  uint32_t epoch;
+  bool listener_open;
+  bool timer_open;
+  bool stopping;
+  bool serving;
+  bool in_step;
+  bool tpend_stale;
+  bool confirm_wanted; /* see confirm_issued above */
+  bool read_only;
+  bool ro_timer_open;
 };
 
 /* The member's loop clock, and a peer by id (NULL: not a member). */
