@@ -184,8 +184,8 @@ static char *read_dynamic_file(const char *path, size_t *n) {
   FILE *f = path[0] ? fopen(path, "r") : NULL;
   if (f == NULL)
     return NULL;
-  char *buf = malloc(64 * 1024);
-  size_t got = buf ? fread(buf, 1, 64 * 1024 - 1, f) : 0;
+  char *buf = malloc((size_t)64 * 1024);
+  size_t got = buf ? fread(buf, 1, (size_t)64 * 1024 - 1, f) : 0;
   fclose(f);
   if (buf)
     buf[got] = '\0';

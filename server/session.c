@@ -290,7 +290,7 @@ void srv_sessions_remove_read_only(struct srv *s) {
       n += ((struct srv_session *)v)->read_only;
     if (n == 0)
       return;
-    struct srv_session **ro = malloc(n * sizeof *ro);
+    struct srv_session **ro = calloc(n, sizeof(struct srv_session *));
     for (i = 0; srv_map_next(&s->sessions, &i, &k, &v) && m < n;)
       if (((struct srv_session *)v)->read_only) {
         if (ro == NULL) {
