@@ -269,9 +269,9 @@ static void on_node(void *arg, struct http_req *r) {
   respond_json(r, 200, o);
 }
 
-/* Children of path as strings (sorted); NULL when none can be read. */
-static char **list_children(struct srv *s, const char *path,
-                            const struct tree_auth *auth, int32_t *count) {
+char **srv_children_names(struct srv *s, const char *path,
+                          const struct tree_auth *auth, bool sorted,
+                          int32_t *count) {
   struct proto_writer w;
   proto_writer_init(&w);
   *count = 0;
@@ -293,13 +293,13 @@ static char **list_children(struct srv *s, const char *path,
       break;
   }
   proto_writer_free(&w);
-  if (v != NULL)
+  if (v != NULL && sorted)
     qsort(v, (size_t)got, sizeof *v, cmp_str);
   *count = got;
   return v;
 }
 
-static void free_list(char **v, int32_t n) {
+void srv_names_free(char **v, int32_t n) {
   if (v == NULL)
     return;
   for (int32_t i = 0; i < n; i++)
@@ -357,13 +357,13 @@ static json_t *instance_json(struct srv *s, const char *path, const char *id,
 static void add_root(struct srv *s, const char *root, json_t *services,
                      const struct tree_auth *auth, size_t *budget) {
   int32_t n;
-  char **names = list_children(s, root, auth, &n);
+  char **names = srv_children_names(s, root, auth, true, &n);
   for (int32_t i = 0; names != NULL && i<n && * budget> 0; i++) {
     char spath[SRV_PATH_MAX];
     if (!join(spath, sizeof spath, root, names[i]))
       continue;
     int32_t m;
-    char **ids = list_children(s, spath, auth, &m);
+    char **ids = srv_children_names(s, spath, auth, true, &m);
     json_t *svc = json_object();
     json_object_set_new(svc, "name", json_string(names[i]));
     json_object_set_new(svc, "path", json_string(spath));
@@ -375,11 +375,11 @@ static void add_root(struct srv *s, const char *root, json_t *services,
       json_array_append_new(inst, instance_json(s, ipath, ids[j], auth));
       (*budget)--;
     }
-    free_list(ids, m);
+    srv_names_free(ids, m);
     json_object_set_new(svc, "instances", inst);
     json_array_append_new(services, svc);
   }
-  free_list(names, n);
+  srv_names_free(names, n);
 }
 
 static void on_services(void *arg, struct http_req *r) {

@@ -54,7 +54,7 @@ struct waiter {
   struct http_req *r; /* NULL once answered or aborted */
   uv_timer_t timer;
   int64_t index;
-  bool list;      /* /v1/services, else one service */
+  bool list; /* /v1/services, else one service */
   struct filter f;
   char name[256]; /* the service */
 };
@@ -88,42 +88,6 @@ static bool join(char *out, size_t cap, const char *parent, const char *name) {
   return n >= 0 && (size_t)n < cap;
 }
 
-/* Children of path (NULL, n 0 when none or unreadable); free with
- * free_list. */
-static char **children(struct srv *s, const char *path,
-                       const struct tree_auth *auth, int32_t *count) {
-  struct proto_writer w;
-  proto_writer_init(&w);
-  *count = 0;
-  if (tree_get_children(s->tree, path, strlen(path), 0, false, auth, &w) !=
-      PROTO_OK) {
-    proto_writer_free(&w);
-    return NULL;
-  }
-  struct proto_reader rd;
-  proto_reader_init(&rd, w.buf, w.len, w.len);
-  int32_t n = proto_read_vector_count(&rd);
-  char **v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
-  int32_t got = 0;
-  while (v != NULL && got < n && proto_reader_err(&rd) == PROTO_OK) {
-    struct proto_slice sl = proto_read_buffer(&rd);
-    v[got] = strndup(sl.ptr ? (const char *)sl.ptr : "",
-                     sl.len > 0 ? (size_t)sl.len : 0);
-    if (v[got] == NULL)
-      break;
-    got++;
-  }
-  proto_writer_free(&w);
-  *count = got;
-  return v;
-}
-
-static void free_list(char **v, int32_t n) {
-  for (int32_t i = 0; v != NULL && i < n; i++)
-    free(v[i]);
-  free(v);
-}
-
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* A service's index: its node's pzxid and its instances' mzxid, over the
@@ -144,14 +108,14 @@ static int64_t service_index(struct srv *s, const char *name) {
     }
     idx = max64(idx, st.pzxid);
     int32_t n;
-    char **ids = children(s, sp, NULL, &n);
+    char **ids = srv_children_names(s, sp, NULL, false, &n);
     for (int32_t j = 0; j < n; j++) {
       char ip[SRV_PATH_MAX];
       if (join(ip, sizeof ip, sp, ids[j]) &&
           tree_stat(s->tree, ip, strlen(ip), &st) == PROTO_OK)
         idx = max64(idx, st.mzxid);
     }
-    free_list(ids, n);
+    srv_names_free(ids, n);
   }
   return idx;
 }
@@ -167,14 +131,14 @@ static int64_t list_index(struct srv *s) {
       continue;
     idx = max64(idx, st.pzxid);
     int32_t n;
-    char **names = children(s, rs.p[i], NULL, &n);
+    char **names = srv_children_names(s, rs.p[i], NULL, false, &n);
     for (int32_t j = 0; j < n; j++) {
       char sp[SRV_PATH_MAX];
       if (join(sp, sizeof sp, rs.p[i], names[j]) &&
           tree_stat(s->tree, sp, strlen(sp), &st) == PROTO_OK)
         idx = max64(idx, st.pzxid);
     }
-    free_list(names, n);
+    srv_names_free(names, n);
   }
   return idx;
 }
@@ -254,7 +218,7 @@ static json_t *service_json(struct srv *s, const char *name,
     if (!join(sp, sizeof sp, rs.p[i], name))
       continue;
     int32_t n;
-    char **ids = children(s, sp, auth, &n);
+    char **ids = srv_children_names(s, sp, auth, false, &n);
     for (int32_t j = 0; j < n && json_array_size(a) < DISC_MAX_INSTANCES; j++) {
       char ip[SRV_PATH_MAX];
       json_t *o = join(ip, sizeof ip, sp, ids[j])
@@ -263,7 +227,7 @@ static json_t *service_json(struct srv *s, const char *name,
       if (o != NULL)
         json_array_append_new(a, o);
     }
-    free_list(ids, n);
+    srv_names_free(ids, n);
   }
   return a;
 }
@@ -274,7 +238,7 @@ static json_t *list_json(struct srv *s, const struct tree_auth *auth) {
   json_t *o = json_object();
   for (int i = 0; i < rs.n; i++) {
     int32_t n;
-    char **names = children(s, rs.p[i], auth, &n);
+    char **names = srv_children_names(s, rs.p[i], auth, false, &n);
     for (int32_t j = 0; j < n; j++) {
       char sp[SRV_PATH_MAX];
       struct proto_stat st;
@@ -284,7 +248,7 @@ static json_t *list_json(struct srv *s, const struct tree_auth *auth) {
       json_int_t had = json_integer_value(json_object_get(o, names[j]));
       json_object_set_new(o, names[j], json_integer(had + st.num_children));
     }
-    free_list(names, n);
+    srv_names_free(names, n);
   }
   return o;
 }

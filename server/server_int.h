@@ -761,6 +761,13 @@ int srv_admin_port(const struct srv *s, bool metrics);
  * Borrowed until srv_stop. */
 struct http_server;
 struct http_server *srv_admin_http(struct srv *s);
+/* console.c: the names of path's children as owned strings (sorted if
+ * asked), read with auth's rights; NULL (count 0) when unreadable.  Free
+ * with srv_names_free.  The console and the discovery API both list. */
+char **srv_children_names(struct srv *s, const char *path,
+                          const struct tree_auth *auth, bool sorted,
+                          int32_t *count);
+void srv_names_free(char **v, int32_t n);
 
 /* console.c — the web console's routes (assets compiled in) on h. */
 void srv_console_routes(struct srv *s, struct http_server *h);
