@@ -170,6 +170,17 @@ static int replay_segment(struct replay *rp, const char *path, bool is_last,
     }
   }
   txlog_reader_close(r);
+  if (frames == 0 && is_last && c->repair) {
+    /* Killed after the segment's header was written and before its first
+     * frame: it holds nothing, and the next append would create a segment
+     * of the same name (its first zxid is last + 1). */
+    warnf(c->warn, c->warn_arg,
+          "warning: removing %s: no frame in it (stopped right after the "
+          "segment was started)",
+          path);
+    io->unlink(io->ctx, path);
+    *removed = true;
+  }
 done:
   rp->info->segments++;
   rp->info->frames += frames;

@@ -193,7 +193,12 @@ def test_crash_kill9(server_factory, target, tmp_path):
             w.kill()
             w.wait()
         srv.restart()
-        zk = client(srv)
+        try:
+            zk = client(srv)
+        except Exception as e:
+            raise AssertionError("no session after restart %d: %r; server "
+                                 "log tail:\n%s"
+                                 % (r, e, srv.log_tail(80))) from e
         try:
             for prev in range(r + 1):
                 n = check_acked(zk, str(tmp_path / ("acks%d" % prev)),
