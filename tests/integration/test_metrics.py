@@ -291,3 +291,42 @@ def test_learner_lag_while_a_follower_is_stopped(ensemble_factory):
     finally:
         zk.stop()
         zk.close()
+
+
+def test_pending_syncs_on_the_leader(ensemble_factory):
+    """pending_syncs (ZooKeeper's name): a follower's sync waits at the
+    leader until a confirmation round that started after it reaches a
+    quorum.  With three of five members stopped (SIGSTOP) no round can,
+    so the leader holds the sync (1); once they resume it is answered
+    and the figure is back at 0."""
+    import os
+    import signal
+    from ens_util import mntr, wait_until
+    # syncLimit 100 ticks (20 s): the leader keeps leading meanwhile.
+    ens = ensemble_factory(5, syncLimit="100")
+    leader = ens.wait_serving()
+    asker, *frozen = [s for s in ens.servers if s is not leader]
+
+    def pending():
+        return int(mntr(ens, leader).get("zk_pending_syncs", -1))
+
+    assert pending() == 0
+    zk = KazooClient(hosts=asker.hosts, timeout=30)
+    zk.start()
+    try:
+        for f in frozen:
+            os.kill(f.pid, signal.SIGSTOP)
+        try:
+            res = zk.sync_async("/")
+            wait_until(lambda: pending() == 1, 10, "the sync pending")
+            assert not res.ready()
+        finally:
+            for f in frozen:
+                os.kill(f.pid, signal.SIGCONT)
+        res.get(timeout=15)
+        wait_until(lambda: pending() == 0, 10, "no sync pending")
+        for f in frozen:
+            assert "zk_pending_syncs" not in mntr(ens, f)
+    finally:
+        zk.stop()
+        zk.close()
