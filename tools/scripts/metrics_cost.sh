@@ -19,7 +19,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OPS=${OPS:-20000}
 WORK=$(mktemp -d /tmp/roost-mcost.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+# KEEP=1 keeps the callgrind dumps (callgrind_annotate them) in $WORK
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 
@@ -92,10 +93,17 @@ except Exception: print('')" 2>/dev/null)" = imok ]; do
   kill -TERM "$pid"
   wait "$pid" || true
   echo "$label $(ir "$dir/cg.out.1") $(ir "$dir/cg.out.2")"
+  # where the recording sits: the reply path (count_latency, inlined)
+  for d in 1 2; do
+    callgrind_annotate --threshold=100 "$dir/cg.out.$d" 2>/dev/null |
+      grep -E 'srv_reply_end|count_latency|srv_hist_add' |
+      sed "s|^|  $label dump $d: |" >&2 || true
+  done
 }
 
 W=$(run with "$ROOT/build/roost-server")
 WO=$(run without "$WORK/src/build/roost-server")
+[ "${KEEP:-0}" = 1 ] && echo "dumps kept in $WORK" >&2
 echo "$W
 $WO" | awk -v ops="$OPS" '
   { c[$1] = $2; g[$1] = $3 }
