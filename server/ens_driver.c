@@ -73,6 +73,29 @@ static void send_zab(struct srv_ens *e, uint32_t to, const struct zab_msg *m) {
   ens_peer_send(p, ENS_K_ZAB, e->w.buf, e->w.len);
 }
 
+/* ZooKeeper's election_time: from LOOKING to leading or following (its
+ * Leader.lead / Follower.followLeader; an observer counts none), in ms. */
+static void election_timed(struct srv_ens *e, enum zab_role from,
+                           enum zab_role to) {
+  uint64_t now = uv_hrtime();
+  if (to == ZAB_ROLE_LOOKING) {
+    e->looking_since_ns = now;
+    return;
+  }
+  if (from != ZAB_ROLE_LOOKING ||
+      (to != ZAB_ROLE_LEADING && to != ZAB_ROLE_FOLLOWING))
+    return;
+  struct srv_metrics *m = e->s->metrics;
+  if (m == NULL)
+    return;
+  uint64_t ms = (now - e->looking_since_ns) / 1000000u;
+  if (m->election_ms.count == 0 || ms < m->election_min_ms)
+    m->election_min_ms = ms;
+  if (ms > m->election_max_ms)
+    m->election_max_ms = ms;
+  srv_hist_add(&m->election_ms, ms);
+}
+
 static void set_role(struct srv_ens *e, const struct zab_action *a) {
   struct srv *s = e->s;
   bool was_serving = e->serving;
@@ -84,6 +107,8 @@ static void set_role(struct srv_ens *e, const struct zab_action *a) {
                          a->epoch == e->epoch;
   if (!same_leadership)
     e->pt_len = 0; /* proposals of another leadership: not ours to time */
+  if (a->role != was_role)
+    election_timed(e, was_role, a->role);
   e->role = a->role;
   e->leader = a->leader;
   e->epoch = a->epoch;

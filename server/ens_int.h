@@ -255,6 +255,9 @@ struct srv_ens {
    * after the election began until it ends. */
   uv_timer_t ro_timer;
   uint64_t ro_entered; /* times read-only mode began (mntr) */
+  /* When this member last began LOOKING (uv_hrtime), for ZooKeeper's
+   * election_time: looking -> leading/following. */
+  uint64_t looking_since_ns;
 
   struct proto_writer w;   /* scratch for frames */
   struct proto_writer txn; /* scratch for the leader's prep */

@@ -21,6 +21,31 @@ static const char *ens_mode(const struct srv *s) {
   }
 }
 
+/* The leader's view of each learner (zab_learners_get), one line per
+ * learner and figure: "<figure>_sid_<id>" (metrics.c turns the suffix into
+ * a sid label).  Lag: txns it has not acknowledged durable (zab.h). */
+static void learners_mntr(const struct srv_ens *e, struct proto_writer *w) {
+  struct zab_learner l[ZAB_MAX_MEMBERS];
+  size_t n = zab_learners_get(e->zab, l, ZAB_MAX_MEMBERS);
+  if (n > ZAB_MAX_MEMBERS)
+    n = ZAB_MAX_MEMBERS;
+  char b[96];
+  for (size_t i = 0; i < n; i++) {
+    int k =
+        snprintf(b, sizeof b, "roost_learner_lag_zxids_sid_%u\t%" PRIu64 "\n",
+                 l[i].id, l[i].lag);
+    if (k > 0)
+      proto_write_raw(w, b, (size_t)k);
+  }
+  for (size_t i = 0; i < n; i++) {
+    int k =
+        snprintf(b, sizeof b, "roost_learner_acked_zxid_sid_%u\t%" PRId64 "\n",
+                 l[i].id, (int64_t)l[i].acked_zxid);
+    if (k > 0)
+      proto_write_raw(w, b, (size_t)k);
+  }
+}
+
 static void ens_mntr(const struct srv *s, struct proto_writer *w) {
   const struct srv_ens *e = s->rep_state;
   struct zab_status st;
@@ -55,12 +80,14 @@ static void ens_mntr(const struct srv *s, struct proto_writer *w) {
                  "zk_learners\t%zu\n"
                  "zk_followers\t%zu\n"
                  "zk_synced_followers\t%u\n"
+                 "zk_pending_syncs\t%zu\n"
                  "roost_proposals_in_flight\t%" PRIu64 "\n"
                  "roost_pending_change_records\t%zu\n",
-                 e->n_peers, voters, st.n_synced_learners, ens_inflight(e),
-                 tree_pending_count(e->tpend));
+                 e->n_peers, voters, st.n_synced_learners, e->n_fsyncs,
+                 ens_inflight(e), tree_pending_count(e->tpend));
     if (n > 0)
       proto_write_raw(w, b, (size_t)n);
+    learners_mntr(e, w);
   }
 }
 
@@ -337,6 +364,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   uv_timer_init(&s->loop, &e->timer);
   e->timer.data = e;
   e->timer_open = true;
+  e->looking_since_ns = uv_hrtime(); /* zab starts LOOKING */
   ens_step(e, &ev);
   ens_ro_open(e);
   for (size_t i = 0; i < L.n; i++)

@@ -190,6 +190,21 @@ static int64_t open_fds(void) {
   return n - 1; /* the directory stream's own descriptor */
 }
 
+/* ZooKeeper's election_time summary as its mntr prints a summary
+ * (avg_, min_, max_, cnt_, sum_; ms); zeros until an election ends, and
+ * always zero standalone, as in ZooKeeper. */
+static void election_mntr(struct srv *s, struct proto_writer *w) {
+  const struct srv_metrics *m = s->metrics;
+  const struct srv_hist *h = &m->election_ms;
+  char avg[48];
+  fmt_double(avg, h->count ? (double)h->sum / (double)h->count : 0.0);
+  wprintf_(w, "zk_avg_election_time\t%s\n", avg);
+  wprintf_(w, "zk_min_election_time\t%" PRIu64 "\n", m->election_min_ms);
+  wprintf_(w, "zk_max_election_time\t%" PRIu64 "\n", m->election_max_ms);
+  wprintf_(w, "zk_cnt_election_time\t%" PRIu64 "\n", h->count);
+  wprintf_(w, "zk_sum_election_time\t%" PRIu64 "\n", h->sum);
+}
+
 static void fl_mntr(struct srv_conn *c) {
   struct srv *s = c->srv;
   struct proto_writer *w = &c->out;
@@ -237,6 +252,7 @@ static void fl_mntr(struct srv_conn *c) {
            s->stats.sessionless_expired);
   wprintf_(w, "zk_bytes_received_count\t%" PRIu64 "\n",
            s->stats.bytes_received);
+  election_mntr(s, w);
   srv_persist_mntr(s, w);
   s->rep->mntr(s, w);
   srv_overload_mntr(s, w);

@@ -3,8 +3,9 @@
  * Names: every numeric mntr figure under ZooKeeper's Prometheus name (the
  * mntr key without "zk_"; ZooKeeper registers the same quantities as
  * gauges under those names, so its Grafana dashboard reads them), Roost's
- * own mntr figures keep their roost_ names; ZooKeeper's summaries fsynctime
- * and snapshottime (ms) from Roost's histograms; quorum_size; and Roost's
+ * own mntr figures keep their roost_ names (a learner's, on the leader,
+ * labelled sid); ZooKeeper's summaries fsynctime, snapshottime and
+ * election_time (ms) from Roost's histograms; quorum_size; and Roost's
  * histograms (struct srv_metrics, counted where the figure arises) in
  * base units: seconds and bytes. */
 #include "http/http.h"
@@ -35,6 +36,39 @@ static bool numeric(const char *v, double *d) {
   return *v != '\0' && *end == '\0';
 }
 
+/* mntr's lines of a ZooKeeper summary (avg_x, min_x, ... cnt_x): the
+ * exposition has the summary itself instead (ZooKeeper's Prometheus
+ * provider exports election_time, not avg_election_time). */
+static bool summary_line(const char *k) {
+  static const char *const parts[] = {"avg_", "min_", "max_", "cnt_", "sum_"};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    if (strncmp(k, parts[i], 4) == 0 && strcmp(k + 4, "election_time") == 0)
+      return true;
+  return false;
+}
+
+/* One mntr figure as a gauge.  "<name>_sid_<id>" (a learner's figure on
+ * the leader) is <name>{sid="<id>"}; lines of one name come together, so
+ * *family remembers the last TYPE written. */
+static void gauge(struct proto_writer *w, const char *k, const char *v,
+                  char family[128]) {
+  const char *sid = strstr(k, "_sid_");
+  char name[128];
+  size_t n = sid != NULL ? (size_t)(sid - k) : strlen(k);
+  if (n >= sizeof name)
+    return;
+  memcpy(name, k, n);
+  name[n] = '\0';
+  if (strcmp(name, family) != 0) {
+    out(w, "# TYPE %s gauge\n", name);
+    memcpy(family, name, n + 1);
+  }
+  if (sid != NULL)
+    out(w, "%s{sid=\"%s\"} %s\n", name, sid + 5, v);
+  else
+    out(w, "%s %s\n", name, v);
+}
+
 /* The mntr figures as gauges. */
 static void mntr_gauges(struct srv *s, struct proto_writer *w) {
   struct proto_writer t;
@@ -46,6 +80,7 @@ static void mntr_gauges(struct srv *s, struct proto_writer *w) {
     return;
   }
   char *p = (char *)t.buf, *end = p + t.len - 1;
+  char family[128] = "";
   while (p < end) {
     char *nl = memchr(p, '\n', (size_t)(end - p));
     if (nl == NULL)
@@ -56,8 +91,8 @@ static void mntr_gauges(struct srv *s, struct proto_writer *w) {
     if (tab != NULL) {
       *tab = '\0';
       const char *k = strncmp(p, "zk_", 3) == 0 ? p + 3 : p;
-      if (numeric(tab + 1, &d))
-        out(w, "# TYPE %s gauge\n%s %s\n", k, k, tab + 1);
+      if (numeric(tab + 1, &d) && !summary_line(k))
+        gauge(w, k, tab + 1, family);
     }
     p = nl + 1;
   }
@@ -136,6 +171,7 @@ void srv_metrics_text(struct srv *s, struct proto_writer *w) {
   out(w, "# TYPE quorum_size gauge\nquorum_size %d\n", voters ? voters : 1);
   summary(w, "fsynctime", &m->fsync_us, 1e-3);
   summary(w, "snapshottime", &m->snapshot_ms, 1.0);
+  summary(w, "election_time", &m->election_ms, 1.0);
   bool first = true;
   for (unsigned i = 0; i < SRV_METRIC_OPS; i++) {
     if (m->request_us[i].count == 0)

@@ -737,6 +737,10 @@ struct srv_metrics {
   struct srv_hist snapshot_ms;                /* snapshot child's run */
   struct srv_hist snapshot_bytes;
   struct srv_hist commit_us; /* ensemble leader: propose -> commit */
+  /* ZooKeeper's election_time (ms, looking -> leading or following): its
+   * summary's count and sum, and mntr's min and max. */
+  struct srv_hist election_ms;
+  uint64_t election_min_ms, election_max_ms;
 };
 
 /* The Prometheus text exposition (format 0.0.4) of s: every numeric mntr

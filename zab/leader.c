@@ -315,6 +315,7 @@ static void start_sync(struct zab *z, size_t i) {
   h->newleader_zxid = upper;
   h->phase = H_SYNCING;
   h->match = 0;
+  h->ping_durable = 0;
   h->last_heard_ms = z->now_ms;
 }
 
@@ -613,6 +614,11 @@ void zab__leader_on_msg(struct zab *z, uint32_t from, const struct zab_msg *m) {
   case ZAB_MSG_PING:
     if (m->round > h->ping_seen)
       h->ping_seen = m->round; /* echoed in our next PING */
+    /* An observer's progress (it sends no ACK).  Only once synced: before
+     * ACKNEWLEADER its log may still hold a tail that sync cuts. */
+    if (h->phase == H_SYNCED && m->zxid > h->ping_durable &&
+        m->zxid <= zab__last_zxid(z))
+      h->ping_durable = m->zxid;
     return;
   default:
     zab__drop(z, from, m, "not a learner-to-leader message");
@@ -708,4 +714,44 @@ uint64_t zab__leader_timeout(const struct zab *z) {
       t = d;
   }
   return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* Observation */
+
+/* Counters of ref the learner has not acknowledged (see zab.h). */
+static uint64_t lag_of(uint64_t ref, uint64_t acked) {
+  if (acked >= ref)
+    return 0;
+  if (zab_zxid_epoch(acked) != zab_zxid_epoch(ref))
+    return zab_zxid_counter(ref);
+  return zab_zxid_counter(ref) - zab_zxid_counter(acked);
+}
+
+size_t zab_learners_get(const struct zab *z, struct zab_learner *out,
+                        size_t max) {
+  if (z->role != ZAB_ROLE_LEADING)
+    return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < z->n_members; i++) {
+    const struct zab__handler *h = &z->ld.h[i];
+    if (i == z->my_index || h->phase < H_SYNCING)
+      continue;
+    if (n < max) {
+      struct zab_learner *l = &out[n];
+      l->id = z->members[i].id;
+      l->observer = h->observer;
+      l->synced = h->phase == H_SYNCED;
+      if (!l->synced)
+        l->acked_zxid = 0;
+      else if (h->observer)
+        l->acked_zxid = h->ping_durable > h->match ? h->ping_durable : h->match;
+      else
+        l->acked_zxid = h->match;
+      l->lag = lag_of(h->observer ? z->commit_zxid : zab__last_zxid(z),
+                      l->acked_zxid);
+    }
+    n++;
+  }
+  return n;
 }

@@ -449,6 +449,30 @@ struct zab_status {
 };
 void zab_status_get(const struct zab *z, struct zab_status *st);
 
+/* One learner as the leader sees it (zab_learners_get). */
+struct zab_learner {
+  uint32_t id;
+  bool observer;
+  bool synced; /* ACKNEWLEADER received: in the broadcast set */
+  /* Durable up to, as it told us: a follower's highest ACK (or
+   * ACKNEWLEADER); an observer (it sends no ACK) reports in its PINGs,
+   * one a tick.  0 while it syncs. */
+  uint64_t acked_zxid;
+  /* Txns it lacks: of the leader's last proposed zxid (a follower) or
+   * commit point (an observer: it gets committed txns only), how many
+   * the learner has not acknowledged.  Counted in zxid counters of that
+   * zxid's epoch: a learner acked in an older epoch lags by the whole
+   * counter (sync brings older epochs in before it counts as synced). */
+  uint64_t lag;
+};
+
+/* Leader only: the learners it holds a session with that are syncing or
+ * synced (a learner silent for syncLimit is dropped, and leaves the list),
+ * in peer-table order.  Copies up to max into out; returns how many there
+ * are (0 when not leading). */
+size_t zab_learners_get(const struct zab *z, struct zab_learner *out,
+                        size_t max);
+
 /* The committed configuration: copies up to max members into out, returns
  * how many it has (may be > max) and its version in *version. */
 size_t zab_config_get(const struct zab *z, struct zab_member *out, size_t max,

@@ -66,6 +66,7 @@ struct zab__handler {
   uint64_t match;          /* durable up to, from ACK/ACKNEWLEADER */
   uint64_t confirmed;      /* highest CONFIRM round it echoed */
   uint64_t ping_seen;      /* newest learner PING counter heard (echoed) */
+  uint64_t ping_durable;   /* durable up to, from its newest PING */
   uint64_t last_heard_ms;
   bool uptodate_sent;
 };

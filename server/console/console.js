@@ -229,13 +229,23 @@ async function refreshEnsemble() {
   const m = await getJSON('/commands/monitor');
   const vv = await getJSON('/commands/voting_view');
   const members = Object.entries(vv.current_config);
-  const rows = members.map(([id, v]) => [id, v.addresses.join(', '), v.client_address,
-    Number(id) === m.roost_leader_id ? 'leader' : 'follower', Number(id) === m.roost_server_id ? 'this member' : '']);
-  if (rows.length === 0) rows.push(['-', '-', '-', m.server_state, 'this member (standalone)']);
-  table(document.getElementById('members'), ['id', 'quorum address', 'client address', 'role', ''], rows);
+  // Only the leader knows each learner's progress (mntr's roost_learner_*_sid_N).
+  const leading = m.server_state === 'leader';
+  const progress = (id) => {
+    if (Number(id) === m.roost_leader_id) return ['-', '-'];
+    const lag = m['roost_learner_lag_zxids_sid_' + id];
+    if (lag === undefined) return leading ? ['not synced', ''] : ['(on the leader)', ''];
+    return [String(lag), hex64(m['roost_learner_acked_zxid_sid_' + id])];
+  };
+  const rows = members.map(([id, v]) => [id, (v.server_addresses || []).join(', '), v.client_address,
+    Number(id) === m.roost_leader_id ? 'leader' : 'follower', ...progress(id),
+    Number(id) === m.roost_server_id ? 'this member' : '']);
+  if (rows.length === 0) rows.push(['-', '-', '-', m.server_state, '-', '-', 'this member (standalone)']);
+  table(document.getElementById('members'),
+        ['id', 'quorum address', 'client address', 'role', 'lag (zxids)', 'acked zxid', ''], rows);
   const keys = ['server_state', 'roost_server_id', 'roost_leader_id', 'roost_epoch', 'roost_commit_zxid',
                 'roost_last_logged_zxid', 'roost_log_durable_zxid', 'synced_followers', 'roost_proposals_in_flight',
-                'roost_elections', 'znode_count', 'num_alive_connections', 'global_sessions', 'uptime'];
+                'roost_elections', 'pending_syncs', 'avg_election_time', 'znode_count', 'num_alive_connections', 'global_sessions', 'uptime'];
   table(document.getElementById('member-figures'), ['figure', 'value'],
         keys.filter((k) => k in m).map((k) => [k, /zxid/.test(k) && m[k] >= 0 ? hex64(m[k]) : m[k]]));
 }

@@ -86,6 +86,10 @@ MONITOR_FIELDS = {
     "auth_failed_count": int, "connection_rejected": int,
     "sessionless_connections_expired": int, "bytes_received_count": int,
 }
+# ZooKeeper's election_time summary in /commands/monitor (every member).
+ELECTION_FIELDS = {"avg_election_time": float, "min_election_time": int,
+                   "max_election_time": int, "cnt_election_time": int,
+                   "sum_election_time": int}
 ALIASES = {"srvr": "server_stats", "stat": "stats", "conf": "configuration",
            "cons": "connections", "envi": "environment", "mntr": "monitor",
            "wchs": "watch_summary", "wchc": "watches",
@@ -349,6 +353,19 @@ def test_ensemble_commands(ensemble_factory):
         mon = command(port, "monitor")
         assert mon["server_state"] in ("leader", "follower")
         assert mon["quorum_size"] == 3
+        # ZooKeeper's election_time summary (ms, looking -> leading or
+        # following), as its monitor dumps a summary; every member has
+        # been through one election.
+        check_types(mon, ELECTION_FIELDS, "monitor")
+        assert mon["cnt_election_time"] >= 1, mon
+        assert 0 <= mon["min_election_time"] <= mon["max_election_time"]
+        assert mon["sum_election_time"] >= mon["max_election_time"]
+        # pending_syncs: the leader's followers' syncs not answered yet.
+        if mon["server_state"] == "leader":
+            check_types(mon, {"pending_syncs": int}, "monitor")
+            assert mon["pending_syncs"] == 0
+        else:
+            assert "pending_syncs" not in mon
         assert command(port, "observers")["observers"] == [] or \
             mon["server_state"] == "leader"
     ids = {lid for lid, _, _ in leaders}

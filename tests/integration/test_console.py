@@ -108,3 +108,53 @@ def test_console_in_chromium(server_factory):
         stop.set()
         zk.stop()
         zk.close()
+
+
+@pytest.mark.skipif(not _ready(), reason="run `make console-deps` "
+                    "(chromium, nodejs, puppeteer-core)")
+def test_console_ensemble_lag(ensemble_factory):
+    """The ensemble page on a 3-member ensemble: each member's lag in zxids
+    and acknowledged zxid, from the leader's figures.  One follower is
+    stopped (SIGSTOP) while 20 writes commit: the leader's page shows it
+    behind by at least 20 and the other at 0; a follower's page sends the
+    reader to the leader; after SIGCONT the lag returns to 0."""
+    import signal
+    from ens_util import wait_until
+    from test_metrics import admin_ensemble
+    # syncLimit 300 ticks (60 s): the leader keeps the stopped follower.
+    ens, leader, ports = admin_ensemble(ensemble_factory, syncLimit="300")
+    stopped, running = [s for s in ens.servers if s is not leader]
+    lport = ports[leader.myid]
+
+    def lag(sid):
+        return command(lport, "monitor").get(
+            "roost_learner_lag_zxids_sid_%d" % sid)
+
+    zk = KazooClient(hosts=leader.hosts, timeout=10)
+    zk.start()
+    try:
+        zk.create("/lag", b"")
+        os.kill(stopped.pid, signal.SIGSTOP)
+        try:
+            for i in range(20):
+                zk.create("/lag/n%d" % i, b"x")
+            wait_until(lambda: lag(running.myid) == 0, 10,
+                       "the running follower at lag 0")
+            shots = os.environ.get("ROOST_CONSOLE_SHOTS") or \
+                tempfile.mkdtemp()
+            os.makedirs(shots, exist_ok=True)
+            out = subprocess.run(
+                ["node", os.path.join(CONSOLE_DIR, "ensemble_test.mjs"),
+                 "http://%s:%d" % (harness.HOST, lport),
+                 "http://%s:%d" % (harness.HOST, ports[running.myid]),
+                 str(stopped.myid), str(running.myid), "20", shots],
+                capture_output=True, text=True, timeout=120, cwd=CONSOLE_DIR)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert out.stdout.count("ok ") == 7, out.stdout
+        finally:
+            os.kill(stopped.pid, signal.SIGCONT)
+        wait_until(lambda: lag(stopped.myid) == 0, 20,
+                   "the resumed follower back at lag 0")
+    finally:
+        zk.stop()
+        zk.close()

@@ -205,3 +205,128 @@ def test_commit_latency_on_the_leader(ensemble_factory):
     finally:
         zk.stop()
         zk.close()
+
+
+def admin_ensemble(ensemble_factory, **cfg):
+    """A 3-member ensemble, each member with an admin port of its own;
+    returns (ensemble, leader, {myid: admin port})."""
+    ens = ensemble_factory(3, start=False,
+                           **{"admin.enableServer": "true",
+                              "admin.serverAddress": harness.HOST}, **cfg)
+    ports = {}
+    for srv in ens.servers:
+        ports[srv.myid] = harness.free_port()
+        srv.cfg["admin.serverPort"] = str(ports[srv.myid])
+        with open(srv.cfg_path, "a") as f:
+            f.write("admin.serverPort=%d\n" % ports[srv.myid])
+    ens.start()
+    leader = ens.wait_serving()
+    for p in ports.values():
+        wait_http(p)
+    return ens, leader, ports
+
+
+def test_learner_lag_while_a_follower_is_stopped(ensemble_factory):
+    """roost_learner_lag_zxids{sid} on the leader: a follower stopped
+    (SIGSTOP) while the others commit falls behind by the writes it
+    missed, the running one stays at 0; after SIGCONT it catches up to 0.
+    Also election_time and pending_syncs under ZooKeeper's names."""
+    import os
+    import signal
+    from test_admin import command
+    from ens_util import wait_until
+    # syncLimit 50 ticks (10 s): the leader keeps the stopped follower as
+    # a learner (it would drop it after syncLimit, and its figure with it).
+    ens, leader, ports = admin_ensemble(ensemble_factory, syncLimit="50")
+    lport = ports[leader.myid]
+    stopped, running = [s for s in ens.servers if s is not leader]
+
+    def lag(sid):
+        return command(lport, "monitor").get(
+            "roost_learner_lag_zxids_sid_%d" % sid)
+
+    zk = KazooClient(hosts=leader.hosts, timeout=10)
+    zk.start()
+    try:
+        zk.create("/lag", b"")
+        wait_until(lambda: lag(stopped.myid) == 0 and lag(running.myid) == 0,
+                   10, "both learners at lag 0")
+        fams = scrape(lport)
+        assert value(fams, "roost_learner_lag_zxids",
+                     sid=str(stopped.myid)) == 0
+        assert fams["roost_learner_lag_zxids"].type == "gauge"
+        acked = value(fams, "roost_learner_acked_zxid", sid=str(running.myid))
+        assert acked == command(lport, "monitor")["roost_commit_zxid"]
+        os.kill(stopped.pid, signal.SIGSTOP)
+        try:
+            for i in range(20):
+                zk.create("/lag/n%d" % i, b"x")
+            mon = command(lport, "monitor")
+            assert mon["roost_learner_lag_zxids_sid_%d" % stopped.myid] >= 20
+            wait_until(lambda: lag(running.myid) == 0, 10,
+                       "the running follower at lag 0")
+            fams = scrape(lport)
+            assert value(fams, "roost_learner_lag_zxids",
+                         sid=str(stopped.myid)) >= 20
+        finally:
+            os.kill(stopped.pid, signal.SIGCONT)
+        wait_until(lambda: lag(stopped.myid) == 0, 20,
+                   "the resumed follower back at lag 0")
+        # ZooKeeper's names: election_time (ms) on every member; the
+        # leader's pending_syncs.
+        for sid, port in ports.items():
+            fams = scrape(port)
+            assert fams["election_time"].type == "summary"
+            assert value(fams, "election_time", "election_time_count") >= 1
+            mon = command(port, "monitor")
+            assert mon["cnt_election_time"] >= 1
+            # the mntr lines of the summary are not gauges of their own
+            assert "avg_election_time" not in fams
+            if sid == leader.myid:
+                assert value(fams, "pending_syncs") == 0
+                assert "roost_learner_lag_zxids" in fams
+            else:
+                assert "pending_syncs" not in fams
+                assert "roost_learner_lag_zxids" not in fams
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def test_pending_syncs_on_the_leader(ensemble_factory):
+    """pending_syncs (ZooKeeper's name): a follower's sync waits at the
+    leader until a confirmation round that started after it reaches a
+    quorum.  With three of five members stopped (SIGSTOP) no round can,
+    so the leader holds the sync (1); once they resume it is answered
+    and the figure is back at 0."""
+    import os
+    import signal
+    from ens_util import mntr, wait_until
+    # syncLimit 100 ticks (20 s): the leader keeps leading meanwhile.
+    ens = ensemble_factory(5, syncLimit="100")
+    leader = ens.wait_serving()
+    asker, *frozen = [s for s in ens.servers if s is not leader]
+
+    def pending():
+        return int(mntr(ens, leader).get("zk_pending_syncs", -1))
+
+    assert pending() == 0
+    zk = KazooClient(hosts=asker.hosts, timeout=30)
+    zk.start()
+    try:
+        for f in frozen:
+            os.kill(f.pid, signal.SIGSTOP)
+        try:
+            res = zk.sync_async("/")
+            wait_until(lambda: pending() == 1, 10, "the sync pending")
+            assert not res.ready()
+        finally:
+            for f in frozen:
+                os.kill(f.pid, signal.SIGCONT)
+        res.get(timeout=15)
+        wait_until(lambda: pending() == 0, 10, "no sync pending")
+        for f in frozen:
+            assert "zk_pending_syncs" not in mntr(ens, f)
+    finally:
+        zk.stop()
+        zk.close()

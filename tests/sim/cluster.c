@@ -1557,11 +1557,37 @@ static void handle(struct cluster *c, struct sim_ev *ev) {
   }
 }
 
+/* A leader's view of its learners (zab_learners_get, for the server's
+ * lag metric) never claims more than it has: nobody acknowledged a zxid
+ * beyond the leader's log, and the lag is within the current counter. */
+static void check_learners(struct cluster *c, const struct node *nd) {
+  struct zab_learner l[ZAB_MAX_MEMBERS];
+  size_t n = zab_learners_get(nd->z, l, ZAB_MAX_MEMBERS);
+  if (n == 0)
+    return;
+  struct zab_status st;
+  zab_status_get(nd->z, &st);
+  for (size_t k = 0; k < n && k < ZAB_MAX_MEMBERS; k++) {
+    uint64_t ref = l[k].observer ? st.commit_zxid : st.last_zxid;
+    if (l[k].acked_zxid > st.last_zxid || l[k].lag > zab_zxid_counter(ref) ||
+        (l[k].acked_zxid >= ref && l[k].lag != 0) ||
+        (!l[k].synced && l[k].acked_zxid != 0))
+      fail(c,
+           "node %d: learner %u acked %llx lag %llu, leader last %llx "
+           "commit %llx",
+           nd->idx, l[k].id, (unsigned long long)l[k].acked_zxid,
+           (unsigned long long)l[k].lag, (unsigned long long)st.last_zxid,
+           (unsigned long long)st.commit_zxid);
+  }
+}
+
 static void check_step(struct cluster *c) {
   for (int i = 0; i < c->n && !c->failed; i++) {
     const struct node *nd = &c->nodes[i];
-    if (nd->up)
+    if (nd->up) {
       check_model(c, nd, &nd->st, "state");
+      check_learners(c, nd);
+    }
     check_model(c, nd, &nd->disk.snap, "snapshot on disk");
   }
 }

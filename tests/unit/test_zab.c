@@ -935,6 +935,59 @@ static void test_observer(void **state) {
   h_free(&h);
 }
 
+/* The leader's view of its learners: each one's acknowledged zxid and its
+ * lag (txns proposed that it has not acknowledged durable); an observer's
+ * progress comes from its PINGs, measured against the commit point; a
+ * silent learner leaves the list once the leader gives it up. */
+static void test_learner_lag(void **state) {
+  (void)state;
+  struct h h;
+  h_init(&h, 4, 1);
+  for (int i = 0; i < 4; i++)
+    h_start(&h, i, 0, 0, 0, 0, NULL, 0, 0);
+  run(&h, 1000);
+  assert_int_equal(leader_of(&h), 2);
+  struct zab_learner l[4];
+  assert_int_equal(zab_learners_get(h.n[0].z, l, 4), 0); /* a follower */
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 3);
+  assert_true(l[0].id == 1 && l[1].id == 2 && l[2].id == 4);
+  assert_true(!l[0].observer && !l[1].observer && l[2].observer);
+  for (int k = 0; k < 3; k++)
+    assert_true(l[k].synced && l[k].lag == 0);
+  h.n[0].auto_durable = false; /* server 1 appends but never ACKs */
+  uint64_t a = propose(&h, 2, "a");
+  uint64_t b = propose(&h, 2, "b");
+  uint64_t c = propose(&h, 2, "c");
+  deliver_all(&h);
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 3);
+  assert_true(l[0].lag == 3 && l[0].acked_zxid < a);
+  assert_true(l[1].acked_zxid == c && l[1].lag == 0);
+  run(&h, 100); /* the observer's PING reports the committed three */
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 3);
+  assert_true(l[2].acked_zxid == c && l[2].lag == 0);
+  h.n[0].auto_durable = true;
+  durable(&h, 0);
+  deliver_all(&h);
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 3);
+  assert_true(l[0].acked_zxid == c && l[0].lag == 0);
+  (void)b;
+  /* Fewer slots than learners: the count is still the whole. */
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 1), 3);
+  assert_int_equal(l[0].id, 1);
+  /* Server 2 goes silent: it lags while the leader still holds it, then
+   * leaves the list (syncLimit); server 1 alone keeps the quorum. */
+  h.n[1].down = true;
+  propose(&h, 2, "d");
+  deliver_all(&h);
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 3);
+  assert_true(l[1].id == 2 && l[1].lag == 1 && l[0].lag == 0);
+  run(&h, 20000);
+  assert_int_equal(leader_of(&h), 2);
+  assert_int_equal(zab_learners_get(h.n[2].z, l, 4), 2);
+  assert_true(l[0].id == 1 && l[1].id == 4);
+  h_free(&h);
+}
+
 /* ------------------------------------------------------------------ */
 /* Bad and unexpected messages, heartbeats */
 
@@ -1564,6 +1617,7 @@ int main(void) {
       cmocka_unit_test(test_propose_not_leader),
       cmocka_unit_test(test_standalone),
       cmocka_unit_test(test_observer),
+      cmocka_unit_test(test_learner_lag),
       cmocka_unit_test(test_bad_peer_messages),
       cmocka_unit_test(test_timeouts),
       cmocka_unit_test(test_stepdown_tells_followers),
