@@ -256,8 +256,11 @@ run: deps
 # ---------------------------------------------------------------------
 # Tests.  Sanitized binaries; every test runner prints a closing line.
 
+# The build runs as many jobs as there are cores unless make was given -j.
+TEST_BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+
 test: deps
-	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory $(TEST_BUILD_JOBS) SAN=1 all
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory SAN=1 integration
 

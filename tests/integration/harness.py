@@ -69,7 +69,9 @@ JVM_PROPERTY_KEYS = (
     # Read-only mode: only ever a JVM property in ZooKeeper.
     ("readonlymode.enabled", "readonlymode.enabled"),
 )
-STOP_GRACE = 5.0
+# SIGTERM to exit: a sanitizer build's exit (LeakSanitizer's scan) on a
+# machine loaded 10x over its cores can take several seconds of wall time.
+STOP_GRACE = 15.0
 
 
 _live = set()  # servers started and not yet stopped
@@ -556,8 +558,11 @@ class Ensemble:
                 return line[6:].strip()
         return None
 
-    def mntr(self, srv):
-        out = srv.four_letter("mntr", timeout=2.0)
+    def mntr(self, srv, timeout=10.0):
+        """mntr as a dict.  The server closes after its answer, so the
+        timeout only bounds a server that hangs; a short one made a slow
+        answer on a loaded machine read as {} (no figures)."""
+        out = srv.four_letter("mntr", timeout=timeout)
         d = {}
         for line in out.splitlines():
             if "\t" in line:
