@@ -36,7 +36,8 @@ LDFLAGS_ALL := $(LDSAN) $(LDFLAGS)
 
 # Packages the build and the tests need (Debian 12 names).
 DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
-            libcmocka-dev python3-kazoo python3-pytest libzookeeper-mt-dev zookeeper-bin \
+            libcmocka-dev python3-kazoo python3-pytest python3-pytest-xdist \
+            libzookeeper-mt-dev zookeeper-bin \
             zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
             libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython \
             libhttp-parser-dev python3-prometheus-client curl \
@@ -256,8 +257,11 @@ run: deps
 # ---------------------------------------------------------------------
 # Tests.  Sanitized binaries; every test runner prints a closing line.
 
+# The build runs as many jobs as there are cores unless make was given -j.
+TEST_BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+
 test: deps
-	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory $(TEST_BUILD_JOBS) SAN=1 all
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory SAN=1 integration
 
@@ -265,9 +269,16 @@ unit: $(UNIT_BIN) $(EXTRA_UNIT_BINS)
 	@set -e; for t in $(UNIT_BIN) $(EXTRA_UNIT_BINS); do echo "== $$t"; \
 	  ROOST_SRCDIR=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $$t; done
 
+# The integration cases mostly wait (elections, session timeouts, ticks):
+# two pytest-xdist workers, each taking whole files (module fixtures stay in
+# one process; ports come from the harness's shared counter), halve the
+# run on 2 cores.  INTEGRATION_JOBS=1 runs them in one process.
+INTEGRATION_JOBS ?= 2
+PYTEST_JOBS = $(if $(filter-out 0 1,$(INTEGRATION_JOBS)),-n $(INTEGRATION_JOBS) --dist loadfile)
+
 integration: $(SERVER_BIN) $(ZKC_TEST_BIN) $(EXTRA_BINS)
 	$(INTEGRATION_ENV) ROOST_SERVER=$(abspath $(SERVER_BIN)) ZKC_TEST=$(abspath $(ZKC_TEST_BIN)) \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration --target roost
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_JOBS) tests/integration --target roost
 
 # The same protocol cases against Apache ZooKeeper 3.8 (Debian's package,
 # started by hand with java): that is how we know the expectations hold.

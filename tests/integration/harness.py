@@ -12,6 +12,7 @@ maxClientCnxns, 4lw whitelist, admin server off) plus per-test overrides.
 
 import atexit
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
@@ -68,7 +69,9 @@ JVM_PROPERTY_KEYS = (
     # Read-only mode: only ever a JVM property in ZooKeeper.
     ("readonlymode.enabled", "readonlymode.enabled"),
 )
-STOP_GRACE = 5.0
+# SIGTERM to exit: a sanitizer build's exit (LeakSanitizer's scan) on a
+# machine loaded 10x over its cores can take several seconds of wall time.
+STOP_GRACE = 15.0
 
 
 _live = set()  # servers started and not yet stopped
@@ -98,14 +101,70 @@ class HarnessError(AssertionError):
     """A server could not be started, or misbehaved when stopped."""
 
 
-def free_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+# Ports the tests hand to servers come from PORT_RANGE, below Linux's
+# ephemeral range (32768-60999 by default): an outgoing connection (a
+# client, a member dialling a peer) never takes one of them as its local
+# port between the pick and the server's bind, as it could take a port
+# that bind(0) had just returned.  The next port to try is one counter in
+# a file shared by every test process on the machine, advanced under
+# flock: two suites running at once (other checkouts, make test and make
+# test-zk) do not get the same port until the counter has gone round the
+# whole range.
+PORT_RANGE = (12000, 32000)
+PORT_COUNTER = os.path.join(tempfile.gettempdir(), "roost-it-next-port")
+
+
+def _bindable(port):
+    """True if nothing holds port on HOST (not even in TIME_WAIT)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _fallback_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.bind((HOST, 0))
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now and
+    that no other test process has been given recently (see PORT_RANGE)."""
+    lo, hi = PORT_RANGE
+    try:
+        fd = os.open(PORT_COUNTER, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        return _fallback_port()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, 32, 0).strip()
+        try:
+            nxt = int(raw)
+        except ValueError:
+            # A fresh counter starts somewhere per process: a stale file
+            # from an older harness cannot pin everyone to one spot.
+            nxt = lo + (os.getpid() * 7919) % (hi - lo)
+        for _ in range(hi - lo):
+            port = lo + (nxt - lo) % (hi - lo)
+            nxt = port + 1
+            if _bindable(port):
+                break
+        else:
+            port = None
+        data = b"%d\n" % (lo + (nxt - lo) % (hi - lo))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        return port if port is not None else _fallback_port()
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def four_letter(host, port, word, timeout=5.0):
@@ -499,8 +558,11 @@ class Ensemble:
                 return line[6:].strip()
         return None
 
-    def mntr(self, srv):
-        out = srv.four_letter("mntr", timeout=2.0)
+    def mntr(self, srv, timeout=10.0):
+        """mntr as a dict.  The server closes after its answer, so the
+        timeout only bounds a server that hangs; a short one made a slow
+        answer on a loaded machine read as {} (no figures)."""
+        out = srv.four_letter("mntr", timeout=timeout)
         d = {}
         for line in out.splitlines():
             if "\t" in line:

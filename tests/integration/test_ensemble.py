@@ -216,7 +216,7 @@ from kazoo.client import KazooClient
 z = KazooClient(hosts=sys.argv[1], timeout=6.0)
 z.start(timeout=15)
 z.create("/eph", b"a", ephemeral=True)
-print(z.client_id[0], z.client_id[1].hex(), flush=True)
+print(z.client_id[0], z.client_id[1].hex(), z.last_zxid, flush=True)
 time.sleep(600)
 """
 
@@ -224,17 +224,30 @@ time.sleep(600)
 def test_session_moves_between_servers(ensemble_factory):
     """A session made on one server is resumed on another (same id and
     password: every member stores every session's password), keeps its
-    ephemeral, and can write there."""
+    ephemeral, and can write there.
+
+    The resuming client carries the zxid the session has seen (the create
+    of /eph), as a real client moving servers does: b must not accept it
+    before it has applied that zxid (ZooKeeper refuses such a connect,
+    ZooKeeperServer.processConnectRequest, and the client tries again).
+    A client with last zxid 0 would have no such guarantee: b could
+    answer from before /eph."""
     ens = ensemble_factory()
     ens.wait_serving()
     a, b = ens.servers[0], ens.servers[1]
     p = subprocess.Popen([sys.executable, "-c", SESSION_OWNER, a.hosts],
                          stdout=subprocess.PIPE)
     try:
-        sid, pwd = p.stdout.readline().split()
+        sid, pwd, seen = p.stdout.readline().split()
         sid, pwd = int(sid), bytes.fromhex(pwd.decode())
+        seen = int(seen)
+        assert seen > 0
         p.send_signal(signal.SIGSTOP)  # its client goes quiet, not away
-        zb = client(b.hosts, timeout=6.0, client_id=(sid, pwd))
+        zb = KazooClient(hosts=b.hosts, timeout=6.0, client_id=(sid, pwd),
+                         connection_retry=KazooRetry(max_tries=-1, delay=0.05,
+                                                     max_delay=0.3))
+        zb.last_zxid = seen  # sent in the ConnectRequest
+        zb.start(timeout=15)
         assert zb.client_id[0] == sid
         assert zb.get("/eph")[1].ephemeralOwner == sid
         zb.create("/eph2", b"b", ephemeral=True)

@@ -29,6 +29,7 @@ from kazoo.exceptions import (BadVersionError, NodeExistsError, NoNodeError)
 
 import linearize as lz
 from faults import Network
+from ens_util import wait_until
 from test_ensemble import client as ens_client, stop_client
 
 pytestmark = pytest.mark.roost_only(
@@ -332,6 +333,11 @@ def stale_reads_through_lone_follower(ensemble_factory, plant=None):
         rec = Recorder()
         path = "/stale"
         assert run_op(zm, rec, 1, path, "create", "v0") == ("ok", None)
+        # The create commits on the majority's acks; the lone follower may
+        # apply it a moment later (and no sync helps with the planted
+        # local sync).  Wait, unrecorded, before the recorded first read.
+        wait_until(lambda: zl.exists(path) is not None, 30,
+                   "the lone follower to apply the create")
         assert run_op(zl, rec, 2, path, "read") == ("ok", ("v0", 0))
 
         net.isolate(lone.myid, "stall")

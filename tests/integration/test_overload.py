@@ -495,9 +495,11 @@ def test_accept_out_of_fds_logged_and_counted(server_factory):
 
 def _open_sessions(srv, n, timeout_ms, batch, ephemerals, prefix="e"):
     """Open n sessions, each on its own connection, and drop the
-    connections (no closeSession): they expire together later.  The first
-    `ephemerals` sessions each create one ephemeral under /mass.  Returns
-    the session ids."""
+    connections (no closeSession): they expire together later.  The last
+    `ephemerals` sessions each create one ephemeral under /mass: on a
+    machine so loaded that the opening spans a tick boundary, the first
+    sessions' deadline has passed when the caller lists /mass, the last
+    ones' has not.  Returns the session ids."""
     ids = []
     hs = zkraw.frame(zkraw.connect_request(timeout_ms))
     done = 0
@@ -521,11 +523,11 @@ def _open_sessions(srv, n, timeout_ms, batch, ephemerals, prefix="e"):
             resp = zkraw.parse_connect_response(buf[4:])
             ids.append(resp.session_id)
             idx = done + i
-            if idx < ephemerals:
+            if idx >= n - ephemerals:
                 s.sendall(zkraw.request(1, zkraw.OP_CREATE, zkraw.create_req(
                     "/mass/%s%05d" % (prefix, idx), b"", flags=1)))
         for i, s in enumerate(socks):
-            if done + i < ephemerals:
+            if done + i >= n - ephemerals:
                 buf = b""
                 while len(buf) < 20:
                     chunk = s.recv(4096)
