@@ -541,3 +541,88 @@ def test_reconfig_libroost_moves_session(ensemble_factory):
         assert x.myid not in parse_any(text)[0]
     finally:
         stop_client(zk)
+
+
+def holders(servers, sids):
+    """{sid: myid of the live server holding a connection of it} (cons)."""
+    out = {}
+    for srv in servers:
+        try:
+            text = srv.four_letter("cons", timeout=2.0)
+        except OSError:
+            continue
+        for sid in sids:
+            if "sid=0x%x," % sid in text:
+                out[sid] = srv.myid
+    return out
+
+
+def test_reconfig_libroost_follows_config(ensemble_factory, target,
+                                          _server_base_dir):
+    """N libroost clients with the default options (a connect string of the
+    three members: follow_config on) and an ephemeral node each.  3 -> 5
+    (roost_reconfig_async, joining): without any call from the application
+    the clients rebalance with ZooKeeper's client's probabilities, about
+    2/5 of them moving to the two new members.  Then one member that holds
+    clients leaves: its clients move to the others.  Every session and
+    ephemeral node survives both changes."""
+    d = os.environ.get("LIBROOST_BIN_DIR")
+    prog = os.path.join(d or "", "libroost_rebalance")
+    if not d or not os.access(prog, os.X_OK):
+        pytest.skip("LIBROOST_BIN_DIR/libroost_rebalance not built")
+    n = 20
+    ens = reconfig_ens(ensemble_factory, 3)
+    joiners = start_joiners(ens, (4, 5), target, _server_base_dir)
+    p = subprocess.Popen([prog, ens.hosts, str(n), SUPER],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def expect(prefix):
+        line = p.stdout.readline()
+        assert line.startswith(prefix), (line, prefix)
+        return line.split()
+
+    try:
+        sids = [int(expect("sid ")[2], 16) for _ in range(n)]
+        expect("ready")
+        allsrv = list(ens.servers) + [s for s, _ in joiners.values()]
+        before = holders(allsrv, sids)
+        assert set(before.values()) <= {1, 2, 3}, before
+        joining = ",".join("server.%d=%s" % (j, spec)
+                           for j, (_, spec) in joiners.items())
+        p.stdin.write("join %s\n" % joining)
+        assert expect("reconfig ")[1] == "OK"
+
+        def settled(gone=()):
+            h = holders([s for s in allsrv if s.myid not in gone], sids)
+            return h if len(h) == n else None
+        time.sleep(2)  # the moves are immediate; let them finish
+        after = wait_until(settled, 30, "every session on a member")
+        per = {i: list(after.values()).count(i) for i in range(1, 6)}
+        print("libroost clients per member after 3->5:", per)
+        moved = per[4] + per[5]
+        # expected 8 of 20 (2/5): a binomial spread, bounds ~2.5 sd
+        assert 3 <= moved <= 14, per
+        assert per[4] >= 1 and per[5] >= 1, per
+        p.stdin.write("check\n")
+        assert expect("check ")[1] == "OK"
+        leader = ens.wait_serving(timeout=30, servers=allsrv).myid
+        victim = max((i for i in range(1, 6) if i != leader),
+                     key=lambda i: per[i])
+        p.stdin.write("leave %d\n" % victim)
+        assert expect("reconfig ")[1] == "OK"
+        wait_until(lambda: settled(gone=(victim,)), 60,
+                   "every session off the removed member")
+        p.stdin.write("check\n")
+        assert expect("check ")[1] == "OK"
+        p.stdin.write("quit\n")
+        p.stdin.flush()
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0
+        assert "Sanitizer" not in err and "runtime error:" not in err, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for srv, _ in joiners.values():
+            srv.stop()
