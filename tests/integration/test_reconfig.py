@@ -565,7 +565,8 @@ def test_reconfig_libroost_follows_config(ensemble_factory, target,
     the clients rebalance with ZooKeeper's client's probabilities, about
     2/5 of them moving to the two new members.  Then one member that holds
     clients leaves: its clients move to the others.  Every session and
-    ephemeral node survives both changes."""
+    ephemeral node survives both changes.  (The spread is checked on Roost
+    only: see below.)"""
     d = os.environ.get("LIBROOST_BIN_DIR")
     prog = os.path.join(d or "", "libroost_rebalance")
     if not d or not os.access(prog, os.X_OK):
@@ -601,9 +602,15 @@ def test_reconfig_libroost_follows_config(ensemble_factory, target,
         per = {i: list(after.values()).count(i) for i in range(1, 6)}
         print("libroost clients per member after 3->5:", per)
         moved = per[4] + per[5]
-        # expected 8 of 20 (2/5): a binomial spread, bounds ~2.5 sd
-        assert 3 <= moved <= 14, per
-        assert per[4] >= 1 and per[5] >= 1, per
+        if target == "roost":
+            # expected 8 of 20 (2/5): a binomial spread, bounds ~2.5 sd.
+            # Not on ZooKeeper 3.8: its joiners open their client port
+            # 1-3 s after the change commits (measured: connection
+            # refused until then), so the clients that move at once, as
+            # ZooKeeper's own client does, find both new members refused
+            # and fall back to the old ones (StaticHostProvider's order).
+            assert 3 <= moved <= 14, per
+            assert per[4] >= 1 and per[5] >= 1, per
         p.stdin.write("check\n")
         assert expect("check ")[1] == "OK"
         leader = ens.wait_serving(timeout=30, servers=allsrv).myid
