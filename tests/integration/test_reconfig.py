@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -633,3 +634,64 @@ def test_reconfig_libroost_follows_config(ensemble_factory, target,
             p.wait()
         for srv, _ in joiners.values():
             srv.stop()
+
+
+CURATOR_CP = ":".join("/usr/share/java/%s.jar" % j for j in (
+    "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
+    "guava", "slf4j-api", "slf4j-nop"))
+
+
+def test_reconfig_curator(ensemble_factory):
+    """Apache Curator's reconfig() and getConfig() (Debian's
+    libcurator-framework-java 5.4, a single-file Java program run by the
+    JDK's source launcher: no build step), as the super user, the same
+    steps as test_reconfig_zkcli: leaving with fromConfig, withNewMembers,
+    joining a server that is not running (3 of 4 voters synced), a stale
+    fromConfig (BadVersion), leaving again; getConfig sees the last one."""
+    src = os.path.join(os.path.dirname(__file__), "CuratorReconfig.java")
+    missing = [j for j in CURATOR_CP.split(":") if not os.path.exists(j)]
+    if missing or not shutil.which("java"):
+        pytest.skip("Curator or java missing (apt-get install "
+                    "libcurator-framework-java default-jdk-headless): %s"
+                    % missing)
+    ens = reconfig_ens(ensemble_factory, 5)
+    leader = ens.wait_serving(timeout=30).myid
+    others = [s.myid for s in ens.servers if s.myid != leader]
+    srv = ens.servers[others[0] - 1]
+    zk = super_client(srv.hosts)
+    try:
+        specs = {int(m.group(1)): m.group(2) for m in re.finditer(
+            r"server\.(\d+)=(\S+)", config_of(zk)[0])}
+    finally:
+        stop_client(zk)
+    keep = sorted([leader, others[0], others[1]])
+    add = "server.6=127.0.0.1:%d:%d;127.0.0.1:%d" % (
+        harness.free_port(), harness.free_port(), harness.free_port())
+    r = subprocess.run(
+        ["java", "-cp", CURATOR_CP, src, srv.hosts, SUPER,
+         "get",
+         "leave", str(others[3]), "last",
+         "members", ",".join("server.%d=%s" % (i, specs[i]) for i in keep),
+         "join", add,
+         "leave", "6", "stale",
+         "leave", "6", "last",
+         "get"],
+        capture_output=True, text=True, timeout=240)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 7, (r.stdout, r.stderr)
+
+    def conf(line):
+        assert line.startswith("OK "), lines
+        return parse_any(line[3:].replace("|", "\n"))
+    m0, v0 = conf(lines[0])
+    assert sorted(m0) == [1, 2, 3, 4, 5]
+    m1, v1 = conf(lines[1])
+    assert sorted(m1) == sorted(set(m0) - {others[3]}) and v1 > v0
+    m2, v2 = conf(lines[2])
+    assert sorted(m2) == keep and v2 > v1
+    m3, v3 = conf(lines[3])
+    assert sorted(m3) == sorted(keep + [6]) and v3 > v2
+    assert lines[4] == "ERR BADVERSION", lines  # fromConfig v2, now v3
+    m5, v5 = conf(lines[5])
+    assert sorted(m5) == keep and v5 > v3
+    assert conf(lines[6]) == (m5, v5)
