@@ -8,6 +8,10 @@
  *       -> "reconfig OK <version hex>" or "reconfig ERR <error>"
  *   check   every client still has its session and its ephemeral node
  *           (owner = its session) -> "check OK" or "check FAIL ..."
+ *   cfgwatch  the watch that one more client, with a chroot ("/rbroot")
+ *           and follow_config off, set at start with roost_get_config:
+ *           waits up to 20 s -> "cfgwatch <event type> <path>" or
+ *           "cfgwatch none" (its first read's text must hold "server.")
  *   quit
  * The clients move by themselves: nothing here calls
  * roost_update_server_list. */
@@ -20,6 +24,34 @@
 #include "client/roost.h"
 
 #define MAXC 64
+
+/* The chrooted getConfig watcher's event. */
+static uv_mutex_t ev_mu;
+static uv_cond_t ev_cv;
+static int ev_type;
+static char ev_path[64];
+
+static void cfg_watch(roost_client *c, int type, const char *path, void *arg) {
+  (void)c;
+  (void)arg;
+  uv_mutex_lock(&ev_mu);
+  ev_type = type;
+  snprintf(ev_path, sizeof ev_path, "%s", path);
+  uv_cond_signal(&ev_cv);
+  uv_mutex_unlock(&ev_mu);
+}
+
+static void cfgwatch(void) {
+  uv_mutex_lock(&ev_mu);
+  for (int i = 0; i < 200 && ev_type == 0; i++)
+    (void)uv_cond_timedwait(&ev_cv, &ev_mu, 100 * 1000000ull);
+  if (ev_type)
+    printf("cfgwatch %d %s\n", ev_type, ev_path);
+  else
+    printf("cfgwatch none\n");
+  uv_mutex_unlock(&ev_mu);
+  fflush(stdout);
+}
 
 struct done {
   uv_mutex_t mu;
@@ -141,6 +173,28 @@ int main(int argc, char **argv) {
     sids[i] = roost_client_session_id(cs[i]);
     printf("sid %d %" PRIx64 "\n", i, (uint64_t)sids[i]);
   }
+  uv_mutex_init(&ev_mu);
+  uv_cond_init(&ev_cv);
+  char cs_root[4096];
+  snprintf(cs_root, sizeof cs_root, "%s/rbroot", argv[1]);
+  roost_options ro;
+  roost_options_init(&ro);
+  ro.follow_config = ROOST_FOLLOW_CONFIG_OFF;
+  roost_client *rooted = NULL;
+  roost_result *cfg = NULL;
+  int rc = roost_client_new(cs_root, &ro, &rooted);
+  if (rc == ROOST_OK)
+    rc = roost_client_wait_connected(rooted, 30000);
+  if (rc == ROOST_OK)
+    rc = roost_get_config(rooted, cfg_watch, NULL, &cfg);
+  if (rc != ROOST_OK || strstr(cfg->data, "server.") == NULL) {
+    printf("FAIL getConfig under a chroot: %s\n", roost_strerror(rc));
+    roost_result_free(cfg);
+    if (rooted)
+      roost_client_close(rooted);
+    goto out;
+  }
+  roost_result_free(cfg);
   printf("ready\n");
   fflush(stdout);
   char line[8192];
@@ -152,9 +206,14 @@ int main(int argc, char **argv) {
       do_reconfig(cs[0], NULL, line + 6);
     else if (strcmp(line, "check") == 0)
       check(cs, sids, n);
+    else if (strcmp(line, "cfgwatch") == 0)
+      cfgwatch();
     else if (strcmp(line, "quit") == 0)
       break;
   }
+  roost_client_close(rooted);
+  uv_cond_destroy(&ev_cv);
+  uv_mutex_destroy(&ev_mu);
   ret = 0;
 out:
   for (int i = 0; i < n; i++)

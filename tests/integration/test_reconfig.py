@@ -566,8 +566,10 @@ def test_reconfig_libroost_follows_config(ensemble_factory, target,
     the clients rebalance with ZooKeeper's client's probabilities, about
     2/5 of them moving to the two new members.  Then one member that holds
     clients leaves: its clients move to the others.  Every session and
-    ephemeral node survives both changes.  (The spread is checked on Roost
-    only: see below.)"""
+    ephemeral node survives both changes.  One more client with a chroot
+    reads /zookeeper/config with roost_get_config (outside the chroot, as
+    ZooKeeper's getConfig) and its watch fires on the change.  (The spread
+    is checked on Roost only: see below.)"""
     d = os.environ.get("LIBROOST_BIN_DIR")
     prog = os.path.join(d or "", "libroost_rebalance")
     if not d or not os.access(prog, os.X_OK):
@@ -594,6 +596,9 @@ def test_reconfig_libroost_follows_config(ensemble_factory, target,
                            for j, (_, spec) in joiners.items())
         p.stdin.write("join %s\n" % joining)
         assert expect("reconfig ")[1] == "OK"
+        # roost_get_config under a chroot: read and watched outside it
+        p.stdin.write("cfgwatch\n")
+        assert expect("cfgwatch ")[1:] == ["3", "/zookeeper/config"]
 
         def settled(gone=()):
             h = holders([s for s in allsrv if s.myid not in gone], sids)
