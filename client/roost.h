@@ -380,6 +380,8 @@ typedef struct roost_options {
    * the client addresses of its server.N lines, moving the session with
    * the probabilities of roost_update_server_list.  The version read
    * first is the baseline (the connect string stays until a change).
+   * (Curator's EnsembleTracker does the same; ZooKeeper's own clients
+   * leave it to the application.)
    * Default (AUTO): on when the connect string names more than one server
    * (a single address is often a load balancer or a tunnel, whose clients
    * cannot reach the members' own addresses).  Servers without a dynamic
