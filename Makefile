@@ -41,7 +41,7 @@ DEB_PKGS := build-essential pkg-config libuv1-dev zlib1g-dev liblz4-dev \
             zookeeper default-jre-headless netcat-openbsd libedit-dev tmux scdoc systemd \
             libcurl4-openssl-dev libjansson-dev python3-grpcio dnsutils python3-dnspython \
             libhttp-parser-dev python3-prometheus-client curl \
-            libssl-dev openssl
+            libssl-dev openssl default-jdk-headless libcurator-framework-java
 DEB_DEV_PKGS := clang clang-format clang-tidy cppcheck
 # `make deb` / `make test-deb` (debian/): the packaging tools.
 DEB_BUILD_PKGS := debhelper dpkg-dev fakeroot lintian

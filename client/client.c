@@ -113,6 +113,7 @@ struct roost_client {
   roost_close_cb close_cb;
   void *close_arg;
   struct rc_hook hooks;    /* list head */
+  struct rc_follow follow; /* options.follow_config */
   struct tls_ctx *tls_ctx; /* NULL without TLS; owned */
   char tls_err[256];       /* the last handshake failure; under mu */
   char rbuf[64 * 1024];
@@ -1032,6 +1033,10 @@ int roost_client_new(const char *connect_string, const roost_options *opts,
     c->pending++;
     rc_core_submit(&c->core, r, 0);
   }
+  /* Follow /zookeeper/config: by default when there is a list to keep. */
+  if (opts->follow_config > 0 ||
+      (opts->follow_config == 0 && c->cs.n_hosts > 1))
+    rc_follow_start(&c->follow, c);
   c->own_thread = opts->loop == NULL;
   if (c->own_thread) {
     c->loop = &c->own_loop;
@@ -1222,45 +1227,53 @@ int32_t roost_client_session_timeout(roost_client *c) {
 /* ------------------------------------------------------------------ */
 /* updateServerList */
 
+/* Loop thread: ns's hosts replace the list (the chroot stays), and the
+ * client stays or moves as rc_rebalance decides; moving drops the
+ * connection (the session goes along: it is the same ensemble).  Takes
+ * the hosts of ns. */
+static void apply_hosts(roost_client *c, struct rc_connstr *ns) {
+  const struct rc_host *cur =
+      c->cs.n_hosts > 0 ? &c->cs.hosts[c->cur_host % c->cs.n_hosts] : NULL;
+  size_t keep;
+  bool move = rc_rebalance(c->cs.hosts, c->cs.n_hosts, cur, ns->hosts,
+                           ns->n_hosts, &c->rng, &keep);
+  for (size_t i = 0; i < c->cs.n_hosts; i++)
+    free(c->cs.hosts[i].host);
+  free(c->cs.hosts);
+  c->cs.hosts = ns->hosts;
+  c->cs.n_hosts = ns->n_hosts;
+  ns->hosts = NULL;
+  ns->n_hosts = 0;
+  c->tried_in_round = 0;
+  c->probe_host = 0;
+  if (!move && keep != SIZE_MAX) {
+    c->cur_host = keep;
+    c->next_host = keep + 1;
+    return;
+  }
+  /* hosts[] is now the order to try, from the first */
+  c->cur_host = 0;
+  c->next_host = 0;
+  if (move && c->conn != NULL) {
+    drop_conn(c);
+    c->tried_in_round = 0;
+    c->retry_at_ms = now_ms(c); /* a planned move: no backoff */
+  }
+}
+
 struct upd_hosts {
   const char *hosts;
   int rc;
 };
 
-static bool same_host(const struct rc_host *a, const struct rc_host *b) {
-  return a->port == b->port && strcmp(a->host, b->host) == 0;
-}
-
-/* Loop thread: the new list replaces the old (the chroot stays).  A
- * connection to a server the new list still names is kept; otherwise it
- * is dropped and the session moves to one of the new servers. */
 static void update_hosts(roost_client *c, void *arg) {
   struct upd_hosts *u = arg;
   struct rc_connstr ns;
   u->rc = rc_connstr_parse(u->hosts, &ns);
   if (u->rc != ROOST_OK)
     return;
-  free(ns.chroot);
-  size_t keep = SIZE_MAX;
-  if (c->conn != NULL)
-    for (size_t i = 0; i < ns.n_hosts; i++)
-      if (same_host(&ns.hosts[i], &c->cs.hosts[c->cur_host]))
-        keep = i;
-  for (size_t i = 0; i < c->cs.n_hosts; i++)
-    free(c->cs.hosts[i].host);
-  free(c->cs.hosts);
-  c->cs.hosts = ns.hosts;
-  c->cs.n_hosts = ns.n_hosts;
-  c->tried_in_round = 0;
-  c->probe_host = 0;
-  if (keep != SIZE_MAX) {
-    c->cur_host = keep;
-    c->next_host = keep + 1;
-    return;
-  }
-  c->cur_host = 0;
-  c->next_host = rc_rand(&c->rng) % ns.n_hosts;
-  drop_conn(c);
+  apply_hosts(c, &ns);
+  rc_connstr_free(&ns);
 }
 
 int roost_update_server_list(roost_client *c, const char *hosts) {
@@ -1271,34 +1284,70 @@ int roost_update_server_list(roost_client *c, const char *hosts) {
   return rc != ROOST_OK ? rc : u.rc;
 }
 
+/* The client address of each server.N line of z. */
+static int hosts_of_config(const struct proto_zkconfig *z,
+                           struct rc_connstr *ns) {
+  memset(ns, 0, sizeof *ns);
+  ns->hosts = calloc(z->n ? z->n : 1, sizeof *ns->hosts);
+  if (ns->hosts == NULL)
+    return ROOST_ENOMEM;
+  for (size_t i = 0; i < z->n; i++) {
+    const struct proto_zkserver *s = &z->s[i];
+    if (!s->has_client)
+      continue;
+    /* a wildcard client address means "the server's own host" */
+    const char *h =
+        strcmp(s->client_host, "0.0.0.0") == 0 ? s->host : s->client_host;
+    struct rc_host *d = &ns->hosts[ns->n_hosts];
+    d->host = rc_strndup(h, strlen(h));
+    d->port = (uint16_t)s->client_port;
+    if (d->host == NULL) {
+      rc_connstr_free(ns);
+      return ROOST_ENOMEM;
+    }
+    ns->n_hosts++;
+  }
+  if (ns->n_hosts == 0) {
+    rc_connstr_free(ns);
+    return ROOST_ECONNSTR; /* no client addresses in the configuration */
+  }
+  return ROOST_OK;
+}
+
+int rc_client_apply_config(roost_client *c, const struct proto_zkconfig *z) {
+  struct rc_connstr ns;
+  int rc = hosts_of_config(z, &ns);
+  if (rc != ROOST_OK)
+    return rc;
+  apply_hosts(c, &ns);
+  rc_connstr_free(&ns);
+  return ROOST_OK;
+}
+
+struct upd_config {
+  const struct proto_zkconfig *z;
+  int rc;
+};
+
+static void update_config(roost_client *c, void *arg) {
+  struct upd_config *u = arg;
+  u->rc = rc_client_apply_config(c, u->z);
+}
+
 int roost_update_server_list_from_config(roost_client *c, const char *config,
                                          size_t len) {
   if (c == NULL || config == NULL)
     return ROOST_EINVAL;
   struct proto_zkconfig *z = calloc(1, sizeof *z);
-  size_t cap = 64 * (sizeof z->s[0].client_host + 8);
-  char *hosts = malloc(cap);
-  int rc = z && hosts ? ROOST_OK : ROOST_ENOMEM;
-  if (rc == ROOST_OK && proto_zkconfig_parse(config, len, z, NULL) != PROTO_OK)
-    rc = ROOST_ECONNSTR;
-  size_t used = 0;
-  for (size_t i = 0; rc == ROOST_OK && i < z->n; i++) {
-    const struct proto_zkserver *s = &z->s[i];
-    if (!s->has_client)
-      continue;
-    /* a wildcard client address means "the server's own host" */
-    const char *h = strcmp(s->client_host, "0.0.0.0") == 0 ? s->host
-                                                           : s->client_host;
-    bool v6 = strchr(h, ':') != NULL;
-    used += (size_t)snprintf(hosts + used, cap - used, "%s%s%s%s:%u",
-                             used ? "," : "", v6 ? "[" : "", h, v6 ? "]" : "",
-                             s->client_port);
+  if (z == NULL)
+    return ROOST_ENOMEM;
+  struct upd_config u = {z, ROOST_ECONNSTR};
+  int rc = ROOST_ECONNSTR;
+  if (proto_zkconfig_parse(config, len, z, NULL) == PROTO_OK) {
+    rc = rc_client_call_wait(c, update_config, &u);
+    if (rc == ROOST_OK)
+      rc = u.rc;
   }
-  if (rc == ROOST_OK && used == 0)
-    rc = ROOST_ECONNSTR; /* no client addresses in the configuration */
-  if (rc == ROOST_OK)
-    rc = roost_update_server_list(c, hosts);
-  free(hosts);
   free(z);
   return rc;
 }

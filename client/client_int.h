@@ -287,6 +287,34 @@ struct rc_hook {
 void rc_client_hook_add(roost_client *c, struct rc_hook *h);
 void rc_client_hook_remove(roost_client *c, struct rc_hook *h);
 
+/* rebalance.c: ZooKeeper's client rebalancing after a server-list change
+ * (StaticHostProvider.updateServerList).  old[n_old]: the list before;
+ * cur: the server connected to, or else the last one tried (NULL: none);
+ * hosts[n]: the new list, shuffled in place with *rng.  Returns false when
+ * the client stays where it is (*keep: cur's index in hosts, SIZE_MAX when
+ * not there) and true when it must move: hosts[] is then the order in
+ * which to try the servers (*keep SIZE_MAX).  Hosts are equal when their
+ * strings and ports are (no name resolution). */
+bool rc_rebalance(const struct rc_host *old, size_t n_old,
+                  const struct rc_host *cur, struct rc_host *hosts, size_t n,
+                  uint64_t *rng, size_t *keep);
+
+/* rebalance.c: options.follow_config.  Embedded in the client; loop
+ * thread only (rc_follow_start before the loop runs). */
+struct rc_follow {
+  struct rc_hook hook; /* first: the hook is the follower */
+  roost_client *c;
+  bool armed;       /* a read (and so the watch) was issued this session */
+  bool has_version; /* version: the last configuration version seen */
+  uint64_t version;
+};
+void rc_follow_start(struct rc_follow *f, roost_client *c);
+
+/* client.c, loop thread: the server list becomes the client addresses of
+ * z, rebalanced as roost_update_server_list does.  ROOST_OK,
+ * ROOST_ECONNSTR (no client address), ROOST_ENOMEM. */
+int rc_client_apply_config(roost_client *c, const struct proto_zkconfig *z);
+
 /* Blocking waiter */
 struct rc_waiter *rc_waiter_new(void);
 void rc_waiter_free(struct rc_waiter *w);

@@ -131,6 +131,8 @@ static void queue_watch(struct rc_core *k, roost_watch_cb cb, void *arg,
                         int type, const char *server_path, size_t n) {
   struct rc_dlv *d = calloc(1, sizeof *d);
   char *p = server_path ? rc_core_client_path(k, server_path, n) : NULL;
+  if (p == NULL && server_path != NULL) /* outside the chroot: getConfig */
+    p = rc_strndup(server_path, n);
   if (d == NULL) {
     cb(k->cfg.client, type, p ? p : "", arg);
     free(p);

@@ -527,9 +527,10 @@ static struct proto_slice opt_slice(const char *s) {
   return v;
 }
 
-int roost_reconfig(roost_client *c, const char *joining, const char *leaving,
-                   const char *new_members, int64_t from_config,
-                   roost_result **out) {
+static int do_reconfig(roost_client *c, const char *joining,
+                       const char *leaving, const char *new_members,
+                       int64_t from_config, bool block, roost_result **out,
+                       roost_result_cb cb, void *arg) {
   if (out)
     *out = NULL;
   if (c == NULL)
@@ -552,7 +553,72 @@ int roost_reconfig(roost_client *c, const char *joining, const char *leaving,
     rc_req_free(r);
     return rc;
   }
-  return run(c, r, true, out, NULL, NULL);
+  return run(c, r, block, out, cb, arg);
+}
+
+int roost_reconfig(roost_client *c, const char *joining, const char *leaving,
+                   const char *new_members, int64_t from_config,
+                   roost_result **out) {
+  return do_reconfig(c, joining, leaving, new_members, from_config, true, out,
+                     NULL, NULL);
+}
+
+int roost_reconfig_async(roost_client *c, const char *joining,
+                         const char *leaving, const char *new_members,
+                         int64_t from_config, roost_result_cb cb, void *arg) {
+  return do_reconfig(c, joining, leaving, new_members, from_config, false, NULL,
+                     cb, arg);
+}
+
+/* getConfig: a getData of /zookeeper/config that, as ZooKeeper's clients
+ * do, ignores the chroot (the watch is kept under the server's path). */
+static int do_get_config(roost_client *c, roost_watch_cb watcher, void *warg,
+                         bool block, roost_result **out, roost_result_cb cb,
+                         void *arg) {
+  if (out)
+    *out = NULL;
+  if (c == NULL)
+    return ROOST_EINVAL;
+  static const char cfg_path[] = "/zookeeper/config";
+  struct rc_req *r = new_op(PROTO_OP_GETDATA, ROOST_OP_GET);
+  char *sp = rc_strndup(cfg_path, sizeof cfg_path - 1);
+  if (r == NULL || sp == NULL) {
+    rc_req_free(r);
+    free(sp);
+    return ROOST_ENOMEM;
+  }
+  struct proto_request req;
+  memset(&req, 0, sizeof req);
+  req.hdr.type = PROTO_OP_GETDATA;
+  req.u.path_watch.path = slice_str(sp);
+  req.u.path_watch.watch = watcher != NULL;
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, &req);
+  int rc = req_take_frame(r, &w);
+  if (rc != ROOST_OK) {
+    free(sp);
+    rc_req_free(r);
+    return rc;
+  }
+  if (watcher) {
+    r->watcher = watcher;
+    r->watcher_arg = warg;
+    r->watch_path = sp;
+  } else {
+    free(sp);
+  }
+  return run(c, r, block, out, cb, arg);
+}
+
+int roost_get_config(roost_client *c, roost_watch_cb watcher, void *watcher_arg,
+                     roost_result **out) {
+  return do_get_config(c, watcher, watcher_arg, true, out, NULL, NULL);
+}
+
+int roost_get_config_async(roost_client *c, roost_watch_cb watcher,
+                           void *watcher_arg, roost_result_cb cb, void *arg) {
+  return do_get_config(c, watcher, watcher_arg, false, NULL, cb, arg);
 }
 
 int roost_sync(roost_client *c, const char *path) {
@@ -578,8 +644,8 @@ static int do_set(roost_client *c, const char *path, const void *data,
   char *sp;
   struct rc_req *r;
   struct proto_request req;
-  int rc = op_begin(c, path, false, PROTO_OP_SETDATA, ROOST_OP_SET, &sp, &r,
-                    &req);
+  int rc =
+      op_begin(c, path, false, PROTO_OP_SETDATA, ROOST_OP_SET, &sp, &r, &req);
   if (rc != ROOST_OK)
     return rc;
   req.u.set_data.path = slice_str(sp);
@@ -618,8 +684,8 @@ static int do_set_acl(roost_client *c, const char *path, const roost_acl *acl,
   char *sp;
   struct rc_req *r;
   struct proto_request req;
-  int rc = op_begin(c, path, false, PROTO_OP_SETACL, ROOST_OP_SET_ACL, &sp,
-                    &r, &req);
+  int rc = op_begin(c, path, false, PROTO_OP_SETACL, ROOST_OP_SET_ACL, &sp, &r,
+                    &req);
   if (rc != ROOST_OK)
     return rc;
   struct proto_writer aw, w;

@@ -374,7 +374,26 @@ typedef struct roost_options {
   const char *tls_key;
   const char *tls_key_password;
   const char *tls_certs;
+  /* Follow the ensemble's membership (enum roost_follow_config): read
+   * /zookeeper/config (ignoring the chroot) with a watch on every new
+   * session, and when its version changes replace the server list with
+   * the client addresses of its server.N lines, moving the session with
+   * the probabilities of roost_update_server_list.  The version read
+   * first is the baseline (the connect string stays until a change).
+   * (Curator's EnsembleTracker does the same; ZooKeeper's own clients
+   * leave it to the application.)
+   * Default (AUTO): on when the connect string names more than one server
+   * (a single address is often a load balancer or a tunnel, whose clients
+   * cannot reach the members' own addresses).  Servers without a dynamic
+   * configuration (no node, empty data) leave the list alone. */
+  int follow_config;
 } roost_options;
+
+enum roost_follow_config {
+  ROOST_FOLLOW_CONFIG_AUTO = 0, /* on with two or more servers */
+  ROOST_FOLLOW_CONFIG_ON = 1,
+  ROOST_FOLLOW_CONFIG_OFF = -1,
+};
 
 /* Loads the TLS files of *o as roost_client_new would.  Returns ROOST_OK
  * (also when o asks for no TLS), or ROOST_ETLS / ROOST_EINVAL with the
@@ -427,11 +446,19 @@ ROOST_API int roost_client_state(roost_client *c);
 
 /* ZooKeeper's updateServerList: hosts ("host:port,...", no chroot: the
  * client's stays) replaces the server list, e.g. from /zookeeper/config
- * after a reconfiguration.  The session is kept: the connection stays
- * when the new list names its server, otherwise the client moves to one
- * of the new servers (no probabilistic rebalancing as ZooKeeper's).  Not
- * from a callback (ROOST_EDEADLK).  ROOST_OK, ROOST_ECONNSTR,
- * ROOST_ENOMEM. */
+ * after a reconfiguration.  The session is kept, and clients rebalance
+ * with the probabilities of ZooKeeper's client (StaticHostProvider,
+ * ZOOKEEPER-1355) so that each server ends with about the same share:
+ * when the list grows from n to m servers, a client whose server stays
+ * moves to one of the added servers with probability 1 - n/m; a client
+ * whose server is gone always moves (to an added server when the list
+ * grew, else to a kept or added one with the odds that even the load);
+ * otherwise it stays.  Moving drops the connection (requests in flight
+ * get ROOST_CONNECTIONLOSS) and reconnects at once, session and
+ * ephemeral nodes intact.  Servers are compared by their written address
+ * and port ("localhost" is not "127.0.0.1").  The application does not
+ * need to call this when options.follow_config is on.  Not from a
+ * callback (ROOST_EDEADLK).  ROOST_OK, ROOST_ECONNSTR, ROOST_ENOMEM. */
 ROOST_API int roost_update_server_list(roost_client *c, const char *hosts);
 /* The same from a configuration's text (the data of /zookeeper/config or
  * of roost_reconfig's result): the client address of each server.N line.
@@ -636,6 +663,21 @@ ROOST_API int roost_whoami_async(roost_client *c, roost_result_cb cb,
 ROOST_API int roost_reconfig(roost_client *c, const char *joining,
                              const char *leaving, const char *new_members,
                              int64_t from_config, roost_result **out);
+ROOST_API int roost_reconfig_async(roost_client *c, const char *joining,
+                                   const char *leaving, const char *new_members,
+                                   int64_t from_config, roost_result_cb cb,
+                                   void *arg);
+
+/* getConfig: the data of /zookeeper/config (the ensemble's configuration
+ * as ZooKeeper writes it: server.N lines and version=<hex>) and its stat,
+ * read outside the chroot as ZooKeeper's clients do; the watcher (may be
+ * NULL) fires with DATA_CHANGED when a reconfiguration commits.  Result
+ * op ROOST_OP_GET. */
+ROOST_API int roost_get_config(roost_client *c, roost_watch_cb watcher,
+                               void *watcher_arg, roost_result **out);
+ROOST_API int roost_get_config_async(roost_client *c, roost_watch_cb watcher,
+                                     void *watcher_arg, roost_result_cb cb,
+                                     void *arg);
 
 /* ---------------------------------------------------------------------- */
 /* Multi: a small builder, committed atomically. */

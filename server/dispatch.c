@@ -580,6 +580,13 @@ void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
   c->last_cxid = req.hdr.xid;
   const struct op_entry *e =
       rc == PROTO_UNIMPLEMENTED ? NULL : op_lookup(req.hdr.type);
+  if ((req.hdr.type == PROTO_OP_CHECK || req.hdr.type == PROTO_OP_RECONFIG) &&
+      s->rep->read_only && s->rep->read_only(s)) {
+    /* ZooKeeper's ReadOnlyRequestProcessor counts both among the writes:
+     * NotReadOnly before any other check, the connection stays. */
+    srv_answer_error(c, req.hdr.xid, PROTO_NOTREADONLY, start_ns);
+    return;
+  }
   if (e == NULL || e->fn == op_refuse) { /* whatever the body holds */
     op_refuse(c, &req, start_ns);
     return;

@@ -1,8 +1,8 @@
 """Read-only mode (issue 18): with readonlymode.enabled, an ensemble member
 that lost its quorum serves clients that connected with canBeReadOnly, as
 ZooKeeper 3.8's ReadOnlyZooKeeperServer does: the ConnectResponse says
-readOnly, reads are answered from its tree, writes and sync get NotReadOnly
-(-119), other clients are refused, isro says "ro" and srvr's Mode
+readOnly, reads are answered from its tree, writes, sync, reconfig and a
+lone check get NotReadOnly (-119), other clients are refused, isro says "ro" and srvr's Mode
 "read-only".  When the quorum is back the member closes its read-only
 connections and the clients end up read-write on the quorum.
 
@@ -112,6 +112,15 @@ def test_read_only_member_serves_reads_refuses_writes(ensemble_factory,
         rep, _ = c.delete("/ro/b")
         assert rep.err == zkraw.E_NOTREADONLY, rep
         rep = c.call(zkraw.OP_SYNC, zkraw.path_req("/ro"))
+        assert rep.err == zkraw.E_NOTREADONLY, rep
+        # ZooKeeper's ReadOnlyRequestProcessor lists reconfig and a lone
+        # check with the writes: NotReadOnly, the connection stays (not
+        # ReconfigDisabled, not Unimplemented).
+        rep = c.call(zkraw.OP_CHECK, zkraw.Writer().ustring("/ro/a")
+                     .int(0).bytes())
+        assert rep.err == zkraw.E_NOTREADONLY, rep
+        rep = c.call(zkraw.OP_RECONFIG, zkraw.Writer().ustring("")
+                     .ustring("2").ustring("").long(-1).bytes())
         assert rep.err == zkraw.E_NOTREADONLY, rep
         rep, kids = c.get_children("/ro")
         assert rep.err == zkraw.OK and sorted(kids) == ["a", "b"]

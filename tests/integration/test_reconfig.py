@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -541,3 +542,161 @@ def test_reconfig_libroost_moves_session(ensemble_factory):
         assert x.myid not in parse_any(text)[0]
     finally:
         stop_client(zk)
+
+
+def holders(servers, sids):
+    """{sid: myid of the live server holding a connection of it} (cons)."""
+    out = {}
+    for srv in servers:
+        try:
+            text = srv.four_letter("cons", timeout=2.0)
+        except OSError:
+            continue
+        for sid in sids:
+            if "sid=0x%x," % sid in text:
+                out[sid] = srv.myid
+    return out
+
+
+def test_reconfig_libroost_follows_config(ensemble_factory, target,
+                                          _server_base_dir):
+    """N libroost clients with the default options (a connect string of the
+    three members: follow_config on) and an ephemeral node each.  3 -> 5
+    (roost_reconfig_async, joining): without any call from the application
+    the clients rebalance with ZooKeeper's client's probabilities, about
+    2/5 of them moving to the two new members.  Then one member that holds
+    clients leaves: its clients move to the others.  Every session and
+    ephemeral node survives both changes.  One more client with a chroot
+    reads /zookeeper/config with roost_get_config (outside the chroot, as
+    ZooKeeper's getConfig) and its watch fires on the change.  (The spread
+    is checked on Roost only: see below.)"""
+    d = os.environ.get("LIBROOST_BIN_DIR")
+    prog = os.path.join(d or "", "libroost_rebalance")
+    if not d or not os.access(prog, os.X_OK):
+        pytest.skip("LIBROOST_BIN_DIR/libroost_rebalance not built")
+    n = 20
+    ens = reconfig_ens(ensemble_factory, 3)
+    joiners = start_joiners(ens, (4, 5), target, _server_base_dir)
+    p = subprocess.Popen([prog, ens.hosts, str(n), SUPER],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def expect(prefix):
+        line = p.stdout.readline()
+        assert line.startswith(prefix), (line, prefix)
+        return line.split()
+
+    try:
+        sids = [int(expect("sid ")[2], 16) for _ in range(n)]
+        expect("ready")
+        allsrv = list(ens.servers) + [s for s, _ in joiners.values()]
+        before = holders(allsrv, sids)
+        assert set(before.values()) <= {1, 2, 3}, before
+        joining = ",".join("server.%d=%s" % (j, spec)
+                           for j, (_, spec) in joiners.items())
+        p.stdin.write("join %s\n" % joining)
+        assert expect("reconfig ")[1] == "OK"
+        # roost_get_config under a chroot: read and watched outside it
+        p.stdin.write("cfgwatch\n")
+        assert expect("cfgwatch ")[1:] == ["3", "/zookeeper/config"]
+
+        def settled(gone=()):
+            h = holders([s for s in allsrv if s.myid not in gone], sids)
+            return h if len(h) == n else None
+        time.sleep(2)  # the moves are immediate; let them finish
+        after = wait_until(settled, 30, "every session on a member")
+        per = {i: list(after.values()).count(i) for i in range(1, 6)}
+        print("libroost clients per member after 3->5:", per)
+        moved = per[4] + per[5]
+        if target == "roost":
+            # expected 8 of 20 (2/5): a binomial spread, bounds ~2.5 sd.
+            # Not on ZooKeeper 3.8: its joiners open their client port
+            # 1-3 s after the change commits (measured: connection
+            # refused until then), so the clients that move at once, as
+            # ZooKeeper's own client does, find both new members refused
+            # and fall back to the old ones (StaticHostProvider's order).
+            assert 3 <= moved <= 14, per
+            assert per[4] >= 1 and per[5] >= 1, per
+        p.stdin.write("check\n")
+        assert expect("check ")[1] == "OK"
+        leader = ens.wait_serving(timeout=30, servers=allsrv).myid
+        victim = max((i for i in range(1, 6) if i != leader),
+                     key=lambda i: per[i])
+        p.stdin.write("leave %d\n" % victim)
+        assert expect("reconfig ")[1] == "OK"
+        wait_until(lambda: settled(gone=(victim,)), 60,
+                   "every session off the removed member")
+        p.stdin.write("check\n")
+        assert expect("check ")[1] == "OK"
+        p.stdin.write("quit\n")
+        p.stdin.flush()
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0
+        assert "Sanitizer" not in err and "runtime error:" not in err, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for srv, _ in joiners.values():
+            srv.stop()
+
+
+CURATOR_CP = ":".join("/usr/share/java/%s.jar" % j for j in (
+    "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
+    "guava", "slf4j-api", "slf4j-nop"))
+
+
+def test_reconfig_curator(ensemble_factory):
+    """Apache Curator's reconfig() and getConfig() (Debian's
+    libcurator-framework-java 5.4, a single-file Java program run by the
+    JDK's source launcher: no build step), as the super user, the same
+    steps as test_reconfig_zkcli: leaving with fromConfig, withNewMembers,
+    joining a server that is not running (3 of 4 voters synced), a stale
+    fromConfig (BadVersion), leaving again; getConfig sees the last one."""
+    src = os.path.join(os.path.dirname(__file__), "CuratorReconfig.java")
+    missing = [j for j in CURATOR_CP.split(":") if not os.path.exists(j)]
+    if missing or not shutil.which("java"):
+        pytest.skip("Curator or java missing (apt-get install "
+                    "libcurator-framework-java default-jdk-headless): %s"
+                    % missing)
+    ens = reconfig_ens(ensemble_factory, 5)
+    leader = ens.wait_serving(timeout=30).myid
+    others = [s.myid for s in ens.servers if s.myid != leader]
+    srv = ens.servers[others[0] - 1]
+    zk = super_client(srv.hosts)
+    try:
+        specs = {int(m.group(1)): m.group(2) for m in re.finditer(
+            r"server\.(\d+)=(\S+)", config_of(zk)[0])}
+    finally:
+        stop_client(zk)
+    keep = sorted([leader, others[0], others[1]])
+    add = "server.6=127.0.0.1:%d:%d;127.0.0.1:%d" % (
+        harness.free_port(), harness.free_port(), harness.free_port())
+    r = subprocess.run(
+        ["java", "-cp", CURATOR_CP, src, srv.hosts, SUPER,
+         "get",
+         "leave", str(others[3]), "last",
+         "members", ",".join("server.%d=%s" % (i, specs[i]) for i in keep),
+         "join", add,
+         "leave", "6", "stale",
+         "leave", "6", "last",
+         "get"],
+        capture_output=True, text=True, timeout=240)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 7, (r.stdout, r.stderr)
+
+    def conf(line):
+        assert line.startswith("OK "), lines
+        return parse_any(line[3:].replace("|", "\n"))
+    m0, v0 = conf(lines[0])
+    assert sorted(m0) == [1, 2, 3, 4, 5]
+    m1, v1 = conf(lines[1])
+    assert sorted(m1) == sorted(set(m0) - {others[3]}) and v1 > v0
+    m2, v2 = conf(lines[2])
+    assert sorted(m2) == keep and v2 > v1
+    m3, v3 = conf(lines[3])
+    assert sorted(m3) == sorted(keep + [6]) and v3 > v2
+    assert lines[4] == "ERR BADVERSION", lines  # fromConfig v2, now v3
+    m5, v5 = conf(lines[5])
+    assert sorted(m5) == keep and v5 > v3
+    assert conf(lines[6]) == (m5, v5)
