@@ -102,40 +102,34 @@ int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len) {
       ;
     s->snap_pid = 0;
   }
-  if (snap_write(s->cfg.data_dir, NULL, s->tree, -1, NULL, m, sizeof m) !=
-      SNAP_OK) {
-    snprintf(err, err_len, "snapshot for a log rebase failed: %s", m);
-    return -1;
-  }
-  /* A sync in flight on the pool holds a token of the old log: that log
-   * is closed when the sync comes back (persist.c sync_done). */
+  /* A sync in flight on the fsync thread holds a token of the old log:
+   * that log is closed when the sync comes back (persist.c sync_done). */
   if (s->log != NULL && !s->sync_running)
     txlog_close(s->log);
   s->log = NULL;
   s->log_failed = false;
-  const char *ldir =
-      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
-  /* A segment left behind would be replayed at the next start over the
-   * snapshot just written: nothing goes on before they are all gone. */
-  if (snap_logs_remove(ldir, NULL, m, sizeof m) != SNAP_OK) {
-    snprintf(err, err_len, "%s", m);
+  struct txlog_txn *v = NULL;
+  if (e->n_pend > 0 && (v = calloc(e->n_pend, sizeof *v)) == NULL) {
+    snprintf(err, err_len, "out of memory for a log rebase");
     return -1;
   }
+  for (size_t i = 0; i < e->n_pend; i++)
+    v[i] = (struct txlog_txn){e->pend[i].data, e->pend[i].len};
+  const char *ldir =
+      s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
+  struct txlog_config lc = {
+      .dir = ldir, .io = NULL, .force_sync = s->cfg.force_sync, .level = 1};
+  int rc =
+      snap_rebase(s->cfg.data_dir, &lc, s->tree, v, e->n_pend, m, sizeof m);
+  free(v);
+  if (rc != SNAP_OK) {
+    snprintf(err, err_len, "log rebase failed: %s", m);
+    return -1;
+  }
+  /* New appends go to a new segment after the rebased one. */
   if (srv_persist_reopen_log(s) != 0) {
     snprintf(err, err_len, "cannot reopen the log in %s", ldir);
     s->log = NULL;
-    return -1;
-  }
-  for (size_t i = 0; i < e->n_pend; i++) {
-    struct txlog_txn t = {e->pend[i].data, e->pend[i].len};
-    if (txlog_append(s->log, &t, 1, m, sizeof m) != SNAP_OK) {
-      snprintf(err, err_len, "re-logging after a rebase failed: %s", m);
-      return -1;
-    }
-  }
-  int64_t d = 0;
-  if (txlog_sync(s->log, &d, m, sizeof m) != SNAP_OK) {
-    snprintf(err, err_len, "sync after a rebase failed: %s", m);
     return -1;
   }
   s->durable_zxid = e->n_pend ? (int64_t)e->pend[e->n_pend - 1].zxid

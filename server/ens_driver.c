@@ -220,11 +220,12 @@ void ens_fault_leave(struct srv_ens *e) {
                             &e->fault_conf_version);
   e->n_fault_conf = n < ZAB_MAX_MEMBERS ? n : ZAB_MAX_MEMBERS;
   if (!e->zab_dead) {
-    /* STEPDOWN to the other end of every session, and no more. */
+    /* STEPDOWN to the other end of every session, and no more: not the
+     * votes of the election it starts (others would wait for us). */
     struct zab_event bye = {.type = ZAB_EV_RESIGN, .now_ms = ens_now_ms(e)};
     if (zab_step(e->zab, &bye) == ZAB_OK)
       while (zab_action_next(e->zab, &a))
-        if (a.type == ZAB_ACT_SEND)
+        if (a.type == ZAB_ACT_SEND && a.msg.type == ZAB_MSG_STEPDOWN)
           send_zab(e, a.peer, &a.msg);
   }
   /* What a member that lost its leader does: stop serving. */
