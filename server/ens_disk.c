@@ -170,12 +170,12 @@ int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len) {
 
 #define ENS_FAULT_RETRY_MS 1000
 
-static void on_fault_retry(uv_timer_t *h);
+static void on_fault_timer(uv_timer_t *h);
 
 void ens_fault(struct srv_ens *e, const char *why) {
   struct srv *s = e->s;
-  if (e->stopping)
-    return;
+  if (e->stopping || (e->faulted && !e->fault_pending))
+    return; /* out already (an fsync in flight may fail after) */
   if (!e->faulted) {
     e->faults++;
     srv_log(s, SRV_LOG_ERROR,
@@ -186,11 +186,13 @@ void ens_fault(struct srv_ens *e, const char *why) {
   }
   e->faulted = true;
   e->fault_pending = true;
-  if (!e->in_step)
-    ens_fault_leave(e);
-  if (e->fault_timer_open && !uv_is_active((uv_handle_t *)&e->fault_timer))
-    uv_timer_start(&e->fault_timer, on_fault_retry, ENS_FAULT_RETRY_MS,
-                   ENS_FAULT_RETRY_MS);
+  if (!e->fault_timer_open)
+    return;
+  /* Inside a step, ens_step leaves once it unwinds.  Elsewhere (persist.c
+   * in the middle of a sync or of srv_flush_all) the timer leaves at the
+   * next loop turn: nothing steps zab meanwhile (ens_step sees faulted). */
+  uv_timer_start(&e->fault_timer, on_fault_timer,
+                 e->in_step ? ENS_FAULT_RETRY_MS : 0, ENS_FAULT_RETRY_MS);
 }
 
 void ens_log_failed(struct srv *s, const char *why) {
@@ -199,10 +201,15 @@ void ens_log_failed(struct srv *s, const char *why) {
   ens_fault(s->rep_state, b);
 }
 
-static void on_fault_retry(uv_timer_t *h) {
+static void on_fault_timer(uv_timer_t *h) {
   struct srv_ens *e = h->data;
   struct srv *s = e->s;
-  if (!e->faulted || e->fault_pending || e->stopping) {
+  if (e->fault_pending && !e->stopping) {
+    ens_fault_leave(e);
+    srv_flush_all(s);
+    return;
+  }
+  if (!e->faulted || e->stopping) {
     uv_timer_stop(h);
     return;
   }
