@@ -295,9 +295,12 @@ void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   tree_pending_clear(e->tpend); /* (empty: only a leader has records) */
   ens_pend_drop_upto(e, UINT64_MAX);
   char rerr[SNAP_ERRMSG_MAX + 64];
-  if (ens_rebase_log(e, rerr, sizeof rerr) != 0)
+  bool logged = ens_rebase_log(e, rerr, sizeof rerr) == 0;
+  ens_sessions_reload(s); /* they follow the tree either way */
+  if (!logged) {
     ens_fault(e, rerr);
-  ens_sessions_reload(s);
+    return;
+  }
   srv_log(s, SRV_LOG_INFO, "installed SNAP at zxid 0x%" PRIx64, zxid);
 }
 
