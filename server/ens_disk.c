@@ -6,17 +6,21 @@
 /* ------------------------------------------------------------------ */
 /* persistence of the ensemble */
 
-void ens_persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur) {
+/* zab's contract: durable before the next action.  false: not durable
+ * (the caller faults; the actions after it are never performed). */
+bool ens_persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur) {
   char b[64];
   int n = snprintf(b, sizeof b, "%u %u\n", acc, cur);
   char err[SNAP_ERRMSG_MAX];
   if (snap_state_write(e->s->cfg.data_dir, "epochs", NULL, b, (size_t)n, err,
                        sizeof err) != SNAP_OK) {
-    /* zab's contract says durable before the next action: we cannot go
-     * on without breaking a promise made to the leader. */
-    srv_log(e->s, SRV_LOG_ERROR, "cannot persist epochs: %s; stopping", err);
-    abort();
+    srv_log(e->s, SRV_LOG_ERROR, "cannot persist epochs %u/%u: %s", acc, cur,
+            err);
+    return false;
   }
+  e->ep_acc = acc;
+  e->ep_cur = cur;
+  return true;
 }
 
 /* "accepted current\n"; a missing file is a fresh server (0 0). */
@@ -83,59 +87,166 @@ void ens_pend_drop_above(struct srv_ens *e, uint64_t above) {
   }
 }
 
-/* After TRUNCATE / INSTALL_SNAP: the applied tree goes to a snapshot, the
- * log is emptied and what is still pending (appended, not committed,
- * kept) is logged again; all durably before the next action. */
-void ens_rebase_log(struct srv_ens *e) {
+/* After TRUNCATE / INSTALL_SNAP, and as the fault recovery: the applied
+ * tree goes to a snapshot, the log is emptied and what is still pending
+ * (appended, not committed, kept) is logged again; all durably before the
+ * next action.  0, or -1 with err: the disk does not hold the state yet
+ * (the caller faults; the recovery runs this again from the state in
+ * memory, so a step left half done is redone, never built on). */
+int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len) {
   struct srv *s = e->s;
-  char err[SNAP_ERRMSG_MAX];
+  char m[SNAP_ERRMSG_MAX];
   if (s->snap_pid) {
     int st;
     while (waitpid(s->snap_pid, &st, 0) < 0 && errno == EINTR)
       ;
     s->snap_pid = 0;
   }
-  if (snap_write(s->cfg.data_dir, NULL, s->tree, -1, NULL, err, sizeof err) !=
-      SNAP_OK) {
-    srv_log(s, SRV_LOG_ERROR, "snapshot for a resync failed: %s; stopping",
-            err);
-    abort();
-  }
-  /* A sync in flight on the pool holds a token of the old log: that log
-   * is closed when the sync comes back (persist.c sync_done). */
-  if (!s->sync_running)
+  /* A sync in flight on the fsync thread holds a token of the old log:
+   * that log is closed when the sync comes back (persist.c sync_done). */
+  if (s->log != NULL && !s->sync_running)
     txlog_close(s->log);
   s->log = NULL;
   s->log_failed = false;
+  struct txlog_txn *v = NULL;
+  if (e->n_pend > 0 && (v = calloc(e->n_pend, sizeof *v)) == NULL) {
+    snprintf(err, err_len, "out of memory for a log rebase");
+    return -1;
+  }
+  for (size_t i = 0; i < e->n_pend; i++)
+    v[i] = (struct txlog_txn){e->pend[i].data, e->pend[i].len};
   const char *ldir =
       s->cfg.data_log_dir[0] ? s->cfg.data_log_dir : s->cfg.data_dir;
-  if (snap_logs_remove(ldir, NULL, err, sizeof err) != SNAP_OK) {
-    /* A segment left behind would be replayed at the next start over
-     * the snapshot just written: going on could diverge. */
-    srv_log(s, SRV_LOG_ERROR, "%s; stopping", err);
-    abort();
+  struct txlog_config lc = {
+      .dir = ldir, .io = NULL, .force_sync = s->cfg.force_sync, .level = 1};
+  int rc =
+      snap_rebase(s->cfg.data_dir, &lc, s->tree, v, e->n_pend, m, sizeof m);
+  free(v);
+  if (rc != SNAP_OK) {
+    snprintf(err, err_len, "log rebase failed: %s", m);
+    return -1;
   }
+  /* New appends go to a new segment after the rebased one. */
   if (srv_persist_reopen_log(s) != 0) {
-    srv_log(s, SRV_LOG_ERROR, "cannot reopen the log; stopping");
-    abort();
-  }
-  for (size_t i = 0; i < e->n_pend; i++) {
-    struct txlog_txn t = {e->pend[i].data, e->pend[i].len};
-    if (txlog_append(s->log, &t, 1, err, sizeof err) != SNAP_OK) {
-      srv_log(s, SRV_LOG_ERROR, "re-logging after a resync failed: %s", err);
-      abort();
-    }
-  }
-  int64_t d = 0;
-  if (txlog_sync(s->log, &d, err, sizeof err) != SNAP_OK) {
-    srv_log(s, SRV_LOG_ERROR, "sync after a resync failed: %s", err);
-    abort();
+    snprintf(err, err_len, "cannot reopen the log in %s", ldir);
+    s->log = NULL;
+    return -1;
   }
   s->durable_zxid = e->n_pend ? (int64_t)e->pend[e->n_pend - 1].zxid
                               : tree_last_zxid(s->tree);
   if (e->n_pend && s->durable_zxid > e->durable_pending)
     e->durable_pending = s->durable_zxid; /* told to zab after this drain */
   s->snap_roll_zxid = tree_last_zxid(s->tree);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* faults
+ *
+ * A member whose disk write failed (a log write or fsync, the epochs
+ * file, any step of a rebase) cannot keep zab's promises: what it would
+ * acknowledge next might not be durable.  ZooKeeper stops the process;
+ * a standalone Roost refuses writes and retries (persist.c).  A member
+ * does what a member that lost its quorum does, plus a retry:
+ *   1. it acknowledges nothing more: the actions zab queued after the
+ *      failed one are dropped (never sent), the old zab is no longer
+ *      stepped (no ACK for a txn its failed fsync covered), it resigns
+ *      out loud (STEPDOWN: a leader's followers elect at once);
+ *   2. it stops serving: client connections are closed (their requests in
+ *      flight end in ConnectionLoss, their clients move to another
+ *      member) and new ones are refused until it serves again; writes
+ *      waiting at it as a leader are failed;
+ *   3. every second it tries to make the disk hold exactly the state in
+ *      memory (the applied tree, the txns appended and not committed: the
+ *      very rebase of a TRUNCATE) and the epochs last made durable; once
+ *      that succeeds a new zab is loaded from that state, as at a restart,
+ *      and the member rejoins through an election and the leader's sync
+ *      (DIFF / TRUNC / SNAP).
+ * In-process, one path for every cause; the rest of the ensemble keeps
+ * committing if a quorum of it remains.  Nothing acknowledged is lost:
+ * acknowledged txns were durable in the old log and are in memory
+ * (tree or pend); the recovery writes them again before the new zab can
+ * acknowledge anything. */
+
+#define ENS_FAULT_RETRY_MS 1000
+
+static void on_fault_timer(uv_timer_t *h);
+
+void ens_fault(struct srv_ens *e, const char *why) {
+  struct srv *s = e->s;
+  if (e->stopping || (e->faulted && !e->fault_pending))
+    return; /* out already (an fsync in flight may fail after) */
+  if (!e->faulted) {
+    e->faults++;
+    srv_log(s, SRV_LOG_ERROR,
+            "%s: leaving the ensemble (no more acknowledgements, clients "
+            "closed, writes refused) and retrying every %d ms to write the "
+            "state again and rejoin",
+            why, ENS_FAULT_RETRY_MS);
+  }
+  e->faulted = true;
+  e->fault_pending = true;
+  if (!e->fault_timer_open)
+    return;
+  /* Inside a step, ens_step leaves once it unwinds.  Elsewhere (persist.c
+   * in the middle of a sync or of srv_flush_all) the timer leaves at the
+   * next loop turn: nothing steps zab meanwhile (ens_step sees faulted). */
+  uv_timer_start(&e->fault_timer, on_fault_timer,
+                 e->in_step ? ENS_FAULT_RETRY_MS : 0, ENS_FAULT_RETRY_MS);
+}
+
+void ens_log_failed(struct srv *s, const char *why) {
+  char b[SNAP_ERRMSG_MAX + 32];
+  snprintf(b, sizeof b, "transaction log failed: %s", why);
+  ens_fault(s->rep_state, b);
+}
+
+static void on_fault_timer(uv_timer_t *h) {
+  struct srv_ens *e = h->data;
+  struct srv *s = e->s;
+  if (e->fault_pending && !e->stopping) {
+    ens_fault_leave(e);
+    srv_flush_all(s);
+    return;
+  }
+  if (!e->faulted || e->stopping) {
+    uv_timer_stop(h);
+    return;
+  }
+  char err[SNAP_ERRMSG_MAX + 64];
+  if (ens_rebase_log(e, err, sizeof err) != 0) {
+    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", err);
+    return;
+  }
+  /* The epochs last made durable: a write that failed may have left a
+   * newer pair (renamed, the directory not synced) that no message of
+   * ours ever promised. */
+  if (!ens_persist_epochs(e, e->ep_acc, e->ep_cur)) {
+    srv_log(s, SRV_LOG_WARN, "recovery: epochs not written; retrying");
+    return;
+  }
+  e->faulted = false;
+  char msg[SRV_ERRMSG_MAX];
+  if (ens_zab_start(e, e->ep_acc, e->ep_cur, (uint64_t)tree_last_zxid(s->tree),
+                    e->fault_conf, e->n_fault_conf, e->fault_conf_version,
+                    msg) != 0) {
+    e->faulted = true;
+    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", msg);
+    return;
+  }
+  uv_timer_stop(h);
+  e->recoveries++;
+  srv_log(s, SRV_LOG_INFO,
+          "recovered from the fault: state at 0x%" PRIx64 " and %zu logged "
+          "txns after it written again, epochs %u/%u; rejoining the ensemble",
+          (uint64_t)tree_last_zxid(s->tree), e->n_pend, e->ep_acc, e->ep_cur);
+  srv_flush_all(s);
+}
+
+void ens_fault_open(struct srv_ens *e) {
+  uv_timer_init(&e->s->loop, &e->fault_timer);
+  e->fault_timer.data = e;
+  e->fault_timer_open = true;
 }
 
 bool ens_ser_cb(void *arg, const void *buf, size_t len) {
@@ -169,8 +280,12 @@ void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   char msg[256];
   struct tree *t = tree_load(&tc, rd_cb, &r, &err, msg, sizeof msg);
   if (t == NULL) {
-    srv_log(s, SRV_LOG_ERROR, "SNAP from the leader does not load: %s", msg);
-    abort(); /* zab checked it came from the leader; nothing to go on with */
+    /* zab believes it installed: only leaving and loading zab again from
+     * the state we do have (the old one) keeps the two in step. */
+    char why[300];
+    snprintf(why, sizeof why, "SNAP from the leader does not load: %s", msg);
+    ens_fault(e, why);
+    return;
   }
   /* Client connections are closed while not serving, so no watch or
    * session state of a connection points into the old tree. */
@@ -179,8 +294,13 @@ void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
   s->tree = t;
   tree_pending_clear(e->tpend); /* (empty: only a leader has records) */
   ens_pend_drop_upto(e, UINT64_MAX);
-  ens_rebase_log(e);
-  ens_sessions_reload(s);
+  char rerr[SNAP_ERRMSG_MAX + 64];
+  bool logged = ens_rebase_log(e, rerr, sizeof rerr) == 0;
+  ens_sessions_reload(s); /* they follow the tree either way */
+  if (!logged) {
+    ens_fault(e, rerr);
+    return;
+  }
   srv_log(s, SRV_LOG_INFO, "installed SNAP at zxid 0x%" PRIx64, zxid);
 }
 

@@ -169,17 +169,22 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
   case ZAB_ACT_APPEND: {
     struct txlog_txn t = {a->data, a->len};
     if (!ens_pend_add(e, a->zxid, a->data, a->len)) {
-      srv_log(s, SRV_LOG_ERROR, "out of memory keeping txn 0x%" PRIx64,
-              a->zxid);
-      abort();
+      char why[96];
+      snprintf(why, sizeof why, "out of memory keeping txn 0x%" PRIx64,
+               a->zxid);
+      ens_fault(e, why);
+      break;
     }
     /* Staged: the turn's appends go out as one frame and one write when
      * the sync that srv_persist_kick starts flushes them. */
-    if (s->log_failed || txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
-      /* Never reported durable: zab never ACKs it; as a leader it will
-       * lose its quorum and step down. */
-      srv_log(s, SRV_LOG_ERROR, "log append of 0x%" PRIx64 " failed: %s",
-              a->zxid, s->log_failed ? "log failed" : err);
+    if (s->log == NULL || s->log_failed ||
+        txlog_stage(s->log, &t, err, sizeof err) != SNAP_OK) {
+      /* Never reported durable, so never ACKed; and a later txn's fsync
+       * must not cover it either: leave (ens_disk.c). */
+      char why[SNAP_ERRMSG_MAX + 64];
+      snprintf(why, sizeof why, "log append of 0x%" PRIx64 " failed: %s",
+               a->zxid, s->log == NULL || s->log_failed ? "log failed" : err);
+      ens_fault(e, why);
       break;
     }
     srv_persist_kick(s);
@@ -188,13 +193,15 @@ static void perform(struct srv_ens *e, const struct zab_action *a) {
   case ZAB_ACT_TRUNCATE:
     ens_pend_drop_above(e, a->zxid);
     srv_log(s, SRV_LOG_INFO, "truncating the log after 0x%" PRIx64, a->zxid);
-    ens_rebase_log(e);
+    if (ens_rebase_log(e, err, sizeof err) != 0)
+      ens_fault(e, err);
     break;
   case ZAB_ACT_INSTALL_SNAP:
     ens_install_snap(e, a->zxid, a->data, a->len);
     break;
   case ZAB_ACT_PERSIST_EPOCH:
-    ens_persist_epochs(e, a->accepted_epoch, a->current_epoch);
+    if (!ens_persist_epochs(e, a->accepted_epoch, a->current_epoch))
+      ens_fault(e, "the epochs file was not written");
     break;
   case ZAB_ACT_COMMIT:
     ens_prop_time_commit(e, a->zxid);
@@ -221,10 +228,38 @@ static void arm_timer(struct srv_ens *e) {
   uv_timer_start(&e->timer, ens_on_timer, at > now ? at - now : 0, 0);
 }
 
+/* A fault stops the drain: what zab queued after the failed action is
+ * never performed (ens_fault_leave drops it). */
 void ens_drain(struct srv_ens *e) {
   struct zab_action a;
-  while (zab_action_next(e->zab, &a))
+  while (!e->fault_pending && zab_action_next(e->zab, &a))
     perform(e, &a);
+}
+
+void ens_fault_leave(struct srv_ens *e) {
+  e->fault_pending = false;
+  struct zab_action a;
+  while (zab_action_next(e->zab, &a))
+    ; /* dropped: some depend on what failed */
+  size_t n = zab_config_get(e->zab, e->fault_conf, ZAB_MAX_MEMBERS,
+                            &e->fault_conf_version);
+  e->n_fault_conf = n < ZAB_MAX_MEMBERS ? n : ZAB_MAX_MEMBERS;
+  if (!e->zab_dead) {
+    /* STEPDOWN to the other end of every session, and no more: not the
+     * votes of the election it starts (others would wait for us). */
+    struct zab_event bye = {.type = ZAB_EV_RESIGN, .now_ms = ens_now_ms(e)};
+    if (zab_step(e->zab, &bye) == ZAB_OK)
+      while (zab_action_next(e->zab, &a))
+        if (a.type == ZAB_ACT_SEND && a.msg.type == ZAB_MSG_STEPDOWN)
+          send_zab(e, a.peer, &a.msg);
+  }
+  /* What a member that lost its leader does: stop serving. */
+  struct zab_action role = {.type = ZAB_ACT_ROLE, .role = ZAB_ROLE_LOOKING};
+  set_role(e, &role);
+  e->durable_pending = -1;
+  e->confirm_wanted = false;
+  if (e->timer_open)
+    uv_timer_stop(&e->timer);
 }
 
 /* The only place zab is stepped.  ev may be NULL: just do the pending
@@ -233,8 +268,8 @@ void ens_drain(struct srv_ens *e) {
  * are recorded and handled by the loop here, after the current drain, so
  * that nothing steps zab from inside one of its actions. */
 void ens_step(struct srv_ens *e, const struct zab_event *ev) {
-  if (e->zab == NULL)
-    return;
+  if (e->zab == NULL || e->faulted)
+    return; /* out of the ensemble (ens_disk.c): the old zab stays still */
   if (e->in_step) {
     if (ev != NULL && ev->type == ZAB_EV_DURABLE &&
         (int64_t)ev->durable.zxid > e->durable_pending)
@@ -247,11 +282,17 @@ void ens_step(struct srv_ens *e, const struct zab_event *ev) {
   if (have)
     cur = *ev;
   for (;;) {
+    if (e->fault_pending)
+      break;
     if (have) {
       cur.now_ms = ens_now_ms(e);
       if (zab_step(e->zab, &cur) == ZAB_ENOMEM) {
-        srv_log(e->s, SRV_LOG_ERROR, "zab out of memory; stopping");
-        abort();
+        /* zab.h: perform the consistent prefix queued, then a new one
+         * from the persisted state: the fault path does both. */
+        ens_drain(e);
+        e->zab_dead = true;
+        ens_fault(e, "zab out of memory");
+        break;
       }
       ens_drain(e);
     }
@@ -293,7 +334,10 @@ void ens_step(struct srv_ens *e, const struct zab_event *ev) {
     break;
   }
   e->in_step = false;
-  arm_timer(e);
+  if (e->fault_pending)
+    ens_fault_leave(e);
+  else
+    arm_timer(e);
 }
 
 void ens_send_touches(struct srv_ens *e) {

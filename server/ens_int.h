@@ -259,6 +259,19 @@ struct srv_ens {
    * election_time: looking -> leading/following. */
   uint64_t looking_since_ns;
 
+  /* Fault (ens_disk.c): a disk write of the member failed (log, epochs,
+   * rebase) or zab ran out of memory.  The member left the ensemble; the
+   * old zab is kept only for status and no longer stepped; fault_timer
+   * retries the recovery.  The epochs last made durable (what the
+   * recovery writes again), and the committed configuration as the old
+   * zab knew it (what the new one loads). */
+  uv_timer_t fault_timer;
+  uint64_t faults, recoveries;
+  struct zab_member fault_conf[ZAB_MAX_MEMBERS];
+  size_t n_fault_conf;
+  uint64_t fault_conf_version;
+  uint32_t ep_acc, ep_cur;
+
   struct proto_writer w;   /* scratch for frames */
   struct proto_writer txn; /* scratch for the leader's prep */
   uint64_t forwarded, proposed, n_fail;
@@ -278,6 +291,10 @@ struct srv_ens {
   bool confirm_wanted; /* see confirm_issued above */
   bool read_only;
   bool ro_timer_open;
+  bool fault_timer_open;
+  bool faulted;       /* out of the ensemble until the recovery succeeds */
+  bool fault_pending; /* faulted inside a step: leave once it unwinds */
+  bool zab_dead;      /* the fault was zab's ENOMEM: do not step it again */
 };
 
 /* The member's loop clock, and a peer by id (NULL: not a member). */
@@ -319,14 +336,24 @@ bool ens_pend_add(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                   uint32_t len);
 void ens_pend_drop_above(struct srv_ens *e, uint64_t above);
 void ens_pend_drop_upto(struct srv_ens *e, uint64_t upto);
-void ens_persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur);
+bool ens_persist_epochs(struct srv_ens *e, uint32_t acc, uint32_t cur);
 int ens_read_epochs(const struct srv *s, uint32_t *acc, uint32_t *cur);
-void ens_rebase_log(struct srv_ens *e);
+int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len);
+/* The member's one answer to a failed disk write (or zab out of memory):
+ * see ens_disk.c.  Safe inside a step (the leaving waits until it
+ * unwinds). */
+void ens_fault(struct srv_ens *e, const char *why);
+void ens_log_failed(struct srv *s, const char *why);
+void ens_fault_open(struct srv_ens *e);
 bool ens_ser_cb(void *arg, const void *buf, size_t len);
 void ens_sessions_reload(struct srv *s);
 
 /* ens_driver.c */
 void ens_confirmed(struct srv_ens *e);
+/* Leaves the ensemble after ens_fault (ens_step calls it once the step
+ * unwound): the old zab's queued actions are dropped, it resigns out
+ * loud, and the member stops serving as a member that lost its leader. */
+void ens_fault_leave(struct srv_ens *e);
 /* ens_leader.c: the commit latency clock (struct srv_ens.prop_times). */
 void ens_prop_time_push(struct srv_ens *e, uint64_t zxid);
 void ens_prop_time_commit(struct srv_ens *e, uint64_t zxid);
@@ -368,6 +395,15 @@ void ens_tick(struct srv *s);
 void ens_touch(struct srv *s, int64_t session_id);
 void ens_write(struct srv_conn *c, const struct proto_request *req,
                const uint8_t *payload, size_t len, uint64_t start_ns);
+
+/* ens_start.c: a new zab, loaded with the state in memory (tree applied,
+ * e->pend logged after it, the epochs acc/cur, the committed
+ * configuration members (n 0: the static one)), replaces e->zab: at start
+ * and by the fault recovery; base: the applied state's zxid.  0, or -1 with
+ * errmsg (e->zab unchanged). */
+int ens_zab_start(struct srv_ens *e, uint32_t acc, uint32_t cur, uint64_t base,
+                  const struct zab_member *members, size_t n_members,
+                  uint64_t config_version, char *errmsg);
 
 /* ens_config.c: writes the member's configuration into /zookeeper/config
  * of s->tree (ZooKeeper's text, version=0).  0, or -1 out of memory. */

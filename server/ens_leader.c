@@ -189,10 +189,11 @@ bool ens_pump_one(struct srv_ens *e) {
     } else {
       e->tpend_stale = true;
     }
-    /* ens_step drains what the proposal made zab do. */
+    /* ens_step drains what the proposal made zab do (a consistent
+     * prefix, zab.h), then leaves and reloads zab (ens_disk.c). */
     if (zr == ZAB_ENOMEM) {
-      srv_log(s, SRV_LOG_ERROR, "zab out of memory; stopping");
-      abort();
+      e->zab_dead = true;
+      ens_fault(e, "zab out of memory");
     }
     if (zr != ZAB_OK) {
       srv_log(s, SRV_LOG_WARN, "propose failed: %s", zab_strerror(zr));

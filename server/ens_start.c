@@ -51,24 +51,27 @@ static void ens_mntr(const struct srv *s, struct proto_writer *w) {
   struct zab_status st;
   zab_status_get(e->zab, &st);
   char b[1024];
-  int n = snprintf(b, sizeof b,
-                   "roost_server_id\t%u\n"
-                   "roost_leader_id\t%u\n"
-                   "roost_epoch\t%u\n"
-                   "roost_serving\t%d\n"
-                   "roost_commit_zxid\t%" PRId64 "\n"
-                   "roost_last_logged_zxid\t%" PRId64 "\n"
-                   "roost_elections\t%" PRIu64 "\n"
-                   "roost_sync_diff\t%" PRIu64 "\n"
-                   "roost_sync_trunc\t%" PRIu64 "\n"
-                   "roost_sync_snap\t%" PRIu64 "\n"
-                   "roost_peer_msgs_dropped\t%" PRIu64 "\n"
-                   "roost_forwarded\t%" PRIu64 "\n"
-                   "roost_proposed\t%" PRIu64 "\n",
-                   e->my_id, e->leader, e->epoch, e->serving ? 1 : 0,
-                   (int64_t)st.commit_zxid, (int64_t)st.last_zxid,
-                   st.n_elections, st.n_sync_diff, st.n_sync_trunc,
-                   st.n_sync_snap, st.n_dropped, e->forwarded, e->proposed);
+  int n =
+      snprintf(b, sizeof b,
+               "roost_server_id\t%u\n"
+               "roost_leader_id\t%u\n"
+               "roost_epoch\t%u\n"
+               "roost_serving\t%d\n"
+               "roost_commit_zxid\t%" PRId64 "\n"
+               "roost_last_logged_zxid\t%" PRId64 "\n"
+               "roost_elections\t%" PRIu64 "\n"
+               "roost_sync_diff\t%" PRIu64 "\n"
+               "roost_sync_trunc\t%" PRIu64 "\n"
+               "roost_sync_snap\t%" PRIu64 "\n"
+               "roost_peer_msgs_dropped\t%" PRIu64 "\n"
+               "roost_forwarded\t%" PRIu64 "\n"
+               "roost_proposed\t%" PRIu64 "\n"
+               "roost_disk_faults\t%" PRIu64 "\n"
+               "roost_disk_faulted\t%d\n",
+               e->my_id, e->leader, e->epoch, e->serving ? 1 : 0,
+               (int64_t)st.commit_zxid, (int64_t)st.last_zxid, st.n_elections,
+               st.n_sync_diff, st.n_sync_trunc, st.n_sync_snap, st.n_dropped,
+               e->forwarded, e->proposed, e->faults, e->faulted ? 1 : 0);
   if (n > 0)
     proto_write_raw(w, b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
   ens_ro_mntr(e, w);
@@ -197,6 +200,79 @@ static void zab_log(void *ctx, int level, const char *msg) {
 
 static const struct srv_replica zab_replica;
 
+int ens_zab_start(struct srv_ens *e, uint32_t acc, uint32_t cur, uint64_t base,
+                  const struct zab_member *members, size_t n_members,
+                  uint64_t config_version, char *errmsg) {
+  struct srv *s = e->s;
+  struct zab_member mem[SRV_MAX_PEERS];
+  for (int i = 0; i < s->cfg.n_peers; i++)
+    mem[i] = (struct zab_member){(uint32_t)s->cfg.peers[i].id,
+                                 s->cfg.peers[i].observer};
+  struct zab_entry *ents = NULL;
+  if (e->n_pend > 0 && (ents = calloc(e->n_pend, sizeof *ents)) == NULL) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < e->n_pend; i++)
+    ents[i] =
+        (struct zab_entry){e->pend[i].zxid, e->pend[i].data, e->pend[i].len};
+  struct zab_config zc;
+  zab_config_defaults(&zc);
+  zc.my_id = e->my_id;
+  zc.members = mem;
+  zc.n_members = (size_t)s->cfg.n_peers;
+  zc.tick_ms = (uint32_t)s->cfg.tick_time_ms;
+  zc.init_limit = (uint32_t)s->cfg.init_limit;
+  zc.sync_limit = (uint32_t)s->cfg.sync_limit;
+  zc.diff_window_txns = (uint32_t)s->cfg.sync_diff_window;
+  zc.max_txn_bytes = (uint32_t)s->cfg.jute_max_buffer + 4096u;
+  zc.max_outstanding = ENS_MAX_INFLIGHT; /* pump_one stays below it */
+  zc.election_min_ms = 50;
+  zc.election_max_ms = 2000;
+  zc.finalize_wait_ms = 100;
+  zc.seed = s->rng ^ ((uint64_t)e->my_id << 32) ^ e->faults;
+  if (s->cfg.reconfig_enabled) {
+    zc.config_of = ens_config_of;
+    zc.config_ctx = e;
+  }
+  zc.log_cb = zab_log;
+  zc.log_ctx = s;
+  const char *why = NULL;
+  struct zab *z = NULL;
+  int zr = zab_create(&zc, &z, &why);
+  if (zr != ZAB_OK) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "zab: %s (%s)", zab_strerror(zr),
+             why ? why : "");
+    free(ents);
+    return -1;
+  }
+  zab_destroy(e->zab);
+  e->zab = z;
+  e->zab_dead = false;
+  e->ep_acc = acc;
+  e->ep_cur = cur;
+  /* Links that are up now are news to this zab; nothing else is. */
+  e->durable_pending = -1;
+  e->down_mask = e->up_mask = 0;
+  for (size_t i = 0; i < e->n_peers; i++)
+    if (e->peers[i].up)
+      e->up_mask |= UINT64_C(1) << i;
+  struct zab_event ev = {.type = ZAB_EV_LOAD,
+                         .load = {.accepted_epoch = acc,
+                                  .current_epoch = cur,
+                                  .applied_zxid = base,
+                                  .base_zxid = base,
+                                  .entries = ents,
+                                  .n_entries = e->n_pend,
+                                  .members = n_members ? members : NULL,
+                                  .n_members = n_members,
+                                  .config_version = config_version}};
+  e->looking_since_ns = uv_hrtime(); /* zab starts LOOKING */
+  ens_step(e, &ev);
+  free(ents);
+  return 0;
+}
+
 int srv_zab_open(struct srv *s, char *errmsg) {
   bool has_secret = false;
   uint8_t secret[16];
@@ -232,11 +308,9 @@ int srv_zab_open(struct srv *s, char *errmsg) {
     return -1;
   }
 
-  struct zab_member mem[SRV_MAX_PEERS];
   const struct srv_peer_config *me = NULL;
   for (int i = 0; i < s->cfg.n_peers; i++) {
     const struct srv_peer_config *pc = &s->cfg.peers[i];
-    mem[i] = (struct zab_member){(uint32_t)pc->id, pc->observer};
     if ((uint32_t)pc->id == e->my_id) {
       me = pc;
       continue;
@@ -303,73 +377,28 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   for (size_t i = 0; i < L.n; i++)
     oom =
         oom || !ens_pend_add(e, L.ents[i].zxid, L.ents[i].data, L.ents[i].len);
+  for (size_t i = 0; i < L.n; i++)
+    free((void *)L.ents[i].data);
+  free(L.ents);
   if (oom) {
-    for (size_t i = 0; i < L.n; i++)
-      free((void *)L.ents[i].data);
-    free(L.ents);
     snprintf(errmsg, SRV_ERRMSG_MAX, "out of memory");
     return -1;
   }
 
-  struct zab_config zc;
-  zab_config_defaults(&zc);
-  zc.my_id = e->my_id;
-  zc.members = mem;
-  zc.n_members = (size_t)s->cfg.n_peers;
-  zc.tick_ms = (uint32_t)s->cfg.tick_time_ms;
-  zc.init_limit = (uint32_t)s->cfg.init_limit;
-  zc.sync_limit = (uint32_t)s->cfg.sync_limit;
-  zc.diff_window_txns = (uint32_t)s->cfg.sync_diff_window;
-  zc.max_txn_bytes = (uint32_t)s->cfg.jute_max_buffer + 4096u;
-  zc.max_outstanding = ENS_MAX_INFLIGHT; /* pump_one stays below it */
-  zc.election_min_ms = 50;
-  zc.election_max_ms = 2000;
-  zc.finalize_wait_ms = 100;
-  zc.seed = s->rng ^ ((uint64_t)e->my_id << 32);
-  if (s->cfg.reconfig_enabled) {
-    zc.config_of = ens_config_of;
-    zc.config_ctx = e;
-  }
-  zc.log_cb = zab_log;
-  zc.log_ctx = s;
-  const char *why = NULL;
-  int zr = zab_create(&zc, &e->zab, &why);
-  if (zr != ZAB_OK) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "zab: %s (%s)", zab_strerror(zr),
-             why ? why : "");
-    for (size_t i = 0; i < L.n; i++)
-      free((void *)L.ents[i].data);
-    free(L.ents);
-    return -1;
-  }
   uint32_t acc, cur;
   if (ens_read_epochs(s, &acc, &cur) != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "%.400s/epochs is unreadable or malformed",
              s->cfg.data_dir);
-    for (size_t i = 0; i < L.n; i++)
-      free((void *)L.ents[i].data);
-    free(L.ents);
     return -1;
   }
-  struct zab_event ev = {.type = ZAB_EV_LOAD,
-                         .load = {.accepted_epoch = acc,
-                                  .current_epoch = cur,
-                                  .applied_zxid = (uint64_t)base,
-                                  .base_zxid = (uint64_t)base,
-                                  .entries = L.ents,
-                                  .n_entries = L.n,
-                                  .members = have_dyn ? dyn : NULL,
-                                  .n_members = have_dyn ? n_dyn : 0,
-                                  .config_version = dyn_version}};
   uv_timer_init(&s->loop, &e->timer);
   e->timer.data = e;
   e->timer_open = true;
-  e->looking_since_ns = uv_hrtime(); /* zab starts LOOKING */
-  ens_step(e, &ev);
+  ens_fault_open(e);
+  if (ens_zab_start(e, acc, cur, (uint64_t)base, have_dyn ? dyn : NULL,
+                    have_dyn ? n_dyn : 0, dyn_version, errmsg) != 0)
+    return -1;
   ens_ro_open(e);
-  for (size_t i = 0; i < L.n; i++)
-    free((void *)L.ents[i].data);
-  free(L.ents);
   srv_log(s, SRV_LOG_INFO,
           "ensemble member %u of %d: state at 0x%" PRIx64 " (snapshot), %zu "
           "logged txns after it handed to zab, epochs %u/%u",
@@ -417,6 +446,9 @@ static void ens_stop(struct srv *s) {
   if (e->timer_open)
     uv_close((uv_handle_t *)&e->timer, NULL);
   e->timer_open = false;
+  if (e->fault_timer_open)
+    uv_close((uv_handle_t *)&e->fault_timer, NULL);
+  e->fault_timer_open = false;
   ens_ro_stop(e);
   for (size_t i = 0; i < e->n_peers; i++) {
     struct ens_peer *p = &e->peers[i];
@@ -464,6 +496,7 @@ static const struct srv_replica zab_replica = {
     .touch = ens_touch,
     .tick = ens_tick,
     .durable = ens_durable,
+    .log_failed = ens_log_failed,
     .serving = ens_serving,
     .read_only = ens_read_only,
     .admit = ens_admit,

@@ -276,6 +276,11 @@ static void syncer_main(void *arg) {
 static void on_retry(uv_timer_t *t);
 
 static void fail_log(struct srv *s, const char *why) {
+  if (s->rep->log_failed != NULL) {
+    s->log_failed = true;
+    s->rep->log_failed(s, why); /* the ensemble's own recovery */
+    return;
+  }
   if (!s->log_failed)
     srv_log(s, SRV_LOG_ERROR,
             "transaction log failed: %s; refusing writes (clients get -1, "

@@ -50,6 +50,11 @@ struct srv_replica {
   void (*tick)(struct srv *s);
   /* The log is durable up to zxid (persist.c, after an fsync). */
   void (*durable)(struct srv *s, int64_t zxid);
+  /* A write or fsync of the log failed (persist.c; why borrowed for the
+   * call).  NULL: persist.c refuses writes and rewrites the unsynced
+   * frames every second (txlog_retry) itself; else the backend owns the
+   * recovery and clears s->log_failed when it is done. */
+  void (*log_failed)(struct srv *s, const char *why);
   /* Serving read-write clients now? */
   bool (*serving)(const struct srv *s);
   /* Serving read-only (readonlymode.enabled, a member without a quorum:

@@ -231,7 +231,54 @@ long snap_dir_list(const struct snap_io *io, const char *dir,
 /* ------------------------------------------------------------------ */
 /* POSIX */
 
+#ifdef ROOST_TEST_HOOKS
+/* Test builds only: with ROOST_TEST_IO_FAIL_FILE=PATH, a call fails with
+ * EIO while PATH holds a line "OP PREFIX" whose PREFIX starts the path of
+ * the file the call is on (OP: open (for writing), write, fsync, rename,
+ * unlink, fsync_dir, or any), read again at each call: a test breaks one
+ * member's disk, or only its epochs file, at a moment it chooses and
+ * repairs it by emptying PATH. */
+static bool test_io_fail(const char *op, const char *path) {
+  const char *cfg = getenv("ROOST_TEST_IO_FAIL_FILE");
+  if (cfg == NULL || path == NULL)
+    return false;
+  FILE *f = fopen(cfg, "r");
+  if (f == NULL)
+    return false;
+  char line[1100];
+  bool hit = false;
+  while (!hit && fgets(line, sizeof line, f) != NULL) {
+    char o[16], pre[1024];
+    if (sscanf(line, "%15s %1023s", o, pre) == 2 &&
+        (strcmp(o, op) == 0 || strcmp(o, "any") == 0) &&
+        strncmp(path, pre, strlen(pre)) == 0)
+      hit = true;
+  }
+  fclose(f);
+  return hit;
+}
+
+static bool test_fd_fail(const char *op, int fd) {
+  if (getenv("ROOST_TEST_IO_FAIL_FILE") == NULL)
+    return false;
+  char link[64], path[1024];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0)
+    return false;
+  path[n] = '\0';
+  return test_io_fail(op, path);
+}
+#define TEST_FAIL(op, path) test_io_fail(op, path)
+#define TEST_FD_FAIL(op, fd) test_fd_fail(op, fd)
+#else
+#define TEST_FAIL(op, path) false
+#define TEST_FD_FAIL(op, fd) false
+#endif
+
 static int px_open(void *ctx, const char *path, int flags, int mode) {
+  if ((flags & (O_WRONLY | O_RDWR | O_CREAT)) && TEST_FAIL("open", path))
+    return -EIO;
   int fd = open(path, flags | O_CLOEXEC, mode);
   return fd < 0 ? -errno : fd;
 }
@@ -245,6 +292,8 @@ static long px_read(void *ctx, int fd, void *buf, size_t len) {
   }
 }
 static long px_write(void *ctx, int fd, const void *buf, size_t len) {
+  if (TEST_FD_FAIL("write", fd))
+    return -EIO;
   for (;;) {
     ssize_t k = write(fd, buf, len);
     if (k >= 0)
@@ -282,6 +331,8 @@ static int px_fsync(void *ctx, int fd) {
   int rc = fdatasync(fd) < 0 ? -errno : 0;
 #ifdef ROOST_TEST_HOOKS
   test_fsync_delay();
+  if (rc == 0 && test_fd_fail("fsync", fd))
+    rc = -EIO;
 #endif
   return rc;
 }
@@ -297,12 +348,18 @@ static int px_seek(void *ctx, int fd, uint64_t off) {
   return lseek(fd, (off_t)off, SEEK_SET) < 0 ? -errno : 0;
 }
 static int px_rename(void *ctx, const char *from, const char *to) {
+  if (TEST_FAIL("rename", from))
+    return -EIO;
   return rename(from, to) < 0 ? -errno : 0;
 }
 static int px_unlink(void *ctx, const char *path) {
+  if (TEST_FAIL("unlink", path))
+    return -EIO;
   return unlink(path) < 0 ? -errno : 0;
 }
 static int px_fsync_dir(void *ctx, const char *dir) {
+  if (TEST_FAIL("fsync_dir", dir))
+    return -EIO;
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return -errno;

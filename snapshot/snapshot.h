@@ -121,6 +121,9 @@ struct txlog_config {
   uint64_t max_pending_bytes; /* bound of the copy kept of frames not yet
                                  synced (txlog_retry rewrites them); 0 =
                                  64 MiB.  Appends past it: SNAP_EBUSY */
+  const char *segment_suffix; /* NULL: segments are log.<zxid>; else
+                                 log.<zxid><suffix>, a name recovery does
+                                 not read (snap_rebase's staging) */
 };
 
 /* Open a writer on dir.  Nothing is created until the first append: the
@@ -337,13 +340,29 @@ int snap_state_write(const char *dir, const char *name,
                      char *errmsg, size_t errmsg_len);
 /* Read dir/name into buf (at most cap - 1 bytes, NUL-terminated; *len).
  * SNAP_OK, SNAP_ENOENT (no such file), SNAP_EIO (errmsg). */
-int snap_state_read(const char *dir, const char *name,
-                    const struct snap_io *io, char *buf, size_t cap,
-                    size_t *len, char *errmsg, size_t errmsg_len);
+int snap_state_read(const char *dir, const char *name, const struct snap_io *io,
+                    char *buf, size_t cap, size_t *len, char *errmsg,
+                    size_t errmsg_len);
 /* Remove every log segment (log.<zxid>) of dir, then fsync dir.  SNAP_OK,
  * or SNAP_EIO with errmsg (some may be left). */
 int snap_logs_remove(const char *dir, const struct snap_io *io, char *errmsg,
                      size_t errmsg_len);
+
+/* The ensemble's log rebase (after a TRUNC or a SNAP from the leader, and
+ * a member's fault recovery): t, the applied state, goes to a snapshot in
+ * data_dir, and the log directory lc->dir ends with one segment holding
+ * exactly txns (the appended-but-uncommitted txns kept, in zxid order,
+ * the first one right after t's zxid; n may be 0) and no other segment.
+ * At every step a crash leaves what recovery reads as t followed by txns
+ * (and perhaps by more of the old log: as if the rebase had not begun),
+ * never t without txns nor a gap: the txns are synced under a name
+ * recovery does not read, then renamed into place, and the old segments
+ * go from the newest down.  SNAP_OK, or an error with errmsg: the disk
+ * may not hold it yet, so nothing may rely on it until a later call
+ * succeeds (which may simply be the same call again). */
+int snap_rebase(const char *data_dir, const struct txlog_config *lc,
+                const struct tree *t, const struct txlog_txn *txns, size_t n,
+                char *errmsg, size_t errmsg_len);
 
 struct snap_recover_config {
   const char *data_dir;               /* snapshots */

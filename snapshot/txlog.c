@@ -232,8 +232,9 @@ void txlog_roll(struct txlog *l) {
 
 /* Create log.<zxid> with its header.  0 or -errno. */
 static int segment_create(struct txlog *l, int64_t first_zxid) {
-  char name[64];
-  snprintf(name, sizeof name, "log.%" PRIx64, (uint64_t)first_zxid);
+  char name[96];
+  snprintf(name, sizeof name, "log.%" PRIx64 "%.24s", (uint64_t)first_zxid,
+           l->cfg.segment_suffix ? l->cfg.segment_suffix : "");
   snap_path_join(l->path, l->dir, name);
   const struct snap_io *io = l->io;
   int fd = io->open(io->ctx, l->path, O_WRONLY | O_CREAT | O_EXCL, 0644);

@@ -63,6 +63,8 @@ struct mfs {
   int fail_fsync;  /* fail the next N fsyncs with EIO */
   int fail_write;  /* fail the next N writes with EIO */
   bool dead;       /* the process was killed: its later writes vanish */
+  int fail_op_in;  /* > 0: the N-th write, fsync, rename or unlink from now
+                      fails with EIO */
   uint64_t rng;
   struct snap_io io;
 };
@@ -159,10 +161,16 @@ static long m_read(void *ctx, int fd, void *buf, size_t len) {
   return (long)k;
 }
 
+static bool op_fails(struct mfs *m) {
+  return m->fail_op_in > 0 && --m->fail_op_in == 0;
+}
+
 static long m_write(void *ctx, int fd, const void *buf, size_t len) {
   struct mfs *m = ctx;
   if (m->dead)
     return (long)len;
+  if (op_fails(m))
+    return -EIO;
   if (m->fail_write > 0) {
     m->fail_write--;
     return -EIO;
@@ -191,6 +199,8 @@ static long m_write(void *ctx, int fd, const void *buf, size_t len) {
 
 static int m_fsync(void *ctx, int fd) {
   struct mfs *m = ctx;
+  if (op_fails(m))
+    return -EIO;
   if (m->fail_fsync > 0) {
     m->fail_fsync--;
     return -EIO;
@@ -242,6 +252,8 @@ static int m_seek(void *ctx, int fd, uint64_t off) {
 
 static int m_rename(void *ctx, const char *from, const char *to) {
   struct mfs *m = ctx;
+  if (op_fails(m))
+    return -EIO;
   int i = mfs_find(m, from);
   if (i < 0)
     return -ENOENT;
@@ -254,6 +266,8 @@ static int m_rename(void *ctx, const char *from, const char *to) {
 
 static int m_unlink(void *ctx, const char *path) {
   struct mfs *m = ctx;
+  if (op_fails(m))
+    return -EIO;
   int i = mfs_find(m, path);
   if (i < 0)
     return -ENOENT;
@@ -266,6 +280,8 @@ static int m_unlink(void *ctx, const char *path) {
 static int m_fsync_dir(void *ctx, const char *dir) {
   struct mfs *m = ctx;
   (void)dir;
+  if (op_fails(m))
+    return -EIO;
   if (m->fail_fsync > 0) {
     m->fail_fsync--;
     return -EIO;
@@ -1739,7 +1755,6 @@ static void test_names(void **state) {
   assert_false(snap_name_parse("myid", &k, &z));
 }
 
-
 /* ------------------------------------------------------------------ */
 /* state.c: the epochs file and the log rebase of an ensemble member,
  * on the simulated disk. */
@@ -1766,17 +1781,17 @@ static void test_state_file_crashes(void **state) {
       assert_int_equal(snap_state_read("/d", "epochs", &m->io, b, sizeof b,
                                        &len, err, sizeof err),
                        SNAP_ENOENT);
-      assert_int_equal(snap_state_write("/d", "epochs", &m->io, "1 1\n", 4,
-                                        err, sizeof err),
-                       SNAP_OK);
+      assert_int_equal(
+          snap_state_write("/d", "epochs", &m->io, "1 1\n", 4, err, sizeof err),
+          SNAP_OK);
       mfs_crash(m, mode);
       state_expect(m, "1 1\n", "1 1\n"); /* acknowledged: durable */
       if (fail == 1)
         m->fail_write = 1;
       if (fail == 2)
         m->fail_fsync = 1;
-      int rc = snap_state_write("/d", "epochs", &m->io, "2 2\n", 4, err,
-                                sizeof err);
+      int rc =
+          snap_state_write("/d", "epochs", &m->io, "2 2\n", 4, err, sizeof err);
       if (fail == 0) {
         assert_int_equal(rc, SNAP_OK);
         mfs_crash(m, mode);
@@ -1796,8 +1811,8 @@ static void test_logs_remove(void **state) {
   (void)state;
   char err[SNAP_ERRMSG_MAX];
   struct mfs *m = mfs_new(5);
-  const char *names[] = {"/l/log.1", "/l/log.2a", "/l/snapshot.3",
-                         "/l/epochs", "/l/sub/log.9"};
+  const char *names[] = {"/l/log.1", "/l/log.2a", "/l/snapshot.3", "/l/epochs",
+                         "/l/sub/log.9"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     int fd = m->io.open(m->io.ctx, names[i], O_WRONLY | O_CREAT, 0644);
     assert_true(fd >= 0);
@@ -1815,6 +1830,87 @@ static void test_logs_remove(void **state) {
   m->fail_fsync = 1;
   assert_int_equal(snap_logs_remove("/l", &m->io, err, sizeof err), SNAP_EIO);
   mfs_free(m);
+}
+
+/* The ensemble's log rebase (snap_rebase) on the simulated disk.  The old
+ * log holds zxids 1..60 in four segments (log.1, log.16, log.31, log.46),
+ * all synced; the state is the tree at z (15: the kept txns start where an
+ * old segment does, so the new segment replaces it; or 20); the txns
+ * kept are none (a SNAP), z+1..60, or z+1..37 (a TRUNC drops the rest).
+ * Any one write, fsync, rename, unlink or directory sync fails, and the
+ * machine then dies (unsynced writes dropped, torn or garbled), or none
+ * fails.  A success is durable as exactly the state followed by the txns
+ * kept; a failure is refused and leaves what recovery reads as the state
+ * followed by every txn kept (perhaps with the dropped ones, as if the
+ * rebase had not begun: zab truncates them again), never fewer and never
+ * a gap; and the same rebase done again then succeeds. */
+static void rebase_case(int mode, int64_t z, int kept, int fail_at,
+                        bool *fired) {
+  uint64_t seed = 97 + (uint64_t)(mode * 7 + kept);
+  struct gen *g = gen_new(seed * 7919);
+  struct mfs *m = mfs_new(seed + (uint64_t)fail_at);
+  struct txlog *l = log_open(m, 0);
+  char err[512];
+  gen_run(g, 60);
+  for (int64_t a = 1; a <= 60; a += 15) {
+    append_range(l, g, a, a + 14, 3);
+    int64_t d;
+    assert_int_equal(txlog_sync(l, &d, err, sizeof err), SNAP_OK);
+    txlog_roll(l);
+  }
+  txlog_close(l);
+  struct gen *h = gen_new(seed * 7919); /* the same history, up to z */
+  gen_run(h, (int)z);
+  assert_memory_equal(h->digest[z], g->digest[z], 32);
+  int64_t last = kept == 0 ? z : kept == 1 ? 60 : 37;
+  struct txlog_txn v[64];
+  size_t n = 0;
+  for (int64_t x = z + 1; x <= last; x++)
+    v[n++] = (struct txlog_txn){g->txn[x].buf, g->txn[x].len};
+  struct txlog_config lc = {
+      .dir = DIR, .io = &m->io, .force_sync = true, .level = 1};
+  m->fail_op_in = fail_at;
+  int rc = snap_rebase(DIR, &lc, h->t, v, n, err, sizeof err);
+  *fired = m->fail_op_in == 0;
+  m->fail_op_in = 0;
+  if (!*fired)
+    assert_int_equal(rc, SNAP_OK);
+  for (int round = 0; round < 2; round++) {
+    mfs_crash(m, mode);
+    struct tree *t = NULL;
+    struct snap_recover_info info;
+    struct warns w = {0};
+    if (recover(m, &t, &info, &w, err, sizeof err) != SNAP_OK)
+      fail_msg("mode %d z %lld kept %d fail_at %d: %s", mode, (long long)z,
+               kept, fail_at, err);
+    int64_t r = tree_last_zxid(t);
+    if (rc == SNAP_OK) {
+      assert_int_equal(r, last);
+    } else {
+      assert_true(r >= last && r <= 60);
+    }
+    expect_digest(g, t, r);
+    tree_free(t);
+    if (rc == SNAP_OK)
+      break;
+    /* Refused: the member retries from the state it has in memory. */
+    rc = snap_rebase(DIR, &lc, h->t, v, n, err, sizeof err);
+    assert_int_equal(rc, SNAP_OK);
+  }
+  gen_free(h);
+  gen_free(g);
+  mfs_free(m);
+}
+
+static void test_rebase_fault_every_step(void **state) {
+  (void)state;
+  for (int mode = 0; mode < 3; mode++)
+    for (int64_t z = 15; z <= 20; z += 5)
+      for (int kept = 0; kept < 3; kept++) {
+        bool fired = true;
+        for (int fail_at = 1; fired; fail_at++)
+          rebase_case(mode, z, kept, fail_at, &fired);
+      }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1965,6 +2061,7 @@ int main(void) {
       cmocka_unit_test(test_stage_torn_frame),
       cmocka_unit_test(test_state_file_crashes),
       cmocka_unit_test(test_logs_remove),
+      cmocka_unit_test(test_rebase_fault_every_step),
       cmocka_unit_test(test_stage_disk_full),
       cmocka_unit_test(test_stage_flush_error_and_retry),
       cmocka_unit_test(test_stage_crash_simulation),
