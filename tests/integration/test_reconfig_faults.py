@@ -454,9 +454,15 @@ def case_kill9(ensemble_factory, target, base_dir, seed):
             answer = res.get(timeout=60)[0].decode()
         except Exception as e:  # noqa: BLE001 -- the outcome is unknown
             answer = e
-        # gone may have learnt that it left, or not: the others decide
+        # gone may have learnt that it left, or not (then it may lead):
+        # the others must be serving
         rest = [s for s in ens.servers if s is not leader and s is not gone]
-        ens.wait_serving(timeout=60, servers=rest)
+
+        def serving():
+            modes = [ens.mode(s) for s in rest + [gone]]
+            return all(m in ("leader", "follower") for m in modes[:-1]) \
+                and modes.count("leader") == 1
+        wait_until(serving, 60, "a new leader")
         seen = [parse_any(sync_config(s)[0]) for s in rest]
         assert all(c == seen[0] for c in seen), seen  # all or none
         committed = gone.myid not in seen[0][0]
