@@ -203,7 +203,7 @@ def check_after(ens, load, survivors, t0, t1, before_version, want,
     """Every check of a change whose request went out at t0 and whose
     answer (or the read-back of its outcome) came at t1.  want: the sorted
     member ids the committed configuration must hold.  Returns the write
-    stall in ms."""
+    stall and the change's time (request to answer), in ms."""
     time.sleep(SETTLE)
     load.finish()
     stall = load.writer.stall(t0 - 0.2, t1 + SETTLE)
@@ -267,7 +267,7 @@ def check_after(ens, load, survivors, t0, t1, before_version, want,
                      "0x%x, write stall %.0f ms\n"
                      % (len(ops), len(done), len(acked), version,
                         1000 * stall))
-    return 1000 * stall
+    return {"stall_ms": 1000 * stall, "change_ms": 1000 * (t1 - t0)}
 
 
 def reconfig_ens(ensemble_factory, n):
