@@ -491,6 +491,23 @@ def case_kill9(ensemble_factory, target, base_dir, seed):
         load.close()
 
 
+def case_baseline(ensemble_factory, target, base_dir, seed):
+    """No change: the same load on three members, for the bench's
+    baseline (the longest gap between acks on this machine anyway)."""
+    ens = reconfig_ens(ensemble_factory, 3)
+    load = Load(ens, ens.servers, seed)
+    try:
+        t0 = time.monotonic()
+        time.sleep(0.05)
+        t1 = time.monotonic()
+        time.sleep(SETTLE)
+        load.finish()
+        return {"stall_ms": 1000 * load.writer.stall(t0 - 0.2, t1 + SETTLE),
+                "change_ms": 0.0}
+    finally:
+        load.close()
+
+
 CASES = {"grow": case_grow, "shrink": case_shrink, "leader": case_leader,
          "replace": case_replace, "kill9": case_kill9}
 

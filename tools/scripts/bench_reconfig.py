@@ -4,7 +4,8 @@ changes, Roost against Apache ZooKeeper 3.8, in one run.
 
 Runs each case of tests/integration/test_reconfig_faults.py (grow 3 -> 5,
 shrink 5 -> 3, replace the leader, replace a dead follower on new ports,
-a change during a kill -9 of the leader) BENCH_RUNS times (default 5;
+a change during a kill -9 of the leader, and a baseline: the same load
+without a change) BENCH_RUNS times (default 5;
 BENCH_QUICK=1: 2) on each target, with all of that file's checks (a run
 whose checks fail is reported and makes the exit status 1).  The figure of
 a run is the write stall: the longest time between two acknowledged
@@ -32,10 +33,11 @@ sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import harness  # noqa: E402
 import test_reconfig_faults as rf  # noqa: E402
 
+KINDS = dict(baseline=rf.case_baseline, **rf.CASES)
 DOC = os.path.join(TOP, "docs", "ensemble.md")
 BEGIN = "<!-- bench-reconfig begin -->"
 END = "<!-- bench-reconfig end -->"
-LABELS = {"grow": "grow 3 -> 5", "shrink": "shrink 5 -> 3",
+LABELS = {"baseline": "none (the same load, baseline)", "grow": "grow 3 -> 5", "shrink": "shrink 5 -> 3",
           "leader": "replace the leader", "replace":
           "replace a dead follower (new id, new ports)",
           "kill9": "a change during kill -9 of the leader"}
@@ -56,7 +58,7 @@ def one_run(target, kind, seed):
         made.append(ens)
         return ens.start() if start else ens
     try:
-        return rf.CASES[kind](factory, target, base, seed)
+        return KINDS[kind](factory, target, base, seed)
     except Exception:  # noqa: BLE001 -- reported, and the exit status
         return traceback.format_exc(limit=3)
     finally:
@@ -72,7 +74,7 @@ def main():
     figures = {}  # (target, kind) -> [dict]
     failures = []
     for r in range(runs):
-        for kind in rf.CASES:
+        for kind in KINDS:
             for target in targets:  # alternating: the same machine state
                 got = one_run(target, kind, seed + r)
                 if isinstance(got, str):
@@ -104,7 +106,7 @@ def render(figures, targets, runs):
         "%s stall median / max (ms) | %s change (ms)" % (names[t], names[t])
         for t in targets) + " |"
     rows = [head, "|" + "---|" * (1 + 2 * len(targets))]
-    for kind in rf.CASES:
+    for kind in KINDS:
         cols = []
         for t in targets:
             vals = figures.get((t, kind), [])
