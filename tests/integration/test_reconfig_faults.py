@@ -271,7 +271,12 @@ def check_after(ens, load, survivors, t0, t1, before_version, want,
 
 
 def reconfig_ens(ensemble_factory, n):
-    ens = ensemble_factory(n=n, client_in_lines=True, **RECONFIG_CFG)
+    # tickTime 200 caps sessions at 4 s by default (20 ticks); the
+    # sessions under watch ask for 15 s (an election on a loaded machine
+    # must not expire them: that is not what these cases are about)
+    ens = ensemble_factory(n=n, client_in_lines=True,
+                           maxSessionTimeout=str(int(SESSION_TIMEOUT * 1000)),
+                           **RECONFIG_CFG)
     ens.wait_serving(timeout=60)
     return ens
 
