@@ -13,7 +13,9 @@ linearizability checker (linearize.py), while the membership changes:
              with SIGKILL a few ms after the request: the change commits
              everywhere or nowhere, the new leader finishes or drops it
              consistently; the change is then retried (fromConfig = the
-             version read back) and the old leader restarted.
+             version read back) and the old leader restarted;
+  kill9join  the same while two joiners are joined to three members (the
+             new leader may need the joiners' votes).
 
 After each change, on every surviving member: the history is linearizable;
 every acknowledged create of a sequence writer is there, and the members'
@@ -42,6 +44,7 @@ import pytest
 from kazoo.exceptions import ConnectionLoss, NewConfigNoQuorumError
 from kazoo.protocol.states import KazooState
 
+import harness
 import linearize as lz
 import test_linearizability as tl
 from ens_util import assert_trees_equal, client, stop_client, wait_until
@@ -270,6 +273,30 @@ def check_after(ens, load, survivors, t0, t1, before_version, want,
     return {"stall_ms": 1000 * stall, "change_ms": 1000 * (t1 - t0)}
 
 
+def describe(servers):
+    """What each server says (srvr) and its log's tail: for a failure."""
+    out = []
+    for srv in servers:
+        try:
+            said = srv.four_letter("srvr", timeout=1.0) if srv.alive() \
+                else "down"
+        except OSError as e:
+            said = str(e)
+        lines = [ln for ln in srv.log_text().splitlines()
+                 if "closing connection" not in ln]  # one per client try
+        out.append("server %d: %s\n%s" % (srv.myid, said.replace(
+            "\n", "; "), "\n".join(lines[-40:])))
+    return "\n".join(out)
+
+
+def wait_leader(serving, servers, timeout=60):
+    """wait_until(serving); on a timeout, what each server says."""
+    try:
+        wait_until(serving, timeout, "a new leader")
+    except AssertionError as e:
+        raise AssertionError("%s:\n%s" % (e, describe(servers))) from None
+
+
 def reconfig_ens(ensemble_factory, n):
     # tickTime 200 caps sessions at 4 s by default (20 ticks); the
     # sessions under watch ask for 15 s (an election on a loaded machine
@@ -467,7 +494,7 @@ def case_kill9(ensemble_factory, target, base_dir, seed):
             modes = [ens.mode(s) for s in rest + [gone]]
             return all(m in ("leader", "follower") for m in modes[:-1]) \
                 and modes.count("leader") == 1
-        wait_until(serving, 60, "a new leader")
+        wait_leader(serving, rest + [gone])
         seen = [parse_any(sync_config(s)[0]) for s in rest]
         assert all(c == seen[0] for c in seen), seen  # all or none
         committed = gone.myid not in seen[0][0]
@@ -496,6 +523,88 @@ def case_kill9(ensemble_factory, target, base_dir, seed):
         load.close()
 
 
+def case_kill9_join(ensemble_factory, target, base_dir, seed):
+    """Three members and two joiners; the leader is killed with SIGKILL
+    0-15 ms after the request to join them went out (sent again while it
+    is answered NewConfigNoQuorum).  The others elect among the two old
+    members and the joiners (voters only if the change committed); the
+    change holds on every member or on none; a dropped change is retried;
+    the old leader restarts and holds it all."""
+    rng = random.Random(seed)
+    ens = reconfig_ens(ensemble_factory, 3)
+    leader = ens.wait_serving(timeout=60)
+    followers = [s for s in ens.servers if s is not leader]
+    _, v0 = parse_any(sync_config(leader)[0])
+    joiners = start_joiners(ens, (4, 5), target, base_dir)
+    new = [srv for srv, _ in joiners.values()]
+    joining = ",".join("server.%d=%s" % (j, spec)
+                       for j, (_, spec) in joiners.items())
+    load = Load(ens, followers, seed)
+    zk = admin(followers)
+    try:
+        for srv in new:
+            srv.wait_ready()
+        t0 = time.monotonic()
+        while True:
+            res = zk.reconfig_async(joining, None, None, v0)
+            time.sleep(rng.uniform(0.0, 0.015))
+            if not (res.ready() and isinstance(res.exception,
+                                               NewConfigNoQuorumError)):
+                break
+            assert time.monotonic() < t0 + 60, "the joiners never caught up"
+            time.sleep(0.1)
+        leader.kill()
+        try:
+            answer = res.get(timeout=60)[0].decode()
+        except Exception as e:  # noqa: BLE001 -- the outcome is unknown
+            answer = e
+
+        def serving():
+            modes = [ens.mode(srv) for srv in followers + new]
+            return all(m in ("leader", "follower") for m in modes[:2]) \
+                and modes.count("leader") == 1
+        wait_leader(serving, followers + new)
+        seen = [parse_any(sync_config(srv)[0]) for srv in followers]
+        assert all(c == seen[0] for c in seen), seen  # all or none
+        committed = 4 in seen[0][0]
+        if isinstance(answer, str):
+            assert committed, "answered %r but not committed" % answer
+        sys.stderr.write("\n  kill -9 of the leader while joining: the "
+                         "change %s (answer: %s)\n"
+                         % ("committed" if committed else "was dropped",
+                            "ok" if isinstance(answer, str)
+                            else type(answer).__name__))
+        want = [1, 2, 3, 4, 5]
+        if not committed:
+            assert seen[0][1] == v0
+            assert sorted(seen[0][0]) == [1, 2, 3]
+
+            def try_join():
+                try:
+                    return reconfig_or_readback(
+                        zk, want, joining=joining, leaving=None,
+                        new_members=None, from_config=v0) or "read back"
+                except NewConfigNoQuorumError:
+                    return None
+            try:
+                answer = wait_until(try_join, 60, "the joiners accepted",
+                                    interval=0.1)
+            except AssertionError as e:
+                raise AssertionError("%s:\n%s" % (
+                    e, describe(followers + new))) from None
+        t1 = time.monotonic()
+        leader.restart()
+        ens.wait_serving(timeout=60, servers=ens.servers + new)
+        return check_after(ens, load, ens.servers + new, t0, t1, v0, want,
+                           answer if isinstance(answer, str)
+                           and answer != "read back" else None)
+    finally:
+        stop_client(zk)
+        load.close()
+        for srv in new:
+            srv.stop()
+
+
 def case_baseline(ensemble_factory, target, base_dir, seed):
     """No change: the same load on three members, for the bench's
     baseline (the longest gap between acks on this machine anyway)."""
@@ -514,7 +623,8 @@ def case_baseline(ensemble_factory, target, base_dir, seed):
 
 
 CASES = {"grow": case_grow, "shrink": case_shrink, "leader": case_leader,
-         "replace": case_replace, "kill9": case_kill9}
+         "replace": case_replace, "kill9": case_kill9,
+         "kill9join": case_kill9_join}
 
 
 @pytest.mark.parametrize("kind", list(CASES))
