@@ -297,6 +297,20 @@ def wait_leader(serving, servers, timeout=60):
         raise AssertionError("%s:\n%s" % (e, describe(servers))) from None
 
 
+def wait_up(srv, timeout=60):
+    """Until srv answers srvr with a Mode: line (wait_ready's 20 s are
+    short for a ZooKeeper joiner or a restarted member on a loaded
+    machine)."""
+    def up():
+        assert srv.alive(), "server %d exited:\n%s" % (srv.myid,
+                                                        srv.log_tail(20))
+        try:
+            return "Mode:" in srv.four_letter("srvr", timeout=1.0)
+        except OSError:
+            return False
+    wait_until(up, timeout, "server %d to answer" % srv.myid, interval=0.2)
+
+
 def reconfig_ens(ensemble_factory, n):
     # tickTime 200 caps sessions at 4 s by default (20 ticks); the
     # sessions under watch ask for 15 s (an election on a loaded machine
@@ -339,7 +353,7 @@ def case_grow(ensemble_factory, target, base_dir, seed):
     zk = admin(ens.servers)
     try:
         for srv, _ in joiners.values():
-            srv.wait_ready()
+            wait_up(srv)
         joining = ",".join("server.%d=%s" % (j, spec)
                            for j, (_, spec) in joiners.items())
         t0 = time.monotonic()
@@ -400,7 +414,7 @@ def case_leader(ensemble_factory, target, base_dir, seed):
     load = Load(ens, ens.servers, seed, away=leader)
     zk = admin(others)
     try:
-        new.wait_ready()
+        wait_up(new)
         want = sorted([s.myid for s in others] + [4])
         t0 = time.monotonic()
 
@@ -439,7 +453,7 @@ def case_replace(ensemble_factory, target, base_dir, seed):
     load = Load(ens, ens.servers, seed, away=dead)
     zk = admin(kept)
     try:
-        new.wait_ready()
+        wait_up(new)
         dead.kill()
         want = sorted([s.myid for s in kept] + [6])
         t0 = time.monotonic()
@@ -512,7 +526,8 @@ def case_kill9(ensemble_factory, target, base_dir, seed):
                 joining=None, leaving=str(gone.myid), new_members=None,
                 from_config=v0)
         t1 = time.monotonic()
-        leader.restart()
+        leader.restart(wait=False)
+        wait_up(leader)
         survivors = [s for s in ens.servers if s is not gone]
         ens.wait_serving(timeout=60, servers=survivors)
         return check_after(ens, load, survivors, t0, t1, v0,
@@ -543,7 +558,7 @@ def case_kill9_join(ensemble_factory, target, base_dir, seed):
     zk = admin(followers)
     try:
         for srv in new:
-            srv.wait_ready()
+            wait_up(srv)
         t0 = time.monotonic()
         while True:
             res = zk.reconfig_async(joining, None, None, v0)
@@ -593,7 +608,8 @@ def case_kill9_join(ensemble_factory, target, base_dir, seed):
                 raise AssertionError("%s:\n%s" % (
                     e, describe(followers + new))) from None
         t1 = time.monotonic()
-        leader.restart()
+        leader.restart(wait=False)
+        wait_up(leader)
         ens.wait_serving(timeout=60, servers=ens.servers + new)
         return check_after(ens, load, ens.servers + new, t0, t1, v0, want,
                            answer if isinstance(answer, str)
