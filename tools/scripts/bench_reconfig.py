@@ -4,7 +4,8 @@ changes, Roost against Apache ZooKeeper 3.8, in one run.
 
 Runs each case of tests/integration/test_reconfig_faults.py (grow 3 -> 5,
 shrink 5 -> 3, replace the leader, replace a dead follower on new ports,
-a change during a kill -9 of the leader, and a baseline: the same load
+a change during a kill -9 of the leader (a follower leaving, two joiners
+joining), and a baseline: the same load
 without a change) BENCH_RUNS times (default 5;
 BENCH_QUICK=1: 2) on each target, with all of that file's checks (a run
 whose checks fail is reported and makes the exit status 1).  The figure of
@@ -40,7 +41,8 @@ END = "<!-- bench-reconfig end -->"
 LABELS = {"baseline": "none (the same load, baseline)", "grow": "grow 3 -> 5", "shrink": "shrink 5 -> 3",
           "leader": "replace the leader", "replace":
           "replace a dead follower (new id, new ports)",
-          "kill9": "a change during kill -9 of the leader"}
+          "kill9": "a follower leaves during kill -9 of the leader",
+          "kill9join": "two joiners join during kill -9 of the leader"}
 
 
 def one_run(target, kind, seed):
