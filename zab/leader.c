@@ -243,10 +243,12 @@ static void on_ackepoch(struct zab *z, size_t i, const struct zab_msg *m) {
 /* ------------------------------------------------------------------ */
 /* Phase 2: synchronisation */
 
-/* Before a SNAP: the committed configuration its state holds (ours, as
- * of our commit point), which the learner cannot read from opaque state.
- * The SNAP names its version (prev_zxid), so that a SNAP whose CONFIG was
- * lost is refused rather than installed under the wrong membership. */
+/* Before the sync header: our committed configuration (as of our commit
+ * point).  A SNAP's state holds it and the learner cannot read it from
+ * opaque state: the SNAP names its version (prev_zxid), so that a SNAP
+ * whose CONFIG was lost is refused rather than installed under the wrong
+ * membership.  After a DIFF or TRUNC the learner adopts it too when it is
+ * not older than its own (learner.c, adopt_leader_conf). */
 static void send_config(struct zab *z, size_t i) {
   if (!z->cfg.config_of)
     return;
@@ -278,6 +280,10 @@ static void start_sync(struct zab *z, size_t i) {
   uint64_t upper = h->observer ? z->commit_zxid : zab__last_zxid(z);
   uint64_t peer = h->last_zxid;
   uint64_t marker;
+  /* Our committed configuration first, whatever the header: a SNAP's
+   * state holds it, and a joiner whose static file names itself (the
+   * same version 0 as ours) must learn that it does not vote. */
+  send_config(z, i);
   if (peer > upper) {
     marker = upper;
     send_to(z, i, ZAB_MSG_TRUNC, marker);
@@ -295,7 +301,6 @@ static void start_sync(struct zab *z, size_t i) {
     }
   } else {
     marker = z->commit_zxid;
-    send_config(z, i);
     struct zab_msg m = {.type = ZAB_MSG_SNAP,
                         .epoch = z->epoch,
                         .zxid = marker,

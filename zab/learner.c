@@ -101,6 +101,37 @@ static void try_ack_newleader(struct zab *z) {
   z->ln.phase = L_BROADCAST;
 }
 
+static bool same_members(const struct zab__conf *a, const struct zab__conf *b) {
+  if (a->n != b->n)
+    return false;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->m[i].id != b->m[i].id || a->m[i].observer != b->m[i].observer)
+      return false;
+  return true;
+}
+
+/* After the sync header: the leader's committed configuration (its CONFIG
+ * came first) is ours unless ours is newer.  At the same version the two
+ * differ only when both are static files (version 0): a joiner's names
+ * the joiner, the ensemble's does not.  Kept, the joiner would stand in
+ * elections as a voter nobody else counts, and while a change that adds
+ * it is pending it votes for itself, which the others drop as a vote for
+ * a non-voter: no quorum of the change, no leader (found by
+ * test_reconfig_faults.py, kill9join).  A joiner adopting the leader's
+ * membership was never a member of it: not a removal. */
+static void adopt_leader_conf(struct zab *z) {
+  const struct zab__conf *c = &z->ln.snap_conf;
+  if (z->cfg.config_of && z->ln.have_snap_conf &&
+      c->version >= z->cur.version && !same_members(c, &z->cur)) {
+    if (c->version == z->cur.version)
+      z->was_member = zab__conf_member(c, z->cfg.my_id, NULL);
+    z->cur = *c;
+    z->conf_changed = true;
+  }
+  zab__conf_rescan(z);
+  zab__conf_refresh(z);
+}
+
 static void on_diff(struct zab *z, const struct zab_msg *m) {
   if (m->zxid != zab__last_zxid(z)) {
     zab__go_looking(z, "DIFF from a point that is not our last zxid");
@@ -108,6 +139,7 @@ static void on_diff(struct zab *z, const struct zab_msg *m) {
   }
   z->stats.n_sync_diff++;
   z->ln.synced = true;
+  adopt_leader_conf(z);
 }
 
 static void on_trunc(struct zab *z, const struct zab_msg *m) {
@@ -130,9 +162,9 @@ static void on_trunc(struct zab *z, const struct zab_msg *m) {
   if (!(z->cfg.test_bugs & ZAB_TEST_BUG_SKIP_TRUNC))
     zab__push(z, &a, NULL, 0);
   zab__log_truncate(&z->log, t);
-  zab__conf_rescan(z); /* a change that did not survive is not pending */
   if (z->durable_zxid > t)
     z->durable_zxid = t;
+  adopt_leader_conf(z); /* a change that did not survive is not pending */
 }
 
 static void on_snap(struct zab *z, const struct zab_msg *m) {
@@ -154,12 +186,7 @@ static void on_snap(struct zab *z, const struct zab_msg *m) {
   z->stats.n_sync_snap++;
   z->ln.synced = true;
   /* The state holds the configuration the leader sent before it. */
-  if (z->ln.have_snap_conf && z->ln.snap_conf.version > z->cur.version) {
-    z->cur = z->ln.snap_conf;
-    z->conf_changed = true;
-  }
-  zab__conf_rescan(z);
-  zab__conf_refresh(z);
+  adopt_leader_conf(z);
 }
 
 static void on_config(struct zab *z, const struct zab_msg *m) {

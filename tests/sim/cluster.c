@@ -111,6 +111,7 @@ struct node {
   int n_conf;
   uint64_t applies_since_snap;
   bool ever_started;
+  bool names_self; /* its static configuration names it (a joiner's) */
   /* zab counters of earlier incarnations, for the totals */
   uint64_t old_diff, old_trunc, old_snap, old_dropped;
 };
@@ -996,6 +997,14 @@ static void node_start(struct cluster *c, struct node *nd, bool operator) {
   cfg.my_id = nd->id;
   cfg.members = c->members;
   cfg.n_members = (size_t)c->n_static;
+  struct zab_member named[SIM_MAX_NODES + 1];
+  if (nd->names_self) {
+    /* ZooKeeper's procedure: the ensemble's server.N lines plus its own */
+    memcpy(named, c->members, (size_t)c->n_static * sizeof *named);
+    named[c->n_static] = (struct zab_member){nd->id, false};
+    cfg.members = named;
+    cfg.n_members = (size_t)c->n_static + 1;
+  }
   cfg.config_of = c->o.reconfigs ? sim_config_of : NULL;
   if (c->o.verbose >= 3) {
     cfg.log_cb = zab_trace;
@@ -1202,6 +1211,15 @@ void cluster_start_joiner(struct cluster *c, int node) {
   trace(c, 1, "node %d: START (joiner, told configuration %llx)", node,
         (unsigned long long)c->g_version);
   node_start(c, nd, true);
+}
+
+void cluster_start_joiner_named(struct cluster *c, int node) {
+  struct node *nd = &c->nodes[node];
+  if (nd->up)
+    return;
+  nd->names_self = true;
+  trace(c, 1, "node %d: START (joiner naming itself a voter)", node);
+  node_start(c, nd, false);
 }
 
 void cluster_config(const struct cluster *c, uint32_t *voters,

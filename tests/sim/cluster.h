@@ -139,6 +139,10 @@ uint64_t cluster_reconfig(struct cluster *c, int node, uint32_t voters,
 /* Starts a node that is down as a fresh joiner that knows the current
  * committed configuration (what an operator does when adding a server). */
 void cluster_start_joiner(struct cluster *c, int node);
+/* A joiner started as ZooKeeper's procedure has it: its static
+ * configuration is the ensemble's plus itself as a voter (version 0, as
+ * the ensemble's own), not the committed one. */
+void cluster_start_joiner_named(struct cluster *c, int node);
 /* The configuration committed last in the common history. */
 void cluster_config(const struct cluster *c, uint32_t *voters,
                     uint32_t *observers, uint64_t *version);

@@ -497,6 +497,52 @@ static bool fx_rc_leader_crash(struct cluster *c, struct fx *t) {
   return true;
 }
 
+/* Joiners started the way operators do (ZooKeeper's procedure): each
+ * one's static configuration is the ensemble's plus itself as a voter,
+ * version 0 like the ensemble's.  The leader crashes right after
+ * proposing to add both: the others must still elect (the joiners learnt
+ * the leader's membership when they synced and do not stand), finish or
+ * drop the change everywhere, and add the joiners once asked again.
+ * Before the learners adopted the leader's configuration, each joiner
+ * stood as a voter of its own file and voted for itself, the members
+ * dropped those votes ("vote for a non-voter") and the change left no
+ * quorum of both configurations: no leader, ever (found by
+ * tests/integration/test_reconfig_faults.py, kill9join). */
+static bool fx_rc_named_joiners_crash(struct cluster *c, struct fx *t) {
+  EXPECT(CLUSTER_LEADER() == 2);
+  EXPECT(write_n(c, 0, 3));
+  cluster_start_joiner_named(c, 3);
+  cluster_start_joiner_named(c, 4);
+  struct sim_node_info n3, n4;
+  for (int k = 0; k < 100; k++) {
+    cluster_node_info(c, 3, &n3);
+    cluster_node_info(c, 4, &n4);
+    if (n3.serving && n4.serving)
+      break;
+    CLUSTER_RUN(20);
+  }
+  EXPECT(n3.serving && n4.serving && !n3.voter && !n4.voter);
+  int rc;
+  EXPECT(cluster_reconfig(c, 2, 0x1f, 0, &rc) != 0);
+  CLUSTER_RUN(3);
+  CLUSTER_KILL(2);
+  int l = CLUSTER_LEADER();
+  EXPECT(l >= 0 && l != 2);
+  uint32_t v, o;
+  uint64_t ver;
+  cluster_config(c, &v, &o, &ver);
+  if (v != 0x1f) /* dropped: ask again */
+    EXPECT(reconfig(c, 0x1f, 0) != 0);
+  l = CLUSTER_LEADER();
+  EXPECT(l >= 0);
+  EXPECT(write_n(c, l, 3));
+  CLUSTER_RESTART(2);
+  EXPECT(CLUSTER_CONVERGED());
+  cluster_config(c, &v, &o, &ver);
+  EXPECT(v == 0x1f);
+  return true;
+}
+
 /* A voter becomes an observer and back. */
 static bool fx_rc_observer(struct cluster *c, struct fx *t) {
   EXPECT(CLUSTER_LEADER() == 2);
@@ -543,6 +589,8 @@ static const struct fixture fixtures[] = {
     {"reconfig_partition", fx_rc_partition, 3, 0, 200, true},
     {"reconfig_leader_crash", fx_rc_leader_crash, 3, 0, 200, true},
     {"reconfig_observer_and_back", fx_rc_observer, 3, 0, 200, true},
+    {"reconfig_named_joiners_crash", fx_rc_named_joiners_crash, 3, 0, 200,
+     true},
 };
 
 static void run_fixtures(int verbose, const char *only) {
