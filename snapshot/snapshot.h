@@ -194,12 +194,14 @@ void txlog_roll(struct txlog *l);
  *   txlog_sync_run (any thread, e.g. the server's fsync thread) fsyncs them
  * (and the directory when a segment was created), touching nothing else of the
  * log, so txlog_append and txlog_roll may run concurrently on the loop thread;
- *   txlog_sync_end (loop thread) frees the token and returns the result:
+ *   txlog_sync_end (loop thread) ends the token and returns the result:
  *     SNAP_OK — every transaction appended before txlog_sync_begin, i.e.
  *     every zxid <= Z, is durable; *durable_zxid = Z; or SNAP_EIO with
  *     errmsg — nothing new is known durable, and the log is failed:
  *     appends and syncs return SNAP_EFAILED until txlog_retry succeeds.
- * Appends (and stages) made after begin are covered by the next sync. */
+ * Appends (and stages) made after begin are covered by the next sync.
+ * The token belongs to the log (one in flight at a time, reused): it is
+ * valid from begin to end, and the log must stay open until end. */
 struct txlog_sync;
 int txlog_sync_begin(struct txlog *l, struct txlog_sync **out);
 void txlog_sync_run(struct txlog_sync *s);
@@ -337,9 +339,9 @@ int snap_state_write(const char *dir, const char *name,
                      char *errmsg, size_t errmsg_len);
 /* Read dir/name into buf (at most cap - 1 bytes, NUL-terminated; *len).
  * SNAP_OK, SNAP_ENOENT (no such file), SNAP_EIO (errmsg). */
-int snap_state_read(const char *dir, const char *name,
-                    const struct snap_io *io, char *buf, size_t cap,
-                    size_t *len, char *errmsg, size_t errmsg_len);
+int snap_state_read(const char *dir, const char *name, const struct snap_io *io,
+                    char *buf, size_t cap, size_t *len, char *errmsg,
+                    size_t errmsg_len);
 /* Remove every log segment (log.<zxid>) of dir, then fsync dir.  SNAP_OK,
  * or SNAP_EIO with errmsg (some may be left). */
 int snap_logs_remove(const char *dir, const struct snap_io *io, char *errmsg,
