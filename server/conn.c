@@ -86,7 +86,7 @@ void srv_flush_all(struct srv *s) {
       continue;
     }
     srv_out_flush_dirty(s);
-    if (s->ready == NULL)
+    if (s->ready == NULL && !srv_persist_turn_end(s))
       break;
   }
 }

@@ -15,6 +15,17 @@
  *   one: that is the group commit.  With forceSync=no the sync skips
  *   fsync and runs inline.
  *
+ * One client writing alone (the only connection that sent a request for
+ * SRV_LONE_MS; the replica allows it) has its fsync run on the loop
+ * itself at the very end of the turn, once the turn's output is out and
+ * only if no other event is ready (srv_persist_turn_end): the hand-off to
+ * the thread and the wake-up back cost two scheduler wake-ups, which on a
+ * busy machine were the tail of a lone write's latency.  While it runs the
+ * loop serves nobody else, so a request from another client waits for at
+ * most that one fsync (ZooKeeper's reads wait behind every unflushed write
+ * in its SyncRequestProcessor; etcd's raft loop blocks on its WAL fsync);
+ * the first one moves the next syncs back to the thread.
+ *
  * Failure: an append that fails (ENOSPC when reserving room, EIO) leaves
  * nothing in the log and the transaction is not queued; the client gets
  * -1 (SystemError).  A flush (the write of staged transactions) that fails
@@ -34,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +59,10 @@
 
 #define SECRET_FILE "session.secret"
 #define RETRY_MS 1000
+/* How long one connection must have been the only sender before its
+ * fsyncs run on the loop: a second client sending even 10 requests a
+ * second keeps them on the thread. */
+#define SRV_LONE_MS 100
 
 /* Messages that name paths: truncation is fine, the warning is not. */
 __attribute__((format(printf, 2, 3))) static void
@@ -266,9 +282,12 @@ static void syncer_main(void *arg) {
     txlog_sync_run(tok);
     uv_mutex_lock(&y->mu);
     y->done = true;
+    uv_mutex_unlock(&y->mu);
+    /* Outside the lock: the loop that wakes takes it at once. */
     uint64_t one = 1;
     while (write(y->efd, &one, sizeof one) < 0 && errno == EINTR)
       ;
+    uv_mutex_lock(&y->mu);
   }
   uv_mutex_unlock(&y->mu);
 }
@@ -287,7 +306,7 @@ static void fail_log(struct srv *s, const char *why) {
     uv_timer_start(&s->retry, on_retry, RETRY_MS, RETRY_MS);
 }
 
-static void sync_kick(struct srv *s);
+static void sync_kick(struct srv *s, bool may_defer);
 
 /* A sync finished (its fsync ran): the durable point for the replica, or
  * failure. */
@@ -353,7 +372,7 @@ static void on_sync_poll(uv_poll_t *h, int status, int events) {
   /* What was appended while this fsync ran goes into the next one. */
   if (!s->stopping) {
     s->sync_wanted = false;
-    sync_kick(s);
+    sync_kick(s, false);
   } else {
     close_syncer_poll(s);
   }
@@ -369,8 +388,11 @@ static bool syncer_post(struct srv *s, struct txlog_sync *tok) {
   uv_mutex_lock(&y->mu);
   y->tok = tok;
   y->go = true;
-  uv_cond_signal(&y->cv);
   uv_mutex_unlock(&y->mu);
+  /* After the unlock: signalled under the lock, the thread woke only to
+   * sleep again on the mutex (seen with strace: two more futex calls and
+   * a second wake-up per write). */
+  uv_cond_signal(&y->cv);
   uv_ref((uv_handle_t *)&y->poll); /* keeps the loop until it is back */
   return true;
 }
@@ -430,7 +452,26 @@ static void syncer_free(struct srv *s) {
     sync_done(s);
 }
 
-static void sync_kick(struct srv *s) {
+/* Has one connection been the only sender for SRV_LONE_MS (and may the
+ * replica's fsync run on the loop at all)? */
+static bool lone_writer(const struct srv *s) {
+  return s->rep->sync_on_loop && s->lone_conn != 0 &&
+         uv_hrtime() - s->lone_since_ns >= (uint64_t)SRV_LONE_MS * 1000000u;
+}
+
+/* Nothing is ready for the loop: no descriptor readable or writable in
+ * its epoll set (a zero-timeout look at the backend's own descriptor),
+ * no connection on the ready list. */
+static bool loop_idle(struct srv *s) {
+  if (s->ready != NULL)
+    return false;
+  struct pollfd p = {.fd = uv_backend_fd(&s->loop), .events = POLLIN};
+  return poll(&p, 1, 0) == 0;
+}
+
+/* may_defer: the caller is srv_flush_all, whose srv_persist_turn_end
+ * decides where a lone writer's fsync runs. */
+static void sync_kick(struct srv *s, bool may_defer) {
   if (s->sync_running || s->log_failed || s->log == NULL)
     return;
   /* One write(2) for everything staged since the last sync.  Those
@@ -449,12 +490,27 @@ static void sync_kick(struct srv *s) {
   s->sync_log = s->log;
   s->sync_running = true;
   s->sync_start_ns = uv_hrtime();
+  if (s->cfg.force_sync && !s->stopping && may_defer && lone_writer(s)) {
+    s->sync_deferred = true;
+    return;
+  }
   if (!s->cfg.force_sync || s->stopping || !syncer_post(s, tok)) {
     /* Nothing to wait for (forceSync=no), or no thread: inline; it
      * covers everything appended so far. */
     txlog_sync_run(tok);
     sync_done(s);
   }
+}
+
+bool srv_persist_turn_end(struct srv *s) {
+  if (!s->sync_deferred)
+    return false;
+  s->sync_deferred = false;
+  if (!loop_idle(s) && syncer_post(s, s->sync_tok))
+    return false;
+  txlog_sync_run(s->sync_tok);
+  sync_done(s);
+  return true;
 }
 
 static void on_retry(uv_timer_t *t) {
@@ -481,7 +537,7 @@ static void on_retry(uv_timer_t *t) {
 
 bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }
 
-void srv_persist_kick(struct srv *s) { sync_kick(s); }
+void srv_persist_kick(struct srv *s) { sync_kick(s, false); }
 
 int srv_persist_reopen_log(struct srv *s) {
   struct txlog_config lc = {
@@ -649,7 +705,7 @@ void srv_sync_kick_pending(struct srv *s) {
   if (!s->sync_wanted || s->sync_running)
     return; /* nothing new, or sync_after starts the next one */
   s->sync_wanted = false;
-  sync_kick(s);
+  sync_kick(s, true);
 }
 
 /* ---- purge ---- */
