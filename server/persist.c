@@ -24,7 +24,10 @@
  * loop serves nobody else, so a request from another client waits for at
  * most that one fsync (ZooKeeper's reads wait behind every unflushed write
  * in its SyncRequestProcessor; etcd's raft loop blocks on its WAL fsync);
- * the first one moves the next syncs back to the thread.
+ * the first one moves the next syncs back to the thread.  A disk that
+ * stalls must not stall the loop: after an fsync slower than
+ * SRV_LOOP_SYNC_MAX_US the next ones go to the thread until one is fast
+ * again, so a stall blocks the loop at most once in a row.
  *
  * Failure: an append that fails (ENOSPC when reserving room, EIO) leaves
  * nothing in the log and the transaction is not queued; the client gets
@@ -63,6 +66,8 @@
  * fsyncs run on the loop: a second client sending even 10 requests a
  * second keeps them on the thread. */
 #define SRV_LONE_MS 100
+/* An fsync slower than this sends the next ones to the thread. */
+#define SRV_LOOP_SYNC_MAX_US 10000
 
 /* Messages that name paths: truncation is fine, the warning is not. */
 __attribute__((format(printf, 2, 3))) static void
@@ -330,6 +335,7 @@ static void sync_done(struct srv *s) {
   if (us > s->fsync_max_us)
     s->fsync_max_us = us;
   srv_hist_add(&s->metrics->fsync_us, us);
+  s->last_fsync_us = us;
   if (rc == SNAP_OK) {
     /* Within an epoch zxids count transactions. */
     if (d > s->durable_zxid && (d >> 32) == (s->durable_zxid >> 32))
@@ -456,6 +462,7 @@ static void syncer_free(struct srv *s) {
  * replica's fsync run on the loop at all)? */
 static bool lone_writer(const struct srv *s) {
   return s->rep->sync_on_loop && s->lone_conn != 0 &&
+         s->last_fsync_us < SRV_LOOP_SYNC_MAX_US &&
          uv_hrtime() - s->lone_since_ns >= (uint64_t)SRV_LONE_MS * 1000000u;
 }
 
@@ -506,8 +513,9 @@ bool srv_persist_turn_end(struct srv *s) {
   if (!s->sync_deferred)
     return false;
   s->sync_deferred = false;
-  if (!loop_idle(s) && syncer_post(s, s->sync_tok))
+  if (!s->stopping && !loop_idle(s) && syncer_post(s, s->sync_tok))
     return false;
+  s->fsyncs_on_loop++;
   txlog_sync_run(s->sync_tok);
   sync_done(s);
   return true;
@@ -827,26 +835,28 @@ void srv_persist_mntr(struct srv *s, struct proto_writer *w) {
   if (s->log)
     txlog_stats_get(s->log, &st);
   char buf[1024];
-  int n = snprintf(buf, sizeof buf,
-                   "roost_log_durable_zxid\t%" PRId64 "\n"
-                   "roost_log_frames\t%" PRIu64 "\n"
-                   "roost_log_bytes\t%" PRIu64 "\n"
-                   "roost_fsync_count\t%" PRIu64 "\n"
-                   "roost_fsync_avg_us\t%" PRIu64 "\n"
-                   "roost_fsync_max_us\t%" PRIu64 "\n"
-                   "roost_log_failed\t%d\n"
-                   "roost_disk_full\t%d\n"
-                   "roost_snapshots_taken\t%" PRIu64 "\n"
-                   "roost_snapshots_failed\t%" PRIu64 "\n"
-                   "roost_snapshot_in_progress\t%d\n"
-                   "roost_last_snapshot_zxid\t%" PRId64 "\n"
-                   "roost_last_snapshot_bytes\t%" PRIu64 "\n"
-                   "roost_recovery_ms\t%" PRIu64 "\n",
-                   s->durable_zxid, st.frames, st.bytes, s->fsyncs,
-                   s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
-                   s->log_failed ? 1 : 0, s->disk_full ? 1 : 0, s->snaps_taken,
-                   s->snaps_failed, s->snap_pid ? 1 : 0, s->last_snap_zxid,
-                   s->last_snap_bytes, s->recovery_ms);
+  int n =
+      snprintf(buf, sizeof buf,
+               "roost_log_durable_zxid\t%" PRId64 "\n"
+               "roost_log_frames\t%" PRIu64 "\n"
+               "roost_log_bytes\t%" PRIu64 "\n"
+               "roost_fsync_count\t%" PRIu64 "\n"
+               "roost_fsync_avg_us\t%" PRIu64 "\n"
+               "roost_fsync_max_us\t%" PRIu64 "\n"
+               "roost_fsync_on_loop_count\t%" PRIu64 "\n"
+               "roost_log_failed\t%d\n"
+               "roost_disk_full\t%d\n"
+               "roost_snapshots_taken\t%" PRIu64 "\n"
+               "roost_snapshots_failed\t%" PRIu64 "\n"
+               "roost_snapshot_in_progress\t%d\n"
+               "roost_last_snapshot_zxid\t%" PRId64 "\n"
+               "roost_last_snapshot_bytes\t%" PRIu64 "\n"
+               "roost_recovery_ms\t%" PRIu64 "\n",
+               s->durable_zxid, st.frames, st.bytes, s->fsyncs,
+               s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
+               s->fsyncs_on_loop, s->log_failed ? 1 : 0, s->disk_full ? 1 : 0,
+               s->snaps_taken, s->snaps_failed, s->snap_pid ? 1 : 0,
+               s->last_snap_zxid, s->last_snap_bytes, s->recovery_ms);
   if (n > 0)
     proto_write_raw(w, buf,
                     (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);

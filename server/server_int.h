@@ -360,6 +360,7 @@ struct srv {
   int64_t last_snap_zxid;
   uint64_t last_snap_bytes, last_snap_ms;
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
+  uint64_t fsyncs_on_loop, last_fsync_us;
   uint64_t sync_start_ns;
   /* The connection that sent the last request (not a ping), and since
    * when no other did (dispatch.c): persist.c runs the fsync of a client
@@ -372,7 +373,7 @@ struct srv {
   uv_signal_t sigchld;
   struct snap_recover_info recovered;
   int snap_pid;       /* forked snapshot child, 0 = none */
-  bool sync_running;  /* a txlog sync is on the fsync thread */
+  bool sync_running;  /* a txlog sync is begun and not ended */
   bool sync_wanted;   /* logged since the last sync began: srv_flush_all
                          starts one */
   bool sync_deferred; /* begun, fsync not started yet: srv_persist_turn_end
