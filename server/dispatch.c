@@ -538,22 +538,8 @@ bool srv_op_is_read(int32_t op) {
   return e != NULL && e->kind == OP_READ;
 }
 
-/* Who is sending requests (persist.c: the fsync of a client alone runs
- * on the loop).  Pings do not count: one waiting out a sync costs a
- * client nothing. */
-static void note_sender(struct srv_conn *c, const uint8_t *payload, size_t len,
-                        uint64_t start_ns) {
-  struct srv *s = c->srv;
-  if (len < 8 || (int32_t)proto_load_be32(payload) == PROTO_XID_PING ||
-      s->lone_conn == c->id)
-    return;
-  s->lone_conn = c->id;
-  s->lone_since_ns = start_ns;
-}
-
 void srv_handle_request(struct srv_conn *c, const uint8_t *payload, size_t len,
                         uint64_t start_ns) {
-  note_sender(c, payload, len, start_ns);
   if (len >= 8 && c->order.wait == SRV_WAIT_WRITE && c->session != NULL &&
       srv_op_is_read((int32_t)proto_load_be32(payload + 4))) {
     /* Behind this session's unanswered writes: it must see them, and

@@ -362,9 +362,9 @@ struct srv {
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
   uint64_t fsyncs_on_loop, last_fsync_us;
   uint64_t sync_start_ns;
-  /* The connection that sent the last request (not a ping), and since
-   * when no other did (dispatch.c): persist.c runs the fsync of a client
-   * writing alone on the loop itself. */
+  /* The connection that sent the last frame (not a ping), and since when
+   * no other did (conn.c): persist.c runs the fsync of a client writing
+   * alone on the loop itself. */
   uint64_t lone_conn, lone_since_ns;
   uint64_t recovery_ms;
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
