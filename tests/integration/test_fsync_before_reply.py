@@ -121,12 +121,13 @@ def _mntr(srv, key):
 
 
 def test_standalone_lone_writer_reply_waits_for_fsync(_server_base_dir):
-    """A client writing alone has its fsync run on the server's loop
-    itself, not on the fsync thread (persist.c; mntr counts them); its
+    """roost.fsyncOnLoop=yes: a client writing alone has its fsync run on
+    the server's loop itself, not on the fsync thread (persist.c; mntr
+    counts them); its
     replies still wait for the fsync.  After a slow fsync the next ones go
     to the thread, so a stalling disk stalls the loop at most once in a
     row: of three slow creates at most the first takes the loop's path."""
-    srv = Server("roost", _server_base_dir, {},
+    srv = Server("roost", _server_base_dir, {"roost.fsyncOnLoop": "yes"},
                  roost_bin=os.environ.get("ROOST_SERVER"))
     slow_disk(srv, 0)
     srv.start()

@@ -3,11 +3,15 @@
 # latency against the data disk's own fdatasync, measured in the same run.
 #
 #   sh tools/scripts/bench_1x1.sh [ROUNDS [SECONDS [SERVER]]]
+#   FSYNC_ON_LOOP=yes sh tools/scripts/bench_1x1.sh ...   (roost.fsyncOnLoop)
 #
 # Each round: the disk probe (bench_report.py fsync-probe, 2000 appends of
 # 120 bytes each followed by fdatasync), then create with 1 session x 1 in
 # flight, then the same create with a second client reading (getData, 1
-# session x 1 in flight) so a reader's latency behind a lone writer shows.
+# session x 1 in flight) so a reader's latency beside a writer shows (two
+# clients sending: the server keeps the fsyncs on its fsync thread then;
+# alone, the writer's run on the loop, persist.c).  Last, the server's
+# mntr counts of fsyncs and of those run on the loop.
 # Prints one line per round and the medians; `make bench` does the same
 # row with ZooKeeper beside it.  Release build of SERVER expected
 # (default build/roost-server; build/roost-bench).
@@ -36,6 +40,7 @@ clientPort=$PORT
 clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
 admin.enableServer=false
+roost.fsyncOnLoop=${FSYNC_ON_LOOP:-no}
 CFG
 "$SERVER" "$WORK/zoo.cfg" > "$WORK/server.log" 2>&1 < /dev/null &
 PID=$!
@@ -61,6 +66,19 @@ while [ "$r" -le "$ROUNDS" ]; do
   echo "round $r: fdatasync p50/p99 $(echo "$line" | cut -d' ' -f1-2) | create1x1 p50/p99 $(echo "$line" | cut -d' ' -f3-4) | with reader: create p99 $(echo "$line" | cut -d' ' -f5), get p50/p99 $(echo "$line" | cut -d' ' -f6-7) (µs)"
   r=$((r + 1))
 done
+$PY - "$PORT" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"mntr")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+m = dict(l.split("\t", 1) for l in out.decode().splitlines() if "\t" in l)
+print("server: %s fsyncs, %s of them on the loop" % (m.get("roost_fsync_count"), m.get("roost_fsync_on_loop_count", "-")))
+PYEOF
 $PY - "$WORK/rows" <<'PYEOF'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
