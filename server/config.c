@@ -367,6 +367,8 @@ static const struct cfg_key cfg_keys[] = {
      INT_MAX, "an integer of at least 2"},
     {"forceSync", "zookeeper.forceSync", CFG_YESNO, CFG_FIELD(force_sync), 0, 0,
      "yes or no"},
+    {"roost.fsyncOnLoop", NULL, CFG_YESNO, CFG_FIELD(fsync_on_loop), 0, 0,
+     "yes or no"},
     {"preAllocSize", "zookeeper.preAllocSize", CFG_INT, CFG_FIELD(pre_alloc_kb),
      0, INT_MAX, "a size in KiB (0 = no preallocation)"},
     {"autopurge.snapRetainCount", NULL, CFG_INT,

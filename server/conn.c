@@ -66,6 +66,20 @@ static void start_reading(struct srv_conn *c) {
   c->reading = true;
 }
 
+/* Who is sending (persist.c runs the fsync of a client alone on the
+ * loop): every frame, handshakes included, but pings: one waiting out a
+ * sync costs its client nothing. */
+static void note_sender(struct srv_conn *c, const uint8_t *payload, size_t n,
+                        uint64_t now_ns) {
+  struct srv *s = c->srv;
+  if (s->lone_conn == c->id ||
+      (c->state != SRV_CONN_HANDSHAKE && n >= 4 &&
+       (int32_t)proto_load_be32(payload) == PROTO_XID_PING))
+    return;
+  s->lone_conn = c->id;
+  s->lone_since_ns = now_ns;
+}
+
 /* Its wait ended, or its output drained: process the frames that
  * waited, read again. */
 static void conn_resume(struct srv_conn *c) {
@@ -86,7 +100,7 @@ void srv_flush_all(struct srv *s) {
       continue;
     }
     srv_out_flush_dirty(s);
-    if (s->ready == NULL)
+    if (s->ready == NULL && !srv_persist_turn_end(s))
       break;
   }
 }
@@ -297,10 +311,12 @@ static void process_frames(struct srv_conn *c) {
     pos += 4 + (size_t)n;
     s->stats.packets_received++;
     c->recv++;
+    uint64_t now_ns = uv_hrtime();
+    note_sender(c, payload, (size_t)n, now_ns);
     if (c->state == SRV_CONN_HANDSHAKE)
       srv_handle_connect(c, payload, (size_t)n);
     else
-      srv_handle_request(c, payload, (size_t)n, uv_hrtime());
+      srv_handle_request(c, payload, (size_t)n, now_ns);
     if (c->state == SRV_CONN_CLOSING)
       return; /* whatever followed is discarded (§7.12 closeSession) */
     pause_if_heavy(c);

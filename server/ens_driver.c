@@ -371,5 +371,5 @@ void ens_on_timer(uv_timer_t *h) {
   struct srv_ens *e = h->data;
   struct zab_event ev = {.type = ZAB_EV_TICK};
   ens_step(e, &ev);
-  srv_flush_all(e->s);
+  e->s->turn_end(e->s);
 }

@@ -285,7 +285,7 @@ static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   in_frames(t);
-  srv_flush_all(t->e->s);
+  t->e->s->turn_end(t->e->s);
 }
 
 void ens_on_peer_connection(uv_stream_t *l, int status) {

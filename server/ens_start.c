@@ -487,6 +487,7 @@ static void ens_free(struct srv *s) {
 
 static const struct srv_replica zab_replica = {
     .name = "zab",
+    .sync_on_loop = false,
     .write = ens_write,
     .create_session = ens_create_session,
     .close_session = ens_close_session,

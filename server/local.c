@@ -362,6 +362,7 @@ static void local_free(struct srv *s) {
 
 static const struct srv_replica local_replica = {
     .name = "local",
+    .sync_on_loop = true,
     .write = local_write,
     .create_session = local_create_session,
     .close_session = local_close_session,

@@ -15,6 +15,23 @@
  *   one: that is the group commit.  With forceSync=no the sync skips
  *   fsync and runs inline.
  *
+ * With roost.fsyncOnLoop=yes (default no: measured on a shared 2-core VM,
+ * an fdatasync called on the loop took longer than the same call on the
+ * fsync thread, eating the two wake-ups it saved; docs/snapshots.md), one
+ * client writing alone (the only connection that sent a frame for
+ * SRV_LONE_MS; the replica allows it) has its fsync run on the loop
+ * itself at the very end of the turn, once the turn's output is out and
+ * only if no other event is ready (srv_persist_turn_end): the hand-off to
+ * the thread and the wake-up back cost two scheduler wake-ups, which on a
+ * busy machine were the tail of a lone write's latency.  While it runs the
+ * loop serves nobody else, so a request from another client waits for at
+ * most that one fsync (ZooKeeper's reads wait behind every unflushed write
+ * in its SyncRequestProcessor; etcd's raft loop blocks on its WAL fsync);
+ * the first one moves the next syncs back to the thread.  A disk that
+ * stalls must not stall the loop: after an fsync slower than
+ * SRV_LOOP_SYNC_MAX_US the next ones go to the thread until one is fast
+ * again, so a stall blocks the loop at most once in a row.
+ *
  * Failure: an append that fails (ENOSPC when reserving room, EIO) leaves
  * nothing in the log and the transaction is not queued; the client gets
  * -1 (SystemError).  A flush (the write of staged transactions) that fails
@@ -34,6 +51,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +65,12 @@
 
 #define SECRET_FILE "session.secret"
 #define RETRY_MS 1000
+/* How long one connection must have been the only sender before its
+ * fsyncs run on the loop: a second client sending even 10 requests a
+ * second keeps them on the thread. */
+#define SRV_LONE_MS 100
+/* An fsync slower than this sends the next ones to the thread. */
+#define SRV_LOOP_SYNC_MAX_US 10000
 
 /* Messages that name paths: truncation is fine, the warning is not. */
 __attribute__((format(printf, 2, 3))) static void
@@ -266,9 +290,12 @@ static void syncer_main(void *arg) {
     txlog_sync_run(tok);
     uv_mutex_lock(&y->mu);
     y->done = true;
+    uv_mutex_unlock(&y->mu);
+    /* Outside the lock: the loop that wakes takes it at once. */
     uint64_t one = 1;
     while (write(y->efd, &one, sizeof one) < 0 && errno == EINTR)
       ;
+    uv_mutex_lock(&y->mu);
   }
   uv_mutex_unlock(&y->mu);
 }
@@ -292,7 +319,7 @@ static void fail_log(struct srv *s, const char *why) {
     uv_timer_start(&s->retry, on_retry, RETRY_MS, RETRY_MS);
 }
 
-static void sync_kick(struct srv *s);
+static void sync_kick(struct srv *s, bool may_defer);
 
 /* A sync finished (its fsync ran): the durable point for the replica, or
  * failure. */
@@ -316,6 +343,7 @@ static void sync_done(struct srv *s) {
   if (us > s->fsync_max_us)
     s->fsync_max_us = us;
   srv_hist_add(&s->metrics->fsync_us, us);
+  s->last_fsync_us = us;
   if (rc == SNAP_OK) {
     /* Within an epoch zxids count transactions. */
     if (d > s->durable_zxid && (d >> 32) == (s->durable_zxid >> 32))
@@ -358,7 +386,7 @@ static void on_sync_poll(uv_poll_t *h, int status, int events) {
   /* What was appended while this fsync ran goes into the next one. */
   if (!s->stopping) {
     s->sync_wanted = false;
-    sync_kick(s);
+    sync_kick(s, false);
   } else {
     close_syncer_poll(s);
   }
@@ -374,8 +402,11 @@ static bool syncer_post(struct srv *s, struct txlog_sync *tok) {
   uv_mutex_lock(&y->mu);
   y->tok = tok;
   y->go = true;
-  uv_cond_signal(&y->cv);
   uv_mutex_unlock(&y->mu);
+  /* After the unlock: signalled under the lock, the thread woke only to
+   * sleep again on the mutex (seen with strace: two more futex calls and
+   * a second wake-up per write). */
+  uv_cond_signal(&y->cv);
   uv_ref((uv_handle_t *)&y->poll); /* keeps the loop until it is back */
   return true;
 }
@@ -435,7 +466,27 @@ static void syncer_free(struct srv *s) {
     sync_done(s);
 }
 
-static void sync_kick(struct srv *s) {
+/* Has one connection been the only sender for SRV_LONE_MS (and may the
+ * replica's fsync run on the loop at all)? */
+static bool lone_writer(const struct srv *s) {
+  return s->cfg.fsync_on_loop && s->rep->sync_on_loop && s->lone_conn != 0 &&
+         s->last_fsync_us < SRV_LOOP_SYNC_MAX_US &&
+         uv_hrtime() - s->lone_since_ns >= (uint64_t)SRV_LONE_MS * 1000000u;
+}
+
+/* Nothing is ready for the loop: no descriptor readable or writable in
+ * its epoll set (a zero-timeout look at the backend's own descriptor),
+ * no connection on the ready list. */
+static bool loop_idle(struct srv *s) {
+  if (s->ready != NULL)
+    return false;
+  struct pollfd p = {.fd = uv_backend_fd(&s->loop), .events = POLLIN};
+  return poll(&p, 1, 0) == 0;
+}
+
+/* may_defer: the caller is srv_flush_all, whose srv_persist_turn_end
+ * decides where a lone writer's fsync runs. */
+static void sync_kick(struct srv *s, bool may_defer) {
   if (s->sync_running || s->log_failed || s->log == NULL)
     return;
   /* One write(2) for everything staged since the last sync.  Those
@@ -454,12 +505,28 @@ static void sync_kick(struct srv *s) {
   s->sync_log = s->log;
   s->sync_running = true;
   s->sync_start_ns = uv_hrtime();
+  if (s->cfg.force_sync && !s->stopping && may_defer && lone_writer(s)) {
+    s->sync_deferred = true;
+    return;
+  }
   if (!s->cfg.force_sync || s->stopping || !syncer_post(s, tok)) {
     /* Nothing to wait for (forceSync=no), or no thread: inline; it
      * covers everything appended so far. */
     txlog_sync_run(tok);
     sync_done(s);
   }
+}
+
+bool srv_persist_turn_end(struct srv *s) {
+  if (!s->sync_deferred)
+    return false;
+  s->sync_deferred = false;
+  if (!s->stopping && !loop_idle(s) && syncer_post(s, s->sync_tok))
+    return false;
+  s->fsyncs_on_loop++;
+  txlog_sync_run(s->sync_tok);
+  sync_done(s);
+  return true;
 }
 
 static void on_retry(uv_timer_t *t) {
@@ -486,7 +553,7 @@ static void on_retry(uv_timer_t *t) {
 
 bool srv_writes_blocked(const struct srv *s) { return s->log_failed; }
 
-void srv_persist_kick(struct srv *s) { sync_kick(s); }
+void srv_persist_kick(struct srv *s) { sync_kick(s, false); }
 
 int srv_persist_reopen_log(struct srv *s) {
   struct txlog_config lc = {
@@ -654,7 +721,7 @@ void srv_sync_kick_pending(struct srv *s) {
   if (!s->sync_wanted || s->sync_running)
     return; /* nothing new, or sync_after starts the next one */
   s->sync_wanted = false;
-  sync_kick(s);
+  sync_kick(s, true);
 }
 
 /* ---- purge ---- */
@@ -776,26 +843,28 @@ void srv_persist_mntr(struct srv *s, struct proto_writer *w) {
   if (s->log)
     txlog_stats_get(s->log, &st);
   char buf[1024];
-  int n = snprintf(buf, sizeof buf,
-                   "roost_log_durable_zxid\t%" PRId64 "\n"
-                   "roost_log_frames\t%" PRIu64 "\n"
-                   "roost_log_bytes\t%" PRIu64 "\n"
-                   "roost_fsync_count\t%" PRIu64 "\n"
-                   "roost_fsync_avg_us\t%" PRIu64 "\n"
-                   "roost_fsync_max_us\t%" PRIu64 "\n"
-                   "roost_log_failed\t%d\n"
-                   "roost_disk_full\t%d\n"
-                   "roost_snapshots_taken\t%" PRIu64 "\n"
-                   "roost_snapshots_failed\t%" PRIu64 "\n"
-                   "roost_snapshot_in_progress\t%d\n"
-                   "roost_last_snapshot_zxid\t%" PRId64 "\n"
-                   "roost_last_snapshot_bytes\t%" PRIu64 "\n"
-                   "roost_recovery_ms\t%" PRIu64 "\n",
-                   s->durable_zxid, st.frames, st.bytes, s->fsyncs,
-                   s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
-                   s->log_failed ? 1 : 0, s->disk_full ? 1 : 0, s->snaps_taken,
-                   s->snaps_failed, s->snap_pid ? 1 : 0, s->last_snap_zxid,
-                   s->last_snap_bytes, s->recovery_ms);
+  int n =
+      snprintf(buf, sizeof buf,
+               "roost_log_durable_zxid\t%" PRId64 "\n"
+               "roost_log_frames\t%" PRIu64 "\n"
+               "roost_log_bytes\t%" PRIu64 "\n"
+               "roost_fsync_count\t%" PRIu64 "\n"
+               "roost_fsync_avg_us\t%" PRIu64 "\n"
+               "roost_fsync_max_us\t%" PRIu64 "\n"
+               "roost_fsync_on_loop_count\t%" PRIu64 "\n"
+               "roost_log_failed\t%d\n"
+               "roost_disk_full\t%d\n"
+               "roost_snapshots_taken\t%" PRIu64 "\n"
+               "roost_snapshots_failed\t%" PRIu64 "\n"
+               "roost_snapshot_in_progress\t%d\n"
+               "roost_last_snapshot_zxid\t%" PRId64 "\n"
+               "roost_last_snapshot_bytes\t%" PRIu64 "\n"
+               "roost_recovery_ms\t%" PRIu64 "\n",
+               s->durable_zxid, st.frames, st.bytes, s->fsyncs,
+               s->fsyncs ? s->fsync_sum_us / s->fsyncs : 0, s->fsync_max_us,
+               s->fsyncs_on_loop, s->log_failed ? 1 : 0, s->disk_full ? 1 : 0,
+               s->snaps_taken, s->snaps_failed, s->snap_pid ? 1 : 0,
+               s->last_snap_zxid, s->last_snap_bytes, s->recovery_ms);
   if (n > 0)
     proto_write_raw(w, buf,
                     (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);

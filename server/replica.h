@@ -28,6 +28,9 @@ struct srv_session;
 
 struct srv_replica {
   const char *name;
+  /* May the log's fsync run on the loop thread while one client writes
+   * alone (persist.c)?  Not where peers wait on the loop for frames. */
+  bool sync_on_loop;
   /* A client's write; req is its decoded frame (payload).  The backend
    * records it in c's order (srv_order_push_write), or answers an error
    * in order (srv_answer_error). */

@@ -87,6 +87,9 @@ struct srv_config {
                                        fsync (tests only: a power loss or
                                        kernel crash loses acknowledged
                                        writes) */
+  bool fsync_on_loop;               /* roost.fsyncOnLoop, default no: a
+                                       client writing alone has its fsync
+                                       run on the loop (persist.c) */
   int pre_alloc_kb;                 /* preAllocSize (KiB), default 1024; 0 = off
                                        (ZooKeeper: 65536) */
   int autopurge_snap_retain_count;  /* autopurge.snapRetainCount, default 3

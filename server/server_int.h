@@ -360,20 +360,27 @@ struct srv {
   int64_t last_snap_zxid;
   uint64_t last_snap_bytes, last_snap_ms;
   uint64_t fsyncs, fsync_max_us, fsync_sum_us;
+  uint64_t fsyncs_on_loop, last_fsync_us;
   uint64_t sync_start_ns;
+  /* The connection that sent the last frame (not a ping), and since when
+   * no other did (conn.c): persist.c runs the fsync of a client writing
+   * alone on the loop itself. */
+  uint64_t lone_conn, lone_since_ns;
   uint64_t recovery_ms;
   struct srv_syncer *syncer; /* the fsync thread (persist.c) */
   uv_timer_t retry;
   uv_timer_t purge;
   uv_signal_t sigchld;
   struct snap_recover_info recovered;
-  int snap_pid;      /* forked snapshot child, 0 = none */
-  bool sync_running; /* a txlog sync is on the fsync thread */
-  bool sync_wanted;  /* logged since the last sync began: srv_flush_all
-                        starts one */
-  bool log_failed;   /* an fsync failed: writes refused until txlog_retry
-                        succeeds (retry timer) */
-  bool disk_full;    /* the last append failed with ENOSPC */
+  int snap_pid;       /* forked snapshot child, 0 = none */
+  bool sync_running;  /* a txlog sync is begun and not ended */
+  bool sync_wanted;   /* logged since the last sync began: srv_flush_all
+                         starts one */
+  bool sync_deferred; /* begun, fsync not started yet: srv_persist_turn_end
+                         runs it on the loop or hands it to the thread */
+  bool log_failed;    /* an fsync failed: writes refused until txlog_retry
+                         succeeds (retry timer) */
+  bool disk_full;     /* the last append failed with ENOSPC */
   bool retry_open;
   bool sigchld_open;
   bool purge_open;
@@ -673,6 +680,13 @@ void srv_txn_applied(struct srv *s);
  * that all writes of a loop turn share one fsync; the replica's durable
  * (replica.h) hears the result. */
 void srv_sync_kick_pending(struct srv *s);
+/* The last thing of a loop turn (srv_flush_all), once the turn's output
+ * is handed out: a sync that srv_sync_kick_pending began for a client
+ * writing alone runs here on the loop (no hand-off to the fsync thread
+ * and back) if nothing else is waiting for the loop; else it goes to the
+ * thread.  true: it ran here, so commits may have made output and ready
+ * connections (the caller goes round once more). */
+bool srv_persist_turn_end(struct srv *s);
 /* Writes refused right now (log failed after an fsync error)? */
 bool srv_writes_blocked(const struct srv *s);
 /* Sizes of dataDir and dataLogDir (dirs, conf). */

@@ -197,12 +197,14 @@ void txlog_roll(struct txlog *l);
  *   txlog_sync_run (any thread, e.g. the server's fsync thread) fsyncs them
  * (and the directory when a segment was created), touching nothing else of the
  * log, so txlog_append and txlog_roll may run concurrently on the loop thread;
- *   txlog_sync_end (loop thread) frees the token and returns the result:
+ *   txlog_sync_end (loop thread) ends the token and returns the result:
  *     SNAP_OK — every transaction appended before txlog_sync_begin, i.e.
  *     every zxid <= Z, is durable; *durable_zxid = Z; or SNAP_EIO with
  *     errmsg — nothing new is known durable, and the log is failed:
  *     appends and syncs return SNAP_EFAILED until txlog_retry succeeds.
- * Appends (and stages) made after begin are covered by the next sync. */
+ * Appends (and stages) made after begin are covered by the next sync.
+ * The token belongs to the log (one in flight at a time, reused): it is
+ * valid from begin to end, and the log must stay open until end. */
 struct txlog_sync;
 int txlog_sync_begin(struct txlog *l, struct txlog_sync **out);
 void txlog_sync_run(struct txlog_sync *s);

@@ -76,6 +76,21 @@ struct pending_frame {
   int64_t first_zxid, last_zxid;
 };
 
+/* The token of the sync in flight.  One per log, kept between syncs (the
+ * fds array keeps its room): a sync a write costs no allocation.  Only
+ * txlog_sync_run reads it off the loop thread. */
+struct txlog_sync {
+  const struct snap_io *io;
+  bool force;
+  int *fds;
+  size_t n_fds, cap_fds;
+  bool dir;
+  char dirpath[SNAP_PATH_MAX]; /* set only when dir */
+  int64_t zxid;
+  int rc; /* 0 or -errno of the first failure */
+  const char *what;
+};
+
 struct txlog {
   struct txlog_config cfg;
   char dir[SNAP_PATH_MAX];
@@ -93,8 +108,9 @@ struct txlog {
   int64_t *retired_zxid;
   size_t n_retired, cap_retired;
 
-  bool in_flight;
+  bool in_flight; /* tok is out (txlog_sync_begin .. txlog_sync_end) */
   bool failed;
+  struct txlog_sync tok;
   int64_t last_zxid;    /* last appended (staged or written) */
   int64_t written_zxid; /* last in a segment */
   int64_t durable_zxid;
@@ -122,18 +138,6 @@ struct txlog {
 
   uint64_t frames, txns, bytes, syncs;
   uint64_t deflate_tries; /* frames deflate was run on */
-};
-
-struct txlog_sync {
-  const struct snap_io *io;
-  bool force;
-  int *fds;
-  size_t n_fds;
-  bool dir;
-  char dirpath[SNAP_PATH_MAX];
-  int64_t zxid;
-  int rc; /* 0 or -errno of the first failure */
-  const char *what;
 };
 
 static bool grow_buf(void **p, size_t *cap, size_t need, size_t elem) {
@@ -184,6 +188,7 @@ void txlog_close(struct txlog *l) {
     l->io->close(l->io->ctx, l->retired[i]);
   free(l->retired);
   free(l->retired_zxid);
+  free(l->tok.fds);
   free(l->pend);
   free(l->pf);
   if (l->zs_ready)
@@ -627,21 +632,23 @@ int txlog_sync_begin(struct txlog *l, struct txlog_sync **out) {
     return rc;
   if (l->last_zxid <= l->durable_zxid && !l->dir_dirty)
     return SNAP_OK;
-  struct txlog_sync *s = calloc(1, sizeof *s);
-  size_t n = l->n_retired + 1;
-  if (!s || !(s->fds = malloc(n * sizeof *s->fds))) {
-    free(s);
+  struct txlog_sync *s = &l->tok;
+  if (!grow_buf((void **)&s->fds, &s->cap_fds, l->n_retired + 1,
+                sizeof *s->fds))
     return SNAP_ENOMEM;
-  }
   s->io = l->io;
   s->force = l->cfg.force_sync;
+  s->n_fds = 0;
   for (size_t i = 0; i < l->n_retired; i++)
     s->fds[s->n_fds++] = l->retired[i];
   if (l->fd >= 0 && l->fd_dirty)
     s->fds[s->n_fds++] = l->fd;
   s->dir = l->dir_dirty;
-  snprintf(s->dirpath, sizeof s->dirpath, "%s", l->dir);
+  if (s->dir)
+    snprintf(s->dirpath, sizeof s->dirpath, "%s", l->dir);
   s->zxid = l->last_zxid;
+  s->rc = 0;
+  s->what = NULL;
   l->fd_dirty = false;
   l->dir_dirty = false;
   l->in_flight = true;
@@ -690,8 +697,6 @@ int txlog_sync_end(struct txlog *l, struct txlog_sync *s, int64_t *durable_zxid,
   }
   if (durable_zxid)
     *durable_zxid = l->durable_zxid;
-  free(s->fds);
-  free(s);
   return rc;
 }
 

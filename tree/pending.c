@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Records whose path (NUL included) fits in PREC_SHORT bytes are all
+ * allocated with that room and, when freed, kept for reuse, at most
+ * PREC_SPARE_MAX of them (~40 KiB): callgrind counted their malloc and
+ * free at ~1,000 instructions of a create's ~40,000.  Longer paths are
+ * allocated to size. */
+#define PREC_SHORT 96
+#define PREC_SPARE_MAX 256
+
 struct path_key {
   const char *s;
   size_t len;
@@ -45,23 +53,30 @@ struct tree_pending *tree_pending_new(struct tree *t) {
   return p;
 }
 
-static void prec_free(struct tree_prec *r) {
+static void prec_free(struct tree_pending *p, struct tree_prec *r) {
   if (!r)
     return;
   free(r->acl);
+  r->acl = NULL;
+  if (r->len < PREC_SHORT && p->n_spare < PREC_SPARE_MAX) {
+    r->next_spare = p->spare;
+    p->spare = r;
+    p->n_spare++;
+    return;
+  }
   free(r);
 }
 
-static void table_free(struct otab *o) {
+static void table_free(struct tree_pending *p, struct otab *o) {
   for (uint32_t i = 0; i < o->cap; i++)
     if (o->slots[i])
-      prec_free(o->slots[i]);
+      prec_free(p, o->slots[i]);
   otab_free(o);
 }
 
 void tree_pending_clear(struct tree_pending *p) {
-  table_free(&p->nodes);
-  table_free(&p->sessions);
+  table_free(p, &p->nodes);
+  table_free(p, &p->sessions);
   p->q_head = p->q_len = 0;
 }
 
@@ -69,6 +84,11 @@ void tree_pending_free(struct tree_pending *p) {
   if (!p)
     return;
   tree_pending_clear(p);
+  while (p->spare) {
+    struct tree_prec *r = p->spare;
+    p->spare = r->next_spare;
+    free(r);
+  }
   free(p->q);
   free(p);
 }
@@ -86,7 +106,7 @@ void tree_pending_applied(struct tree_pending *p, int64_t zxid) {
      * its latest change) goes last: then the tree holds its state. */
     if (--r->n_queued == 0) {
       otab_del(r->len ? &p->nodes : &p->sessions, r, prec_hash);
-      prec_free(r);
+      prec_free(p, r);
     }
   }
   if (p->q_len == 0)
@@ -122,11 +142,18 @@ static void queue_push(struct tree_pending *p, struct tree_prec *r,
   r->zxid = zxid;
 }
 
-static struct tree_prec *prec_new(struct tree *t, const char *path,
-                                  size_t len) {
-  struct tree_prec *r = tree_malloc(t, sizeof *r + len + 1);
-  if (!r)
-    return NULL;
+static struct tree_prec *prec_new(struct tree *t, struct tree_pending *p,
+                                  const char *path, size_t len) {
+  struct tree_prec *r;
+  if (len < PREC_SHORT && p->spare) {
+    r = p->spare;
+    p->spare = r->next_spare;
+    p->n_spare--;
+  } else {
+    r = tree_malloc(t, sizeof *r + (len < PREC_SHORT ? PREC_SHORT : len + 1));
+    if (!r)
+      return NULL;
+  }
   memset(r, 0, sizeof *r);
   if (len)
     memcpy(r->path, path, len);
@@ -141,17 +168,17 @@ static struct acl_list *acl_copy(struct tree *t, const struct acl_list *l) {
 }
 
 /* Undo the allocations of a merge that cannot complete. */
-static void merge_abort(struct tree_pchange *ch, size_t n,
-                        struct tree_prec *sess) {
+static void merge_abort(struct tree_pending *p, struct tree_pchange *ch,
+                        size_t n, struct tree_prec *sess) {
   for (size_t i = 0; i < n; i++) {
     if (ch[i].fresh)
-      prec_free(ch[i].target);
+      prec_free(p, ch[i].target);
     free(ch[i].acl_copy);
     ch[i].target = NULL;
     ch[i].fresh = false;
     ch[i].acl_copy = NULL;
   }
-  free(sess);
+  prec_free(p, sess);
 }
 
 int tree_pending_merge(struct tree *t, struct tree_pending *p,
@@ -167,7 +194,7 @@ int tree_pending_merge(struct tree *t, struct tree_pending *p,
     c->fresh = c->target == NULL;
     c->acl_copy = NULL;
     if (c->fresh) {
-      c->target = prec_new(t, c->path, c->len);
+      c->target = prec_new(t, p, c->path, c->len);
       if (!c->target)
         goto oom;
       c->target->hash = tree_hash_bytes(c->path, c->len);
@@ -182,7 +209,7 @@ int tree_pending_merge(struct tree *t, struct tree_pending *p,
   if (session_id != 0) {
     sess = tree_pending_session(p, session_id);
     if (!sess) {
-      sess = prec_new(t, "", 0);
+      sess = prec_new(t, p, "", 0);
       if (!sess)
         goto oom;
       sess_fresh = true;
@@ -224,9 +251,9 @@ int tree_pending_merge(struct tree *t, struct tree_pending *p,
   }
   return PROTO_OK;
 oom_sess:
-  merge_abort(ch, n, sess_fresh ? sess : NULL);
+  merge_abort(p, ch, n, sess_fresh ? sess : NULL);
   return PROTO_SYSTEMERROR;
 oom:
-  merge_abort(ch, n, NULL);
+  merge_abort(p, ch, n, NULL);
   return PROTO_SYSTEMERROR;
 }

@@ -249,8 +249,7 @@ bool tree_acl_anyone_reads(const struct acl_list *l);
  * canonical blob (count + elements) into out.  PROTO_OK,
  * PROTO_INVALIDACL or PROTO_SYSTEMERROR. */
 int tree_acl_fixup(const struct proto_acl_vec *in, const struct tree_auth *auth,
-                   bool x509_acls,
-                   struct proto_writer *out);
+                   bool x509_acls, struct proto_writer *out);
 
 /* ------------------------------------------------------------------ */
 /* Watches: one table keyed by path; per (path, watcher) an entry with a
@@ -371,7 +370,8 @@ struct tree_prec {
   int64_t session_id; /* session records */
   bool alive;         /* session records: created (true) or closed */
   struct tree_nview v;
-  struct acl_list *acl; /* owned; v.acl == acl */
+  struct acl_list *acl;         /* owned; v.acl == acl */
+  struct tree_prec *next_spare; /* tree_pending's spares */
   size_t len;
   char path[]; /* NUL-terminated */
 };
@@ -388,6 +388,10 @@ struct tree_pending {
    * and frees a record when its last entry goes. */
   struct tree_pqent *q;
   size_t q_head, q_len, q_cap;
+  /* Freed records of short paths, kept for the next prep (pending.c):
+   * a write's records then cost no malloc/free. */
+  struct tree_prec *spare;
+  size_t n_spare;
 };
 
 /* One change a prep makes, kept until the prep is done: the multi overlay,

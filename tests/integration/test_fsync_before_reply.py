@@ -110,3 +110,53 @@ def test_standalone_write_invisible_until_durable(_server_base_dir):
             assert rep.err == zkraw.OK and stat is not None, rep
     finally:
         srv.stop()
+
+
+def _mntr(srv, key):
+    for line in srv.four_letter("mntr").splitlines():
+        k, _, v = line.partition("\t")
+        if k == key:
+            return int(v)
+    raise AssertionError("mntr has no %s" % key)
+
+
+def test_standalone_lone_writer_reply_waits_for_fsync(_server_base_dir):
+    """roost.fsyncOnLoop=yes: a client writing alone has its fsync run on
+    the server's loop itself, not on the fsync thread (persist.c; mntr
+    counts them); its
+    replies still wait for the fsync.  After a slow fsync the next ones go
+    to the thread, so a stalling disk stalls the loop at most once in a
+    row: of three slow creates at most the first takes the loop's path."""
+    srv = Server("roost", _server_base_dir, {"roost.fsyncOnLoop": "yes"},
+                 roost_bin=os.environ.get("ROOST_SERVER"))
+    slow_disk(srv, 0)
+    srv.start()
+    try:
+        with zkraw.Conn(srv.host, srv.port, timeout=30) as c:
+            c.handshake()
+            c.exists("/")
+            time.sleep(0.3)  # the only sender for longer than SRV_LONE_MS
+            # A fast disk: the loop's path is taken (an fsync slower than
+            # 10 ms on a loaded machine sends the next one to the thread,
+            # hence a few tries).
+            before = _mntr(srv, "roost_fsync_on_loop_count")
+            for i in range(50):
+                rep, _ = c.create("/fast-%d" % i, b"x")
+                assert rep.err == zkraw.OK, rep
+                if _mntr(srv, "roost_fsync_on_loop_count") > before:
+                    break
+            else:
+                raise AssertionError("no fsync ran on the loop")
+            before = _mntr(srv, "roost_fsync_on_loop_count")
+            slow_disk(srv, DELAY_MS)
+            took = []
+            for i in range(3):
+                t0 = time.monotonic()
+                rep, _ = c.create("/lone-%d" % i, b"x")
+                took.append(time.monotonic() - t0)
+                assert rep.err == zkraw.OK, rep
+            assert min(took) >= DELAY_MS / 1000.0 * 0.95, took
+            on_loop = _mntr(srv, "roost_fsync_on_loop_count") - before
+            assert on_loop <= 1, on_loop
+    finally:
+        srv.stop()

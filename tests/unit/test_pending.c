@@ -583,6 +583,36 @@ static void test_applied_drops_records(void **state) {
   fx_free(f);
 }
 
+/* Freed records are kept and reused (pending.c's spares): a reused one
+ * answers for its new path only, and prep on top of it is right. */
+static void test_records_reused(void **state) {
+  (void)state;
+  struct fx *f = fx_setup();
+  struct gop c = op_create(S1, "/p/a", 0);
+  fx_prep(f, &c); /* records: /p/a, /p */
+  fx_apply_all(f, NULL);
+  f->nq = 0;
+  assert_int_equal(tree_pending_count(f->p), 0);
+  size_t spare = f->p->n_spare;
+  assert_true(spare >= 2);
+  struct gop d = op_path(G_DELETE, S1, "/p/a", -1);
+  fx_prep(f, &d); /* reuses two */
+  assert_int_equal(f->p->n_spare, spare - 2);
+  assert_non_null(tree_pending_node(f->p, "/p/a", 4));
+  assert_null(tree_pending_node(f->p, "/p/b", 4));
+  struct gop again = op_path(G_DELETE, S1, "/p/a", -1);
+  fx_prep(f, &again); /* /p/a is gone in the pending state */
+  struct gop b = op_create(S1, "/p/b", 0);
+  fx_prep(f, &b);
+  int32_t errs[3];
+  fx_apply_all(f, errs);
+  assert_int_equal(errs[0], 0);
+  assert_int_equal(errs[1], PROTO_NONODE);
+  assert_int_equal(errs[2], 0);
+  assert_int_equal(tree_pending_count(f->p), 0);
+  fx_free(f);
+}
+
 /* ------------------------------------------------------------------ */
 /* Randomized differential test */
 
@@ -914,6 +944,7 @@ int main(void) {
       cmocka_unit_test(test_multi_records_only_on_success),
       cmocka_unit_test(test_container_reaped_with_pending_child),
       cmocka_unit_test(test_applied_drops_records),
+      cmocka_unit_test(test_records_reused),
       cmocka_unit_test(test_differential),
       cmocka_unit_test(test_differential_covers),
       cmocka_unit_test(test_oom_prep_pending),
