@@ -477,6 +477,14 @@ static const struct cfg_key cfg_keys[] = {
     {"admin.idleTimeout", "zookeeper.admin.idleTimeout", CFG_INT,
      CFG_FIELD(admin_idle_timeout_ms), 1, INT_MAX,
      "a positive number of milliseconds"},
+    /* HTTPS on the admin port with the ssl.quorum.* key and trust stores,
+     * as ZooKeeper's JettyAdminServer reads them (server/admin.c). */
+    {"admin.forceHttps", "zookeeper.admin.forceHttps", CFG_BOOL,
+     CFG_FIELD(admin_force_https), 0, 0, "true or false"},
+    {"admin.portUnification", "zookeeper.admin.portUnification", CFG_BOOL,
+     CFG_FIELD(admin_unify), 0, 0, "true or false"},
+    {"admin.needClientAuth", "zookeeper.admin.needClientAuth", CFG_BOOL,
+     CFG_FIELD(admin_need_client_auth), 0, 0, "true or false"},
     {"metricsProvider.className", NULL, CFG_STR, CFG_FIELD(metrics_class), 0, 0,
      "a class name shorter than 256 bytes"},
     {"metricsProvider.httpHost", NULL, CFG_STR, CFG_FIELD(metrics_host), 0, 0,
@@ -1205,6 +1213,9 @@ void srv_config_defaults(struct srv_config *c) {
   c->admin_port = 8080;
   snprintf(c->admin_command_url, sizeof(c->admin_command_url), "/commands");
   c->admin_idle_timeout_ms = 30000;
+  c->admin_force_https = false;
+  c->admin_unify = false;
+  c->admin_need_client_auth = false;
   c->metrics_class[0] = '\0';
   c->metrics_host[0] = '\0';
   c->metrics_port = 7000;

@@ -216,7 +216,7 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&t->h, 1);
-  if (srv_tls_link_new(p->e->s, p->host, &t->tls) != 0) {
+  if (srv_tls_link_new(p->e->s, true, p->host, &t->tls) != 0) {
     ens_tcp_drop(t, "out of memory");
     return;
   }

@@ -146,6 +146,12 @@ struct srv_config {
   char admin_command_url[256]; /* admin.commandURL, default
                                   "/commands" */
   int admin_idle_timeout_ms;   /* admin.idleTimeout, default 30000 */
+  bool admin_force_https;      /* admin.forceHttps: HTTPS only */
+  bool admin_unify;            /* admin.portUnification: HTTPS and HTTP
+                                  on the admin port (forceHttps wins) */
+  bool admin_need_client_auth; /* admin.needClientAuth (ZooKeeper 3.9):
+                                  HTTPS clients need a certificate the
+                                  ssl.quorum trust store accepts */
   char metrics_class[256];     /* metricsProvider.className; "" = none.
                                   ZooKeeper's Prometheus provider class
                                   turns on /metrics on httpHost:httpPort

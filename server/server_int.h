@@ -434,19 +434,25 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
 /* sslQuorum: the contexts of both ends of the peer links (srv_new, before
  * srv_zab_open; 0 or -1 with errmsg), and the peer links' transport
  * (ens_link.c, ens_frames.c): a
- * link's engine (*out NULL when sslQuorum is off; the dialler passes the
- * peer's host, checked against its certificate, the acceptor NULL; -1
- * out of memory), ciphertext in with its plaintext appended to the
- * growable (*buf, *len, *cap) (-1 with *why: the link must go), and the
- * link's frames w sealed into one malloc'd block (*out, *n; NULL when
- * nothing is to be sent; -1 when the link failed). */
+ * link's engine (*out NULL when sslQuorum is off; dial: the dialler,
+ * host the peer's server.N host; else the acceptor, host the address the
+ * link came from; either is checked against the peer's certificate with
+ * ssl.quorum.hostnameVerification; -1 out of memory), ciphertext in with its
+ * plaintext appended to the growable (*buf, *len, *cap) (-1 with *why: the link
+ * must go), and the link's frames w sealed into one malloc'd block (*out, *n;
+ * NULL when nothing is to be sent; -1 when the link failed). */
 int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
-int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out);
+int srv_tls_link_new(struct srv *s, bool dial, const char *host,
+                     struct tls_conn **out);
 int srv_tls_link_input(struct tls_conn *tls, const void *data, size_t n,
                        uint8_t **buf, size_t *len, size_t *cap,
                        const char **why);
 int srv_tls_link_seal(struct tls_conn *tls, struct proto_writer *w,
                       uint8_t **out, size_t *n);
+/* The admin port's HTTPS context (admin.c), made on first use from the
+ * ssl.quorum.* stores and reloaded with the others; owned by s->tls.
+ * NULL with errmsg when the stores cannot be loaded. */
+struct tls_ctx *srv_tls_admin_ctx(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
  * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop

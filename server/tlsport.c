@@ -37,6 +37,7 @@ struct srv_tls {
   struct tls_ctx *ctx;       /* the secure client port's; NULL: none */
   struct tls_ctx *qserver;   /* sslQuorum: accepting peer links */
   struct tls_ctx *qclient;   /* sslQuorum: dialling peer links */
+  struct tls_ctx *admin;     /* admin.forceHttps / portUnification */
   char rbuf[SRV_READ_CHUNK]; /* ciphertext of the read in progress */
 };
 
@@ -70,6 +71,7 @@ static void on_reload(uv_timer_t *t) {
     reload_one(s, s->tls->qserver, "ssl.quorum.*");
     reload_one(s, s->tls->qclient, "ssl.quorum.*");
   }
+  reload_one(s, s->tls->admin, "admin (ssl.quorum.*)");
 }
 
 int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
@@ -101,6 +103,40 @@ static void start_reload_timer(struct srv *s) {
   t->reload_open = true;
   uv_timer_start(&t->reload, on_reload, TLS_RELOAD_CHECK_MS,
                  TLS_RELOAD_CHECK_MS);
+}
+
+/* ZooKeeper's JettyAdminServer (3.8) builds its HTTPS context from the
+ * ssl.quorum.* key and trust stores alone (QuorumX509Util's property
+ * names), with Jetty's protocol defaults and no client certificate
+ * requested; admin.needClientAuth (3.9) requests and requires one. */
+struct tls_ctx *srv_tls_admin_ctx(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  struct srv_tls *t = tls_get(s, errmsg);
+  if (t == NULL)
+    return NULL;
+  if (t->admin != NULL)
+    return t->admin;
+  const struct tls_options *q = &s->cfg.quorum_tls;
+  struct tls_options o;
+  tls_options_defaults(&o);
+  memcpy(o.key_store_location, q->key_store_location,
+         sizeof o.key_store_location);
+  memcpy(o.key_store_password, q->key_store_password,
+         sizeof o.key_store_password);
+  memcpy(o.key_store_type, q->key_store_type, sizeof o.key_store_type);
+  memcpy(o.trust_store_location, q->trust_store_location,
+         sizeof o.trust_store_location);
+  memcpy(o.trust_store_password, q->trust_store_password,
+         sizeof o.trust_store_password);
+  memcpy(o.trust_store_type, q->trust_store_type, sizeof o.trust_store_type);
+  snprintf(o.client_auth, sizeof o.client_auth, "%s",
+           s->cfg.admin_need_client_auth ? "need" : "none");
+  char err[TLS_ERRMSG_MAX];
+  if (tls_ctx_new(&o, TLS_ROLE_SERVER, "ssl.quorum.", &t->admin, err) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "%.480s", err);
+    return NULL;
+  }
+  start_reload_timer(s);
+  return t->admin;
 }
 
 int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
@@ -189,6 +225,7 @@ void srv_tls_free(struct srv *s) {
   tls_ctx_free(s->tls->ctx);
   tls_ctx_free(s->tls->qserver);
   tls_ctx_free(s->tls->qclient);
+  tls_ctx_free(s->tls->admin);
   free(s->tls);
   s->tls = NULL;
 }
@@ -302,11 +339,12 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n) {
 
 /* ---- peer links (sslQuorum) ---- */
 
-int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out) {
+int srv_tls_link_new(struct srv *s, bool dial, const char *host,
+                     struct tls_conn **out) {
   *out = NULL;
   if (s->tls == NULL || s->tls->qserver == NULL)
     return 0;
-  *out = tls_conn_new(host != NULL ? s->tls->qclient : s->tls->qserver, host);
+  *out = tls_conn_new(dial ? s->tls->qclient : s->tls->qserver, host);
   return *out != NULL ? 0 : -1;
 }
 

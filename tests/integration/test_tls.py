@@ -478,6 +478,52 @@ def test_untrusted_member_cannot_join(ensemble_factory, certs):
         s3.log_tail()
 
 
+def member3_elsewhere(ens, certs, verify):
+    """Member 3 listens on 127.0.0.3 with a certificate that names only
+    that address, while its own links to the others leave from 127.0.0.1
+    (the kernel's source address towards 127.0.0.1)."""
+    line = ens.servers[2].cfg["server.3"].replace(harness.HOST, "127.0.0.3", 1)
+    for srv in ens.servers:
+        rewrite_cfg(srv, **{"server.3": line,
+                            "ssl.quorum.hostnameVerification": verify})
+    rewrite_cfg(ens.servers[2], **{"ssl.quorum.keyStore.location":
+                                   cert(certs, "member3-keystore.pem")})
+    for srv in ens.servers:
+        srv.start(wait=False)
+
+
+@pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
+                        "this is Roost's quorum over TLS, not ZooKeeper's")
+def test_acceptor_checks_the_dialling_members_address(ensemble_factory,
+                                                      certs):
+    """ssl.quorum.hostnameVerification on the accepting side: a member
+    whose certificate does not name the address its links come from is
+    refused by the others (ZooKeeper checks the dialler's address too),
+    while its own listener's address passes the diallers' check; with
+    verification off it joins."""
+    ens = ensemble_factory(n=3, start=False, **quorum_cfg(certs))
+    s1, s2, s3 = ens.servers
+    member3_elsewhere(ens, certs, "true")
+    s1.wait_ready()
+    s2.wait_ready()
+    ens.wait_serving(timeout=30, servers=[s1, s2])
+    time.sleep(2.0)  # ticks of 200 ms: time enough to join if it could
+    assert ens.mode(s3) not in ("leader", "follower")
+    assert log_has(s1, "IP address mismatch", timeout=10), s1.log_tail()
+    for srv in ens.servers:
+        srv.stop()
+
+    ens = ensemble_factory(n=3, start=False, **quorum_cfg(certs))
+    member3_elsewhere(ens, certs, "false")
+    for srv in ens.servers:
+        srv.wait_ready()
+    ens.wait_serving(timeout=30)
+    deadline = time.monotonic() + 30
+    while ens.mode(ens.servers[2]) not in ("leader", "follower"):
+        assert time.monotonic() < deadline, ens.servers[2].log_tail()
+        time.sleep(0.2)
+
+
 # ----------------------------------------------------------------------
 # ZooKeeper's Java shell (ZooKeeperMain, what zkCli.sh runs) with its TLS
 # properties.  zkCli.sh sets its own classpath, without the Netty jars the
