@@ -1,7 +1,9 @@
 /* tlsport.c — the secure client port: ZooKeeper's secureClientPort with
  * its ssl.* settings, side by side with the plain clientPort.
  *
- * A connection accepted here is an ordinary struct srv_conn whose bytes
+ * Its listener is accepted by conn.c like the plain port's (descriptor
+ * headroom, zk_connection_rejected).  A connection accepted here is an
+ * ordinary struct srv_conn whose bytes
  * pass through a struct tls_conn (tls/): reads land in one ciphertext
  * buffer shared by every TLS connection (libuv calls alloc, read and the
  * read callback back to back on the loop thread) and are decrypted into
@@ -178,7 +180,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
                     ? cfg->client_port_listen_backlog
                     : SOMAXCONN;
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&t->listener, backlog, srv_on_tls_connection);
+    rc = srv_listen(s, &t->listener, backlog, true); /* conn.c accepts */
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s", host,
              cfg->secure_client_port, uv_strerror(rc));
@@ -230,10 +232,10 @@ void srv_tls_free(struct srv *s) {
   s->tls = NULL;
 }
 
-int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener) {
+int srv_tls_conn_attach(struct srv_conn *c) {
   struct srv_tls *t = c->srv->tls;
-  if (t == NULL || t->ctx == NULL || listener != (uv_stream_t *)&t->listener)
-    return 0;
+  if (t == NULL || t->ctx == NULL)
+    return -1;
   c->tls = tls_conn_new(t->ctx, NULL);
   return c->tls != NULL ? 0 : -1;
 }

@@ -478,6 +478,50 @@ def test_untrusted_member_cannot_join(ensemble_factory, certs):
         s3.log_tail()
 
 
+@pytest.mark.roost_only("Roost's accept path (docs/overload.md): its "
+                        "roost_* mntr lines and log lines")
+def test_secure_port_out_of_descriptors(tls_server, certs):
+    """The secure client port accepts like the plain one: out of
+    descriptors, connections are closed at once, counted in
+    zk_connection_rejected and logged; then TLS clients are served."""
+    import resource
+    from test_overload import _lowest_free_fd, _sock_count, _wait_socks, mntr
+    srv = tls_server(maxClientCnxns="0")
+    base_socks = _sock_count(srv.pid)
+    kazoo(srv, certs).stop()  # wait_port's connection was accepted first
+    _wait_socks(srv.pid, base_socks)
+    before = int(mntr(srv)["zk_connection_rejected"])
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE,
+                     (_lowest_free_fd(srv.pid), hard))
+    closed = 0
+    try:
+        socks = [socket.create_connection((harness.HOST, srv.tls_port),
+                                          timeout=5) for _ in range(10)]
+        for s in socks:
+            s.settimeout(5)
+            try:
+                s.sendall(b"\x16\x03\x01\x00\x05hello")
+                if not s.recv(4):
+                    closed += 1
+            except (ConnectionResetError, BrokenPipeError):
+                closed += 1
+            s.close()
+    finally:
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert closed == 10
+    _wait_socks(srv.pid, base_socks)
+    m = mntr(srv)
+    assert int(m["zk_connection_rejected"]) - before == 10, srv.log_tail()
+    assert int(m["roost_connection_rejected_no_fd"]) == 10
+    assert "WARN  accept: Too many open files" in srv.log_text()
+    k = kazoo(srv, certs)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+
+
 def member3_elsewhere(ens, certs, verify):
     """Member 3 listens on 127.0.0.3 with a certificate that names only
     that address, while its own links to the others leave from 127.0.0.1
