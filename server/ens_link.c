@@ -51,6 +51,8 @@ void ens_tcp_drop(struct ens_tcp *t, const char *why) {
     if (t->next)
       t->next->prev = t->prev;
   }
+  if (t->tls != NULL)
+    srv_tls_send_close(t->tls, (uv_stream_t *)&t->h);
   uv_close((uv_handle_t *)&t->h, ens_on_tcp_closed);
 }
 

@@ -435,6 +435,10 @@ int srv_tls_bound_port(const struct srv *s);
  * shared with the plain port): give it its TLS engine.  0, or -1 when out
  * of memory (the caller closes c). */
 int srv_tls_conn_attach(struct srv_conn *c);
+/* Closing a TLS connection or link without flushing: close_notify (or,
+ * after a failure, the engine's alert) and whatever else the engine holds
+ * straight to the socket, best effort (nothing when a write is queued). */
+void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st);
 /* conn.c's transport hooks for a connection with c->tls set: the read
  * buffer (ciphertext), and what was read (decrypted into c->in; returns
  * -1 when it closed c). */

@@ -244,15 +244,20 @@ void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf) {
   *buf = uv_buf_init(c->srv->tls->rbuf, sizeof c->srv->tls->rbuf);
 }
 
-/* Send what the engine has (a handshake alert) straight to the socket,
- * best effort, before the connection is closed without flushing. */
-static void send_alert(struct srv_conn *c) {
+void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st) {
+  tls_conn_shutdown(tls); /* nothing after a failure: its alert is queued */
   char b[1024];
-  size_t n = tls_conn_take_out(c->tls, b, sizeof b);
-  if (n > 0 && !c->writing) {
+  size_t n;
+  /* uv_try_write refuses while a write is queued: order is kept. */
+  while ((n = tls_conn_take_out(tls, b, sizeof b)) > 0) {
     uv_buf_t ub = uv_buf_init(b, (unsigned)n);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (uv_try_write(st, &ub, 1) != (int)n)
+      break;
   }
+}
+
+static void send_alert(struct srv_conn *c) {
+  srv_tls_send_close(c->tls, (uv_stream_t *)&c->tcp);
 }
 
 static bool add_identity(struct srv_conn *c, const char *scheme,

@@ -444,6 +444,11 @@ def test_quorum_over_tls(ensemble_factory, certs):
         finally:
             c.stop()
         assert "peer links use TLS" in srv.log_text()
+    # A member that stops ends its links with close_notify: the others
+    # see the TLS session closed, not a bare end of stream.
+    ens.servers[2].stop()
+    assert log_has(ens.servers[0], "dropped: closed by peer (TLS)",
+                   timeout=10), ens.servers[0].log_tail()
 
 
 @pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
@@ -520,6 +525,48 @@ def test_secure_port_out_of_descriptors(tls_server, certs):
         assert k.exists("/") is not None
     finally:
         k.stop()
+
+
+def tls_client_socket(srv, certs):
+    ctx = ssl.create_default_context(cafile=cert(certs, "ca.pem"))
+    ctx.load_cert_chain(cert(certs, "client1.pem"), cert(certs, "client1.key"))
+    raw = socket.create_connection((harness.HOST, srv.tls_port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost",
+                           suppress_ragged_eofs=False)
+
+
+def read_to_eof(s):
+    """Everything until the server's close_notify; Python's ssl raises
+    SSLEOFError instead when the TCP stream ends without one."""
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return got
+        got += b
+
+
+def test_close_notify_on_close_session(tls_server, certs):
+    """closeSession on the secure port: the answer, then the server's
+    close_notify before the TCP close."""
+    import zkraw
+    srv = tls_server()
+    with tls_client_socket(srv, certs) as s:
+        s.sendall(zkraw.frame(zkraw.connect_request(30000)))
+        s.sendall(zkraw.request(1, zkraw.OP_CLOSESESSION))
+        got = read_to_eof(s)
+    assert len(got) > 40, got
+
+
+@pytest.mark.roost_only("what Roost does with a malformed frame; "
+                        "ZooKeeper's Netty factory closes it its own way")
+def test_close_notify_on_protocol_error(tls_server, certs):
+    """A connection Roost drops for bad input also ends with close_notify."""
+    import struct
+    srv = tls_server()
+    with tls_client_socket(srv, certs) as s:
+        s.sendall(struct.pack(">i", -5) + b"junk")
+        read_to_eof(s)
 
 
 def member3_elsewhere(ens, certs, verify):
