@@ -548,6 +548,7 @@ static const char *const cfg_zk_exact[] = {
     "requireClientAuthScheme",
     "clientCnxnSocket",
     "client.secure",
+    "client.portUnification",
     "minClientCnxns",
 };
 
@@ -631,6 +632,12 @@ static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
     {"portUnification", "true",
      "a TLS member would also take plain peer connections (Roost: all "
      "members or none use TLS)"},
+    {"client.portUnification", "true",
+     "the client port would also take TLS clients (Roost: use "
+     "secureClientPort beside clientPort)"},
+    {"zookeeper.client.portUnification", "true",
+     "the client port would also take TLS clients (Roost: use "
+     "secureClientPort beside clientPort)"},
     {"ssl.crl", "true", "revocation lists would be checked"},
     {"zookeeper.ssl.crl", "true", "revocation lists would be checked"},
     {"ssl.ocsp", "true", "OCSP would be checked"},
