@@ -418,6 +418,10 @@ static const struct cfg_key cfg_keys[] = {
             "a comma-separated list shorter than 2048 bytes"),
     CFG_SSL("hostnameVerification", tls.hostname_verification, CFG_BOOL,
             "true or false"),
+    /* ZooKeeper's Netty factory: TLS and plain clients on clientPort,
+     * told apart by the first byte (conn.c, tlsport.c). */
+    {"client.portUnification", "zookeeper.client.portUnification", CFG_BOOL,
+     CFG_FIELD(client_port_unification), 0, 0, "true or false"},
     /* Quorum TLS (the peer links of server/ens_link.c through tlsport.c). */
     {"sslQuorum", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum), 0, 0, "true or false"},
     {"sslQuorumReloadCertFiles", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum_reload),
@@ -548,7 +552,6 @@ static const char *const cfg_zk_exact[] = {
     "requireClientAuthScheme",
     "clientCnxnSocket",
     "client.secure",
-    "client.portUnification",
     "minClientCnxns",
 };
 
@@ -632,12 +635,6 @@ static const struct cfg_behaviour_key cfg_behaviour_keys[] = {
     {"portUnification", "true",
      "a TLS member would also take plain peer connections (Roost: all "
      "members or none use TLS)"},
-    {"client.portUnification", "true",
-     "the client port would also take TLS clients (Roost: use "
-     "secureClientPort beside clientPort)"},
-    {"zookeeper.client.portUnification", "true",
-     "the client port would also take TLS clients (Roost: use "
-     "secureClientPort beside clientPort)"},
     {"ssl.crl", "true", "revocation lists would be checked"},
     {"zookeeper.ssl.crl", "true", "revocation lists would be checked"},
     {"ssl.ocsp", "true", "OCSP would be checked"},
@@ -1211,6 +1208,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->secure_client_port_address[0] = '\0';
   tls_options_defaults(&c->tls);
   c->ssl_quorum = false;
+  c->client_port_unification = false;
   c->ssl_quorum_reload = false;
   tls_options_defaults(&c->quorum_tls);
   c->x509_super_user[0] = '\0';

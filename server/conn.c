@@ -176,6 +176,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == SRV_CONN_CLOSING)
     return;
+  if (c->detect) {
+    /* client.portUnification: a TLS handshake record starts with 0x16,
+     * a ConnectRequest with the high byte of a small length (0). */
+    c->detect = false;
+    if ((uint8_t)buf->base[0] == 0x16) {
+      if (srv_tls_conn_attach(c) != 0) {
+        srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
+        return;
+      }
+      /* buf points into c->in; the engine copies it before c->in is
+       * written. */
+    }
+  }
   if (c->tls != NULL) {
     if (srv_tls_on_read(c, buf->base, (size_t)nread) == 0)
       process_input(c);
@@ -390,6 +403,7 @@ static void accept_conn(struct srv *s, int fd, bool secure) {
   }
   peer_address(c);
   uv_tcp_nodelay(&c->tcp, 1);
+  c->detect = !secure && s->cfg.client_port_unification;
   if (secure && srv_tls_conn_attach(c) != 0) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
     return;

@@ -120,6 +120,8 @@ struct srv_config {
   char secure_client_port_address[256]; /* secureClientPortAddress, "" =
                                            clientPortAddress */
   struct tls_options tls;           /* ssl.* */
+  bool client_port_unification;     /* client.portUnification: clientPort
+                                       also takes TLS clients (ssl.*) */
   bool ssl_quorum;                  /* sslQuorum: peer links use TLS with
                                        ssl.quorum.* (both ends verified) */
   bool ssl_quorum_reload;           /* sslQuorumReloadCertFiles */

@@ -243,6 +243,7 @@ struct srv_conn {
   struct srv_session *session; /* borrowed */
 
   struct tls_conn *tls; /* owned; NULL on the plain port (tlsport.c) */
+  bool detect; /* client.portUnification: TLS or not, by the first byte */
 
   /* What it waits for, its unanswered writes (order.c). */
   struct srv_order order;
@@ -435,6 +436,9 @@ int srv_tls_bound_port(const struct srv *s);
  * shared with the plain port): give it its TLS engine.  0, or -1 when out
  * of memory (the caller closes c). */
 int srv_tls_conn_attach(struct srv_conn *c);
+/* Clients may hold certificate identities (a secure port, or TLS on the
+ * client port): ACLs may name the x509 scheme. */
+bool srv_tls_x509_acls(const struct srv *s);
 /* Closing a TLS connection or link without flushing: close_notify (or,
  * after a failure, the engine's alert) and whatever else the engine holds
  * straight to the socket, best effort (nothing when a write is queued). */

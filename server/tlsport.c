@@ -143,7 +143,7 @@ struct tls_ctx *srv_tls_admin_ctx(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
 
 int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   const struct srv_config *cfg = &s->cfg;
-  if (cfg->secure_client_port < 0) {
+  if (cfg->secure_client_port < 0 && !cfg->client_port_unification) {
     start_reload_timer(s); /* sslQuorum alone */
     return 0;
   }
@@ -152,8 +152,20 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     return -1;
   char err[TLS_ERRMSG_MAX];
   if (tls_ctx_new(&cfg->tls, TLS_ROLE_SERVER, "ssl.", &t->ctx, err) != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "secureClientPort: %.480s", err);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "%s: %.480s",
+             cfg->secure_client_port >= 0 ? "secureClientPort"
+                                          : "client.portUnification",
+             err);
     return -1;
+  }
+  if (cfg->secure_client_port < 0) {
+    start_reload_timer(s);
+    srv_log(s, SRV_LOG_INFO,
+            "TLS: client.portUnification: TLS clients on the client port "
+            "too (clientAuth=%s, certificate sha256 %s)",
+            cfg->tls.client_auth[0] ? cfg->tls.client_auth : "need",
+            tls_ctx_cert_fingerprint(t->ctx));
+    return 0;
   }
   const char *host = cfg->secure_client_port_address[0] != '\0'
                          ? cfg->secure_client_port_address
@@ -206,7 +218,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
 }
 
 int srv_tls_bound_port(const struct srv *s) {
-  return s->tls != NULL && s->tls->ctx != NULL ? s->tls->bound_port : -1;
+  return s->tls != NULL && s->tls->listener_open ? s->tls->bound_port : -1;
 }
 
 void srv_tls_stop(struct srv *s) {
@@ -230,6 +242,10 @@ void srv_tls_free(struct srv *s) {
   tls_ctx_free(s->tls->admin);
   free(s->tls);
   s->tls = NULL;
+}
+
+bool srv_tls_x509_acls(const struct srv *s) {
+  return s->cfg.secure_client_port >= 0 || s->cfg.client_port_unification;
 }
 
 int srv_tls_conn_attach(struct srv_conn *c) {

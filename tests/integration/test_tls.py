@@ -527,6 +527,48 @@ def test_secure_port_out_of_descriptors(tls_server, certs):
         k.stop()
 
 
+def test_client_port_unification(server_factory, certs):
+    """client.portUnification=true: TLS and plain clients on the one
+    client port (told apart by the first byte), no secure port; a TLS
+    client's certificate still gives its x509 identity."""
+    srv = server_factory(**{
+        "client.portUnification": "true",
+        "serverCnxnFactory": NETTY,
+        "authProvider.x509": X509_PROVIDER,
+        "ssl.keyStore.location": cert(certs, "server-keystore.pem"),
+        "ssl.trustStore.location": cert(certs, "ca.pem")})
+    srv.tls_port = srv.port
+    plain = KazooClient(hosts=srv.hosts, timeout=10.0)
+    plain.start(timeout=15)
+    k = kazoo(srv, certs)
+    try:
+        k.create("/unified", b"tls", acl=[make_acl("x509", CLIENT1_DN,
+                                                    all=True)])
+        with pytest.raises(NoAuthError):
+            plain.get("/unified")
+        plain.create("/unified-plain", b"plain")
+        assert k.get("/unified-plain")[0] == b"plain"
+        assert k.get("/unified")[0] == b"tls"
+        # Garbage that looks like a handshake record, and a truncated one:
+        # the connection goes, the port keeps serving both kinds.
+        for junk in (b"\x16" + os.urandom(300), b"\x16\x03\x01\x02"):
+            with socket.create_connection((harness.HOST, srv.port),
+                                          timeout=5) as s:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
+                try:
+                    while s.recv(4096):
+                        pass
+                except (ConnectionResetError, socket.timeout):
+                    pass
+        assert plain.exists("/unified-plain") is not None
+        assert k.exists("/unified") is not None
+    finally:
+        k.stop()
+        plain.stop()
+
+
 def tls_client_socket(srv, certs):
     ctx = ssl.create_default_context(cafile=cert(certs, "ca.pem"))
     ctx.load_cert_chain(cert(certs, "client1.pem"), cert(certs, "client1.key"))
