@@ -19,6 +19,13 @@
  * 414 URI, 431 headers) or 503 (too many connections), then the
  * connection is closed.
  *
+ * TLS (http_server_set_tls): every byte of a connection passes through a
+ * tls/ engine (struct tls_conn) between the socket and the parser, and
+ * every answer through it on the way out, on the same read and write
+ * paths as plain HTTP.  A failed handshake closes the connection after
+ * the engine's alert; closing a connection whose handshake completed
+ * sends close_notify first.
+ *
  * Memory: struct http_server is made by http_server_new and freed by
  * http_server_free after http_server_close and a loop run (its handles
  * close asynchronously).  An idle keep-alive connection holds no buffer.
@@ -71,12 +78,23 @@ struct http_stats {
   uint64_t requests;      /* complete requests dispatched */
   uint64_t client_errors; /* 4xx answers (parser, limits, routes, handlers) */
   uint64_t timeouts;      /* connections closed by a timeout */
+  uint64_t tls_failures;  /* TLS handshakes or records that failed */
   size_t open_conns;
 };
 
 /* lim NULL = defaults; copied.  loop borrowed for the server's life. */
 struct http_server *http_server_new(uv_loop_t *loop,
                                     const struct http_limits *lim);
+
+struct tls_ctx;
+/* Serve HTTPS: connections accepted from now on speak TLS with ctx (a
+ * server context; borrowed, must outlive the server; its owner may
+ * tls_ctx_reload it between connections).  unify (ZooKeeper's
+ * admin.portUnification): a connection whose first byte is not a TLS
+ * handshake record (0x16) is served as plain HTTP instead.  Answers over
+ * TLS carry Strict-Transport-Security, as ZooKeeper's AdminServer sends. */
+void http_server_set_tls(struct http_server *h, struct tls_ctx *ctx,
+                         bool unify);
 
 /* Register a handler for `path` (exact) or, when path ends in '/', for
  * every path under it ("/commands/" matches "/commands/ruok").  The
@@ -117,6 +135,8 @@ const uint8_t *http_req_body(const struct http_req *r, size_t *len);
 bool http_req_is_head(const struct http_req *r);
 /* The client's address as text ("127.0.0.1", "::1"). */
 const char *http_req_peer(const struct http_req *r);
+/* The request came over TLS. */
+bool http_req_secure(const struct http_req *r);
 
 /* Add a response header (copied) before http_respond; at most 8.
  * Returns 0 or -1. */

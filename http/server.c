@@ -11,8 +11,16 @@
  *            meanwhile wait in `pend` (bounded; reading stops beyond).
  * Output is queued in `out` and written with one uv_write at a time; a
  * write that makes no progress in write_timeout_ms closes the connection.
- * One sweep timer checks every deadline (no timer per connection). */
+ * One sweep timer checks every deadline (no timer per connection).
+ *
+ * TLS sits between the socket and both paths: on_read feeds ciphertext to
+ * the connection's engine and hands the plaintext to on_plain (what a
+ * plain connection's bytes go to directly); start_write seals `out` and
+ * writes the engine's ciphertext (handshake records included).  Before
+ * its handshake completes a TLS connection is IDLE with the request
+ * deadline (a stalled handshake is cut like a slow request). */
 #include "http/http.h"
+#include "tls/tls.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -30,6 +38,10 @@
 #define HTTP_MAX_HEADERS 64
 #define HTTP_MAX_RESP_HEADERS 8
 #define HTTP_READ_CHUNK (64u << 10)
+#define TLS_HANDSHAKE_RECORD 0x16
+/* Jetty's SecureRequestCustomizer as ZooKeeper's AdminServer sets it. */
+#define HSTS_HEADER                                                            \
+  "Strict-Transport-Security: max-age=86400; includeSubDomains\r\n"
 
 enum conn_state { C_IDLE, C_READING, C_HANDLING };
 
@@ -77,6 +89,8 @@ struct hconn {
   size_t wlen;
   uv_write_t wreq;
   bool writing, reading, closing, close_after_write, in_dispatch;
+  struct tls_conn *tls;      /* owned; NULL = plain HTTP */
+  bool detect;               /* unify: TLS or not decided by byte one */
   bool resume_queued;        /* on h->resume */
   struct hconn *resume_next; /* h->resume */
   char peer[64];             /* the client's address */
@@ -109,6 +123,8 @@ struct http_server {
   struct http_stats stats;
   char rbuf[HTTP_READ_CHUNK]; /* shared read buffer: consumed in read_cb */
   http_parser_settings settings;
+  struct tls_ctx *tls; /* borrowed; NULL = plain HTTP */
+  bool unify;          /* plain HTTP too, told apart by byte one */
 };
 
 void http_limits_default(struct http_limits *l) {
@@ -171,6 +187,7 @@ static void conn_free(struct hconn *c) {
   free(c->pend);
   free(c->out);
   free(c->wbuf);
+  tls_conn_free(c->tls);
   free(c);
 }
 
@@ -194,10 +211,26 @@ static void on_conn_closed(uv_handle_t *hd) {
   conn_free(c);
 }
 
+/* Ciphertext the engine holds (an alert, close_notify) straight to the
+ * socket, best effort, when no write is in flight. */
+static void tls_flush_raw(struct hconn *c) {
+  char b[1024];
+  size_t n;
+  while (!c->writing && (n = tls_conn_take_out(c->tls, b, sizeof b)) > 0) {
+    uv_buf_t ub = uv_buf_init(b, (unsigned)n);
+    if (uv_try_write((uv_stream_t *)&c->tcp, &ub, 1) != (int)n)
+      break;
+  }
+}
+
 static void conn_close(struct hconn *c) {
   if (c->closing)
     return;
   c->closing = true;
+  if (c->tls != NULL) {
+    tls_conn_shutdown(c->tls); /* close_notify after a handshake */
+    tls_flush_raw(c);
+  }
   struct http_req *r = &c->req;
   if (c->state == C_HANDLING && r->deferred && r->abort != NULL) {
     http_abort_cb cb = r->abort;
@@ -227,6 +260,10 @@ static void resume_if_drained(struct hconn *c);
 static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
+static bool has_output(const struct hconn *c) {
+  return c->out_len > 0 || (c->tls != NULL && tls_conn_pending_out(c->tls) > 0);
+}
+
 static void on_written(uv_write_t *w, int status) {
   struct hconn *c = w->data;
   c->writing = false;
@@ -238,7 +275,7 @@ static void on_written(uv_write_t *w, int status) {
     conn_close(c);
     return;
   }
-  if (c->out_len > 0) {
+  if (has_output(c)) {
     start_write(c);
     return;
   }
@@ -250,13 +287,39 @@ static void on_written(uv_write_t *w, int status) {
   resume_if_drained(c);
 }
 
+/* Move the queued output into wbuf: as it is, or sealed by the TLS
+ * engine together with its own records.  Returns 0, or -1. */
+static int take_output(struct hconn *c) {
+  if (c->tls == NULL) {
+    c->wbuf = c->out;
+    c->wlen = c->out_len;
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    return 0;
+  }
+  if (c->out_len > 0 && tls_conn_write(c->tls, c->out, c->out_len) != TLS_OK)
+    return -1;
+  c->out_len = 0;
+  size_t n = tls_conn_pending_out(c->tls);
+  c->wbuf = malloc(n);
+  if (c->wbuf == NULL)
+    return -1;
+  c->wlen = tls_conn_take_out(c->tls, c->wbuf, n);
+  return 0;
+}
+
 static void start_write(struct hconn *c) {
-  if (c->writing || c->closing || c->out_len == 0)
+  if (c->writing || c->closing || !has_output(c))
     return;
-  c->wbuf = c->out;
-  c->wlen = c->out_len;
-  c->out = NULL;
-  c->out_len = c->out_cap = 0;
+  if (take_output(c) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->wlen == 0) {
+    free(c->wbuf);
+    c->wbuf = NULL;
+    return;
+  }
   uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)c->wlen);
   c->wreq.data = c;
   if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
@@ -452,6 +515,8 @@ static void respond_raw(struct hconn *c, int status, const char *ctype,
   if (n < 0 || (size_t)n >= sizeof hdr)
     n = 0;
   int rc = out_append(c, hdr, (size_t)n);
+  if (rc == 0 && c->tls != NULL)
+    rc = out_append(c, HSTS_HEADER, sizeof HSTS_HEADER - 1);
   for (size_t i = 0; rc == 0 && i < n_extra; i++) {
     rc = out_append(c, extra[i], strlen(extra[i]));
     if (rc == 0)
@@ -520,7 +585,7 @@ static void req_done(struct hconn *c) {
   c->state = C_IDLE;
   if (!keep) {
     c->close_after_write = true;
-    if (!c->writing && c->out_len == 0)
+    if (!c->writing && !has_output(c))
       conn_close(c);
     return;
   }
@@ -790,16 +855,9 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof c->h->rbuf;
 }
 
-static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  struct hconn *c = st->data;
-  if (nread < 0) {
-    conn_close(c);
-    return;
-  }
-  if (nread == 0)
-    return;
-  const uint8_t *p = (const uint8_t *)buf->base;
-  size_t n = (size_t)nread;
+/* Plaintext from the socket or out of the TLS engine. */
+static void on_plain(struct hconn *c, const uint8_t *p, size_t n) {
+  uv_stream_t *st = (uv_stream_t *)&c->tcp;
   size_t used = 0;
   if (c->pend_len == 0 && c->state != C_HANDLING)
     used = feed(c, p, n);
@@ -819,6 +877,65 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(st);
     c->reading = false;
   }
+}
+
+static void tls_failed(struct hconn *c) {
+  c->h->stats.tls_failures++;
+  conn_close(c); /* sends the engine's alert, if it made one */
+}
+
+/* Ciphertext in: every plaintext byte comes out now, since no later read
+ * would fetch what stayed inside the engine.  The shared read buffer
+ * takes the plaintext (the engine copied the ciphertext). */
+static void on_tls_input(struct hconn *c, const uint8_t *p, size_t n) {
+  bool was_done = tls_conn_handshake_done(c->tls);
+  if (tls_conn_feed(c->tls, p, n) != TLS_OK) {
+    tls_failed(c);
+    return;
+  }
+  if (!was_done && tls_conn_handshake_done(c->tls) && c->state == C_IDLE)
+    c->deadline_ms = now_ms(c->h) + c->h->lim.idle_timeout_ms;
+  uint8_t *buf = (uint8_t *)c->h->rbuf;
+  for (;;) {
+    ssize_t r = tls_conn_read(c->tls, buf, sizeof c->h->rbuf);
+    if (r == 0)
+      break;
+    if (r == TLS_EOF) {
+      conn_close(c); /* answered with our close_notify */
+      return;
+    }
+    if (r < 0) {
+      tls_failed(c);
+      return;
+    }
+    on_plain(c, buf, (size_t)r);
+    if (c->closing)
+      return;
+  }
+  start_write(c); /* handshake records, session tickets */
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  struct hconn *c = st->data;
+  if (nread < 0) {
+    conn_close(c);
+    return;
+  }
+  if (nread == 0)
+    return;
+  const uint8_t *p = (const uint8_t *)buf->base;
+  if (c->detect) {
+    c->detect = false;
+    if (p[0] == TLS_HANDSHAKE_RECORD &&
+        (c->tls = tls_conn_new(c->h->tls, NULL)) == NULL) {
+      conn_close(c);
+      return;
+    }
+  }
+  if (c->tls != NULL)
+    on_tls_input(c, p, (size_t)nread);
+  else
+    on_plain(c, p, (size_t)nread);
 }
 
 /* Restart reading once output drains (on_written) — done lazily here. */
@@ -846,7 +963,8 @@ static void on_accept(uv_stream_t *ls, int status) {
     if (t == NULL)
       return;
     uv_tcp_init(h->loop, t);
-    if (uv_accept(ls, (uv_stream_t *)t) == 0) {
+    /* A TLS client could not read a plain answer: it just sees EOF. */
+    if (uv_accept(ls, (uv_stream_t *)t) == 0 && h->tls == NULL) {
       uv_buf_t b = uv_buf_init((char *)k503, sizeof k503 - 1);
       (void)uv_try_write((uv_stream_t *)t, &b, 1);
     }
@@ -885,6 +1003,18 @@ static void on_accept(uv_stream_t *ls, int status) {
   c->parser.data = c;
   c->state = C_IDLE;
   c->deadline_ms = now_ms(h) + h->lim.idle_timeout_ms;
+  if (h->tls != NULL) {
+    /* the handshake must be done within the request deadline */
+    uint32_t hs = h->lim.request_timeout_ms < h->lim.idle_timeout_ms
+                      ? h->lim.request_timeout_ms
+                      : h->lim.idle_timeout_ms;
+    c->deadline_ms = now_ms(h) + hs;
+    c->detect = h->unify;
+    if (!h->unify && (c->tls = tls_conn_new(h->tls, NULL)) == NULL) {
+      conn_close(c);
+      return;
+    }
+  }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
     conn_close(c);
     return;
@@ -958,6 +1088,12 @@ struct http_server *http_server_new(uv_loop_t *loop,
   /* The sweep alone must not keep a loop alive. */
   uv_unref((uv_handle_t *)&h->sweep);
   return h;
+}
+
+void http_server_set_tls(struct http_server *h, struct tls_ctx *ctx,
+                         bool unify) {
+  h->tls = ctx;
+  h->unify = ctx != NULL && unify;
 }
 
 int http_route(struct http_server *h, const char *path, unsigned allow,
@@ -1074,6 +1210,7 @@ const char *http_req_query(const struct http_req *r) {
 }
 bool http_req_is_head(const struct http_req *r) { return r->head; }
 const char *http_req_peer(const struct http_req *r) { return r->c->peer; }
+bool http_req_secure(const struct http_req *r) { return r->c->tls != NULL; }
 
 const char *http_req_header(const struct http_req *r, const char *name) {
   for (size_t i = 0; i < r->n_headers; i++)

@@ -717,8 +717,10 @@ static void on_metrics(void *arg, struct http_req *r) {
 /* ------------------------------------------------------------------ */
 /* Lifecycle. */
 
+/* tls NULL: plain HTTP. */
 static struct http_server *start_http(struct srv *s, const char *host, int port,
-                                      const char *what) {
+                                      const char *what, struct tls_ctx *tls,
+                                      bool unify) {
   struct http_limits lim;
   http_limits_default(&lim);
   lim.idle_timeout_ms = (uint32_t)s->cfg.admin_idle_timeout_ms;
@@ -731,6 +733,7 @@ static struct http_server *start_http(struct srv *s, const char *host, int port,
     srv_log(s, SRV_LOG_WARN, "%s: out of memory, not started", what);
     return NULL;
   }
+  http_server_set_tls(h, tls, unify);
   char err[HTTP_ERRMSG_MAX];
   if (http_listen(h, host, port, err) != 0) {
     srv_log(s, SRV_LOG_WARN, "%s not started: %s", what, err);
@@ -738,9 +741,30 @@ static struct http_server *start_http(struct srv *s, const char *host, int port,
     /* freed in srv_admin_free after the loop closed its handles */
     return h;
   }
-  srv_log(s, SRV_LOG_INFO, "%s on http://%s:%d", what, host,
-          http_bound_port(h, 0));
+  srv_log(s, SRV_LOG_INFO, "%s on %s://%s:%d%s", what,
+          tls != NULL ? "https" : "http", host, http_bound_port(h, 0),
+          tls != NULL && unify ? " (and http: admin.portUnification)" : "");
   return h;
+}
+
+/* admin.forceHttps (HTTPS only) overrides admin.portUnification (HTTPS
+ * and HTTP), as in ZooKeeper.  Stores that cannot be loaded leave the
+ * admin server off with a warning: ZooKeeper's AdminServerFactory falls
+ * back to no admin server then, and the rest keeps serving. */
+static struct http_server *start_admin_http(struct srv *s, const char *host) {
+  const struct srv_config *cfg = &s->cfg;
+  struct tls_ctx *tls = NULL;
+  if (cfg->admin_force_https || cfg->admin_unify) {
+    char err[SRV_ERRMSG_MAX];
+    tls = srv_tls_admin_ctx(s, err);
+    if (tls == NULL) {
+      srv_log(s, SRV_LOG_WARN, "AdminServer not started: admin.%s: %s",
+              cfg->admin_force_https ? "forceHttps" : "portUnification", err);
+      return NULL;
+    }
+  }
+  return start_http(s, host, cfg->admin_port, "AdminServer", tls,
+                    !cfg->admin_force_https);
 }
 
 int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
@@ -767,7 +791,7 @@ int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   const char *client = s->cfg.client_port_address;
   if (s->cfg.admin_enable) {
     const char *host = s->cfg.admin_address[0] ? s->cfg.admin_address : client;
-    a->http = start_http(s, host, s->cfg.admin_port, "AdminServer");
+    a->http = start_admin_http(s, host);
     if (a->http != NULL) {
       char prefix[260];
       snprintf(prefix, sizeof prefix, "%s/", a->url);
@@ -779,7 +803,8 @@ int srv_admin_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   if (prom) {
     const char *host = s->cfg.metrics_host[0] ? s->cfg.metrics_host : client;
-    a->metrics = start_http(s, host, s->cfg.metrics_port, "Prometheus metrics");
+    a->metrics = start_http(s, host, s->cfg.metrics_port, "Prometheus metrics",
+                            NULL, false);
     if (a->metrics != NULL)
       http_route(a->metrics, "/metrics", HTTP_ALLOW_GET, on_metrics, a);
   }

@@ -420,6 +420,10 @@ static const struct cfg_key cfg_keys[] = {
             "a comma-separated list shorter than 2048 bytes"),
     CFG_SSL("hostnameVerification", tls.hostname_verification, CFG_BOOL,
             "true or false"),
+    /* ZooKeeper's Netty factory: TLS and plain clients on clientPort,
+     * told apart by the first byte (conn.c, tlsport.c). */
+    {"client.portUnification", "zookeeper.client.portUnification", CFG_BOOL,
+     CFG_FIELD(client_port_unification), 0, 0, "true or false"},
     /* Quorum TLS (the peer links of server/ens_link.c through tlsport.c). */
     {"sslQuorum", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum), 0, 0, "true or false"},
     {"sslQuorumReloadCertFiles", NULL, CFG_BOOL, CFG_FIELD(ssl_quorum_reload),
@@ -479,6 +483,14 @@ static const struct cfg_key cfg_keys[] = {
     {"admin.idleTimeout", "zookeeper.admin.idleTimeout", CFG_INT,
      CFG_FIELD(admin_idle_timeout_ms), 1, INT_MAX,
      "a positive number of milliseconds"},
+    /* HTTPS on the admin port with the ssl.quorum.* key and trust stores,
+     * as ZooKeeper's JettyAdminServer reads them (server/admin.c). */
+    {"admin.forceHttps", "zookeeper.admin.forceHttps", CFG_BOOL,
+     CFG_FIELD(admin_force_https), 0, 0, "true or false"},
+    {"admin.portUnification", "zookeeper.admin.portUnification", CFG_BOOL,
+     CFG_FIELD(admin_unify), 0, 0, "true or false"},
+    {"admin.needClientAuth", "zookeeper.admin.needClientAuth", CFG_BOOL,
+     CFG_FIELD(admin_need_client_auth), 0, 0, "true or false"},
     {"metricsProvider.className", NULL, CFG_STR, CFG_FIELD(metrics_class), 0, 0,
      "a class name shorter than 256 bytes"},
     {"metricsProvider.httpHost", NULL, CFG_STR, CFG_FIELD(metrics_host), 0, 0,
@@ -1198,6 +1210,7 @@ void srv_config_defaults(struct srv_config *c) {
   c->secure_client_port_address[0] = '\0';
   tls_options_defaults(&c->tls);
   c->ssl_quorum = false;
+  c->client_port_unification = false;
   c->ssl_quorum_reload = false;
   tls_options_defaults(&c->quorum_tls);
   c->x509_super_user[0] = '\0';
@@ -1207,6 +1220,9 @@ void srv_config_defaults(struct srv_config *c) {
   c->admin_port = 8080;
   snprintf(c->admin_command_url, sizeof(c->admin_command_url), "/commands");
   c->admin_idle_timeout_ms = 30000;
+  c->admin_force_https = false;
+  c->admin_unify = false;
+  c->admin_need_client_auth = false;
   c->metrics_class[0] = '\0';
   c->metrics_host[0] = '\0';
   c->metrics_port = 7000;

@@ -28,11 +28,11 @@
  * (srv_conns_paused_tick): a live client that reads slowly keeps its
  * session; a dead one drains nothing and expires.
  *
- * Accepting: the listener is polled and accepted by hand rather than with
- * uv_listen, because libuv, out of descriptors, accepts and closes the
- * pending connections itself without telling the server.  Here the same
- * spare-descriptor trick counts them (zk_connection_rejected) and logs
- * once per SRV_ACCEPT_LOG_INTERVAL_MS.
+ * Accepting: the listeners (client port, secure client port) are polled
+ * and accepted by hand rather than with uv_listen, because libuv, out of
+ * descriptors, accepts and closes the pending connections itself without
+ * telling the server.  Here the same spare-descriptor trick counts them
+ * (zk_connection_rejected) and logs once per SRV_ACCEPT_LOG_INTERVAL_MS.
  *
  * Output and closing are out.c's; decoding and answering dispatch.c's. */
 #include "server/server_int.h"
@@ -190,6 +190,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == SRV_CONN_CLOSING)
     return;
+  if (c->detect) {
+    /* client.portUnification: a TLS handshake record starts with 0x16,
+     * a ConnectRequest with the high byte of a small length (0). */
+    c->detect = false;
+    if ((uint8_t)buf->base[0] == 0x16) {
+      if (srv_tls_conn_attach(c) != 0) {
+        srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
+        return;
+      }
+      /* buf points into c->in; the engine copies it before c->in is
+       * written. */
+    }
+  }
   if (c->tls != NULL) {
     if (srv_tls_on_read(c, buf->base, (size_t)nread) == 0)
       process_input(c);
@@ -363,23 +376,20 @@ static size_t conns_from(const struct srv *s, const char *ip) {
   return n;
 }
 
-/* Takes an accepted descriptor (closes it on failure), or, with fd < 0,
- * the connection pending on `tls` (the secure client port's listener,
- * tlsport.c, which libuv accepts for). */
-static void accept_conn(struct srv *s, int fd, uv_stream_t *tls) {
+/* Takes an accepted descriptor (closes it on failure); secure: from the
+ * secure client port, the connection speaks TLS. */
+static void accept_conn(struct srv *s, int fd, bool secure) {
   struct srv_conn *c = calloc(1, sizeof *c);
   if (c == NULL) {
     srv_log(s, SRV_LOG_ERROR, "out of memory accepting a connection");
-    if (fd >= 0)
-      close(fd);
-    return; /* TLS: the pending connection stays in the backlog */
+    close(fd);
+    return;
   }
   c->srv = s;
   proto_writer_init(&c->out);
   proto_writer_init(&c->wbuf);
   if (uv_tcp_init(&s->loop, &c->tcp) != 0) {
-    if (fd >= 0)
-      close(fd);
+    close(fd);
     free(c);
     return;
   }
@@ -399,19 +409,18 @@ static void accept_conn(struct srv *s, int fd, uv_stream_t *tls) {
   s->conns = c;
   s->n_conns++;
 
-  int rc = fd >= 0 ? uv_tcp_open(&c->tcp, fd)
-                   : uv_accept(tls, (uv_stream_t *)&c->tcp);
+  int rc = uv_tcp_open(&c->tcp, fd);
   if (rc != 0) {
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", uv_strerror(rc));
-    if (fd >= 0)
-      close(fd);
+    close(fd);
     c->state = SRV_CONN_CLOSING;
     srv_conn_close_handle(c);
     return;
   }
   peer_address(c);
   uv_tcp_nodelay(&c->tcp, 1);
-  if (tls != NULL && srv_tls_conn_attach(c, tls) != 0) {
+  c->detect = !secure && s->cfg.client_port_unification;
+  if (secure && srv_tls_conn_attach(c) != 0) {
     srv_conn_close(c, false, SRV_LOG_ERROR, "out of memory for TLS");
     return;
   }
@@ -452,8 +461,6 @@ static void accept_conn(struct srv *s, int fd, uv_stream_t *tls) {
   c->reading = true;
 }
 
-static void on_accept_retry(uv_timer_t *t);
-
 /* Count n connections closed at once for lack of descriptors; log at most
  * once per SRV_ACCEPT_LOG_INTERVAL_MS. */
 static void note_fd_rejects(struct srv *s, uint64_t n, const char *why) {
@@ -487,14 +494,17 @@ static bool fd_in_headroom(int fd) {
 /* Out of descriptors: the pending connection cannot be accepted, and left
  * in the backlog it would wake the poll forever.  Give back the spare
  * descriptor, accept and close what waits, take the spare again. */
-static void reject_for_fds(struct srv *s, int err) {
+static void on_accept_retry(uv_timer_t *t);
+
+static void reject_for_fds(struct srv_acceptor *a, int err) {
+  struct srv *s = a->s;
   struct srv_overload *ov = &s->ov;
   uint64_t n = 0;
   if (ov->reserve_fd >= 0) {
     close(ov->reserve_fd);
     ov->reserve_fd = -1;
     for (;;) {
-      int fd = accept4(ov->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      int fd = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED)
           continue;
@@ -506,28 +516,30 @@ static void reject_for_fds(struct srv *s, int err) {
     ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
   note_fd_rejects(s, n, strerror(err));
-  if (ov->reserve_fd < 0 && ov->accept_poll_open) {
+  if (ov->reserve_fd < 0 && a->poll_open) {
     /* No spare: the backlog stays; look again a little later rather than
      * spin on a listener that is always readable. */
-    uv_poll_stop(&ov->accept_poll);
-    uv_timer_start(&ov->accept_retry, on_accept_retry, 100, 0);
+    uv_poll_stop(&a->poll);
+    uv_timer_start(&a->retry, on_accept_retry, 100, 0);
   }
 }
 
 static void on_listener(uv_poll_t *h, int status, int events);
 
 static void on_accept_retry(uv_timer_t *t) {
-  struct srv *s = t->data;
+  struct srv_acceptor *a = t->data;
+  struct srv *s = a->s;
   struct srv_overload *ov = &s->ov;
   if (ov->reserve_fd < 0)
     ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (ov->accept_poll_open && !s->stopping)
-    uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+  if (a->poll_open && !s->stopping)
+    uv_poll_start(&a->poll, UV_READABLE, on_listener);
 }
 
 static void on_listener(uv_poll_t *h, int status, int events) {
   (void)events;
-  struct srv *s = h->data;
+  struct srv_acceptor *a = h->data;
+  struct srv *s = a->s;
   if (status < 0) {
     srv_log(s, SRV_LOG_WARN, "listener: %s", uv_strerror(status));
     return;
@@ -535,7 +547,7 @@ static void on_listener(uv_poll_t *h, int status, int events) {
   /* A bounded batch per wake-up: the poll is level-triggered, and the
    * connections already open get their turn in between. */
   for (int i = 0; i < 64 && !s->stopping; i++) {
-    int fd = accept4(s->ov.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0 && fd_in_headroom(fd)) {
       close(fd);
       char why[128];
@@ -547,7 +559,7 @@ static void on_listener(uv_poll_t *h, int status, int events) {
       continue;
     }
     if (fd >= 0) {
-      accept_conn(s, fd, NULL);
+      accept_conn(s, fd, a->secure);
       continue;
     }
     int err = errno;
@@ -556,7 +568,7 @@ static void on_listener(uv_poll_t *h, int status, int events) {
     if (err == EAGAIN || err == EWOULDBLOCK)
       return;
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-      reject_for_fds(s, err);
+      reject_for_fds(a, err);
       return;
     }
     srv_log(s, SRV_LOG_WARN, "accept failed: %s", strerror(err));
@@ -564,54 +576,52 @@ static void on_listener(uv_poll_t *h, int status, int events) {
   }
 }
 
-void srv_on_tls_connection(uv_stream_t *listener, int status) {
-  struct srv *s = listener->data;
-  if (status < 0) {
-    srv_log(s, SRV_LOG_WARN, "accept failed (secure port): %s",
-            uv_strerror(status));
-    return;
-  }
-  accept_conn(s, -1, listener);
-}
-
-int srv_listen(struct srv *s, int backlog) {
+int srv_listen(struct srv *s, uv_tcp_t *listener, int backlog, bool secure) {
   struct srv_overload *ov = &s->ov;
+  struct srv_acceptor *a = &ov->acc[secure ? 1 : 0];
   uv_os_fd_t fd;
-  int rc = uv_fileno((const uv_handle_t *)&s->listener, &fd);
+  int rc = uv_fileno((const uv_handle_t *)listener, &fd);
   if (rc != 0)
     return rc;
   if (listen(fd, backlog) != 0)
     return uv_translate_sys_error(errno);
-  ov->out_budget = s->cfg.output_budget_mb > 0
-                       ? (size_t)s->cfg.output_budget_mb << 20
-                       : 0; /* a config not from srv_config_defaults */
-  ov->listen_fd = fd;
-  ov->fd_logged_ms = -1;
-  ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  uv_timer_init(&s->loop, &ov->accept_retry);
-  ov->accept_retry.data = s;
-  ov->accept_retry_open = true; /* from here on srv_listen_stop closes
-                                   reserve_fd */
-  rc = uv_poll_init_socket(&s->loop, &ov->accept_poll, fd);
+  if (!secure) { /* the first listener: the shared parts */
+    ov->out_budget = s->cfg.output_budget_mb > 0
+                         ? (size_t)s->cfg.output_budget_mb << 20
+                         : 0; /* a config not from srv_config_defaults */
+    ov->fd_logged_ms = -1;
+    ov->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  a->s = s;
+  a->fd = fd;
+  a->secure = secure;
+  uv_timer_init(&s->loop, &a->retry);
+  a->retry.data = a;
+  a->retry_open = true; /* from here on srv_listen_stop closes it */
+  rc = uv_poll_init_socket(&s->loop, &a->poll, fd);
   if (rc != 0)
     return rc;
-  ov->accept_poll.data = s;
-  ov->accept_poll_open = true;
-  return uv_poll_start(&ov->accept_poll, UV_READABLE, on_listener);
+  a->poll.data = a;
+  a->poll_open = true;
+  return uv_poll_start(&a->poll, UV_READABLE, on_listener);
 }
 
 void srv_listen_stop(struct srv *s) {
   struct srv_overload *ov = &s->ov;
-  if (ov->accept_poll_open)
-    uv_close((uv_handle_t *)&ov->accept_poll, NULL);
-  ov->accept_poll_open = false;
-  if (ov->accept_retry_open) {
-    uv_close((uv_handle_t *)&ov->accept_retry, NULL);
-    if (ov->reserve_fd >= 0)
-      close(ov->reserve_fd);
-    ov->reserve_fd = -1;
+  bool had = ov->acc[0].retry_open;
+  for (size_t i = 0; i < 2; i++) {
+    struct srv_acceptor *a = &ov->acc[i];
+    if (a->poll_open)
+      uv_close((uv_handle_t *)&a->poll, NULL);
+    a->poll_open = false;
+    if (a->retry_open)
+      uv_close((uv_handle_t *)&a->retry, NULL);
+    a->retry_open = false;
   }
-  ov->accept_retry_open = false;
+  if (had && ov->reserve_fd >= 0)
+    close(ov->reserve_fd);
+  if (had)
+    ov->reserve_fd = -1;
 }
 
 void srv_overload_mntr(struct srv *s, struct proto_writer *w) {

@@ -274,7 +274,7 @@ void ens_install_snap(struct srv_ens *e, uint64_t zxid, const uint8_t *d,
                       uint32_t len) {
   struct srv *s = e->s;
   struct tree_config tc = {.extended_types = s->cfg.extended_types,
-                           .x509_acls = s->cfg.secure_client_port >= 0};
+                           .x509_acls = srv_tls_x509_acls(s)};
   struct rbuf r = {d, len, 0};
   int err = 0;
   char msg[256];

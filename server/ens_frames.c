@@ -288,6 +288,20 @@ static void on_in_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   t->e->s->turn_end(t->e->s);
 }
 
+/* The address a link came from, as text (sslQuorum checks the dialler's
+ * certificate against it); NULL when the socket has none (already
+ * gone). */
+static const char *peer_ip(const uv_tcp_t *h, char *buf, size_t cap) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(h, (struct sockaddr *)&ss, &len) != 0)
+    return NULL;
+  int rc = ss.ss_family == AF_INET6
+               ? uv_ip6_name((const struct sockaddr_in6 *)&ss, buf, cap)
+               : uv_ip4_name((const struct sockaddr_in *)&ss, buf, cap);
+  return rc == 0 ? buf : NULL;
+}
+
 void ens_on_peer_connection(uv_stream_t *l, int status) {
   struct srv_ens *e = l->data;
   if (status < 0)
@@ -298,8 +312,11 @@ void ens_on_peer_connection(uv_stream_t *l, int status) {
   t->e = e;
   uv_tcp_init(&e->s->loop, &t->h);
   t->h.data = t;
+  char buf[64];
+  const char *ip = NULL;
   if (uv_accept(l, (uv_stream_t *)&t->h) != 0 ||
-      srv_tls_link_new(e->s, NULL, &t->tls) != 0) {
+      (ip = peer_ip(&t->h, buf, sizeof buf)) == NULL ||
+      srv_tls_link_new(e->s, false, ip, &t->tls) != 0) {
     uv_close((uv_handle_t *)&t->h, ens_on_tcp_closed);
     return;
   }

@@ -51,6 +51,8 @@ void ens_tcp_drop(struct ens_tcp *t, const char *why) {
     if (t->next)
       t->next->prev = t->prev;
   }
+  if (t->tls != NULL)
+    srv_tls_send_close(t->tls, (uv_stream_t *)&t->h);
   uv_close((uv_handle_t *)&t->h, ens_on_tcp_closed);
 }
 
@@ -216,7 +218,7 @@ static void on_connected(uv_connect_t *req, int status) {
     return;
   }
   uv_tcp_nodelay(&t->h, 1);
-  if (srv_tls_link_new(p->e->s, p->host, &t->tls) != 0) {
+  if (srv_tls_link_new(p->e->s, true, p->host, &t->tls) != 0) {
     ens_tcp_drop(t, "out of memory");
     return;
   }

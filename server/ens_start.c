@@ -329,7 +329,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   /* State: the newest snapshot; the log after it goes to zab. */
   int64_t base = s->recovered.snap_zxid;
   struct tree_config tc = {.extended_types = s->cfg.extended_types,
-                           .x509_acls = s->cfg.secure_client_port >= 0};
+                           .x509_acls = srv_tls_x509_acls(s)};
   struct tree *t = NULL;
   if (base >= 0) {
     char msg[SNAP_ERRMSG_MAX];

@@ -97,6 +97,16 @@ void srv_conn_close_handle(struct srv_conn *c) {
 
 /* ---- closing ---- */
 
+/* Closing after the output: the plaintext still queued goes into the
+ * engine, then close_notify after it; the flush sends both. */
+static void tls_close_after(struct srv_conn *c) {
+  if (c->out.len > 0 &&
+      tls_conn_write(c->tls, c->out.buf, c->out.len) != TLS_OK)
+    return;
+  proto_writer_reset(&c->out);
+  tls_conn_shutdown(c->tls);
+}
+
 void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
                     ...) {
   struct srv *s = c->srv;
@@ -129,11 +139,16 @@ void srv_conn_close(struct srv_conn *c, bool flush, int level, const char *fmt,
   }
   if (!flush) {
     proto_writer_reset(&c->out);
+    if (c->tls != NULL && !c->handle_closed)
+      srv_tls_send_close(c->tls, (uv_stream_t *)&c->tcp);
     srv_conn_close_handle(c);
     return;
   }
+  if (c->tls != NULL && !c->close_after_flush && !c->handle_closed)
+    tls_close_after(c);
   c->close_after_flush = true;
-  if (!c->writing && c->out.len == 0)
+  if (!c->writing && c->out.len == 0 &&
+      (c->tls == NULL || tls_conn_pending_out(c->tls) == 0))
     srv_conn_close_handle(c);
   else
     srv_conn_mark_dirty(c);

@@ -200,7 +200,7 @@ int srv_persist_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   }
   struct tree_config tc = {.extended_types = s->cfg.extended_types,
                            .max_data_bytes = 0,
-                           .x509_acls = s->cfg.secure_client_port >= 0};
+                           .x509_acls = srv_tls_x509_acls(s)};
   struct snap_recover_config rc = {.data_dir = ddir,
                                    .log_dir = ldir,
                                    .io = NULL,

@@ -123,6 +123,8 @@ struct srv_config {
   char secure_client_port_address[256]; /* secureClientPortAddress, "" =
                                            clientPortAddress */
   struct tls_options tls;           /* ssl.* */
+  bool client_port_unification;     /* client.portUnification: clientPort
+                                       also takes TLS clients (ssl.*) */
   bool ssl_quorum;                  /* sslQuorum: peer links use TLS with
                                        ssl.quorum.* (both ends verified) */
   bool ssl_quorum_reload;           /* sslQuorumReloadCertFiles */
@@ -149,6 +151,12 @@ struct srv_config {
   char admin_command_url[256]; /* admin.commandURL, default
                                   "/commands" */
   int admin_idle_timeout_ms;   /* admin.idleTimeout, default 30000 */
+  bool admin_force_https;      /* admin.forceHttps: HTTPS only */
+  bool admin_unify;            /* admin.portUnification: HTTPS and HTTP
+                                  on the admin port (forceHttps wins) */
+  bool admin_need_client_auth; /* admin.needClientAuth (ZooKeeper 3.9):
+                                  HTTPS clients need a certificate the
+                                  ssl.quorum trust store accepts */
   char metrics_class[256];     /* metricsProvider.className; "" = none.
                                   ZooKeeper's Prometheus provider class
                                   turns on /metrics on httpHost:httpPort

@@ -243,6 +243,7 @@ struct srv_conn {
   struct srv_session *session; /* borrowed */
 
   struct tls_conn *tls; /* owned; NULL on the plain port (tlsport.c) */
+  bool detect; /* client.portUnification: TLS or not, by the first byte */
 
   /* What it waits for, its unanswered writes (order.c). */
   struct srv_order order;
@@ -279,6 +280,17 @@ struct srv_stats {
 /* Overload protection: the output budget (counted in out.c, enforced in
  * conn.c), accepting without descriptors (conn.c), and spreading mass
  * expiry over loop turns (session.c). */
+/* One listener accepted by hand (conn.c). */
+struct srv_acceptor {
+  struct srv *s;
+  uv_poll_t poll;
+  uv_timer_t retry;
+  bool poll_open;
+  bool retry_open;
+  bool secure; /* its connections speak TLS (tlsport.c) */
+  int fd;
+};
+
 struct srv_overload {
   size_t out_bytes;  /* unsent reply bytes of all connections */
   size_t out_peak;   /* the most out_bytes has been */
@@ -287,13 +299,10 @@ struct srv_overload {
   uint64_t budget_pauses; /* of those, by the budget */
   uint64_t drain_touches; /* session touches of paused connections that
                              drained */
-  /* The listener is polled and accepted by hand (libuv closes connections
-   * it cannot accept without telling us). */
-  uv_poll_t accept_poll;
-  uv_timer_t accept_retry;
-  bool accept_poll_open;
-  bool accept_retry_open;
-  int listen_fd;
+  /* The listeners are polled and accepted by hand (libuv closes
+   * connections it cannot accept without telling us): [0] clientPort,
+   * [1] secureClientPort; one spare descriptor for both. */
+  struct srv_acceptor acc[2];
   int reserve_fd;       /* spare descriptor, -1 when spent */
   uint64_t fd_rejected; /* closed at once for lack of descriptors */
   uint64_t fd_unlogged; /* of those, not yet in a log line */
@@ -430,9 +439,17 @@ void srv_tls_stop(struct srv *s);
 void srv_tls_free(struct srv *s);
 /* The bound secure port, or -1. */
 int srv_tls_bound_port(const struct srv *s);
-/* A connection accepted on `listener`: make it a TLS one when that is the
- * secure listener.  0, or -1 when out of memory (the caller closes c). */
-int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener);
+/* A connection accepted on the secure listener (conn.c's accept path,
+ * shared with the plain port): give it its TLS engine.  0, or -1 when out
+ * of memory (the caller closes c). */
+int srv_tls_conn_attach(struct srv_conn *c);
+/* Clients may hold certificate identities (a secure port, or TLS on the
+ * client port): ACLs may name the x509 scheme. */
+bool srv_tls_x509_acls(const struct srv *s);
+/* Closing a TLS connection or link without flushing: close_notify (or,
+ * after a failure, the engine's alert) and whatever else the engine holds
+ * straight to the socket, best effort (nothing when a write is queued). */
+void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st);
 /* conn.c's transport hooks for a connection with c->tls set: the read
  * buffer (ciphertext), and what was read (decrypted into c->in; returns
  * -1 when it closed c). */
@@ -441,19 +458,25 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n);
 /* sslQuorum: the contexts of both ends of the peer links (srv_new, before
  * srv_zab_open; 0 or -1 with errmsg), and the peer links' transport
  * (ens_link.c, ens_frames.c): a
- * link's engine (*out NULL when sslQuorum is off; the dialler passes the
- * peer's host, checked against its certificate, the acceptor NULL; -1
- * out of memory), ciphertext in with its plaintext appended to the
- * growable (*buf, *len, *cap) (-1 with *why: the link must go), and the
- * link's frames w sealed into one malloc'd block (*out, *n; NULL when
- * nothing is to be sent; -1 when the link failed). */
+ * link's engine (*out NULL when sslQuorum is off; dial: the dialler,
+ * host the peer's server.N host; else the acceptor, host the address the
+ * link came from; either is checked against the peer's certificate with
+ * ssl.quorum.hostnameVerification; -1 out of memory), ciphertext in with its
+ * plaintext appended to the growable (*buf, *len, *cap) (-1 with *why: the link
+ * must go), and the link's frames w sealed into one malloc'd block (*out, *n;
+ * NULL when nothing is to be sent; -1 when the link failed). */
 int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
-int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out);
+int srv_tls_link_new(struct srv *s, bool dial, const char *host,
+                     struct tls_conn **out);
 int srv_tls_link_input(struct tls_conn *tls, const void *data, size_t n,
                        uint8_t **buf, size_t *len, size_t *cap,
                        const char **why);
 int srv_tls_link_seal(struct tls_conn *tls, struct proto_writer *w,
                       uint8_t **out, size_t *n);
+/* The admin port's HTTPS context (admin.c), made on first use from the
+ * ssl.quorum.* stores and reloaded with the others; owned by s->tls.
+ * NULL with errmsg when the stores cannot be loaded. */
+struct tls_ctx *srv_tls_admin_ctx(struct srv *s, char errmsg[SRV_ERRMSG_MAX]);
 
 /* dnsd.c — the DNS interface's sockets (dns.port).  srv_dns_open binds
  * UDP and TCP when dns.port != 0 (0 or -1 with errmsg); srv_dns_stop
@@ -528,15 +551,13 @@ void srv_conns_close_all_clients(struct srv *s);
 void srv_conns_tick(struct srv *s, int64_t now_loop_ms);
 
 /* conn.c: accepting, reading, framing. */
-/* listen(2) on the bound listener and accept on the loop.  Returns 0 or a
- * libuv error. */
-int srv_listen(struct srv *s, int backlog);
-/* srv_stop: stop accepting (before the listener closes). */
+/* listen(2) on a bound listener (borrowed; the client port's first, then
+ * the secure client port's with secure: its connections get TLS) and
+ * accept on the loop, both with the same descriptor headroom and
+ * rejected-connection counting.  Returns 0 or a libuv error. */
+int srv_listen(struct srv *s, uv_tcp_t *listener, int backlog, bool secure);
+/* srv_stop: stop accepting on both (before the listeners close). */
 void srv_listen_stop(struct srv *s);
-/* uv_listen's callback of the secure client port (tlsport.c): accept and
- * set the connection up as TLS.  Unlike the plain port it does not keep
- * descriptors in reserve (srv_listen's headroom). */
-void srv_on_tls_connection(uv_stream_t *listener, int status);
 /* Tick work: a paused connection whose peer took bytes since the last
  * tick touches its session (before expiry looks at the deadlines). */
 void srv_conns_paused_tick(struct srv *s);

@@ -167,7 +167,7 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
                     ? cfg->client_port_listen_backlog
                     : SOMAXCONN;
   if (rc == 0)
-    rc = srv_listen(s, backlog); /* conn.c: accepts by hand */
+    rc = srv_listen(s, &s->listener, backlog, false); /* conn.c */
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s",
              s->cfg.client_port_address, s->cfg.client_port, uv_strerror(rc));

@@ -1,7 +1,9 @@
 /* tlsport.c — the secure client port: ZooKeeper's secureClientPort with
  * its ssl.* settings, side by side with the plain clientPort.
  *
- * A connection accepted here is an ordinary struct srv_conn whose bytes
+ * Its listener is accepted by conn.c like the plain port's (descriptor
+ * headroom, zk_connection_rejected).  A connection accepted here is an
+ * ordinary struct srv_conn whose bytes
  * pass through a struct tls_conn (tls/): reads land in one ciphertext
  * buffer shared by every TLS connection (libuv calls alloc, read and the
  * read callback back to back on the loop thread) and are decrypted into
@@ -37,6 +39,7 @@ struct srv_tls {
   struct tls_ctx *ctx;       /* the secure client port's; NULL: none */
   struct tls_ctx *qserver;   /* sslQuorum: accepting peer links */
   struct tls_ctx *qclient;   /* sslQuorum: dialling peer links */
+  struct tls_ctx *admin;     /* admin.forceHttps / portUnification */
   char rbuf[SRV_READ_CHUNK]; /* ciphertext of the read in progress */
 };
 
@@ -70,6 +73,7 @@ static void on_reload(uv_timer_t *t) {
     reload_one(s, s->tls->qserver, "ssl.quorum.*");
     reload_one(s, s->tls->qclient, "ssl.quorum.*");
   }
+  reload_one(s, s->tls->admin, "admin (ssl.quorum.*)");
 }
 
 int srv_tls_quorum_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
@@ -103,9 +107,43 @@ static void start_reload_timer(struct srv *s) {
                  TLS_RELOAD_CHECK_MS);
 }
 
+/* ZooKeeper's JettyAdminServer (3.8) builds its HTTPS context from the
+ * ssl.quorum.* key and trust stores alone (QuorumX509Util's property
+ * names), with Jetty's protocol defaults and no client certificate
+ * requested; admin.needClientAuth (3.9) requests and requires one. */
+struct tls_ctx *srv_tls_admin_ctx(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
+  struct srv_tls *t = tls_get(s, errmsg);
+  if (t == NULL)
+    return NULL;
+  if (t->admin != NULL)
+    return t->admin;
+  const struct tls_options *q = &s->cfg.quorum_tls;
+  struct tls_options o;
+  tls_options_defaults(&o);
+  memcpy(o.key_store_location, q->key_store_location,
+         sizeof o.key_store_location);
+  memcpy(o.key_store_password, q->key_store_password,
+         sizeof o.key_store_password);
+  memcpy(o.key_store_type, q->key_store_type, sizeof o.key_store_type);
+  memcpy(o.trust_store_location, q->trust_store_location,
+         sizeof o.trust_store_location);
+  memcpy(o.trust_store_password, q->trust_store_password,
+         sizeof o.trust_store_password);
+  memcpy(o.trust_store_type, q->trust_store_type, sizeof o.trust_store_type);
+  snprintf(o.client_auth, sizeof o.client_auth, "%s",
+           s->cfg.admin_need_client_auth ? "need" : "none");
+  char err[TLS_ERRMSG_MAX];
+  if (tls_ctx_new(&o, TLS_ROLE_SERVER, "ssl.quorum.", &t->admin, err) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX, "%.480s", err);
+    return NULL;
+  }
+  start_reload_timer(s);
+  return t->admin;
+}
+
 int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   const struct srv_config *cfg = &s->cfg;
-  if (cfg->secure_client_port < 0) {
+  if (cfg->secure_client_port < 0 && !cfg->client_port_unification) {
     start_reload_timer(s); /* sslQuorum alone */
     return 0;
   }
@@ -114,8 +152,20 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
     return -1;
   char err[TLS_ERRMSG_MAX];
   if (tls_ctx_new(&cfg->tls, TLS_ROLE_SERVER, "ssl.", &t->ctx, err) != 0) {
-    snprintf(errmsg, SRV_ERRMSG_MAX, "secureClientPort: %.480s", err);
+    snprintf(errmsg, SRV_ERRMSG_MAX, "%s: %.480s",
+             cfg->secure_client_port >= 0 ? "secureClientPort"
+                                          : "client.portUnification",
+             err);
     return -1;
+  }
+  if (cfg->secure_client_port < 0) {
+    start_reload_timer(s);
+    srv_log(s, SRV_LOG_INFO,
+            "TLS: client.portUnification: TLS clients on the client port "
+            "too (clientAuth=%s, certificate sha256 %s)",
+            cfg->tls.client_auth[0] ? cfg->tls.client_auth : "need",
+            tls_ctx_cert_fingerprint(t->ctx));
+    return 0;
   }
   const char *host = cfg->secure_client_port_address[0] != '\0'
                          ? cfg->secure_client_port_address
@@ -142,7 +192,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
                     ? cfg->client_port_listen_backlog
                     : SOMAXCONN;
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&t->listener, backlog, srv_on_tls_connection);
+    rc = srv_listen(s, &t->listener, backlog, true); /* conn.c accepts */
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s", host,
              cfg->secure_client_port, uv_strerror(rc));
@@ -168,7 +218,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
 }
 
 int srv_tls_bound_port(const struct srv *s) {
-  return s->tls != NULL && s->tls->ctx != NULL ? s->tls->bound_port : -1;
+  return s->tls != NULL && s->tls->listener_open ? s->tls->bound_port : -1;
 }
 
 void srv_tls_stop(struct srv *s) {
@@ -189,14 +239,19 @@ void srv_tls_free(struct srv *s) {
   tls_ctx_free(s->tls->ctx);
   tls_ctx_free(s->tls->qserver);
   tls_ctx_free(s->tls->qclient);
+  tls_ctx_free(s->tls->admin);
   free(s->tls);
   s->tls = NULL;
 }
 
-int srv_tls_conn_attach(struct srv_conn *c, uv_stream_t *listener) {
+bool srv_tls_x509_acls(const struct srv *s) {
+  return s->cfg.secure_client_port >= 0 || s->cfg.client_port_unification;
+}
+
+int srv_tls_conn_attach(struct srv_conn *c) {
   struct srv_tls *t = c->srv->tls;
-  if (t == NULL || t->ctx == NULL || listener != (uv_stream_t *)&t->listener)
-    return 0;
+  if (t == NULL || t->ctx == NULL)
+    return -1;
   c->tls = tls_conn_new(t->ctx, NULL);
   return c->tls != NULL ? 0 : -1;
 }
@@ -205,15 +260,20 @@ void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf) {
   *buf = uv_buf_init(c->srv->tls->rbuf, sizeof c->srv->tls->rbuf);
 }
 
-/* Send what the engine has (a handshake alert) straight to the socket,
- * best effort, before the connection is closed without flushing. */
-static void send_alert(struct srv_conn *c) {
+void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st) {
+  tls_conn_shutdown(tls); /* nothing after a failure: its alert is queued */
   char b[1024];
-  size_t n = tls_conn_take_out(c->tls, b, sizeof b);
-  if (n > 0 && !c->writing) {
+  size_t n;
+  /* uv_try_write refuses while a write is queued: order is kept. */
+  while ((n = tls_conn_take_out(tls, b, sizeof b)) > 0) {
     uv_buf_t ub = uv_buf_init(b, (unsigned)n);
-    (void)uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (uv_try_write(st, &ub, 1) != (int)n)
+      break;
   }
+}
+
+static void send_alert(struct srv_conn *c) {
+  srv_tls_send_close(c->tls, (uv_stream_t *)&c->tcp);
 }
 
 static bool add_identity(struct srv_conn *c, const char *scheme,
@@ -302,11 +362,12 @@ int srv_tls_on_read(struct srv_conn *c, const char *data, size_t n) {
 
 /* ---- peer links (sslQuorum) ---- */
 
-int srv_tls_link_new(struct srv *s, const char *host, struct tls_conn **out) {
+int srv_tls_link_new(struct srv *s, bool dial, const char *host,
+                     struct tls_conn **out) {
   *out = NULL;
   if (s->tls == NULL || s->tls->qserver == NULL)
     return 0;
-  *out = tls_conn_new(host != NULL ? s->tls->qclient : s->tls->qserver, host);
+  *out = tls_conn_new(dial ? s->tls->qclient : s->tls->qserver, host);
   return *out != NULL ? 0 : -1;
 }
 

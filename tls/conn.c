@@ -102,16 +102,18 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *host) {
   /* An empty read BIO means "more to come", not end of stream. */
   BIO_set_mem_eof_return(c->rbio, -1);
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
-  if (tls_ctx_is_server(ctx)) {
+  bool server = tls_ctx_is_server(ctx);
+  if (server)
     SSL_set_accept_state(c->ssl);
-    return c;
-  }
-  SSL_set_connect_state(c->ssl);
+  else
+    SSL_set_connect_state(c->ssl);
   bool ok = true;
   if (host != NULL && host[0] != '\0') {
     bool ip = is_ip(host);
-    if (!ip)
+    if (!ip && !server)
       ok = SSL_set_tlsext_host_name(c->ssl, host) == 1;
+    /* The peer's certificate must name host; OpenSSL checks it while
+     * verifying the chain, on either side. */
     if (ok && tls_ctx_options(ctx)->hostname_verification) {
       if (ip)
         ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) == 1;
@@ -127,7 +129,8 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *host) {
     ERR_clear_error();
     return c;
   }
-  step(c); /* the ClientHello */
+  if (!server)
+    step(c); /* the ClientHello */
   return c;
 }
 

@@ -104,8 +104,11 @@ struct tls_conn;
 /* A connection on ctx.  Clients: `host` (copied; may be NULL) is sent as
  * SNI when it is a name and, with hostname verification, must match the
  * server's certificate (a name or an IP address); the ClientHello is
- * ready in tls_conn_take_out at once.  Returns NULL when out of memory.
- * Free with tls_conn_free. */
+ * ready in tls_conn_take_out at once.  Servers: `host` (may be NULL) is
+ * the address the client came from and, with hostname verification, a
+ * certificate the client presents must name it (ZooKeeper's quorum
+ * hostname check of the dialling member).  Returns NULL when out of
+ * memory.  Free with tls_conn_free. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *host);
 void tls_conn_free(struct tls_conn *c);
 

@@ -2,7 +2,7 @@
 # parsing by Debian's libhttp-parser; README "HTTP") as
 # $(BUILD)/libroost_http.a, linked into roost-server through
 # SERVER_EXTRA_LIBS; its cmocka test tests/unit/test_http.c runs with
-# `make unit`.  Uses BUILD, CFLAGS_ALL, LDFLAGS_ALL from the top Makefile.
+# `make unit`.  HTTPS through tls/.  Uses BUILD, CFLAGS_ALL, LDFLAGS_ALL from the top Makefile.
 
 HTTP_SRC := $(wildcard http/*.c)
 HTTP_OBJ := $(HTTP_SRC:%.c=$(BUILD)/obj/%.o)
@@ -18,9 +18,11 @@ $(LIBHTTP): $(HTTP_OBJ)
 HTTP_TEST := $(BUILD)/tests/test_http
 EXTRA_UNIT_BINS += $(HTTP_TEST)
 
-$(HTTP_TEST): $(BUILD)/obj/tests/unit/test_http.o $(LIBHTTP)
+# HTTPS goes through tls/ (tools/tls.mk, included after this file: its
+# library is named here, not through $(LIBTLS)).
+$(HTTP_TEST): $(BUILD)/obj/tests/unit/test_http.o $(LIBHTTP) $(BUILD)/libroost_tls.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -lhttp_parser -luv
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka -lhttp_parser -luv -lssl -lcrypto
 
 # The web console's assets (server/console/*: HTML, CSS, JS) compiled into
 # roost-server as C arrays (server/console.c serves them; no CDN).

@@ -444,6 +444,11 @@ def test_quorum_over_tls(ensemble_factory, certs):
         finally:
             c.stop()
         assert "peer links use TLS" in srv.log_text()
+    # A member that stops ends its links with close_notify: the others
+    # see the TLS session closed, not a bare end of stream.
+    ens.servers[2].stop()
+    assert log_has(ens.servers[0], "dropped: closed by peer (TLS)",
+                   timeout=10), ens.servers[0].log_tail()
 
 
 @pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
@@ -476,6 +481,180 @@ def test_untrusted_member_cannot_join(ensemble_factory, certs):
         s1.log_tail()
     assert log_has(s3, "certificate verify failed", timeout=10), \
         s3.log_tail()
+
+
+@pytest.mark.roost_only("Roost's accept path (docs/overload.md): its "
+                        "roost_* mntr lines and log lines")
+def test_secure_port_out_of_descriptors(tls_server, certs):
+    """The secure client port accepts like the plain one: out of
+    descriptors, connections are closed at once, counted in
+    zk_connection_rejected and logged; then TLS clients are served."""
+    import resource
+    from test_overload import _lowest_free_fd, _sock_count, _wait_socks, mntr
+    srv = tls_server(maxClientCnxns="0")
+    base_socks = _sock_count(srv.pid)
+    kazoo(srv, certs).stop()  # wait_port's connection was accepted first
+    _wait_socks(srv.pid, base_socks)
+    before = int(mntr(srv)["zk_connection_rejected"])
+    soft, hard = resource.prlimit(srv.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(srv.pid, resource.RLIMIT_NOFILE,
+                     (_lowest_free_fd(srv.pid), hard))
+    closed = 0
+    try:
+        socks = [socket.create_connection((harness.HOST, srv.tls_port),
+                                          timeout=5) for _ in range(10)]
+        for s in socks:
+            s.settimeout(5)
+            try:
+                s.sendall(b"\x16\x03\x01\x00\x05hello")
+                if not s.recv(4):
+                    closed += 1
+            except (ConnectionResetError, BrokenPipeError):
+                closed += 1
+            s.close()
+    finally:
+        resource.prlimit(srv.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert closed == 10
+    _wait_socks(srv.pid, base_socks)
+    m = mntr(srv)
+    assert int(m["zk_connection_rejected"]) - before == 10, srv.log_tail()
+    assert int(m["roost_connection_rejected_no_fd"]) == 10
+    assert "WARN  accept: Too many open files" in srv.log_text()
+    k = kazoo(srv, certs)
+    try:
+        assert k.exists("/") is not None
+    finally:
+        k.stop()
+
+
+def test_client_port_unification(server_factory, certs):
+    """client.portUnification=true: TLS and plain clients on the one
+    client port (told apart by the first byte), no secure port; a TLS
+    client's certificate still gives its x509 identity."""
+    srv = server_factory(**{
+        "client.portUnification": "true",
+        "serverCnxnFactory": NETTY,
+        "authProvider.x509": X509_PROVIDER,
+        "ssl.keyStore.location": cert(certs, "server-keystore.pem"),
+        "ssl.trustStore.location": cert(certs, "ca.pem")})
+    srv.tls_port = srv.port
+    plain = KazooClient(hosts=srv.hosts, timeout=10.0)
+    plain.start(timeout=15)
+    k = kazoo(srv, certs)
+    try:
+        k.create("/unified", b"tls", acl=[make_acl("x509", CLIENT1_DN,
+                                                    all=True)])
+        with pytest.raises(NoAuthError):
+            plain.get("/unified")
+        plain.create("/unified-plain", b"plain")
+        assert k.get("/unified-plain")[0] == b"plain"
+        assert k.get("/unified")[0] == b"tls"
+        # Garbage that looks like a handshake record, and a truncated one:
+        # the connection goes, the port keeps serving both kinds.
+        for junk in (b"\x16" + os.urandom(300), b"\x16\x03\x01\x02"):
+            with socket.create_connection((harness.HOST, srv.port),
+                                          timeout=5) as s:
+                s.sendall(junk)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
+                try:
+                    while s.recv(4096):
+                        pass
+                except (ConnectionResetError, socket.timeout):
+                    pass
+        assert plain.exists("/unified-plain") is not None
+        assert k.exists("/unified") is not None
+    finally:
+        k.stop()
+        plain.stop()
+
+
+def tls_client_socket(srv, certs):
+    ctx = ssl.create_default_context(cafile=cert(certs, "ca.pem"))
+    ctx.load_cert_chain(cert(certs, "client1.pem"), cert(certs, "client1.key"))
+    raw = socket.create_connection((harness.HOST, srv.tls_port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost",
+                           suppress_ragged_eofs=False)
+
+
+def read_to_eof(s):
+    """Everything until the server's close_notify; Python's ssl raises
+    SSLEOFError instead when the TCP stream ends without one."""
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return got
+        got += b
+
+
+def test_close_notify_on_close_session(tls_server, certs):
+    """closeSession on the secure port: the answer, then the server's
+    close_notify before the TCP close."""
+    import zkraw
+    srv = tls_server()
+    with tls_client_socket(srv, certs) as s:
+        s.sendall(zkraw.frame(zkraw.connect_request(30000)))
+        s.sendall(zkraw.request(1, zkraw.OP_CLOSESESSION))
+        got = read_to_eof(s)
+    assert len(got) > 40, got
+
+
+@pytest.mark.roost_only("what Roost does with a malformed frame; "
+                        "ZooKeeper's Netty factory closes it its own way")
+def test_close_notify_on_protocol_error(tls_server, certs):
+    """A connection Roost drops for bad input also ends with close_notify."""
+    import struct
+    srv = tls_server()
+    with tls_client_socket(srv, certs) as s:
+        s.sendall(struct.pack(">i", -5) + b"junk")
+        read_to_eof(s)
+
+
+def member3_elsewhere(ens, certs, verify):
+    """Member 3 listens on 127.0.0.3 with a certificate that names only
+    that address, while its own links to the others leave from 127.0.0.1
+    (the kernel's source address towards 127.0.0.1)."""
+    line = ens.servers[2].cfg["server.3"].replace(harness.HOST, "127.0.0.3", 1)
+    for srv in ens.servers:
+        rewrite_cfg(srv, **{"server.3": line,
+                            "ssl.quorum.hostnameVerification": verify})
+    rewrite_cfg(ens.servers[2], **{"ssl.quorum.keyStore.location":
+                                   cert(certs, "member3-keystore.pem")})
+    for srv in ens.servers:
+        srv.start(wait=False)
+
+
+@pytest.mark.roost_only("Roost's peer protocol is its own (docs/ensemble.md): "
+                        "this is Roost's quorum over TLS, not ZooKeeper's")
+def test_acceptor_checks_the_dialling_members_address(ensemble_factory,
+                                                      certs):
+    """ssl.quorum.hostnameVerification on the accepting side: a member
+    whose certificate does not name the address its links come from is
+    refused by the others (ZooKeeper checks the dialler's address too),
+    while its own listener's address passes the diallers' check; with
+    verification off it joins."""
+    ens = ensemble_factory(n=3, start=False, **quorum_cfg(certs))
+    s1, s2, s3 = ens.servers
+    member3_elsewhere(ens, certs, "true")
+    s1.wait_ready()
+    s2.wait_ready()
+    ens.wait_serving(timeout=30, servers=[s1, s2])
+    time.sleep(2.0)  # ticks of 200 ms: time enough to join if it could
+    assert ens.mode(s3) not in ("leader", "follower")
+    assert log_has(s1, "IP address mismatch", timeout=10), s1.log_tail()
+    for srv in ens.servers:
+        srv.stop()
+
+    ens = ensemble_factory(n=3, start=False, **quorum_cfg(certs))
+    member3_elsewhere(ens, certs, "false")
+    for srv in ens.servers:
+        srv.wait_ready()
+    ens.wait_serving(timeout=30)
+    deadline = time.monotonic() + 30
+    while ens.mode(ens.servers[2]) not in ("leader", "follower"):
+        assert time.monotonic() < deadline, ens.servers[2].log_tail()
+        time.sleep(0.2)
 
 
 # ----------------------------------------------------------------------

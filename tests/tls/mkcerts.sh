@@ -9,6 +9,7 @@
 #   expired.*               CN=expired,O=Roost, by ca, valid in 2020 only
 #   rogue-ca.pem            a second CA nobody trusts
 #   rogue.*                 CN=rogue,O=Roost (and SAN localhost), by rogue-ca
+#   member3.*               CN=member3,O=Roost, SAN 127.0.0.3 only, by ca
 # Each NAME has NAME.pem (certificate), NAME.key (PKCS8 key),
 # NAME-keystore.pem (key + certificate: a ZooKeeper PEM key store) and
 # NAME.p12 (PKCS12, password "secret").  server-enc-keystore.pem holds
@@ -52,6 +53,7 @@ leaf client1 "/O=Roost/CN=client1" "" ca
 leaf client2 "/O=Roost/CN=client2" "" ca
 leaf wronghost "/O=Roost/CN=wrong.example" "DNS:wrong.example" ca
 leaf rogue "/O=Roost/CN=rogue" "DNS:localhost,IP:127.0.0.1" rogue-ca
+leaf member3 "/O=Roost/CN=member3" "IP:127.0.0.3" ca
 
 # Expired: openssl ca takes explicit dates (x509 -req only counts days).
 mkdir -p ca-db

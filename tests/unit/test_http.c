@@ -1,9 +1,10 @@
 /* Unit tests of http/: routing, keep-alive and pipelining, deferred
  * answers and their abort, and every limit: header, URI and body size
  * (4xx), malformed requests (400), slow requests (408), idle keep-alive
- * connections, the connection cap (503).  A real server on a libuv loop
- * in this thread; the client is a plain non-blocking socket, and the loop
- * is stepped while the client waits. */
+ * connections, the connection cap (503); HTTPS (plain HTTP refused, port
+ * unification, close_notify) with certificates from tests/tls/mkcerts.sh.
+ * A real server on a libuv loop in this thread; the client is a plain
+ * non-blocking socket, and the loop is stepped while the client waits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "tls/tls.h"
 
 struct fx {
   uv_loop_t loop;
@@ -504,6 +506,124 @@ static void test_route_table(void **state) {
   fx_free(f);
 }
 
+/* ---- HTTPS ---- */
+
+static char cert_dir[256];
+
+static void cert_path(char *out, size_t cap, const char *name) {
+  snprintf(out, cap, "%s/%s", cert_dir, name);
+}
+
+static int make_certs(void) {
+  const char *src = getenv("ROOST_SRCDIR");
+  snprintf(cert_dir, sizeof cert_dir, "/tmp/roost-http-unit-XXXXXX");
+  if (mkdtemp(cert_dir) == NULL)
+    return -1;
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "sh %s/tests/tls/mkcerts.sh %s >/dev/null",
+           src != NULL ? src : ".", cert_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct tls_ctx *ctx_for(enum tls_role role) {
+  struct tls_options o;
+  tls_options_defaults(&o);
+  if (role == TLS_ROLE_SERVER) {
+    cert_path(o.key_store_location, sizeof o.key_store_location,
+              "server-keystore.pem");
+    snprintf(o.client_auth, sizeof o.client_auth, "none");
+  }
+  cert_path(o.trust_store_location, sizeof o.trust_store_location, "ca.pem");
+  struct tls_ctx *c = NULL;
+  char err[TLS_ERRMSG_MAX];
+  assert_int_equal(tls_ctx_new(&o, role, "ssl.", &c, err), 0);
+  return c;
+}
+
+/* One HTTPS request; returns the plaintext answer (owned by the caller);
+ * *eof tells whether the server ended the session with close_notify. */
+static char *https_exchange(struct fx *f, struct tls_ctx *cctx, const char *req,
+                            bool *eof) {
+  struct tls_conn *t = tls_conn_new(cctx, "127.0.0.1");
+  assert_non_null(t);
+  assert_int_equal(tls_conn_write(t, req, strlen(req)), TLS_OK);
+  int fd = cli_connect(f);
+  size_t cap = 1 << 16, len = 0;
+  char *out = calloc(1, cap + 1);
+  assert_non_null(out);
+  *eof = false;
+  int64_t end = mono_ms() + 5000;
+  while (mono_ms() < end && !*eof) {
+    char b[16384];
+    size_t n;
+    while ((n = tls_conn_take_out(t, b, sizeof b)) > 0)
+      cli_send(f, fd, b, n);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    ssize_t k = recv(fd, b, sizeof b, 0);
+    if (k == 0)
+      break;
+    if (k < 0) {
+      usleep(1000);
+      continue;
+    }
+    if (tls_conn_feed(t, b, (size_t)k) != TLS_OK)
+      break;
+    ssize_t r;
+    while ((r = tls_conn_read(t, out + len, cap - len)) > 0)
+      len += (size_t)r;
+    if (r == TLS_EOF)
+      *eof = true;
+  }
+  close(fd);
+  tls_conn_free(t);
+  return out;
+}
+
+static void test_https(void **state) {
+  (void)state;
+  assert_int_equal(make_certs(), 0);
+  struct tls_ctx *sctx = ctx_for(TLS_ROLE_SERVER);
+  struct tls_ctx *cctx = ctx_for(TLS_ROLE_CLIENT);
+  static const char get[] = "GET /hello?name=tls HTTP/1.1\r\n"
+                            "Connection: close\r\n\r\n";
+  struct fx *f = fx_new(NULL);
+  http_server_set_tls(f->h, sctx, false);
+  bool eof, closed;
+  char *r = https_exchange(f, cctx, get, &eof);
+  assert_non_null(strstr(r, "HTTP/1.1 200"));
+  assert_non_null(strstr(r, "hello tls"));
+  assert_non_null(strstr(r, "Strict-Transport-Security: max-age=86400"));
+  assert_true(eof); /* close_notify, not a bare TCP close */
+  free(r);
+  /* Plain HTTP: no HTTP answer, a failed handshake counted. */
+  r = exchange(f, "GET /hello HTTP/1.1\r\n\r\n", &closed);
+  assert_true(closed);
+  assert_null(strstr(r, "HTTP/1.1"));
+  free(r);
+  struct http_stats st;
+  http_server_stats(f->h, &st);
+  assert_int_equal(st.tls_failures, 1);
+  fx_free(f);
+
+  /* Port unification: both on one port; only TLS answers carry HSTS. */
+  f = fx_new(NULL);
+  http_server_set_tls(f->h, sctx, true);
+  r = https_exchange(f, cctx, get, &eof);
+  assert_non_null(strstr(r, "HTTP/1.1 200"));
+  assert_true(eof);
+  free(r);
+  r = exchange(f, get, &closed);
+  assert_non_null(strstr(r, "HTTP/1.1 200"));
+  assert_null(strstr(r, "Strict-Transport-Security"));
+  free(r);
+  fx_free(f);
+  tls_ctx_free(sctx);
+  tls_ctx_free(cctx);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_get_and_keepalive),
@@ -517,6 +637,7 @@ int main(void) {
       cmocka_unit_test(test_conn_cap_503),
       cmocka_unit_test(test_deferred),
       cmocka_unit_test(test_route_table),
+      cmocka_unit_test(test_https),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

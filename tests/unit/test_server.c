@@ -398,6 +398,16 @@ static void test_tls_keys(void **state) {
   assert_int_equal(set_key(&c, "secureClientPort", "70000", NULL, errmsg), -1);
   assert_int_equal(set_key(&c, "portUnification", "true", NULL, errmsg), -1);
   assert_non_null(strstr(errmsg, "portUnification"));
+  assert_int_equal(set_key(&c, "client.portUnification", "true", NULL, errmsg),
+                   0);
+  assert_true(c.client_port_unification);
+  assert_int_equal(set_key(&c, "admin.forceHttps", "true", NULL, errmsg), 0);
+  assert_int_equal(
+      set_key(&c, "zookeeper.admin.portUnification", "true", NULL, errmsg), 0);
+  assert_int_equal(set_key(&c, "admin.needClientAuth", "yes", NULL, errmsg),
+                   -1);
+  assert_true(c.admin_force_https && c.admin_unify);
+  assert_false(c.admin_need_client_auth);
   assert_int_equal(set_key(&c, "ssl.crl", "true", NULL, errmsg), -1);
   assert_int_equal(set_key(&c, "ssl.crl", "false", NULL, errmsg), 0);
 }
@@ -930,7 +940,7 @@ static void test_zk_keys_accepted(void **state) {
       "peerType",
       "group.1",
       "weight.1",
-      "admin.portUnification",
+      "admin.rateLimiterIntervalInMS",
       "metricsProvider.exportJvmInfo",
       "standaloneEnabled",
       "quorumListenOnAllIPs",

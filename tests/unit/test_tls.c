@@ -327,6 +327,45 @@ static void test_client_auth_modes(void **state) {
   pair_free(&p);
 }
 
+/* A server given the client's address checks the client's certificate
+ * against it (the quorum acceptor's hostname verification). */
+static int accept_from(const char *client_ks, const char *addr, bool verify,
+                       char *why, size_t cap) {
+  struct tls_options so, co;
+  server_opts(&so, "server-keystore.pem");
+  so.hostname_verification = verify;
+  client_opts(&co, client_ks);
+  struct pair p;
+  p.sctx = ctx_ok(&so, TLS_ROLE_SERVER);
+  p.cctx = ctx_ok(&co, TLS_ROLE_CLIENT);
+  p.s = tls_conn_new(p.sctx, addr);
+  p.c = tls_conn_new(p.cctx, "localhost");
+  assert_non_null(p.s);
+  assert_non_null(p.c);
+  int rc = pump(p.c, p.s);
+  snprintf(why, cap, "%s", tls_conn_errmsg(p.s));
+  pair_free(&p);
+  return rc;
+}
+
+static void test_server_checks_client_address(void **state) {
+  (void)state;
+  char why[256];
+  assert_int_equal(accept_from("server-keystore.pem", "127.0.0.1", true, why,
+                               sizeof why),
+                   0);
+  assert_int_equal(accept_from("wronghost-keystore.pem", "127.0.0.1", true, why,
+                               sizeof why),
+                   -1);
+  assert_non_null(strstr(why, "IP address mismatch"));
+  assert_int_equal(accept_from("wronghost-keystore.pem", "127.0.0.1", false,
+                               why, sizeof why),
+                   0);
+  assert_int_equal(accept_from("wronghost-keystore.pem", NULL, true, why,
+                               sizeof why),
+                   0);
+}
+
 static void test_protocols_and_ciphers(void **state) {
   (void)state;
   struct tls_options so, co;
@@ -475,6 +514,7 @@ int main(void) {
       cmocka_unit_test(test_bad_stores),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_client_auth_modes),
+      cmocka_unit_test(test_server_checks_client_address),
       cmocka_unit_test(test_protocols_and_ciphers),
       cmocka_unit_test(test_reload),
       cmocka_unit_test(test_hostile_bytes),
