@@ -95,6 +95,9 @@ try {
   // Sessions and connections.
   await page.goto(base + '/#sessions', {waitUntil: 'networkidle0'});
   await waitText(page, '#connections', sessionHex);
+  // The ephemerals table is filled by a second request after the
+  // connections table: wait for it rather than read it at once.
+  await waitText(page, '#ephemerals', '/services/payment-service/i1').catch(() => {});
   check((await text(page, '#ephemerals')).includes('/services/payment-service/i1'), 'ephemerals by session');
   await shot(page, 'sessions');
 
