@@ -705,7 +705,7 @@ static void on_metrics(void *arg, struct http_req *r) {
   struct srv_admin *a = arg;
   struct proto_writer w;
   proto_writer_init(&w);
-  srv_metrics_text(a->s, &w);
+  srv_metrics_text(a->s, a->http, &w);
   if (w.err != 0)
     http_respond_error(r, 500, "out of memory");
   else
@@ -816,10 +816,6 @@ int srv_admin_port(const struct srv *s, bool metrics) {
     return 0;
   const struct http_server *h = metrics ? s->admin->metrics : s->admin->http;
   return h != NULL ? http_bound_port(h, 0) : 0;
-}
-
-struct http_server *srv_admin_http(struct srv *s) {
-  return s->admin != NULL ? s->admin->http : NULL;
 }
 
 void srv_admin_stop(struct srv *s) {

@@ -623,39 +623,3 @@ void srv_listen_stop(struct srv *s) {
   if (had)
     ov->reserve_fd = -1;
 }
-
-void srv_overload_mntr(struct srv *s, struct proto_writer *w) {
-  struct srv_overload *ov = &s->ov;
-  size_t paused = 0, budget_paused = 0;
-  for (const struct srv_conn *c = s->conns; c != NULL; c = c->next) {
-    if (c->handle_closed || !c->throttled)
-      continue;
-    paused++;
-    if (c->budget_paused)
-      budget_paused++;
-  }
-  char line[1024];
-  int n = snprintf(
-      line, sizeof line,
-      "roost_output_budget_bytes\t%zu\n"
-      "roost_unsent_bytes\t%zu\n"
-      "roost_unsent_bytes_peak\t%zu\n"
-      "roost_paused_connections\t%zu\n"
-      "roost_budget_paused_connections\t%zu\n"
-      "roost_output_pauses\t%" PRIu64 "\n"
-      "roost_output_budget_pauses\t%" PRIu64 "\n"
-      "roost_paused_drain_touches\t%" PRIu64 "\n"
-      "roost_connection_rejected_no_fd\t%" PRIu64 "\n"
-      "roost_expiry_handled\t%" PRIu64 "\n"
-      "roost_expiry_turns\t%" PRIu64 "\n"
-      "roost_expiry_max_per_turn\t%zu\n"
-      "roost_expiry_max_turn_us\t%" PRIu64 "\n"
-      "roost_expiry_max_turn_cpu_us\t%" PRIu64 "\n",
-      ov->out_budget, ov->out_bytes, ov->out_peak, paused, budget_paused,
-      ov->pauses, ov->budget_pauses, ov->drain_touches, ov->fd_rejected,
-      ov->expired, ov->expire_turns, ov->expire_max_turn,
-      ov->expire_max_turn_ns / 1000u, ov->expire_max_turn_cpu_ns / 1000u);
-  if (n > 0)
-    proto_write_raw(w, (const uint8_t *)line,
-                    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}

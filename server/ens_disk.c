@@ -168,10 +168,6 @@ int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len) {
  * (tree or pend); the recovery writes them again before the new zab can
  * acknowledge anything. */
 
-#define ENS_FAULT_RETRY_MS 1000
-
-static void on_fault_timer(uv_timer_t *h);
-
 void ens_fault(struct srv_ens *e, const char *why) {
   struct srv *s = e->s;
   if (e->stopping || (e->faulted && !e->fault_pending))
@@ -191,7 +187,7 @@ void ens_fault(struct srv_ens *e, const char *why) {
   /* Inside a step, ens_step leaves once it unwinds.  Elsewhere (persist.c
    * in the middle of a sync or of srv_flush_all) the timer leaves at the
    * next loop turn: nothing steps zab meanwhile (ens_step sees faulted). */
-  uv_timer_start(&e->fault_timer, on_fault_timer,
+  uv_timer_start(&e->fault_timer, e->fault_retry,
                  e->in_step ? ENS_FAULT_RETRY_MS : 0, ENS_FAULT_RETRY_MS);
 }
 
@@ -201,49 +197,8 @@ void ens_log_failed(struct srv *s, const char *why) {
   ens_fault(s->rep_state, b);
 }
 
-static void on_fault_timer(uv_timer_t *h) {
-  struct srv_ens *e = h->data;
-  struct srv *s = e->s;
-  if (e->fault_pending && !e->stopping) {
-    ens_fault_leave(e);
-    srv_flush_all(s);
-    return;
-  }
-  if (!e->faulted || e->stopping) {
-    uv_timer_stop(h);
-    return;
-  }
-  char err[SNAP_ERRMSG_MAX + 64];
-  if (ens_rebase_log(e, err, sizeof err) != 0) {
-    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", err);
-    return;
-  }
-  /* The epochs last made durable: a write that failed may have left a
-   * newer pair (renamed, the directory not synced) that no message of
-   * ours ever promised. */
-  if (!ens_persist_epochs(e, e->ep_acc, e->ep_cur)) {
-    srv_log(s, SRV_LOG_WARN, "recovery: epochs not written; retrying");
-    return;
-  }
-  e->faulted = false;
-  char msg[SRV_ERRMSG_MAX];
-  if (ens_zab_start(e, e->ep_acc, e->ep_cur, (uint64_t)tree_last_zxid(s->tree),
-                    e->fault_conf, e->n_fault_conf, e->fault_conf_version,
-                    msg) != 0) {
-    e->faulted = true;
-    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", msg);
-    return;
-  }
-  uv_timer_stop(h);
-  e->recoveries++;
-  srv_log(s, SRV_LOG_INFO,
-          "recovered from the fault: state at 0x%" PRIx64 " and %zu logged "
-          "txns after it written again, epochs %u/%u; rejoining the ensemble",
-          (uint64_t)tree_last_zxid(s->tree), e->n_pend, e->ep_acc, e->ep_cur);
-  srv_flush_all(s);
-}
-
-void ens_fault_open(struct srv_ens *e) {
+void ens_fault_open(struct srv_ens *e, uv_timer_cb retry) {
+  e->fault_retry = retry;
   uv_timer_init(&e->s->loop, &e->fault_timer);
   e->fault_timer.data = e;
   e->fault_timer_open = true;

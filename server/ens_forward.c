@@ -58,16 +58,6 @@ static bool forward(struct srv_ens *e, const struct ens_req *r) {
   return ens_peer_send(p, ENS_K_FWD, w->buf, w->len);
 }
 
-/* New client connections too are taken only while healthy (see
- * refuse_unhealthy): a client whose write was refused must not be let
- * straight back in to be refused again, but try another member. */
-bool ens_serving(const struct srv *s) {
-  const struct srv_ens *e = s->rep_state;
-  struct zab_status st;
-  zab_status_get(e->zab, &st);
-  return e->serving && st.healthy;
-}
-
 /* Issue 14: a write is taken only by a member that can see it through --
  * a leader that heard a quorum lately, a follower whose leader both speaks
  * and hears it (zab_status.healthy).  Otherwise the connection is closed

@@ -266,6 +266,7 @@ struct srv_ens {
    * recovery writes again), and the committed configuration as the old
    * zab knew it (what the new one loads). */
   uv_timer_t fault_timer;
+  uv_timer_cb fault_retry; /* ens_start.c's recovery (ens_fault_open) */
   uint64_t faults, recoveries;
   struct zab_member fault_conf[ZAB_MAX_MEMBERS];
   size_t n_fault_conf;
@@ -344,7 +345,12 @@ int ens_rebase_log(struct srv_ens *e, char *err, size_t err_len);
  * unwinds). */
 void ens_fault(struct srv_ens *e, const char *why);
 void ens_log_failed(struct srv *s, const char *why);
-void ens_fault_open(struct srv_ens *e);
+#define ENS_FAULT_RETRY_MS 1000
+
+/* retry: the recovery (ens_start.c), run by the fault timer every
+ * ENS_FAULT_RETRY_MS while faulted; set here so that the disk code does
+ * not call up into the files that restart zab. */
+void ens_fault_open(struct srv_ens *e, uv_timer_cb retry);
 bool ens_ser_cb(void *arg, const void *buf, size_t len);
 void ens_sessions_reload(struct srv *s);
 

@@ -112,6 +112,17 @@ bool ens_read_only(const struct srv *s) {
   return e->read_only;
 }
 
+/* New client connections too are taken only while healthy (see
+ * refuse_unhealthy in ens_forward.c): a client whose write was refused
+ * must not be let straight back in to be refused again, but try another
+ * member. */
+bool ens_serving(const struct srv *s) {
+  const struct srv_ens *e = s->rep_state;
+  struct zab_status st;
+  zab_status_get(e->zab, &st);
+  return e->serving && st.healthy;
+}
+
 const char *ens_admit(const struct srv *s, int64_t session_id, bool can_ro) {
   const struct srv_ens *e = s->rep_state;
   if (!e->read_only)

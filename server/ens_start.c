@@ -273,6 +273,50 @@ int ens_zab_start(struct srv_ens *e, uint32_t acc, uint32_t cur, uint64_t base,
   return 0;
 }
 
+/* The disk-fault recovery (ens_disk.c, "Disk faults"): leave, then write
+ * the state again and start a new zab from it. */
+static void on_fault_timer(uv_timer_t *h) {
+  struct srv_ens *e = h->data;
+  struct srv *s = e->s;
+  if (e->fault_pending && !e->stopping) {
+    ens_fault_leave(e);
+    srv_flush_all(s);
+    return;
+  }
+  if (!e->faulted || e->stopping) {
+    uv_timer_stop(h);
+    return;
+  }
+  char err[SNAP_ERRMSG_MAX + 64];
+  if (ens_rebase_log(e, err, sizeof err) != 0) {
+    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", err);
+    return;
+  }
+  /* The epochs last made durable: a write that failed may have left a
+   * newer pair (renamed, the directory not synced) that no message of
+   * ours ever promised. */
+  if (!ens_persist_epochs(e, e->ep_acc, e->ep_cur)) {
+    srv_log(s, SRV_LOG_WARN, "recovery: epochs not written; retrying");
+    return;
+  }
+  e->faulted = false;
+  char msg[SRV_ERRMSG_MAX];
+  if (ens_zab_start(e, e->ep_acc, e->ep_cur, (uint64_t)tree_last_zxid(s->tree),
+                    e->fault_conf, e->n_fault_conf, e->fault_conf_version,
+                    msg) != 0) {
+    e->faulted = true;
+    srv_log(s, SRV_LOG_WARN, "recovery: %s; retrying", msg);
+    return;
+  }
+  uv_timer_stop(h);
+  e->recoveries++;
+  srv_log(s, SRV_LOG_INFO,
+          "recovered from the fault: state at 0x%" PRIx64 " and %zu logged "
+          "txns after it written again, epochs %u/%u; rejoining the ensemble",
+          (uint64_t)tree_last_zxid(s->tree), e->n_pend, e->ep_acc, e->ep_cur);
+  srv_flush_all(s);
+}
+
 int srv_zab_open(struct srv *s, char *errmsg) {
   bool has_secret = false;
   uint8_t secret[16];
@@ -394,7 +438,7 @@ int srv_zab_open(struct srv *s, char *errmsg) {
   uv_timer_init(&s->loop, &e->timer);
   e->timer.data = e;
   e->timer_open = true;
-  ens_fault_open(e);
+  ens_fault_open(e, on_fault_timer);
   if (ens_zab_start(e, acc, cur, (uint64_t)base, have_dyn ? dyn : NULL,
                     have_dyn ? n_dyn : 0, dyn_version, errmsg) != 0)
     return -1;

@@ -134,8 +134,7 @@ static int32_t op_of_index(unsigned i) {
 
 /* The admin HTTP server's own counters (hostile or idle clients show
  * here before anywhere else). */
-static void http_counters(struct srv *s, struct proto_writer *w) {
-  struct http_server *h = srv_admin_http(s);
+static void http_counters(struct http_server *h, struct proto_writer *w) {
   if (h == NULL)
     return;
   struct http_stats st;
@@ -162,7 +161,8 @@ static void http_counters(struct srv *s, struct proto_writer *w) {
       st.open_conns);
 }
 
-void srv_metrics_text(struct srv *s, struct proto_writer *w) {
+void srv_metrics_text(struct srv *s, struct http_server *h,
+                      struct proto_writer *w) {
   mntr_gauges(s, w);
   const struct srv_metrics *m = s->metrics;
   int voters = 0;
@@ -204,5 +204,5 @@ void srv_metrics_text(struct srv *s, struct proto_writer *w) {
       "# TYPE roost_client_connections gauge\nroost_client_connections %zu\n",
       conns);
   srv_dns_metrics(s, w);
-  http_counters(s, w);
+  http_counters(h, w);
 }

@@ -387,3 +387,51 @@ void srv_conn_stop_reading(struct srv_conn *c) {
     c->reading = false;
   }
 }
+
+void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st) {
+  tls_conn_shutdown(tls); /* nothing after a failure: its alert is queued */
+  char b[1024];
+  size_t n;
+  /* uv_try_write refuses while a write is queued: order is kept. */
+  while ((n = tls_conn_take_out(tls, b, sizeof b)) > 0) {
+    uv_buf_t ub = uv_buf_init(b, (unsigned)n);
+    if (uv_try_write(st, &ub, 1) != (int)n)
+      break;
+  }
+}
+
+void srv_overload_mntr(struct srv *s, struct proto_writer *w) {
+  struct srv_overload *ov = &s->ov;
+  size_t paused = 0, budget_paused = 0;
+  for (const struct srv_conn *c = s->conns; c != NULL; c = c->next) {
+    if (c->handle_closed || !c->throttled)
+      continue;
+    paused++;
+    if (c->budget_paused)
+      budget_paused++;
+  }
+  char line[1024];
+  int n = snprintf(
+      line, sizeof line,
+      "roost_output_budget_bytes\t%zu\n"
+      "roost_unsent_bytes\t%zu\n"
+      "roost_unsent_bytes_peak\t%zu\n"
+      "roost_paused_connections\t%zu\n"
+      "roost_budget_paused_connections\t%zu\n"
+      "roost_output_pauses\t%" PRIu64 "\n"
+      "roost_output_budget_pauses\t%" PRIu64 "\n"
+      "roost_paused_drain_touches\t%" PRIu64 "\n"
+      "roost_connection_rejected_no_fd\t%" PRIu64 "\n"
+      "roost_expiry_handled\t%" PRIu64 "\n"
+      "roost_expiry_turns\t%" PRIu64 "\n"
+      "roost_expiry_max_per_turn\t%zu\n"
+      "roost_expiry_max_turn_us\t%" PRIu64 "\n"
+      "roost_expiry_max_turn_cpu_us\t%" PRIu64 "\n",
+      ov->out_budget, ov->out_bytes, ov->out_peak, paused, budget_paused,
+      ov->pauses, ov->budget_pauses, ov->drain_touches, ov->fd_rejected,
+      ov->expired, ov->expire_turns, ov->expire_max_turn,
+      ov->expire_max_turn_ns / 1000u, ov->expire_max_turn_cpu_ns / 1000u);
+  if (n > 0)
+    proto_write_raw(w, (const uint8_t *)line,
+                    (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}

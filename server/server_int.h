@@ -439,13 +439,18 @@ void srv_tls_stop(struct srv *s);
 void srv_tls_free(struct srv *s);
 /* The bound secure port, or -1. */
 int srv_tls_bound_port(const struct srv *s);
+/* The secure client port's listener, bound by srv_tls_open (srv.c starts
+ * listening on it); NULL without one. */
+uv_tcp_t *srv_tls_listener(struct srv *s);
 /* A connection accepted on the secure listener (conn.c's accept path,
  * shared with the plain port): give it its TLS engine.  0, or -1 when out
  * of memory (the caller closes c). */
 int srv_tls_conn_attach(struct srv_conn *c);
 /* Clients may hold certificate identities (a secure port, or TLS on the
  * client port): ACLs may name the x509 scheme. */
-bool srv_tls_x509_acls(const struct srv *s);
+static inline bool srv_tls_x509_acls(const struct srv *s) {
+  return s->cfg.secure_client_port >= 0 || s->cfg.client_port_unification;
+}
 /* Closing a TLS connection or link without flushing: close_notify (or,
  * after a failure, the engine's alert) and whatever else the engine holds
  * straight to the socket, best effort (nothing when a write is queued). */
@@ -778,10 +783,13 @@ struct srv_metrics {
   uint64_t election_min_ms, election_max_ms;
 };
 
+struct http_server;
 /* The Prometheus text exposition (format 0.0.4) of s: every numeric mntr
  * figure under ZooKeeper's name (without "zk_"), ZooKeeper's summaries
- * fsynctime and snapshottime, and Roost's histograms.  Appends to w. */
-void srv_metrics_text(struct srv *s, struct proto_writer *w);
+ * fsynctime and snapshottime, and Roost's histograms, and the counters of
+ * the HTTP server h that serves them (NULL: none).  Appends to w. */
+void srv_metrics_text(struct srv *s, struct http_server *h,
+                      struct proto_writer *w);
 
 /* ------------------------------------------------------------------ */
 /* admin.c — the admin HTTP server (http/): AdminServer commands under
@@ -795,11 +803,6 @@ void srv_admin_stop(struct srv *s);
 void srv_admin_free(struct srv *s);
 /* Bound port of the admin (metrics=false) or metrics listener, 0 = none. */
 int srv_admin_port(const struct srv *s, bool metrics);
-/* The admin port's HTTP server, where other parts mount their routes
- * (http_route; e.g. the discovery API's /v1/), or NULL when it is off.
- * Borrowed until srv_stop. */
-struct http_server;
-struct http_server *srv_admin_http(struct srv *s);
 /* console.c: the names of path's children as owned strings (sorted if
  * asked), read with auth's rights; NULL (count 0) when unreadable.  Free
  * with srv_names_free.  The console and the discovery API both list. */

@@ -186,6 +186,13 @@ struct srv *srv_new(const struct srv_config *cfg, char errmsg[SRV_ERRMSG_MAX]) {
     goto fail_loop;
   if (srv_tls_open(s, errmsg) != 0)
     goto fail_loop;
+  uv_tcp_t *secure = srv_tls_listener(s);
+  if (secure != NULL && (rc = srv_listen(s, secure, backlog, true)) != 0) {
+    snprintf(errmsg, SRV_ERRMSG_MAX,
+             "cannot listen on the secure client port %d: %s",
+             srv_tls_bound_port(s), uv_strerror(rc));
+    goto fail_loop;
+  }
   if (srv_admin_open(s, errmsg) != 0)
     goto fail_loop;
 

@@ -188,11 +188,7 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
   t->listener_open = true;
   rc = uv_tcp_bind(&t->listener, res->ai_addr, 0);
   freeaddrinfo(res);
-  int backlog = cfg->client_port_listen_backlog > 0
-                    ? cfg->client_port_listen_backlog
-                    : SOMAXCONN;
-  if (rc == 0)
-    rc = srv_listen(s, &t->listener, backlog, true); /* conn.c accepts */
+  /* srv.c calls srv_listen on it (conn.c accepts for both ports). */
   if (rc != 0) {
     snprintf(errmsg, SRV_ERRMSG_MAX, "cannot listen on %s:%d: %s", host,
              cfg->secure_client_port, uv_strerror(rc));
@@ -215,6 +211,10 @@ int srv_tls_open(struct srv *s, char errmsg[SRV_ERRMSG_MAX]) {
           cfg->tls.client_auth[0] ? cfg->tls.client_auth : "need",
           tls_ctx_cert_fingerprint(t->ctx));
   return 0;
+}
+
+uv_tcp_t *srv_tls_listener(struct srv *s) {
+  return s->tls != NULL && s->tls->listener_open ? &s->tls->listener : NULL;
 }
 
 int srv_tls_bound_port(const struct srv *s) {
@@ -244,10 +244,6 @@ void srv_tls_free(struct srv *s) {
   s->tls = NULL;
 }
 
-bool srv_tls_x509_acls(const struct srv *s) {
-  return s->cfg.secure_client_port >= 0 || s->cfg.client_port_unification;
-}
-
 int srv_tls_conn_attach(struct srv_conn *c) {
   struct srv_tls *t = c->srv->tls;
   if (t == NULL || t->ctx == NULL)
@@ -258,18 +254,6 @@ int srv_tls_conn_attach(struct srv_conn *c) {
 
 void srv_tls_alloc(struct srv_conn *c, uv_buf_t *buf) {
   *buf = uv_buf_init(c->srv->tls->rbuf, sizeof c->srv->tls->rbuf);
-}
-
-void srv_tls_send_close(struct tls_conn *tls, uv_stream_t *st) {
-  tls_conn_shutdown(tls); /* nothing after a failure: its alert is queued */
-  char b[1024];
-  size_t n;
-  /* uv_try_write refuses while a write is queued: order is kept. */
-  while ((n = tls_conn_take_out(tls, b, sizeof b)) > 0) {
-    uv_buf_t ub = uv_buf_init(b, (unsigned)n);
-    if (uv_try_write(st, &ub, 1) != (int)n)
-      break;
-  }
 }
 
 static void send_alert(struct srv_conn *c) {
