@@ -173,10 +173,12 @@ static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
  * reconfiguration it may be a joiner (ZooKeeper's joiners connect to the
  * leader before a change names them), so dial it back at the address it
  * came from; zab decides what it may do (a non-voting learner).  A member
- * we know that says another quorum port was restarted on new ports under
- * its id: dial it there (only the link moves; its role is kept), else it
- * could not catch up before the change that names its new addresses,
- * and a change moving a quorum of the members could never commit. */
+ * we know that says another quorum port, while our link to it is down,
+ * was restarted on new ports under its id: dial it there (only the link
+ * moves; its role is kept), else it could not catch up before the change
+ * that names its new addresses, and a change moving a quorum of the
+ * members could never commit.  While the configured address works (a
+ * port forward in front of the member) it is kept. */
 static void join_hello(struct ens_tcp *t, uint32_t id, uint16_t port) {
   struct sockaddr_storage ss;
   int n = sizeof ss;
@@ -239,7 +241,7 @@ static void in_frames(struct ens_tcp *t) {
       uint16_t qport = len == 14 ? proto_load_be16(b + 12) : 0;
       if (id != e->my_id && id != 0 && len == 14 &&
           e->s->cfg.reconfig_enabled &&
-          (known == NULL || (int)qport != known->port))
+          (known == NULL || ((int)qport != known->port && !known->up)))
         join_hello(t, id, qport);
       if (id == e->my_id || ens_peer_of(e, id) == NULL) {
         char r[96];
