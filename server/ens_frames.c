@@ -172,7 +172,13 @@ static void on_synced(struct srv_ens *e, const uint8_t *b, size_t n,
 /* A server we do not know said HELLO with its quorum port: with
  * reconfiguration it may be a joiner (ZooKeeper's joiners connect to the
  * leader before a change names them), so dial it back at the address it
- * came from; zab decides what it may do (a non-voting learner). */
+ * came from; zab decides what it may do (a non-voting learner).  A member
+ * we know that says another quorum port, while our link to it is down,
+ * was restarted on new ports under its id: dial it there (only the link
+ * moves; its role is kept), else it could not catch up before the change
+ * that names its new addresses, and a change moving a quorum of the
+ * members could never commit.  While the configured address works (a
+ * port forward in front of the member) it is kept. */
 static void join_hello(struct ens_tcp *t, uint32_t id, uint16_t port) {
   struct sockaddr_storage ss;
   int n = sizeof ss;
@@ -183,6 +189,14 @@ static void join_hello(struct ens_tcp *t, uint32_t id, uint16_t port) {
     uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
   else
     uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+  struct ens_peer *p = ens_peer_of(t->e, id);
+  if (p != NULL) {
+    srv_log(t->e->s, SRV_LOG_INFO,
+            "server %u says HELLO from %s:%u, not port %d: it moved", id, host,
+            port, p->port);
+    ens_peer_add(t->e, id, host, port, p->observer);
+    return;
+  }
   srv_log(t->e->s, SRV_LOG_INFO, "server %u (%s:%u) says HELLO: a joiner", id,
           host, port);
   ens_peer_add(t->e, id, host, port, false);
@@ -223,9 +237,12 @@ static void in_frames(struct ens_tcp *t) {
         ens_tcp_drop(t, r);
         return;
       }
-      if (id != e->my_id && id != 0 && ens_peer_of(e, id) == NULL &&
-          len == 14 && e->s->cfg.reconfig_enabled)
-        join_hello(t, id, proto_load_be16(b + 12));
+      struct ens_peer *known = ens_peer_of(e, id);
+      uint16_t qport = len == 14 ? proto_load_be16(b + 12) : 0;
+      if (id != e->my_id && id != 0 && len == 14 &&
+          e->s->cfg.reconfig_enabled &&
+          (known == NULL || ((int)qport != known->port && !known->up)))
+        join_hello(t, id, qport);
       if (id == e->my_id || ens_peer_of(e, id) == NULL) {
         char r[96];
         snprintf(r, sizeof r, "HELLO from unknown server id %u", id);
