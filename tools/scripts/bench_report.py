@@ -632,8 +632,32 @@ def cmd_table(a):
     else:
         tail.append("Every run completed with zero errors.")
     tail.append("")
+    tail += tls_rows(a.out)
     write_report("\n".join(head + lines + tail), a.out, "bench")
     return 0
+
+
+def tls_rows(out):
+    """The table of docs/benchmarks-tls.md (make bench-tls, its own run
+    with ZooKeeper's Netty TLS beside Roost's), carried into this report so
+    one page has every row; empty when that file does not exist."""
+    if not out:
+        return []
+    path = os.path.join(os.path.dirname(out) or ".", "benchmarks-tls.md")
+    try:
+        with open(path) as f:
+            src = f.read().splitlines()
+    except OSError:
+        return []
+    table = [ln for ln in src if ln.startswith("|")]
+    run = [ln for ln in src if ln.startswith("Run:")]
+    if not table:
+        return []
+    rows = ["## TLS (from `make bench-tls`, a separate run)", "",
+            "Copied from [benchmarks-tls.md](benchmarks-tls.md), which has "
+            "the set-up and the caveats; compare its columns with each "
+            "other, not with the tables above.", ""]
+    return rows + table + [""] + run + [""]
 
 
 def write_report(text, out, who):
