@@ -129,6 +129,25 @@ def wait_http(port, path="/commands/ruok", timeout=20.0):
     raise AssertionError("admin server on port %d did not answer" % port)
 
 
+def admin_ensemble(ensemble_factory, **cfg):
+    """A 3-member ensemble, each member with an admin port of its own;
+    returns (ensemble, leader, {myid: admin port})."""
+    ens = ensemble_factory(3, start=False,
+                           **{"admin.enableServer": "true",
+                              "admin.serverAddress": harness.HOST}, **cfg)
+    ports = {}
+    for srv in ens.servers:
+        ports[srv.myid] = harness.free_port()
+        srv.cfg["admin.serverPort"] = str(ports[srv.myid])
+        with open(srv.cfg_path, "a") as f:
+            f.write("admin.serverPort=%d\n" % ports[srv.myid])
+    ens.start()
+    leader = ens.wait_serving()
+    for p in ports.values():
+        wait_http(p)
+    return ens, leader, ports
+
+
 def check_types(obj, shape, where):
     for field, typ in shape.items():
         assert field in obj, "%s: no field %r in %r" % (where, field,
@@ -309,21 +328,10 @@ def test_port_in_use_is_a_warning(server_factory):
 
 
 def test_ensemble_commands(ensemble_factory):
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for srv in ens.servers:  # a port of its own for each member
-        ports.append(harness.free_port())
-        srv.cfg["admin.serverPort"] = str(ports[-1])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, ports = admin_ensemble(ensemble_factory)
     leaders = []
-    for srv, port in zip(ens.servers, ports):
+    for srv in ens.servers:
+        port = ports[srv.myid]
         o = command(port, "leader")
         check_types(o, {"is_leader": bool, "leader_id": int,
                         "leader_ip": str}, "leader")

@@ -120,7 +120,7 @@ def test_console_ensemble_lag(ensemble_factory):
     reader to the leader; after SIGCONT the lag returns to 0."""
     import signal
     from ens_util import wait_until
-    from test_metrics import admin_ensemble
+    from test_admin import admin_ensemble
     # syncLimit 300 ticks (60 s): the leader keeps the stopped follower.
     ens, leader, ports = admin_ensemble(ensemble_factory, syncLimit="300")
     stopped, running = [s for s in ens.servers if s is not leader]

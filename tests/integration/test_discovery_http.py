@@ -18,7 +18,7 @@ import pytest
 from kazoo.client import KazooClient
 
 import harness
-from test_admin import curl, wait_http
+from test_admin import admin_ensemble, curl, wait_http
 from test_agent import FlipApp, agents, tmp, write_defs  # noqa: F401
 
 pytestmark = pytest.mark.roost_only("Roost's own HTTP discovery API")
@@ -298,19 +298,8 @@ def harness_wait(pred, what, timeout=20.0):
 
 
 def test_ensemble_members_answer_from_their_tree(ensemble_factory):
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for s in ens.servers:
-        ports.append(harness.free_port())
-        s.cfg["admin.serverPort"] = str(ports[-1])
-        with open(s.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, by_id = admin_ensemble(ensemble_factory)
+    ports = [by_id[s.myid] for s in ens.servers]
     z = KazooClient(hosts=ens.servers[0].hosts, timeout=10)
     z.start(timeout=20)
     z.ensure_path("/services/ens")

@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness
-from test_admin import curl, wait_http
+from test_admin import admin_ensemble, curl, wait_http
 
 pytestmark = pytest.mark.roost_only(
     "Debian's ZooKeeper has no Prometheus metrics provider to compare with")
@@ -171,19 +171,7 @@ def test_commit_latency_on_the_leader(ensemble_factory):
     the leader (the quorum's round trip plus fsyncs); followers propose
     nothing and count nothing."""
     from test_admin import command
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for srv in ens.servers:
-        ports.append(harness.free_port())
-        srv.cfg["admin.serverPort"] = str(ports[-1])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, ports = admin_ensemble(ensemble_factory)
     zk = KazooClient(hosts=ens.hosts, timeout=10)
     zk.start()
     try:
@@ -191,7 +179,7 @@ def test_commit_latency_on_the_leader(ensemble_factory):
         for i in range(30):
             zk.create("/lat/n%d" % i, b"x")
         counts = {}
-        for p in ports:
+        for p in ports.values():
             fams = scrape(p)
             lead = command(p, "leader")["is_leader"]
             n = value(fams, "roost_commit_latency_seconds",
@@ -205,25 +193,6 @@ def test_commit_latency_on_the_leader(ensemble_factory):
     finally:
         zk.stop()
         zk.close()
-
-
-def admin_ensemble(ensemble_factory, **cfg):
-    """A 3-member ensemble, each member with an admin port of its own;
-    returns (ensemble, leader, {myid: admin port})."""
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST}, **cfg)
-    ports = {}
-    for srv in ens.servers:
-        ports[srv.myid] = harness.free_port()
-        srv.cfg["admin.serverPort"] = str(ports[srv.myid])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[srv.myid])
-    ens.start()
-    leader = ens.wait_serving()
-    for p in ports.values():
-        wait_http(p)
-    return ens, leader, ports
 
 
 def test_learner_lag_while_a_follower_is_stopped(ensemble_factory):
