@@ -18,6 +18,7 @@ import pytest
 from kazoo.client import KazooClient
 
 import harness
+from ens_util import wait_until
 from test_admin import admin_ensemble, curl, wait_http
 from test_agent import FlipApp, agents, tmp, write_defs  # noqa: F401
 
@@ -259,8 +260,8 @@ def test_agent_http_check_and_passing(admin, kz, agents, tmp):  # noqa: F811
             return sorted(i["address"] for i in get(
                 port, "/v1/services/payment-service?passing")[2])
 
-        harness_wait(lambda: passing() == ["127.0.0.2", "127.0.0.3"],
-                     "the agent's instance passing")
+        wait_until(lambda: passing() == ["127.0.0.2", "127.0.0.3"], 20,
+                   "the agent's instance passing")
         _, h, body = get(port, "/v1/services/payment-service")
         mine = [i for i in body if i["address"] == "127.0.0.2"][0]
         assert mine["meta"] == {"team": "pay"}
@@ -282,19 +283,10 @@ def test_agent_http_check_and_passing(admin, kz, agents, tmp):  # noqa: F811
         assert {i["address"]: i["status"] for i in body} == {
             "127.0.0.2": "critical", "127.0.0.3": "passing"}
         app.code = 200
-        harness_wait(lambda: passing() == ["127.0.0.2", "127.0.0.3"],
-                     "the instance passing again")
+        wait_until(lambda: passing() == ["127.0.0.2", "127.0.0.3"], 20,
+                   "the instance passing again")
     finally:
         app.close()
-
-
-def harness_wait(pred, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def test_ensemble_members_answer_from_their_tree(ensemble_factory):
@@ -305,8 +297,8 @@ def test_ensemble_members_answer_from_their_tree(ensemble_factory):
     z.ensure_path("/services/ens")
     z.sync("/services/ens")
     for p in ports:  # every member has the service node
-        harness_wait(lambda: get(p, "/v1/services")[2].get("ens") == 0,
-                     "/services/ens on port %d" % p)
+        wait_until(lambda: get(p, "/v1/services")[2].get("ens") == 0, 20,
+                   "/services/ens on port %d" % p)
     # Block on every member, then write through one.
     idx = [get(p, "/v1/services/ens")[1]["X-Roost-Index"] for p in ports]
     got = {}
