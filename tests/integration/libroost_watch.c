@@ -716,6 +716,33 @@ static void run_discovery(const char *hosts) {
   elog_free(&log);
 }
 
+/* A client in read-only mode on hosts, connected read-only (checked,
+ * within wait_s); the caller closes it. */
+static roost_client *ro_connect(const char *hosts, struct lr_sess *s,
+                                int session_timeout_ms, int wait_s) {
+  roost_options o;
+  lr_sess_options(&o, s);
+  o.session_timeout_ms = session_timeout_ms;
+  o.read_only = true;
+  o.rw_probe_ms = 200;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK(lr_sess_wait(s, &s->ro_connects, 1, wait_s), "no read-only connection");
+  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
+        roost_client_state(c));
+  return c;
+}
+
+/* Checks that c moves (within wait_s) to a read-write server with a new
+ * session: one made by a read-only server is not offered to others. */
+static void ro_wait_rw(roost_client *c, struct lr_sess *s, int64_t ro_sid,
+                       int wait_s, const char *what) {
+  CHECK(lr_sess_wait(s, &s->connects, 1, wait_s), "%s", what);
+  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
+        roost_client_state(c));
+  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+}
+
 /* Read-only mode: HOSTS lists a read-only server (the harness's) and a
  * read-write one that is down at first.  The client must report
  * CONNECTED_READ_ONLY, keep asking the other host "isro", and move to it
@@ -723,23 +750,10 @@ static void run_discovery(const char *hosts) {
 static void run_readonly(const char *hosts) {
   struct lr_sess s;
   lr_sess_init(&s);
-  roost_options o;
-  lr_sess_options(&o, &s);
-  o.session_timeout_ms = 30000;
-  o.read_only = true;
-  o.rw_probe_ms = 200;
-  roost_client *c;
-  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
-  CHECK(lr_sess_wait(&s, &s.ro_connects, 1, 30), "no read-only connection");
-  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
-        roost_client_state(c));
+  roost_client *c = ro_connect(hosts, &s, 30000, 30);
   int64_t ro_sid = roost_client_session_id(c);
   printf("read-only %llx\n", (unsigned long long)ro_sid);
-  CHECK(lr_sess_wait(&s, &s.connects, 1, 90), "never moved to a r/w server");
-  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
-        roost_client_state(c));
-  /* A session made by a read-only server is not offered to others. */
-  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  ro_wait_rw(c, &s, ro_sid, 90, "never moved to a r/w server");
   char p[64];
   snprintf(p, sizeof p, "/lr-ro-%d", (int)uv_os_getpid());
   roost_create_opts e = {ROOST_EPHEMERAL, 0, NULL, 0};
@@ -756,16 +770,7 @@ static void run_readonly(const char *hosts) {
 static void run_readonly_ensemble(const char *hosts, const char *path) {
   struct lr_sess s;
   lr_sess_init(&s);
-  roost_options o;
-  lr_sess_options(&o, &s);
-  o.session_timeout_ms = 15000;
-  o.read_only = true;
-  o.rw_probe_ms = 200;
-  roost_client *c;
-  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
-  CHECK(lr_sess_wait(&s, &s.ro_connects, 1, 60), "no read-only connection");
-  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
-        roost_client_state(c));
+  roost_client *c = ro_connect(hosts, &s, 15000, 60);
   roost_result *r = NULL;
   CHECK_RC(roost_get(c, path, NULL, NULL, &r), ROOST_OK);
   CHECK(r->data_len == 3 && memcmp(r->data, "one", 3) == 0, "data of %s", path);
@@ -777,10 +782,7 @@ static void run_readonly_ensemble(const char *hosts, const char *path) {
   CHECK_RC(roost_sync(c, path), ROOST_NOTREADONLY);
   int64_t ro_sid = roost_client_session_id(c);
   printf("read-only %llx\n", (unsigned long long)ro_sid);
-  CHECK(lr_sess_wait(&s, &s.connects, 1, 120), "never read-write again");
-  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
-        roost_client_state(c));
-  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  ro_wait_rw(c, &s, ro_sid, 120, "never read-write again");
   CHECK_RC(roost_create(c, p, "x", 1, NULL, NULL), ROOST_OK);
   CHECK_RC(roost_delete(c, p, -1), ROOST_OK);
   CHECK_RC(roost_client_close(c), ROOST_OK);
