@@ -142,6 +142,24 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The vector of names at rd (a getChildren body) as owned strings; *got
+ * says how many were read (fewer on a short body or out of memory).  NULL
+ * when out of memory. */
+static char **read_names(struct proto_reader *rd, int32_t *got) {
+  int32_t n = proto_read_vector_count(rd);
+  char **v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
+  int32_t k = 0;
+  for (; v != NULL && k < n && proto_reader_err(rd) == PROTO_OK; k++) {
+    struct proto_slice sl = proto_read_buffer(rd);
+    v[k] = strndup(sl.ptr ? (const char *)sl.ptr : "",
+                   sl.len > 0 ? (size_t)sl.len : 0);
+    if (v[k] == NULL)
+      break;
+  }
+  *got = k;
+  return v;
+}
+
 static void on_children(void *arg, struct http_req *r) {
   struct srv *s = arg;
   char path[SRV_PATH_MAX];
@@ -159,23 +177,19 @@ static void on_children(void *arg, struct http_req *r) {
   }
   struct proto_reader rd;
   proto_reader_init(&rd, w.buf, w.len, w.len);
-  int32_t n = proto_read_vector_count(&rd);
-  char **names = calloc(n > 0 ? (size_t)n : 1, sizeof *names);
-  int32_t got = 0;
-  for (; names != NULL && got < n && proto_reader_err(&rd) == PROTO_OK; got++) {
-    struct proto_slice sl = proto_read_buffer(&rd);
-    names[got] = strndup(sl.ptr ? (const char *)sl.ptr : "",
-                         sl.len > 0 ? (size_t)sl.len : 0);
-    if (names[got] == NULL)
-      break;
+  int32_t got;
+  char **names = read_names(&rd, &got);
+  if (names == NULL) {
+    proto_writer_free(&w);
+    respond_err(r, 500, "read failed");
+    return;
   }
   struct proto_stat st;
   proto_read_stat(&rd, &st);
   json_t *o = json_object();
   json_object_set_new(o, "path", json_string(path));
   json_object_set_new(o, "stat", stat_json(&st));
-  if (names != NULL)
-    qsort(names, (size_t)got, sizeof *names, cmp_str);
+  qsort(names, (size_t)got, sizeof *names, cmp_str);
   json_t *a = json_array();
   for (int32_t i = 0; i < got && i < CONSOLE_MAX_CHILDREN; i++) {
     char child[SRV_PATH_MAX];
@@ -189,10 +203,8 @@ static void on_children(void *arg, struct http_req *r) {
   }
   json_object_set_new(o, "children", a);
   json_object_set_new(o, "truncated", json_boolean(got > CONSOLE_MAX_CHILDREN));
-  for (int32_t i = 0; i < got; i++)
-    free(names[i]);
-  free(names);
-  bool bad = names == NULL || proto_reader_err(&rd) != PROTO_OK;
+  srv_names_free(names, got);
+  bool bad = proto_reader_err(&rd) != PROTO_OK;
   proto_writer_free(&w);
   if (bad) {
     json_decref(o);
@@ -282,16 +294,8 @@ char **srv_children_names(struct srv *s, const char *path,
   }
   struct proto_reader rd;
   proto_reader_init(&rd, w.buf, w.len, w.len);
-  int32_t n = proto_read_vector_count(&rd);
-  char **v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
-  int32_t got = 0;
-  for (; v != NULL && got < n && proto_reader_err(&rd) == PROTO_OK; got++) {
-    struct proto_slice sl = proto_read_buffer(&rd);
-    v[got] = strndup(sl.ptr ? (const char *)sl.ptr : "",
-                     sl.len > 0 ? (size_t)sl.len : 0);
-    if (v[got] == NULL)
-      break;
-  }
+  int32_t got;
+  char **v = read_names(&rd, &got);
   proto_writer_free(&w);
   if (v != NULL && sorted)
     qsort(v, (size_t)got, sizeof *v, cmp_str);
