@@ -122,17 +122,16 @@ static bool tree_err(struct http_req *r, int rc) {
   return true;
 }
 
-/* An unauthenticated client from the peer's address. */
-static struct tree_auth peer_auth(struct http_req *r,
-                                  struct tree_identity *id) {
+struct tree_auth srv_http_peer_auth(struct http_req *r,
+                                    struct tree_identity *id) {
   id->scheme = "ip";
   id->id = http_req_peer(r);
   struct tree_auth a = {.ids = id, .n_ids = 1};
   return a;
 }
 
-/* parent + "/" + name into out; false when it does not fit. */
-static bool join(char *out, size_t cap, const char *parent, const char *name) {
+bool srv_path_join(char *out, size_t cap, const char *parent,
+                   const char *name) {
   int n =
       snprintf(out, cap, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name);
   return n >= 0 && (size_t)n < cap;
@@ -167,7 +166,7 @@ static void on_children(void *arg, struct http_req *r) {
   if (plen < 0)
     return;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   struct proto_writer w;
   proto_writer_init(&w);
   int rc = tree_get_children(s->tree, path, (size_t)plen, 0, true, &auth, &w);
@@ -196,7 +195,7 @@ static void on_children(void *arg, struct http_req *r) {
     struct proto_stat cs;
     json_t *c = json_object();
     json_object_set_new(c, "name", json_string(names[i]));
-    if (join(child, sizeof child, path, names[i]) &&
+    if (srv_path_join(child, sizeof child, path, names[i]) &&
         tree_stat(s->tree, child, strlen(child), &cs) == PROTO_OK)
       json_object_set_new(c, "stat", stat_json(&cs));
     json_array_append_new(a, c);
@@ -221,7 +220,7 @@ static void on_node(void *arg, struct http_req *r) {
   if (plen < 0)
     return;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   struct proto_writer w;
   proto_writer_init(&w);
   int rc = tree_get_data(s->tree, path, (size_t)plen, 0, &auth, &w);
@@ -364,7 +363,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
   char **names = srv_children_names(s, root, auth, true, &n);
   for (int32_t i = 0; names != NULL && i<n && * budget> 0; i++) {
     char spath[SRV_PATH_MAX];
-    if (!join(spath, sizeof spath, root, names[i]))
+    if (!srv_path_join(spath, sizeof spath, root, names[i]))
       continue;
     int32_t m;
     char **ids = srv_children_names(s, spath, auth, true, &m);
@@ -374,7 +373,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
     json_t *inst = json_array();
     for (int32_t j = 0; ids != NULL && j<m && * budget> 0; j++) {
       char ipath[SRV_PATH_MAX];
-      if (!join(ipath, sizeof ipath, spath, ids[j]))
+      if (!srv_path_join(ipath, sizeof ipath, spath, ids[j]))
         continue;
       json_array_append_new(inst, instance_json(s, ipath, ids[j], auth));
       (*budget)--;
@@ -389,7 +388,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
 static void on_services(void *arg, struct http_req *r) {
   struct srv *s = arg;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   json_t *o = json_object();
   json_t *roots = json_array(), *services = json_array();
   size_t budget = CONSOLE_MAX_INSTANCES;

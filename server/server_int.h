@@ -786,6 +786,14 @@ char **srv_children_names(struct srv *s, const char *path,
                           const struct tree_auth *auth, bool sorted,
                           int32_t *count);
 void srv_names_free(char **v, int32_t n);
+/* console.c: parent + "/" + name into out; false when it does not fit. */
+bool srv_path_join(char *out, size_t cap, const char *parent, const char *name);
+/* console.c: the rights of an unauthenticated HTTP client, by the peer's
+ * address (scheme "ip"); id is filled in and borrowed by the result, the
+ * address by r. */
+struct http_req;
+struct tree_auth srv_http_peer_auth(struct http_req *r,
+                                    struct tree_identity *id);
 
 /* console.c — the web console's routes (assets compiled in) on h. */
 void srv_console_routes(struct srv *s, struct http_server *h);
