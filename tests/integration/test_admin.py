@@ -129,6 +129,18 @@ def wait_http(port, path="/commands/ruok", timeout=20.0):
     raise AssertionError("admin server on port %d did not answer" % port)
 
 
+def admin_server(server_factory, address=None, **cfg):
+    """A server with its admin port on (at address; None: the default, the
+    client address); returns (server, admin port) once the port answers."""
+    port = harness.free_port()
+    cfg.update({"admin.enableServer": "true", "admin.serverPort": port})
+    if address is not None:
+        cfg["admin.serverAddress"] = address
+    srv = server_factory(**cfg)
+    wait_http(port)
+    return srv, port
+
+
 def admin_ensemble(ensemble_factory, **cfg):
     """A 3-member ensemble, each member with an admin port of its own;
     returns (ensemble, leader, {myid: admin port})."""
@@ -165,11 +177,7 @@ def check_types(obj, shape, where):
 
 @pytest.fixture
 def admin(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverAddress": harness.HOST,
-                            "admin.serverPort": port})
-    wait_http(port)
+    srv, port = admin_server(server_factory, harness.HOST)
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     zk.create("/adm", b"x")

@@ -24,7 +24,7 @@ from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
 
 import harness
-from test_admin import command, wait_http
+from test_admin import admin_server, command
 
 pytestmark = pytest.mark.roost_only("ZooKeeper has no web console")
 
@@ -41,10 +41,7 @@ def _ready():
 @pytest.mark.skipif(not _ready(), reason="run `make console-deps` "
                     "(chromium, nodejs, puppeteer-core)")
 def test_console_in_chromium(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": port})
-    wait_http(port)
+    srv, port = admin_server(server_factory)
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     stop = threading.Event()

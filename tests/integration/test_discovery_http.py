@@ -19,7 +19,7 @@ from kazoo.client import KazooClient
 
 import harness
 from ens_util import wait_until
-from test_admin import admin_ensemble, curl, wait_http
+from test_admin import admin_ensemble, admin_server, curl
 from test_agent import FlipApp, agents, tmp, write_defs  # noqa: F401
 
 pytestmark = pytest.mark.roost_only("Roost's own HTTP discovery API")
@@ -41,12 +41,7 @@ def get(port, path, timeout=30):
 
 @pytest.fixture
 def admin(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverAddress": harness.HOST,
-                            "admin.serverPort": port})
-    wait_http(port)
-    return srv, port
+    return admin_server(server_factory, harness.HOST)
 
 
 @pytest.fixture

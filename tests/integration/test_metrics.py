@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness
-from test_admin import admin_ensemble, curl, wait_http
+from test_admin import admin_ensemble, admin_server, curl, wait_http
 
 pytestmark = pytest.mark.roost_only(
     "Debian's ZooKeeper has no Prometheus metrics provider to compare with")
@@ -53,12 +53,10 @@ def value(fams, name, sample=None, **labels):
 
 
 def test_metrics_after_workload(server_factory):
-    aport, mport = harness.free_port(), harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": aport,
-                            "metricsProvider.className": PROVIDER,
-                            "metricsProvider.httpPort": mport})
-    wait_http(aport)
+    mport = harness.free_port()
+    srv, aport = admin_server(server_factory,
+                              **{"metricsProvider.className": PROVIDER,
+                                 "metricsProvider.httpPort": mport})
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     try:
@@ -137,11 +135,8 @@ def test_dns_and_http_counters(server_factory):
     scraper sees queries by rcode and the HTTP server's bad requests."""
     import dns.message
     import dns.query
-    aport, dport = harness.free_port(), harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": aport,
-                            "dns.port": dport})
-    wait_http(aport)
+    dport = harness.free_port()
+    srv, aport = admin_server(server_factory, **{"dns.port": dport})
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     try:
