@@ -329,8 +329,8 @@ static void op_sasl(struct srv_conn *c, const struct proto_request *req,
   srv_reply_end(c, mark, 0, start_ns);
 }
 
-static bool add_identity(struct srv_conn *c, const char *scheme,
-                         const char *id) {
+bool srv_conn_add_identity(struct srv_conn *c, const char *scheme,
+                           const char *id) {
   for (size_t i = 0; i < c->n_ids; i++)
     if (strcmp(c->ids[i].scheme, scheme) == 0 && strcmp(c->ids[i].id, id) == 0)
       return true;
@@ -379,9 +379,9 @@ static const char *auth_digest(struct srv_conn *c,
   memcpy(ident + ulen + 1, b64, strlen(b64) + 1);
   const char *super = c->srv->cfg.super_digest;
   if (super[0] != '\0' && strcmp(ident, super) == 0 &&
-      !add_identity(c, "super", ""))
+      !srv_conn_add_identity(c, "super", ""))
     return "too many identities on this connection";
-  if (!add_identity(c, "digest", ident))
+  if (!srv_conn_add_identity(c, "digest", ident))
     return "too many identities on this connection";
   return NULL;
 }
@@ -394,7 +394,7 @@ static void op_auth(struct srv_conn *c, const struct proto_request *req,
   if (a->scheme.len == 6 && memcmp(a->scheme.ptr, "digest", 6) == 0)
     why = auth_digest(c, a);
   else if (a->scheme.len == 2 && memcmp(a->scheme.ptr, "ip", 2) == 0)
-    why = add_identity(c, "ip", c->ip)
+    why = srv_conn_add_identity(c, "ip", c->ip)
               ? NULL
               : "too many identities on this connection";
   else

@@ -655,6 +655,11 @@ bool srv_op_is_read(int32_t op);
 /* Handle a request that waited in the ring, now: it is at the head. */
 void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
                       uint64_t start_ns);
+/* Adds (scheme, id) to the connection's identities (copies; freed with the
+ * connection) unless it has it already (auth, TLS certificates); false
+ * when out of memory or at SRV_MAX_IDENTITIES. */
+bool srv_conn_add_identity(struct srv_conn *c, const char *scheme,
+                           const char *id);
 
 /* persist.c: the log, its fsync thread, snapshots, recovery. */
 /* Recover the tree from dataDir (snapshot + log), load or create the
