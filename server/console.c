@@ -122,17 +122,16 @@ static bool tree_err(struct http_req *r, int rc) {
   return true;
 }
 
-/* An unauthenticated client from the peer's address. */
-static struct tree_auth peer_auth(struct http_req *r,
-                                  struct tree_identity *id) {
+struct tree_auth srv_http_peer_auth(struct http_req *r,
+                                    struct tree_identity *id) {
   id->scheme = "ip";
   id->id = http_req_peer(r);
   struct tree_auth a = {.ids = id, .n_ids = 1};
   return a;
 }
 
-/* parent + "/" + name into out; false when it does not fit. */
-static bool join(char *out, size_t cap, const char *parent, const char *name) {
+bool srv_path_join(char *out, size_t cap, const char *parent,
+                   const char *name) {
   int n =
       snprintf(out, cap, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name);
   return n >= 0 && (size_t)n < cap;
@@ -142,6 +141,24 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The vector of names at rd (a getChildren body) as owned strings; *got
+ * says how many were read (fewer on a short body or out of memory).  NULL
+ * when out of memory. */
+static char **read_names(struct proto_reader *rd, int32_t *got) {
+  int32_t n = proto_read_vector_count(rd);
+  char **v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
+  int32_t k = 0;
+  for (; v != NULL && k < n && proto_reader_err(rd) == PROTO_OK; k++) {
+    struct proto_slice sl = proto_read_buffer(rd);
+    v[k] = strndup(sl.ptr ? (const char *)sl.ptr : "",
+                   sl.len > 0 ? (size_t)sl.len : 0);
+    if (v[k] == NULL)
+      break;
+  }
+  *got = k;
+  return v;
+}
+
 static void on_children(void *arg, struct http_req *r) {
   struct srv *s = arg;
   char path[SRV_PATH_MAX];
@@ -149,7 +166,7 @@ static void on_children(void *arg, struct http_req *r) {
   if (plen < 0)
     return;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   struct proto_writer w;
   proto_writer_init(&w);
   int rc = tree_get_children(s->tree, path, (size_t)plen, 0, true, &auth, &w);
@@ -159,40 +176,34 @@ static void on_children(void *arg, struct http_req *r) {
   }
   struct proto_reader rd;
   proto_reader_init(&rd, w.buf, w.len, w.len);
-  int32_t n = proto_read_vector_count(&rd);
-  char **names = calloc(n > 0 ? (size_t)n : 1, sizeof *names);
-  int32_t got = 0;
-  for (; names != NULL && got < n && proto_reader_err(&rd) == PROTO_OK; got++) {
-    struct proto_slice sl = proto_read_buffer(&rd);
-    names[got] = strndup(sl.ptr ? (const char *)sl.ptr : "",
-                         sl.len > 0 ? (size_t)sl.len : 0);
-    if (names[got] == NULL)
-      break;
+  int32_t got;
+  char **names = read_names(&rd, &got);
+  if (names == NULL) {
+    proto_writer_free(&w);
+    respond_err(r, 500, "read failed");
+    return;
   }
   struct proto_stat st;
   proto_read_stat(&rd, &st);
   json_t *o = json_object();
   json_object_set_new(o, "path", json_string(path));
   json_object_set_new(o, "stat", stat_json(&st));
-  if (names != NULL)
-    qsort(names, (size_t)got, sizeof *names, cmp_str);
+  qsort(names, (size_t)got, sizeof *names, cmp_str);
   json_t *a = json_array();
   for (int32_t i = 0; i < got && i < CONSOLE_MAX_CHILDREN; i++) {
     char child[SRV_PATH_MAX];
     struct proto_stat cs;
     json_t *c = json_object();
     json_object_set_new(c, "name", json_string(names[i]));
-    if (join(child, sizeof child, path, names[i]) &&
+    if (srv_path_join(child, sizeof child, path, names[i]) &&
         tree_stat(s->tree, child, strlen(child), &cs) == PROTO_OK)
       json_object_set_new(c, "stat", stat_json(&cs));
     json_array_append_new(a, c);
   }
   json_object_set_new(o, "children", a);
   json_object_set_new(o, "truncated", json_boolean(got > CONSOLE_MAX_CHILDREN));
-  for (int32_t i = 0; i < got; i++)
-    free(names[i]);
-  free(names);
-  bool bad = names == NULL || proto_reader_err(&rd) != PROTO_OK;
+  srv_names_free(names, got);
+  bool bad = proto_reader_err(&rd) != PROTO_OK;
   proto_writer_free(&w);
   if (bad) {
     json_decref(o);
@@ -209,7 +220,7 @@ static void on_node(void *arg, struct http_req *r) {
   if (plen < 0)
     return;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   struct proto_writer w;
   proto_writer_init(&w);
   int rc = tree_get_data(s->tree, path, (size_t)plen, 0, &auth, &w);
@@ -282,16 +293,8 @@ char **srv_children_names(struct srv *s, const char *path,
   }
   struct proto_reader rd;
   proto_reader_init(&rd, w.buf, w.len, w.len);
-  int32_t n = proto_read_vector_count(&rd);
-  char **v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
-  int32_t got = 0;
-  for (; v != NULL && got < n && proto_reader_err(&rd) == PROTO_OK; got++) {
-    struct proto_slice sl = proto_read_buffer(&rd);
-    v[got] = strndup(sl.ptr ? (const char *)sl.ptr : "",
-                     sl.len > 0 ? (size_t)sl.len : 0);
-    if (v[got] == NULL)
-      break;
-  }
+  int32_t got;
+  char **v = read_names(&rd, &got);
   proto_writer_free(&w);
   if (v != NULL && sorted)
     qsort(v, (size_t)got, sizeof *v, cmp_str);
@@ -360,7 +363,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
   char **names = srv_children_names(s, root, auth, true, &n);
   for (int32_t i = 0; names != NULL && i<n && * budget> 0; i++) {
     char spath[SRV_PATH_MAX];
-    if (!join(spath, sizeof spath, root, names[i]))
+    if (!srv_path_join(spath, sizeof spath, root, names[i]))
       continue;
     int32_t m;
     char **ids = srv_children_names(s, spath, auth, true, &m);
@@ -370,7 +373,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
     json_t *inst = json_array();
     for (int32_t j = 0; ids != NULL && j<m && * budget> 0; j++) {
       char ipath[SRV_PATH_MAX];
-      if (!join(ipath, sizeof ipath, spath, ids[j]))
+      if (!srv_path_join(ipath, sizeof ipath, spath, ids[j]))
         continue;
       json_array_append_new(inst, instance_json(s, ipath, ids[j], auth));
       (*budget)--;
@@ -385,7 +388,7 @@ static void add_root(struct srv *s, const char *root, json_t *services,
 static void on_services(void *arg, struct http_req *r) {
   struct srv *s = arg;
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   json_t *o = json_object();
   json_t *roots = json_array(), *services = json_array();
   size_t budget = CONSOLE_MAX_INSTANCES;

@@ -82,12 +82,6 @@ static void roots_get(const struct srv *s, struct roots *r) {
     r->p[r->n++] = cur;
 }
 
-static bool join(char *out, size_t cap, const char *parent, const char *name) {
-  int n =
-      snprintf(out, cap, "%s/%s", strcmp(parent, "/") == 0 ? "" : parent, name);
-  return n >= 0 && (size_t)n < cap;
-}
-
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* A service's index: its node's pzxid and its instances' mzxid, over the
@@ -99,7 +93,7 @@ static int64_t service_index(struct srv *s, const char *name) {
   for (int i = 0; i < rs.n; i++) {
     char sp[SRV_PATH_MAX];
     struct proto_stat st;
-    if (!join(sp, sizeof sp, rs.p[i], name))
+    if (!srv_path_join(sp, sizeof sp, rs.p[i], name))
       continue;
     if (tree_stat(s->tree, sp, strlen(sp), &st) != PROTO_OK) {
       if (tree_stat(s->tree, rs.p[i], strlen(rs.p[i]), &st) == PROTO_OK)
@@ -111,7 +105,7 @@ static int64_t service_index(struct srv *s, const char *name) {
     char **ids = srv_children_names(s, sp, NULL, false, &n);
     for (int32_t j = 0; j < n; j++) {
       char ip[SRV_PATH_MAX];
-      if (join(ip, sizeof ip, sp, ids[j]) &&
+      if (srv_path_join(ip, sizeof ip, sp, ids[j]) &&
           tree_stat(s->tree, ip, strlen(ip), &st) == PROTO_OK)
         idx = max64(idx, st.mzxid);
     }
@@ -134,7 +128,7 @@ static int64_t list_index(struct srv *s) {
     char **names = srv_children_names(s, rs.p[i], NULL, false, &n);
     for (int32_t j = 0; j < n; j++) {
       char sp[SRV_PATH_MAX];
-      if (join(sp, sizeof sp, rs.p[i], names[j]) &&
+      if (srv_path_join(sp, sizeof sp, rs.p[i], names[j]) &&
           tree_stat(s->tree, sp, strlen(sp), &st) == PROTO_OK)
         idx = max64(idx, st.pzxid);
     }
@@ -215,13 +209,13 @@ static json_t *service_json(struct srv *s, const char *name,
   json_t *a = json_array();
   for (int i = 0; i < rs.n; i++) {
     char sp[SRV_PATH_MAX];
-    if (!join(sp, sizeof sp, rs.p[i], name))
+    if (!srv_path_join(sp, sizeof sp, rs.p[i], name))
       continue;
     int32_t n;
     char **ids = srv_children_names(s, sp, auth, false, &n);
     for (int32_t j = 0; j < n && json_array_size(a) < DISC_MAX_INSTANCES; j++) {
       char ip[SRV_PATH_MAX];
-      json_t *o = join(ip, sizeof ip, sp, ids[j])
+      json_t *o = srv_path_join(ip, sizeof ip, sp, ids[j])
                       ? instance(s, name, ip, ids[j], auth, f)
                       : NULL;
       if (o != NULL)
@@ -242,7 +236,7 @@ static json_t *list_json(struct srv *s, const struct tree_auth *auth) {
     for (int32_t j = 0; j < n; j++) {
       char sp[SRV_PATH_MAX];
       struct proto_stat st;
-      if (!join(sp, sizeof sp, rs.p[i], names[j]) ||
+      if (!srv_path_join(sp, sizeof sp, rs.p[i], names[j]) ||
           tree_stat(s->tree, sp, strlen(sp), &st) != PROTO_OK)
         continue;
       json_int_t had = json_integer_value(json_object_get(o, names[j]));
@@ -254,14 +248,6 @@ static json_t *list_json(struct srv *s, const struct tree_auth *auth) {
 }
 
 /* ---- answering ---- */
-
-static struct tree_auth peer_auth(struct http_req *r,
-                                  struct tree_identity *id) {
-  id->scheme = "ip";
-  id->id = http_req_peer(r);
-  struct tree_auth a = {.ids = id, .n_ids = 1};
-  return a;
-}
 
 /* Reads ?passing and ?tag=; false after answering 400. */
 static bool filter_get(struct http_req *r, struct filter *f) {
@@ -283,7 +269,7 @@ static bool filter_get(struct http_req *r, struct filter *f) {
 static void answer(struct srv *s, struct http_req *r, bool list,
                    const char *name, const struct filter *f, int64_t idx) {
   struct tree_identity id;
-  struct tree_auth auth = peer_auth(r, &id);
+  struct tree_auth auth = srv_http_peer_auth(r, &id);
   json_t *o = list ? list_json(s, &auth) : service_json(s, name, &auth, f);
   char *txt =
       json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);

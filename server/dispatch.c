@@ -152,6 +152,15 @@ void srv_handle_connect(struct srv_conn *c, const uint8_t *payload,
 typedef void (*op_fn)(struct srv_conn *c, const struct proto_request *req,
                       uint64_t start_ns);
 
+/* Ends a read's reply begun as OK at mark: tree/ wrote the body, or
+ * nothing and an error rc that the header then carries. */
+static void read_reply_end(struct srv_conn *c, size_t mark, int64_t zxid,
+                           int rc, uint64_t start_ns) {
+  if (rc != PROTO_OK)
+    srv_reply_set_err(c, mark, rc);
+  srv_reply_end(c, mark, zxid, start_ns);
+}
+
 static void op_exists(struct srv_conn *c, const struct proto_request *req,
                       uint64_t start_ns) {
   struct srv *s = c->srv;
@@ -179,9 +188,7 @@ static void op_exists(struct srv_conn *c, const struct proto_request *req,
                            &c->out);
     break;
   }
-  if (rc != PROTO_OK)
-    srv_reply_set_err(c, mark, rc);
-  srv_reply_end(c, mark, zxid, start_ns);
+  read_reply_end(c, mark, zxid, rc, start_ns);
 }
 
 /* A read of one node whose body tree/ writes: getACL, getAllChildrenNumber.
@@ -203,9 +210,7 @@ static void op_path_read(struct srv_conn *c, const struct proto_request *req,
   struct tree_auth auth = conn_auth(c);
   size_t mark = srv_reply_begin(c, req->hdr.xid, zxid, PROTO_OK);
   int rc = read(s->tree, p, n, &auth, &c->out);
-  if (rc != PROTO_OK)
-    srv_reply_set_err(c, mark, rc);
-  srv_reply_end(c, mark, zxid, start_ns);
+  read_reply_end(c, mark, zxid, rc, start_ns);
 }
 
 /* getACL: READ or ADMIN; digest ids masked without ADMIN (tree/). */
@@ -324,8 +329,8 @@ static void op_sasl(struct srv_conn *c, const struct proto_request *req,
   srv_reply_end(c, mark, 0, start_ns);
 }
 
-static bool add_identity(struct srv_conn *c, const char *scheme,
-                         const char *id) {
+bool srv_conn_add_identity(struct srv_conn *c, const char *scheme,
+                           const char *id) {
   for (size_t i = 0; i < c->n_ids; i++)
     if (strcmp(c->ids[i].scheme, scheme) == 0 && strcmp(c->ids[i].id, id) == 0)
       return true;
@@ -374,9 +379,9 @@ static const char *auth_digest(struct srv_conn *c,
   memcpy(ident + ulen + 1, b64, strlen(b64) + 1);
   const char *super = c->srv->cfg.super_digest;
   if (super[0] != '\0' && strcmp(ident, super) == 0 &&
-      !add_identity(c, "super", ""))
+      !srv_conn_add_identity(c, "super", ""))
     return "too many identities on this connection";
-  if (!add_identity(c, "digest", ident))
+  if (!srv_conn_add_identity(c, "digest", ident))
     return "too many identities on this connection";
   return NULL;
 }
@@ -389,7 +394,7 @@ static void op_auth(struct srv_conn *c, const struct proto_request *req,
   if (a->scheme.len == 6 && memcmp(a->scheme.ptr, "digest", 6) == 0)
     why = auth_digest(c, a);
   else if (a->scheme.len == 2 && memcmp(a->scheme.ptr, "ip", 2) == 0)
-    why = add_identity(c, "ip", c->ip)
+    why = srv_conn_add_identity(c, "ip", c->ip)
               ? NULL
               : "too many identities on this connection";
   else
@@ -439,9 +444,7 @@ static void op_get_ephemerals(struct srv_conn *c,
   int rc = tree_get_ephemerals(s->tree, c->session->id,
                                p.len > 0 ? (const char *)p.ptr : NULL,
                                p.len > 0 ? (size_t)p.len : 0, &c->out);
-  if (rc != PROTO_OK)
-    srv_reply_set_err(c, mark, rc);
-  srv_reply_end(c, mark, zxid, start_ns);
+  read_reply_end(c, mark, zxid, rc, start_ns);
 }
 
 /* getAllChildrenNumber: READ on the node, count of all its descendants. */
@@ -458,9 +461,7 @@ static void op_multi_read(struct srv_conn *c, const struct proto_request *req,
   struct tree_auth auth = conn_auth(c);
   size_t mark = srv_reply_begin(c, req->hdr.xid, zxid, PROTO_OK);
   int rc = tree_multi_read(s->tree, &req->u.multi, &auth, &c->out);
-  if (rc != PROTO_OK)
-    srv_reply_set_err(c, mark, rc);
-  srv_reply_end(c, mark, zxid, start_ns);
+  read_reply_end(c, mark, zxid, rc, start_ns);
 }
 
 /* ---- dispatch ---- */

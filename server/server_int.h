@@ -681,6 +681,11 @@ bool srv_op_is_read(int32_t op);
 /* Handle a request that waited in the ring, now: it is at the head. */
 void srv_dispatch_now(struct srv_conn *c, const uint8_t *payload, size_t len,
                       uint64_t start_ns);
+/* Adds (scheme, id) to the connection's identities (copies; freed with the
+ * connection) unless it has it already (auth, TLS certificates); false
+ * when out of memory or at SRV_MAX_IDENTITIES. */
+bool srv_conn_add_identity(struct srv_conn *c, const char *scheme,
+                           const char *id);
 
 /* persist.c: the log, its fsync thread, snapshots, recovery. */
 /* Recover the tree from dataDir (snapshot + log), load or create the
@@ -810,6 +815,14 @@ char **srv_children_names(struct srv *s, const char *path,
                           const struct tree_auth *auth, bool sorted,
                           int32_t *count);
 void srv_names_free(char **v, int32_t n);
+/* console.c: parent + "/" + name into out; false when it does not fit. */
+bool srv_path_join(char *out, size_t cap, const char *parent, const char *name);
+/* console.c: the rights of an unauthenticated HTTP client, by the peer's
+ * address (scheme "ip"); id is filled in and borrowed by the result, the
+ * address by r. */
+struct http_req;
+struct tree_auth srv_http_peer_auth(struct http_req *r,
+                                    struct tree_identity *id);
 
 /* console.c — the web console's routes (assets compiled in) on h. */
 void srv_console_routes(struct srv *s, struct http_server *h);

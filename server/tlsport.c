@@ -260,22 +260,6 @@ static void send_alert(struct srv_conn *c) {
   srv_tls_send_close(c->tls, (uv_stream_t *)&c->tcp);
 }
 
-static bool add_identity(struct srv_conn *c, const char *scheme,
-                         const char *id) {
-  if (c->n_ids >= SRV_MAX_IDENTITIES)
-    return false;
-  char *sc = strdup(scheme), *i2 = strdup(id);
-  if (sc == NULL || i2 == NULL) {
-    free(sc);
-    free(i2);
-    return false;
-  }
-  c->ids[c->n_ids].scheme = sc;
-  c->ids[c->n_ids].id = i2;
-  c->n_ids++;
-  return true;
-}
-
 /* The handshake just completed: the certificate's identity. */
 static int handshake_done(struct srv_conn *c) {
   struct srv *s = c->srv;
@@ -283,8 +267,9 @@ static int handshake_done(struct srv_conn *c) {
   int n = tls_conn_peer_dn(c->tls, dn, sizeof dn);
   if (n > 0) {
     const char *su = s->cfg.x509_super_user;
-    if (!add_identity(c, "x509", dn) || (su[0] != '\0' && strcmp(dn, su) == 0 &&
-                                         !add_identity(c, "super", dn))) {
+    if (!srv_conn_add_identity(c, "x509", dn) ||
+        (su[0] != '\0' && strcmp(dn, su) == 0 &&
+         !srv_conn_add_identity(c, "super", dn))) {
       srv_conn_close(c, false, SRV_LOG_ERROR,
                      "out of memory for its certificate identity");
       return -1;

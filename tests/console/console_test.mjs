@@ -3,20 +3,12 @@
 // tests/integration/test_console.py against a server holding a known tree:
 //   node console_test.mjs BASE_URL SHOT_DIR SESSION_HEX
 // Prints "ok <check>" per check; exits non-zero on the first failure.
-import puppeteer from 'puppeteer-core';
 import path from 'node:path';
 
-const [base, shots, sessionHex] = process.argv.slice(2);
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: 'new',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+import {check, launch} from './common.mjs';
 
-function check(cond, what) {
-  if (!cond) throw new Error('FAILED: ' + what);
-  console.log('ok ' + what);
-}
+const [base, shots, sessionHex] = process.argv.slice(2);
+const browser = await launch();
 
 async function text(page, sel) {
   return page.$eval(sel, (e) => e.innerText);

@@ -3,20 +3,12 @@
 // tests/integration/test_console.py while one follower is stopped:
 //   node ensemble_test.mjs LEADER_URL FOLLOWER_URL STOPPED_ID RUNNING_ID MIN_LAG SHOT_DIR
 // Prints "ok <check>" per check; exits non-zero on the first failure.
-import puppeteer from 'puppeteer-core';
 import path from 'node:path';
 
-const [leaderUrl, followerUrl, stoppedId, runningId, minLag, shots] = process.argv.slice(2);
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: 'new',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+import {check, launch} from './common.mjs';
 
-function check(cond, what) {
-  if (!cond) throw new Error('FAILED: ' + what);
-  console.log('ok ' + what);
-}
+const [leaderUrl, followerUrl, stoppedId, runningId, minLag, shots] = process.argv.slice(2);
+const browser = await launch();
 
 // The members table as {id: {role, lag, acked}} once it lists every member.
 async function members(page) {

@@ -16,76 +16,57 @@
 #include <uv.h>
 
 #include "client/roost.h"
+#include "libroost_sess.h"
 
 #define AFTER_RECONNECT 20
 #define RUN_SECONDS 60
 
 struct state {
-  uv_mutex_t mu;
-  uv_cond_t cv;
-  int connects;
-  int disconnects;
-  int expired;
-  int reconnects;   /* connects that followed a disconnect */
-  uint64_t down_ns; /* when the connection dropped; 0 while connected */
-  int created;      /* exists watch on PREFIX-w fired with CREATED */
-  int changed;      /* data watch on PREFIX fired with DATA_CHANGED */
+  struct lr_sess sess; /* its mu also guards the fields below */
+  int reconnects;      /* connects that followed a disconnect */
+  uint64_t down_ns;    /* when the connection dropped; 0 while connected */
+  int created;         /* exists watch on PREFIX-w fired with CREATED */
+  int changed;         /* data watch on PREFIX fired with DATA_CHANGED */
 };
 
+/* lr_on_session's counting, plus the time each reconnect took. */
 static void on_session(roost_client *c, int event, void *arg) {
   (void)c;
   struct state *s = arg;
-  uv_mutex_lock(&s->mu);
+  uv_mutex_lock(&s->sess.mu);
   printf("session %d\n", event);
-  if (event == ROOST_SESSION_CONNECTED) {
-    s->connects++;
-    if (s->down_ns != 0) {
-      s->reconnects++;
-      printf("reconnected %.0f ms after the disconnect\n",
-             (double)(uv_hrtime() - s->down_ns) / 1e6);
-      s->down_ns = 0;
-    }
-  } else if (event == ROOST_SESSION_DISCONNECTED) {
-    s->disconnects++;
-    if (s->down_ns == 0)
-      s->down_ns = uv_hrtime();
-  } else if (event == ROOST_SESSION_EXPIRED) {
-    s->expired++;
+  lr_sess_count(&s->sess, event);
+  if (event == ROOST_SESSION_CONNECTED && s->down_ns != 0) {
+    s->reconnects++;
+    printf("reconnected %.0f ms after the disconnect\n",
+           (double)(uv_hrtime() - s->down_ns) / 1e6);
+    s->down_ns = 0;
+  } else if (event == ROOST_SESSION_DISCONNECTED && s->down_ns == 0) {
+    s->down_ns = uv_hrtime();
   }
   fflush(stdout);
-  uv_cond_broadcast(&s->cv);
-  uv_mutex_unlock(&s->mu);
+  uv_cond_broadcast(&s->sess.cv);
+  uv_mutex_unlock(&s->sess.mu);
 }
 
 static void on_watch(roost_client *c, int type, const char *path, void *arg) {
   (void)c;
   struct state *s = arg;
-  uv_mutex_lock(&s->mu);
+  uv_mutex_lock(&s->sess.mu);
   if (type == ROOST_EVENT_CREATED)
     s->created++;
   if (type == ROOST_EVENT_DATA_CHANGED)
     s->changed++;
   printf("watch %d %s\n", type, path);
   fflush(stdout);
-  uv_cond_broadcast(&s->cv);
-  uv_mutex_unlock(&s->mu);
-}
-
-/* Waits until *field >= n; false after seconds. */
-static bool wait_for(struct state *s, const int *field, int n, int seconds) {
-  uint64_t deadline = uv_hrtime() + (uint64_t)seconds * 1000000000ull;
-  uv_mutex_lock(&s->mu);
-  while (*field < n && uv_hrtime() < deadline)
-    uv_cond_timedwait(&s->cv, &s->mu, 100000000ull);
-  bool ok = *field >= n;
-  uv_mutex_unlock(&s->mu);
-  return ok;
+  uv_cond_broadcast(&s->sess.cv);
+  uv_mutex_unlock(&s->sess.mu);
 }
 
 static int reconnects(struct state *s) {
-  uv_mutex_lock(&s->mu);
+  uv_mutex_lock(&s->sess.mu);
   int r = s->reconnects;
-  uv_mutex_unlock(&s->mu);
+  uv_mutex_unlock(&s->sess.mu);
   return r;
 }
 
@@ -154,7 +135,7 @@ static int check_after(roost_client *c, struct state *s, const char *hosts,
   snprintf(eph, sizeof eph, "%s-eph", prefix);
   snprintf(watched, sizeof watched, "%s-w", prefix);
   int status = 0;
-  if (s->expired || roost_client_session_id(c) != sid) {
+  if (s->sess.expired || roost_client_session_id(c) != sid) {
     printf("FAIL session changed or expired\n");
     status = 1;
   }
@@ -169,7 +150,8 @@ static int check_after(roost_client *c, struct state *s, const char *hosts,
     printf("FAIL second client\n");
     status = 1;
   }
-  if (!wait_for(s, &s->created, 1, 20) || !wait_for(s, &s->changed, 1, 20)) {
+  if (!lr_sess_wait(&s->sess, &s->created, 1, 20) ||
+      !lr_sess_wait(&s->sess, &s->changed, 1, 20)) {
     printf("FAIL watches set before the kill did not fire\n");
     status = 1;
   }
@@ -204,8 +186,7 @@ int main(int argc, char **argv) {
     return 2;
   struct state s;
   memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
+  lr_sess_init(&s.sess);
   roost_options o;
   roost_options_init(&o);
   o.session_timeout_ms = 10000;
@@ -225,8 +206,7 @@ int main(int argc, char **argv) {
       status = check_after(c, &s, hosts, prefix, sid);
   }
   roost_client_close(c);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s.sess);
   printf("%s\n", status ? "FAILED" : "PASSED");
   return status;
 }

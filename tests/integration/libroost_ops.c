@@ -7,25 +7,7 @@
 #include <uv.h>
 
 #include "client/roost.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                              \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_RC(expr, want)                                                   \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    CHECK(rc_ == (want), "%s = %s, want %s", #expr, roost_err_name(rc_),       \
-          roost_err_name(want));                                               \
-  } while (0)
+#include "libroost_check.h"
 
 /* An ordered log shared by callbacks (they run on the I/O thread). */
 struct order {
@@ -194,7 +176,7 @@ int main(int argc, char **argv) {
   CHECK_RC(roost_get_async(c, p, NULL, NULL, done, &ord), ROOST_OK);
   order_wait(&ord, 7);
   const char *want[] = {
-      "watch 3 ", "reply 5 OK", "watch 4 ", "reply 1 OK",
+      "watch 3 ", "reply 5 OK", "watch 4 ",   "reply 1 OK",
       "watch 1 ", "reply 1 OK", "reply 4 OK",
   };
   CHECK(ord.n == 7, "got %d events", ord.n);

@@ -9,50 +9,24 @@
 #include <uv.h>
 
 #include "client/roost.h"
+#include "libroost_sess.h"
 
 struct state {
-  uv_mutex_t mu;
-  uv_cond_t cv;
-  int connects;
-  int disconnects;
+  struct lr_sess sess; /* its mu also guards the fields below */
   int events;
   char event_path[128];
 };
 
-static void on_session(roost_client *c, int event, void *arg) {
-  (void)c;
-  struct state *s = arg;
-  uv_mutex_lock(&s->mu);
-  if (event == ROOST_SESSION_CONNECTED)
-    s->connects++;
-  if (event == ROOST_SESSION_DISCONNECTED)
-    s->disconnects++;
-  printf("session %d\n", event);
-  fflush(stdout);
-  uv_cond_broadcast(&s->cv);
-  uv_mutex_unlock(&s->mu);
-}
-
 static void on_watch(roost_client *c, int type, const char *path, void *arg) {
   (void)c;
   struct state *s = arg;
-  uv_mutex_lock(&s->mu);
+  uv_mutex_lock(&s->sess.mu);
   s->events++;
   snprintf(s->event_path, sizeof s->event_path, "%s", path);
   printf("watch %d %s\n", type, path);
   fflush(stdout);
-  uv_cond_broadcast(&s->cv);
-  uv_mutex_unlock(&s->mu);
-}
-
-static bool wait_for(struct state *s, int *field, int n, int seconds) {
-  uint64_t deadline = uv_hrtime() + (uint64_t)seconds * 1000000000ull;
-  uv_mutex_lock(&s->mu);
-  while (*field < n && uv_hrtime() < deadline)
-    uv_cond_timedwait(&s->cv, &s->mu, 100000000ull);
-  bool ok = *field >= n;
-  uv_mutex_unlock(&s->mu);
-  return ok;
+  uv_cond_broadcast(&s->sess.cv);
+  uv_mutex_unlock(&s->sess.mu);
 }
 
 int main(int argc, char **argv) {
@@ -60,13 +34,10 @@ int main(int argc, char **argv) {
     return 2;
   struct state s;
   memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
+  lr_sess_init(&s.sess);
   roost_options o;
-  roost_options_init(&o);
+  lr_sess_options(&o, &s.sess);
   o.session_timeout_ms = 30000;
-  o.session_cb = on_session;
-  o.session_arg = &s;
   roost_client *c;
   if (roost_client_new(argv[1], &o, &c) != ROOST_OK ||
       roost_client_wait_connected(c, 10000) != ROOST_OK) {
@@ -87,8 +58,8 @@ int main(int argc, char **argv) {
   printf("ready %llx\n", (unsigned long long)sid);
   fflush(stdout);
   int status = 0;
-  if (!wait_for(&s, &s.disconnects, 1, 60) ||
-      !wait_for(&s, &s.connects, 2, 60)) {
+  if (!lr_sess_wait(&s.sess, &s.sess.disconnects, 1, 60) ||
+      !lr_sess_wait(&s.sess, &s.sess.connects, 2, 60)) {
     printf("FAIL no disconnect/reconnect\n");
     status = 1;
   }
@@ -109,14 +80,14 @@ int main(int argc, char **argv) {
     printf("FAIL second client\n");
     status = 1;
   }
-  if (!wait_for(&s, &s.events, 1, 10) || strcmp(s.event_path, watched) != 0) {
+  if (!lr_sess_wait(&s.sess, &s.events, 1, 10) ||
+      strcmp(s.event_path, watched) != 0) {
     printf("FAIL watch did not fire after reconnect\n");
     status = 1;
   }
   roost_client_close(c2);
   roost_client_close(c);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s.sess);
   printf("%s\n", status ? "FAILED" : "PASSED");
   return status;
 }

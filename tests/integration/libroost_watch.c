@@ -18,26 +18,8 @@
 #include <uv.h>
 
 #include "client/roost.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                              \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-      fflush(stdout);                                                          \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_RC(expr, want)                                                   \
-  do {                                                                         \
-    int rc_ = (expr);                                                          \
-    CHECK(rc_ == (want), "%s = %s, want %s", #expr, roost_err_name(rc_),       \
-          roost_err_name(want));                                               \
-  } while (0)
+#include "libroost_check.h"
+#include "libroost_sess.h"
 
 /* A log of "TYPE PATH" lines written by callbacks on the I/O thread. */
 struct elog {
@@ -523,50 +505,12 @@ static void test_reads(roost_client *r, roost_client *w, const char *base) {
 
 /* ------------------------------------------------------------------ */
 
-struct sess {
-  uv_mutex_t mu;
-  uv_cond_t cv;
-  int connects, disconnects, ro_connects, auth_failed;
-};
-
-static void on_session(roost_client *c, int event, void *arg) {
-  (void)c;
-  struct sess *s = arg;
-  uv_mutex_lock(&s->mu);
-  if (event == ROOST_SESSION_CONNECTED)
-    s->connects++;
-  if (event == ROOST_SESSION_DISCONNECTED)
-    s->disconnects++;
-  if (event == ROOST_SESSION_CONNECTED_READ_ONLY)
-    s->ro_connects++;
-  if (event == ROOST_SESSION_AUTH_FAILED)
-    s->auth_failed++;
-  printf("session %d\n", event);
-  fflush(stdout);
-  uv_cond_broadcast(&s->cv);
-  uv_mutex_unlock(&s->mu);
-}
-
-static bool sess_wait(struct sess *s, int *field, int n, int seconds) {
-  uint64_t deadline = uv_hrtime() + (uint64_t)seconds * 1000000000ull;
-  uv_mutex_lock(&s->mu);
-  while (*field < n && uv_hrtime() < deadline)
-    uv_cond_timedwait(&s->cv, &s->mu, 100000000ull);
-  bool ok = *field >= n;
-  uv_mutex_unlock(&s->mu);
-  return ok;
-}
-
 static void run_reconnect(const char *hosts, const char *base) {
-  struct sess s;
-  memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
+  struct lr_sess s;
+  lr_sess_init(&s);
   roost_options o;
-  roost_options_init(&o);
+  lr_sess_options(&o, &s);
   o.session_timeout_ms = 30000;
-  o.session_cb = on_session;
-  o.session_arg = &s;
   roost_client *r, *w;
   CHECK_RC(roost_client_new(hosts, &o, &r), ROOST_OK);
   roost_options ow;
@@ -594,8 +538,8 @@ static void run_reconnect(const char *hosts, const char *base) {
   CHECK_RC(roost_exists(r, base, NULL, NULL, NULL), ROOST_OK);
   printf("ready %llx\n", (unsigned long long)sid);
   fflush(stdout);
-  CHECK(sess_wait(&s, &s.disconnects, 1, 60), "no disconnect");
-  CHECK(sess_wait(&s, &s.connects, 2, 60), "no reconnect");
+  CHECK(lr_sess_wait(&s, &s.disconnects, 1, 60), "no disconnect");
+  CHECK(lr_sess_wait(&s, &s.connects, 2, 60), "no reconnect");
   CHECK_RC(roost_client_wait_connected(w, 30000), ROOST_OK);
   CHECK(roost_client_session_id(r) == sid, "session changed");
   /* The server applies our setWatches2 before this read: from here on
@@ -610,8 +554,7 @@ static void run_reconnect(const char *hosts, const char *base) {
   elog_free(&rec);
   hist_free(&hr);
   hist_free(&hp);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -773,41 +716,50 @@ static void run_discovery(const char *hosts) {
   elog_free(&log);
 }
 
+/* A client in read-only mode on hosts, connected read-only (checked,
+ * within wait_s); the caller closes it. */
+static roost_client *ro_connect(const char *hosts, struct lr_sess *s,
+                                int session_timeout_ms, int wait_s) {
+  roost_options o;
+  lr_sess_options(&o, s);
+  o.session_timeout_ms = session_timeout_ms;
+  o.read_only = true;
+  o.rw_probe_ms = 200;
+  roost_client *c;
+  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
+  CHECK(lr_sess_wait(s, &s->ro_connects, 1, wait_s), "no read-only connection");
+  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
+        roost_client_state(c));
+  return c;
+}
+
+/* Checks that c moves (within wait_s) to a read-write server with a new
+ * session: one made by a read-only server is not offered to others. */
+static void ro_wait_rw(roost_client *c, struct lr_sess *s, int64_t ro_sid,
+                       int wait_s, const char *what) {
+  CHECK(lr_sess_wait(s, &s->connects, 1, wait_s), "%s", what);
+  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
+        roost_client_state(c));
+  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+}
+
 /* Read-only mode: HOSTS lists a read-only server (the harness's) and a
  * read-write one that is down at first.  The client must report
  * CONNECTED_READ_ONLY, keep asking the other host "isro", and move to it
  * with a new session once it answers "rw". */
 static void run_readonly(const char *hosts) {
-  struct sess s;
-  memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
-  roost_options o;
-  roost_options_init(&o);
-  o.session_timeout_ms = 30000;
-  o.session_cb = on_session;
-  o.session_arg = &s;
-  o.read_only = true;
-  o.rw_probe_ms = 200;
-  roost_client *c;
-  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
-  CHECK(sess_wait(&s, &s.ro_connects, 1, 30), "no read-only connection");
-  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
-        roost_client_state(c));
+  struct lr_sess s;
+  lr_sess_init(&s);
+  roost_client *c = ro_connect(hosts, &s, 30000, 30);
   int64_t ro_sid = roost_client_session_id(c);
   printf("read-only %llx\n", (unsigned long long)ro_sid);
-  CHECK(sess_wait(&s, &s.connects, 1, 90), "never moved to a r/w server");
-  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
-        roost_client_state(c));
-  /* A session made by a read-only server is not offered to others. */
-  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  ro_wait_rw(c, &s, ro_sid, 90, "never moved to a r/w server");
   char p[64];
   snprintf(p, sizeof p, "/lr-ro-%d", (int)uv_os_getpid());
   roost_create_opts e = {ROOST_EPHEMERAL, 0, NULL, 0};
   CHECK_RC(roost_create(c, p, NULL, 0, &e, NULL), ROOST_OK);
   CHECK_RC(roost_client_close(c), ROOST_OK);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s);
 }
 
 /* Read-only mode against a real ensemble (test_read_only.py): HOSTS are
@@ -816,22 +768,9 @@ static void run_readonly(const char *hosts) {
  * set and a sync, print "read-only <session>", then (once the test brought
  * the quorum back) end up read-write with a new session and create. */
 static void run_readonly_ensemble(const char *hosts, const char *path) {
-  struct sess s;
-  memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
-  roost_options o;
-  roost_options_init(&o);
-  o.session_timeout_ms = 15000;
-  o.session_cb = on_session;
-  o.session_arg = &s;
-  o.read_only = true;
-  o.rw_probe_ms = 200;
-  roost_client *c;
-  CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
-  CHECK(sess_wait(&s, &s.ro_connects, 1, 60), "no read-only connection");
-  CHECK(roost_client_state(c) == ROOST_STATE_READ_ONLY, "state %d",
-        roost_client_state(c));
+  struct lr_sess s;
+  lr_sess_init(&s);
+  roost_client *c = ro_connect(hosts, &s, 15000, 60);
   roost_result *r = NULL;
   CHECK_RC(roost_get(c, path, NULL, NULL, &r), ROOST_OK);
   CHECK(r->data_len == 3 && memcmp(r->data, "one", 3) == 0, "data of %s", path);
@@ -843,29 +782,21 @@ static void run_readonly_ensemble(const char *hosts, const char *path) {
   CHECK_RC(roost_sync(c, path), ROOST_NOTREADONLY);
   int64_t ro_sid = roost_client_session_id(c);
   printf("read-only %llx\n", (unsigned long long)ro_sid);
-  CHECK(sess_wait(&s, &s.connects, 1, 120), "never read-write again");
-  CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
-        roost_client_state(c));
-  CHECK(roost_client_session_id(c) != ro_sid, "kept the read-only session");
+  ro_wait_rw(c, &s, ro_sid, 120, "never read-write again");
   CHECK_RC(roost_create(c, p, "x", 1, NULL, NULL), ROOST_OK);
   CHECK_RC(roost_delete(c, p, -1), ROOST_OK);
   CHECK_RC(roost_client_close(c), ROOST_OK);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s);
 }
 
 /* By default a refused identity ends the client for good, as the
  * official client's AUTH_FAILED_STATE: the event, the state, every
  * request failing with AUTHFAILED, watchers released, no reconnect. */
 static void run_authfail(const char *hosts) {
-  struct sess s;
-  memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
+  struct lr_sess s;
+  lr_sess_init(&s);
   roost_options o;
-  roost_options_init(&o);
-  o.session_cb = on_session;
-  o.session_arg = &s;
+  lr_sess_options(&o, &s);
   roost_client *c;
   CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
   CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
@@ -874,7 +805,7 @@ static void run_authfail(const char *hosts) {
   CHECK_RC(roost_exists(c, "/lr-authfail-none", log_watch, &log, NULL),
            ROOST_NONODE);
   CHECK_RC(roost_add_auth(c, "nosuchscheme", "x", 1), ROOST_AUTHFAILED);
-  CHECK(sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
+  CHECK(lr_sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
   CHECK(roost_client_state(c) == ROOST_STATE_AUTH_FAILED, "state %d",
         roost_client_state(c));
   CHECK_RC(roost_get(c, "/", NULL, NULL, NULL), ROOST_AUTHFAILED);
@@ -889,22 +820,17 @@ static void run_authfail(const char *hosts) {
   CHECK(roost_client_state(c) == ROOST_STATE_AUTH_FAILED, "still failed");
   CHECK_RC(roost_client_close(c), ROOST_OK);
   elog_free(&log);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s);
 }
 
 /* auth_failed_reconnect: the event still comes, the server drops the
  * connection, and the client comes back on the same session without the
  * refused identity; an ephemeral made before is still there. */
 static void run_authfail_reconnect(const char *hosts) {
-  struct sess s;
-  memset(&s, 0, sizeof s);
-  uv_mutex_init(&s.mu);
-  uv_cond_init(&s.cv);
+  struct lr_sess s;
+  lr_sess_init(&s);
   roost_options o;
-  roost_options_init(&o);
-  o.session_cb = on_session;
-  o.session_arg = &s;
+  lr_sess_options(&o, &s);
   o.auth_failed_reconnect = true;
   roost_client *c;
   CHECK_RC(roost_client_new(hosts, &o, &c), ROOST_OK);
@@ -915,8 +841,8 @@ static void run_authfail_reconnect(const char *hosts) {
   CHECK_RC(roost_create(c, p, NULL, 0, &e, NULL), ROOST_OK);
   int64_t sid = roost_client_session_id(c);
   CHECK_RC(roost_add_auth(c, "nosuchscheme", "x", 1), ROOST_AUTHFAILED);
-  CHECK(sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
-  CHECK(sess_wait(&s, &s.connects, 2, 20), "no reconnect (connects %d)",
+  CHECK(lr_sess_wait(&s, &s.auth_failed, 1, 10), "no AUTH_FAILED event");
+  CHECK(lr_sess_wait(&s, &s.connects, 2, 20), "no reconnect (connects %d)",
         s.connects);
   CHECK_RC(roost_client_wait_connected(c, 10000), ROOST_OK);
   CHECK(roost_client_state(c) == ROOST_STATE_CONNECTED, "state %d",
@@ -924,8 +850,7 @@ static void run_authfail_reconnect(const char *hosts) {
   CHECK(roost_client_session_id(c) == sid, "session changed");
   CHECK_RC(roost_exists(c, p, NULL, NULL, NULL), ROOST_OK);
   CHECK_RC(roost_client_close(c), ROOST_OK);
-  uv_cond_destroy(&s.cv);
-  uv_mutex_destroy(&s.mu);
+  lr_sess_destroy(&s);
 }
 
 int main(int argc, char **argv) {

@@ -129,6 +129,37 @@ def wait_http(port, path="/commands/ruok", timeout=20.0):
     raise AssertionError("admin server on port %d did not answer" % port)
 
 
+def admin_server(server_factory, address=None, **cfg):
+    """A server with its admin port on (at address; None: the default, the
+    client address); returns (server, admin port) once the port answers."""
+    port = harness.free_port()
+    cfg.update({"admin.enableServer": "true", "admin.serverPort": port})
+    if address is not None:
+        cfg["admin.serverAddress"] = address
+    srv = server_factory(**cfg)
+    wait_http(port)
+    return srv, port
+
+
+def admin_ensemble(ensemble_factory, **cfg):
+    """A 3-member ensemble, each member with an admin port of its own;
+    returns (ensemble, leader, {myid: admin port})."""
+    ens = ensemble_factory(3, start=False,
+                           **{"admin.enableServer": "true",
+                              "admin.serverAddress": harness.HOST}, **cfg)
+    ports = {}
+    for srv in ens.servers:
+        ports[srv.myid] = harness.free_port()
+        srv.cfg["admin.serverPort"] = str(ports[srv.myid])
+        with open(srv.cfg_path, "a") as f:
+            f.write("admin.serverPort=%d\n" % ports[srv.myid])
+    ens.start()
+    leader = ens.wait_serving()
+    for p in ports.values():
+        wait_http(p)
+    return ens, leader, ports
+
+
 def check_types(obj, shape, where):
     for field, typ in shape.items():
         assert field in obj, "%s: no field %r in %r" % (where, field,
@@ -146,11 +177,7 @@ def check_types(obj, shape, where):
 
 @pytest.fixture
 def admin(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverAddress": harness.HOST,
-                            "admin.serverPort": port})
-    wait_http(port)
+    srv, port = admin_server(server_factory, harness.HOST)
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     zk.create("/adm", b"x")
@@ -309,21 +336,10 @@ def test_port_in_use_is_a_warning(server_factory):
 
 
 def test_ensemble_commands(ensemble_factory):
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for srv in ens.servers:  # a port of its own for each member
-        ports.append(harness.free_port())
-        srv.cfg["admin.serverPort"] = str(ports[-1])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, ports = admin_ensemble(ensemble_factory)
     leaders = []
-    for srv, port in zip(ens.servers, ports):
+    for srv in ens.servers:
+        port = ports[srv.myid]
         o = command(port, "leader")
         check_types(o, {"is_leader": bool, "leader_id": int,
                         "leader_ip": str}, "leader")

@@ -15,7 +15,7 @@ import pytest
 from kazoo.client import KazooClient
 
 import harness
-from test_admin import curl, wait_http
+from test_admin import admin_server, curl, wait_http
 
 pytestmark = pytest.mark.roost_only(
     "limits and answers of Roost's http/ module; Jetty's differ")
@@ -23,11 +23,7 @@ pytestmark = pytest.mark.roost_only(
 
 @pytest.fixture
 def target_srv(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": port,
-                            "admin.idleTimeout": 1500})
-    wait_http(port)
+    srv, port = admin_server(server_factory, **{"admin.idleTimeout": 1500})
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     zk.ensure_path("/h")

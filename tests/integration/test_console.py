@@ -24,7 +24,7 @@ from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
 
 import harness
-from test_admin import command, wait_http
+from test_admin import admin_server, command
 
 pytestmark = pytest.mark.roost_only("ZooKeeper has no web console")
 
@@ -41,10 +41,7 @@ def _ready():
 @pytest.mark.skipif(not _ready(), reason="run `make console-deps` "
                     "(chromium, nodejs, puppeteer-core)")
 def test_console_in_chromium(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": port})
-    wait_http(port)
+    srv, port = admin_server(server_factory)
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     stop = threading.Event()
@@ -120,7 +117,7 @@ def test_console_ensemble_lag(ensemble_factory):
     reader to the leader; after SIGCONT the lag returns to 0."""
     import signal
     from ens_util import wait_until
-    from test_metrics import admin_ensemble
+    from test_admin import admin_ensemble
     # syncLimit 300 ticks (60 s): the leader keeps the stopped follower.
     ens, leader, ports = admin_ensemble(ensemble_factory, syncLimit="300")
     stopped, running = [s for s in ens.servers if s is not leader]

@@ -18,7 +18,8 @@ import pytest
 from kazoo.client import KazooClient
 
 import harness
-from test_admin import curl, wait_http
+from ens_util import wait_until
+from test_admin import admin_ensemble, admin_server, curl
 from test_agent import FlipApp, agents, tmp, write_defs  # noqa: F401
 
 pytestmark = pytest.mark.roost_only("Roost's own HTTP discovery API")
@@ -40,12 +41,7 @@ def get(port, path, timeout=30):
 
 @pytest.fixture
 def admin(server_factory):
-    port = harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverAddress": harness.HOST,
-                            "admin.serverPort": port})
-    wait_http(port)
-    return srv, port
+    return admin_server(server_factory, harness.HOST)
 
 
 @pytest.fixture
@@ -259,8 +255,8 @@ def test_agent_http_check_and_passing(admin, kz, agents, tmp):  # noqa: F811
             return sorted(i["address"] for i in get(
                 port, "/v1/services/payment-service?passing")[2])
 
-        harness_wait(lambda: passing() == ["127.0.0.2", "127.0.0.3"],
-                     "the agent's instance passing")
+        wait_until(lambda: passing() == ["127.0.0.2", "127.0.0.3"], 20,
+                   "the agent's instance passing")
         _, h, body = get(port, "/v1/services/payment-service")
         mine = [i for i in body if i["address"] == "127.0.0.2"][0]
         assert mine["meta"] == {"team": "pay"}
@@ -282,42 +278,22 @@ def test_agent_http_check_and_passing(admin, kz, agents, tmp):  # noqa: F811
         assert {i["address"]: i["status"] for i in body} == {
             "127.0.0.2": "critical", "127.0.0.3": "passing"}
         app.code = 200
-        harness_wait(lambda: passing() == ["127.0.0.2", "127.0.0.3"],
-                     "the instance passing again")
+        wait_until(lambda: passing() == ["127.0.0.2", "127.0.0.3"], 20,
+                   "the instance passing again")
     finally:
         app.close()
 
 
-def harness_wait(pred, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
-
-
 def test_ensemble_members_answer_from_their_tree(ensemble_factory):
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for s in ens.servers:
-        ports.append(harness.free_port())
-        s.cfg["admin.serverPort"] = str(ports[-1])
-        with open(s.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, by_id = admin_ensemble(ensemble_factory)
+    ports = [by_id[s.myid] for s in ens.servers]
     z = KazooClient(hosts=ens.servers[0].hosts, timeout=10)
     z.start(timeout=20)
     z.ensure_path("/services/ens")
     z.sync("/services/ens")
     for p in ports:  # every member has the service node
-        harness_wait(lambda: get(p, "/v1/services")[2].get("ens") == 0,
-                     "/services/ens on port %d" % p)
+        wait_until(lambda: get(p, "/v1/services")[2].get("ens") == 0, 20,
+                   "/services/ens on port %d" % p)
     # Block on every member, then write through one.
     idx = [get(p, "/v1/services/ens")[1]["X-Roost-Index"] for p in ports]
     got = {}

@@ -16,7 +16,7 @@ from kazoo.client import KazooClient
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness
-from test_admin import curl, wait_http
+from test_admin import admin_ensemble, admin_server, curl, wait_http
 
 pytestmark = pytest.mark.roost_only(
     "Debian's ZooKeeper has no Prometheus metrics provider to compare with")
@@ -53,12 +53,10 @@ def value(fams, name, sample=None, **labels):
 
 
 def test_metrics_after_workload(server_factory):
-    aport, mport = harness.free_port(), harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": aport,
-                            "metricsProvider.className": PROVIDER,
-                            "metricsProvider.httpPort": mport})
-    wait_http(aport)
+    mport = harness.free_port()
+    srv, aport = admin_server(server_factory,
+                              **{"metricsProvider.className": PROVIDER,
+                                 "metricsProvider.httpPort": mport})
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     try:
@@ -137,11 +135,8 @@ def test_dns_and_http_counters(server_factory):
     scraper sees queries by rcode and the HTTP server's bad requests."""
     import dns.message
     import dns.query
-    aport, dport = harness.free_port(), harness.free_port()
-    srv = server_factory(**{"admin.enableServer": "true",
-                            "admin.serverPort": aport,
-                            "dns.port": dport})
-    wait_http(aport)
+    dport = harness.free_port()
+    srv, aport = admin_server(server_factory, **{"dns.port": dport})
     zk = KazooClient(hosts=srv.hosts, timeout=10)
     zk.start()
     try:
@@ -171,19 +166,7 @@ def test_commit_latency_on_the_leader(ensemble_factory):
     the leader (the quorum's round trip plus fsyncs); followers propose
     nothing and count nothing."""
     from test_admin import command
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST})
-    ports = []
-    for srv in ens.servers:
-        ports.append(harness.free_port())
-        srv.cfg["admin.serverPort"] = str(ports[-1])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[-1])
-    ens.start()
-    ens.wait_serving()
-    for p in ports:
-        wait_http(p)
+    ens, _, ports = admin_ensemble(ensemble_factory)
     zk = KazooClient(hosts=ens.hosts, timeout=10)
     zk.start()
     try:
@@ -191,7 +174,7 @@ def test_commit_latency_on_the_leader(ensemble_factory):
         for i in range(30):
             zk.create("/lat/n%d" % i, b"x")
         counts = {}
-        for p in ports:
+        for p in ports.values():
             fams = scrape(p)
             lead = command(p, "leader")["is_leader"]
             n = value(fams, "roost_commit_latency_seconds",
@@ -205,25 +188,6 @@ def test_commit_latency_on_the_leader(ensemble_factory):
     finally:
         zk.stop()
         zk.close()
-
-
-def admin_ensemble(ensemble_factory, **cfg):
-    """A 3-member ensemble, each member with an admin port of its own;
-    returns (ensemble, leader, {myid: admin port})."""
-    ens = ensemble_factory(3, start=False,
-                           **{"admin.enableServer": "true",
-                              "admin.serverAddress": harness.HOST}, **cfg)
-    ports = {}
-    for srv in ens.servers:
-        ports[srv.myid] = harness.free_port()
-        srv.cfg["admin.serverPort"] = str(ports[srv.myid])
-        with open(srv.cfg_path, "a") as f:
-            f.write("admin.serverPort=%d\n" % ports[srv.myid])
-    ens.start()
-    leader = ens.wait_serving()
-    for p in ports.values():
-        wait_http(p)
-    return ens, leader, ports
 
 
 def test_learner_lag_while_a_follower_is_stopped(ensemble_factory):

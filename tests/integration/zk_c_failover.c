@@ -16,13 +16,11 @@
  * only if every check passed.
  */
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #ifndef THREADED
 #define THREADED
@@ -30,27 +28,11 @@
 #include <zookeeper.h>
 
 #include "zkc_check.h"
+#include "zkc_session.h"
 
 #define WAIT_MS 30000
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int connected, expired, changed;
-static void session_watcher(zhandle_t *zh, int type, int state,
-                            const char *path, void *ctx) {
-  (void)zh;
-  (void)path;
-  (void)ctx;
-  if (type != ZOO_SESSION_EVENT)
-    return;
-  pthread_mutex_lock(&mu);
-  if (state == ZOO_CONNECTED_STATE)
-    connected++;
-  if (state == ZOO_EXPIRED_SESSION_STATE)
-    expired++;
-  pthread_cond_broadcast(&cv);
-  pthread_mutex_unlock(&mu);
-}
+static int changed;
 
 static void data_watcher(zhandle_t *zh, int type, int state, const char *path,
                          void *ctx) {
@@ -59,24 +41,7 @@ static void data_watcher(zhandle_t *zh, int type, int state, const char *path,
   const char *want = ctx;
   if (type != ZOO_CHANGED_EVENT || strcmp(path, want) != 0)
     return;
-  pthread_mutex_lock(&mu);
-  changed++;
-  pthread_cond_broadcast(&cv);
-  pthread_mutex_unlock(&mu);
-}
-
-/* Wait until *v > 0 or WAIT_MS passed; returns *v. */
-static int wait_for(const int *v) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += WAIT_MS / 1000;
-  pthread_mutex_lock(&mu);
-  while (*v == 0)
-    if (pthread_cond_timedwait(&cv, &mu, &ts) == ETIMEDOUT)
-      break;
-  int r = *v;
-  pthread_mutex_unlock(&mu);
-  return r;
+  zkc_count(&changed);
 }
 
 int main(int argc, char **argv) {
@@ -91,7 +56,7 @@ int main(int argc, char **argv) {
   zoo_deterministic_conn_order(1);
   zhandle_t *zh =
       zookeeper_init(argv[1], session_watcher, 15000, NULL, NULL, 0);
-  if (zh == NULL || !wait_for(&connected)) {
+  if (zh == NULL || !zkc_wait(&connected, WAIT_MS)) {
     check(0, "connected to %s", argv[1]);
     return check_summary();
   }
@@ -114,7 +79,7 @@ int main(int argc, char **argv) {
   if (fgets(line, sizeof line, stdin) == NULL)
     check(0, "a line from the test on stdin");
 
-  check(wait_for(&changed) == 1,
+  check(zkc_wait(&changed, WAIT_MS) == 1,
         "the data watch on %s fired once after the fail-over", wpath);
   pthread_mutex_lock(&mu);
   int exp = expired;

@@ -14,13 +14,10 @@
  * lines and "N passed, N failed"; exits 0 only if every check passed.
  */
 
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef THREADED
@@ -29,40 +26,7 @@
 #include <zookeeper.h>
 
 #include "zkc_check.h"
-
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int ro_connected, rw_connected;
-
-static void session_watcher(zhandle_t *zh, int type, int state,
-                            const char *path, void *ctx) {
-  (void)zh;
-  (void)path;
-  (void)ctx;
-  if (type != ZOO_SESSION_EVENT)
-    return;
-  pthread_mutex_lock(&mu);
-  if (state == ZOO_READONLY_STATE)
-    ro_connected++;
-  if (state == ZOO_CONNECTED_STATE)
-    rw_connected++;
-  pthread_cond_broadcast(&cv);
-  pthread_mutex_unlock(&mu);
-}
-
-/* Wait until *v > 0 or ms passed; returns *v. */
-static int wait_for(const int *v, int ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  pthread_mutex_lock(&mu);
-  while (*v == 0)
-    if (pthread_cond_timedwait(&cv, &mu, &ts) == ETIMEDOUT)
-      break;
-  int r = *v;
-  pthread_mutex_unlock(&mu);
-  return r;
-}
+#include "zkc_session.h"
 
 int main(int argc, char **argv) {
   if (argc != 3) {
@@ -75,7 +39,7 @@ int main(int argc, char **argv) {
   zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
   zhandle_t *zh =
       zookeeper_init(argv[1], session_watcher, 15000, NULL, NULL, ZOO_READONLY);
-  if (zh == NULL || !wait_for(&ro_connected, 60000)) {
+  if (zh == NULL || !zkc_wait(&ro_connected, 60000)) {
     check(0, "connected read-only to %s", argv[1]);
     return check_summary();
   }
@@ -96,7 +60,7 @@ int main(int argc, char **argv) {
   printf("READONLY %" PRIx64 "\n", (uint64_t)ro_sid);
   fflush(stdout);
 
-  check(wait_for(&rw_connected, 120000) > 0, "connected read-write again");
+  check(zkc_wait(&connected, 120000) > 0, "connected read-write again");
   check(zoo_state(zh) == ZOO_CONNECTED_STATE, "state is ZOO_CONNECTED_STATE");
   check(zoo_client_id(zh)->client_id != ro_sid,
         "a new session from a read-write member");
