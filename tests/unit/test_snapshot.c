@@ -341,9 +341,12 @@ static void mfs_free(struct mfs *m) {
   free(m);
 }
 
-/* kill -9: everything written so far reaches the disk (the kernel has
- * it); nothing the dead process would still write does. */
-static void mfs_kill(struct mfs *m) {
+/* What is in the files now is all there is: the journal of unsynced
+ * writes is dropped and the contents become the synced ones. */
+static void mfs_settle(struct mfs *m) {
+  for (size_t i = 0; i < m->nj; i++)
+    free(m->j[i].bytes);
+  m->nj = 0;
   for (int i = 0; i < MFS_FILES; i++) {
     struct mfile *f = &m->f[i];
     if (!f->live)
@@ -352,9 +355,12 @@ static void mfs_kill(struct mfs *m) {
     memcpy(f->synced, f->data, f->len);
     f->synced_len = f->len;
   }
-  for (size_t i = 0; i < m->nj; i++)
-    free(m->j[i].bytes);
-  m->nj = 0;
+}
+
+/* kill -9: everything written so far reaches the disk (the kernel has
+ * it); nothing the dead process would still write does. */
+static void mfs_kill(struct mfs *m) {
+  mfs_settle(m);
   m->dead = true;
 }
 
@@ -392,18 +398,7 @@ static void mfs_crash(struct mfs *m, int mode) {
         f->data[e->off + rnd(&m->rng) % len] ^=
             (uint8_t)(1 + rnd(&m->rng) % 255);
   }
-  for (size_t i = 0; i < m->nj; i++)
-    free(m->j[i].bytes);
-  m->nj = 0;
-  /* What is on disk now is all there is. */
-  for (int i = 0; i < MFS_FILES; i++) {
-    struct mfile *f = &m->f[i];
-    if (!f->live)
-      continue;
-    grow_to(&f->synced, f->len);
-    memcpy(f->synced, f->data, f->len);
-    f->synced_len = f->len;
-  }
+  mfs_settle(m);
   for (int d = 0; d < MFS_FDS; d++)
     m->fd[d].open = false;
 }
