@@ -287,6 +287,31 @@ int roost_create_async(roost_client *c, const char *path, const void *data,
 
 enum { PATH_INT, PATH_WATCH, PATH_ONLY };
 
+/* Encode req into r, hand the watch (if any) its path sp, and send.  sp
+ * (owned) is the path req names: kept by r for the watch, else freed. */
+static int send_path_req(roost_client *c, struct rc_req *r,
+                         const struct proto_request *req, char *sp,
+                         roost_watch_cb watcher, void *warg, bool block,
+                         roost_result **out, roost_result_cb cb, void *arg) {
+  struct proto_writer w;
+  proto_writer_init(&w);
+  proto_request_encode(&w, req);
+  int rc = req_take_frame(r, &w);
+  if (rc != ROOST_OK) {
+    free(sp);
+    rc_req_free(r);
+    return rc;
+  }
+  if (watcher) {
+    r->watcher = watcher;
+    r->watcher_arg = warg;
+    r->watch_path = sp;
+  } else {
+    free(sp);
+  }
+  return run(c, r, block, out, cb, arg);
+}
+
 static int do_path_op(roost_client *c, int32_t op, int rop, const char *path,
                       int32_t ival, roost_watch_cb watcher, void *warg,
                       bool block, roost_result **out, roost_result_cb cb,
@@ -316,23 +341,7 @@ static int do_path_op(roost_client *c, int32_t op, int rop, const char *path,
     req.u.path.path = slice_str(sp);
     break;
   }
-  struct proto_writer w;
-  proto_writer_init(&w);
-  proto_request_encode(&w, &req);
-  rc = req_take_frame(r, &w);
-  if (rc != ROOST_OK) {
-    free(sp);
-    rc_req_free(r);
-    return rc;
-  }
-  if (watcher) {
-    r->watcher = watcher;
-    r->watcher_arg = warg;
-    r->watch_path = sp;
-  } else {
-    free(sp);
-  }
-  return run(c, r, block, out, cb, arg);
+  return send_path_req(c, r, &req, sp, watcher, warg, block, out, cb, arg);
 }
 
 int roost_delete(roost_client *c, const char *path, int32_t version) {
@@ -592,23 +601,7 @@ static int do_get_config(roost_client *c, roost_watch_cb watcher, void *warg,
   req.hdr.type = PROTO_OP_GETDATA;
   req.u.path_watch.path = slice_str(sp);
   req.u.path_watch.watch = watcher != NULL;
-  struct proto_writer w;
-  proto_writer_init(&w);
-  proto_request_encode(&w, &req);
-  int rc = req_take_frame(r, &w);
-  if (rc != ROOST_OK) {
-    free(sp);
-    rc_req_free(r);
-    return rc;
-  }
-  if (watcher) {
-    r->watcher = watcher;
-    r->watcher_arg = warg;
-    r->watch_path = sp;
-  } else {
-    free(sp);
-  }
-  return run(c, r, block, out, cb, arg);
+  return send_path_req(c, r, &req, sp, watcher, warg, block, out, cb, arg);
 }
 
 int roost_get_config(roost_client *c, roost_watch_cb watcher, void *watcher_arg,

@@ -373,6 +373,19 @@ static bool node_member(struct cluster *c, int node, bool *voter,
   return ni.member;
 }
 
+/* Up to 2 simulated seconds for joiners 3 and 4 to serve; their last
+ * state in n3, n4. */
+static void wait_joiners_serving(struct cluster *c, struct sim_node_info *n3,
+                                 struct sim_node_info *n4) {
+  for (int k = 0; k < 100; k++) {
+    cluster_node_info(c, 3, n3);
+    cluster_node_info(c, 4, n4);
+    if (n3->serving && n4->serving)
+      break;
+    CLUSTER_RUN(20);
+  }
+}
+
 /* 3 -> 5 voters: two servers join as non-voting learners, catch up, and
  * are added in one change; then the five commit with two of them down and
  * not with three. */
@@ -383,13 +396,7 @@ static bool fx_rc_grow(struct cluster *c, struct fx *t) {
   cluster_start_joiner(c, 4);
   /* Joiners are not members yet (CONVERGED does not wait for them). */
   struct sim_node_info n3, n4;
-  for (int k = 0; k < 100; k++) {
-    cluster_node_info(c, 3, &n3);
-    cluster_node_info(c, 4, &n4);
-    if (n3.serving && n4.serving)
-      break;
-    CLUSTER_RUN(20);
-  }
+  wait_joiners_serving(c, &n3, &n4);
   EXPECT(n3.serving && n4.serving && !n3.member && !n4.member);
   EXPECT(node_stat(c, 3, 'n') == 5 && node_stat(c, 4, 'n') == 5);
   EXPECT(reconfig(c, 0x1f, 0) != 0);
@@ -514,13 +521,7 @@ static bool fx_rc_named_joiners_crash(struct cluster *c, struct fx *t) {
   cluster_start_joiner_named(c, 3);
   cluster_start_joiner_named(c, 4);
   struct sim_node_info n3, n4;
-  for (int k = 0; k < 100; k++) {
-    cluster_node_info(c, 3, &n3);
-    cluster_node_info(c, 4, &n4);
-    if (n3.serving && n4.serving)
-      break;
-    CLUSTER_RUN(20);
-  }
+  wait_joiners_serving(c, &n3, &n4);
   EXPECT(n3.serving && n4.serving && !n3.voter && !n4.voter);
   int rc;
   EXPECT(cluster_reconfig(c, 2, 0x1f, 0, &rc) != 0);
