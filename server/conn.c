@@ -72,6 +72,8 @@ static void start_reading(struct srv_conn *c) {
 static void note_sender(struct srv_conn *c, const uint8_t *payload, size_t n,
                         uint64_t now_ns) {
   struct srv *s = c->srv;
+  if (!s->cfg.fsync_on_loop) /* off by default: nothing to track */
+    return;
   if (s->lone_conn == c->id ||
       (c->state != SRV_CONN_HANDSHAKE && n >= 4 &&
        (int32_t)proto_load_be32(payload) == PROTO_XID_PING))
